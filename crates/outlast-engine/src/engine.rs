@@ -1,0 +1,251 @@
+//! The engine: state, the `apply` entry point, and the helpers every command family shares.
+//!
+//! `apply` is the whole contract: a command in, an outcome and events out. Each command family
+//! (in `admin`, `wallet`, `orders`) first validates against `&self` — no mutation — and only
+//! then executes, and execution cannot fail. That split is what guarantees a rejected command
+//! leaves the state, and so the digest, untouched. The engine never reads a clock, never draws a
+//! random number, never does I/O, and never lets `HashMap` order reach its output.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::Account;
+use crate::book::Book;
+use crate::command::{Command, CommandBody, MarketSpec};
+use crate::event::{Event, EventKind, Outcome, WithdrawalState};
+use crate::hasher::IdBuildHasher;
+use crate::limits::Limits;
+use crate::types::{AccountId, AssetId, MarketStatus, Side, WithdrawalId, FEE_ACCOUNT};
+
+/// An asset and the running totals that conservation is checked against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    /// Ticker, e.g. `BTC`.
+    pub symbol: String,
+    /// Minor units per whole unit, as a power of ten.
+    pub decimals: u8,
+    /// All deposits ever credited, in minor units.
+    pub deposited: u64,
+    /// All withdrawals ever confirmed (paid out), in minor units.
+    pub withdrawn: u64,
+}
+
+/// A market: its spec, status, and unit factors derived from the spec.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Market {
+    /// As created.
+    pub spec: MarketSpec,
+    /// Whether it accepts orders.
+    pub status: MarketStatus,
+    /// Quote minor units for one lot at a price of one tick (`tick × lot / 10^base_decimals`).
+    pub quote_per_tick_lot: u64,
+}
+
+/// A credited deposit, remembered forever by chain transaction id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositRecord {
+    /// Engine id.
+    pub id: u64,
+    /// Credited account.
+    pub account: AccountId,
+    /// Asset.
+    pub asset: AssetId,
+    /// Amount in minor units.
+    pub amount: u64,
+}
+
+/// A withdrawal and where it is in its life cycle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    /// Engine id.
+    pub id: WithdrawalId,
+    /// Whose funds.
+    pub account: AccountId,
+    /// The client's request id (Binance `withdrawOrderId`).
+    pub request_id: crate::types::ClientId,
+    /// Asset.
+    pub asset: AssetId,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// Destination address.
+    pub address: String,
+    /// Current state.
+    pub state: WithdrawalState,
+    /// The chain transaction, once sent.
+    pub chain_tx: Option<String>,
+    /// Engine time it was requested.
+    pub requested_ms: u64,
+}
+
+/// The exchange's state machine. See the crate docs for the contract.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pub(crate) limits: Limits,
+    /// Engine time: the largest command timestamp seen.
+    pub(crate) now_ms: u64,
+    /// The last event sequence number issued.
+    pub(crate) seq: u64,
+    pub(crate) next_order_id: u64,
+    pub(crate) next_trade_id: u64,
+    pub(crate) next_deposit_id: u64,
+    pub(crate) assets: Vec<Asset>,
+    pub(crate) markets: Vec<Market>,
+    pub(crate) books: Vec<Book>,
+    pub(crate) accounts: HashMap<AccountId, Account, IdBuildHasher>,
+    pub(crate) deposits: BTreeMap<String, DepositRecord>,
+    /// Indexed by `id - 1`.
+    pub(crate) withdrawals: Vec<Withdrawal>,
+    /// Scratch for the command being applied (not state): balances it touched.
+    pub(crate) touched_balances: Vec<(AccountId, AssetId)>,
+    /// Scratch: depth levels touched, reused to avoid allocation.
+    pub(crate) touched_levels: Vec<(Side, u64)>,
+}
+
+impl Engine {
+    /// A new, empty engine with the fee account open.
+    pub fn new(limits: Limits) -> Engine {
+        let mut accounts = HashMap::default();
+        accounts.insert(FEE_ACCOUNT, Account::default());
+        Engine {
+            limits,
+            now_ms: 0,
+            seq: 0,
+            next_order_id: 1,
+            next_trade_id: 1,
+            next_deposit_id: 1,
+            assets: Vec::new(),
+            markets: Vec::new(),
+            books: Vec::new(),
+            accounts,
+            deposits: BTreeMap::new(),
+            withdrawals: Vec::new(),
+            touched_balances: Vec::new(),
+            touched_levels: Vec::new(),
+        }
+    }
+
+    /// Applies one command, appending its events to `events`, and returns its outcome.
+    /// A rejected or duplicate command appends nothing and changes nothing.
+    pub fn apply(&mut self, command: &Command, events: &mut Vec<Event>) -> Outcome {
+        let events_before = events.len();
+        let seq_before = self.seq;
+        // Time is clamped, not trusted: a new leader with a slower clock must not move it back.
+        // It is set before dispatch so handlers read it, and restored if nothing applies.
+        let now_ms_before = self.now_ms;
+        self.now_ms = self.now_ms.max(command.ts_ms);
+        let outcome = match &command.body {
+            CommandBody::CreateAsset { symbol, decimals } => self.create_asset(symbol, *decimals),
+            CommandBody::CreateMarket(spec) => self.create_market(spec, events),
+            CommandBody::SetMarketStatus { market, status } => self.set_market_status(*market, *status, events),
+            CommandBody::CreateAccount { account } => self.create_account(*account),
+            CommandBody::Deposit { account, asset, amount, chain_tx } => {
+                self.deposit(*account, *asset, *amount, chain_tx, events)
+            }
+            CommandBody::WithdrawalSent { withdrawal, chain_tx } => self.withdrawal_sent(*withdrawal, chain_tx, events),
+            CommandBody::WithdrawalConfirmed { withdrawal } => self.withdrawal_confirmed(*withdrawal, events),
+            CommandBody::WithdrawalFailed { withdrawal } => self.withdrawal_failed(*withdrawal, events),
+            CommandBody::Account(request) => self.account_request(request, events),
+        };
+        match outcome {
+            Outcome::Applied(_) => self.flush_balances(events),
+            Outcome::Duplicate(_) | Outcome::Rejected(_) => {
+                self.now_ms = now_ms_before;
+                assert_eq!(events.len(), events_before, "only applied commands emit events");
+                assert_eq!(self.seq, seq_before, "only applied commands consume sequence numbers");
+                assert!(self.touched_balances.is_empty());
+            }
+        }
+        outcome
+    }
+
+    /// The configured limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Engine time: the largest command timestamp applied so far.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// The last event sequence number issued (0 before any event).
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Appends an event with the next sequence number.
+    pub(crate) fn emit(&mut self, events: &mut Vec<Event>, kind: EventKind) {
+        self.seq += 1;
+        events.push(Event { seq: self.seq, kind });
+    }
+
+    /// Emits one balance event per (account, asset) the command touched, in canonical order.
+    fn flush_balances(&mut self, events: &mut Vec<Event>) {
+        let mut touched = std::mem::take(&mut self.touched_balances);
+        touched.sort_unstable();
+        touched.dedup();
+        for &(account, asset) in &touched {
+            let balance = self.accounts[&account].balance(asset);
+            let kind = EventKind::Balance { account, asset, available: balance.available, locked: balance.locked };
+            self.emit(events, kind);
+        }
+        touched.clear();
+        self.touched_balances = touched;
+    }
+
+    /// The account, which the caller has validated exists.
+    pub(crate) fn account_mut(&mut self, account: AccountId) -> &mut Account {
+        self.accounts.get_mut(&account).expect("validated account exists")
+    }
+
+    /// Moves `amount` of `asset` from available to locked. Validation ensured it is there.
+    pub(crate) fn lock(&mut self, account: AccountId, asset: AssetId, amount: u64) {
+        if amount == 0 {
+            return;
+        }
+        let balance = self.account_mut(account).balance_mut(asset);
+        assert!(balance.available >= amount, "funds were checked before locking");
+        balance.available -= amount;
+        balance.locked = balance.locked.checked_add(amount).expect("conservation bounds every balance");
+        self.touched_balances.push((account, asset));
+    }
+
+    /// Moves `amount` of `asset` from locked back to available.
+    pub(crate) fn unlock(&mut self, account: AccountId, asset: AssetId, amount: u64) {
+        if amount == 0 {
+            return;
+        }
+        let balance = self.account_mut(account).balance_mut(asset);
+        assert!(balance.locked >= amount, "only locked funds are released");
+        balance.locked -= amount;
+        balance.available = balance.available.checked_add(amount).expect("conservation bounds every balance");
+        self.touched_balances.push((account, asset));
+    }
+
+    /// Removes `amount` from locked funds (paid away).
+    pub(crate) fn debit_locked(&mut self, account: AccountId, asset: AssetId, amount: u64) {
+        let balance = self.account_mut(account).balance_mut(asset);
+        assert!(balance.locked >= amount, "a payment from locked funds was locked first");
+        balance.locked -= amount;
+        self.touched_balances.push((account, asset));
+    }
+
+    /// Removes `amount` from available funds (paid away at once, e.g. a market order's fill).
+    pub(crate) fn debit_available(&mut self, account: AccountId, asset: AssetId, amount: u64) {
+        let balance = self.account_mut(account).balance_mut(asset);
+        assert!(balance.available >= amount, "affordability was checked before the fill");
+        balance.available -= amount;
+        self.touched_balances.push((account, asset));
+    }
+
+    /// Adds `amount` to available funds.
+    pub(crate) fn credit(&mut self, account: AccountId, asset: AssetId, amount: u64) {
+        if amount == 0 {
+            return;
+        }
+        let balance = self.account_mut(account).balance_mut(asset);
+        balance.available = balance.available.checked_add(amount).expect("conservation bounds every balance");
+        self.touched_balances.push((account, asset));
+    }
+}

@@ -1,0 +1,84 @@
+//! The engine's invariants, checked as a whole: after restore, and after every command in tests.
+//!
+//! The hot path asserts local facts as it goes (a fill never exceeds a remainder, a debit never
+//! exceeds a lock); this module checks the global ones that are too costly per command:
+//! conservation of every asset, locks that match open orders and pending withdrawals, books in
+//! order and uncrossed, and the id tables consistent with the books.
+
+use std::collections::BTreeMap;
+
+use crate::engine::Engine;
+use crate::event::WithdrawalState;
+use crate::types::{AccountId, AssetId};
+
+impl Engine {
+    /// Checks every global invariant; `Err` describes the first violation found.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut expected_locked: BTreeMap<(AccountId, AssetId), u64> = BTreeMap::new();
+        let mut expected_open: BTreeMap<AccountId, u32> = BTreeMap::new();
+        for (market, book) in self.books.iter().enumerate() {
+            book.check().map_err(|why| format!("market {market}: {why}"))?;
+            let units = self.units(market as u32);
+            for side in [crate::types::Side::Buy, crate::types::Side::Sell] {
+                for slot in book.iter_side(side) {
+                    let order = book.order(slot);
+                    let (asset, amount) = Self::resting_lock(units, order);
+                    *expected_locked.entry((order.account, asset)).or_default() += amount;
+                    *expected_open.entry(order.account).or_default() += 1;
+                    let entry = self.accounts.get(&order.account).and_then(|a| a.ids.get(&order.client_id));
+                    if entry.and_then(|e| e.open) != Some((market as u32, order.id)) {
+                        return Err(format!("order {} is not named by its client id", order.id));
+                    }
+                }
+            }
+        }
+        for w in &self.withdrawals {
+            if matches!(w.state, WithdrawalState::Requested | WithdrawalState::Sent) {
+                *expected_locked.entry((w.account, w.asset)).or_default() += w.amount;
+            }
+        }
+        let mut totals = vec![0u128; self.assets.len()];
+        for (&id, account) in &self.accounts {
+            if account.balances.len() > self.assets.len() {
+                return Err(format!("account {id} has balances of unknown assets"));
+            }
+            for (asset, balance) in account.balances.iter().enumerate() {
+                let expected = expected_locked.get(&(id, asset as AssetId)).copied().unwrap_or(0);
+                if balance.locked != expected {
+                    return Err(format!(
+                        "account {id} asset {asset}: locked {} but orders and withdrawals hold {expected}",
+                        balance.locked
+                    ));
+                }
+                totals[asset] += u128::from(balance.available) + u128::from(balance.locked);
+            }
+            let opened = account.ids.values().filter(|e| e.open.is_some()).count() as u32;
+            let expected = expected_open.get(&id).copied().unwrap_or(0);
+            if account.open_orders != expected || opened != expected {
+                return Err(format!(
+                    "account {id}: {} open orders counted, {opened} named, {expected} on books",
+                    account.open_orders
+                ));
+            }
+        }
+        for ((account, asset), amount) in &expected_locked {
+            let held = self.accounts.get(account).map(|a| a.balance(*asset).locked).unwrap_or(0);
+            if held != *amount {
+                return Err(format!("account {account} asset {asset}: locked {held}, expected {amount}"));
+            }
+        }
+        for (asset, total) in totals.iter().enumerate() {
+            let a = &self.assets[asset];
+            let net = u128::from(a.deposited)
+                .checked_sub(u128::from(a.withdrawn))
+                .ok_or(format!("asset {} paid out more than came in", a.symbol))?;
+            if *total != net {
+                return Err(format!(
+                    "asset {} not conserved: balances {total}, deposits less withdrawals {net}",
+                    a.symbol
+                ));
+            }
+        }
+        Ok(())
+    }
+}

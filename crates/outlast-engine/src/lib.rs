@@ -1,0 +1,50 @@
+//! Outlast's exchange engine: a deterministic state machine for balances, order books,
+//! deposits and withdrawals.
+//!
+//! Every replica applies the same log of [`Command`]s with [`Engine::apply`] and must end in the
+//! same state, which [`Engine::digest`] lets them compare. To keep that true the engine:
+//!
+//! - reads no clock: time is the leader's stamp in each command, clamped to never go back;
+//! - draws no random numbers, does no I/O, uses no floats and nothing async;
+//! - never lets `HashMap` iteration order reach an event, a snapshot or a digest;
+//! - uses integers in minor units with checked arithmetic: overflow is a rejection, never a wrap;
+//! - validates a command fully before changing anything, so a rejected command changes nothing.
+//!
+//! Code map: `command` (input), `event` (output), `reject` (error codes), `engine` (state and
+//! dispatch), `admin`, `wallet`, `requests`, `orders` (the command families), `book` (one order
+//! book), `account` (balances and request ids), `snapshot` (bytes and digest), `invariants`
+//! (global checks), `query` (read views), `limits`, `money`, `hasher`, `types`.
+
+#![deny(missing_docs)]
+
+mod account;
+mod admin;
+mod book;
+mod command;
+mod engine;
+mod event;
+mod hasher;
+mod invariants;
+mod limits;
+mod money;
+mod orders;
+mod query;
+mod reject;
+mod requests;
+mod snapshot;
+mod types;
+mod wallet;
+
+pub use account::{Balance, IdEntry};
+pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
+pub use engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
+pub use event::{DepthDelta, Event, EventKind, OrderUpdate, Outcome, Summary, Trade, WithdrawalState};
+pub use limits::Limits;
+pub use money::fee;
+pub use query::{DepthView, OrderView};
+pub use reject::Reject;
+pub use snapshot::{SnapshotError, SNAPSHOT_FORMAT};
+pub use types::{
+    chain_text_valid, AccountId, AssetId, ClientId, DepositId, MarketId, MarketStatus, OrderId, OrderStatus, Side,
+    StpMode, TimeInForce, TradeId, WithdrawalId, CHAIN_TEXT_LEN_MAX, CLIENT_ID_LEN_MAX, FEE_ACCOUNT,
+};

@@ -1,0 +1,104 @@
+//! Account requests: time checks, idempotency, and dispatch to the order and wallet handlers.
+//!
+//! Every account request is keyed by `(account, request_id)`. Within the request window a retry
+//! of an applied request returns the original summary and changes nothing; a different request
+//! under the same id is rejected. A request whose client timestamp falls outside the window is
+//! rejected as expired, which is what lets the engine forget ids without ever applying a retry
+//! twice: a retry carries its original timestamp, so it is either remembered or expired.
+//! Rejected requests are not remembered (that would change state), so a client may fix and
+//! resend under the same id.
+
+use crate::account::IdEntry;
+use crate::command::{AccountAction, AccountRequest};
+use crate::engine::Engine;
+use crate::event::{Event, Outcome, Summary};
+use crate::hasher::fingerprint;
+use crate::reject::Reject;
+use crate::types::FEE_ACCOUNT;
+
+impl Engine {
+    /// How long an id is kept after its request applied: the window plus the allowed clock lead.
+    pub(crate) fn id_retention_ms(&self) -> u64 {
+        self.limits.request_window_ms.saturating_add(self.limits.request_ahead_ms_max)
+    }
+
+    pub(crate) fn account_request(&mut self, request: &AccountRequest, events: &mut Vec<Event>) -> Outcome {
+        let print = fingerprint(&request.action);
+        match self.check_request(request, print) {
+            Err(reject) => return Outcome::Rejected(reject),
+            Ok(Some(original)) => return Outcome::Duplicate(original),
+            Ok(None) => {}
+        }
+        let (account, id) = (request.account, request.request_id);
+        let result = match &request.action {
+            AccountAction::PlaceOrder(spec) => self.place_order(account, id, spec, events),
+            AccountAction::CancelOrder { market, target } => self.cancel_order(account, *market, *target, events),
+            AccountAction::CancelAll { market } => self.cancel_all(account, *market, events),
+            AccountAction::CancelReplace { target, new_order } => {
+                self.cancel_replace(account, id, *target, new_order, events)
+            }
+            AccountAction::RequestWithdrawal { asset, amount, address } => self
+                .validate_withdrawal(account, *asset, *amount, address)
+                .map(|()| self.execute_withdrawal(account, id, *asset, *amount, address, events)),
+        };
+        match result {
+            Ok(summary) => {
+                self.remember(request, print, summary);
+                Outcome::Applied(summary)
+            }
+            Err(reject) => Outcome::Rejected(reject),
+        }
+    }
+
+    /// `Ok(Some)` for a retry, `Ok(None)` for a new request, `Err` if it must be rejected.
+    fn check_request(&self, request: &AccountRequest, print: u64) -> Result<Option<Summary>, Reject> {
+        if request.account == FEE_ACCOUNT {
+            return Err(Reject::ReservedAccount);
+        }
+        let account = self.accounts.get(&request.account).ok_or(Reject::UnknownAccount)?;
+        if request.request_ts_ms.saturating_add(self.limits.request_window_ms) < self.now_ms {
+            return Err(Reject::RequestExpired);
+        }
+        if request.request_ts_ms > self.now_ms.saturating_add(self.limits.request_ahead_ms_max) {
+            return Err(Reject::RequestFromFuture);
+        }
+        let retention_ms = self.id_retention_ms();
+        if let Some(entry) = account.ids.get(&request.request_id) {
+            if entry.applied_ms.saturating_add(retention_ms) >= self.now_ms {
+                return if entry.fingerprint == print {
+                    Ok(Some(entry.summary))
+                } else {
+                    Err(Reject::DuplicateIdMismatch)
+                };
+            }
+            if entry.open.is_some() {
+                return Err(Reject::ClientOrderIdInUse);
+            }
+        }
+        let live = account.id_queue.len() - account.expired_ids(self.now_ms, retention_ms);
+        if live >= self.limits.requests_per_account_max as usize {
+            return Err(Reject::RequestsLimit);
+        }
+        Ok(None)
+    }
+
+    /// Records an applied request's id, first forgetting ids that have aged out.
+    fn remember(&mut self, request: &AccountRequest, print: u64, summary: Summary) {
+        let (now_ms, retention_ms) = (self.now_ms, self.id_retention_ms());
+        let open = match (&request.action, summary) {
+            (AccountAction::PlaceOrder(spec), Summary::OrderPlaced { order, status })
+            | (AccountAction::CancelReplace { new_order: spec, .. }, Summary::Replaced { order, status, .. })
+                if status.is_open() =>
+            {
+                Some((spec.market, order))
+            }
+            _ => None,
+        };
+        let account = self.account_mut(request.account);
+        account.forget_expired_ids(now_ms, retention_ms);
+        let entry = IdEntry { fingerprint: print, applied_ms: now_ms, summary, open };
+        let replaced = account.ids.insert(request.request_id, entry);
+        assert!(replaced.is_none_or(|old| old.open.is_none()), "an open order's id is never reused");
+        account.id_queue.push_back((now_ms, request.request_id));
+    }
+}
