@@ -100,6 +100,21 @@ pub struct Engine {
     pub(crate) touched_balances: Vec<(AccountId, AssetId)>,
     /// Scratch: depth levels touched, reused to avoid allocation.
     pub(crate) touched_levels: Vec<(Side, u64)>,
+    /// The bug planted by a test, if any (not state: never snapshotted).
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) planted: Option<PlantedBug>,
+}
+
+/// Bugs a test can plant to show that its checks catch them. Only with feature `planted-bugs`.
+#[cfg(feature = "planted-bugs")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A buyer filled below its limit does not get the difference back (funds stay locked).
+    KeepPriceImprovement,
+    /// Applied requests are not remembered, so a retry applies twice.
+    ForgetRequestIds,
+    /// The fee is credited to the fee account twice (money is created).
+    DoubleFee,
 }
 
 impl Engine {
@@ -122,7 +137,21 @@ impl Engine {
             withdrawals: Vec::new(),
             touched_balances: Vec::new(),
             touched_levels: Vec::new(),
+            #[cfg(feature = "planted-bugs")]
+            planted: None,
         }
+    }
+
+    /// Plants a bug (tests only).
+    #[cfg(feature = "planted-bugs")]
+    pub fn plant(&mut self, bug: PlantedBug) {
+        self.planted = Some(bug);
+    }
+
+    /// Whether `bug` is planted; always false in a normal build.
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        self.planted == Some(bug)
     }
 
     /// Applies one command, appending its events to `events`, and returns its outcome.

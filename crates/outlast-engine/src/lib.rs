@@ -37,6 +37,8 @@ mod wallet;
 
 pub use account::{Balance, IdEntry};
 pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
+#[cfg(feature = "planted-bugs")]
+pub use engine::PlantedBug;
 pub use engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
 pub use event::{DepthDelta, Event, EventKind, OrderUpdate, Outcome, Summary, Trade, WithdrawalState};
 pub use limits::Limits;

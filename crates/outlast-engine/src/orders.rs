@@ -460,7 +460,10 @@ impl Engine {
                 let held = Self::notional(units, price_ticks, lots).expect("within the taker's notional");
                 self.debit_locked(buyer, units.quote, quote);
                 // Filled below its limit: the buyer gets the difference back now.
-                self.unlock(buyer, units.quote, held - quote);
+                let refund = held - quote;
+                #[cfg(feature = "planted-bugs")]
+                let refund = if self.planted(crate::engine::PlantedBug::KeepPriceImprovement) { 0 } else { refund };
+                self.unlock(buyer, units.quote, refund);
                 progress.lock_left -= held;
             }
         }
@@ -482,6 +485,10 @@ impl Engine {
         self.credit(seller, units.quote, quote - seller_fee);
         self.credit(crate::types::FEE_ACCOUNT, units.base, buyer_fee);
         self.credit(crate::types::FEE_ACCOUNT, units.quote, seller_fee);
+        #[cfg(feature = "planted-bugs")]
+        if self.planted(crate::engine::PlantedBug::DoubleFee) {
+            self.credit(crate::types::FEE_ACCOUNT, units.quote, seller_fee);
+        }
         if order.kind.lots().is_some() {
             progress.remaining_lots -= lots;
         }
