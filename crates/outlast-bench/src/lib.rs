@@ -1,1 +1,11 @@
-//! placeholder
+//! Outlast's benchmarks: workload generators, runners and the report writer.
+//!
+//! Benchmarks measure; they never assert a timing. Each one is reproducible from one command
+//! (`outlast bench ...`) and writes its numbers into a marked section of BENCHMARKS.md, together
+//! with the machine it ran on. Nothing here is used by a serving node.
+
+#![deny(missing_docs)]
+
+pub mod engine_bench;
+pub mod machine;
+pub mod report;

@@ -1,16 +1,20 @@
 //! An account: balances per asset, open-order count, and the request ids it has used.
 //!
+//! Ids are forgotten in the order they were remembered, through one engine-wide queue (appends
+//! to one sequential buffer are far cheaper than to thousands of per-account ones).
+//!
 //! The request-id table is what makes account requests idempotent. An id is remembered from the
 //! moment its request applies until both (a) the request window has passed — after which no
 //! retry can be valid, because the engine rejects requests whose client timestamp is older than
 //! the window — and (b) the order it created, if any, has left the book. This module must never
 //! decide anything about orders or money beyond keeping these records consistent.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::Summary;
+use crate::hasher::ClientIdBuildHasher;
 use crate::types::{AssetId, ClientId, MarketId, OrderId};
 
 /// One asset's balance in one account.
@@ -36,19 +40,51 @@ pub struct IdEntry {
 }
 
 /// An account's state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Account {
     /// Indexed by asset id; assets beyond the end have a zero balance.
     pub balances: Vec<Balance>,
     /// Orders of this account resting on any book.
     pub open_orders: u32,
-    /// Request ids in use (remembered, or naming an open order).
-    pub ids: BTreeMap<ClientId, IdEntry>,
-    /// (applied_ms, id) in apply order; drives forgetting. May name ids already replaced.
-    pub id_queue: VecDeque<(u64, ClientId)>,
+    /// Request ids in use (remembered, or naming an open order). Never iterated into output
+    /// without sorting.
+    pub ids: HashMap<ClientId, IdEntry, ClientIdBuildHasher>,
+    /// Entries of this account in the engine's id queue (remembered ids not yet forgotten).
+    pub queued_ids: u32,
 }
 
 impl Account {
+    /// An empty account whose id table is keyed by `hash_seed`.
+    pub fn new(hash_seed: u64) -> Account {
+        Account {
+            balances: Vec::new(),
+            open_orders: 0,
+            ids: HashMap::with_hasher(ClientIdBuildHasher::with_seed(hash_seed)),
+            queued_ids: 0,
+        }
+    }
+
+    /// The ids naming open orders in `market`, sorted by client id (a canonical order).
+    pub fn open_in(&self, market: MarketId) -> Vec<(ClientId, OrderId)> {
+        let mut open: Vec<(ClientId, OrderId)> = self
+            .ids
+            .iter()
+            .filter_map(|(id, entry)| match entry.open {
+                Some((m, order)) if m == market => Some((*id, order)),
+                _ => None,
+            })
+            .collect();
+        open.sort_unstable();
+        open
+    }
+
+    /// The id table as (id, entry) pairs sorted by id (a canonical order).
+    pub fn ids_sorted(&self) -> Vec<(ClientId, IdEntry)> {
+        let mut ids: Vec<(ClientId, IdEntry)> = self.ids.iter().map(|(k, v)| (*k, *v)).collect();
+        ids.sort_unstable_by_key(|(k, _)| *k);
+        ids
+    }
+
     /// The balance of `asset` (zero if never touched).
     pub fn balance(&self, asset: AssetId) -> Balance {
         self.balances.get(asset as usize).copied().unwrap_or_default()
@@ -63,23 +99,13 @@ impl Account {
         &mut self.balances[index]
     }
 
-    /// How many queued ids have aged out at `now_ms` (they sit at the front of the queue).
-    pub fn expired_ids(&self, now_ms: u64, retention_ms: u64) -> usize {
-        self.id_queue.iter().take_while(|(applied_ms, _)| applied_ms.saturating_add(retention_ms) < now_ms).count()
-    }
-
-    /// Forgets aged-out ids, except those still naming an open order.
-    pub fn forget_expired_ids(&mut self, now_ms: u64, retention_ms: u64) {
-        while let Some(&(applied_ms, id)) = self.id_queue.front() {
-            if applied_ms.saturating_add(retention_ms) >= now_ms {
-                break;
-            }
-            self.id_queue.pop_front();
-            if let Some(entry) = self.ids.get(&id) {
-                let aged = entry.applied_ms.saturating_add(retention_ms) < now_ms;
-                if aged && entry.open.is_none() {
-                    self.ids.remove(&id);
-                }
+    /// Forgets `id` if it has aged out and names no open order (its queue entry was popped).
+    pub fn forget_if_aged(&mut self, id: ClientId, now_ms: u64, retention_ms: u64) {
+        assert!(self.queued_ids > 0, "a popped queue entry was counted");
+        self.queued_ids -= 1;
+        if let Some(entry) = self.ids.get(&id) {
+            if entry.applied_ms.saturating_add(retention_ms) < now_ms && entry.open.is_none() {
+                self.ids.remove(&id);
             }
         }
     }

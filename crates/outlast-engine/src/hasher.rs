@@ -1,10 +1,15 @@
-//! A small deterministic hasher for engine-assigned keys and for request fingerprints.
+//! Hashers: a small deterministic one for engine-assigned keys and request fingerprints, and a
+//! seeded one for keys that users choose.
 //!
-//! Used only where keys are not chosen by users (order ids, operator-chosen account ids), so
-//! hash flooding is not a concern there; user-chosen keys (client ids) live in `BTreeMap`s.
-//! It is also the fingerprint of a request, which is part of the state and so must not depend on
-//! the host: `usize`/`isize` are widened to 64 bits before hashing. The engine must never iterate
-//! a `HashMap` into output; the snapshot sorts.
+//! `IdHasher` serves keys users cannot choose (order ids, operator-chosen account ids), so hash
+//! flooding is not a concern there. It is also the fingerprint of a request, which is part of
+//! the state and so must not depend on the host: `usize`/`isize` are widened to 64 bits.
+//!
+//! Client ids are chosen by users, so their maps use foldhash keyed by a seed the host supplies
+//! (`Engine::with_hash_seed`); an attacker who cannot learn the seed cannot aim collisions.
+//! The seed shapes only memory layout, never output: the engine never iterates a `HashMap`
+//! into an event, a snapshot or a digest without sorting, and the property tests run replicas
+//! with different seeds to prove it.
 
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
@@ -66,3 +71,6 @@ pub fn fingerprint<T: Hash>(value: &T) -> u64 {
     value.hash(&mut hasher);
     hasher.finish()
 }
+
+/// `BuildHasher` for maps keyed by user-chosen client ids, seeded by the host.
+pub type ClientIdBuildHasher = foldhash::fast::FixedState;

@@ -61,6 +61,20 @@ impl Engine {
                 ));
             }
         }
+        let mut queued: BTreeMap<AccountId, u32> = BTreeMap::new();
+        let mut previous_ms = 0;
+        for &(applied_ms, account, _) in &self.id_queue {
+            if applied_ms < previous_ms || applied_ms > self.now_ms {
+                return Err("id queue out of time order".into());
+            }
+            previous_ms = applied_ms;
+            *queued.entry(account).or_default() += 1;
+        }
+        for (&id, account) in &self.accounts {
+            if account.queued_ids != queued.get(&id).copied().unwrap_or(0) {
+                return Err(format!("account {id}: queued id count disagrees with the queue"));
+            }
+        }
         for ((account, asset), amount) in &expected_locked {
             let held = self.accounts.get(account).map(|a| a.balance(*asset).locked).unwrap_or(0);
             if held != *amount {

@@ -637,8 +637,9 @@ impl Engine {
         Ok(Summary::OrderCanceled(id))
     }
 
-    /// Cancels every open order of `account` in `market`, in client-id order. Its cost grows
-    /// with the ids the account has in use, which `requests_per_account_max` bounds.
+    /// Cancels every open order of `account` in `market`, in client-id order (canonical, not
+    /// hash order). Its cost grows with the ids the account has in use, which
+    /// `requests_per_account_max` bounds.
     pub(crate) fn cancel_all(
         &mut self,
         account: AccountId,
@@ -649,14 +650,8 @@ impl Engine {
         if status == MarketStatus::Halted {
             return Err(Reject::MarketHalted);
         }
-        let open: Vec<OrderId> = self.accounts[&account]
-            .ids
-            .values()
-            .filter_map(|entry| entry.open)
-            .filter(|&(open_market, _)| open_market == market)
-            .map(|(_, id)| id)
-            .collect();
-        for &id in &open {
+        let open = self.accounts[&account].open_in(market);
+        for &(_, id) in &open {
             let slot = self.books[market as usize].slot_of(id).expect("an open id names a resting order");
             self.take_off_book(market, slot, OrderStatus::Canceled, events);
         }

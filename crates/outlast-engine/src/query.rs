@@ -99,13 +99,7 @@ impl Engine {
     /// The open orders of an account in a market, by client id.
     pub fn open_orders(&self, account: AccountId, market: MarketId) -> Vec<OrderView> {
         let Some(holder) = self.accounts.get(&account) else { return Vec::new() };
-        holder
-            .ids
-            .values()
-            .filter_map(|entry| entry.open)
-            .filter(|&(m, _)| m == market)
-            .filter_map(|(m, id)| self.open_order(m, id))
-            .collect()
+        holder.open_in(market).into_iter().filter_map(|(_, id)| self.open_order(market, id)).collect()
     }
 
     /// The best `levels_max` levels of each side of a book.

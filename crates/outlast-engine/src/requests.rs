@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::event::{Event, Outcome, Summary};
 use crate::hasher::fingerprint;
 use crate::reject::Reject;
-use crate::types::FEE_ACCOUNT;
+use crate::types::{AccountId, FEE_ACCOUNT};
 
 impl Engine {
     /// How long an id is kept after its request applied: the window plus the allowed clock lead.
@@ -79,8 +79,9 @@ impl Engine {
                 return Err(Reject::ClientOrderIdInUse);
             }
         }
-        let live = account.id_queue.len() - account.expired_ids(self.now_ms, retention_ms);
-        if live >= self.limits.requests_per_account_max as usize {
+        if account.queued_ids >= self.limits.requests_per_account_max
+            && account.queued_ids - self.aged_queued_ids(request.account) >= self.limits.requests_per_account_max
+        {
             return Err(Reject::RequestsLimit);
         }
         Ok(None)
@@ -98,11 +99,33 @@ impl Engine {
             }
             _ => None,
         };
+        self.forget_expired_ids(now_ms, retention_ms);
         let account = self.account_mut(request.account);
-        account.forget_expired_ids(now_ms, retention_ms);
         let entry = IdEntry { fingerprint: print, applied_ms: now_ms, summary, open };
         let replaced = account.ids.insert(request.request_id, entry);
         assert!(replaced.is_none_or(|old| old.open.is_none()), "an open order's id is never reused");
-        account.id_queue.push_back((now_ms, request.request_id));
+        account.queued_ids += 1;
+        self.id_queue.push_back((now_ms, request.account, request.request_id));
+    }
+
+    /// Queue entries of `account` that have aged out but are not yet popped (they are popped by
+    /// the next applied command). Only counted when the account is at its cap, so the scan over
+    /// the aged prefix of the queue stays off the common path.
+    fn aged_queued_ids(&self, account: AccountId) -> u32 {
+        let retention_ms = self.id_retention_ms();
+        let aged =
+            self.id_queue.iter().take_while(|(applied_ms, _, _)| applied_ms.saturating_add(retention_ms) < self.now_ms);
+        aged.filter(|(_, owner, _)| *owner == account).count() as u32
+    }
+
+    /// Pops aged-out ids off the queue, forgetting those that name no open order.
+    fn forget_expired_ids(&mut self, now_ms: u64, retention_ms: u64) {
+        while let Some(&(applied_ms, account, id)) = self.id_queue.front() {
+            if applied_ms.saturating_add(retention_ms) >= now_ms {
+                break;
+            }
+            self.id_queue.pop_front();
+            self.account_mut(account).forget_if_aged(id, now_ms, retention_ms);
+        }
     }
 }

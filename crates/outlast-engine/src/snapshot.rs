@@ -55,6 +55,7 @@ struct Snapshot {
     accounts: Vec<AccountSnapshot>,
     deposits: Vec<(String, DepositRecord)>,
     withdrawals: Vec<Withdrawal>,
+    id_queue: Vec<(u64, AccountId, ClientId)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,7 +85,6 @@ struct AccountSnapshot {
     id: AccountId,
     balances: Vec<Balance>,
     ids: Vec<(ClientId, IdEntry)>,
-    id_queue: Vec<(u64, ClientId)>,
 }
 
 impl Engine {
@@ -124,12 +124,7 @@ impl Engine {
             .into_iter()
             .map(|id| {
                 let account = &self.accounts[&id];
-                AccountSnapshot {
-                    id,
-                    balances: account.balances.clone(),
-                    ids: account.ids.iter().map(|(k, v)| (*k, *v)).collect(),
-                    id_queue: account.id_queue.iter().copied().collect(),
-                }
+                AccountSnapshot { id, balances: account.balances.clone(), ids: account.ids_sorted() }
             })
             .collect();
         let snapshot = Snapshot {
@@ -145,17 +140,23 @@ impl Engine {
             accounts,
             deposits: self.deposits.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             withdrawals: self.withdrawals.clone(),
+            id_queue: self.id_queue.iter().copied().collect(),
         };
         postcard::to_allocvec(&snapshot).expect("encoding into memory cannot fail")
     }
 
-    /// Rebuilds an engine from `snapshot()` bytes, checking every invariant.
+    /// Rebuilds an engine from `snapshot()` bytes, checking every invariant (hash seed 0).
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
+        Engine::restore_with_seed(bytes, 0)
+    }
+
+    /// Rebuilds an engine from `snapshot()` bytes with its own hash seed (see `with_hash_seed`).
+    pub fn restore_with_seed(bytes: &[u8], hash_seed: u64) -> Result<Engine, SnapshotError> {
         let snapshot: Snapshot = postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
         if snapshot.format != SNAPSHOT_FORMAT {
             return Err(SnapshotError::Format(snapshot.format));
         }
-        let mut engine = Engine::new(snapshot.limits);
+        let mut engine = Engine::with_hash_seed(snapshot.limits, hash_seed);
         engine.now_ms = snapshot.now_ms;
         engine.seq = snapshot.seq;
         engine.next_order_id = snapshot.next_order_id;
@@ -164,12 +165,9 @@ impl Engine {
         engine.assets = snapshot.assets;
         engine.accounts.clear();
         for a in snapshot.accounts {
-            let account = Account {
-                balances: a.balances,
-                open_orders: 0,
-                ids: a.ids.into_iter().collect(),
-                id_queue: a.id_queue.into_iter().collect(),
-            };
+            let mut account = Account::new(hash_seed);
+            account.balances = a.balances;
+            account.ids.extend(a.ids);
             if engine.accounts.insert(a.id, account).is_some() {
                 return Err(SnapshotError::Invariant(format!("account {} twice", a.id)));
             }
@@ -206,6 +204,14 @@ impl Engine {
         }
         engine.deposits = snapshot.deposits.into_iter().collect();
         engine.withdrawals = snapshot.withdrawals;
+        for &(_, account, _) in &snapshot.id_queue {
+            let owner = engine
+                .accounts
+                .get_mut(&account)
+                .ok_or_else(|| SnapshotError::Invariant(format!("queued id of unknown account {account}")))?;
+            owner.queued_ids += 1;
+        }
+        engine.id_queue = snapshot.id_queue.into_iter().collect();
         engine.check_invariants().map_err(SnapshotError::Invariant)?;
         Ok(engine)
     }

@@ -1,1 +1,108 @@
-fn main() {}
+//! The `outlast` command: thin glue over the library crates.
+//!
+//! Subcommands: `demo` (the engine on its own, until the cluster exists) and `bench engine`.
+//! This file parses arguments and prints; it holds no exchange logic.
+
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "outlast", version, about = "Exchange infrastructure that outlasts the cloud it runs on")]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// Run the engine demo: an exchange in one process, a few traders, a deposit-to-withdrawal
+    /// story, and the state digest. (Becomes `outlast up`, a multi-cloud cluster, later.)
+    Demo,
+    /// Run a benchmark and optionally record it in BENCHMARKS.md.
+    Bench {
+        #[command(subcommand)]
+        which: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Single-thread matching-engine throughput and latency (exchange-core-style mix).
+    Engine {
+        /// Commands in the measured workload.
+        #[arg(long, default_value_t = 2_000_000)]
+        ops: usize,
+        /// Throughput runs; the median is reported with min and max.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Resting orders kept on the book.
+        #[arg(long, default_value_t = 1_000)]
+        book_orders: usize,
+        /// Trading accounts.
+        #[arg(long, default_value_t = 2_000)]
+        accounts: u64,
+        /// Generator seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Write the result into this markdown file's engine section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Top::Demo => demo::run(),
+        Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
+            let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };
+            bench_engine(&config, write)
+        }
+    }
+}
+
+fn bench_engine(config: &outlast_bench::engine_bench::Config, write: Option<PathBuf>) -> ExitCode {
+    eprintln!("generating {} commands and running {} times...", config.ops, config.runs);
+    let report = outlast_bench::engine_bench::run(config);
+    let command = format!(
+        "cargo run --release -p outlast -- bench engine --ops {} --runs {} --book-orders {} --accounts {} --seed {}{}",
+        config.ops,
+        config.runs,
+        config.book_orders,
+        config.accounts,
+        config.seed,
+        if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+    );
+    let date = today();
+    let body = report.markdown(&outlast_bench::machine::describe(), &command, &date);
+    println!("{body}");
+    if let Some(path) = write {
+        if let Err(error) = outlast_bench::report::write_section(&path, "engine-bench", &body) {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock (the binary may read clocks; the
+/// engine may not).
+fn today() -> String {
+    let days =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
