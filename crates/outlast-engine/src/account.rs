@@ -35,8 +35,10 @@ pub struct IdEntry {
     pub applied_ms: u64,
     /// What the request returned.
     pub summary: Summary,
-    /// The open order this id names, while it rests on a book.
-    pub open: Option<(MarketId, OrderId)>,
+    /// The order this request created, if any. It is open while it rests on that market's
+    /// book; the engine asks the book rather than keeping a flag here, so that a fill or cancel
+    /// need not touch this table.
+    pub order: Option<(MarketId, OrderId)>,
 }
 
 /// An account's state.
@@ -64,20 +66,6 @@ impl Account {
         }
     }
 
-    /// The ids naming open orders in `market`, sorted by client id (a canonical order).
-    pub fn open_in(&self, market: MarketId) -> Vec<(ClientId, OrderId)> {
-        let mut open: Vec<(ClientId, OrderId)> = self
-            .ids
-            .iter()
-            .filter_map(|(id, entry)| match entry.open {
-                Some((m, order)) if m == market => Some((*id, order)),
-                _ => None,
-            })
-            .collect();
-        open.sort_unstable();
-        open
-    }
-
     /// The id table as (id, entry) pairs sorted by id (a canonical order).
     pub fn ids_sorted(&self) -> Vec<(ClientId, IdEntry)> {
         let mut ids: Vec<(ClientId, IdEntry)> = self.ids.iter().map(|(k, v)| (*k, *v)).collect();
@@ -99,26 +87,14 @@ impl Account {
         &mut self.balances[index]
     }
 
-    /// Forgets `id` if it has aged out and names no open order (its queue entry was popped).
-    pub fn forget_if_aged(&mut self, id: ClientId, now_ms: u64, retention_ms: u64) {
-        assert!(self.queued_ids > 0, "a popped queue entry was counted");
-        self.queued_ids -= 1;
-        if let Some(entry) = self.ids.get(&id) {
-            if entry.applied_ms.saturating_add(retention_ms) < now_ms && entry.open.is_none() {
-                self.ids.remove(&id);
-            }
-        }
-    }
-
-    /// Records that the order named by `id` left the book. Forgets the id if it has aged out.
-    pub fn close_order(&mut self, id: ClientId, now_ms: u64, retention_ms: u64) {
+    /// Records that an order of this account left the book. If the request that placed it has
+    /// aged out of the window, its id was kept only for the open order: forget it now.
+    pub fn close_order(&mut self, id: ClientId, placed_ms: u64, now_ms: u64, retention_ms: u64) {
         assert!(self.open_orders > 0, "an account closing an order had one open");
         self.open_orders -= 1;
-        let entry = self.ids.get_mut(&id).expect("an open order's client id is remembered");
-        assert!(entry.open.is_some(), "the id named an open order");
-        entry.open = None;
-        if entry.applied_ms.saturating_add(retention_ms) < now_ms {
-            self.ids.remove(&id);
+        if placed_ms.saturating_add(retention_ms) < now_ms {
+            let entry = self.ids.remove(&id);
+            assert!(entry.is_some_and(|e| e.order.is_some()), "an open order's id is remembered");
         }
     }
 }

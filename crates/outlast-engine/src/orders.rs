@@ -524,14 +524,14 @@ impl Engine {
         };
         let after = filled.unwrap_or_else(|| self.books[order.market as usize].order(slot).clone());
         if status == OrderStatus::Filled {
-            self.close_order(maker.account, maker.client_id);
+            self.close_order(&after);
         }
         self.emit_resting_update(order.market, &after, status, events);
     }
 
-    fn close_order(&mut self, account: AccountId, client_id: ClientId) {
+    fn close_order(&mut self, order: &RestingOrder) {
         let (now_ms, retention_ms) = (self.now_ms, self.id_retention_ms());
-        self.account_mut(account).close_order(client_id, now_ms, retention_ms);
+        self.account_mut(order.account).close_order(order.client_id, order.placed_ms, now_ms, retention_ms);
     }
 
     fn emit_resting_update(
@@ -564,7 +564,7 @@ impl Engine {
         let order = self.books[market as usize].remove(slot);
         let (asset, amount) = Self::resting_lock(units, &order);
         self.unlock(order.account, asset, amount);
-        self.close_order(order.account, order.client_id);
+        self.close_order(&order);
         self.emit_resting_update(market, &order, status, events);
         order.id
     }
@@ -614,7 +614,7 @@ impl Engine {
                 Ok(slot)
             }
             OrderRef::Client(client_id) => {
-                match self.accounts[&account].ids.get(&client_id).and_then(|entry| entry.open) {
+                match self.accounts[&account].ids.get(&client_id).and_then(|e| self.open_order_of(e)) {
                     Some((open_market, id)) if open_market == market => {
                         Ok(book.slot_of(id).expect("an open id names a resting order"))
                     }
@@ -650,7 +650,7 @@ impl Engine {
         if status == MarketStatus::Halted {
             return Err(Reject::MarketHalted);
         }
-        let open = self.accounts[&account].open_in(market);
+        let open = self.open_ids_in(account, market);
         for &(_, id) in &open {
             let slot = self.books[market as usize].slot_of(id).expect("an open id names a resting order");
             self.take_off_book(market, slot, OrderStatus::Canceled, events);

@@ -98,8 +98,7 @@ impl Engine {
 
     /// The open orders of an account in a market, by client id.
     pub fn open_orders(&self, account: AccountId, market: MarketId) -> Vec<OrderView> {
-        let Some(holder) = self.accounts.get(&account) else { return Vec::new() };
-        holder.open_in(market).into_iter().filter_map(|(_, id)| self.open_order(market, id)).collect()
+        self.open_ids_in(account, market).into_iter().filter_map(|(_, id)| self.open_order(market, id)).collect()
     }
 
     /// The best `levels_max` levels of each side of a book.

@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::event::{Event, Outcome, Summary};
 use crate::hasher::fingerprint;
 use crate::reject::Reject;
-use crate::types::{AccountId, FEE_ACCOUNT};
+use crate::types::{AccountId, ClientId, MarketId, OrderId, FEE_ACCOUNT};
 
 impl Engine {
     /// How long an id is kept after its request applied: the window plus the allowed clock lead.
@@ -75,7 +75,7 @@ impl Engine {
                     Err(Reject::DuplicateIdMismatch)
                 };
             }
-            if entry.open.is_some() {
+            if self.open_order_of(entry).is_some() {
                 return Err(Reject::ClientOrderIdInUse);
             }
         }
@@ -90,21 +90,20 @@ impl Engine {
     /// Records an applied request's id, first forgetting ids that have aged out.
     fn remember(&mut self, request: &AccountRequest, print: u64, summary: Summary) {
         let (now_ms, retention_ms) = (self.now_ms, self.id_retention_ms());
-        let open = match (&request.action, summary) {
-            (AccountAction::PlaceOrder(spec), Summary::OrderPlaced { order, status })
-            | (AccountAction::CancelReplace { new_order: spec, .. }, Summary::Replaced { order, status, .. })
-                if status.is_open() =>
-            {
+        let order = match (&request.action, summary) {
+            (AccountAction::PlaceOrder(spec), Summary::OrderPlaced { order, .. })
+            | (AccountAction::CancelReplace { new_order: spec, .. }, Summary::Replaced { order, .. }) => {
                 Some((spec.market, order))
             }
             _ => None,
         };
         self.forget_expired_ids(now_ms, retention_ms);
-        let account = self.account_mut(request.account);
-        let entry = IdEntry { fingerprint: print, applied_ms: now_ms, summary, open };
-        let replaced = account.ids.insert(request.request_id, entry);
-        assert!(replaced.is_none_or(|old| old.open.is_none()), "an open order's id is never reused");
-        account.queued_ids += 1;
+        let entry = IdEntry { fingerprint: print, applied_ms: now_ms, summary, order };
+        let replaced = self.account_mut(request.account).ids.insert(request.request_id, entry);
+        if let Some(old) = replaced {
+            assert!(self.open_order_of(&old).is_none(), "an open order's id is never reused");
+        }
+        self.account_mut(request.account).queued_ids += 1;
         self.id_queue.push_back((now_ms, request.account, request.request_id));
     }
 
@@ -125,7 +124,36 @@ impl Engine {
                 break;
             }
             self.id_queue.pop_front();
-            self.account_mut(account).forget_if_aged(id, now_ms, retention_ms);
+            let holder = self.accounts.get(&account).expect("accounts are never deleted");
+            let forget = holder.ids.get(&id).is_some_and(|entry| {
+                entry.applied_ms.saturating_add(retention_ms) < now_ms && self.open_order_of(entry).is_none()
+            });
+            let holder = self.account_mut(account);
+            holder.queued_ids -= 1;
+            if forget {
+                holder.ids.remove(&id);
+            }
         }
+    }
+
+    /// The order an id entry names, if that order still rests on its book.
+    pub(crate) fn open_order_of(&self, entry: &IdEntry) -> Option<(MarketId, OrderId)> {
+        let (market, order) = entry.order?;
+        self.books[market as usize].slot_of(order).map(|_| (market, order))
+    }
+
+    /// The ids of `account` naming orders resting in `market`, sorted by client id (canonical).
+    pub(crate) fn open_ids_in(&self, account: AccountId, market: MarketId) -> Vec<(ClientId, OrderId)> {
+        let Some(holder) = self.accounts.get(&account) else { return Vec::new() };
+        let mut open: Vec<(ClientId, OrderId)> = holder
+            .ids
+            .iter()
+            .filter_map(|(id, entry)| match self.open_order_of(entry) {
+                Some((m, order)) if m == market => Some((*id, order)),
+                _ => None,
+            })
+            .collect();
+        open.sort_unstable();
+        open
     }
 }
