@@ -119,7 +119,7 @@ impl Engine {
         if self.accounts.len() as u64 >= self.limits.accounts_max {
             return Outcome::Rejected(Reject::AccountsLimit);
         }
-        self.accounts.insert(account, Account::new(self.hash_seed));
+        self.accounts.insert(account, Account::default());
         Outcome::Applied(Summary::AccountCreated(account))
     }
 }

@@ -6,7 +6,7 @@
 //! leaves the state, and so the digest, untouched. The engine never reads a clock, never draws a
 //! random number, never does I/O, and never lets `HashMap` order reach its output.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -82,9 +82,6 @@ pub struct Withdrawal {
 #[derive(Clone, Debug)]
 pub struct Engine {
     pub(crate) limits: Limits,
-    /// Seeds the hashing of user-chosen keys; shapes memory layout only, never output, so it
-    /// is not state and replicas may differ in it.
-    pub(crate) hash_seed: u64,
     /// Engine time: the largest command timestamp seen.
     pub(crate) now_ms: u64,
     /// The last event sequence number issued.
@@ -99,9 +96,8 @@ pub struct Engine {
     pub(crate) deposits: BTreeMap<String, DepositRecord>,
     /// Indexed by `id - 1`.
     pub(crate) withdrawals: Vec<Withdrawal>,
-    /// Remembered request ids as (applied_ms, account, id), oldest first; drives forgetting.
-    /// May name ids already replaced by a newer request under the same id.
-    pub(crate) id_queue: VecDeque<(u64, AccountId, crate::types::ClientId)>,
+    /// Remembered request ids (idempotency).
+    pub(crate) ids: crate::ids::IdTable,
     /// Scratch for the command being applied (not state): balances it touched.
     pub(crate) touched_balances: Vec<(AccountId, AssetId)>,
     /// Scratch: depth levels touched, reused to avoid allocation.
@@ -134,10 +130,9 @@ impl Engine {
     /// unpredictable to users (it defends against hash flooding); it never affects output.
     pub fn with_hash_seed(limits: Limits, hash_seed: u64) -> Engine {
         let mut accounts = HashMap::default();
-        accounts.insert(FEE_ACCOUNT, Account::new(hash_seed));
+        accounts.insert(FEE_ACCOUNT, Account::default());
         Engine {
             limits,
-            hash_seed,
             now_ms: 0,
             seq: 0,
             next_order_id: 1,
@@ -149,7 +144,7 @@ impl Engine {
             accounts,
             deposits: BTreeMap::new(),
             withdrawals: Vec::new(),
-            id_queue: VecDeque::new(),
+            ids: crate::ids::IdTable::new(hash_seed),
             touched_balances: Vec::new(),
             touched_levels: Vec::new(),
             #[cfg(feature = "planted-bugs")]

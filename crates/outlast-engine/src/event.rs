@@ -228,7 +228,11 @@ pub struct DepthDelta {
     /// The last update id in this delta.
     pub last_update_id: u64,
     /// Changed bid levels as (price, total quantity); quantity 0 means the level is gone.
-    pub bids: Vec<(u64, u64)>,
+    pub bids: Levels,
     /// Changed ask levels, likewise.
-    pub asks: Vec<(u64, u64)>,
+    pub asks: Levels,
 }
+
+/// Changed levels of one side. Most commands change one or two, which are stored inline so that
+/// publishing a delta does not allocate.
+pub type Levels = smallvec::SmallVec<[(u64, u64); 2]>;

@@ -25,7 +25,7 @@ impl Engine {
                     let (asset, amount) = Self::resting_lock(units, order);
                     *expected_locked.entry((order.account, asset)).or_default() += amount;
                     *expected_open.entry(order.account).or_default() += 1;
-                    let entry = self.accounts.get(&order.account).and_then(|a| a.ids.get(&order.client_id));
+                    let entry = self.ids.get(order.account, &order.client_id);
                     if entry.and_then(|e| e.order) != Some((market as u32, order.id)) {
                         return Err(format!("order {} is not named by its client id", order.id));
                     }
@@ -59,20 +59,22 @@ impl Engine {
         }
         let mut queued: BTreeMap<AccountId, u32> = BTreeMap::new();
         let mut previous_ms = 0;
-        for &(applied_ms, account, _) in &self.id_queue {
-            if applied_ms < previous_ms || applied_ms > self.now_ms {
-                return Err("id queue out of time order".into());
+        for record in self.ids.ring() {
+            if record.entry.applied_ms < previous_ms || record.entry.applied_ms > self.now_ms {
+                return Err("id ring out of time order".into());
             }
-            previous_ms = applied_ms;
-            *queued.entry(account).or_default() += 1;
+            previous_ms = record.entry.applied_ms;
+            *queued.entry(record.account).or_default() += 1;
         }
         for (&id, account) in &self.accounts {
             if account.queued_ids != queued.get(&id).copied().unwrap_or(0) {
-                return Err(format!("account {id}: queued id count disagrees with the queue"));
+                return Err(format!("account {id}: queued id count disagrees with the ring"));
             }
-            // An id is kept only while queued or while its order rests: anything more is a leak.
-            if account.ids.len() as u64 > u64::from(account.queued_ids) + u64::from(account.open_orders) {
-                return Err(format!("account {id}: {} ids kept, more than queued plus open", account.ids.len()));
+        }
+        // An id is kept past its ring record only while its order rests: anything more is a leak.
+        for ((account, id), entry) in self.ids.kept() {
+            if self.open_order_of(entry).is_none() {
+                return Err(format!("account {account}: id {id} kept without an open order"));
             }
         }
         for ((account, asset), amount) in &expected_locked {

@@ -12,7 +12,7 @@
 //!
 //! Code map: `command` (input), `event` (output), `reject` (error codes), `engine` (state and
 //! dispatch), `admin`, `wallet`, `requests`, `orders` (the command families), `book` (one order
-//! book), `account` (balances and request ids), `snapshot` (bytes and digest), `invariants`
+//! book), `account` (balances), `ids` (remembered request ids), `snapshot` (bytes and digest), `invariants`
 //! (global checks), `query` (read views), `limits`, `money`, `hasher`, `types`.
 
 #![deny(missing_docs)]
@@ -24,6 +24,7 @@ mod command;
 mod engine;
 mod event;
 mod hasher;
+mod ids;
 mod invariants;
 mod limits;
 mod money;
@@ -40,7 +41,8 @@ pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpe
 #[cfg(feature = "planted-bugs")]
 pub use engine::PlantedBug;
 pub use engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
-pub use event::{DepthDelta, Event, EventKind, OrderUpdate, Outcome, Summary, Trade, WithdrawalState};
+pub use event::{DepthDelta, Event, EventKind, Levels, OrderUpdate, Outcome, Summary, Trade, WithdrawalState};
+pub use ids::IdRecord;
 pub use limits::Limits;
 pub use money::fee;
 pub use query::{DepthView, OrderView};

@@ -529,9 +529,15 @@ impl Engine {
         self.emit_resting_update(order.market, &after, status, events);
     }
 
+    /// Bookkeeping for an order leaving the book: the open count, and the id kept for it past
+    /// its window, if any.
     fn close_order(&mut self, order: &RestingOrder) {
-        let (now_ms, retention_ms) = (self.now_ms, self.id_retention_ms());
-        self.account_mut(order.account).close_order(order.client_id, order.placed_ms, now_ms, retention_ms);
+        let holder = self.account_mut(order.account);
+        assert!(holder.open_orders > 0, "an account closing an order had one open");
+        holder.open_orders -= 1;
+        if order.placed_ms.saturating_add(self.id_retention_ms()) < self.now_ms {
+            self.ids.release_kept(order.account, &order.client_id);
+        }
     }
 
     fn emit_resting_update(
@@ -583,8 +589,8 @@ impl Engine {
                 market,
                 first_update_id,
                 last_update_id: book.update_id,
-                bids: Vec::new(),
-                asks: Vec::new(),
+                bids: Default::default(),
+                asks: Default::default(),
             };
             for &(side, price_ticks) in touched.iter() {
                 let level = (price_ticks * units.tick_size, book.level_lots(side, price_ticks) * units.lot_size);
@@ -614,7 +620,7 @@ impl Engine {
                 Ok(slot)
             }
             OrderRef::Client(client_id) => {
-                match self.accounts[&account].ids.get(&client_id).and_then(|e| self.open_order_of(e)) {
+                match self.ids.get(account, &client_id).and_then(|e| self.open_order_of(e)) {
                     Some((open_market, id)) if open_market == market => {
                         Ok(book.slot_of(id).expect("an open id names a resting order"))
                     }
@@ -637,9 +643,8 @@ impl Engine {
         Ok(Summary::OrderCanceled(id))
     }
 
-    /// Cancels every open order of `account` in `market`, in client-id order (canonical, not
-    /// hash order). Its cost grows with the ids the account has in use, which
-    /// `requests_per_account_max` bounds.
+    /// Cancels every open order of `account` in `market`, in book priority order. It scans the
+    /// book, which `orders_per_book_max` bounds.
     pub(crate) fn cancel_all(
         &mut self,
         account: AccountId,

@@ -138,6 +138,6 @@ impl Engine {
 
     /// What the engine remembers of a request id.
     pub fn request(&self, account: AccountId, id: ClientId) -> Option<IdEntry> {
-        self.accounts.get(&account)?.ids.get(&id).copied()
+        self.ids.get(account, &id).copied()
     }
 }

@@ -66,9 +66,8 @@ impl Engine {
         if request.request_ts_ms > self.now_ms.saturating_add(self.limits.request_ahead_ms_max) {
             return Err(Reject::RequestFromFuture);
         }
-        let retention_ms = self.id_retention_ms();
-        if let Some(entry) = account.ids.get(&request.request_id) {
-            if entry.applied_ms.saturating_add(retention_ms) >= self.now_ms {
+        if let Some(entry) = self.ids.get(request.account, &request.request_id) {
+            if entry.applied_ms.saturating_add(self.id_retention_ms()) >= self.now_ms {
                 return if entry.fingerprint == print {
                     Ok(Some(entry.summary))
                 } else {
@@ -87,6 +86,15 @@ impl Engine {
         Ok(None)
     }
 
+    /// Ring records of `account` that have aged out but are not yet popped (the next applied
+    /// command pops them). Only counted when the account is at its cap, so this scan over the
+    /// aged prefix of the ring stays off the common path.
+    fn aged_queued_ids(&self, account: AccountId) -> u32 {
+        let retention_ms = self.id_retention_ms();
+        let aged = self.ids.ring().take_while(|r| r.entry.applied_ms.saturating_add(retention_ms) < self.now_ms);
+        aged.filter(|r| r.account == account).count() as u32
+    }
+
     /// Records an applied request's id, first forgetting ids that have aged out.
     fn remember(&mut self, request: &AccountRequest, print: u64, summary: Summary) {
         let (now_ms, retention_ms) = (self.now_ms, self.id_retention_ms());
@@ -98,41 +106,25 @@ impl Engine {
             _ => None,
         };
         self.forget_expired_ids(now_ms, retention_ms);
-        let entry = IdEntry { fingerprint: print, applied_ms: now_ms, summary, order };
-        let replaced = self.account_mut(request.account).ids.insert(request.request_id, entry);
-        if let Some(old) = replaced {
-            assert!(self.open_order_of(&old).is_none(), "an open order's id is never reused");
+        if let Some(old) = self.ids.get(request.account, &request.request_id) {
+            assert!(self.open_order_of(old).is_none(), "an open order's id is never reused");
         }
+        let entry = IdEntry { fingerprint: print, applied_ms: now_ms, summary, order };
+        self.ids.push(request.account, request.request_id, entry);
         self.account_mut(request.account).queued_ids += 1;
-        self.id_queue.push_back((now_ms, request.account, request.request_id));
     }
 
-    /// Queue entries of `account` that have aged out but are not yet popped (they are popped by
-    /// the next applied command). Only counted when the account is at its cap, so the scan over
-    /// the aged prefix of the queue stays off the common path.
-    fn aged_queued_ids(&self, account: AccountId) -> u32 {
-        let retention_ms = self.id_retention_ms();
-        let aged =
-            self.id_queue.iter().take_while(|(applied_ms, _, _)| applied_ms.saturating_add(retention_ms) < self.now_ms);
-        aged.filter(|(_, owner, _)| *owner == account).count() as u32
-    }
-
-    /// Pops aged-out ids off the queue, forgetting those that name no open order.
+    /// Pops aged-out ids off the ring; those still naming a resting order are kept aside.
     fn forget_expired_ids(&mut self, now_ms: u64, retention_ms: u64) {
-        while let Some(&(applied_ms, account, id)) = self.id_queue.front() {
-            if applied_ms.saturating_add(retention_ms) >= now_ms {
+        while let Some(front) = self.ids.front() {
+            if front.entry.applied_ms.saturating_add(retention_ms) >= now_ms {
                 break;
             }
-            self.id_queue.pop_front();
-            let holder = self.accounts.get(&account).expect("accounts are never deleted");
-            let forget = holder.ids.get(&id).is_some_and(|entry| {
-                entry.applied_ms.saturating_add(retention_ms) < now_ms && self.open_order_of(entry).is_none()
-            });
-            let holder = self.account_mut(account);
+            let open = self.open_order_of(&front.entry).is_some();
+            let popped = self.ids.pop_front(|_| open);
+            let holder = self.account_mut(popped.account);
+            assert!(holder.queued_ids > 0, "a popped record was counted");
             holder.queued_ids -= 1;
-            if forget {
-                holder.ids.remove(&id);
-            }
         }
     }
 
@@ -142,18 +134,16 @@ impl Engine {
         self.books[market as usize].slot_of(order).map(|_| (market, order))
     }
 
-    /// The ids of `account` naming orders resting in `market`, sorted by client id (canonical).
+    /// The orders of `account` resting in `market` as (client id, order id), in book priority
+    /// (a canonical order: bids best first, then asks best first).
     pub(crate) fn open_ids_in(&self, account: AccountId, market: MarketId) -> Vec<(ClientId, OrderId)> {
-        let Some(holder) = self.accounts.get(&account) else { return Vec::new() };
-        let mut open: Vec<(ClientId, OrderId)> = holder
-            .ids
-            .iter()
-            .filter_map(|(id, entry)| match self.open_order_of(entry) {
-                Some((m, order)) if m == market => Some((*id, order)),
-                _ => None,
-            })
-            .collect();
-        open.sort_unstable();
-        open
+        let Some(book) = self.books.get(market as usize) else { return Vec::new() };
+        [crate::types::Side::Buy, crate::types::Side::Sell]
+            .into_iter()
+            .flat_map(|side| book.iter_side(side))
+            .map(|slot| book.order(slot))
+            .filter(|order| order.account == account)
+            .map(|order| (order.client_id, order.id))
+            .collect()
     }
 }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::account::{Account, Balance, IdEntry};
 use crate::book::{Book, RestingOrder};
 use crate::engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
+use crate::ids::IdRecord;
 use crate::limits::Limits;
 use crate::types::{AccountId, ClientId, OrderId, Side, StpMode};
 
@@ -55,7 +56,10 @@ struct Snapshot {
     accounts: Vec<AccountSnapshot>,
     deposits: Vec<(String, DepositRecord)>,
     withdrawals: Vec<Withdrawal>,
-    id_queue: Vec<(u64, AccountId, ClientId)>,
+    /// Remembered ids in apply order (stale records included: they drive forgetting).
+    id_ring: Vec<IdRecord>,
+    /// Ids kept past their window for resting orders, sorted.
+    id_kept: Vec<(AccountId, ClientId, IdEntry)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,7 +88,6 @@ struct OrderSnapshot {
 struct AccountSnapshot {
     id: AccountId,
     balances: Vec<Balance>,
-    ids: Vec<(ClientId, IdEntry)>,
 }
 
 impl Engine {
@@ -124,7 +127,7 @@ impl Engine {
             .into_iter()
             .map(|id| {
                 let account = &self.accounts[&id];
-                AccountSnapshot { id, balances: account.balances.clone(), ids: account.ids_sorted() }
+                AccountSnapshot { id, balances: account.balances.clone() }
             })
             .collect();
         let snapshot = Snapshot {
@@ -140,7 +143,8 @@ impl Engine {
             accounts,
             deposits: self.deposits.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             withdrawals: self.withdrawals.clone(),
-            id_queue: self.id_queue.iter().copied().collect(),
+            id_ring: self.ids.ring().copied().collect(),
+            id_kept: self.ids.kept().map(|(&(account, id), &entry)| (account, id, entry)).collect(),
         };
         postcard::to_allocvec(&snapshot).expect("encoding into memory cannot fail")
     }
@@ -165,9 +169,7 @@ impl Engine {
         engine.assets = snapshot.assets;
         engine.accounts.clear();
         for a in snapshot.accounts {
-            let mut account = Account::new(hash_seed);
-            account.balances = a.balances;
-            account.ids.extend(a.ids);
+            let account = Account { balances: a.balances, ..Account::default() };
             if engine.accounts.insert(a.id, account).is_some() {
                 return Err(SnapshotError::Invariant(format!("account {} twice", a.id)));
             }
@@ -204,14 +206,17 @@ impl Engine {
         }
         engine.deposits = snapshot.deposits.into_iter().collect();
         engine.withdrawals = snapshot.withdrawals;
-        for &(_, account, _) in &snapshot.id_queue {
+        for record in snapshot.id_ring {
             let owner = engine
                 .accounts
-                .get_mut(&account)
-                .ok_or_else(|| SnapshotError::Invariant(format!("queued id of unknown account {account}")))?;
+                .get_mut(&record.account)
+                .ok_or_else(|| SnapshotError::Invariant(format!("id of unknown account {}", record.account)))?;
             owner.queued_ids += 1;
+            engine.ids.push(record.account, record.id, record.entry);
         }
-        engine.id_queue = snapshot.id_queue.into_iter().collect();
+        for (account, id, entry) in snapshot.id_kept {
+            engine.ids.insert_kept(account, id, entry);
+        }
         engine.check_invariants().map_err(SnapshotError::Invariant)?;
         Ok(engine)
     }

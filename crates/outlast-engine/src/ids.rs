@@ -1,0 +1,147 @@
+//! The request-id table: what the engine remembers of each account request, for idempotency.
+//!
+//! Records live in one ring in apply order — appending is sequential, and forgetting pops from
+//! the front — and a hash index maps `(account, client id)` to a record's position. The index
+//! holds only 8-byte positions, so a lookup touches little memory; the full key is checked
+//! against the record itself. A record whose window has passed while its order still rests is
+//! moved to `kept` (rare: orders that outlive the window) until the order leaves the book.
+//!
+//! The index is hashed with the host's seed (see `Engine::with_hash_seed`); nothing here is ever
+//! iterated in hash order into output — the ring has its own order and `kept` is sorted.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use hashbrown::HashTable;
+use serde::{Deserialize, Serialize};
+
+use crate::account::IdEntry;
+use crate::hasher::ClientIdBuildHasher;
+use crate::types::{AccountId, ClientId};
+
+/// One remembered request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdRecord {
+    /// Whose request.
+    pub account: AccountId,
+    /// The request id.
+    pub id: ClientId,
+    /// What is remembered.
+    pub entry: IdEntry,
+}
+
+/// Remembered request ids of all accounts.
+#[derive(Clone, Debug)]
+pub struct IdTable {
+    /// Records in apply order. May hold stale records: ones whose key was later remembered again.
+    ring: VecDeque<IdRecord>,
+    /// The position (sequence number) of `ring[0]`.
+    first_position: u64,
+    /// (hash, position) of the live record of each key. The hash is stored so that growing the
+    /// index never has to read the ring.
+    index: HashTable<(u64, u64)>,
+    /// Records past their window kept because their order still rests.
+    kept: BTreeMap<(AccountId, ClientId), IdEntry>,
+    hasher: ClientIdBuildHasher,
+}
+
+impl IdTable {
+    /// An empty table hashing with `seed`.
+    pub fn new(seed: u64) -> IdTable {
+        IdTable {
+            ring: VecDeque::new(),
+            first_position: 0,
+            index: HashTable::new(),
+            kept: BTreeMap::new(),
+            hasher: ClientIdBuildHasher::with_seed(seed),
+        }
+    }
+
+    fn hash(&self, account: AccountId, id: &ClientId) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write_u64(account);
+        id.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn record(&self, position: u64) -> &IdRecord {
+        &self.ring[(position - self.first_position) as usize]
+    }
+
+    /// What is remembered of `(account, id)`.
+    pub fn get(&self, account: AccountId, id: &ClientId) -> Option<&IdEntry> {
+        let hash = self.hash(account, id);
+        let found = self.index.find(hash, |&(h, position)| {
+            let record = self.record(position);
+            h == hash && record.account == account && record.id == *id
+        });
+        match found {
+            Some(&(_, position)) => Some(&self.record(position).entry),
+            None if self.kept.is_empty() => None,
+            None => self.kept.get(&(account, *id)),
+        }
+    }
+
+    /// Remembers `(account, id)`, replacing an aged record of the same key if there is one.
+    pub fn push(&mut self, account: AccountId, id: ClientId, entry: IdEntry) {
+        let position = self.first_position + self.ring.len() as u64;
+        self.ring.push_back(IdRecord { account, id, entry });
+        let hash = self.hash(account, &id);
+        let (ring, first) = (&self.ring, self.first_position);
+        let matches = |&(h, p): &(u64, u64)| {
+            let record = &ring[(p - first) as usize];
+            h == hash && record.account == account && record.id == id
+        };
+        match self.index.entry(hash, matches, |&(h, _)| h) {
+            hashbrown::hash_table::Entry::Occupied(mut occupied) => occupied.get_mut().1 = position,
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert((hash, position));
+            }
+        }
+    }
+
+    /// The oldest record, if any.
+    pub fn front(&self) -> Option<&IdRecord> {
+        self.ring.front()
+    }
+
+    /// Pops the oldest record. If it is its key's live record, `keep` decides whether it moves
+    /// to `kept` (its order still rests) or is forgotten. Returns the popped record.
+    pub fn pop_front(&mut self, keep: impl FnOnce(&IdEntry) -> bool) -> IdRecord {
+        let record = *self.ring.front().expect("pop_front on a non-empty table");
+        let position = self.first_position;
+        let hash = self.hash(record.account, &record.id);
+        if let Ok(found) = self.index.find_entry(hash, |&(_, p)| p == position) {
+            found.remove();
+            if keep(&record.entry) {
+                self.kept.insert((record.account, record.id), record.entry);
+            }
+        }
+        self.ring.pop_front();
+        self.first_position += 1;
+        record
+    }
+
+    /// Forgets a kept record (its order has left the book).
+    pub fn release_kept(&mut self, account: AccountId, id: &ClientId) -> Option<IdEntry> {
+        if self.kept.is_empty() {
+            return None;
+        }
+        self.kept.remove(&(account, *id))
+    }
+
+    /// Records in the ring, oldest first (stale ones included).
+    pub fn ring(&self) -> impl Iterator<Item = &IdRecord> {
+        self.ring.iter()
+    }
+
+    /// Kept records, sorted by key.
+    pub fn kept(&self) -> impl Iterator<Item = (&(AccountId, ClientId), &IdEntry)> {
+        self.kept.iter()
+    }
+
+    /// Restores a kept record (snapshot restore).
+    pub fn insert_kept(&mut self, account: AccountId, id: ClientId, entry: IdEntry) {
+        self.kept.insert((account, id), entry);
+    }
+}
