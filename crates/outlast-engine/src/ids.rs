@@ -1,6 +1,6 @@
 //! The request-id table: what the engine remembers of each account request, for idempotency.
 //!
-//! Records live in one ring in apply order — appending is sequential, and forgetting pops from
+//! Records live in one chunked ring in apply order — appending is sequential, and forgetting pops from
 //! the front — and a hash index maps `(account, client id)` to a record's position. The index
 //! holds only 8-byte positions, so a lookup touches little memory; the full key is checked
 //! against the record itself. A record whose window has passed while its order still rests is
@@ -9,7 +9,7 @@
 //! The index is hashed with the host's seed (see `Engine::with_hash_seed`); nothing here is ever
 //! iterated in hash order into output — the ring has its own order and `kept` is sorted.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use hashbrown::HashTable;
@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::IdEntry;
 use crate::hasher::ClientIdBuildHasher;
+use crate::ring::Ring;
 use crate::types::{AccountId, ClientId};
 
 /// One remembered request.
@@ -34,9 +35,7 @@ pub struct IdRecord {
 #[derive(Clone, Debug)]
 pub struct IdTable {
     /// Records in apply order. May hold stale records: ones whose key was later remembered again.
-    ring: VecDeque<IdRecord>,
-    /// The position (sequence number) of `ring[0]`.
-    first_position: u64,
+    ring: Ring<IdRecord>,
     /// (hash, position) of the live record of each key. The hash is stored so that growing the
     /// index never has to read the ring.
     index: HashTable<(u64, u64)>,
@@ -49,8 +48,7 @@ impl IdTable {
     /// An empty table hashing with `seed`.
     pub fn new(seed: u64) -> IdTable {
         IdTable {
-            ring: VecDeque::new(),
-            first_position: 0,
+            ring: Ring::default(),
             index: HashTable::new(),
             kept: BTreeMap::new(),
             hasher: ClientIdBuildHasher::with_seed(seed),
@@ -65,7 +63,7 @@ impl IdTable {
     }
 
     fn record(&self, position: u64) -> &IdRecord {
-        &self.ring[(position - self.first_position) as usize]
+        self.ring.get(position)
     }
 
     /// What is remembered of `(account, id)`.
@@ -84,12 +82,11 @@ impl IdTable {
 
     /// Remembers `(account, id)`, replacing an aged record of the same key if there is one.
     pub fn push(&mut self, account: AccountId, id: ClientId, entry: IdEntry) {
-        let position = self.first_position + self.ring.len() as u64;
-        self.ring.push_back(IdRecord { account, id, entry });
+        let position = self.ring.push_back(IdRecord { account, id, entry });
         let hash = self.hash(account, &id);
-        let (ring, first) = (&self.ring, self.first_position);
+        let ring = &self.ring;
         let matches = |&(h, p): &(u64, u64)| {
-            let record = &ring[(p - first) as usize];
+            let record = ring.get(p);
             h == hash && record.account == account && record.id == id
         };
         match self.index.entry(hash, matches, |&(h, _)| h) {
@@ -109,7 +106,7 @@ impl IdTable {
     /// to `kept` (its order still rests) or is forgotten. Returns the popped record.
     pub fn pop_front(&mut self, keep: impl FnOnce(&IdEntry) -> bool) -> IdRecord {
         let record = *self.ring.front().expect("pop_front on a non-empty table");
-        let position = self.first_position;
+        let position = self.ring.first_position();
         let hash = self.hash(record.account, &record.id);
         if let Ok(found) = self.index.find_entry(hash, |&(_, p)| p == position) {
             found.remove();
@@ -118,7 +115,6 @@ impl IdTable {
             }
         }
         self.ring.pop_front();
-        self.first_position += 1;
         record
     }
 

@@ -32,6 +32,7 @@ mod orders;
 mod query;
 mod reject;
 mod requests;
+mod ring;
 mod snapshot;
 mod types;
 mod wallet;
