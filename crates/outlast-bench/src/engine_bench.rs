@@ -14,6 +14,7 @@ use outlast_engine::{
     OrderId, OrderKind, OrderRef, OrderSpec, Outcome, Side, StpMode, TimeInForce,
 };
 
+use crate::naive_book::NaiveBook;
 use crate::report::{quantile, spread, Spread};
 
 /// What to run.
@@ -65,6 +66,12 @@ pub struct Report {
     pub levels_at_end: usize,
     /// Commands per second over the runs.
     pub ops_per_sec: Spread,
+    /// The textbook baseline's commands per second over the same runs (interleaved).
+    pub naive_ops_per_sec: Spread,
+    /// Engine throughput over baseline throughput, per run pair (median, min, max).
+    pub ratio: Spread,
+    /// Trades the baseline matched (equal to the engine's: both match the same commands).
+    pub naive_trades: usize,
     /// Latency percentiles in ns: p50, p99, p99.9, max.
     pub latency_ns: [u64; 4],
     /// Digest after the workload (equal on every run, or the benchmark panics).
@@ -291,6 +298,7 @@ pub fn run(config: &Config) -> Report {
         engine
     };
     let mut rates = Vec::new();
+    let (mut naive_rates, mut ratios, mut naive_trades) = (Vec::new(), Vec::new(), 0);
     let mut digest = None;
     let (mut rejected, mut trades, mut levels_at_end) = (0, 0, 0);
     for _ in 0..config.runs.max(1) {
@@ -299,6 +307,16 @@ pub fn run(config: &Config) -> Report {
         let (r, t) = apply_all(&mut engine, workload);
         let seconds = started.elapsed().as_secs_f64();
         rates.push(workload.len() as f64 / seconds);
+        // The baseline runs right after, on the same commands, so both see the same machine.
+        let mut naive = NaiveBook::starting_at(1);
+        warm.iter().for_each(|command| naive.apply(command));
+        let warm_trades = naive.trades;
+        let started = Instant::now();
+        workload.iter().for_each(|command| naive.apply(command));
+        let naive_rate = workload.len() as f64 / started.elapsed().as_secs_f64();
+        naive_rates.push(naive_rate);
+        ratios.push(rates[rates.len() - 1] / naive_rate);
+        naive_trades = naive.trades - warm_trades;
         let d = engine.digest_hex();
         assert!(digest.as_ref().is_none_or(|previous| previous == &d), "runs of the same log diverged");
         digest = Some(d);
@@ -328,6 +346,9 @@ pub fn run(config: &Config) -> Report {
         rejected,
         levels_at_end,
         ops_per_sec: spread(&rates).expect("at least one run"),
+        naive_ops_per_sec: spread(&naive_rates).expect("at least one run"),
+        ratio: spread(&ratios).expect("at least one run"),
+        naive_trades,
         latency_ns,
         digest: digest.expect("at least one run"),
     }
@@ -351,7 +372,9 @@ impl Report {
              Every command goes through the full engine path: request-id dedup, validation, locking, \
              matching, fees, events (order updates, trades, balances, depth deltas).\n\n\
              | figure | median | min | max |\n|---|---|---|---|\n\
-             | throughput (commands/s), {runs} runs | {med:.2} M | {min:.2} M | {max:.2} M |\n\n\
+             | Outlast engine, commands/s ({runs} runs) | {med:.2} M | {min:.2} M | {max:.2} M |\n\
+             | textbook book (baseline, same commands, same runs), commands/s | {nmed:.2} M | {nmin:.2} M | {nmax:.2} M |\n\
+             | ratio engine / baseline (per run pair) | {rmed:.2} | {rmin:.2} | {rmax:.2} |\n\n\
              | latency per command (one timed run) | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|\n\
              | ns | {p50} | {p99} | {p999} | {pmax} |\n\n\
              Reference: exchange-core publishes ~5 M ops/s on 2015-era hardware; ratio to that figure: {ratio:.2}×.\n",
@@ -369,6 +392,12 @@ impl Report {
             med = self.ops_per_sec.median / 1e6,
             min = self.ops_per_sec.min / 1e6,
             max = self.ops_per_sec.max / 1e6,
+            nmed = self.naive_ops_per_sec.median / 1e6,
+            nmin = self.naive_ops_per_sec.min / 1e6,
+            nmax = self.naive_ops_per_sec.max / 1e6,
+            rmed = self.ratio.median,
+            rmin = self.ratio.min,
+            rmax = self.ratio.max,
             p50 = self.latency_ns[0],
             p99 = self.latency_ns[1],
             p999 = self.latency_ns[2],
@@ -387,6 +416,7 @@ mod tests {
         let config = Config { ops: 20_000, accounts: 50, book_orders: 300, runs: 1, seed: 7 };
         let report = run(&config);
         assert_eq!(report.rejected, 0, "the generator makes only valid commands");
+        assert_eq!(report.naive_trades, report.trades, "the baseline matches the same commands the same way");
         assert!(report.trades > 100, "aggressive orders match");
         assert!(report.mix.cancel > 1_000 && report.mix.r#move > 1_000 && report.mix.aggressive > 500);
         assert!(report.levels_at_end > 0);

@@ -8,4 +8,5 @@
 
 pub mod engine_bench;
 pub mod machine;
+pub mod naive_book;
 pub mod report;
