@@ -55,7 +55,8 @@ impl IdTable {
         }
     }
 
-    fn hash(&self, account: AccountId, id: &ClientId) -> u64 {
+    /// The index hash of `(account, id)`; callers that look up then push pass it to both.
+    pub fn hash(&self, account: AccountId, id: &ClientId) -> u64 {
         let mut hasher = self.hasher.build_hasher();
         hasher.write_u64(account);
         id.hash(&mut hasher);
@@ -68,7 +69,11 @@ impl IdTable {
 
     /// What is remembered of `(account, id)`.
     pub fn get(&self, account: AccountId, id: &ClientId) -> Option<&IdEntry> {
-        let hash = self.hash(account, id);
+        self.get_hashed(self.hash(account, id), account, id)
+    }
+
+    /// `get` with the hash already computed by `hash`.
+    pub fn get_hashed(&self, hash: u64, account: AccountId, id: &ClientId) -> Option<&IdEntry> {
         let found = self.index.find(hash, |&(h, position)| {
             let record = self.record(position);
             h == hash && record.account == account && record.id == *id
@@ -80,19 +85,24 @@ impl IdTable {
         }
     }
 
-    /// Remembers `(account, id)`, replacing an aged record of the same key if there is one.
-    pub fn push(&mut self, account: AccountId, id: ClientId, entry: IdEntry) {
+    /// Remembers `(account, id)` (`hash` from `hash`), replacing an aged record of the same key
+    /// if there is one; returns the replaced entry.
+    pub fn push(&mut self, hash: u64, account: AccountId, id: ClientId, entry: IdEntry) -> Option<IdEntry> {
+        debug_assert_eq!(hash, self.hash(account, &id));
         let position = self.ring.push_back(IdRecord { account, id, entry });
-        let hash = self.hash(account, &id);
         let ring = &self.ring;
         let matches = |&(h, p): &(u64, u64)| {
             let record = ring.get(p);
             h == hash && record.account == account && record.id == id
         };
         match self.index.entry(hash, matches, |&(h, _)| h) {
-            hashbrown::hash_table::Entry::Occupied(mut occupied) => occupied.get_mut().1 = position,
+            hashbrown::hash_table::Entry::Occupied(mut occupied) => {
+                let replaced = std::mem::replace(&mut occupied.get_mut().1, position);
+                Some(self.ring.get(replaced).entry)
+            }
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 vacant.insert((hash, position));
+                None
             }
         }
     }

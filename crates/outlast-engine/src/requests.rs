@@ -24,7 +24,8 @@ impl Engine {
 
     pub(crate) fn account_request(&mut self, request: &AccountRequest, events: &mut Vec<Event>) -> Outcome {
         let print = fingerprint(&request.action);
-        match self.check_request(request, print) {
+        let key_hash = self.ids.hash(request.account, &request.request_id);
+        match self.check_request(request, print, key_hash) {
             Err(reject) => return Outcome::Rejected(reject),
             Ok(Some(original)) => return Outcome::Duplicate(original),
             Ok(None) => {}
@@ -47,7 +48,7 @@ impl Engine {
                 if self.planted(crate::engine::PlantedBug::ForgetRequestIds) {
                     return Outcome::Applied(summary);
                 }
-                self.remember(request, print, summary);
+                self.remember(request, print, key_hash, summary);
                 Outcome::Applied(summary)
             }
             Err(reject) => Outcome::Rejected(reject),
@@ -55,7 +56,7 @@ impl Engine {
     }
 
     /// `Ok(Some)` for a retry, `Ok(None)` for a new request, `Err` if it must be rejected.
-    fn check_request(&self, request: &AccountRequest, print: u64) -> Result<Option<Summary>, Reject> {
+    fn check_request(&self, request: &AccountRequest, print: u64, key_hash: u64) -> Result<Option<Summary>, Reject> {
         if request.account == FEE_ACCOUNT {
             return Err(Reject::ReservedAccount);
         }
@@ -66,7 +67,7 @@ impl Engine {
         if request.request_ts_ms > self.now_ms.saturating_add(self.limits.request_ahead_ms_max) {
             return Err(Reject::RequestFromFuture);
         }
-        if let Some(entry) = self.ids.get(request.account, &request.request_id) {
+        if let Some(entry) = self.ids.get_hashed(key_hash, request.account, &request.request_id) {
             if entry.applied_ms.saturating_add(self.id_retention_ms()) >= self.now_ms {
                 return if entry.fingerprint == print {
                     Ok(Some(entry.summary))
@@ -96,7 +97,7 @@ impl Engine {
     }
 
     /// Records an applied request's id, first forgetting ids that have aged out.
-    fn remember(&mut self, request: &AccountRequest, print: u64, summary: Summary) {
+    fn remember(&mut self, request: &AccountRequest, print: u64, key_hash: u64, summary: Summary) {
         let (now_ms, retention_ms) = (self.now_ms, self.id_retention_ms());
         let order = match (&request.action, summary) {
             (AccountAction::PlaceOrder(spec), Summary::OrderPlaced { order, .. })
@@ -106,11 +107,11 @@ impl Engine {
             _ => None,
         };
         self.forget_expired_ids(now_ms, retention_ms);
-        if let Some(old) = self.ids.get(request.account, &request.request_id) {
-            assert!(self.open_order_of(old).is_none(), "an open order's id is never reused");
-        }
         let entry = IdEntry { fingerprint: print, applied_ms: now_ms, summary, order };
-        self.ids.push(request.account, request.request_id, entry);
+        if let Some(old) = self.ids.push(key_hash, request.account, request.request_id, entry) {
+            assert!(old.applied_ms.saturating_add(retention_ms) < now_ms, "only an aged id is replaced");
+            assert!(self.open_order_of(&old).is_none(), "an open order's id is never reused");
+        }
         self.account_mut(request.account).queued_ids += 1;
     }
 

@@ -212,7 +212,8 @@ impl Engine {
                 .get_mut(&record.account)
                 .ok_or_else(|| SnapshotError::Invariant(format!("id of unknown account {}", record.account)))?;
             owner.queued_ids += 1;
-            engine.ids.push(record.account, record.id, record.entry);
+            let hash = engine.ids.hash(record.account, &record.id);
+            engine.ids.push(hash, record.account, record.id, record.entry);
         }
         for (account, id, entry) in snapshot.id_kept {
             engine.ids.insert_kept(account, id, entry);
