@@ -136,6 +136,11 @@ impl IdTable {
         self.kept.remove(&(account, *id))
     }
 
+    /// Records held: the ring's (stale ones included) plus the kept ones.
+    pub fn len(&self) -> usize {
+        self.ring.len() + self.kept.len()
+    }
+
     /// Records in the ring, oldest first (stale ones included).
     pub fn ring(&self) -> impl Iterator<Item = &IdRecord> {
         self.ring.iter()

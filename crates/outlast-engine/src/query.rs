@@ -136,6 +136,11 @@ impl Engine {
         self.deposits.get(chain_tx)
     }
 
+    /// How many request-id records the engine holds (a gauge for memory: about 100 bytes each).
+    pub fn remembered_ids(&self) -> usize {
+        self.ids.len()
+    }
+
     /// What the engine remembers of a request id.
     pub fn request(&self, account: AccountId, id: ClientId) -> Option<IdEntry> {
         self.ids.get(account, &id).copied()

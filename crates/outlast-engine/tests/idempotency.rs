@@ -144,3 +144,21 @@ fn client_ids_follow_binance_rules() {
     assert_eq!(ClientId::from_u64(0).as_str(), "0");
     assert_eq!(ClientId::from_u64(u64::MAX).as_str(), "18446744073709551615");
 }
+
+#[test]
+fn remembered_ids_are_bounded_by_the_window_across_many_requests() {
+    let mut f = Fixture::new();
+    let limits = f.engine.limits().clone();
+    // Ten thousand cancels-of-nothing spread over two windows: the table must not keep them all.
+    let step_ms = (limits.request_window_ms + limits.request_ahead_ms_max) / 4_000;
+    let mut peak = 0;
+    for n in 0..10_000u64 {
+        f.now_ms += step_ms;
+        let id = ClientId::from_u64(1_000_000 + n);
+        let account = [ALICE, BOB, CAROL][n as usize % 3];
+        assert!(matches!(f.request(account, id, AccountAction::CancelAll { market: MKT }), Outcome::Applied(_)));
+        peak = peak.max(f.engine.remembered_ids());
+    }
+    assert!(peak <= 4_100, "ids older than the window are forgotten: peak {peak}");
+    assert!(peak >= 3_900, "ids inside the window are all remembered: peak {peak}");
+}
