@@ -8,5 +8,6 @@
 
 pub mod engine_bench;
 pub mod machine;
+pub mod memory;
 pub mod naive_book;
 pub mod report;
