@@ -20,6 +20,16 @@ use crate::hasher::ClientIdBuildHasher;
 use crate::ring::Ring;
 use crate::types::{AccountId, ClientId};
 
+/// Index shards. With 256, the index reaches ~50 million ids before one shard's growth step
+/// copies more than a few MiB.
+const INDEX_SHARDS: usize = 256;
+
+/// The shard of a hash: bits 48..56, independent of the bits hashbrown uses (low bits for the
+/// bucket, top seven for the tag).
+fn shard_of(hash: u64) -> usize {
+    (hash >> 48) as usize % INDEX_SHARDS
+}
+
 /// One remembered request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdRecord {
@@ -36,9 +46,11 @@ pub struct IdRecord {
 pub struct IdTable {
     /// Records in apply order. May hold stale records: ones whose key was later remembered again.
     ring: Ring<IdRecord>,
-    /// (hash, position) of the live record of each key. The hash is stored so that growing the
-    /// index never has to read the ring.
-    index: HashTable<(u64, u64)>,
+    /// (hash, position) of the live record of each key, split into `INDEX_SHARDS` tables by
+    /// hash bits 48..56. The hash is stored so that growing a shard never reads the ring, and
+    /// sharding keeps each growth step small: one table of millions of entries would stall the
+    /// command that grows it for tens of milliseconds.
+    index: Vec<HashTable<(u64, u64)>>,
     /// Records past their window kept because their order still rests.
     kept: BTreeMap<(AccountId, ClientId), IdEntry>,
     hasher: ClientIdBuildHasher,
@@ -49,7 +61,7 @@ impl IdTable {
     pub fn new(seed: u64) -> IdTable {
         IdTable {
             ring: Ring::default(),
-            index: HashTable::new(),
+            index: (0..INDEX_SHARDS).map(|_| HashTable::new()).collect(),
             kept: BTreeMap::new(),
             hasher: ClientIdBuildHasher::with_seed(seed),
         }
@@ -74,7 +86,7 @@ impl IdTable {
 
     /// `get` with the hash already computed by `hash`.
     pub fn get_hashed(&self, hash: u64, account: AccountId, id: &ClientId) -> Option<&IdEntry> {
-        let found = self.index.find(hash, |&(h, position)| {
+        let found = self.index[shard_of(hash)].find(hash, |&(h, position)| {
             let record = self.record(position);
             h == hash && record.account == account && record.id == *id
         });
@@ -95,7 +107,7 @@ impl IdTable {
             let record = ring.get(p);
             h == hash && record.account == account && record.id == id
         };
-        match self.index.entry(hash, matches, |&(h, _)| h) {
+        match self.index[shard_of(hash)].entry(hash, matches, |&(h, _)| h) {
             hashbrown::hash_table::Entry::Occupied(mut occupied) => {
                 let replaced = std::mem::replace(&mut occupied.get_mut().1, position);
                 Some(self.ring.get(replaced).entry)
@@ -118,7 +130,7 @@ impl IdTable {
         let record = *self.ring.front().expect("pop_front on a non-empty table");
         let position = self.ring.first_position();
         let hash = self.hash(record.account, &record.id);
-        if let Ok(found) = self.index.find_entry(hash, |&(_, p)| p == position) {
+        if let Ok(found) = self.index[shard_of(hash)].find_entry(hash, |&(_, p)| p == position) {
             found.remove();
             if keep(&record.entry) {
                 self.kept.insert((record.account, record.id), record.entry);
