@@ -98,8 +98,9 @@ pub struct Book {
     index: HashMap<OrderId, u32, IdBuildHasher>,
     /// The last depth update id published for this market.
     pub update_id: u64,
-    /// Levels changed by the current command (scratch, not state).
-    touched: Vec<(Side, u64)>,
+    /// Levels changed by the current command as (side, price, total lots after the change);
+    /// scratch, not state.
+    touched: Vec<(Side, u64, u64)>,
 }
 
 impl Book {
@@ -215,7 +216,8 @@ impl Book {
         level.tail = slot;
         level.count += 1;
         level.total_lots = level.total_lots.checked_add(lots).expect("level totals are checked on validation");
-        self.touched.push((side, price_ticks));
+        let total = level.total_lots;
+        self.touched.push((side, price_ticks, total));
         slot
     }
 
@@ -235,7 +237,8 @@ impl Book {
         let level = &mut self.levels_mut(side)[position];
         assert!(level.total_lots >= lots);
         level.total_lots -= lots;
-        self.touched.push((side, price_ticks));
+        let total = level.total_lots;
+        self.touched.push((side, price_ticks, total));
         if done {
             Some(self.remove(slot))
         } else {
@@ -267,21 +270,27 @@ impl Book {
         assert!(level.total_lots >= order.remaining_lots && level.count > 0);
         level.total_lots -= order.remaining_lots;
         level.count -= 1;
+        let total = level.total_lots;
         if level.count == 0 {
-            assert_eq!(level.total_lots, 0, "an empty level holds no quantity");
+            assert_eq!(total, 0, "an empty level holds no quantity");
             levels.remove(position);
         }
-        self.touched.push((order.side, order.price_ticks));
+        self.touched.push((order.side, order.price_ticks, total));
         order
     }
 
-    /// Drains the levels changed since the last call: each (side, price) once, in a canonical
-    /// order (bids then asks, each by price).
-    pub fn take_touched(&mut self, into: &mut Vec<(Side, u64)>) {
+    /// Drains the levels changed since the last call as (side, price, total lots now): each
+    /// (side, price) once with its latest total, in a canonical order (bids then asks, each by
+    /// ascending price).
+    pub fn take_touched(&mut self, into: &mut Vec<(Side, u64, u64)>) {
         into.clear();
         into.append(&mut self.touched);
-        into.sort_unstable();
-        into.dedup();
+        if into.len() > 1 {
+            // Latest first, then a stable sort keeps the latest of each level in front.
+            into.reverse();
+            into.sort_by_key(|&(side, price, _)| (side, price));
+            into.dedup_by_key(|&mut (side, price, _)| (side, price));
+        }
     }
 
     /// Checks the book's own invariants: sorted levels, totals and counts that match the

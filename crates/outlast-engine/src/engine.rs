@@ -101,7 +101,7 @@ pub struct Engine {
     /// Scratch for the command being applied (not state): balances it touched.
     pub(crate) touched_balances: Vec<(AccountId, AssetId)>,
     /// Scratch: depth levels touched, reused to avoid allocation.
-    pub(crate) touched_levels: Vec<(Side, u64)>,
+    pub(crate) touched_levels: Vec<(Side, u64, u64)>,
     /// The bug planted by a test, if any (not state: never snapshotted).
     #[cfg(feature = "planted-bugs")]
     pub(crate) planted: Option<PlantedBug>,

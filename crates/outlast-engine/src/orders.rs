@@ -592,8 +592,9 @@ impl Engine {
                 bids: Default::default(),
                 asks: Default::default(),
             };
-            for &(side, price_ticks) in touched.iter() {
-                let level = (price_ticks * units.tick_size, book.level_lots(side, price_ticks) * units.lot_size);
+            for &(side, price_ticks, total_lots) in touched.iter() {
+                debug_assert_eq!(total_lots, book.level_lots(side, price_ticks));
+                let level = (price_ticks * units.tick_size, total_lots * units.lot_size);
                 match side {
                     Side::Buy => delta.bids.push(level),
                     Side::Sell => delta.asks.push(level),
