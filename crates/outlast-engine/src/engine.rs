@@ -222,8 +222,10 @@ impl Engine {
     /// Emits one balance event per (account, asset) the command touched, in canonical order.
     fn flush_balances(&mut self, events: &mut Vec<Event>) {
         let mut touched = std::mem::take(&mut self.touched_balances);
-        touched.sort_unstable();
-        touched.dedup();
+        if touched.len() > 1 {
+            touched.sort_unstable();
+            touched.dedup();
+        }
         for &(account, asset) in &touched {
             let balance = self.accounts[&account].balance(asset);
             let kind = EventKind::Balance { account, asset, available: balance.available, locked: balance.locked };
