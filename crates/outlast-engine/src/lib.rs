@@ -11,7 +11,7 @@
 //! - validates a command fully before changing anything, so a rejected command changes nothing.
 //!
 //! Code map: `command` (input), `event` (output), `reject` (error codes), `engine` (state and
-//! dispatch), `admin`, `wallet`, `requests`, `orders` (the command families), `book` (one order
+//! dispatch), `admin`, `wallet`, `requests`, `orders`, `matching` (the command families), `book` (one order
 //! book), `account` (balances), `ids` (remembered request ids), `snapshot` (bytes and digest), `invariants`
 //! (global checks), `query` (read views), `limits`, `money`, `hasher`, `types`.
 
@@ -27,6 +27,7 @@ mod hasher;
 mod ids;
 mod invariants;
 mod limits;
+mod matching;
 mod money;
 mod orders;
 mod query;

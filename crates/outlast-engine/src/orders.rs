@@ -1,16 +1,14 @@
-//! Orders: placement, matching, cancel, cancel-all and cancel-replace.
+//! Orders: validation, placement, cancel, cancel-all, cancel-replace, and depth deltas.
 //!
-//! Matching is price-time priority against the opposite side. Funds are locked when an order is
-//! placed (limit orders at their limit price) and released as it fills or ends; a buyer filled
-//! below its limit gets the difference back at once. Fees are taken from what each side
-//! receives and go to the fee account. Every validation happens in `validate_order` /
+//! Funds are locked when an order is placed (limit orders at their limit price) and released as
+//! it fills (see `matching`) or ends. Every validation happens in `validate_order` /
 //! `resolve_order` against `&self`; execution below them cannot fail, only assert.
 
 use crate::book::RestingOrder;
 use crate::command::{OrderKind, OrderRef, OrderSpec};
 use crate::engine::Engine;
-use crate::event::{DepthDelta, Event, EventKind, OrderUpdate, Summary, Trade};
-use crate::money::fee;
+use crate::event::{DepthDelta, Event, EventKind, OrderUpdate, Summary};
+use crate::matching::{Progress, Stop};
 use crate::reject::Reject;
 use crate::types::{
     AccountId, AssetId, ClientId, MarketId, MarketStatus, OrderId, OrderStatus, Side, StpMode, TimeInForce,
@@ -18,7 +16,7 @@ use crate::types::{
 
 /// An order type in internal units (ticks and lots).
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Limit { price_ticks: u64, lots: u64, tif: TimeInForce },
     Maker { price_ticks: u64, lots: u64 },
     MarketBase { lots: u64 },
@@ -26,14 +24,14 @@ enum Kind {
 }
 
 impl Kind {
-    fn limit_ticks(self) -> Option<u64> {
+    pub(crate) fn limit_ticks(self) -> Option<u64> {
         match self {
             Kind::Limit { price_ticks, .. } | Kind::Maker { price_ticks, .. } => Some(price_ticks),
             Kind::MarketBase { .. } | Kind::MarketQuote { .. } => None,
         }
     }
 
-    fn lots(self) -> Option<u64> {
+    pub(crate) fn lots(self) -> Option<u64> {
         match self {
             Kind::Limit { lots, .. } | Kind::Maker { lots, .. } | Kind::MarketBase { lots } => Some(lots),
             Kind::MarketQuote { .. } => None,
@@ -48,16 +46,16 @@ impl Kind {
 
 /// A validated order, ready to execute.
 #[derive(Clone, Copy, Debug)]
-struct NewOrder {
-    account: AccountId,
-    client_id: ClientId,
-    market: MarketId,
-    side: Side,
-    stp: StpMode,
-    kind: Kind,
+pub(crate) struct NewOrder {
+    pub(crate) account: AccountId,
+    pub(crate) client_id: ClientId,
+    pub(crate) market: MarketId,
+    pub(crate) side: Side,
+    pub(crate) stp: StpMode,
+    pub(crate) kind: Kind,
     /// What is locked up front (amount 0 for market orders checked fill by fill).
-    lock_asset: AssetId,
-    lock_amount: u64,
+    pub(crate) lock_asset: AssetId,
+    pub(crate) lock_amount: u64,
 }
 
 /// What a cancel-replace frees before its new order is placed.
@@ -68,39 +66,16 @@ struct Freed {
     orders: u32,
 }
 
-/// Why matching stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stop {
-    /// Nothing left to fill (or, by quote amount, not enough left for one more lot).
-    Done,
-    /// The opposite side ran out at acceptable prices.
-    NoLiquidity,
-    /// The taker cannot pay for the next lot (market orders checked fill by fill).
-    Unaffordable,
-    /// Self-trade prevention expired the taker.
-    SelfTrade,
-}
-
-/// A taker's progress through the book.
-#[derive(Clone, Copy, Debug)]
-struct Progress {
-    remaining_lots: u64,
-    quote_left: u64,
-    lock_left: u64,
-    executed_lots: u64,
-    executed_quote: u64,
-}
-
 /// Unit factors of a market, copied out so matching can borrow the engine mutably.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Units {
-    base: AssetId,
-    quote: AssetId,
-    tick_size: u64,
-    lot_size: u64,
-    quote_per_tick_lot: u64,
-    maker_fee_ppm: u32,
-    taker_fee_ppm: u32,
+    pub(crate) base: AssetId,
+    pub(crate) quote: AssetId,
+    pub(crate) tick_size: u64,
+    pub(crate) lot_size: u64,
+    pub(crate) quote_per_tick_lot: u64,
+    pub(crate) maker_fee_ppm: u32,
+    pub(crate) taker_fee_ppm: u32,
 }
 
 impl Engine {
@@ -118,7 +93,7 @@ impl Engine {
     }
 
     /// Quote amount of `lots` at `price_ticks`, or `None` on overflow.
-    fn notional(units: Units, price_ticks: u64, lots: u64) -> Option<u64> {
+    pub(crate) fn notional(units: Units, price_ticks: u64, lots: u64) -> Option<u64> {
         price_ticks.checked_mul(lots)?.checked_mul(units.quote_per_tick_lot)
     }
 
@@ -334,204 +309,9 @@ impl Engine {
         (id, status)
     }
 
-    /// Whether a fill-or-kill order can fill completely right now, honouring self-trade
-    /// prevention the way `match_order` will.
-    fn fok_fillable(&self, order: &NewOrder, limit_ticks: u64, lots: u64) -> bool {
-        let book = &self.books[order.market as usize];
-        let mut fillable = 0u64;
-        for slot in book.iter_side(order.side.opposite()) {
-            let maker = book.order(slot);
-            let crosses = match order.side {
-                Side::Buy => maker.price_ticks <= limit_ticks,
-                Side::Sell => maker.price_ticks >= limit_ticks,
-            };
-            if !crosses {
-                break;
-            }
-            if maker.account == order.account && order.stp != StpMode::None {
-                if order.stp == StpMode::ExpireMaker {
-                    continue;
-                }
-                break;
-            }
-            fillable = fillable.saturating_add(maker.remaining_lots);
-            if fillable >= lots {
-                return true;
-            }
-        }
-        false
-    }
-
-    fn match_order(
-        &mut self,
-        order: &NewOrder,
-        id: OrderId,
-        units: Units,
-        progress: &mut Progress,
-        events: &mut Vec<Event>,
-    ) -> Stop {
-        let opposite = order.side.opposite();
-        loop {
-            if progress.remaining_lots == 0 {
-                return Stop::Done;
-            }
-            let book = &self.books[order.market as usize];
-            let Some(slot) = book.best_slot(opposite) else {
-                return Stop::NoLiquidity;
-            };
-            let maker = book.order(slot);
-            let (maker_account, maker_price, maker_left) = (maker.account, maker.price_ticks, maker.remaining_lots);
-            if let Some(limit) = order.kind.limit_ticks() {
-                let crosses = match order.side {
-                    Side::Buy => maker_price <= limit,
-                    Side::Sell => maker_price >= limit,
-                };
-                if !crosses {
-                    return Stop::NoLiquidity;
-                }
-            }
-            if maker_account == order.account && order.stp != StpMode::None {
-                if order.stp != StpMode::ExpireTaker {
-                    self.take_off_book(order.market, slot, OrderStatus::ExpiredInMatch, events);
-                }
-                if order.stp == StpMode::ExpireMaker {
-                    continue;
-                }
-                return Stop::SelfTrade;
-            }
-            let unit_quote = maker_price.checked_mul(units.quote_per_tick_lot).expect("maker notional was checked");
-            let mut lots = progress.remaining_lots.min(maker_left);
-            if let Kind::MarketQuote { .. } = order.kind {
-                lots = lots.min(progress.quote_left / unit_quote);
-                if lots == 0 {
-                    return Stop::Done;
-                }
-            }
-            let holder = &self.accounts[&order.account];
-            match (order.kind, order.side) {
-                (Kind::MarketBase { .. }, Side::Buy) => {
-                    lots = lots.min(holder.balance(units.quote).available / unit_quote)
-                }
-                (Kind::MarketQuote { .. }, Side::Sell) => {
-                    lots = lots.min(holder.balance(units.base).available / units.lot_size)
-                }
-                _ => {}
-            }
-            if lots == 0 {
-                return Stop::Unaffordable;
-            }
-            self.settle(order, id, units, slot, lots, progress, events);
-        }
-    }
-
-    /// Moves money for one fill of `lots` against the maker in `slot`, and publishes it.
-    #[allow(clippy::too_many_arguments)]
-    fn settle(
-        &mut self,
-        order: &NewOrder,
-        id: OrderId,
-        units: Units,
-        slot: u32,
-        lots: u64,
-        progress: &mut Progress,
-        events: &mut Vec<Event>,
-    ) {
-        let maker = self.books[order.market as usize].order(slot).clone();
-        let base = lots * units.lot_size;
-        let quote = Self::notional(units, maker.price_ticks, lots).expect("within the maker's notional");
-        let (buyer, seller) = match order.side {
-            Side::Buy => (order.account, maker.account),
-            Side::Sell => (maker.account, order.account),
-        };
-        let (buyer_fee_ppm, seller_fee_ppm) = match order.side {
-            Side::Buy => (units.taker_fee_ppm, units.maker_fee_ppm),
-            Side::Sell => (units.maker_fee_ppm, units.taker_fee_ppm),
-        };
-        // The buyer pays quote: the maker and lock-based takers from locked funds.
-        match (order.side, order.kind) {
-            (Side::Sell, _) => self.debit_locked(buyer, units.quote, quote),
-            (Side::Buy, Kind::MarketBase { .. }) => self.debit_available(buyer, units.quote, quote),
-            (Side::Buy, Kind::MarketQuote { .. }) => {
-                self.debit_locked(buyer, units.quote, quote);
-                progress.lock_left -= quote;
-                progress.quote_left -= quote;
-            }
-            (Side::Buy, Kind::Limit { price_ticks, .. } | Kind::Maker { price_ticks, .. }) => {
-                let held = Self::notional(units, price_ticks, lots).expect("within the taker's notional");
-                self.debit_locked(buyer, units.quote, quote);
-                // Filled below its limit: the buyer gets the difference back now.
-                let refund = held - quote;
-                #[cfg(feature = "planted-bugs")]
-                let refund = if self.planted(crate::engine::PlantedBug::KeepPriceImprovement) { 0 } else { refund };
-                self.unlock(buyer, units.quote, refund);
-                progress.lock_left -= held;
-            }
-        }
-        // The seller delivers base: the maker and lock-based takers from locked funds.
-        match (order.side, order.kind) {
-            (Side::Buy, _) => self.debit_locked(seller, units.base, base),
-            (Side::Sell, Kind::MarketQuote { .. }) => {
-                self.debit_available(seller, units.base, base);
-                progress.quote_left = progress.quote_left.saturating_sub(quote);
-            }
-            (Side::Sell, _) => {
-                self.debit_locked(seller, units.base, base);
-                progress.lock_left -= base;
-            }
-        }
-        let buyer_fee = fee(base, buyer_fee_ppm);
-        let seller_fee = fee(quote, seller_fee_ppm);
-        self.credit(buyer, units.base, base - buyer_fee);
-        self.credit(seller, units.quote, quote - seller_fee);
-        self.credit(crate::types::FEE_ACCOUNT, units.base, buyer_fee);
-        self.credit(crate::types::FEE_ACCOUNT, units.quote, seller_fee);
-        #[cfg(feature = "planted-bugs")]
-        if self.planted(crate::engine::PlantedBug::DoubleFee) {
-            self.credit(crate::types::FEE_ACCOUNT, units.quote, seller_fee);
-        }
-        if order.kind.lots().is_some() {
-            progress.remaining_lots -= lots;
-        }
-        progress.executed_lots += lots;
-        progress.executed_quote = progress.executed_quote.checked_add(quote).expect("bounded by the taker's funds");
-
-        let trade_id = self.next_trade_id;
-        self.next_trade_id += 1;
-        let (maker_fee, taker_fee) = match order.side {
-            Side::Buy => (seller_fee, buyer_fee),
-            Side::Sell => (buyer_fee, seller_fee),
-        };
-        let trade = Trade {
-            trade: trade_id,
-            market: order.market,
-            price: maker.price_ticks * units.tick_size,
-            qty: base,
-            quote_qty: quote,
-            taker_side: order.side,
-            maker_order: maker.id,
-            taker_order: id,
-            maker_account: maker.account,
-            taker_account: order.account,
-            maker_fee,
-            taker_fee,
-            ts_ms: self.now_ms,
-        };
-        self.emit(events, EventKind::Trade(trade));
-        let filled = self.books[order.market as usize].fill(slot, lots, quote);
-        let status = match &filled {
-            Some(_) => OrderStatus::Filled,
-            None => OrderStatus::PartiallyFilled,
-        };
-        let after = filled.unwrap_or_else(|| self.books[order.market as usize].order(slot).clone());
-        if status == OrderStatus::Filled {
-            self.close_order(&after);
-        }
-        self.emit_resting_update(order.market, &after, status, events);
-    }
-
     /// Bookkeeping for an order leaving the book: the open count, and the id kept for it past
     /// its window, if any.
-    fn close_order(&mut self, order: &RestingOrder) {
+    pub(crate) fn close_order(&mut self, order: &RestingOrder) {
         let holder = self.account_mut(order.account);
         assert!(holder.open_orders > 0, "an account closing an order had one open");
         holder.open_orders -= 1;
@@ -540,7 +320,7 @@ impl Engine {
         }
     }
 
-    fn emit_resting_update(
+    pub(crate) fn emit_resting_update(
         &mut self,
         market: MarketId,
         order: &RestingOrder,
@@ -565,7 +345,13 @@ impl Engine {
     }
 
     /// Removes a resting order (cancel or self-trade expiry), releasing its lock.
-    fn take_off_book(&mut self, market: MarketId, slot: u32, status: OrderStatus, events: &mut Vec<Event>) -> OrderId {
+    pub(crate) fn take_off_book(
+        &mut self,
+        market: MarketId,
+        slot: u32,
+        status: OrderStatus,
+        events: &mut Vec<Event>,
+    ) -> OrderId {
         let units = self.units(market);
         let order = self.books[market as usize].remove(slot);
         let (asset, amount) = Self::resting_lock(units, &order);
