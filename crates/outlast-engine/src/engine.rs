@@ -1,9 +1,9 @@
 //! The engine: state, the `apply` entry point, and the helpers every command family shares.
 //!
 //! `apply` is the whole contract: a command in, an outcome and events out. Each command family
-//! (in `admin`, `wallet`, `orders`) first validates against `&self` — no mutation — and only
-//! then executes, and execution cannot fail. That split is what guarantees a rejected command
-//! leaves the state, and so the digest, untouched. The engine never reads a clock, never draws a
+//! (`admin`, `wallet`, `requests` with `orders` and `matching`) first validates against `&self`
+//! — no mutation — and only then executes, and execution cannot fail. That split is what
+//! guarantees a rejected command leaves the state, and so the digest, untouched. The engine never reads a clock, never draws a
 //! random number, never does I/O, and never lets `HashMap` order reach its output.
 
 use std::collections::{BTreeMap, HashMap};
