@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod engine_bench;
+pub mod log_bench;
 pub mod machine;
 pub mod memory;
 pub mod naive_book;

@@ -52,6 +52,21 @@ enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Durable appends: Outlast's segmented log against redb (records/s, batch latency).
+    Log {
+        /// Bytes per record.
+        #[arg(long, default_value_t = 256)]
+        record_bytes: usize,
+        /// Batches per run.
+        #[arg(long, default_value_t = 400)]
+        batches: usize,
+        /// Runs per cell; the median is reported with min and max.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Write the result into this markdown file's log section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,7 +76,31 @@ fn main() -> ExitCode {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };
             bench_engine(&config, write)
         }
+        Top::Bench { which: Bench::Log { record_bytes, batches, runs, write } } => {
+            let config = outlast_bench::log_bench::Config { record_bytes, batches, runs, ..Default::default() };
+            eprintln!("appending durably to the log and to redb...");
+            let report = outlast_bench::log_bench::run(&config);
+            let command = format!(
+                "cargo run --release -p outlast -- bench log --record-bytes {record_bytes} --batches {batches} --runs {runs}{}",
+                if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+            );
+            let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
+            publish(&body, "log-bench", write)
+        }
     }
+}
+
+/// Prints a report and, if asked, writes it into its section of a markdown file.
+fn publish(body: &str, section: &str, write: Option<PathBuf>) -> ExitCode {
+    println!("{body}");
+    if let Some(path) = write {
+        if let Err(error) = outlast_bench::report::write_section(&path, section, body) {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn bench_engine(config: &outlast_bench::engine_bench::Config, write: Option<PathBuf>) -> ExitCode {
@@ -76,17 +115,8 @@ fn bench_engine(config: &outlast_bench::engine_bench::Config, write: Option<Path
         config.seed,
         if write.is_some() { " --write BENCHMARKS.md" } else { "" }
     );
-    let date = today();
-    let body = report.markdown(&outlast_bench::machine::describe(), &command, &date);
-    println!("{body}");
-    if let Some(path) = write {
-        if let Err(error) = outlast_bench::report::write_section(&path, "engine-bench", &body) {
-            eprintln!("error: cannot write {}: {error}", path.display());
-            return ExitCode::FAILURE;
-        }
-        eprintln!("wrote {}", path.display());
-    }
-    ExitCode::SUCCESS
+    let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
+    publish(&body, "engine-bench", write)
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock (the binary may read clocks; the
