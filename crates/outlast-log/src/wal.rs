@@ -149,7 +149,7 @@ impl Wal {
             }
         }
         firsts.sort_unstable();
-        let mut wal = Wal { dir: dir.to_path_buf(), options, segments: Vec::new(), first_index: 1, next_index: 1 };
+        let mut wal = Wal { dir: dir.to_path_buf(), options, segments: Vec::new(), first_index: 0, next_index: 0 };
         let mut recovery = Recovery::default();
         let count = firsts.len();
         for (position, first) in firsts.into_iter().enumerate() {
@@ -157,7 +157,8 @@ impl Wal {
             recovery.torn_bytes_cut += wal.load_segment(first, last)?;
         }
         if wal.segments.is_empty() {
-            let start = purged_to.map_or(1, |p| p + 1);
+            // Raft logs may start at index 0 (openraft's initial membership entry).
+            let start = purged_to.map_or(0, |p| p + 1);
             wal.create_segment(start)?;
             wal.first_index = start;
             wal.next_index = start;
@@ -367,7 +368,9 @@ impl Wal {
 
     /// Drops every segment and starts an empty log whose next index is `index`.
     fn restart_at(&mut self, index: u64) -> Result<(), WalError> {
-        meta::save(&self.dir, PURGED_META, &(index - 1).to_le_bytes()).map_err(io_error(&self.dir))?;
+        if let Some(purged) = index.checked_sub(1) {
+            meta::save(&self.dir, PURGED_META, &purged.to_le_bytes()).map_err(io_error(&self.dir))?;
+        }
         for segment in self.segments.drain(..) {
             fs::remove_file(&segment.path).map_err(io_error(&segment.path))?;
         }

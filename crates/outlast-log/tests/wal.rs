@@ -173,7 +173,7 @@ proptest! {
     fn the_log_matches_a_model(ops in prop::collection::vec(op(), 1..60)) {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), small_segments()).unwrap();
-        let (mut first, mut next) = (1u64, 1u64);
+        let (mut first, mut next) = (0u64, 0u64);
         for op in ops {
             match op {
                 Op::Append(count) => {

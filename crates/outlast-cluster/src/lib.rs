@@ -1,0 +1,21 @@
+//! Outlast's replication layer on openraft.
+//!
+//! Today: the openraft type configuration, the Raft log storage on `outlast-log`
+//! ([`LogStore`]) and the state machine that applies committed commands to the engine
+//! ([`StateMachine`]), both checked with openraft's own storage test suite. The TCP transport,
+//! the node process and cluster membership come next (issue 3).
+//!
+//! Storage and state machine are separate, as in openraft's examples: the log store must never
+//! interpret commands, and the state machine must never touch the log.
+
+#![deny(missing_docs)]
+// openraft's `StorageError` is large, and it is the error type openraft's traits require.
+#![allow(clippy::result_large_err)]
+
+mod log_store;
+mod state_machine;
+mod types;
+
+pub use log_store::LogStore;
+pub use state_machine::StateMachine;
+pub use types::{NodeId, NodeInfo, TypeConfig};

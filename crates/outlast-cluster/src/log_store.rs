@@ -1,0 +1,167 @@
+//! The Raft log on disk: openraft's `RaftLogStorage` over `outlast-log`.
+//!
+//! Each entry is stored as one log record at its Raft index (postcard-encoded, checksummed by
+//! the log). `append` reports the entries flushed only after the log's `fdatasync` returns, so
+//! openraft never counts an entry toward a quorum before it is durable. The vote and the last
+//! purged log id are small files written atomically. This module never looks inside commands.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use outlast_log::{meta, Wal, WalOptions};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::types::{NodeId, TypeConfig};
+
+const VOTE_META: &str = "vote";
+const PURGED_META: &str = "last-purged-log-id";
+
+/// The Raft log store. Clones share the same log (openraft reads through a clone while it
+/// appends through another).
+#[derive(Clone, Debug)]
+pub struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    wal: Wal,
+    vote: Option<Vote<NodeId>>,
+    last_purged: Option<LogId<NodeId>>,
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("encoding into memory cannot fail")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, io::Error> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn read_error(error: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
+    StorageIOError::read_logs(AnyError::new(error)).into()
+}
+
+fn write_error(error: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
+    StorageIOError::write_logs(AnyError::new(error)).into()
+}
+
+impl LogStore {
+    /// Opens the log in `dir`, verifying it (see `outlast_log::Wal::open`). A corrupt log is an
+    /// error: the node must not start on it.
+    pub fn open(dir: &Path) -> Result<LogStore, StorageError<NodeId>> {
+        let (wal, _recovery) = Wal::open(dir, WalOptions::default()).map_err(|e| read_error(&e))?;
+        let load = |name| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
+            meta::load(dir, name).map_err(|e| read_error(&e))
+        };
+        let vote = load(VOTE_META)?.map(|b| decode(&b)).transpose().map_err(|e| read_error(&e))?;
+        let last_purged = load(PURGED_META)?.map(|b| decode(&b)).transpose().map_err(|e| read_error(&e))?;
+        Ok(LogStore { inner: Arc::new(Mutex::new(Inner { dir: dir.to_path_buf(), wal, vote, last_purged })) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A poisoned lock means a panic mid-write; the log's own recovery handles what is on
+        // disk, and the in-memory index was updated only after each write succeeded.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+        let inner = self.lock();
+        let (first, next) = (inner.wal.first_index(), inner.wal.next_index());
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s + 1,
+            Bound::Unbounded => first,
+        }
+        .max(first);
+        let end = match range.end_bound() {
+            Bound::Included(&e) => e + 1,
+            Bound::Excluded(&e) => e,
+            Bound::Unbounded => next,
+        }
+        .min(next);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let records = inner.wal.read(start, end).map_err(|e| read_error(&e))?;
+        records.iter().map(|bytes| decode(bytes).map_err(|e| read_error(&e))).collect()
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let inner = self.lock();
+        let (first, next) = (inner.wal.first_index(), inner.wal.next_index());
+        let last_log_id = if next > first {
+            let bytes = inner.wal.read(next - 1, next).map_err(|e| read_error(&e))?;
+            let last: Entry<TypeConfig> = decode(&bytes[0]).map_err(|e| read_error(&e))?;
+            Some(last.log_id)
+        } else {
+            inner.last_purged
+        };
+        Ok(LogState { last_purged_log_id: inner.last_purged, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut inner = self.lock();
+        meta::save(&inner.dir, VOTE_META, &encode(vote))
+            .map_err(|e| StorageError::from(StorageIOError::write_vote(AnyError::new(&e))))?;
+        inner.vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        Ok(self.lock().vote)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let encoded: Vec<(u64, Vec<u8>)> = entries.into_iter().map(|e| (e.log_id.index, encode(&e))).collect();
+        let mut inner = self.lock();
+        // Durable before reported: `Wal::append` returns after fdatasync.
+        match inner.wal.append(encoded.iter().map(|(index, bytes)| (*index, bytes.as_slice()))) {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(error) => {
+                callback.log_io_completed(Err(io::Error::other(error.to_string())));
+                Err(write_error(&error))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.lock().wal.truncate_from(log_id.index).map_err(|e| write_error(&e))
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut inner = self.lock();
+        // The purge point is recorded first, so a crash in between leaves extra entries behind
+        // it, never a gap in front of it.
+        meta::save(&inner.dir, PURGED_META, &encode(&log_id)).map_err(|e| write_error(&e))?;
+        inner.last_purged = Some(log_id);
+        inner.wal.purge_to(log_id.index).map_err(|e| write_error(&e))
+    }
+}

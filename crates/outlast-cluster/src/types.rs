@@ -1,0 +1,33 @@
+//! The openraft type configuration: what the replicated log carries and what applying returns.
+
+use std::io::Cursor;
+
+use serde::{Deserialize, Serialize};
+
+/// A node's id in the cluster.
+pub type NodeId = u64;
+
+/// What the cluster knows of a node: where to reach it and which failure domains it is in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Raft RPC address, `host:port`.
+    pub addr: String,
+    /// Cloud provider label, e.g. `aws`.
+    pub provider: String,
+    /// Region label, e.g. `us-east-1`.
+    pub region: String,
+    /// Zone label, e.g. `us-east-1a`.
+    pub zone: String,
+}
+
+openraft::declare_raft_types!(
+    /// Outlast's Raft types: log entries carry engine commands (stamped by the leader), and
+    /// applying one returns the engine's outcome (`None` for Raft's own blank and membership
+    /// entries).
+    pub TypeConfig:
+        D = outlast_engine::Command,
+        R = Option<outlast_engine::Outcome>,
+        NodeId = NodeId,
+        Node = NodeInfo,
+        SnapshotData = Cursor<Vec<u8>>,
+);
