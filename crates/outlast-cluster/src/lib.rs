@@ -2,8 +2,9 @@
 //!
 //! Today: the openraft type configuration, the Raft log storage on `outlast-log`
 //! ([`LogStore`]) and the state machine that applies committed commands to the engine
-//! ([`StateMachine`]), both checked with openraft's own storage test suite. The TCP transport,
-//! the node process and cluster membership come next (issue 3).
+//! ([`StateMachine`]), both checked with openraft's own storage test suite; and the TCP
+//! transport ([`Network`] dials peers, [`serve`] answers them) in compact binary frames. The
+//! node process and cluster membership come next (issue 3).
 //!
 //! Storage and state machine are separate, as in openraft's examples: the log store must never
 //! interpret commands, and the state machine must never touch the log.
@@ -12,10 +13,16 @@
 // openraft's `StorageError` is large, and it is the error type openraft's traits require.
 #![allow(clippy::result_large_err)]
 
+pub mod frame;
 mod log_store;
+mod network;
+pub mod rpc;
+mod server;
 mod state_machine;
 mod types;
 
 pub use log_store::LogStore;
-pub use state_machine::StateMachine;
+pub use network::{Network, Peer};
+pub use server::{serve, CONNECTIONS_MAX};
+pub use state_machine::{EngineReader, StateMachine};
 pub use types::{NodeId, NodeInfo, TypeConfig};

@@ -7,6 +7,7 @@
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -27,7 +28,8 @@ const SNAPSHOT_META: &str = "snapshot";
 pub struct StateMachine {
     dir: PathBuf,
     hash_seed: u64,
-    engine: Engine,
+    /// Shared with readers (`EngineReader`); written only here, one batch of entries at a time.
+    engine: Arc<RwLock<Engine>>,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, NodeInfo>,
     /// Scratch for events (their subscribers come with the API).
@@ -60,22 +62,41 @@ impl StateMachine {
         let mut machine = StateMachine {
             dir: dir.to_path_buf(),
             hash_seed,
-            engine: Engine::with_hash_seed(limits, hash_seed),
+            engine: Arc::new(RwLock::new(Engine::with_hash_seed(limits, hash_seed))),
             last_applied: None,
             membership: StoredMembership::default(),
             events: Vec::new(),
         };
         if let Some(file) = load_snapshot(dir)? {
-            machine.engine = Engine::restore_with_seed(&file.engine, hash_seed).map_err(|e| snapshot_error(&e))?;
+            let engine = Engine::restore_with_seed(&file.engine, hash_seed).map_err(|e| snapshot_error(&e))?;
+            machine.engine = Arc::new(RwLock::new(engine));
             machine.last_applied = file.meta.last_log_id;
             machine.membership = file.meta.last_membership;
         }
         Ok(machine)
     }
 
-    /// The engine, for reads.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// A handle that reads the engine as it is applied (digests, balances, books).
+    pub fn reader(&self) -> EngineReader {
+        EngineReader { engine: self.engine.clone() }
+    }
+
+    fn write_engine(&self) -> std::sync::RwLockWriteGuard<'_, Engine> {
+        // A panic while applying means a broken invariant, and the node is going down anyway.
+        self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Read access to the applied engine, shared with the state machine.
+#[derive(Clone, Debug)]
+pub struct EngineReader {
+    engine: Arc<RwLock<Engine>>,
+}
+
+impl EngineReader {
+    /// Locks the engine for reading (briefly: applying waits meanwhile).
+    pub fn read(&self) -> RwLockReadGuard<'_, Engine> {
+        self.engine.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -119,13 +140,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: openraft::OptionalSend,
     {
         let mut replies = Vec::new();
+        let engine = self.engine.clone();
+        let mut engine = engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => replies.push(None),
                 EntryPayload::Normal(command) => {
                     self.events.clear();
-                    replies.push(Some(self.engine.apply(&command, &mut self.events)));
+                    replies.push(Some(engine.apply(&command, &mut self.events)));
                 }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
@@ -139,7 +162,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             dir: self.dir.clone(),
-            engine: self.engine.clone(),
+            engine: self.engine.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone(),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
         }
@@ -160,7 +183,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let file = SnapshotFile { meta: meta.clone(), engine: bytes };
         meta::save(&self.dir, SNAPSHOT_META, &encode(&file))
             .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
-        self.engine = engine;
+        *self.write_engine() = engine;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         Ok(())

@@ -1,0 +1,50 @@
+//! The server side of the transport: answers peers' Raft RPCs on a TCP listener.
+//!
+//! Each connection is served by its own task, one request at a time, up to
+//! `CONNECTIONS_MAX` at once (more wait in the kernel's backlog). A malformed or oversized
+//! frame closes that connection only; the node keeps serving.
+
+use std::io;
+use std::sync::Arc;
+
+use openraft::Raft;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::frame;
+use crate::rpc::{Reply, Request};
+use crate::types::TypeConfig;
+
+/// Concurrent peer connections served. A cluster has a handful of peers, each with one
+/// replication stream; this leaves room for reconnects without letting a flood of connections
+/// exhaust memory.
+pub const CONNECTIONS_MAX: usize = 256;
+
+/// Serves Raft RPCs for `raft` on `listener` until the listener fails.
+pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    loop {
+        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let (stream, peer) = listener.accept().await?;
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            if let Err(error) = handle(stream, raft).await {
+                tracing::warn!(%peer, %error, "raft connection closed");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn handle(mut stream: TcpStream, raft: Raft<TypeConfig>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    while let Some(request) = frame::read::<_, Request>(&mut stream).await? {
+        let reply = match request {
+            Request::AppendEntries(rpc) => Reply::AppendEntries(raft.append_entries(rpc).await),
+            Request::Vote(rpc) => Reply::Vote(raft.vote(rpc).await),
+            Request::InstallSnapshot(rpc) => Reply::InstallSnapshot(raft.install_snapshot(rpc).await),
+        };
+        frame::write(&mut stream, &reply).await?;
+    }
+    Ok(())
+}

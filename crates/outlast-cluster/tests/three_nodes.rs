@@ -1,0 +1,140 @@
+//! Three Raft nodes in one process, talking over real TCP on 127.0.0.1, with durable logs in
+//! temporary directories. (Tests with one OS process per node come with the node binary.)
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::{Config, Raft};
+use outlast_cluster::{serve, EngineReader, LogStore, Network, NodeInfo, StateMachine, TypeConfig};
+use outlast_engine::{Command, CommandBody, Limits, Outcome};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+struct Node {
+    raft: Raft<TypeConfig>,
+    reader: EngineReader,
+    server: JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(id: u64, listener: TcpListener) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogStore::open(&dir.path().join("log")).unwrap();
+    let machine = StateMachine::open(&dir.path().join("state"), Limits::default(), id).unwrap();
+    let reader = machine.reader();
+    let config =
+        Config { heartbeat_interval: 50, election_timeout_min: 300, election_timeout_max: 600, ..Config::default() };
+    let config = Arc::new(config.validate().unwrap());
+    let raft = Raft::new(id, config, Network, log, machine).await.unwrap();
+    let server = tokio::spawn(serve(listener, raft.clone()));
+    Node { raft, reader, server, _dir: dir }
+}
+
+/// Waits (at most `limit`) until `check` holds, polling; panics with `what` otherwise.
+async fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn leader_of(nodes: &BTreeMap<u64, Node>) -> u64 {
+    let any = nodes.values().next().unwrap();
+    let metrics = any
+        .raft
+        .wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.current_leader.is_some_and(|l| nodes.contains_key(&l)), "a live leader")
+        .await
+        .unwrap();
+    metrics.current_leader.unwrap()
+}
+
+/// Proposes through the current leader; if leadership moves mid-call, asks again (at most 50
+/// times — each attempt waits for a live leader first).
+async fn write(nodes: &BTreeMap<u64, Node>, body: CommandBody) -> Outcome {
+    let command = Command { ts_ms: 1_000, body };
+    for _ in 0..50 {
+        let leader = leader_of(nodes).await;
+        match nodes[&leader].raft.client_write(command.clone()).await {
+            Ok(response) => return response.data.expect("an engine command has an outcome"),
+            Err(error) if error.forward_to_leader().is_some() => continue,
+            Err(error) => panic!("write failed: {error}"),
+        }
+    }
+    panic!("no leader accepted the write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_replicate_over_tcp_and_keep_committing_after_the_leader_stops() {
+    let mut listeners = BTreeMap::new();
+    let mut members = BTreeMap::new();
+    for id in 1..=3u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let info = NodeInfo {
+            addr: listener.local_addr().unwrap().to_string(),
+            provider: format!("p{id}"),
+            ..NodeInfo::default()
+        };
+        members.insert(id, info);
+        listeners.insert(id, listener);
+    }
+    let mut nodes = BTreeMap::new();
+    for (id, listener) in listeners {
+        nodes.insert(id, start(id, listener).await);
+    }
+    nodes[&1].raft.initialize(members).await.unwrap();
+
+    assert!(matches!(
+        write(&nodes, CommandBody::CreateAsset { symbol: "BTC".into(), decimals: 8 }).await,
+        Outcome::Applied(_)
+    ));
+    for account in 1..=20 {
+        assert!(matches!(write(&nodes, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
+    }
+    let digest = |node: &Node| node.reader.read().digest();
+    let expected = digest(&nodes[&leader_of(&nodes).await]);
+    eventually(Duration::from_secs(10), "every replica at the leader's digest", || {
+        nodes.values().all(|n| digest(n) == expected)
+    })
+    .await;
+
+    // The leader goes away: the other two elect a new one and keep committing.
+    let old = leader_of(&nodes).await;
+    let gone = nodes.remove(&old).unwrap();
+    gone.raft.shutdown().await.unwrap();
+    gone.server.abort();
+    for account in 21..=30 {
+        assert!(matches!(write(&nodes, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
+    }
+    let new_leader = leader_of(&nodes).await;
+    assert_ne!(new_leader, old);
+    let expected = digest(&nodes[&new_leader]);
+    eventually(Duration::from_secs(10), "both survivors at the same digest", || {
+        nodes.values().all(|n| digest(n) == expected)
+    })
+    .await;
+    assert!(nodes.values().all(|n| n.reader.read().has_account(30)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_peer_frame_closes_that_connection_and_the_node_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let node = start(1, listener).await;
+    let members = BTreeMap::from([(1u64, NodeInfo { addr: addr.to_string(), ..NodeInfo::default() })]);
+    node.raft.initialize(members).await.unwrap();
+
+    // A frame announcing more than the maximum, then garbage: the server hangs up.
+    let mut bad = tokio::net::TcpStream::connect(addr).await.unwrap();
+    bad.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
+    bad.write_all(b"not a frame").await.unwrap();
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), bad.read(&mut buffer)).await.expect("closed in time");
+    assert!(matches!(read, Ok(0) | Err(_)), "the connection is closed");
+
+    let nodes = BTreeMap::from([(1u64, node)]);
+    assert!(matches!(write(&nodes, CommandBody::CreateAccount { account: 5 }).await, Outcome::Applied(_)));
+}
