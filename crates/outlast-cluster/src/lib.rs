@@ -13,9 +13,12 @@
 // openraft's `StorageError` is large, and it is the error type openraft's traits require.
 #![allow(clippy::result_large_err)]
 
+pub mod client;
+pub mod config;
 pub mod frame;
 mod log_store;
 mod network;
+pub mod node;
 pub mod rpc;
 mod server;
 mod state_machine;

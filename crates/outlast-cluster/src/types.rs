@@ -12,6 +12,8 @@ pub type NodeId = u64;
 pub struct NodeInfo {
     /// Raft RPC address, `host:port`.
     pub addr: String,
+    /// Client address (commands and reads), `host:port`.
+    pub client_addr: String,
     /// Cloud provider label, e.g. `aws`.
     pub provider: String,
     /// Region label, e.g. `us-east-1`.

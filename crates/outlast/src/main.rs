@@ -1,9 +1,10 @@
 //! The `outlast` command: thin glue over the library crates.
 //!
-//! Subcommands: `demo` (the engine on its own, until the cluster exists) and `bench engine`.
+//! Subcommands: `node` (one cluster node), `demo` (the engine on its own) and `bench`.
 //! This file parses arguments and prints; it holds no exchange logic.
 
 mod demo;
+mod node_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Top {
+    /// Run one node of a cluster (see `outlast_cluster::config` for the file format).
+    Node {
+        /// The node's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Make the configured peers the voters of a new cluster (run on one node, once).
+        #[arg(long)]
+        init: bool,
+        /// Initialise even if losing one provider would stop the cluster.
+        #[arg(long)]
+        allow_unsafe_topology: bool,
+    },
     /// Run the engine demo: an exchange in one process, a few traders, a deposit-to-withdrawal
     /// story, and the state digest. (Becomes `outlast up`, a multi-cloud cluster, later.)
     Demo,
@@ -71,6 +84,7 @@ enum Bench {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
         Top::Demo => demo::run(),
         Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };

@@ -1,0 +1,135 @@
+//! The client protocol: commands and status reads, on a node's client address.
+//!
+//! Same framing as Raft RPCs, separate listener and message types (client traffic and
+//! consensus traffic live apart). A node that is not the leader forwards a command to the
+//! leader once (never further, so a stale view cannot make a loop); the leader stamps the
+//! command's time and replies after it is committed and applied. This is the internal protocol
+//! the chaos tools and tests use; the Binance-compatible API will sit on top of it.
+
+use std::io;
+use std::time::Duration;
+
+use openraft::Raft;
+use outlast_engine::{CommandBody, Outcome};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+
+use crate::frame;
+use crate::state_machine::EngineReader;
+use crate::types::{NodeId, TypeConfig};
+
+/// A client's request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ClientRequest {
+    /// Replicate and apply a command; the leader stamps its time.
+    Submit {
+        /// What to apply.
+        body: CommandBody,
+        /// Set by a node forwarding to the leader; a forwarded command is not forwarded again.
+        forwarded: bool,
+    },
+    /// This node's view of the cluster and of its applied state.
+    Status,
+}
+
+/// A node's reply.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ClientReply {
+    /// The command was committed and applied; this is the engine's outcome.
+    Outcome(Outcome),
+    /// The node's status.
+    Status(NodeStatus),
+    /// Not done, and not known to be done (no leader, leader unreachable, node stopping): the
+    /// caller may retry the same command — the engine makes retries idempotent.
+    Unavailable(String),
+}
+
+/// What a node reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node.
+    pub id: NodeId,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// Its current term.
+    pub term: u64,
+    /// The last log index applied to its engine.
+    pub last_applied: Option<u64>,
+    /// Its engine's digest (hex).
+    pub digest: String,
+}
+
+/// Sends one request to `addr` and waits for the reply, within `deadline`.
+pub async fn call(addr: &str, request: &ClientRequest, deadline: Duration) -> io::Result<ClientReply> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        frame::write(&mut stream, request).await?;
+        frame::read(&mut stream)
+            .await?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "node closed the connection"))
+    };
+    tokio::time::timeout(deadline, exchange)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no reply from {addr} within {deadline:?}")))?
+}
+
+/// How long a forwarded command may take at the leader.
+const FORWARD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Answers one client connection until it closes.
+pub(crate) async fn handle(
+    mut stream: TcpStream,
+    raft: Raft<TypeConfig>,
+    reader: EngineReader,
+    id: NodeId,
+) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    while let Some(request) = frame::read::<_, ClientRequest>(&mut stream).await? {
+        let reply = match request {
+            ClientRequest::Status => ClientReply::Status(status(&raft, &reader, id)),
+            ClientRequest::Submit { body, forwarded } => submit(&raft, body, forwarded).await,
+        };
+        frame::write(&mut stream, &reply).await?;
+    }
+    Ok(())
+}
+
+fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, id: NodeId) -> NodeStatus {
+    let metrics = raft.metrics().borrow().clone();
+    NodeStatus {
+        id,
+        leader: metrics.current_leader,
+        term: metrics.current_term,
+        last_applied: metrics.last_applied.map(|log_id| log_id.index),
+        digest: reader.read().digest_hex(),
+    }
+}
+
+fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+async fn submit(raft: &Raft<TypeConfig>, body: CommandBody, forwarded: bool) -> ClientReply {
+    let command = outlast_engine::Command { ts_ms: now_ms(), body };
+    match raft.client_write(command.clone()).await {
+        Ok(response) => match response.data {
+            Some(outcome) => ClientReply::Outcome(outcome),
+            None => ClientReply::Unavailable("the entry carried no command".into()),
+        },
+        Err(error) => match error.forward_to_leader() {
+            Some(forward) if !forwarded => match &forward.leader_node {
+                Some(leader) => {
+                    let request = ClientRequest::Submit { body: command.body, forwarded: true };
+                    call(&leader.client_addr, &request, FORWARD_DEADLINE)
+                        .await
+                        .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr)))
+                }
+                None => ClientReply::Unavailable("no leader yet".into()),
+            },
+            Some(_) => ClientReply::Unavailable("not the leader (forwarded once already)".into()),
+            None => ClientReply::Unavailable(error.to_string()),
+        },
+    }
+}

@@ -1,0 +1,193 @@
+//! A node's configuration file (TOML), and the topology check that guards initialisation.
+//!
+//! ```toml
+//! id = 1
+//! data_dir = "data/n1"
+//! raft_addr = "127.0.0.1:7101"      # peers' Raft RPCs
+//! client_addr = "127.0.0.1:7201"    # commands and reads
+//! provider = "aws"
+//! region = "us-east-1"
+//! zone = "us-east-1a"
+//! heartbeat_ms = 50                  # optional
+//! election_timeout_ms = [300, 600]   # optional
+//!
+//! [[peers]]                          # every voter, this node included
+//! id = 1
+//! raft_addr = "127.0.0.1:7101"
+//! client_addr = "127.0.0.1:7201"
+//! provider = "aws"
+//! region = "us-east-1"
+//! zone = "us-east-1a"
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::types::{NodeId, NodeInfo};
+
+/// One member of the cluster as configured.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Node id (non-zero).
+    pub id: NodeId,
+    /// Raft RPC address.
+    pub raft_addr: String,
+    /// Client address.
+    pub client_addr: String,
+    /// Provider label.
+    pub provider: String,
+    /// Region label.
+    pub region: String,
+    /// Zone label.
+    pub zone: String,
+}
+
+/// A node's configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id.
+    pub id: NodeId,
+    /// Where the log and snapshots live.
+    pub data_dir: PathBuf,
+    /// Address for peers' Raft RPCs.
+    pub raft_addr: String,
+    /// Address for client commands and reads.
+    pub client_addr: String,
+    /// Provider label.
+    pub provider: String,
+    /// Region label.
+    pub region: String,
+    /// Zone label.
+    pub zone: String,
+    /// Leader heartbeat interval, in ms.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// Election timeout range, in ms.
+    #[serde(default = "default_election_timeout_ms")]
+    pub election_timeout_ms: [u64; 2],
+    /// The voters, this node included.
+    pub peers: Vec<PeerConfig>,
+}
+
+fn default_heartbeat_ms() -> u64 {
+    50
+}
+
+fn default_election_timeout_ms() -> [u64; 2] {
+    [300, 600]
+}
+
+impl NodeConfig {
+    /// Reads and checks a configuration file; the error says what to fix.
+    pub fn load(path: &Path) -> Result<NodeConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config: NodeConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks internal consistency.
+    pub fn check(&self) -> Result<(), String> {
+        let labels = [&self.raft_addr, &self.client_addr, &self.provider, &self.region, &self.zone];
+        if self.id == 0 || labels.iter().any(|l| l.is_empty()) {
+            return Err("id must be non-zero and addresses and labels non-empty".into());
+        }
+        let [low, high] = self.election_timeout_ms;
+        if self.heartbeat_ms == 0 || low <= self.heartbeat_ms || high <= low {
+            return Err("need 0 < heartbeat_ms < election_timeout_ms[0] < election_timeout_ms[1]".into());
+        }
+        let ids: BTreeSet<NodeId> = self.peers.iter().map(|p| p.id).collect();
+        if ids.len() != self.peers.len() {
+            return Err("peer ids must be distinct".into());
+        }
+        match self.peers.iter().find(|p| p.id == self.id) {
+            None => return Err(format!("node {} is not among its peers", self.id)),
+            Some(me) => {
+                let mine = (&me.raft_addr, &me.client_addr, &me.provider, &me.region, &me.zone);
+                if mine != (&self.raft_addr, &self.client_addr, &self.provider, &self.region, &self.zone) {
+                    return Err(format!("peer entry {} disagrees with this node's own settings", self.id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The voters as openraft membership.
+    pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
+        self.peers
+            .iter()
+            .map(|p| {
+                let info = NodeInfo {
+                    addr: p.raft_addr.clone(),
+                    client_addr: p.client_addr.clone(),
+                    provider: p.provider.clone(),
+                    region: p.region.clone(),
+                    zone: p.zone.clone(),
+                };
+                (p.id, info)
+            })
+            .collect()
+    }
+}
+
+/// The providers whose loss the voters would not survive (the rest would not be a majority).
+pub fn fatal_provider_losses(members: &BTreeMap<NodeId, NodeInfo>) -> Vec<String> {
+    let total = members.len();
+    let mut per_provider: BTreeMap<&str, usize> = BTreeMap::new();
+    for info in members.values() {
+        *per_provider.entry(info.provider.as_str()).or_default() += 1;
+    }
+    per_provider
+        .into_iter()
+        .filter(|&(_, lost)| (total - lost) * 2 <= total)
+        .map(|(provider, _)| provider.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(provider: &str) -> NodeInfo {
+        NodeInfo { provider: provider.into(), ..NodeInfo::default() }
+    }
+
+    #[test]
+    fn provider_losses_that_break_the_majority_are_found() {
+        let spread: BTreeMap<_, _> = [(1, member("aws")), (2, member("gcp")), (3, member("azure"))].into();
+        assert!(fatal_provider_losses(&spread).is_empty());
+        let lopsided: BTreeMap<_, _> = [(1, member("aws")), (2, member("aws")), (3, member("gcp"))].into();
+        assert_eq!(fatal_provider_losses(&lopsided), vec!["aws".to_string()]);
+        let five: BTreeMap<_, _> =
+            [(1, member("aws")), (2, member("aws")), (3, member("gcp")), (4, member("gcp")), (5, member("azure"))]
+                .into();
+        assert!(fatal_provider_losses(&five).is_empty());
+    }
+
+    #[test]
+    fn a_config_that_disagrees_with_itself_is_refused_with_a_reason() {
+        let text = r#"
+            id = 2
+            data_dir = "d"
+            raft_addr = "127.0.0.1:1"
+            client_addr = "127.0.0.1:2"
+            provider = "aws"
+            region = "r"
+            zone = "z"
+            [[peers]]
+            id = 1
+            raft_addr = "127.0.0.1:3"
+            client_addr = "127.0.0.1:4"
+            provider = "gcp"
+            region = "r"
+            zone = "z"
+        "#;
+        let config: NodeConfig = toml::from_str(text).unwrap();
+        assert!(config.check().unwrap_err().contains("not among its peers"));
+        assert!(toml::from_str::<NodeConfig>("id = 1\nbogus = 2").is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! A running node: storage, Raft, the peer listener and the client listener, from a config.
+//!
+//! Starting refuses a corrupt log (the error names the file, offset and index) rather than
+//! serve from a state that might be missing acknowledged commands. Initialising a cluster
+//! refuses a voter set that cannot survive the loss of one provider unless explicitly allowed.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use openraft::{Config, Raft, SnapshotPolicy};
+use outlast_engine::Limits;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::{fatal_provider_losses, NodeConfig};
+use crate::state_machine::EngineReader;
+use crate::types::TypeConfig;
+use crate::{client, serve, LogStore, Network, StateMachine};
+
+/// Entries between automatic snapshots.
+const SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
+/// Entries kept in the log behind a snapshot (lets a briefly lagging follower catch up from the
+/// log instead of receiving a snapshot).
+const LOG_KEPT_BEHIND_SNAPSHOT: u64 = 1_000;
+
+/// A started node. Dropping it leaves its tasks running; call `shutdown`.
+pub struct RunningNode {
+    /// The Raft handle.
+    pub raft: Raft<TypeConfig>,
+    /// Reads of the applied engine.
+    pub reader: EngineReader,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningNode {
+    /// Stops Raft and the listeners.
+    pub async fn shutdown(self) {
+        let _ = self.raft.shutdown().await;
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Opens storage, starts Raft and both listeners.
+pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, String> {
+    let log = LogStore::open(&config.data_dir.join("log")).map_err(|e| format!("log: {e}"))?;
+    // A secret per process: it only shapes hash tables (see Engine::with_hash_seed).
+    let seed = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let machine =
+        StateMachine::open(&config.data_dir.join("state"), limits, seed).map_err(|e| format!("state: {e}"))?;
+    let reader = machine.reader();
+    let raft_config = Config {
+        cluster_name: "outlast".into(),
+        heartbeat_interval: config.heartbeat_ms,
+        election_timeout_min: config.election_timeout_ms[0],
+        election_timeout_max: config.election_timeout_ms[1],
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
+        max_in_snapshot_log_to_keep: LOG_KEPT_BEHIND_SNAPSHOT,
+        ..Config::default()
+    };
+    let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);
+    let raft = Raft::new(config.id, raft_config, Network, log, machine).await.map_err(|e| format!("raft: {e}"))?;
+    let peers = TcpListener::bind(&config.raft_addr).await.map_err(|e| format!("{}: {e}", config.raft_addr))?;
+    let clients = TcpListener::bind(&config.client_addr).await.map_err(|e| format!("{}: {e}", config.client_addr))?;
+    let mut tasks = vec![tokio::spawn(serve(peers, raft.clone()))];
+    let (client_raft, client_reader, id) = (raft.clone(), reader.clone(), config.id);
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let (stream, peer) = clients.accept().await?;
+            let (raft, reader) = (client_raft.clone(), client_reader.clone());
+            tokio::spawn(async move {
+                if let Err(error) = client::handle(stream, raft, reader, id).await {
+                    tracing::debug!(%peer, %error, "client connection closed");
+                }
+            });
+        }
+    }));
+    Ok(RunningNode { raft, reader, tasks })
+}
+
+/// Makes the configured peers the cluster's voters. Refuses a topology that one provider's
+/// loss would stop, unless `allow_unsafe_topology`. Initialising an already initialised
+/// cluster is not an error.
+pub async fn initialize(node: &RunningNode, config: &NodeConfig, allow_unsafe_topology: bool) -> Result<(), String> {
+    let members = config.members();
+    let fatal = fatal_provider_losses(&members);
+    if !fatal.is_empty() && !allow_unsafe_topology {
+        return Err(format!(
+            "the voters would not survive the loss of provider(s) {}: spread them so that no provider holds half \
+             of them, or pass --allow-unsafe-topology",
+            fatal.join(", ")
+        ));
+    }
+    match node.raft.initialize(members).await {
+        Ok(()) => Ok(()),
+        Err(error)
+            if error.api_error().is_some_and(|e| matches!(e, openraft::error::InitializeError::NotAllowed(_))) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(format!("initialize: {error}")),
+    }
+}

@@ -1,0 +1,65 @@
+//! `outlast node --config node.toml`: one node of a cluster, until SIGTERM or Ctrl-C.
+//!
+//! Prints one line `ready <id> raft=<addr> client=<addr>` once both listeners are bound, so
+//! scripts and tests can wait for it. Shutdown protocol: on SIGTERM or SIGINT the node stops
+//! Raft (no new commits from it), closes its listeners and exits 0.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use outlast_cluster::config::NodeConfig;
+use outlast_cluster::node;
+use outlast_engine::Limits;
+
+pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitCode {
+    let config = match NodeConfig::load(config_path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match node::start(&config, Limits::default()).await {
+            Ok(running) => running,
+            Err(error) => {
+                eprintln!("error: node {} cannot start: {error}", config.id);
+                return ExitCode::FAILURE;
+            }
+        };
+        if init {
+            if let Err(error) = node::initialize(&running, &config, allow_unsafe_topology).await {
+                eprintln!("error: {error}");
+                running.shutdown().await;
+                return ExitCode::from(2);
+            }
+        }
+        println!("ready {} raft={} client={}", config.id, config.raft_addr, config.client_addr);
+        wait_for_signal().await;
+        eprintln!("node {}: shutting down", config.id);
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
