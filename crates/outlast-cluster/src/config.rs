@@ -10,6 +10,8 @@
 //! zone = "us-east-1a"
 //! heartbeat_ms = 50                  # optional
 //! election_timeout_ms = [300, 600]   # optional
+//! snapshot_every_entries = 10000     # optional
+//! log_kept_behind_snapshot = 1000    # optional
 //!
 //! [[peers]]                          # every voter, this node included
 //! id = 1
@@ -69,6 +71,13 @@ pub struct NodeConfig {
     /// Election timeout range, in ms.
     #[serde(default = "default_election_timeout_ms")]
     pub election_timeout_ms: [u64; 2],
+    /// Applied entries between automatic snapshots.
+    #[serde(default = "default_snapshot_every_entries")]
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind a snapshot, so a briefly lagging follower catches up from
+    /// the log rather than by receiving a whole snapshot.
+    #[serde(default = "default_log_kept_behind_snapshot")]
+    pub log_kept_behind_snapshot: u64,
     /// The voters, this node included.
     pub peers: Vec<PeerConfig>,
 }
@@ -79,6 +88,14 @@ fn default_heartbeat_ms() -> u64 {
 
 fn default_election_timeout_ms() -> [u64; 2] {
     [300, 600]
+}
+
+fn default_snapshot_every_entries() -> u64 {
+    10_000
+}
+
+fn default_log_kept_behind_snapshot() -> u64 {
+    1_000
 }
 
 impl NodeConfig {
@@ -99,6 +116,9 @@ impl NodeConfig {
         let [low, high] = self.election_timeout_ms;
         if self.heartbeat_ms == 0 || low <= self.heartbeat_ms || high <= low {
             return Err("need 0 < heartbeat_ms < election_timeout_ms[0] < election_timeout_ms[1]".into());
+        }
+        if self.snapshot_every_entries == 0 {
+            return Err("snapshot_every_entries must be positive".into());
         }
         let ids: BTreeSet<NodeId> = self.peers.iter().map(|p| p.id).collect();
         if ids.len() != self.peers.len() {

@@ -17,12 +17,6 @@ use crate::state_machine::EngineReader;
 use crate::types::TypeConfig;
 use crate::{client, serve, LogStore, Network, StateMachine};
 
-/// Entries between automatic snapshots.
-const SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
-/// Entries kept in the log behind a snapshot (lets a briefly lagging follower catch up from the
-/// log instead of receiving a snapshot).
-const LOG_KEPT_BEHIND_SNAPSHOT: u64 = 1_000;
-
 /// A started node. Dropping it leaves its tasks running; call `shutdown`.
 pub struct RunningNode {
     /// The Raft handle.
@@ -55,8 +49,8 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
         heartbeat_interval: config.heartbeat_ms,
         election_timeout_min: config.election_timeout_ms[0],
         election_timeout_max: config.election_timeout_ms[1],
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
-        max_in_snapshot_log_to_keep: LOG_KEPT_BEHIND_SNAPSHOT,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every_entries),
+        max_in_snapshot_log_to_keep: config.log_kept_behind_snapshot,
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);

@@ -33,6 +33,11 @@ fn free_port() -> u16 {
 
 impl Cluster {
     fn new(providers: &[&str]) -> Cluster {
+        Cluster::with_settings(providers, "")
+    }
+
+    /// `settings` are extra TOML lines for every node's configuration.
+    fn with_settings(providers: &[&str], settings: &str) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let nodes: Vec<(u64, String, String, &str)> = providers
             .iter()
@@ -51,7 +56,7 @@ impl Cluster {
         for (id, raft, client, provider) in &nodes {
             let data = dir.path().join(format!("n{id}"));
             let config = format!(
-                "id = {id}\ndata_dir = \"{}\"\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\nregion = \"r-{provider}\"\nzone = \"z-{provider}\"\n{peers}",
+                "id = {id}\ndata_dir = \"{}\"\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\nregion = \"r-{provider}\"\nzone = \"z-{provider}\"\n{settings}\n{peers}",
                 data.display()
             );
             std::fs::write(dir.path().join(format!("n{id}.toml")), config).unwrap();
@@ -226,4 +231,78 @@ fn a_config_with_mistakes_is_refused_with_what_to_fix() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.toml") && stderr.contains("missing field"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_committed_log_record_stops_the_node_with_a_report() {
+    let mut cluster = Cluster::new(&["aws"]);
+    cluster.spawn(1, &["--init", "--allow-unsafe-topology"]);
+    cluster.leader(&[1]).await;
+    for account in 1..=5 {
+        assert!(matches!(cluster.submit(1, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
+    }
+    let mut child = cluster.children.remove(&1).unwrap();
+    assert!(terminate(&mut child).success());
+
+    // Flip one byte inside the first segment, well before its end: a committed record.
+    let log_dir = cluster.dir.path().join("n1").join("log");
+    let segment = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .expect("a segment file");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    assert!(bytes.len() > 64);
+    bytes[40] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_outlast")).args(["node", "--config"]).arg(cluster.config(1)).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("corrupt") && stderr.contains("refusing to start"), "{stderr}");
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes, "the log was not altered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_more_than_the_log_keeps_catches_up_through_a_snapshot() {
+    let mut cluster =
+        Cluster::with_settings(&["aws", "gcp", "azure"], "snapshot_every_entries = 20\nlog_kept_behind_snapshot = 5");
+    cluster.spawn(1, &["--init"]);
+    cluster.spawn(2, &[]);
+    cluster.spawn(3, &[]);
+    let all = [1, 2, 3];
+    let leader = cluster.leader(&all).await;
+    let lagging = all.into_iter().find(|&id| id != leader).unwrap();
+    let other = all.into_iter().find(|&id| id != leader && id != lagging).unwrap();
+    cluster.children.get_mut(&lagging).unwrap().kill().unwrap();
+    cluster.children.remove(&lagging).unwrap().wait().unwrap();
+
+    for account in 1..=120 {
+        assert!(matches!(cluster.submit(other, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
+    }
+    // The survivors have snapshotted and purged their logs past what the lagging node has.
+    let leader_log = cluster.dir.path().join(format!("n{leader}")).join("log");
+    let started = Instant::now();
+    while !leader_log.join("last-purged-log-id").exists() {
+        assert!(started.elapsed() < DEADLINE, "the leader never purged its log");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    cluster.spawn(lagging, &[]);
+    let snapshot = cluster.dir.path().join(format!("n{lagging}")).join("state").join("snapshot");
+    let started = Instant::now();
+    loop {
+        let (a, b) = (cluster.status(lagging).await, cluster.status(other).await);
+        if let (Some(a), Some(b)) = (a, b) {
+            if a.digest == b.digest && a.last_applied == b.last_applied && snapshot.exists() {
+                break;
+            }
+        }
+        assert!(started.elapsed() < DEADLINE, "the lagging node did not catch up through a snapshot");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for account in [1, 60, 120] {
+        assert!(matches!(cluster.submit(lagging, CommandBody::CreateAccount { account }).await, Outcome::Duplicate(_)));
+    }
 }
