@@ -138,55 +138,47 @@ impl NodeConfig {
 
     /// The voters as openraft membership.
     pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
-        self.peers
-            .iter()
-            .map(|p| {
-                let info = NodeInfo {
-                    addr: p.raft_addr.clone(),
-                    client_addr: p.client_addr.clone(),
-                    provider: p.provider.clone(),
-                    region: p.region.clone(),
-                    zone: p.zone.clone(),
-                };
-                (p.id, info)
-            })
-            .collect()
+        self.peers.iter().map(|p| (p.id, p.info())).collect()
     }
 }
 
-/// The providers whose loss the voters would not survive (the rest would not be a majority).
-pub fn fatal_provider_losses(members: &BTreeMap<NodeId, NodeInfo>) -> Vec<String> {
-    let total = members.len();
-    let mut per_provider: BTreeMap<&str, usize> = BTreeMap::new();
-    for info in members.values() {
-        *per_provider.entry(info.provider.as_str()).or_default() += 1;
+/// A cluster file for `outlast plan`: the `[[peers]]` of a node configuration (other keys are
+/// ignored, so a node's own file works too).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ClusterFile {
+    /// The voters.
+    pub peers: Vec<PeerConfig>,
+}
+
+impl ClusterFile {
+    /// Reads a cluster file.
+    pub fn load(path: &Path) -> Result<ClusterFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
-    per_provider
-        .into_iter()
-        .filter(|&(_, lost)| (total - lost) * 2 <= total)
-        .map(|(provider, _)| provider.to_string())
-        .collect()
+
+    /// The voters as openraft membership.
+    pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
+        self.peers.iter().map(|p| (p.id, p.info())).collect()
+    }
+}
+
+impl PeerConfig {
+    /// The node as openraft membership knows it.
+    pub fn info(&self) -> NodeInfo {
+        NodeInfo {
+            addr: self.raft_addr.clone(),
+            client_addr: self.client_addr.clone(),
+            provider: self.provider.clone(),
+            region: self.region.clone(),
+            zone: self.zone.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn member(provider: &str) -> NodeInfo {
-        NodeInfo { provider: provider.into(), ..NodeInfo::default() }
-    }
-
-    #[test]
-    fn provider_losses_that_break_the_majority_are_found() {
-        let spread: BTreeMap<_, _> = [(1, member("aws")), (2, member("gcp")), (3, member("azure"))].into();
-        assert!(fatal_provider_losses(&spread).is_empty());
-        let lopsided: BTreeMap<_, _> = [(1, member("aws")), (2, member("aws")), (3, member("gcp"))].into();
-        assert_eq!(fatal_provider_losses(&lopsided), vec!["aws".to_string()]);
-        let five: BTreeMap<_, _> =
-            [(1, member("aws")), (2, member("aws")), (3, member("gcp")), (4, member("gcp")), (5, member("azure"))]
-                .into();
-        assert!(fatal_provider_losses(&five).is_empty());
-    }
 
     #[test]
     fn a_config_that_disagrees_with_itself_is_refused_with_a_reason() {

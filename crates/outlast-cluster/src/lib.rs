@@ -22,6 +22,7 @@ pub mod node;
 pub mod rpc;
 mod server;
 mod state_machine;
+pub mod topology;
 mod types;
 
 pub use log_store::LogStore;

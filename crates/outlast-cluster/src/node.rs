@@ -12,8 +12,9 @@ use outlast_engine::Limits;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::config::{fatal_provider_losses, NodeConfig};
+use crate::config::NodeConfig;
 use crate::state_machine::EngineReader;
+use crate::topology::fatal_provider_losses;
 use crate::types::TypeConfig;
 use crate::{client, serve, LogStore, Network, StateMachine};
 

@@ -1,10 +1,12 @@
 //! The `outlast` command: thin glue over the library crates.
 //!
-//! Subcommands: `node` (one cluster node), `demo` (the engine on its own) and `bench`.
+//! Subcommands: `node` (one cluster node), `plan` (failure-domain survival), `demo` (the engine
+//! on its own) and `bench`.
 //! This file parses arguments and prints; it holds no exchange logic.
 
 mod demo;
 mod node_cmd;
+mod plan_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +33,12 @@ enum Top {
         /// Initialise even if losing one provider would stop the cluster.
         #[arg(long)]
         allow_unsafe_topology: bool,
+    },
+    /// Print which single and double losses of providers, regions and zones the voters survive.
+    /// Exits 1 if losing one provider would stop the cluster.
+    Plan {
+        /// A cluster file: `[[peers]]` entries as in a node configuration (a node's file works).
+        cluster: PathBuf,
     },
     /// Run the engine demo: an exchange in one process, a few traders, a deposit-to-withdrawal
     /// story, and the state digest. (Becomes `outlast up`, a multi-cloud cluster, later.)
@@ -85,6 +93,7 @@ enum Bench {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
+        Top::Plan { cluster } => plan_cmd::run(&cluster),
         Top::Demo => demo::run(),
         Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };
