@@ -6,7 +6,9 @@
 
 #![deny(missing_docs)]
 
+pub mod cluster_bench;
 pub mod engine_bench;
+pub mod local_cluster;
 pub mod log_bench;
 pub mod machine;
 pub mod memory;

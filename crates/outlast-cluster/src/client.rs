@@ -59,19 +59,45 @@ pub struct NodeStatus {
     pub digest: String,
 }
 
-/// Sends one request to `addr` and waits for the reply, within `deadline`.
+/// Sends one request to `addr` on a new connection and waits for the reply, within `deadline`
+/// (connecting included).
 pub async fn call(addr: &str, request: &ClientRequest, deadline: Duration) -> io::Result<ClientReply> {
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        frame::write(&mut stream, request).await?;
-        frame::read(&mut stream)
-            .await?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "node closed the connection"))
+        let mut connection = Connection::open(addr).await?;
+        connection.request(request, deadline).await
     };
     tokio::time::timeout(deadline, exchange)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no reply from {addr} within {deadline:?}")))?
+}
+
+/// A kept-open connection to one node, for callers that send many requests.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+}
+
+impl Connection {
+    /// Connects to a node's client address.
+    pub async fn open(addr: &str) -> io::Result<Connection> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Connection { stream })
+    }
+
+    /// Sends one request and waits for its reply, within `deadline`. After an error the
+    /// connection must be dropped (it may hold half a frame).
+    pub async fn request(&mut self, request: &ClientRequest, deadline: Duration) -> io::Result<ClientReply> {
+        let exchange = async {
+            frame::write(&mut self.stream, request).await?;
+            frame::read(&mut self.stream)
+                .await?
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "node closed the connection"))
+        };
+        tokio::time::timeout(deadline, exchange)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {deadline:?}")))?
+    }
 }
 
 /// How long a forwarded command may take at the leader.

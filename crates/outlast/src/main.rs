@@ -73,6 +73,22 @@ enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// A 3-node cluster of real processes: commits/s and latency per client concurrency, and the
+    /// time from a leader's SIGKILL to the next commit.
+    Cluster {
+        /// Client concurrencies, comma-separated.
+        #[arg(long, default_value = "1,16,256", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Commands per client per concurrency.
+        #[arg(long, default_value_t = 200)]
+        commands: usize,
+        /// Leader-kill trials.
+        #[arg(long, default_value_t = 10)]
+        trials: usize,
+        /// Write the result into this markdown file's cluster section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Durable appends: Outlast's segmented log against redb (records/s, batch latency).
     Log {
         /// Bytes per record.
@@ -98,6 +114,36 @@ fn main() -> ExitCode {
         Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };
             bench_engine(&config, write)
+        }
+        Top::Bench { which: Bench::Cluster { clients, commands, trials, write } } => {
+            let config = outlast_bench::cluster_bench::Config {
+                concurrencies: clients.clone(),
+                commands_per_client: commands,
+                failover_trials: trials,
+            };
+            let binary = match std::env::current_exe() {
+                Ok(binary) => binary,
+                Err(error) => {
+                    eprintln!("error: cannot find the outlast binary: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            eprintln!("starting a 3-node cluster and measuring...");
+            let report = match outlast_bench::cluster_bench::run(&binary, &config) {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let list: Vec<String> = clients.iter().map(|c| c.to_string()).collect();
+            let command = format!(
+                "cargo run --release -p outlast -- bench cluster --clients {} --commands {commands} --trials {trials}{}",
+                list.join(","),
+                if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+            );
+            let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
+            publish(&body, "cluster-bench", write)
         }
         Top::Bench { which: Bench::Log { record_bytes, batches, runs, write } } => {
             let config = outlast_bench::log_bench::Config { record_bytes, batches, runs, ..Default::default() };

@@ -1,0 +1,174 @@
+//! Replicated, durable commits on a 3-node loopback cluster of real processes: throughput and
+//! latency at several client concurrencies, and the time from a leader's SIGKILL to the next
+//! committed command.
+//!
+//! Clients keep one connection each to the leader and submit `CreateAccount` commands (cheap
+//! for the engine, so the figure is the cost of replication: leader append + fsync, a quorum's
+//! append + fsync, commit, apply). Every node fsyncs its log.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use outlast_cluster::client::{ClientReply, ClientRequest, Connection};
+use outlast_engine::CommandBody;
+
+use crate::local_cluster::LocalCluster;
+use crate::report::{quantile, spread, Spread};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Client concurrencies, one measurement each.
+    pub concurrencies: Vec<usize>,
+    /// Commands per client per measurement.
+    pub commands_per_client: usize,
+    /// Leader-kill trials.
+    pub failover_trials: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { concurrencies: vec![1, 16, 256], commands_per_client: 200, failover_trials: 10 }
+    }
+}
+
+/// One concurrency's result.
+#[derive(Clone, Debug)]
+pub struct Throughput {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Committed commands per second.
+    pub commits_per_sec: f64,
+    /// Commit latency p50 and p99, in ms.
+    pub latency_ms: [f64; 2],
+}
+
+/// The report.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The configuration.
+    pub config: Config,
+    /// Per concurrency.
+    pub throughput: Vec<Throughput>,
+    /// Time from SIGKILL of the leader to the next commit, per trial, in ms.
+    pub failover_ms: Vec<f64>,
+    /// Spread of `failover_ms`.
+    pub failover: Option<Spread>,
+}
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+async fn load(cluster: &LocalCluster, leader: u64, clients: usize, per_client: usize, base: u64) -> Throughput {
+    let addr = cluster.client_addr(leader).to_string();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(&addr).await.expect("connect to the leader");
+            let mut latencies = Vec::with_capacity(per_client);
+            for n in 0..per_client {
+                let account = base + (client * per_client + n) as u64;
+                let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
+                let sent = Instant::now();
+                match connection.request(&request, DEADLINE).await {
+                    Ok(ClientReply::Outcome(_)) => latencies.push(sent.elapsed().as_micros() as u64),
+                    other => panic!("commit failed during the benchmark: {other:?}"),
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("client task"));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    Throughput {
+        clients,
+        commits_per_sec: latencies.len() as f64 / seconds,
+        latency_ms: [quantile(&latencies, 0.5) as f64 / 1e3, quantile(&latencies, 0.99) as f64 / 1e3],
+    }
+}
+
+/// SIGKILLs the leader while a client submits through another node; returns the time until a
+/// command sent after the kill commits, in ms. Restarts the node and waits for convergence.
+async fn failover_trial(cluster: &mut LocalCluster, trial: u64) -> f64 {
+    let ids = cluster.ids();
+    let leader = cluster.leader(&ids, DEADLINE).await.expect("a leader");
+    let via = *ids.iter().find(|&&id| id != leader).expect("a follower");
+    let killed_at = Instant::now();
+    cluster.kill(leader);
+    let mut account = 10_000_000 + trial * 100_000;
+    loop {
+        account += 1;
+        let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
+        let reply = outlast_cluster::client::call(cluster.client_addr(via), &request, Duration::from_millis(500)).await;
+        if let Ok(ClientReply::Outcome(_)) = reply {
+            break;
+        }
+        assert!(killed_at.elapsed() < DEADLINE, "no commit after the leader was killed");
+    }
+    let elapsed = killed_at.elapsed().as_secs_f64() * 1e3;
+    cluster.spawn(leader, &[]).expect("restart");
+    assert!(cluster.converged(&ids, DEADLINE).await, "the restarted node did not catch up");
+    elapsed
+}
+
+/// Runs the benchmark with `binary` as the `outlast` executable.
+pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], "")?;
+        cluster.spawn_all()?;
+        let ids = cluster.ids();
+        let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
+        let mut throughput = Vec::new();
+        for (round, &clients) in config.concurrencies.iter().enumerate() {
+            let base = 1 + (round as u64) * 1_000_000;
+            throughput.push(load(&cluster, leader, clients, config.commands_per_client, base).await);
+        }
+        let mut failover_ms = Vec::new();
+        for trial in 0..config.failover_trials {
+            failover_ms.push(failover_trial(&mut cluster, trial as u64).await);
+        }
+        let failover = spread(&failover_ms);
+        Ok(Report { config: config.clone(), throughput, failover_ms, failover })
+    })
+}
+
+impl Report {
+    /// The report as a BENCHMARKS.md section body.
+    pub fn markdown(&self, machine: &str, command: &str, date: &str) -> String {
+        let mut out = format!(
+            "### Replicated durable commits: 3 node processes on loopback\n\n\
+             - Command: `{command}`\n- Date: {date}\n- Machine: {machine}\n\
+             - Setup: 3 `outlast node` processes (labels aws / gcp / azure) on 127.0.0.1, each fsyncing its \
+             log; clients hold one connection each to the leader and submit `CreateAccount` commands; a \
+             command counts when the leader replies after commit and apply. {per} commands per client.\n\n\
+             | clients | commits/s | p50 ms | p99 ms |\n|---|---|---|---|\n",
+            per = self.config.commands_per_client
+        );
+        for t in &self.throughput {
+            out += &format!(
+                "| {} | {:.0} | {:.2} | {:.2} |\n",
+                t.clients, t.commits_per_sec, t.latency_ms[0], t.latency_ms[1]
+            );
+        }
+        if let Some(f) = self.failover {
+            let mut sorted: Vec<u64> = self.failover_ms.iter().map(|v| *v as u64).collect();
+            sorted.sort_unstable();
+            out += &format!(
+                "\nLeader SIGKILL → next committed command (client retrying through a follower every ≤500 ms; \
+                 election timeout 300–600 ms), {} trials: median {:.0} ms, p99 {} ms, min {:.0} ms, max {:.0} ms.\n",
+                self.failover_ms.len(),
+                f.median,
+                quantile(&sorted, 0.99),
+                f.min,
+                f.max
+            );
+        }
+        out
+    }
+}

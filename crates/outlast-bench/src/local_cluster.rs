@@ -1,0 +1,191 @@
+//! A cluster of real `outlast node` processes on 127.0.0.1, for tests and benchmarks.
+//!
+//! It writes one configuration file per node into a temporary directory, starts and kills
+//! processes (SIGKILL, or SIGTERM for a clean stop), and talks to nodes through the client
+//! protocol. Every wait is bounded by the deadline the caller gives. Dropping the cluster kills
+//! whatever is still running.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use outlast_cluster::client::{call, ClientReply, ClientRequest, NodeStatus};
+use outlast_engine::{CommandBody, Outcome};
+
+/// Nodes of one cluster and their processes.
+pub struct LocalCluster {
+    dir: tempfile::TempDir,
+    binary: PathBuf,
+    client_addrs: BTreeMap<u64, String>,
+    children: BTreeMap<u64, Child>,
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for child in self.children.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl LocalCluster {
+    /// Configures one node per entry of `providers` (ids from 1, region and zone named after
+    /// the provider), each with the extra TOML lines `settings`. Starts nothing.
+    pub fn new(binary: &Path, providers: &[&str], settings: &str) -> io::Result<LocalCluster> {
+        let dir = tempfile::tempdir()?;
+        let mut nodes = Vec::new();
+        for (n, provider) in providers.iter().enumerate() {
+            let raft = format!("127.0.0.1:{}", free_port()?);
+            let client = format!("127.0.0.1:{}", free_port()?);
+            nodes.push((n as u64 + 1, raft, client, *provider));
+        }
+        let mut peers = String::new();
+        for (id, raft, client, provider) in &nodes {
+            peers += &format!(
+                "[[peers]]\nid = {id}\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\n\
+                 region = \"r-{provider}\"\nzone = \"z-{provider}-{id}\"\n"
+            );
+        }
+        let mut client_addrs = BTreeMap::new();
+        for (id, raft, client, provider) in &nodes {
+            let data = dir.path().join(format!("n{id}"));
+            let config = format!(
+                "id = {id}\ndata_dir = \"{}\"\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\n\
+                 region = \"r-{provider}\"\nzone = \"z-{provider}-{id}\"\n{settings}\n{peers}",
+                data.display()
+            );
+            std::fs::write(dir.path().join(format!("n{id}.toml")), config)?;
+            client_addrs.insert(*id, client.clone());
+        }
+        Ok(LocalCluster { dir, binary: binary.to_path_buf(), client_addrs, children: BTreeMap::new() })
+    }
+
+    /// Node ids, ascending.
+    pub fn ids(&self) -> Vec<u64> {
+        self.client_addrs.keys().copied().collect()
+    }
+
+    /// A node's configuration file.
+    pub fn config(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("n{id}.toml"))
+    }
+
+    /// A node's data directory.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("n{id}"))
+    }
+
+    /// A node's client address.
+    pub fn client_addr(&self, id: u64) -> &str {
+        &self.client_addrs[&id]
+    }
+
+    /// Starts node `id` with extra arguments (e.g. `--init`).
+    pub fn spawn(&mut self, id: u64, extra: &[&str]) -> io::Result<()> {
+        let child = Command::new(&self.binary)
+            .arg("node")
+            .arg("--config")
+            .arg(self.config(id))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.children.insert(id, child);
+        Ok(())
+    }
+
+    /// Starts every node; the first one initialises the cluster.
+    pub fn spawn_all(&mut self) -> io::Result<()> {
+        for (n, id) in self.ids().into_iter().enumerate() {
+            self.spawn(id, if n == 0 { &["--init"] } else { &[] })?;
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs node `id` and reaps it.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM to node `id` and waits for it to exit, at most `deadline`.
+    pub fn terminate(&mut self, id: u64, deadline: Duration) -> io::Result<ExitStatus> {
+        let mut child = self.children.remove(&id).ok_or_else(|| io::Error::other("node not running"))?;
+        Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if started.elapsed() > deadline {
+                let _ = child.kill();
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "node did not exit after SIGTERM"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Node `id`'s status, if it answers within a second.
+    pub async fn status(&self, id: u64) -> Option<NodeStatus> {
+        match call(self.client_addr(id), &ClientRequest::Status, Duration::from_secs(1)).await {
+            Ok(ClientReply::Status(status)) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// The leader as seen by the nodes in `among`, once it is one of them.
+    pub async fn leader(&self, among: &[u64], deadline: Duration) -> Option<u64> {
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            for &id in among {
+                if let Some(NodeStatus { leader: Some(leader), .. }) = self.status(id).await {
+                    if among.contains(&leader) {
+                        return Some(leader);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    /// Submits through node `via`, retrying while the answer is not an outcome.
+    pub async fn submit(&self, via: u64, body: CommandBody, deadline: Duration) -> Option<Outcome> {
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            let request = ClientRequest::Submit { body: body.clone(), forwarded: false };
+            if let Ok(ClientReply::Outcome(outcome)) =
+                call(self.client_addr(via), &request, Duration::from_secs(2)).await
+            {
+                return Some(outcome);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    /// Waits until every node in `ids` answers with the same applied index and digest.
+    pub async fn converged(&self, ids: &[u64], deadline: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            let mut seen = Vec::new();
+            for &id in ids {
+                seen.push(self.status(id).await.map(|s| (s.last_applied, s.digest)));
+            }
+            if seen.iter().all(|s| s.is_some() && *s == seen[0]) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+}
