@@ -30,6 +30,41 @@ pub enum ClientRequest {
     },
     /// This node's view of the cluster and of its applied state.
     Status,
+    /// Read applied state. Linearizable unless `follower_ok`: the leader confirms it still
+    /// leads (a quorum round, openraft's read index) and waits until it has applied that far;
+    /// a follower forwards such a read to the leader once. With `follower_ok`, the node answers
+    /// from what it has applied, which may be behind.
+    Read {
+        /// What to read.
+        query: Query,
+        /// Accept this node's possibly stale state.
+        follower_ok: bool,
+        /// Set by a node forwarding to the leader.
+        forwarded: bool,
+    },
+}
+
+/// A read of applied state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    /// One account's balance of one asset.
+    Balance {
+        /// The account.
+        account: outlast_engine::AccountId,
+        /// The asset.
+        asset: outlast_engine::AssetId,
+    },
+    /// The engine's digest.
+    Digest,
+}
+
+/// The answer to a `Query`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// The balance, or `None` if the account does not exist.
+    Balance(Option<outlast_engine::Balance>),
+    /// The digest (hex).
+    Digest(String),
 }
 
 /// A node's reply.
@@ -39,6 +74,13 @@ pub enum ClientReply {
     Outcome(Outcome),
     /// The node's status.
     Status(NodeStatus),
+    /// The answer to a read, and the node that answered it.
+    Read {
+        /// The answer.
+        answer: Answer,
+        /// The node whose state it came from.
+        node: NodeId,
+    },
     /// Not done, and not known to be done (no leader, leader unreachable, node stopping): the
     /// caller may retry the same command — the engine makes retries idempotent.
     Unavailable(String),
@@ -115,6 +157,9 @@ pub(crate) async fn handle(
         let reply = match request {
             ClientRequest::Status => ClientReply::Status(status(&raft, &reader, id)),
             ClientRequest::Submit { body, forwarded } => submit(&raft, body, forwarded).await,
+            ClientRequest::Read { query, follower_ok, forwarded } => {
+                read(&raft, &reader, id, query, follower_ok, forwarded).await
+            }
         };
         frame::write(&mut stream, &reply).await?;
     }
@@ -129,6 +174,44 @@ fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, id: NodeId) -> NodeSta
         term: metrics.current_term,
         last_applied: metrics.last_applied.map(|log_id| log_id.index),
         digest: reader.read().digest_hex(),
+    }
+}
+
+fn answer(reader: &EngineReader, query: &Query) -> Answer {
+    let engine = reader.read();
+    match *query {
+        Query::Balance { account, asset } => Answer::Balance(engine.balance(account, asset)),
+        Query::Digest => Answer::Digest(engine.digest_hex()),
+    }
+}
+
+async fn read(
+    raft: &Raft<TypeConfig>,
+    reader: &EngineReader,
+    id: NodeId,
+    query: Query,
+    follower_ok: bool,
+    forwarded: bool,
+) -> ClientReply {
+    if follower_ok {
+        return ClientReply::Read { answer: answer(reader, &query), node: id };
+    }
+    match raft.ensure_linearizable().await {
+        // The read index is applied once ensure_linearizable returns.
+        Ok(_) => ClientReply::Read { answer: answer(reader, &query), node: id },
+        Err(error) => match error.forward_to_leader() {
+            Some(forward) if !forwarded => match &forward.leader_node {
+                Some(leader) => {
+                    let request = ClientRequest::Read { query, follower_ok: false, forwarded: true };
+                    call(&leader.client_addr, &request, FORWARD_DEADLINE)
+                        .await
+                        .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr)))
+                }
+                None => ClientReply::Unavailable("no leader yet".into()),
+            },
+            Some(_) => ClientReply::Unavailable("not the leader (forwarded once already)".into()),
+            None => ClientReply::Unavailable(error.to_string()),
+        },
     }
 }
 
