@@ -39,6 +39,16 @@ impl LocalCluster {
     /// Configures one node per entry of `providers` (ids from 1, region and zone named after
     /// the provider), each with the extra TOML lines `settings`. Starts nothing.
     pub fn new(binary: &Path, providers: &[&str], settings: &str) -> io::Result<LocalCluster> {
+        LocalCluster::with_learners(binary, providers, &[], settings)
+    }
+
+    /// As `new`, with the nodes in `learners` configured as learners (not in the initial voters).
+    pub fn with_learners(
+        binary: &Path,
+        providers: &[&str],
+        learners: &[u64],
+        settings: &str,
+    ) -> io::Result<LocalCluster> {
         let dir = tempfile::tempdir()?;
         let mut nodes = Vec::new();
         for (n, provider) in providers.iter().enumerate() {
@@ -48,9 +58,10 @@ impl LocalCluster {
         }
         let mut peers = String::new();
         for (id, raft, client, provider) in &nodes {
+            let role = if learners.contains(id) { "learner" } else { "voter" };
             peers += &format!(
                 "[[peers]]\nid = {id}\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\n\
-                 region = \"r-{provider}\"\nzone = \"z-{provider}-{id}\"\n"
+                 region = \"r-{provider}\"\nzone = \"z-{provider}-{id}\"\nrole = \"{role}\"\n"
             );
         }
         let mut client_addrs = BTreeMap::new();

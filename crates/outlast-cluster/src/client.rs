@@ -30,6 +30,13 @@ pub enum ClientRequest {
     },
     /// This node's view of the cluster and of its applied state.
     Status,
+    /// Change membership or snapshot (see `admin`).
+    Admin {
+        /// What to do.
+        request: crate::admin::AdminRequest,
+        /// Set by a node forwarding to the leader.
+        forwarded: bool,
+    },
     /// Read applied state. Linearizable unless `follower_ok`: the leader confirms it still
     /// leads (a quorum round, openraft's read index) and waits until it has applied that far;
     /// a follower forwards such a read to the leader once. With `follower_ok`, the node answers
@@ -81,6 +88,8 @@ pub enum ClientReply {
         /// The node whose state it came from.
         node: NodeId,
     },
+    /// An administrative request was carried out.
+    Done(String),
     /// Not done, and not known to be done (no leader, leader unreachable, node stopping): the
     /// caller may retry the same command — the engine makes retries idempotent.
     Unavailable(String),
@@ -156,6 +165,7 @@ pub(crate) async fn handle(
     while let Some(request) = frame::read::<_, ClientRequest>(&mut stream).await? {
         let reply = match request {
             ClientRequest::Status => ClientReply::Status(status(&raft, &reader, id)),
+            ClientRequest::Admin { request, forwarded } => crate::admin::handle(&raft, request, forwarded).await,
             ClientRequest::Submit { body, forwarded } => submit(&raft, body, forwarded).await,
             ClientRequest::Read { query, follower_ok, forwarded } => {
                 read(&raft, &reader, id, query, follower_ok, forwarded).await

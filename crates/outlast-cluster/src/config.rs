@@ -20,6 +20,7 @@
 //! provider = "aws"
 //! region = "us-east-1"
 //! zone = "us-east-1a"
+//! role = "voter"                     # optional: "voter" (default) or "learner"
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +29,18 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::types::{NodeId, NodeInfo};
+
+/// Whether a configured member votes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Counts toward the quorum (the default).
+    #[default]
+    Voter,
+    /// Receives the log but never blocks a commit (a read replica, e.g. in a far region). Added
+    /// to a running cluster with `outlast admin add-learner`.
+    Learner,
+}
 
 /// One member of the cluster as configured.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -45,6 +58,9 @@ pub struct PeerConfig {
     pub region: String,
     /// Zone label.
     pub zone: String,
+    /// Voter (default) or learner.
+    #[serde(default)]
+    pub role: Role,
 }
 
 /// A node's configuration.
@@ -138,7 +154,12 @@ impl NodeConfig {
 
     /// The voters as openraft membership.
     pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
-        self.peers.iter().map(|p| (p.id, p.info())).collect()
+        voters(&self.peers)
+    }
+
+    /// This node as the cluster should know it.
+    pub fn own_info(&self) -> NodeInfo {
+        self.peers.iter().find(|p| p.id == self.id).expect("checked: the node is among its peers").info()
     }
 }
 
@@ -159,8 +180,13 @@ impl ClusterFile {
 
     /// The voters as openraft membership.
     pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
-        self.peers.iter().map(|p| (p.id, p.info())).collect()
+        voters(&self.peers)
     }
+}
+
+/// The peers that vote, as openraft membership.
+fn voters(peers: &[PeerConfig]) -> BTreeMap<NodeId, NodeInfo> {
+    peers.iter().filter(|p| p.role == Role::Voter).map(|p| (p.id, p.info())).collect()
 }
 
 impl PeerConfig {

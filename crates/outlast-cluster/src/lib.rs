@@ -13,6 +13,7 @@
 // openraft's `StorageError` is large, and it is the error type openraft's traits require.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod frame;

@@ -1,9 +1,10 @@
 //! The `outlast` command: thin glue over the library crates.
 //!
-//! Subcommands: `node` (one cluster node), `plan` (failure-domain survival), `demo` (the engine
-//! on its own) and `bench`.
+//! Subcommands: `node` (one cluster node), `admin` (membership), `plan` (failure-domain
+//! survival), `demo` (the engine on its own) and `bench`.
 //! This file parses arguments and prints; it holds no exchange logic.
 
+mod admin_cmd;
 mod demo;
 mod node_cmd;
 mod plan_cmd;
@@ -33,6 +34,14 @@ enum Top {
         /// Initialise even if losing one provider would stop the cluster.
         #[arg(long)]
         allow_unsafe_topology: bool,
+    },
+    /// Change membership or read status through any node of a running cluster.
+    Admin {
+        /// A node's client address, host:port.
+        #[arg(long)]
+        node: String,
+        #[command(subcommand)]
+        action: admin_cmd::Action,
     },
     /// Print which single and double losses of providers, regions and zones the voters survive.
     /// Exits 1 if losing one provider would stop the cluster.
@@ -110,6 +119,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
         Top::Plan { cluster } => plan_cmd::run(&cluster),
+        Top::Admin { node, action } => admin_cmd::run(&node, action),
         Top::Demo => demo::run(),
         Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };

@@ -239,3 +239,42 @@ async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_outlast"));
+    let mut cluster = LocalCluster::with_learners(binary, &["aws", "gcp", "azure", "aws"], &[4], "").unwrap();
+    cluster.spawn_all().unwrap();
+    let voters = [1, 2, 3];
+    cluster.leader(&voters, DEADLINE).await.expect("a leader");
+    for account in 1..=10 {
+        assert!(matches!(submit(&cluster, 2, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
+    }
+    let admin = |args: &[&str]| {
+        let output =
+            Command::new(binary).arg("admin").arg("--node").arg(cluster.client_addr(2)).args(args).output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let config4 = cluster.config(4);
+    let (ok, text) = admin(&["add-learner", "--config", config4.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert!(cluster.converged(&[1, 2, 3, 4], DEADLINE).await, "the learner did not catch up");
+
+    // Two voters over two providers cannot survive losing either: refused.
+    let (ok, text) = admin(&["voters", "3,4"]);
+    assert!(!ok && text.contains("would not survive"), "{text}");
+    // Node 4 replaces node 1 as a voter (providers gcp, azure, aws).
+    let (ok, text) = admin(&["voters", "2,3,4"]);
+    assert!(ok, "{text}");
+
+    // With 1 and 2 gone, only 3 and 4 are left: a majority of {2,3,4} only because 4 votes now.
+    cluster.kill(1);
+    cluster.kill(2);
+    for account in 11..=15 {
+        assert!(matches!(submit(&cluster, 4, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
+    }
+    assert!(cluster.converged(&[3, 4], DEADLINE).await);
+}
