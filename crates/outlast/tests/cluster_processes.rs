@@ -278,3 +278,64 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     }
     assert!(cluster.converged(&[3, 4], DEADLINE).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkills_during_heavy_writes_lose_no_acknowledged_command() {
+    use std::sync::{Arc, Mutex};
+    let mut cluster = cluster(&["aws", "gcp", "azure"], "");
+    cluster.spawn_all().unwrap();
+    let all = cluster.ids();
+    cluster.leader(&all, DEADLINE).await.expect("a leader");
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Four writers, each through a different node, each recording what was acknowledged.
+    let mut writers = Vec::new();
+    for writer in 0..4u64 {
+        let addrs: Vec<String> = all.iter().map(|&id| cluster.client_addr(id).to_string()).collect();
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            use outlast_cluster::client::{call, ClientReply, ClientRequest};
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let account = writer * 1_000_000 + n;
+                let addr = &addrs[(n as usize + writer as usize) % addrs.len()];
+                let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
+                if let Ok(ClientReply::Outcome(Outcome::Applied(_))) =
+                    call(addr, &request, Duration::from_secs(2)).await
+                {
+                    acknowledged.lock().unwrap().push(account);
+                }
+            }
+        }));
+    }
+    // Three rounds: SIGKILL a node (the leader on odd rounds), let writes continue, restart it.
+    for round in 0..3 {
+        let started = Instant::now();
+        while acknowledged.lock().unwrap().len() < 50 * (round + 1) {
+            assert!(started.elapsed() < DEADLINE, "writes stalled before round {round}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let leader = cluster.leader(&all, DEADLINE).await.unwrap();
+        let victim = if round % 2 == 0 { leader } else { all.iter().copied().find(|&id| id != leader).unwrap() };
+        cluster.kill(victim);
+        let before = acknowledged.lock().unwrap().len();
+        let started = Instant::now();
+        while acknowledged.lock().unwrap().len() < before + 30 {
+            assert!(started.elapsed() < DEADLINE, "writes did not resume after killing node {victim}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        cluster.spawn(victim, &[]).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(cluster.converged(&all, DEADLINE).await, "replicas did not converge");
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 150);
+    for account in acknowledged {
+        let again = submit(&cluster, 1, CommandBody::CreateAccount { account }).await;
+        assert!(matches!(again, Outcome::Duplicate(_)), "acknowledged account {account} was lost: {again:?}");
+    }
+}
