@@ -161,7 +161,7 @@ impl Report {
             sorted.sort_unstable();
             out += &format!(
                 "\nLeader SIGKILL → next committed command (client retrying through a follower every ≤500 ms; \
-                 election timeout 300–600 ms), {} trials: median {:.0} ms, p99 {} ms, min {:.0} ms, max {:.0} ms.\n",
+                 default election timeout 150–300 ms), {} trials: median {:.0} ms, p99 {} ms, min {:.0} ms, max {:.0} ms.\n",
                 self.failover_ms.len(),
                 f.median,
                 quantile(&sorted, 0.99),

@@ -9,7 +9,7 @@
 //! region = "us-east-1"
 //! zone = "us-east-1a"
 //! heartbeat_ms = 50                  # optional
-//! election_timeout_ms = [300, 600]   # optional
+//! election_timeout_ms = [150, 300]   # optional
 //! snapshot_every_entries = 10000     # optional
 //! log_kept_behind_snapshot = 1000    # optional
 //!
@@ -103,7 +103,7 @@ fn default_heartbeat_ms() -> u64 {
 }
 
 fn default_election_timeout_ms() -> [u64; 2] {
-    [300, 600]
+    [150, 300]
 }
 
 fn default_snapshot_every_entries() -> u64 {
