@@ -27,7 +27,7 @@ pub mod topology;
 mod types;
 
 pub use log_store::LogStore;
-pub use network::{Network, Peer};
-pub use server::{serve, CONNECTIONS_MAX};
+pub use network::{Dialer, Network, Peer, TcpDialer};
+pub use server::{serve, serve_connection, CONNECTIONS_MAX};
 pub use state_machine::{EngineReader, StateMachine};
 pub use types::{NodeId, NodeInfo, TypeConfig};

@@ -1,10 +1,14 @@
-//! The client side of the transport: openraft's `RaftNetwork` over TCP frames.
+//! The client side of the transport: openraft's `RaftNetwork` over frames on a byte stream.
+//!
+//! How a stream to a peer is obtained is a `Dialer`: TCP in a node (`TcpDialer`), something
+//! else in a simulation, with the same frames and the same code above it.
 //!
 //! One connection per peer, reused across calls and re-dialled after any error (openraft's
 //! replication retries with its own backoff). Every call is bounded by openraft's deadline for
 //! it. A peer that cannot be dialled is `Unreachable`; a broken exchange is a network error;
 //! an error raised by the remote Raft is passed back as a remote error.
 
+use std::future::Future;
 use std::io;
 use std::time::Duration;
 
@@ -14,30 +18,63 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::frame;
 use crate::rpc::{Reply, Request};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
+/// Opens byte streams to peers by address.
+pub trait Dialer: Clone + Send + Sync + 'static {
+    /// The stream type.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static;
+    /// Connects to `addr`.
+    fn dial(&self, addr: &str) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+/// Real TCP, with Nagle off (frames are small and latency-bound).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpDialer;
+
+impl Dialer for TcpDialer {
+    type Stream = TcpStream;
+
+    async fn dial(&self, addr: &str) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+}
+
 /// Creates a [`Peer`] per target node from the address in its membership entry.
 #[derive(Clone, Debug, Default)]
-pub struct Network;
+pub struct Network<D: Dialer = TcpDialer> {
+    dialer: D,
+}
 
-impl RaftNetworkFactory<TypeConfig> for Network {
-    type Network = Peer;
+impl<D: Dialer> Network<D> {
+    /// A network that dials with `dialer`.
+    pub fn new(dialer: D) -> Network<D> {
+        Network { dialer }
+    }
+}
 
-    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer {
-        Peer { target, addr: node.addr.clone(), stream: None }
+impl<D: Dialer> RaftNetworkFactory<TypeConfig> for Network<D> {
+    type Network = Peer<D>;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
+        Peer { target, addr: node.addr.clone(), dialer: self.dialer.clone(), stream: None }
     }
 }
 
 /// A connection to one peer.
 #[derive(Debug)]
-pub struct Peer {
+pub struct Peer<D: Dialer = TcpDialer> {
     target: NodeId,
     addr: String,
-    stream: Option<TcpStream>,
+    dialer: D,
+    stream: Option<D::Stream>,
 }
 
 enum CallError {
@@ -47,7 +84,7 @@ enum CallError {
 
 type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, NodeInfo, E>>;
 
-impl Peer {
+impl<D: Dialer> Peer<D> {
     /// Sends `request` and waits for the reply, within `deadline`.
     async fn call(&mut self, request: &Request, deadline: Duration) -> Result<Reply, CallError> {
         let result = match tokio::time::timeout(deadline, self.exchange(request)).await {
@@ -63,9 +100,7 @@ impl Peer {
 
     async fn exchange(&mut self, request: &Request) -> Result<Reply, CallError> {
         if self.stream.is_none() {
-            let stream = TcpStream::connect(&self.addr).await.map_err(CallError::Unreachable)?;
-            stream.set_nodelay(true).map_err(CallError::Network)?;
-            self.stream = Some(stream);
+            self.stream = Some(self.dialer.dial(&self.addr).await.map_err(CallError::Unreachable)?);
         }
         let stream = self.stream.as_mut().expect("connected above");
         frame::write(stream, request).await.map_err(CallError::Network)?;
@@ -88,7 +123,7 @@ impl Peer {
     }
 }
 
-impl RaftNetwork<TypeConfig> for Peer {
+impl<D: Dialer> RaftNetwork<TypeConfig> for Peer<D> {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,

@@ -16,7 +16,7 @@ use crate::config::NodeConfig;
 use crate::state_machine::EngineReader;
 use crate::topology::fatal_provider_losses;
 use crate::types::TypeConfig;
-use crate::{client, serve, LogStore, Network, StateMachine};
+use crate::{client, serve, LogStore, Network, StateMachine, TcpDialer};
 
 /// A started node. Dropping it leaves its tasks running; call `shutdown`.
 pub struct RunningNode {
@@ -55,7 +55,9 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);
-    let raft = Raft::new(config.id, raft_config, Network, log, machine).await.map_err(|e| format!("raft: {e}"))?;
+    let raft = Raft::new(config.id, raft_config, Network::new(TcpDialer), log, machine)
+        .await
+        .map_err(|e| format!("raft: {e}"))?;
     let peers = TcpListener::bind(&config.raft_addr).await.map_err(|e| format!("{}: {e}", config.raft_addr))?;
     let clients = TcpListener::bind(&config.client_addr).await.map_err(|e| format!("{}: {e}", config.client_addr))?;
     let mut tasks = vec![tokio::spawn(serve(peers, raft.clone()))];

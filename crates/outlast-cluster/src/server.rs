@@ -8,7 +8,8 @@ use std::io;
 use std::sync::Arc;
 
 use openraft::Raft;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::frame;
@@ -26,9 +27,10 @@ pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) -> io::Result<
     loop {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let (stream, peer) = listener.accept().await?;
+        stream.set_nodelay(true)?;
         let raft = raft.clone();
         tokio::spawn(async move {
-            if let Err(error) = handle(stream, raft).await {
+            if let Err(error) = serve_connection(stream, raft).await {
                 tracing::warn!(%peer, %error, "raft connection closed");
             }
             drop(permit);
@@ -36,8 +38,12 @@ pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) -> io::Result<
     }
 }
 
-async fn handle(mut stream: TcpStream, raft: Raft<TypeConfig>) -> io::Result<()> {
-    stream.set_nodelay(true)?;
+/// Answers one peer connection, one request at a time, until it closes. Generic over the
+/// stream so a simulated network can drive the same code.
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    raft: Raft<TypeConfig>,
+) -> io::Result<()> {
     while let Some(request) = frame::read::<_, Request>(&mut stream).await? {
         let reply = match request {
             Request::AppendEntries(rpc) => Reply::AppendEntries(raft.append_entries(rpc).await),
