@@ -12,6 +12,7 @@
 //! election_timeout_ms = [150, 300]   # optional
 //! snapshot_every_entries = 10000     # optional
 //! log_kept_behind_snapshot = 1000    # optional
+//! preferred_region = "us-east-1"     # optional: where the leader should be
 //!
 //! [[peers]]                          # every voter, this node included
 //! id = 1
@@ -94,6 +95,9 @@ pub struct NodeConfig {
     /// the log rather than by receiving a whole snapshot.
     #[serde(default = "default_log_kept_behind_snapshot")]
     pub log_kept_behind_snapshot: u64,
+    /// Where the leader should be when a healthy voter there can take it (near the users).
+    #[serde(default)]
+    pub preferred_region: Option<String>,
     /// The voters, this node included.
     pub peers: Vec<PeerConfig>,
 }

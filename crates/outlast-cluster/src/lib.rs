@@ -20,6 +20,7 @@ pub mod frame;
 mod log_store;
 mod network;
 pub mod node;
+mod preferred;
 pub mod rpc;
 mod server;
 mod state_machine;

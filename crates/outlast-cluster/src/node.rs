@@ -73,6 +73,13 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
             });
         }
     }));
+    if let Some(region) = config.preferred_region.clone() {
+        let (raft, id) = (raft.clone(), config.id);
+        tasks.push(tokio::spawn(async move {
+            crate::preferred::keep_leader_in(raft, id, region).await;
+            Ok(())
+        }));
+    }
     Ok(RunningNode { raft, reader, tasks })
 }
 

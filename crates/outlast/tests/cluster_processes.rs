@@ -339,3 +339,26 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_command() {
         assert!(matches!(again, Outcome::Duplicate(_)), "acknowledged account {account} was lost: {again:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_moves_to_the_preferred_region_and_returns_after_an_outage_there() {
+    // Node 1 (aws) initialises and leads first; the preferred region is gcp's (node 2).
+    let mut cluster = cluster(&["aws", "gcp", "azure"], "preferred_region = \"r-gcp\"");
+    cluster.spawn_all().unwrap();
+    let all = cluster.ids();
+    let started = Instant::now();
+    while cluster.leader(&all, DEADLINE).await != Some(2) {
+        assert!(started.elapsed() < DEADLINE, "the leader never moved to the preferred region");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.kill(2);
+    let elsewhere = cluster.leader(&[1, 3], DEADLINE).await.expect("a leader outside the preferred region");
+    assert_ne!(elsewhere, 2);
+    assert!(matches!(submit(&cluster, 1, CommandBody::CreateAccount { account: 1 }).await, Outcome::Applied(_)));
+    cluster.spawn(2, &[]).unwrap();
+    let started = Instant::now();
+    while cluster.leader(&all, DEADLINE).await != Some(2) {
+        assert!(started.elapsed() < DEADLINE, "the leader did not return to the preferred region");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
