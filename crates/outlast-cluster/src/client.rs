@@ -63,6 +63,8 @@ pub enum Query {
     },
     /// The engine's digest.
     Digest,
+    /// Run the engine's global invariant check (conservation, locks, books) on this state.
+    Invariants,
 }
 
 /// The answer to a `Query`.
@@ -72,6 +74,8 @@ pub enum Answer {
     Balance(Option<outlast_engine::Balance>),
     /// The digest (hex).
     Digest(String),
+    /// `Ok` or the first violation found.
+    Invariants(Result<(), String>),
 }
 
 /// A node's reply.
@@ -192,6 +196,7 @@ fn answer(reader: &EngineReader, query: &Query) -> Answer {
     match *query {
         Query::Balance { account, asset } => Answer::Balance(engine.balance(account, asset)),
         Query::Digest => Answer::Digest(engine.digest_hex()),
+        Query::Invariants => Answer::Invariants(engine.check_invariants()),
     }
 }
 

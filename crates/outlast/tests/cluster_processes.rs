@@ -280,36 +280,43 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkills_during_heavy_writes_lose_no_acknowledged_command() {
+async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_none_twice() {
+    use outlast_cluster::client::{call, Answer, ClientReply, ClientRequest, Query};
     use std::sync::{Arc, Mutex};
     let mut cluster = cluster(&["aws", "gcp", "azure"], "");
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
     cluster.leader(&all, DEADLINE).await.expect("a leader");
+    submit(&cluster, 1, CommandBody::CreateAsset { symbol: "USDT".into(), decimals: 2 }).await;
+    submit(&cluster, 1, CommandBody::CreateAccount { account: 1 }).await;
+
+    // Four writers deposit 1 unit each time, each deposit with its own chain transaction id,
+    // through every node in turn, recording what was acknowledged and what was attempted.
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let attempted = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Four writers, each through a different node, each recording what was acknowledged.
+    let deposit = |tx: String| CommandBody::Deposit { account: 1, asset: 0, amount: 1, chain_tx: tx };
     let mut writers = Vec::new();
     for writer in 0..4u64 {
         let addrs: Vec<String> = all.iter().map(|&id| cluster.client_addr(id).to_string()).collect();
-        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        let (acknowledged, attempted, stop) = (acknowledged.clone(), attempted.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
-            use outlast_cluster::client::{call, ClientReply, ClientRequest};
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 n += 1;
-                let account = writer * 1_000_000 + n;
+                let tx = format!("w{writer}-{n}");
                 let addr = &addrs[(n as usize + writer as usize) % addrs.len()];
-                let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
+                attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let request = ClientRequest::Submit { body: deposit(tx.clone()), forwarded: false };
                 if let Ok(ClientReply::Outcome(Outcome::Applied(_))) =
                     call(addr, &request, Duration::from_secs(2)).await
                 {
-                    acknowledged.lock().unwrap().push(account);
+                    acknowledged.lock().unwrap().push(tx);
                 }
             }
         }));
     }
-    // Three rounds: SIGKILL a node (the leader on odd rounds), let writes continue, restart it.
+    // Three rounds: SIGKILL a node (the leader on even rounds), let writes continue, restart it.
     for round in 0..3 {
         let started = Instant::now();
         while acknowledged.lock().unwrap().len() < 50 * (round + 1) {
@@ -332,11 +339,34 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_command() {
         writer.await.unwrap();
     }
     assert!(cluster.converged(&all, DEADLINE).await, "replicas did not converge");
+
+    // Every replica's state passes the engine's invariants (conservation included).
+    for id in &all {
+        let request = ClientRequest::Read { query: Query::Invariants, follower_ok: true, forwarded: false };
+        match call(cluster.client_addr(*id), &request, DEADLINE).await.unwrap() {
+            ClientReply::Read { answer: Answer::Invariants(result), .. } => assert_eq!(result, Ok(()), "node {id}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // The balance counts each applied deposit once: at least every acknowledged one, at most
+    // every attempted one (an unanswered attempt may or may not have applied).
+    let read =
+        ClientRequest::Read { query: Query::Balance { account: 1, asset: 0 }, follower_ok: false, forwarded: false };
+    let balance = match call(cluster.client_addr(1), &read, DEADLINE).await.unwrap() {
+        ClientReply::Read { answer: Answer::Balance(Some(balance)), .. } => balance.available,
+        other => panic!("{other:?}"),
+    };
     let acknowledged = acknowledged.lock().unwrap().clone();
+    let attempted = attempted.load(std::sync::atomic::Ordering::Relaxed);
     assert!(acknowledged.len() >= 150);
-    for account in acknowledged {
-        let again = submit(&cluster, 1, CommandBody::CreateAccount { account }).await;
-        assert!(matches!(again, Outcome::Duplicate(_)), "acknowledged account {account} was lost: {again:?}");
+    assert!(balance >= acknowledged.len() as u64 && balance <= attempted, "balance {balance}");
+    // Retrying an acknowledged deposit changes nothing.
+    for tx in acknowledged.iter().take(50) {
+        assert!(matches!(submit(&cluster, 2, deposit(tx.clone())).await, Outcome::Duplicate(_)), "{tx} applied twice");
+    }
+    match call(cluster.client_addr(3), &read, DEADLINE).await.unwrap() {
+        ClientReply::Read { answer: Answer::Balance(Some(after)), .. } => assert_eq!(after.available, balance),
+        other => panic!("{other:?}"),
     }
 }
 
