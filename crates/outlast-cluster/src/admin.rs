@@ -11,7 +11,7 @@ use std::time::Duration;
 use openraft::Raft;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{call, ClientReply, ClientRequest};
+use crate::client::{to_leader, ClientReply, ClientRequest};
 use crate::topology::fatal_provider_losses;
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
@@ -86,16 +86,9 @@ pub(crate) async fn handle(raft: &Raft<TypeConfig>, request: AdminRequest, forwa
     };
     match result {
         Ok(done) => ClientReply::Done(done),
-        Err(error) => match error.forward_to_leader() {
-            Some(forward) if !forwarded => match &forward.leader_node {
-                Some(leader) => {
-                    call(&leader.client_addr, &ClientRequest::Admin { request, forwarded: true }, ADMIN_DEADLINE)
-                        .await
-                        .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr)))
-                }
-                None => ClientReply::Unavailable("no leader yet".into()),
-            },
-            _ => ClientReply::Unavailable(error.to_string()),
-        },
+        Err(error) => {
+            let request = ClientRequest::Admin { request, forwarded: true };
+            to_leader(error.forward_to_leader(), forwarded, request, ADMIN_DEADLINE, error.to_string()).await
+        }
     }
 }

@@ -214,19 +214,10 @@ async fn read(
     match raft.ensure_linearizable().await {
         // The read index is applied once ensure_linearizable returns.
         Ok(_) => ClientReply::Read { answer: answer(reader, &query), node: id },
-        Err(error) => match error.forward_to_leader() {
-            Some(forward) if !forwarded => match &forward.leader_node {
-                Some(leader) => {
-                    let request = ClientRequest::Read { query, follower_ok: false, forwarded: true };
-                    call(&leader.client_addr, &request, FORWARD_DEADLINE)
-                        .await
-                        .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr)))
-                }
-                None => ClientReply::Unavailable("no leader yet".into()),
-            },
-            Some(_) => ClientReply::Unavailable("not the leader (forwarded once already)".into()),
-            None => ClientReply::Unavailable(error.to_string()),
-        },
+        Err(error) => {
+            let request = ClientRequest::Read { query, follower_ok: false, forwarded: true };
+            to_leader(error.forward_to_leader(), forwarded, request, FORWARD_DEADLINE, error.to_string()).await
+        }
     }
 }
 
@@ -242,18 +233,31 @@ async fn submit(raft: &Raft<TypeConfig>, body: CommandBody, forwarded: bool) -> 
             Some(outcome) => ClientReply::Outcome(outcome),
             None => ClientReply::Unavailable("the entry carried no command".into()),
         },
-        Err(error) => match error.forward_to_leader() {
-            Some(forward) if !forwarded => match &forward.leader_node {
-                Some(leader) => {
-                    let request = ClientRequest::Submit { body: command.body, forwarded: true };
-                    call(&leader.client_addr, &request, FORWARD_DEADLINE)
-                        .await
-                        .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr)))
-                }
-                None => ClientReply::Unavailable("no leader yet".into()),
-            },
-            Some(_) => ClientReply::Unavailable("not the leader (forwarded once already)".into()),
-            None => ClientReply::Unavailable(error.to_string()),
+        Err(error) => {
+            let request = ClientRequest::Submit { body: command.body, forwarded: true };
+            to_leader(error.forward_to_leader(), forwarded, request, FORWARD_DEADLINE, error.to_string()).await
+        }
+    }
+}
+
+/// After a local attempt failed with `error`: sends `request` (already marked forwarded) to the
+/// leader that `forward` names, unless this request was itself forwarded — one hop at most, so
+/// stale views of the leader cannot make a loop.
+pub(crate) async fn to_leader(
+    forward: Option<&openraft::error::ForwardToLeader<NodeId, crate::types::NodeInfo>>,
+    forwarded: bool,
+    request: ClientRequest,
+    deadline: Duration,
+    error: String,
+) -> ClientReply {
+    match forward {
+        Some(forward) if !forwarded => match &forward.leader_node {
+            Some(leader) => call(&leader.client_addr, &request, deadline)
+                .await
+                .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr))),
+            None => ClientReply::Unavailable("no leader yet".into()),
         },
+        Some(_) => ClientReply::Unavailable("not the leader (forwarded once already)".into()),
+        None => ClientReply::Unavailable(error),
     }
 }
