@@ -147,6 +147,6 @@ pub fn run() -> ExitCode {
     if restored.digest() != d.engine.digest() {
         return ExitCode::FAILURE;
     }
-    println!("\nNext: `outlast up` will run this engine replicated across providers (issue 3).");
+    println!("\nReplicated: `outlast node` runs this engine on every node of a cluster (see README.md).");
     ExitCode::SUCCESS
 }
