@@ -12,7 +12,10 @@ use std::time::Duration;
 use openraft::Raft;
 use outlast_engine::{CommandBody, Outcome};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::frame;
 use crate::state_machine::EngineReader;
@@ -152,6 +155,31 @@ impl Connection {
         tokio::time::timeout(deadline, exchange)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {deadline:?}")))?
+    }
+}
+
+/// Client connections served at once; more wait in the kernel's backlog. Bounds the tasks and
+/// buffers a burst of clients can make a node hold.
+pub const CLIENT_CONNECTIONS_MAX: usize = 4_096;
+
+/// Serves the client protocol on `listener` until the listener fails.
+pub async fn serve_clients(
+    listener: TcpListener,
+    raft: Raft<TypeConfig>,
+    reader: EngineReader,
+    id: NodeId,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(CLIENT_CONNECTIONS_MAX));
+    loop {
+        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let (stream, peer) = listener.accept().await?;
+        let (raft, reader) = (raft.clone(), reader.clone());
+        tokio::spawn(async move {
+            if let Err(error) = handle(stream, raft, reader, id).await {
+                tracing::debug!(%peer, %error, "client connection closed");
+            }
+            drop(permit);
+        });
     }
 }
 

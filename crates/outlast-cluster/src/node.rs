@@ -61,18 +61,7 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
     let peers = TcpListener::bind(&config.raft_addr).await.map_err(|e| format!("{}: {e}", config.raft_addr))?;
     let clients = TcpListener::bind(&config.client_addr).await.map_err(|e| format!("{}: {e}", config.client_addr))?;
     let mut tasks = vec![tokio::spawn(serve(peers, raft.clone()))];
-    let (client_raft, client_reader, id) = (raft.clone(), reader.clone(), config.id);
-    tasks.push(tokio::spawn(async move {
-        loop {
-            let (stream, peer) = clients.accept().await?;
-            let (raft, reader) = (client_raft.clone(), client_reader.clone());
-            tokio::spawn(async move {
-                if let Err(error) = client::handle(stream, raft, reader, id).await {
-                    tracing::debug!(%peer, %error, "client connection closed");
-                }
-            });
-        }
-    }));
+    tasks.push(tokio::spawn(client::serve_clients(clients, raft.clone(), reader.clone(), config.id)));
     if let Some(region) = config.preferred_region.clone() {
         let (raft, id) = (raft.clone(), config.id);
         tasks.push(tokio::spawn(async move {

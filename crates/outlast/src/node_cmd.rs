@@ -1,7 +1,7 @@
 //! `outlast node --config node.toml`: one node of a cluster, until SIGTERM or Ctrl-C.
 //!
 //! Prints one line `ready <id> raft=<addr> client=<addr>` once both listeners are bound, so
-//! scripts and tests can wait for it. Shutdown protocol: on SIGTERM or SIGINT the node stops
+//! scripts and tests can wait for it. Logs go to stderr, at the level `OUTLAST_LOG` names. Shutdown protocol: on SIGTERM or SIGINT the node stops
 //! Raft (no new commits from it), closes its listeners and exits 0.
 
 use std::path::Path;
@@ -11,7 +11,18 @@ use outlast_cluster::config::NodeConfig;
 use outlast_cluster::node;
 use outlast_engine::Limits;
 
+/// Logs to stderr at the level named by `OUTLAST_LOG` (error, warn, info, debug, trace;
+/// default warn), openraft's included.
+fn init_logging() {
+    let level = std::env::var("OUTLAST_LOG")
+        .ok()
+        .and_then(|name| name.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::WARN);
+    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false).try_init();
+}
+
 pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitCode {
+    init_logging();
     let config = match NodeConfig::load(config_path) {
         Ok(config) => config,
         Err(error) => {
