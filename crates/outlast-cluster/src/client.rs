@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::frame;
 use crate::state_machine::EngineReader;
-use crate::types::{NodeId, TypeConfig};
+use crate::types::{NodeId, NodeInfo, TypeConfig};
 
 /// A client's request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -115,6 +115,9 @@ pub struct NodeStatus {
     pub last_applied: Option<u64>,
     /// Its engine's digest (hex).
     pub digest: String,
+    /// Set when the cluster's membership describes this node differently from its own
+    /// configuration (address or labels): the files disagree and one must be fixed.
+    pub config_mismatch: Option<String>,
 }
 
 /// Sends one request to `addr` on a new connection and waits for the reply, within `deadline`
@@ -163,19 +166,20 @@ impl Connection {
 pub const CLIENT_CONNECTIONS_MAX: usize = 4_096;
 
 /// Serves the client protocol on `listener` until the listener fails.
+/// `me` is this node's id and its configured description.
 pub async fn serve_clients(
     listener: TcpListener,
     raft: Raft<TypeConfig>,
     reader: EngineReader,
-    id: NodeId,
+    me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(CLIENT_CONNECTIONS_MAX));
     loop {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let (stream, peer) = listener.accept().await?;
-        let (raft, reader) = (raft.clone(), reader.clone());
+        let (raft, reader, me) = (raft.clone(), reader.clone(), me.clone());
         tokio::spawn(async move {
-            if let Err(error) = handle(stream, raft, reader, id).await {
+            if let Err(error) = handle(stream, raft, reader, me).await {
                 tracing::debug!(%peer, %error, "client connection closed");
             }
             drop(permit);
@@ -187,16 +191,17 @@ pub async fn serve_clients(
 const FORWARD_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Answers one client connection until it closes.
-pub(crate) async fn handle(
+async fn handle(
     mut stream: TcpStream,
     raft: Raft<TypeConfig>,
     reader: EngineReader,
-    id: NodeId,
+    me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
+    let id = me.0;
     stream.set_nodelay(true)?;
     while let Some(request) = frame::read::<_, ClientRequest>(&mut stream).await? {
         let reply = match request {
-            ClientRequest::Status => ClientReply::Status(status(&raft, &reader, id)),
+            ClientRequest::Status => ClientReply::Status(status(&raft, &reader, &me)),
             ClientRequest::Admin { request, forwarded } => crate::admin::handle(&raft, request, forwarded).await,
             ClientRequest::Submit { body, forwarded } => submit(&raft, body, forwarded).await,
             ClientRequest::Read { query, follower_ok, forwarded } => {
@@ -208,10 +213,18 @@ pub(crate) async fn handle(
     Ok(())
 }
 
-fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, id: NodeId) -> NodeStatus {
+/// How the membership describes `me`, if that differs from `me`'s own configuration.
+pub fn config_mismatch(raft: &Raft<TypeConfig>, me: &(NodeId, NodeInfo)) -> Option<String> {
+    let metrics = raft.metrics().borrow().clone();
+    let known = metrics.membership_config.membership().get_node(&me.0).cloned()?;
+    (known != me.1).then(|| format!("the cluster knows node {} as {known:?}, its configuration says {:?}", me.0, me.1))
+}
+
+fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, NodeInfo)) -> NodeStatus {
     let metrics = raft.metrics().borrow().clone();
     NodeStatus {
-        id,
+        id: me.0,
+        config_mismatch: config_mismatch(raft, me),
         leader: metrics.current_leader,
         term: metrics.current_term,
         last_applied: metrics.last_applied.map(|log_id| log_id.index),

@@ -61,7 +61,24 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
     let peers = TcpListener::bind(&config.raft_addr).await.map_err(|e| format!("{}: {e}", config.raft_addr))?;
     let clients = TcpListener::bind(&config.client_addr).await.map_err(|e| format!("{}: {e}", config.client_addr))?;
     let mut tasks = vec![tokio::spawn(serve(peers, raft.clone()))];
-    tasks.push(tokio::spawn(client::serve_clients(clients, raft.clone(), reader.clone(), config.id)));
+    let me = (config.id, config.own_info());
+    tasks.push(tokio::spawn(client::serve_clients(clients, raft.clone(), reader.clone(), me.clone())));
+    // A node whose file disagrees with what the cluster was told about it says so loudly.
+    let watched = raft.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut reported = false;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            match client::config_mismatch(&watched, &me) {
+                Some(why) if !reported => {
+                    tracing::error!("configuration mismatch: {why}");
+                    reported = true;
+                }
+                Some(_) => {}
+                None => reported = false,
+            }
+        }
+    }));
     if let Some(region) = config.preferred_region.clone() {
         let (raft, id) = (raft.clone(), config.id);
         tasks.push(tokio::spawn(async move {

@@ -392,3 +392,35 @@ async fn the_leader_moves_to_the_preferred_region_and_returns_after_an_outage_th
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_file_disagrees_with_the_cluster_reports_it() {
+    let mut cluster = cluster(&["aws", "gcp", "azure"], "");
+    // Node 3's own file says it is in another zone than the other nodes' files (and so the
+    // initial membership) say.
+    let path = cluster.config(3);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let own = text.split("[[peers]]").next().unwrap().replace("zone = \"z-azure-3\"", "zone = \"z-azure-9\"");
+    let peers: Vec<&str> = text.split("[[peers]]").skip(1).collect();
+    let mut rewritten = own;
+    for peer in peers {
+        let peer = if peer.contains("id = 3\n") { peer.replace("z-azure-3", "z-azure-9") } else { peer.to_string() };
+        rewritten += &format!("[[peers]]{peer}");
+    }
+    std::fs::write(&path, rewritten).unwrap();
+    cluster.spawn_all().unwrap();
+    let all = cluster.ids();
+    cluster.leader(&all, DEADLINE).await.expect("a leader");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = cluster.status(3).await {
+            if let Some(why) = status.config_mismatch {
+                assert!(why.contains("z-azure-3") && why.contains("z-azure-9"), "{why}");
+                break;
+            }
+        }
+        assert!(started.elapsed() < DEADLINE, "node 3 never reported the mismatch");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cluster.status(1).await.unwrap().config_mismatch, None);
+}
