@@ -262,6 +262,18 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     let (ok, text) = admin(&["add-learner", "--config", config4.to_str().unwrap()]);
     assert!(ok, "{text}");
     assert!(cluster.converged(&[1, 2, 3, 4], DEADLINE).await, "the learner did not catch up");
+    // As a read replica the learner answers follower reads from its own state.
+    {
+        use outlast_cluster::client::{call, Answer, ClientReply, ClientRequest, Query};
+        let read = ClientRequest::Read { query: Query::Digest, follower_ok: true, forwarded: false };
+        let digest_of = |reply| match reply {
+            ClientReply::Read { answer: Answer::Digest(digest), node } => (digest, node),
+            other => panic!("{other:?}"),
+        };
+        let (learner_digest, node) = digest_of(call(cluster.client_addr(4), &read, DEADLINE).await.unwrap());
+        let (voter_digest, _) = digest_of(call(cluster.client_addr(1), &read, DEADLINE).await.unwrap());
+        assert_eq!((learner_digest, node), (voter_digest, 4));
+    }
 
     // Two voters over two providers cannot survive losing either: refused.
     let (ok, text) = admin(&["voters", "3,4"]);
