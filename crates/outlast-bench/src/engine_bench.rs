@@ -136,12 +136,12 @@ fn limits() -> Limits {
 /// Resting orders the generator knows of, with O(1) random pick and removal.
 #[derive(Default)]
 struct Resting {
-    orders: Vec<(OrderId, u64, Side, u64)>,
+    orders: Vec<(OrderId, u64, Side)>,
     index: HashMap<OrderId, usize>,
 }
 
 impl Resting {
-    fn add(&mut self, order: (OrderId, u64, Side, u64)) {
+    fn add(&mut self, order: (OrderId, u64, Side)) {
         if self.index.contains_key(&order.0) {
             return;
         }
@@ -201,7 +201,7 @@ pub fn generate(config: &Config) -> (Vec<Command>, Vec<Command>, Mix) {
             AccountAction::PlaceOrder(OrderSpec { market: 0, side, kind, stp: StpMode::None })
         } else if roll < 65 {
             mix.cancel += usize::from(index >= warmup);
-            let (order, owner, _, _) = resting.orders[rng.below(resting.orders.len() as u64) as usize];
+            let (order, owner, _) = resting.orders[rng.below(resting.orders.len() as u64) as usize];
             let request = AccountRequest {
                 account: owner,
                 request_id,
@@ -212,7 +212,7 @@ pub fn generate(config: &Config) -> (Vec<Command>, Vec<Command>, Mix) {
             continue;
         } else if roll < 92 {
             mix.r#move += usize::from(index >= warmup);
-            let (order, owner, side, _) = resting.orders[rng.below(resting.orders.len() as u64) as usize];
+            let (order, owner, side) = resting.orders[rng.below(resting.orders.len() as u64) as usize];
             let kind = OrderKind::Limit {
                 price: passive_price(&mut rng, side),
                 qty: 1 + rng.below(100),
@@ -262,7 +262,7 @@ fn workload_push(
     for event in events.iter() {
         if let EventKind::Order(update) = &event.kind {
             if update.status.is_open() {
-                resting.add((update.order, update.account, update.side, update.price));
+                resting.add((update.order, update.account, update.side));
             } else {
                 resting.remove(update.order);
             }
