@@ -72,7 +72,7 @@ async fn load(cluster: &LocalCluster, leader: u64, clients: usize, per_client: u
                 let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
                 let sent = Instant::now();
                 match connection.request(&request, DEADLINE).await {
-                    Ok(ClientReply::Outcome(_)) => latencies.push(sent.elapsed().as_micros() as u64),
+                    Ok(ClientReply::Outcome { .. }) => latencies.push(sent.elapsed().as_micros() as u64),
                     other => panic!("commit failed during the benchmark: {other:?}"),
                 }
             }
@@ -105,7 +105,7 @@ async fn failover_trial(cluster: &mut LocalCluster, trial: u64) -> f64 {
         account += 1;
         let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
         let reply = outlast_cluster::client::call(cluster.client_addr(via), &request, Duration::from_millis(500)).await;
-        if let Ok(ClientReply::Outcome(_)) = reply {
+        if let Ok(ClientReply::Outcome { .. }) = reply {
             break;
         }
         assert!(killed_at.elapsed() < DEADLINE, "no commit after the leader was killed");

@@ -174,7 +174,7 @@ impl LocalCluster {
         let started = Instant::now();
         while started.elapsed() < deadline {
             let request = ClientRequest::Submit { body: body.clone(), forwarded: false };
-            if let Ok(ClientReply::Outcome(outcome)) =
+            if let Ok(ClientReply::Outcome { outcome, .. }) =
                 call(self.client_addr(via), &request, Duration::from_secs(2)).await
             {
                 return Some(outcome);

@@ -85,7 +85,13 @@ pub enum Answer {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ClientReply {
     /// The command was committed and applied; this is the engine's outcome.
-    Outcome(Outcome),
+    Outcome {
+        /// What the engine made of it.
+        outcome: Outcome,
+        /// The log index it was committed at: a node that waits until it has applied this far
+        /// reads its own write.
+        index: u64,
+    },
     /// The node's status.
     Status(NodeStatus),
     /// The answer to a read, and the node that answered it.
@@ -220,7 +226,8 @@ pub fn config_mismatch(raft: &Raft<TypeConfig>, me: &(NodeId, NodeInfo)) -> Opti
     (known != me.1).then(|| format!("the cluster knows node {} as {known:?}, its configuration says {:?}", me.0, me.1))
 }
 
-fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, NodeInfo)) -> NodeStatus {
+/// This node's status.
+pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, NodeInfo)) -> NodeStatus {
     let metrics = raft.metrics().borrow().clone();
     NodeStatus {
         id: me.0,
@@ -267,11 +274,14 @@ fn now_ms() -> u64 {
     since_epoch.map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-async fn submit(raft: &Raft<TypeConfig>, body: CommandBody, forwarded: bool) -> ClientReply {
+/// Replicates `body` (stamped with this node's clock) if this node leads, else forwards it once to
+/// the leader. The reply is the outcome and commit index, or `Unavailable` when it is not known
+/// to be done.
+pub async fn submit(raft: &Raft<TypeConfig>, body: CommandBody, forwarded: bool) -> ClientReply {
     let command = outlast_engine::Command { ts_ms: now_ms(), body };
     match raft.client_write(command.clone()).await {
         Ok(response) => match response.data {
-            Some(outcome) => ClientReply::Outcome(outcome),
+            Some(outcome) => ClientReply::Outcome { outcome, index: response.log_id.index },
             None => ClientReply::Unavailable("the entry carried no command".into()),
         },
         Err(error) => {

@@ -13,6 +13,9 @@
 //! snapshot_every_entries = 10000     # optional
 //! log_kept_behind_snapshot = 1000    # optional
 //! preferred_region = "us-east-1"     # optional: where the leader should be
+//! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
+//! api_secret_file = "secrets/api.key"          # with api_addr: hex master secret, same on every node
+//! operator_token_file = "secrets/operator.token" # with api_addr: the operator API's bearer token
 //!
 //! [[peers]]                          # every voter, this node included
 //! id = 1
@@ -21,6 +24,7 @@
 //! provider = "aws"
 //! region = "us-east-1"
 //! zone = "us-east-1a"
+//! api_addr = "127.0.0.1:7301"       # optional: the node's public API, for clients to fail over to
 //! role = "voter"                     # optional: "voter" (default) or "learner"
 //! ```
 
@@ -59,6 +63,9 @@ pub struct PeerConfig {
     pub region: String,
     /// Zone label.
     pub zone: String,
+    /// Public API address (empty if none).
+    #[serde(default)]
+    pub api_addr: String,
     /// Voter (default) or learner.
     #[serde(default)]
     pub role: Role,
@@ -98,6 +105,15 @@ pub struct NodeConfig {
     /// Where the leader should be when a healthy voter there can take it (near the users).
     #[serde(default)]
     pub preferred_region: Option<String>,
+    /// Where to serve the public HTTP/WebSocket API (none if absent).
+    #[serde(default)]
+    pub api_addr: Option<String>,
+    /// The API master secret (hex), required with `api_addr`. Every node must hold the same one.
+    #[serde(default)]
+    pub api_secret_file: Option<PathBuf>,
+    /// The operator API's bearer token, required with `api_addr`.
+    #[serde(default)]
+    pub operator_token_file: Option<PathBuf>,
     /// The voters, this node included.
     pub peers: Vec<PeerConfig>,
 }
@@ -151,7 +167,13 @@ impl NodeConfig {
                 if mine != (&self.raft_addr, &self.client_addr, &self.provider, &self.region, &self.zone) {
                     return Err(format!("peer entry {} disagrees with this node's own settings", self.id));
                 }
+                if me.api_addr != self.api_addr.clone().unwrap_or_default() {
+                    return Err(format!("peer entry {} has another api_addr than the node's own", self.id));
+                }
             }
+        }
+        if self.api_addr.is_some() && (self.api_secret_file.is_none() || self.operator_token_file.is_none()) {
+            return Err("api_addr needs api_secret_file and operator_token_file".into());
         }
         Ok(())
     }
@@ -202,6 +224,7 @@ impl PeerConfig {
             provider: self.provider.clone(),
             region: self.region.clone(),
             zone: self.zone.clone(),
+            api_addr: self.api_addr.clone(),
         }
     }
 }

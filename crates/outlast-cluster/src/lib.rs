@@ -30,5 +30,5 @@ mod types;
 pub use log_store::LogStore;
 pub use network::{Dialer, Network, Peer, TcpDialer};
 pub use server::{serve, serve_connection, CONNECTIONS_MAX};
-pub use state_machine::{EngineReader, StateMachine};
+pub use state_machine::{AppliedEvents, EngineReader, StateMachine, FEED_BATCHES_MAX};
 pub use types::{NodeId, NodeInfo, TypeConfig};

@@ -1,9 +1,11 @@
-//! The state machine: committed entries applied to the engine, and engine snapshots.
+//! The state machine: committed entries applied to the engine and its history, and snapshots.
 //!
 //! Applying is the engine's `apply` on each command, in log order; the outcome is what the
-//! client that proposed the command gets back. A snapshot is the engine's canonical bytes plus
-//! openraft's metadata, kept in one atomically written file, so a restarted node starts from it
-//! and replays the log after it. This module never touches the log.
+//! client that proposed the command gets back. The same outcome and events feed the read model
+//! (`History`) and, after each batch, the event feed that market-data streams read. A snapshot
+//! is the engine's canonical bytes and the history's, plus openraft's metadata, kept in one
+//! atomically written file, so a restarted node starts from it and replays the log after it.
+//! This module never touches the log.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -14,14 +16,45 @@ use openraft::{
     AnyError, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
     StoredMembership,
 };
-use outlast_engine::{Engine, Limits};
+use outlast_engine::{Engine, Event, Limits};
+use outlast_history::{History, HistoryLimits};
 use outlast_log::meta;
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use crate::log_store::{decode, encode};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
 const SNAPSHOT_META: &str = "snapshot";
+
+/// Batches of applied events the feed buffers for its slowest subscriber. A subscriber that
+/// falls further behind is told it lagged (and the API disconnects it) rather than skipping
+/// silently.
+pub const FEED_BATCHES_MAX: usize = 4_096;
+
+/// The events of one applied log entry, as the feed delivers them.
+#[derive(Clone, Debug)]
+pub struct AppliedEvents {
+    /// The log index of the entry.
+    pub index: u64,
+    /// Its events, in order (never empty).
+    pub events: Vec<Event>,
+}
+
+/// The replicated state a snapshot carries: the engine's and the history's bytes.
+#[derive(Serialize, Deserialize)]
+struct StateBytes {
+    engine: Vec<u8>,
+    history: Vec<u8>,
+}
+
+impl StateBytes {
+    fn restore(&self, hash_seed: u64) -> Result<(Engine, History), StorageError<NodeId>> {
+        let engine = Engine::restore_with_seed(&self.engine, hash_seed).map_err(|e| snapshot_error(&e))?;
+        let history = History::restore(&self.history).map_err(|e| snapshot_error(&e))?;
+        Ok((engine, history))
+    }
+}
 
 /// The engine as openraft's state machine.
 #[derive(Debug)]
@@ -30,17 +63,19 @@ pub struct StateMachine {
     hash_seed: u64,
     /// Shared with readers (`EngineReader`); written only here, one batch of entries at a time.
     engine: Arc<RwLock<Engine>>,
+    /// The read model; written right after the engine, under the engine's write lock.
+    history: Arc<RwLock<History>>,
+    feed: broadcast::Sender<Arc<AppliedEvents>>,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, NodeInfo>,
-    /// Scratch for events (their subscribers come with the API).
-    events: Vec<outlast_engine::Event>,
 }
 
 /// What a snapshot file holds.
 #[derive(Serialize, Deserialize)]
 struct SnapshotFile {
     meta: SnapshotMeta<NodeId, NodeInfo>,
-    engine: Vec<u8>,
+    /// `StateBytes`, encoded: exactly what is sent to a follower that needs the snapshot.
+    state: Vec<u8>,
 }
 
 fn snapshot_error(error: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
@@ -63,13 +98,16 @@ impl StateMachine {
             dir: dir.to_path_buf(),
             hash_seed,
             engine: Arc::new(RwLock::new(Engine::with_hash_seed(limits, hash_seed))),
+            history: Arc::new(RwLock::new(History::new(HistoryLimits::default()))),
+            feed: broadcast::channel(FEED_BATCHES_MAX).0,
             last_applied: None,
             membership: StoredMembership::default(),
-            events: Vec::new(),
         };
         if let Some(file) = load_snapshot(dir)? {
-            let engine = Engine::restore_with_seed(&file.engine, hash_seed).map_err(|e| snapshot_error(&e))?;
+            let state: StateBytes = decode(&file.state).map_err(|e| snapshot_error(&e))?;
+            let (engine, history) = state.restore(hash_seed)?;
             machine.engine = Arc::new(RwLock::new(engine));
+            machine.history = Arc::new(RwLock::new(history));
             machine.last_applied = file.meta.last_log_id;
             machine.membership = file.meta.last_membership;
         }
@@ -78,25 +116,34 @@ impl StateMachine {
 
     /// A handle that reads the engine as it is applied (digests, balances, books).
     pub fn reader(&self) -> EngineReader {
-        EngineReader { engine: self.engine.clone() }
-    }
-
-    fn write_engine(&self) -> std::sync::RwLockWriteGuard<'_, Engine> {
-        // A panic while applying means a broken invariant, and the node is going down anyway.
-        self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        EngineReader { engine: self.engine.clone(), history: self.history.clone(), feed: self.feed.clone() }
     }
 }
 
-/// Read access to the applied engine, shared with the state machine.
+/// Read access to the applied engine and history, shared with the state machine, and the feed
+/// of applied events.
 #[derive(Clone, Debug)]
 pub struct EngineReader {
     engine: Arc<RwLock<Engine>>,
+    history: Arc<RwLock<History>>,
+    feed: broadcast::Sender<Arc<AppliedEvents>>,
 }
 
 impl EngineReader {
-    /// Locks the engine for reading (briefly: applying waits meanwhile).
+    /// Locks the engine for reading (briefly: applying waits meanwhile). Take it before
+    /// `history` when holding both, as applying does.
     pub fn read(&self) -> RwLockReadGuard<'_, Engine> {
         self.engine.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Locks the history for reading.
+    pub fn history(&self) -> RwLockReadGuard<'_, History> {
+        self.history.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Subscribes to applied events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvents>> {
+        self.feed.subscribe()
     }
 }
 
@@ -105,23 +152,24 @@ impl EngineReader {
 pub struct SnapshotBuilder {
     dir: PathBuf,
     engine: Engine,
+    history: History,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, NodeInfo>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let engine = self.engine.snapshot();
+        let state = encode(&StateBytes { engine: self.engine.snapshot(), history: self.history.snapshot() });
         let snapshot_id = match self.last_applied {
             Some(id) => format!("{}-{}-{}", id.leader_id, id.index, self.engine.digest_hex()),
             None => format!("empty-{}", self.engine.digest_hex()),
         };
         let meta =
             SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id };
-        let file = SnapshotFile { meta: meta.clone(), engine };
+        let file = SnapshotFile { meta: meta.clone(), state };
         meta::save(&self.dir, SNAPSHOT_META, &encode(&file))
             .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(file.engine)) })
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(file.state)) })
     }
 }
 
@@ -140,21 +188,34 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: openraft::OptionalSend,
     {
         let mut replies = Vec::new();
-        let engine = self.engine.clone();
+        let mut applied = Vec::new();
+        let (engine, history) = (self.engine.clone(), self.history.clone());
+        // A panic while applying means a broken invariant, and the node is going down anyway.
         let mut engine = engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut history = history.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => replies.push(None),
                 EntryPayload::Normal(command) => {
-                    self.events.clear();
-                    replies.push(Some(engine.apply(&command, &mut self.events)));
+                    let mut events = Vec::new();
+                    let outcome = engine.apply(&command, &mut events);
+                    history.record(&engine, &command, &outcome, &events);
+                    if !events.is_empty() {
+                        applied.push(Arc::new(AppliedEvents { index: entry.log_id.index, events }));
+                    }
+                    replies.push(Some(outcome));
                 }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
                     replies.push(None);
                 }
             }
+        }
+        drop((engine, history));
+        for batch in applied {
+            // No subscribers is not an error: nobody is watching.
+            let _ = self.feed.send(batch);
         }
         Ok(replies)
     }
@@ -163,6 +224,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         SnapshotBuilder {
             dir: self.dir.clone(),
             engine: self.engine.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone(),
+            history: self.history.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone(),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
         }
@@ -179,11 +241,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError<NodeId>> {
         let bytes = snapshot.into_inner();
         // Restore checks every invariant: a bad snapshot is refused before anything changes.
-        let engine = Engine::restore_with_seed(&bytes, self.hash_seed).map_err(|e| snapshot_error(&e))?;
-        let file = SnapshotFile { meta: meta.clone(), engine: bytes };
+        let state: StateBytes = decode(&bytes).map_err(|e| snapshot_error(&e))?;
+        let (engine, history) = state.restore(self.hash_seed)?;
+        let file = SnapshotFile { meta: meta.clone(), state: bytes };
         meta::save(&self.dir, SNAPSHOT_META, &encode(&file))
             .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
-        *self.write_engine() = engine;
+        let mut engine_guard = self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *engine_guard = engine;
+        *self.history.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = history;
+        drop(engine_guard);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         Ok(())
@@ -191,6 +257,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         Ok(load_snapshot(&self.dir)?
-            .map(|file| Snapshot { meta: file.meta, snapshot: Box::new(Cursor::new(file.engine)) }))
+            .map(|file| Snapshot { meta: file.meta, snapshot: Box::new(Cursor::new(file.state)) }))
     }
 }

@@ -20,6 +20,8 @@ pub struct NodeInfo {
     pub region: String,
     /// Zone label, e.g. `us-east-1a`.
     pub zone: String,
+    /// Public HTTP/WebSocket API address, `host:port` (empty if the node serves none).
+    pub api_addr: String,
 }
 
 openraft::declare_raft_types!(

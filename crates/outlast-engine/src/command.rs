@@ -74,6 +74,19 @@ pub enum CommandBody {
         /// The withdrawal.
         withdrawal: WithdrawalId,
     },
+    /// Let an API key act for an account. Idempotent by key name. The signing secret is not
+    /// part of the command (see `api_keys`).
+    RegisterApiKey {
+        /// The key's public name: 16 to 64 ASCII letters and digits.
+        key: String,
+        /// The account it acts for.
+        account: AccountId,
+    },
+    /// Stop an API key from acting for anyone.
+    RevokeApiKey {
+        /// The key's public name.
+        key: String,
+    },
     /// A request made by an account holder (through the API).
     Account(AccountRequest),
 }

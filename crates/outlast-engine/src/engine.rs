@@ -96,6 +96,8 @@ pub struct Engine {
     pub(crate) deposits: BTreeMap<String, DepositRecord>,
     /// Indexed by `id - 1`.
     pub(crate) withdrawals: Vec<Withdrawal>,
+    /// API key name → the account it acts for.
+    pub(crate) api_keys: BTreeMap<String, AccountId>,
     /// Remembered request ids (idempotency).
     pub(crate) ids: crate::ids::IdTable,
     /// Scratch for the command being applied (not state): balances it touched.
@@ -144,6 +146,7 @@ impl Engine {
             accounts,
             deposits: BTreeMap::new(),
             withdrawals: Vec::new(),
+            api_keys: BTreeMap::new(),
             ids: crate::ids::IdTable::new(hash_seed),
             touched_balances: Vec::new(),
             touched_levels: Vec::new(),
@@ -184,6 +187,8 @@ impl Engine {
             CommandBody::WithdrawalSent { withdrawal, chain_tx } => self.withdrawal_sent(*withdrawal, chain_tx, events),
             CommandBody::WithdrawalConfirmed { withdrawal } => self.withdrawal_confirmed(*withdrawal, events),
             CommandBody::WithdrawalFailed { withdrawal } => self.withdrawal_failed(*withdrawal, events),
+            CommandBody::RegisterApiKey { key, account } => self.register_api_key(key, *account),
+            CommandBody::RevokeApiKey { key } => self.revoke_api_key(key),
             CommandBody::Account(request) => self.account_request(request, events),
         };
         match outcome {

@@ -82,6 +82,10 @@ pub enum Summary {
     WithdrawalRequested(WithdrawalId),
     /// A withdrawal moved to a new state.
     WithdrawalUpdated(WithdrawalId, WithdrawalState),
+    /// An API key now acts for this account.
+    ApiKeyRegistered(AccountId),
+    /// An API key that acted for this account was revoked.
+    ApiKeyRevoked(AccountId),
 }
 
 /// The states of a withdrawal. Only these transitions exist: Requested → Sent → Confirmed,

@@ -19,6 +19,7 @@
 
 mod account;
 mod admin;
+mod api_keys;
 mod book;
 mod command;
 mod engine;
@@ -39,6 +40,7 @@ mod types;
 mod wallet;
 
 pub use account::{Balance, IdEntry};
+pub use api_keys::{api_key_valid, API_KEY_LEN_MAX, API_KEY_LEN_MIN};
 pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
 #[cfg(feature = "planted-bugs")]
 pub use engine::PlantedBug;

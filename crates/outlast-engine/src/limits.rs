@@ -37,6 +37,8 @@ pub struct Limits {
     pub deposits_max: u64,
     /// Withdrawals kept (forever, they are the audit trail of money leaving).
     pub withdrawals_max: u64,
+    /// Registered API keys. Each costs about 100 bytes and is scanned by nothing hot.
+    pub api_keys_max: u64,
     /// The highest fee rate a market may charge, in parts per million (10 %).
     pub fee_ppm_max: u32,
 }
@@ -55,6 +57,7 @@ impl Default for Limits {
             requests_per_account_max: 100_000,
             deposits_max: 10_000_000,
             withdrawals_max: 10_000_000,
+            api_keys_max: 1_000_000,
             fee_ppm_max: 100_000,
         }
     }

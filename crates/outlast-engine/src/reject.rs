@@ -46,6 +46,8 @@ reject_codes! {
     UnknownOrder = 1004,
     /// The withdrawal id is not known.
     UnknownWithdrawal = 1005,
+    /// The API key is not registered.
+    UnknownApiKey = 1006,
 
     // 2xxx: malformed amounts and prices.
     /// A quantity or amount is zero.
@@ -96,6 +98,8 @@ reject_codes! {
     InvalidMarket = 6002,
     /// A chain transaction id or address is empty, too long or not printable ASCII.
     InvalidChainText = 6003,
+    /// An API key name is not 16 to 64 ASCII letters and digits.
+    InvalidApiKey = 6004,
 
     // 7xxx: configured limits reached.
     /// `accounts_max` reached.
@@ -116,6 +120,8 @@ reject_codes! {
     DepositsLimit = 7008,
     /// `withdrawals_max` reached.
     WithdrawalsLimit = 7009,
+    /// `api_keys_max` reached.
+    ApiKeysLimit = 7010,
 }
 
 impl std::fmt::Display for Reject {

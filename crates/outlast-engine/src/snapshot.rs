@@ -17,7 +17,7 @@ use crate::limits::Limits;
 use crate::types::{AccountId, ClientId, OrderId, Side, StpMode};
 
 /// The snapshot format written by this version. Bump on any change to the encoded types.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,8 @@ struct Snapshot {
     accounts: Vec<AccountSnapshot>,
     deposits: Vec<(String, DepositRecord)>,
     withdrawals: Vec<Withdrawal>,
+    /// API key name → account, by name.
+    api_keys: Vec<(String, AccountId)>,
     /// Remembered ids in apply order (stale records included: they drive forgetting).
     id_ring: Vec<IdRecord>,
     /// Ids kept past their window for resting orders, sorted.
@@ -143,6 +145,7 @@ impl Engine {
             accounts,
             deposits: self.deposits.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             withdrawals: self.withdrawals.clone(),
+            api_keys: self.api_keys.iter().map(|(k, &v)| (k.clone(), v)).collect(),
             id_ring: self.ids.ring().copied().collect(),
             id_kept: self.ids.kept().map(|(&(account, id), &entry)| (account, id, entry)).collect(),
         };
@@ -206,6 +209,12 @@ impl Engine {
         }
         engine.deposits = snapshot.deposits.into_iter().collect();
         engine.withdrawals = snapshot.withdrawals;
+        for (key, account) in snapshot.api_keys {
+            if !crate::api_keys::api_key_valid(&key) || !engine.accounts.contains_key(&account) {
+                return Err(SnapshotError::Invariant(format!("api key for account {account} malformed")));
+            }
+            engine.api_keys.insert(key, account);
+        }
         for record in snapshot.id_ring {
             let owner = engine
                 .accounts

@@ -60,8 +60,8 @@ fn garbage_and_unknown_formats_are_refused() {
     assert!(matches!(Engine::restore(&bytes[..bytes.len() / 2]), Err(SnapshotError::Decode(_))));
     assert!(matches!(Engine::restore(&[]), Err(SnapshotError::Decode(_))));
     let mut future = bytes.clone();
-    future[0] = 2; // the format number is the first varint
-    assert_eq!(Engine::restore(&future).err(), Some(SnapshotError::Format(2)));
+    future[0] = SNAPSHOT_FORMAT as u8 + 1; // the format number is the first varint
+    assert_eq!(Engine::restore(&future).err(), Some(SnapshotError::Format(SNAPSHOT_FORMAT + 1)));
 }
 
 #[test]

@@ -52,12 +52,46 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
                 return ExitCode::from(2);
             }
         }
-        println!("ready {} raft={} client={}", config.id, config.raft_addr, config.client_addr);
+        let api_task = match start_api(&config, &running).await {
+            Ok(task) => task,
+            Err(error) => {
+                eprintln!("error: node {} cannot serve its API: {error}", config.id);
+                running.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        };
+        let api = config.api_addr.as_deref().map(|a| format!(" api={a}")).unwrap_or_default();
+        println!("ready {} raft={} client={}{api}", config.id, config.raft_addr, config.client_addr);
         wait_for_signal().await;
         eprintln!("node {}: shutting down", config.id);
+        if let Some(task) = api_task {
+            task.abort();
+        }
         running.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Serves the public API if the configuration names an address.
+async fn start_api(
+    config: &NodeConfig,
+    running: &node::RunningNode,
+) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, String> {
+    let Some(addr) = &config.api_addr else { return Ok(None) };
+    let (Some(secret), Some(token)) = (&config.api_secret_file, &config.operator_token_file) else {
+        return Err("api_addr needs api_secret_file and operator_token_file".into());
+    };
+    let keyring = outlast_api::Keyring::load(secret)?;
+    let operator = outlast_api::OperatorToken::load(token)?;
+    let socket_addr = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr}: no address"))?;
+    let listener = outlast_api::bind(socket_addr).map_err(|e| format!("{addr}: {e}"))?;
+    let me = (config.id, config.own_info());
+    let api = outlast_api::new_api(running.raft.clone(), running.reader.clone(), me, keyring, operator);
+    Ok(Some(tokio::spawn(outlast_api::serve(listener, api))))
 }
 
 async fn wait_for_signal() {

@@ -320,7 +320,7 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
                 let addr = &addrs[(n as usize + writer as usize) % addrs.len()];
                 attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let request = ClientRequest::Submit { body: deposit(tx.clone()), forwarded: false };
-                if let Ok(ClientReply::Outcome(Outcome::Applied(_))) =
+                if let Ok(ClientReply::Outcome { outcome: Outcome::Applied(_), .. }) =
                     call(addr, &request, Duration::from_secs(2)).await
                 {
                     acknowledged.lock().unwrap().push(tx);

@@ -1,0 +1,81 @@
+//! The API's shared state and the write path every endpoint uses.
+//!
+//! A write is submitted through the cluster (this node if it leads, else forwarded once to the
+//! leader). Its answer comes only after the command is committed on a quorum and applied. A
+//! write whose fate is not known — the leader did not answer in time, or died — is reported as
+//! unknown (HTTP 503, -1007), never as failed: the client retries with the same client order id
+//! and the engine's idempotency makes that safe. After a commit, the node waits until it has
+//! applied that index itself, so the response (and the caller's next read here) sees the write.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::Raft;
+use outlast_cluster::client::{self, ClientReply};
+use outlast_cluster::{EngineReader, NodeId, NodeInfo, TypeConfig};
+use outlast_engine::{CommandBody, Outcome};
+
+use crate::auth::{Keyring, OperatorToken};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::weights::Weights;
+
+/// How long a write may take before its outcome is reported unknown.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a node waits to apply its own committed write before answering without it.
+pub const APPLY_WAIT: Duration = Duration::from_secs(2);
+
+/// Everything a request handler needs.
+pub struct Api {
+    /// Raft, for writes and cluster state.
+    pub raft: Raft<TypeConfig>,
+    /// Applied engine, history and event feed.
+    pub reader: EngineReader,
+    /// This node and its labels.
+    pub me: (NodeId, NodeInfo),
+    /// API-key secrets and listen keys.
+    pub keyring: Keyring,
+    /// The operator credential.
+    pub operator: OperatorToken,
+    /// Request weight per IP and key.
+    pub weights: Weights,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Listen keys closed on this node (their streams end).
+    pub closed_listen_keys: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// The shared handle.
+pub type Shared = Arc<Api>;
+
+/// Milliseconds since the epoch by this node's clock.
+pub fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Api {
+    /// Replicates a command and returns its outcome once this node has applied it.
+    pub async fn write(&self, body: CommandBody) -> Result<Outcome, ApiError> {
+        let started = Instant::now();
+        let reply = tokio::time::timeout(WRITE_DEADLINE, client::submit(&self.raft, body, false)).await;
+        let (outcome, index) = match reply {
+            Ok(ClientReply::Outcome { outcome, index }) => (outcome, index),
+            Ok(ClientReply::Unavailable(why)) => return Err(self.unknown(&why)),
+            Ok(other) => return Err(ApiError::internal(&format!("unexpected reply {other:?}"))),
+            Err(_) => return Err(self.unknown("no commit within the deadline")),
+        };
+        self.metrics.commit_latency.observe_us(started.elapsed().as_micros() as u64);
+        // Read-your-writes: a follower that forwarded the write answers after applying it too.
+        let applied = self.raft.wait(Some(APPLY_WAIT)).applied_index_at_least(Some(index), "api write").await;
+        if applied.is_err() {
+            tracing::warn!(index, "answering a committed write before this node applied it");
+        }
+        Ok(outcome)
+    }
+
+    fn unknown(&self, why: &str) -> ApiError {
+        self.metrics.writes_unknown.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ApiError::unknown_outcome(why)
+    }
+}

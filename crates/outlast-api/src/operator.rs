@@ -1,0 +1,271 @@
+//! The operator API (`/operator/v1/...`, bearer token): configure assets, markets, accounts and
+//! API keys, credit deposits, drive withdrawals, see the cluster; plus health, readiness and
+//! metrics, which load balancers and Prometheus call without a token.
+//!
+//! Parameters are form fields like the public API's; amounts are decimal text in the asset's
+//! units. Every change is an engine command, so it is replicated, idempotent and audited in the
+//! log like any user request.
+
+use std::time::Duration;
+
+use outlast_cluster::client::{self, ClientReply, ClientRequest};
+use outlast_engine::{CommandBody, MarketSpec, MarketStatus, Outcome, Summary, WithdrawalState};
+use serde_json::{json, Value};
+
+use crate::api::Shared;
+use crate::auth::new_key_name;
+use crate::error::ApiError;
+use crate::names::{parse_amount, Units};
+use crate::params::Params;
+use crate::rest::{Endpoint, Reply};
+
+/// How long the cluster view waits for each node's status.
+const STATUS_DEADLINE: Duration = Duration::from_millis(500);
+/// Applied entries a node may trail the leader by and still call itself ready.
+pub const READY_LAG_MAX: u64 = 1_000;
+
+fn asset_id(api: &Shared, symbol: &str, name: &str) -> Result<(u32, u8), ApiError> {
+    let engine = api.reader.read();
+    let id = engine.asset_id(symbol).ok_or_else(|| ApiError::mandatory(name))?;
+    Ok((id, engine.assets()[id as usize].decimals))
+}
+
+/// An applied or duplicate outcome as JSON; a rejection as an error with the engine's name.
+fn outcome(result: Outcome) -> Reply {
+    match result {
+        Outcome::Applied(summary) => Ok(json!({ "applied": true, "result": format!("{summary:?}") })),
+        Outcome::Duplicate(summary) => {
+            Ok(json!({ "applied": false, "duplicate": true, "result": format!("{summary:?}") }))
+        }
+        Outcome::Rejected(reject) => Err(ApiError::rejected(reject, -1013)),
+    }
+}
+
+pub(crate) async fn handle(api: &Shared, endpoint: Endpoint, params: &Params) -> Reply {
+    match endpoint {
+        Endpoint::OpCreateAsset => {
+            let symbol = params.required("symbol")?.to_string();
+            let decimals = params.u64("decimals")?.ok_or_else(|| ApiError::mandatory("decimals"))?;
+            let decimals = u8::try_from(decimals).map_err(|_| ApiError::mandatory("decimals"))?;
+            params.all_read()?;
+            outcome(api.write(CommandBody::CreateAsset { symbol, decimals }).await?)
+        }
+        Endpoint::OpCreateMarket => {
+            let symbol = params.required("symbol")?.to_string();
+            let (base, base_decimals) = asset_id(api, params.required("baseAsset")?, "baseAsset")?;
+            let (quote, quote_decimals) = asset_id(api, params.required("quoteAsset")?, "quoteAsset")?;
+            let fee = |name: &str| -> Result<u32, ApiError> {
+                let ppm = params.u64(name)?.unwrap_or(0);
+                u32::try_from(ppm).map_err(|_| ApiError::mandatory(name))
+            };
+            let spec = MarketSpec {
+                symbol,
+                base,
+                quote,
+                tick_size: parse_amount("tickSize", params.required("tickSize")?, quote_decimals)?,
+                lot_size: parse_amount("stepSize", params.required("stepSize")?, base_decimals)?,
+                min_notional: parse_amount("minNotional", params.required("minNotional")?, quote_decimals)?,
+                maker_fee_ppm: fee("makerFeePpm")?,
+                taker_fee_ppm: fee("takerFeePpm")?,
+            };
+            params.all_read()?;
+            outcome(api.write(CommandBody::CreateMarket(spec)).await?)
+        }
+        Endpoint::OpMarketStatus => {
+            let market = Units::of(&api.reader.read(), params.required("symbol")?)?.id;
+            let status = match params.required("status")? {
+                "TRADING" => MarketStatus::Trading,
+                "CANCEL_ONLY" => MarketStatus::CancelOnly,
+                "HALTED" => MarketStatus::Halted,
+                _ => return Err(ApiError::mandatory("status")),
+            };
+            params.all_read()?;
+            outcome(api.write(CommandBody::SetMarketStatus { market, status }).await?)
+        }
+        Endpoint::OpCreateAccount => {
+            let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
+            params.all_read()?;
+            outcome(api.write(CommandBody::CreateAccount { account }).await?)
+        }
+        Endpoint::OpCreateKey => {
+            let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
+            // The operator may name the key (to recreate a known demo key); else a random one.
+            let key = match params.get("apiKey") {
+                Some(key) => key.to_string(),
+                None => new_key_name().map_err(|e| ApiError::internal(&e.to_string()))?,
+            };
+            params.all_read()?;
+            match api.write(CommandBody::RegisterApiKey { key: key.clone(), account }).await? {
+                Outcome::Applied(Summary::ApiKeyRegistered(_)) | Outcome::Duplicate(Summary::ApiKeyRegistered(_)) => {
+                    // The one response that carries a secret: the operator hands it to the user.
+                    Ok(json!({ "apiKey": key, "secretKey": api.keyring.secret_for(&key), "account": account }))
+                }
+                other => outcome(other),
+            }
+        }
+        Endpoint::OpRevokeKey => {
+            let key = params.required("apiKey")?.to_string();
+            params.all_read()?;
+            outcome(api.write(CommandBody::RevokeApiKey { key }).await?)
+        }
+        Endpoint::OpDeposit => {
+            let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
+            let (asset, decimals) = asset_id(api, params.required("coin")?, "coin")?;
+            let amount = parse_amount("amount", params.required("amount")?, decimals)?;
+            let chain_tx = params.required("txId")?.to_string();
+            params.all_read()?;
+            outcome(api.write(CommandBody::Deposit { account, asset, amount, chain_tx }).await?)
+        }
+        Endpoint::OpWithdrawals => withdrawals(api, params),
+        Endpoint::OpWithdrawalSent | Endpoint::OpWithdrawalConfirmed | Endpoint::OpWithdrawalFailed => {
+            let withdrawal = params.u64("id")?.ok_or_else(|| ApiError::mandatory("id"))?;
+            let body = match endpoint {
+                Endpoint::OpWithdrawalSent => {
+                    CommandBody::WithdrawalSent { withdrawal, chain_tx: params.required("txId")?.to_string() }
+                }
+                Endpoint::OpWithdrawalConfirmed => CommandBody::WithdrawalConfirmed { withdrawal },
+                _ => CommandBody::WithdrawalFailed { withdrawal },
+            };
+            params.all_read()?;
+            outcome(api.write(body).await?)
+        }
+        Endpoint::OpCluster => {
+            params.all_read()?;
+            Ok(cluster(api).await)
+        }
+        Endpoint::Health => {
+            params.all_read()?;
+            Ok(json!({ "status": "up", "node": api.me.0 }))
+        }
+        Endpoint::Ready => {
+            params.all_read()?;
+            ready(api)
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+fn state_name(state: WithdrawalState) -> &'static str {
+    match state {
+        WithdrawalState::Requested => "REQUESTED",
+        WithdrawalState::Sent => "SENT",
+        WithdrawalState::Confirmed => "CONFIRMED",
+        WithdrawalState::Failed => "FAILED",
+    }
+}
+
+fn withdrawals(api: &Shared, params: &Params) -> Reply {
+    let wanted = params.get("status").map(str::to_string);
+    let limit = params.u64("limit")?.map_or(1_000, |l| l.clamp(1, 10_000) as usize);
+    params.all_read()?;
+    let engine = api.reader.read();
+    let rows: Vec<Value> = engine
+        .withdrawals()
+        .iter()
+        .rev()
+        .filter(|w| wanted.as_deref().is_none_or(|s| s == state_name(w.state)))
+        .take(limit)
+        .map(|w| {
+            let asset = &engine.assets()[w.asset as usize];
+            json!({
+                "id": w.id,
+                "account": w.account,
+                "withdrawOrderId": w.request_id.as_str(),
+                "coin": asset.symbol,
+                "amount": crate::decimal::format(w.amount, asset.decimals),
+                "address": w.address,
+                "status": state_name(w.state),
+                "txId": w.chain_tx,
+                "requestedMs": w.requested_ms,
+            })
+        })
+        .collect();
+    Ok(Value::Array(rows))
+}
+
+fn ready(api: &Shared) -> Reply {
+    let metrics = api.raft.metrics().borrow().clone();
+    let applied = metrics.last_applied.map_or(0, |l| l.index);
+    let committed_seen = metrics.last_log_index.unwrap_or(0);
+    let lag = committed_seen.saturating_sub(applied);
+    if metrics.current_leader.is_none() {
+        return Err(ApiError::unavailable("no leader known"));
+    }
+    if lag > READY_LAG_MAX {
+        return Err(ApiError::unavailable(&format!("applying lags the log by {lag} entries")));
+    }
+    Ok(
+        json!({ "status": "ready", "node": api.me.0, "leader": metrics.current_leader, "appliedIndex": applied, "lag": lag }),
+    )
+}
+
+async fn cluster(api: &Shared) -> Value {
+    let metrics = api.raft.metrics().borrow().clone();
+    let members: Vec<_> =
+        metrics.membership_config.membership().nodes().map(|(id, info)| (*id, info.clone())).collect();
+    let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
+    let leader_applied = match metrics.current_leader {
+        Some(leader) if leader == api.me.0 => metrics.last_applied.map(|l| l.index),
+        _ => None,
+    };
+    let mut nodes = Vec::new();
+    let mut statuses = Vec::new();
+    for (id, info) in &members {
+        let status = if *id == api.me.0 {
+            Some(client::status(&api.raft, &api.reader, &api.me))
+        } else {
+            match client::call(&info.client_addr, &ClientRequest::Status, STATUS_DEADLINE).await {
+                Ok(ClientReply::Status(status)) => Some(status),
+                _ => None,
+            }
+        };
+        statuses.push((*id, info.clone(), status));
+    }
+    let top =
+        leader_applied.or_else(|| statuses.iter().filter_map(|(_, _, s)| s.as_ref()?.last_applied).max()).unwrap_or(0);
+    for (id, info, status) in statuses {
+        let role = if Some(id) == metrics.current_leader {
+            "leader"
+        } else if voters.contains(&id) {
+            "follower"
+        } else {
+            "learner"
+        };
+        nodes.push(json!({
+            "id": id,
+            "provider": info.provider,
+            "region": info.region,
+            "zone": info.zone,
+            "raftAddr": info.addr,
+            "clientAddr": info.client_addr,
+            "apiAddr": info.api_addr,
+            "role": role,
+            "healthy": status.is_some(),
+            "term": status.as_ref().map(|s| s.term),
+            "appliedIndex": status.as_ref().and_then(|s| s.last_applied),
+            "lag": status.as_ref().and_then(|s| s.last_applied).map(|a| top.saturating_sub(a)),
+            "digest": status.as_ref().map(|s| s.digest.clone()),
+            "configMismatch": status.as_ref().and_then(|s| s.config_mismatch.clone()),
+        }));
+    }
+    let leader = metrics.current_leader.and_then(|l| members.iter().find(|(id, _)| *id == l));
+    json!({
+        "node": api.me.0,
+        "term": metrics.current_term,
+        "leader": leader.map(|(id, info)| json!({ "id": id, "provider": info.provider, "region": info.region, "zone": info.zone })),
+        "nodes": nodes,
+    })
+}
+
+/// The Prometheus exposition text.
+pub(crate) fn metrics(api: &Shared) -> String {
+    let m = api.raft.metrics().borrow().clone();
+    let gauges = crate::metrics::RaftGauges {
+        term: m.current_term,
+        applied_index: m.last_applied.map_or(0, |l| l.index),
+        last_log_index: m.last_log_index.unwrap_or(0),
+        is_leader: m.current_leader == Some(api.me.0),
+        has_leader: m.current_leader.is_some(),
+    };
+    api.metrics.render(api.me.0, &gauges)
+}

@@ -1,0 +1,474 @@
+//! WebSocket streams: market data (`<symbol>@trade`, `@depth`, `@depth@100ms`, `@bookTicker`)
+//! on `/ws/<stream>` and `/stream?streams=a/b`, and the user data stream on `/ws/<listenKey>`.
+//!
+//! Every node serves them from its own applied state, followers included. Each connection reads
+//! the node's event feed; depth diffs are merged per interval and keep Binance's numbering —
+//! `U` is the first update id in the message, `u` the last, and the next message's `U` is
+//! `u + 1` — continuing from `/api/v3/depth`'s `lastUpdateId`, so a client can rebuild the book
+//! and detect any gap. A connection never skips silently: if it falls behind the feed, or the
+//! node's state was replaced by a snapshot, it is closed with a reason saying so.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use outlast_engine::{AccountId, Engine, EventKind, MarketId, OrderStatus, Side};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::{now_ms, Shared};
+use crate::error::ApiError;
+use crate::names::{self, Units};
+
+/// WebSocket connections one node serves at once.
+pub const WS_CONNECTIONS_MAX: u64 = 10_000;
+/// Streams one connection may subscribe to (Binance: 1,024).
+pub const SUBSCRIPTIONS_MAX: usize = 1_024;
+/// Largest message a client may send, in bytes.
+pub const CLIENT_MESSAGE_BYTES_MAX: usize = 4_096;
+/// How long one send may block before the subscriber is dropped as too slow.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Close code for a subscriber that fell behind (policy violation).
+pub const CLOSE_LAGGED: u16 = 1008;
+/// Close code for a gap in the node's own event feed (internal error).
+pub const CLOSE_GAP: u16 = 1011;
+const TICK: Duration = Duration::from_millis(100);
+const PING_EVERY_TICKS: u32 = 200;
+
+/// One market-data stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stream {
+    Trade(MarketId),
+    /// Depth diffs merged over this many ticks (10 = 1 s, 1 = 100 ms).
+    Depth(MarketId, u32),
+    BookTicker(MarketId),
+}
+
+/// Parses a stream name such as `btcusdt@depth@100ms`.
+fn parse_stream(engine: &Engine, name: &str) -> Option<Stream> {
+    let (symbol, kind) = name.split_once('@')?;
+    if symbol.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let market = engine.market_id(&symbol.to_ascii_uppercase())?;
+    match kind {
+        "trade" => Some(Stream::Trade(market)),
+        "depth" | "depth@1000ms" => Some(Stream::Depth(market, 10)),
+        "depth@100ms" => Some(Stream::Depth(market, 1)),
+        "bookTicker" => Some(Stream::BookTicker(market)),
+        _ => None,
+    }
+}
+
+fn stream_name(engine: &Engine, stream: Stream) -> String {
+    let symbol = |m: MarketId| engine.markets()[m as usize].spec.symbol.to_ascii_lowercase();
+    match stream {
+        Stream::Trade(m) => format!("{}@trade", symbol(m)),
+        Stream::Depth(m, 10) => format!("{}@depth", symbol(m)),
+        Stream::Depth(m, _) => format!("{}@depth@100ms", symbol(m)),
+        Stream::BookTicker(m) => format!("{}@bookTicker", symbol(m)),
+    }
+}
+
+/// `/ws/<stream or listenKey>`.
+pub async fn ws_path(State(api): State<Shared>, Path(name): Path<String>, upgrade: WebSocketUpgrade) -> Response {
+    if !name.contains('@') {
+        let Some(key) = api.keyring.listen_key_owner(&name).map(str::to_string) else {
+            return ApiError::bad_listen_key().into_response();
+        };
+        let Some(account) = api.reader.read().api_key_account(&key) else {
+            return ApiError::bad_listen_key().into_response();
+        };
+        let user = User { account, key, listen_key: name };
+        return accept(api, upgrade, Vec::new(), false, Some(user));
+    }
+    let streams: Option<Vec<Stream>> = name.split('/').map(|n| parse_stream(&api.reader.read(), n)).collect();
+    match streams {
+        Some(streams) => accept(api, upgrade, streams, false, None),
+        None => ApiError::invalid_enum(-1100, "stream name").into_response(),
+    }
+}
+
+/// `/ws` with no stream: subscribe by message.
+pub async fn ws_root(State(api): State<Shared>, upgrade: WebSocketUpgrade) -> Response {
+    accept(api, upgrade, Vec::new(), false, None)
+}
+
+/// `/stream?streams=a/b`: combined streams, each message wrapped with its stream name.
+pub async fn combined(State(api): State<Shared>, uri: Uri, upgrade: WebSocketUpgrade) -> Response {
+    let params = match crate::params::Params::parse(uri.query().unwrap_or("").as_bytes(), b"") {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
+    let names = params.get("streams").unwrap_or("");
+    let streams: Option<Vec<Stream>> =
+        names.split('/').filter(|n| !n.is_empty()).map(|n| parse_stream(&api.reader.read(), n)).collect();
+    match streams {
+        Some(streams) if streams.len() <= SUBSCRIPTIONS_MAX => accept(api, upgrade, streams, true, None),
+        _ => ApiError::invalid_enum(-1100, "stream name").into_response(),
+    }
+}
+
+struct User {
+    account: AccountId,
+    key: String,
+    listen_key: String,
+}
+
+fn accept(
+    api: Shared,
+    upgrade: WebSocketUpgrade,
+    streams: Vec<Stream>,
+    combined: bool,
+    user: Option<User>,
+) -> Response {
+    if api.metrics.ws_open.load(Ordering::Relaxed) >= WS_CONNECTIONS_MAX {
+        return ApiError::unavailable("too many WebSocket connections").into_response();
+    }
+    // Subscribed before the handshake is answered: every event applied after the client sees
+    // the connection open reaches it.
+    let feed = api.reader.subscribe();
+    upgrade.max_message_size(CLIENT_MESSAGE_BYTES_MAX).on_upgrade(move |socket| async move {
+        api.metrics.ws_open.fetch_add(1, Ordering::Relaxed);
+        let mut connection = Connection::new(api.clone(), socket, combined, user);
+        connection.subs.extend(streams);
+        connection.run(feed).await;
+        api.metrics.ws_open.fetch_sub(1, Ordering::Relaxed);
+    })
+}
+
+/// Depth changes merged since the last flush of one depth stream.
+#[derive(Default)]
+struct Pending {
+    first: u64,
+    last: u64,
+    bids: BTreeMap<u64, u64>,
+    asks: BTreeMap<u64, u64>,
+}
+
+struct Connection {
+    api: Shared,
+    socket: WebSocket,
+    combined: bool,
+    user: Option<User>,
+    subs: BTreeSet<Stream>,
+    pending: BTreeMap<Stream, Pending>,
+    last_seq: Option<u64>,
+    units: BTreeMap<MarketId, Units>,
+}
+
+/// Why a connection ends.
+enum End {
+    /// The client went away or the socket failed.
+    Gone,
+    /// We close it with this code and reason.
+    Close(u16, String),
+}
+
+impl Connection {
+    fn new(api: Shared, socket: WebSocket, combined: bool, user: Option<User>) -> Connection {
+        Connection {
+            api,
+            socket,
+            combined,
+            user,
+            subs: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            last_seq: None,
+            units: BTreeMap::new(),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        mut feed: tokio::sync::broadcast::Receiver<std::sync::Arc<outlast_cluster::AppliedEvents>>,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        let mut ticks: u32 = 0;
+        let end = loop {
+            let step = tokio::select! {
+                batch = feed.recv() => match batch {
+                    Ok(batch) => self.on_batch(&batch).await,
+                    Err(RecvError::Lagged(missed)) => {
+                        self.api.metrics.ws_lagged.fetch_add(1, Ordering::Relaxed);
+                        Err(End::Close(CLOSE_LAGGED, format!("lagged: {missed} event batches missed; reconnect and rebuild from /api/v3/depth")))
+                    }
+                    Err(RecvError::Closed) => Err(End::Close(1001, "node shutting down".into())),
+                },
+                message = self.socket.recv() => match message {
+                    Some(Ok(message)) => self.on_message(message).await,
+                    _ => Err(End::Gone),
+                },
+                _ = tick.tick() => {
+                    ticks = ticks.wrapping_add(1);
+                    self.on_tick(ticks).await
+                }
+            };
+            if let Err(end) = step {
+                break end;
+            }
+        };
+        if let End::Close(code, reason) = end {
+            let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+            let _ = tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Close(Some(frame)))).await;
+        }
+    }
+
+    async fn send(&mut self, value: Value) -> Result<(), End> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(value.to_string().into()))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => {
+                self.api.metrics.ws_lagged.fetch_add(1, Ordering::Relaxed);
+                Err(End::Close(CLOSE_LAGGED, "slow consumer: a send blocked too long".into()))
+            }
+        }
+    }
+
+    async fn send_stream(&mut self, stream: Stream, data: Value) -> Result<(), End> {
+        if self.combined {
+            let name = stream_name(&self.api.reader.read(), stream);
+            self.send(json!({ "stream": name, "data": data })).await
+        } else {
+            self.send(data).await
+        }
+    }
+
+    fn units(&mut self, market: MarketId) -> Units {
+        let api = &self.api;
+        self.units.entry(market).or_insert_with(|| Units::by_id(&api.reader.read(), market)).clone()
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), End> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => return Err(End::Gone),
+            // Pings are answered by the WebSocket layer; pongs and binary need nothing.
+            _ => return Ok(()),
+        };
+        let request: Value = match serde_json::from_str(text.as_str()) {
+            Ok(value) => value,
+            Err(_) => {
+                return self.send(json!({ "error": { "code": 3, "msg": "Invalid JSON" }, "id": Value::Null })).await
+            }
+        };
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+        let names: Vec<&str> = request
+            .get("params")
+            .and_then(Value::as_array)
+            .map_or(Vec::new(), |p| p.iter().filter_map(Value::as_str).collect());
+        let error = |msg: &str| json!({ "error": { "code": 2, "msg": msg }, "id": id.clone() });
+        match method {
+            "SUBSCRIBE" | "UNSUBSCRIBE" => {
+                let parsed: Option<Vec<Stream>> =
+                    names.iter().map(|n| parse_stream(&self.api.reader.read(), n)).collect();
+                let Some(streams) = parsed.filter(|s| !s.is_empty()) else {
+                    return self.send(error("Invalid request: unknown stream name")).await;
+                };
+                if method == "SUBSCRIBE" {
+                    if self.subs.len() + streams.len() > SUBSCRIPTIONS_MAX {
+                        return self.send(error("Invalid request: too many subscriptions")).await;
+                    }
+                    self.subs.extend(streams);
+                } else {
+                    for stream in streams {
+                        self.subs.remove(&stream);
+                        self.pending.remove(&stream);
+                    }
+                }
+                self.send(json!({ "result": Value::Null, "id": id })).await
+            }
+            "LIST_SUBSCRIPTIONS" => {
+                let list: Vec<String> = {
+                    let engine = self.api.reader.read();
+                    self.subs.iter().map(|s| stream_name(&engine, *s)).collect()
+                };
+                self.send(json!({ "result": list, "id": id })).await
+            }
+            _ => self.send(error("Invalid request: unknown method")).await,
+        }
+    }
+
+    async fn on_tick(&mut self, ticks: u32) -> Result<(), End> {
+        let due: Vec<Stream> = self
+            .pending
+            .keys()
+            .copied()
+            .filter(|s| matches!(s, Stream::Depth(_, every) if ticks % every == 0))
+            .collect();
+        for stream in due {
+            let Some(pending) = self.pending.remove(&stream) else { continue };
+            let Stream::Depth(market, _) = stream else { continue };
+            let units = self.units(market);
+            let side = |levels: &BTreeMap<u64, u64>| -> Value {
+                Value::Array(levels.iter().map(|(&p, &q)| json!([units.price(p), units.qty(q)])).collect())
+            };
+            let data = json!({
+                "e": "depthUpdate", "E": now_ms(), "s": units.symbol,
+                "U": pending.first, "u": pending.last,
+                "b": side(&pending.bids), "a": side(&pending.asks),
+            });
+            self.send_stream(stream, data).await?;
+        }
+        if ticks % 10 == 0 {
+            if let Some(user) = &self.user {
+                let closed =
+                    self.api.closed_listen_keys.lock().unwrap_or_else(|p| p.into_inner()).contains(&user.listen_key);
+                let valid = self.api.reader.read().api_key_account(&user.key) == Some(user.account);
+                if closed || !valid {
+                    return Err(End::Close(1000, "listenKey closed or API key revoked".into()));
+                }
+            }
+        }
+        if ticks % PING_EVERY_TICKS == 0 {
+            let ping = tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Ping(Vec::new().into()))).await;
+            if !matches!(ping, Ok(Ok(()))) {
+                return Err(End::Gone);
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_batch(&mut self, batch: &outlast_cluster::AppliedEvents) -> Result<(), End> {
+        let first = batch.events.first().map_or(0, |e| e.seq);
+        if let Some(last) = self.last_seq {
+            if first != last + 1 {
+                return Err(End::Close(CLOSE_GAP, format!("gap in this node's events ({last} then {first}): its state was replaced by a snapshot; reconnect")));
+            }
+        }
+        self.last_seq = batch.events.last().map(|e| e.seq);
+        for event in &batch.events {
+            match &event.kind {
+                EventKind::Trade(trade) if self.subs.contains(&Stream::Trade(trade.market)) => {
+                    let units = self.units(trade.market);
+                    let data = json!({
+                        "e": "trade", "E": trade.ts_ms, "s": units.symbol, "t": trade.trade,
+                        "p": units.price(trade.price), "q": units.qty(trade.qty), "T": trade.ts_ms,
+                        "m": trade.taker_side == Side::Sell, "M": true,
+                    });
+                    self.send_stream(Stream::Trade(trade.market), data).await?;
+                }
+                EventKind::Depth(delta) => {
+                    let streams: Vec<Stream> = self
+                        .subs
+                        .range(Stream::Depth(delta.market, 0)..=Stream::Depth(delta.market, u32::MAX))
+                        .copied()
+                        .collect();
+                    for stream in streams {
+                        let pending = self
+                            .pending
+                            .entry(stream)
+                            .or_insert_with(|| Pending { first: delta.first_update_id, ..Pending::default() });
+                        pending.last = delta.last_update_id;
+                        pending.bids.extend(delta.bids.iter().copied());
+                        pending.asks.extend(delta.asks.iter().copied());
+                    }
+                    if self.subs.contains(&Stream::BookTicker(delta.market)) {
+                        let units = self.units(delta.market);
+                        let top =
+                            self.api.reader.read().depth(delta.market, 1).expect("a market with events has a book");
+                        let (bid, ask) =
+                            (top.bids.first().copied().unwrap_or((0, 0)), top.asks.first().copied().unwrap_or((0, 0)));
+                        let data = json!({
+                            "u": top.last_update_id, "s": units.symbol,
+                            "b": units.price(bid.0), "B": units.qty(bid.1), "a": units.price(ask.0), "A": units.qty(ask.1),
+                        });
+                        self.send_stream(Stream::BookTicker(delta.market), data).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.user.is_some() {
+            self.user_events(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// executionReport per order change and one outboundAccountPosition per batch.
+    async fn user_events(&mut self, batch: &outlast_cluster::AppliedEvents) -> Result<(), End> {
+        let account = self.user.as_ref().map(|u| u.account).expect("called for user streams");
+        let mut balances = Vec::new();
+        let mut messages = Vec::new();
+        {
+            let engine = self.api.reader.read();
+            let history = self.api.reader.history();
+            for event in &batch.events {
+                match &event.kind {
+                    EventKind::Order(update) if update.account == account => {
+                        let units = Units::by_id(&engine, update.market);
+                        let record = history.order(update.order);
+                        // The last fill of this order in this batch, if it traded.
+                        let fill = batch.events.iter().rev().find_map(|e| match &e.kind {
+                            EventKind::Trade(t) if t.maker_order == update.order || t.taker_order == update.order => {
+                                Some(t)
+                            }
+                            _ => None,
+                        });
+                        let execution = match (fill, update.status) {
+                            (Some(_), _) => "TRADE",
+                            (None, OrderStatus::Canceled) => "CANCELED",
+                            (None, OrderStatus::Expired) => "EXPIRED",
+                            (None, OrderStatus::ExpiredInMatch) => "TRADE_PREVENTION",
+                            (None, _) => "NEW",
+                        };
+                        let is_maker = fill.is_some_and(|t| t.maker_order == update.order);
+                        let (commission, commission_asset) = match fill {
+                            Some(t) => {
+                                let spec = &engine.markets()[update.market as usize].spec;
+                                let asset = if update.side == Side::Buy { spec.base } else { spec.quote };
+                                let fee = if is_maker { t.maker_fee } else { t.taker_fee };
+                                let asset = &engine.assets()[asset as usize];
+                                (crate::decimal::format(fee, asset.decimals), Value::from(asset.symbol.clone()))
+                            }
+                            None => ("0".to_string(), Value::Null),
+                        };
+                        messages.push(json!({
+                            "e": "executionReport", "E": update.ts_ms, "s": units.symbol,
+                            "c": update.client_id.as_str(), "S": names::side(update.side),
+                            "o": record.map_or("LIMIT", |r| names::order_type(r.order_type)),
+                            "f": record.map_or("GTC", |r| names::tif(r.tif)),
+                            "q": units.qty(update.qty), "p": units.price(update.price),
+                            "P": units.price(0), "F": units.qty(0), "g": -1, "C": "",
+                            "x": execution, "X": names::status(update.status), "r": "NONE",
+                            "i": update.order,
+                            "l": units.qty(fill.map_or(0, |t| t.qty)),
+                            "z": units.qty(update.executed_qty),
+                            "L": units.price(fill.map_or(0, |t| t.price)),
+                            "n": commission, "N": commission_asset,
+                            "T": update.ts_ms, "t": fill.map_or(-1, |t| t.trade as i64),
+                            "w": update.status.is_open(), "m": is_maker, "M": false,
+                            "O": record.map_or(update.ts_ms, |r| r.placed_ms),
+                            "Z": units.price(update.executed_quote),
+                            "Y": units.price(fill.map_or(0, |t| t.quote_qty)),
+                            "Q": units.price(record.map_or(0, |r| r.quote_qty)),
+                            "V": record.map_or("NONE", |r| names::stp(r.stp)),
+                        }));
+                    }
+                    EventKind::Balance { account: owner, asset, available, locked } if *owner == account => {
+                        let asset = &engine.assets()[*asset as usize];
+                        balances.push(json!({
+                            "a": asset.symbol,
+                            "f": crate::decimal::format(*available, asset.decimals),
+                            "l": crate::decimal::format(*locked, asset.decimals),
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for message in messages {
+            self.send(message).await?;
+        }
+        if !balances.is_empty() {
+            let now = now_ms();
+            self.send(json!({ "e": "outboundAccountPosition", "E": now, "u": now, "B": balances })).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! Withdrawals and deposits as Binance's `/sapi/v1/capital` endpoints show them.
+//!
+//! `withdrawOrderId` is the idempotency key of a withdrawal: the same id again returns the same
+//! withdrawal, never a second payment. Without one, the id is derived from the signed bytes, so
+//! only a byte-identical retry is recognised (as with Binance, send an id to be safe).
+
+use outlast_engine::{AccountAction, AccountRequest, CommandBody, Engine, Outcome, Summary, WithdrawalState};
+use serde_json::{json, Value};
+
+use crate::api::Shared;
+use crate::decimal;
+use crate::error::ApiError;
+use crate::names::{parse_amount, utc_text};
+use crate::params::Params;
+use crate::rest::{Caller, Endpoint, Reply};
+use crate::trading::{client_id, derived_id, ROWS_MAX};
+
+pub(crate) async fn handle(api: &Shared, endpoint: Endpoint, caller: &Caller, params: &Params) -> Reply {
+    match endpoint {
+        Endpoint::Withdraw => withdraw(api, caller, params).await,
+        Endpoint::WithdrawHistory => withdraw_history(api, caller, params),
+        Endpoint::DepositHistory => deposit_history(api, caller, params),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+fn asset(engine: &Engine, symbol: &str) -> Result<(u32, u8), ApiError> {
+    let id = engine.asset_id(symbol).ok_or_else(|| ApiError::mandatory("coin"))?;
+    Ok((id, engine.assets()[id as usize].decimals))
+}
+
+async fn withdraw(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+    let (asset_id, decimals) = asset(&api.reader.read(), params.required("coin")?)?;
+    let address = params.required("address")?.to_string();
+    let amount = parse_amount("amount", params.required("amount")?, decimals)?;
+    // Accepted for compatibility; one network per coin here.
+    for ignored in ["network", "name", "walletType", "transactionFeeFlag"] {
+        params.get(ignored);
+    }
+    if params.get("addressTag").is_some_and(|tag| !tag.is_empty()) {
+        return Err(ApiError::filter("Parameter 'addressTag' is not supported."));
+    }
+    let request_id = client_id(params, "withdrawOrderId")?.unwrap_or_else(|| derived_id("w-", &caller.payload));
+    params.all_read()?;
+    let request = AccountRequest {
+        account: caller.account,
+        request_id,
+        request_ts_ms: caller.timestamp_ms,
+        action: AccountAction::RequestWithdrawal { asset: asset_id, amount, address },
+    };
+    match api.write(CommandBody::Account(request)).await? {
+        Outcome::Applied(Summary::WithdrawalRequested(id)) | Outcome::Duplicate(Summary::WithdrawalRequested(id)) => {
+            Ok(json!({ "id": id.to_string() }))
+        }
+        Outcome::Rejected(reject) => Err(ApiError::rejected(reject, -4026)),
+        other => Err(ApiError::rejected_other(other)),
+    }
+}
+
+/// Binance's withdrawal status numbers (2 awaiting approval, 4 processing, 5 failure, 6 completed).
+fn withdrawal_status(state: WithdrawalState) -> u8 {
+    match state {
+        WithdrawalState::Requested => 2,
+        WithdrawalState::Sent => 4,
+        WithdrawalState::Failed => 5,
+        WithdrawalState::Confirmed => 6,
+    }
+}
+
+struct Filter {
+    coin: Option<u32>,
+    status: Option<u64>,
+    start: u64,
+    end: u64,
+    offset: usize,
+    limit: usize,
+}
+
+fn filter(engine: &Engine, params: &Params) -> Result<Filter, ApiError> {
+    let coin = params.get("coin").map(|c| asset(engine, c).map(|(id, _)| id)).transpose()?;
+    let limit = params.u64("limit")?.map_or(ROWS_MAX, |l| (l as usize).clamp(1, ROWS_MAX));
+    Ok(Filter {
+        coin,
+        status: params.u64("status")?,
+        start: params.u64("startTime")?.unwrap_or(0),
+        end: params.u64("endTime")?.unwrap_or(u64::MAX),
+        offset: params.u64("offset")?.unwrap_or(0) as usize,
+        limit,
+    })
+}
+
+fn withdraw_history(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+    let engine = api.reader.read();
+    let f = filter(&engine, params)?;
+    let by_id = client_id(params, "withdrawOrderId")?;
+    params.get("idList");
+    params.all_read()?;
+    let history = api.reader.history();
+    let mut rows: Vec<Value> = history
+        .withdrawals_of(caller.account)
+        .filter_map(|id| engine.withdrawal(id))
+        .filter(|w| f.coin.is_none_or(|c| w.asset == c))
+        .filter(|w| f.status.is_none_or(|s| s == u64::from(withdrawal_status(w.state))))
+        .filter(|w| (f.start..=f.end).contains(&w.requested_ms))
+        .filter(|w| by_id.is_none_or(|id| w.request_id == id))
+        .map(|w| {
+            let asset = &engine.assets()[w.asset as usize];
+            json!({
+                "id": w.id.to_string(),
+                "amount": decimal::format(w.amount, asset.decimals),
+                "transactionFee": decimal::format(0, asset.decimals),
+                "coin": asset.symbol,
+                "status": withdrawal_status(w.state),
+                "address": w.address,
+                "txId": w.chain_tx.clone().unwrap_or_default(),
+                "applyTime": utc_text(w.requested_ms),
+                "network": asset.symbol,
+                "transferType": 0,
+                "withdrawOrderId": w.request_id.as_str(),
+                "info": "",
+                "confirmNo": u8::from(w.state == WithdrawalState::Confirmed),
+                "walletType": 0,
+                "txKey": "",
+            })
+        })
+        .collect();
+    rows.reverse(); // newest first, as Binance lists them
+    Ok(Value::Array(rows.into_iter().skip(f.offset).take(f.limit).collect()))
+}
+
+fn deposit_history(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+    let engine = api.reader.read();
+    let f = filter(&engine, params)?;
+    let tx = params.get("txId").map(str::to_string);
+    params.get("includeSource");
+    params.all_read()?;
+    let history = api.reader.history();
+    let mut rows: Vec<Value> = history
+        .deposits_of(caller.account)
+        .filter(|d| f.coin.is_none_or(|c| d.asset == c))
+        .filter(|_| f.status.is_none_or(|s| s == 1))
+        .filter(|d| (f.start..=f.end).contains(&d.ts_ms))
+        .filter(|d| tx.as_ref().is_none_or(|t| *t == d.chain_tx))
+        .map(|d| {
+            let asset = &engine.assets()[d.asset as usize];
+            json!({
+                "id": d.id.to_string(),
+                "amount": decimal::format(d.amount, asset.decimals),
+                "coin": asset.symbol,
+                "network": asset.symbol,
+                "status": 1,
+                "address": "",
+                "addressTag": "",
+                "txId": d.chain_tx,
+                "insertTime": d.ts_ms,
+                "completeTime": d.ts_ms,
+                "transferType": 0,
+                "confirmTimes": "1/1",
+                "unlockConfirm": 0,
+                "walletType": 0,
+            })
+        })
+        .collect();
+    rows.reverse();
+    Ok(Value::Array(rows.into_iter().skip(f.offset).take(f.limit).collect()))
+}

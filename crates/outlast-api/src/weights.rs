@@ -1,0 +1,79 @@
+//! Request weight per minute, per IP and per API key, as Binance counts it.
+//!
+//! Fixed one-minute windows aligned to the clock (Binance's `X-MBX-USED-WEIGHT-1M`). The table
+//! is bounded: when it is full, counters of past minutes are dropped first, and if every entry
+//! is current the newcomer is refused (429) rather than the table growing without limit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Weight one IP may use per minute (Binance: 6,000).
+pub const IP_WEIGHT_PER_MINUTE_MAX: u32 = 6_000;
+/// Weight one API key may use per minute.
+pub const KEY_WEIGHT_PER_MINUTE_MAX: u32 = 6_000;
+/// Distinct IPs and keys counted at once.
+pub const COUNTERS_MAX: usize = 100_000;
+
+/// Who is counted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Counter {
+    /// A client address.
+    Ip(std::net::IpAddr),
+    /// An API key name.
+    Key(String),
+}
+
+/// The weight table.
+#[derive(Debug, Default)]
+pub struct Weights {
+    used: Mutex<HashMap<Counter, (u64, u32)>>,
+}
+
+/// The result of charging a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Charge {
+    /// Allowed; the weight used this minute, this request included.
+    Ok(u32),
+    /// Over the limit; the weight used so far.
+    Over(u32),
+}
+
+impl Weights {
+    /// Adds `weight` to `counter` for the minute of `now_ms`, unless that exceeds `limit`.
+    pub fn charge(&self, counter: Counter, weight: u32, limit: u32, now_ms: u64) -> Charge {
+        let minute = now_ms / 60_000;
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        if used.len() >= COUNTERS_MAX && !used.contains_key(&counter) {
+            used.retain(|_, (m, _)| *m == minute);
+            if used.len() >= COUNTERS_MAX {
+                return Charge::Over(limit);
+            }
+        }
+        let entry = used.entry(counter).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        let total = entry.1.saturating_add(weight);
+        if total > limit {
+            return Charge::Over(entry.1);
+        }
+        entry.1 = total;
+        Charge::Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_is_refused_past_the_limit_and_resets_each_minute() {
+        let weights = Weights::default();
+        let ip = || Counter::Ip("127.0.0.1".parse().unwrap());
+        assert_eq!(weights.charge(ip(), 6, 10, 0), Charge::Ok(6));
+        assert_eq!(weights.charge(ip(), 5, 10, 1), Charge::Over(6));
+        assert_eq!(weights.charge(ip(), 4, 10, 2), Charge::Ok(10));
+        assert_eq!(weights.charge(ip(), 1, 10, 60_000), Charge::Ok(1));
+        assert_eq!(weights.charge(Counter::Key("k".into()), 10, 10, 60_000), Charge::Ok(10));
+    }
+}

@@ -1,0 +1,225 @@
+//! The REST API against a real (one-node) cluster: Binance's signing and errors, bad input that
+//! changes nothing, account isolation, request weight, and unknown write outcomes.
+
+mod common;
+
+use common::*;
+
+const ORDER: &str = "/api/v3/order";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_round_trip_with_binance_shapes() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    let sell = node
+        .signed(
+            &alice,
+            "POST",
+            ORDER,
+            "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.5&price=30000.00&newClientOrderId=a1",
+        )
+        .await;
+    assert_eq!(sell.status, 200, "{}", sell.body);
+    let sell = sell.json();
+    assert_eq!((sell["status"].as_str(), sell["clientOrderId"].as_str()), (Some("NEW"), Some("a1")));
+    assert_eq!(sell["price"], "30000.000000");
+    let buy = node.signed(&bob, "POST", ORDER, "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.2").await.json();
+    assert_eq!(buy["status"], "FILLED");
+    assert_eq!(buy["fills"][0]["price"], "30000.000000");
+    assert_eq!(buy["fills"][0]["qty"], "0.20000000");
+    let depth = http(node.api, "GET", "/api/v3/depth?symbol=BTCUSDT", &[], b"").await.json();
+    assert_eq!(depth["asks"][0], serde_json::json!(["30000.000000", "0.30000000"]));
+    let query = node.signed(&alice, "GET", ORDER, "symbol=BTCUSDT&origClientOrderId=a1").await.json();
+    assert_eq!(
+        (query["status"].as_str(), query["executedQty"].as_str()),
+        (Some("PARTIALLY_FILLED"), Some("0.20000000"))
+    );
+    let account = node.signed(&alice, "GET", "/api/v3/account", "").await.json();
+    let usdt = account["balances"].as_array().unwrap().iter().find(|b| b["asset"] == "USDT").unwrap().clone();
+    assert_eq!(usdt["free"], "1006000.000000");
+    let trades = http(node.api, "GET", "/api/v3/trades?symbol=BTCUSDT", &[], b"").await.json();
+    assert_eq!(trades.as_array().unwrap().len(), 1);
+    let ticker = http(node.api, "GET", "/api/v3/ticker/24hr?symbol=BTCUSDT", &[], b"").await.json();
+    assert_eq!((ticker["lastPrice"].as_str(), ticker["count"].as_u64()), (Some("30000.000000"), Some(1)));
+    let canceled =
+        node.signed(&alice, "DELETE", ORDER, &format!("symbol=BTCUSDT&orderId={}", sell["orderId"])).await.json();
+    assert_eq!(canceled["status"], "CANCELED");
+    // Retrying the cancel is answered like the first time, not as a second cancel.
+    let again = node.signed(&alice, "DELETE", ORDER, &format!("symbol=BTCUSDT&orderId={}", sell["orderId"])).await;
+    assert_eq!(again.json()["orderId"], sell["orderId"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_binance_error_and_changes_nothing() {
+    let node = TestNode::start(0).await;
+    let (alice, _) = node.exchange().await;
+    let digest = node.digest().await;
+    let order = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=100";
+    let stale = format!("{order}&timestamp={}", now_ms() - 10_000);
+    let future = format!("{order}&timestamp={}", now_ms() + 5_000);
+    let cases: Vec<(&str, String, i64)> = vec![
+        ("no signature", format!("{order}&timestamp={}", now_ms()), -1102),
+        ("bad signature", format!("{order}&timestamp={}&signature={}", now_ms(), "ab".repeat(32)), -1022),
+        ("stale timestamp", format!("{stale}&signature={}", sign(&alice.secret, stale.as_bytes())), -1021),
+        ("future timestamp", format!("{future}&signature={}", sign(&alice.secret, future.as_bytes())), -1021),
+    ];
+    for (what, params, code) in cases {
+        let reply = node.raw(&alice, "POST", ORDER, &params).await;
+        assert_eq!(reply.code(), code, "{what}: {}", reply.body);
+        assert_eq!(reply.status, 400, "{what}");
+    }
+    let signed_cases: Vec<(&str, &str, i64)> = vec![
+        (
+            "recvWindow too large",
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=100&recvWindow=60001",
+            -1131,
+        ),
+        ("duplicate parameter", "symbol=BTCUSDT&symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1", -1101),
+        ("unknown parameter", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1&icebergQty=1", -1104),
+        ("unknown symbol", "symbol=NOPE&side=BUY&type=MARKET&quantity=0.1", -1121),
+        (
+            "too many decimals",
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.123456789&price=100",
+            -1111,
+        ),
+        (
+            "beyond 64 bits",
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=999999999999999999999&price=1",
+            -1102,
+        ),
+        ("negative", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=-1&price=1", -1102),
+        ("off tick", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=100.001", -1013),
+        ("insufficient funds", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1000&price=100000", -2010),
+        ("bad side", "symbol=BTCUSDT&side=UP&type=MARKET&quantity=0.1", -1117),
+        ("bad type", "symbol=BTCUSDT&side=BUY&type=MOON&quantity=0.1", -1116),
+        ("bad tif", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=NOW&quantity=0.1&price=100", -1115),
+        ("missing quantity", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=100", -1102),
+        ("bad client id", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1&newClientOrderId=a%20b", -1100),
+        ("invalid utf-8", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1&newClientOrderId=%ff", -1100),
+    ];
+    for (what, params, code) in signed_cases {
+        let reply = node.signed(&alice, "POST", ORDER, params).await;
+        assert_eq!(reply.code(), code, "{what}: {}", reply.body);
+    }
+    let no_key = http(node.api, "GET", "/api/v3/account?timestamp=1&signature=00", &[], b"").await;
+    assert_eq!(no_key.code(), -2014);
+    let unknown_key = Key { key: "X".repeat(64), secret: "s".into(), account: 0 };
+    assert_eq!(node.signed(&unknown_key, "GET", "/api/v3/account", "").await.code(), -2015);
+    let huge = vec![b'a'; 20_000];
+    let oversize = http(node.api, "POST", ORDER, &[("x-mbx-apikey", &alice.key)], &huge).await;
+    assert_eq!(oversize.status, 413);
+    let raw_utf8 = common::http_bytes(node.api, "GET", b"/api/v3/depth?symbol=\xff\xfe", &[], b"").await;
+    assert!(raw_utf8.status == 400, "{raw_utf8:?}");
+    let operator =
+        http(node.api, "POST", "/operator/v1/assets?symbol=EVIL&decimals=2", &[("authorization", "Bearer wrong")], b"")
+            .await;
+    assert_eq!((operator.status, operator.code()), (401, -1002));
+    assert_eq!(node.digest().await, digest, "no bad request changed the state");
+    assert_eq!(http(node.api, "GET", "/api/v3/ping", &[], b"").await.status, 200, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_cannot_see_or_touch_another_accounts_orders_or_streams() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    let order = node
+        .signed(
+            &alice,
+            "POST",
+            ORDER,
+            "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=1&price=50000&newClientOrderId=secret-1",
+        )
+        .await
+        .json();
+    let id = order["orderId"].as_u64().unwrap();
+    let digest = node.digest().await;
+    // Bob names Alice's order by id and by client id: refused exactly like a missing order.
+    let probes = [
+        ("GET", format!("symbol=BTCUSDT&orderId={id}"), -2013),
+        ("GET", "symbol=BTCUSDT&origClientOrderId=secret-1".to_string(), -2013),
+        ("DELETE", format!("symbol=BTCUSDT&orderId={id}"), -2011),
+        ("DELETE", "symbol=BTCUSDT&origClientOrderId=secret-1".to_string(), -2011),
+    ];
+    for (method, params, code) in probes {
+        let reply = node.signed(&bob, method, ORDER, &params).await;
+        assert_eq!(reply.code(), code, "{method} {params}: {}", reply.body);
+        let missing = node
+            .signed(&bob, method, ORDER, &params.replace(&id.to_string(), "999999").replace("secret-1", "nothing"))
+            .await;
+        assert_eq!(missing.code(), code, "same answer as for a missing order");
+    }
+    assert_eq!(node.digest().await, digest, "Alice's order is untouched");
+    for (path, params) in [
+        ("/api/v3/openOrders", "symbol=BTCUSDT"),
+        ("/api/v3/allOrders", "symbol=BTCUSDT"),
+        ("/api/v3/myTrades", "symbol=BTCUSDT"),
+    ] {
+        let rows = node.signed(&bob, "GET", path, params).await.json();
+        assert_eq!(rows, serde_json::json!([]), "{path} shows Bob nothing of Alice's");
+    }
+    // Bob cannot keep alive or close Alice's listen key, nor use a forged one.
+    let alice_listen =
+        node.raw(&alice, "POST", "/api/v3/userDataStream", "").await.json()["listenKey"].as_str().unwrap().to_string();
+    for method in ["PUT", "DELETE"] {
+        let reply = node.raw(&bob, method, "/api/v3/userDataStream", &format!("listenKey={alice_listen}")).await;
+        assert_eq!(reply.code(), -1125, "{method}: {}", reply.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_weight_is_counted_and_limited_with_retry_after() {
+    let node = TestNode::start(0).await;
+    let first = http(node.api, "GET", "/api/v3/exchangeInfo", &[], b"").await;
+    assert_eq!(first.header("x-mbx-used-weight-1m"), Some("20"));
+    let mut last = first;
+    for _ in 0..400 {
+        last = http(node.api, "GET", "/api/v3/exchangeInfo", &[], b"").await;
+        if last.status == 429 {
+            break;
+        }
+    }
+    assert_eq!((last.status, last.code()), (429, -1003), "6,000 weight per minute, 20 per call");
+    assert_eq!(last.header("retry-after"), Some("60"));
+    // The operator and health checks still get through.
+    assert_eq!(http(node.api, "GET", "/health", &[], b"").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_without_a_quorum_is_reported_unknown_not_failed() {
+    // One voter of three, the others never start: nothing can commit.
+    let node = TestNode::start(2).await;
+    let auth = format!("Bearer {TOKEN}");
+    let reply =
+        http(node.api, "POST", "/operator/v1/assets?symbol=BTC&decimals=8", &[("authorization", &auth)], b"").await;
+    assert_eq!((reply.status, reply.code()), (503, -1007), "{}", reply.body);
+    assert!(node.running.reader.read().assets().is_empty());
+    assert_eq!(http(node.api, "GET", "/ready", &[], b"").await.status, 503, "not ready without a leader");
+    assert_eq!(http(node.api, "GET", "/health", &[], b"").await.status, 200, "but alive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_endpoints_follow_binance_and_withdraw_order_id_is_idempotent() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    let params = "coin=USDT&address=0xfeed&amount=25.5&withdrawOrderId=w-1";
+    let first = node.signed(&alice, "POST", "/sapi/v1/capital/withdraw/apply", params).await.json();
+    let again = node.signed(&alice, "POST", "/sapi/v1/capital/withdraw/apply", params).await.json();
+    assert_eq!(first["id"], again["id"], "one withdrawal, not two");
+    let history = node.signed(&alice, "GET", "/sapi/v1/capital/withdraw/history", "coin=USDT").await.json();
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!((history[0]["amount"].as_str(), history[0]["status"].as_u64()), (Some("25.500000"), Some(2)));
+    let id = first["id"].as_str().unwrap();
+    node.op("POST", &format!("/operator/v1/withdrawals/sent?id={id}&txId=0xchain")).await;
+    node.op("POST", &format!("/operator/v1/withdrawals/confirmed?id={id}")).await;
+    let history = node.signed(&alice, "GET", "/sapi/v1/capital/withdraw/history", "").await.json();
+    assert_eq!((history[0]["status"].as_u64(), history[0]["txId"].as_str()), (Some(6), Some("0xchain")));
+    let deposits = node.signed(&alice, "GET", "/sapi/v1/capital/deposit/hisrec", "coin=BTC").await.json();
+    assert_eq!(deposits[0]["amount"], "10.00000000");
+    assert_eq!(node.signed(&bob, "GET", "/sapi/v1/capital/withdraw/history", "").await.json(), serde_json::json!([]));
+    let too_precise =
+        node.signed(&alice, "POST", "/sapi/v1/capital/withdraw/apply", "coin=USDT&address=0x1&amount=0.0000001").await;
+    assert_eq!(too_precise.code(), -1111);
+    let metrics = http(node.api, "GET", "/metrics", &[], b"").await;
+    assert!(metrics.body.contains("outlast_commit_latency_seconds_count"), "{}", metrics.body);
+    assert!(!metrics.body.contains(&alice.secret) && !history.to_string().contains(&alice.secret));
+}

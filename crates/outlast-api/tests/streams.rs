@@ -1,0 +1,225 @@
+//! WebSocket streams against a real (one-node) cluster: the depth diff stream continues the REST
+//! snapshot without gaps, SUBSCRIBE / LIST_SUBSCRIPTIONS answer as Binance does, the user data
+//! stream reports only its own account, and a subscriber that stops reading is cut off with a
+//! reason instead of silently missing events.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(node: &TestNode, path: &str) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}{path}", node.api)).await.expect("connects");
+    socket
+}
+
+/// The next text message as JSON, within `deadline`.
+async fn next_json(socket: &mut Socket, deadline: Duration) -> Value {
+    let until = Instant::now() + deadline;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, socket.next()).await.expect("a message in time") {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn apply(book: &mut BTreeMap<String, String>, levels: &Value) {
+    for level in levels.as_array().unwrap() {
+        let (price, qty) = (level[0].as_str().unwrap().to_string(), level[1].as_str().unwrap().to_string());
+        if qty.trim_matches(|c| c == '0' || c == '.').is_empty() {
+            book.remove(&price);
+        } else {
+            book.insert(price, qty);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_depth_stream_continues_the_rest_snapshot_without_gaps() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    let mut socket = connect(&node, "/stream").await;
+    socket
+        .send(Message::text(json!({"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 7}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut socket, Duration::from_secs(5)).await, json!({"result": null, "id": 7}));
+    socket.send(Message::text(json!({"method": "LIST_SUBSCRIPTIONS", "id": 8}).to_string())).await.unwrap();
+    assert_eq!(
+        next_json(&mut socket, Duration::from_secs(5)).await,
+        json!({"result": ["btcusdt@depth@100ms"], "id": 8})
+    );
+    socket
+        .send(Message::text(json!({"method": "SUBSCRIBE", "params": ["nope@depth"], "id": 9}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut socket, Duration::from_secs(5)).await["error"]["code"], 2);
+
+    // Orders before and after the REST snapshot; the stream must bridge the two exactly.
+    for i in 0..5 {
+        node.signed(
+            &alice,
+            "POST",
+            "/api/v3/order",
+            &format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.1&price={}", 100 + i),
+        )
+        .await;
+    }
+    let snapshot = http(node.api, "GET", "/api/v3/depth?symbol=BTCUSDT&limit=1000", &[], b"").await.json();
+    let mut last = snapshot["lastUpdateId"].as_u64().unwrap();
+    let mut asks = BTreeMap::new();
+    apply(&mut asks, &snapshot["asks"]);
+    for i in 0..5 {
+        node.signed(&bob, "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.15").await;
+        node.signed(
+            &alice,
+            "POST",
+            "/api/v3/order",
+            &format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.2&price={}", 200 + i),
+        )
+        .await;
+    }
+    let target = http(node.api, "GET", "/api/v3/depth?symbol=BTCUSDT&limit=1000", &[], b"").await.json();
+    let target_id = target["lastUpdateId"].as_u64().unwrap();
+    let mut synced = false;
+    while last < target_id {
+        let message = next_json(&mut socket, Duration::from_secs(5)).await;
+        assert_eq!(message["stream"], "btcusdt@depth@100ms");
+        let data = &message["data"];
+        let (first, end) = (data["U"].as_u64().unwrap(), data["u"].as_u64().unwrap());
+        if end <= last {
+            continue; // older than the snapshot: dropped, as Binance's procedure says
+        }
+        if synced {
+            assert_eq!(first, last + 1, "consecutive diffs leave no gap");
+        } else {
+            assert!(first <= last + 1, "the first diff after the snapshot covers it");
+            synced = true;
+        }
+        apply(&mut asks, &data["a"]);
+        last = end;
+    }
+    assert_eq!(last, target_id);
+    let mut expected = BTreeMap::new();
+    apply(&mut expected, &target["asks"]);
+    assert_eq!(asks, expected, "snapshot + diffs = the book");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_stream_reports_the_accounts_own_orders_and_balances_only() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    let listen =
+        node.raw(&alice, "POST", "/api/v3/userDataStream", "").await.json()["listenKey"].as_str().unwrap().to_string();
+    let mut socket = connect(&node, &format!("/ws/{listen}")).await;
+    // Bob's activity must not show up on Alice's stream; Alice's must.
+    node.signed(
+        &bob,
+        "POST",
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=100",
+    )
+    .await;
+    node.signed(
+        &alice,
+        "POST",
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.1&price=100&newClientOrderId=mine",
+    )
+    .await;
+    let mut seen: Vec<Value> = Vec::new();
+    let has = |seen: &[Value], kind: &str| seen.iter().any(|m| m["e"] == kind);
+    while !(has(&seen, "executionReport") && has(&seen, "outboundAccountPosition")) {
+        seen.push(next_json(&mut socket, Duration::from_secs(5)).await);
+    }
+    let report = seen.iter().find(|m| m["e"] == "executionReport").expect("an execution report");
+    assert_eq!(
+        (report["c"].as_str(), report["x"].as_str(), report["X"].as_str()),
+        (Some("mine"), Some("TRADE"), Some("FILLED"))
+    );
+    assert!(seen.iter().all(|m| m["e"] != "executionReport" || m["c"] == "mine"), "only Alice's orders: {seen:?}");
+    assert!(seen.iter().any(|m| m["e"] == "outboundAccountPosition"));
+    // A forged listen key is refused at the handshake.
+    let forged = format!("{}0", &listen[..listen.len() - 1]);
+    let forged = if forged == listen { format!("{}1", &listen[..listen.len() - 1]) } else { forged };
+    assert!(tokio_tungstenite::connect_async(format!("ws://{}/ws/{forged}", node.api)).await.is_err());
+    assert!(tokio_tungstenite::connect_async(format!("ws://{}/ws/btcusdt@nonsense", node.api)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_reads_too_slowly_is_disconnected_with_a_reason() {
+    let node = TestNode::start(0).await;
+    let (alice, _) = node.exchange().await;
+    // A small receive buffer, so the server feels a slow reader soon.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4_096).unwrap();
+    let stream = socket.connect(node.api).await.unwrap();
+    let url = format!("ws://{}/ws/btcusdt@bookTicker", node.api);
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    // Far more applied batches than the feed buffers, each one a book change this client is
+    // sent, while it reads one message per 20 ms.
+    let batches = 3 * outlast_cluster::FEED_BATCHES_MAX as u64;
+    let mut writers = Vec::new();
+    for worker in 0..8u64 {
+        let shared = node.shared.clone();
+        writers.push(tokio::spawn(async move {
+            for i in (worker..batches / 2).step_by(8) {
+                let request = |action| {
+                    outlast_engine::CommandBody::Account(outlast_engine::AccountRequest {
+                        account: 1,
+                        request_id: outlast_engine::ClientId::new(&format!(
+                            "{}-{i}",
+                            if matches!(action, outlast_engine::AccountAction::PlaceOrder(_)) { "p" } else { "c" }
+                        ))
+                        .unwrap(),
+                        request_ts_ms: now_ms(),
+                        action,
+                    })
+                };
+                let spec = outlast_engine::OrderSpec {
+                    market: 0,
+                    side: outlast_engine::Side::Sell,
+                    kind: outlast_engine::OrderKind::LimitMaker {
+                        price: 1_000_000_000 + (i % 100) * 10_000,
+                        qty: 100_000,
+                    },
+                    stp: outlast_engine::StpMode::None,
+                };
+                let placed = shared.write(request(outlast_engine::AccountAction::PlaceOrder(spec))).await;
+                assert!(matches!(placed, Ok(outlast_engine::Outcome::Applied(_))), "{placed:?}");
+                let target =
+                    outlast_engine::OrderRef::Client(outlast_engine::ClientId::new(&format!("p-{i}")).unwrap());
+                let _ = shared.write(request(outlast_engine::AccountAction::CancelOrder { market: 0, target })).await;
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let reason = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, socket.next()).await.expect("a close frame in time") {
+            Some(Ok(Message::Close(Some(frame)))) => break frame,
+            // Slow while the writers run, then fast, so the close frame arrives soon.
+            Some(Ok(_)) if writers.iter().any(|w| !w.is_finished()) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Some(Ok(_)) => {}
+            other => panic!("closed without a reason: {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(reason.code), 1008, "{}", reason.reason);
+    assert!(reason.reason.contains("lagged"), "{}", reason.reason);
+    for writer in writers {
+        writer.abort();
+    }
+    let _ = alice;
+}
