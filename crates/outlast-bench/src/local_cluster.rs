@@ -19,8 +19,12 @@ pub struct LocalCluster {
     dir: tempfile::TempDir,
     binary: PathBuf,
     client_addrs: BTreeMap<u64, String>,
+    api_addrs: BTreeMap<u64, String>,
     children: BTreeMap<u64, Child>,
 }
+
+/// The operator token every `LocalCluster` node accepts.
+pub const OPERATOR_TOKEN: &str = "local-cluster-operator-token-0123456789";
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
@@ -50,32 +54,40 @@ impl LocalCluster {
         settings: &str,
     ) -> io::Result<LocalCluster> {
         let dir = tempfile::tempdir()?;
+        // Every node serves the API, with secrets in the cluster's directory.
+        std::fs::write(dir.path().join("api.key"), "6b".repeat(32))?;
+        std::fs::write(dir.path().join("operator.token"), OPERATOR_TOKEN)?;
         let mut nodes = Vec::new();
         for (n, provider) in providers.iter().enumerate() {
             let raft = format!("127.0.0.1:{}", free_port()?);
             let client = format!("127.0.0.1:{}", free_port()?);
-            nodes.push((n as u64 + 1, raft, client, *provider));
+            let api = format!("127.0.0.1:{}", free_port()?);
+            nodes.push((n as u64 + 1, raft, client, api, *provider));
         }
         let mut peers = String::new();
-        for (id, raft, client, provider) in &nodes {
+        for (id, raft, client, api, provider) in &nodes {
             let role = if learners.contains(id) { "learner" } else { "voter" };
             peers += &format!(
-                "[[peers]]\nid = {id}\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\n\
-                 region = \"r-{provider}\"\nzone = \"z-{provider}-{id}\"\nrole = \"{role}\"\n"
+                "[[peers]]\nid = {id}\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\napi_addr = \"{api}\"\n\
+                 provider = \"{provider}\"\nregion = \"r-{provider}\"\nzone = \"z-{provider}-{id}\"\nrole = \"{role}\"\n"
             );
         }
-        let mut client_addrs = BTreeMap::new();
-        for (id, raft, client, provider) in &nodes {
+        let (mut client_addrs, mut api_addrs) = (BTreeMap::new(), BTreeMap::new());
+        for (id, raft, client, api, provider) in &nodes {
             let data = dir.path().join(format!("n{id}"));
             let config = format!(
                 "id = {id}\ndata_dir = \"{}\"\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\n\
-                 region = \"r-{provider}\"\nzone = \"z-{provider}-{id}\"\n{settings}\n{peers}",
-                data.display()
+                 region = \"r-{provider}\"\nzone = \"z-{provider}-{id}\"\napi_addr = \"{api}\"\n\
+                 api_secret_file = \"{}\"\noperator_token_file = \"{}\"\n{settings}\n{peers}",
+                data.display(),
+                dir.path().join("api.key").display(),
+                dir.path().join("operator.token").display(),
             );
             std::fs::write(dir.path().join(format!("n{id}.toml")), config)?;
             client_addrs.insert(*id, client.clone());
+            api_addrs.insert(*id, api.clone());
         }
-        Ok(LocalCluster { dir, binary: binary.to_path_buf(), client_addrs, children: BTreeMap::new() })
+        Ok(LocalCluster { dir, binary: binary.to_path_buf(), client_addrs, api_addrs, children: BTreeMap::new() })
     }
 
     /// Node ids, ascending.
@@ -96,6 +108,11 @@ impl LocalCluster {
     /// A node's client address.
     pub fn client_addr(&self, id: u64) -> &str {
         &self.client_addrs[&id]
+    }
+
+    /// A node's public API address.
+    pub fn api_addr(&self, id: u64) -> &str {
+        &self.api_addrs[&id]
     }
 
     /// Starts node `id` with extra arguments (e.g. `--init`).

@@ -1,10 +1,12 @@
 //! The `outlast` command: thin glue over the library crates.
 //!
 //! Subcommands: `node` (one cluster node), `admin` (membership), `plan` (failure-domain
-//! survival), `demo` (the engine on its own) and `bench`.
+//! survival), `demo` (the engine on its own), `bench`, and the failover client's `order`,
+//! `cancel`, `balance`, `book`, `watch` and `health`.
 //! This file parses arguments and prints; it holds no exchange logic.
 
 mod admin_cmd;
+mod client_cmd;
 mod demo;
 mod node_cmd;
 mod plan_cmd;
@@ -57,6 +59,8 @@ enum Top {
         #[command(subcommand)]
         which: Bench,
     },
+    #[command(flatten)]
+    Client(client_cmd::Command),
 }
 
 #[derive(Subcommand)]
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Top::Plan { cluster } => plan_cmd::run(&cluster),
         Top::Admin { node, action } => admin_cmd::run(&node, action),
         Top::Demo => demo::run(),
+        Top::Client(command) => client_cmd::run(command),
         Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };
             bench_engine(&config, write)
@@ -201,17 +206,7 @@ fn bench_engine(config: &outlast_bench::engine_bench::Config, write: Option<Path
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock (the binary may read clocks; the
 /// engine may not).
 fn today() -> String {
-    let days =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    outlast_api::utc_text(now_ms)[..10].to_string()
 }
