@@ -39,6 +39,8 @@ pub struct Api {
     pub operator: OperatorToken,
     /// Request weight per IP and key.
     pub weights: Weights,
+    /// The weight limits.
+    pub weight_limits: crate::weights::WeightLimits,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Listen keys closed on this node (their streams end).

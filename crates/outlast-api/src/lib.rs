@@ -36,6 +36,7 @@ use tokio::net::TcpListener;
 pub use api::{Api, Shared};
 pub use auth::{Keyring, OperatorToken};
 pub use names::utc_text;
+pub use weights::WeightLimits;
 
 /// Builds the API's shared state.
 pub fn new_api(
@@ -44,6 +45,7 @@ pub fn new_api(
     me: (NodeId, NodeInfo),
     keyring: Keyring,
     operator: OperatorToken,
+    weight_limits: WeightLimits,
 ) -> Shared {
     Arc::new(Api {
         raft,
@@ -52,6 +54,7 @@ pub fn new_api(
         keyring,
         operator,
         weights: Default::default(),
+        weight_limits,
         metrics: Default::default(),
         closed_listen_keys: Default::default(),
     })

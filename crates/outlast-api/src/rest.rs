@@ -20,7 +20,7 @@ use outlast_engine::AccountId;
 use crate::api::{now_ms, Shared};
 use crate::error::ApiError;
 use crate::params::{split_signature, Params, BODY_BYTES_MAX};
-use crate::weights::{Charge, Counter, IP_WEIGHT_PER_MINUTE_MAX, KEY_WEIGHT_PER_MINUTE_MAX};
+use crate::weights::{Charge, Counter};
 use crate::{operator, public, trading, wallet};
 
 /// What credential an endpoint needs.
@@ -297,7 +297,7 @@ async fn serve(
         // The operator and health checks are not charged: they must work when users flood us.
         Security::Operator => None,
         _ if matches!(endpoint, Endpoint::Health | Endpoint::Ready | Endpoint::Metrics) => None,
-        _ => Some(charge(api, Counter::Ip(peer.ip()), weight, IP_WEIGHT_PER_MINUTE_MAX).map_err(|e| (e, None))?),
+        _ => Some(charge(api, Counter::Ip(peer.ip()), weight, api.weight_limits.ip_per_minute).map_err(|e| (e, None))?),
     };
     let fail = |e: ApiError| (e, used);
     let caller = match security {
@@ -311,7 +311,7 @@ async fn serve(
         }
         Security::Key | Security::Signed => {
             let caller = authenticate(api, security, &request, &params, &query, &body).map_err(fail)?;
-            charge(api, Counter::Key(caller.key.clone()), weight, KEY_WEIGHT_PER_MINUTE_MAX).map_err(fail)?;
+            charge(api, Counter::Key(caller.key.clone()), weight, api.weight_limits.key_per_minute).map_err(fail)?;
             Some(caller)
         }
     };

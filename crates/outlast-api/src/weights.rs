@@ -11,6 +11,21 @@ use std::sync::Mutex;
 pub const IP_WEIGHT_PER_MINUTE_MAX: u32 = 6_000;
 /// Weight one API key may use per minute.
 pub const KEY_WEIGHT_PER_MINUTE_MAX: u32 = 6_000;
+/// The per-minute weight limits a node enforces (Binance's defaults unless configured).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightLimits {
+    /// Weight one client IP may use per minute.
+    pub ip_per_minute: u32,
+    /// Weight one API key may use per minute.
+    pub key_per_minute: u32,
+}
+
+impl Default for WeightLimits {
+    fn default() -> Self {
+        WeightLimits { ip_per_minute: IP_WEIGHT_PER_MINUTE_MAX, key_per_minute: KEY_WEIGHT_PER_MINUTE_MAX }
+    }
+}
+
 /// Distinct IPs and keys counted at once.
 pub const COUNTERS_MAX: usize = 100_000;
 

@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod api_bench;
 pub mod cluster_bench;
 pub mod engine_bench;
 pub mod local_cluster;

@@ -16,6 +16,8 @@
 //! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
 //! api_secret_file = "secrets/api.key"          # with api_addr: hex master secret, same on every node
 //! operator_token_file = "secrets/operator.token" # with api_addr: the operator API's bearer token
+//! api_ip_weight_per_minute = 6000   # optional: request weight per client IP per minute
+//! api_key_weight_per_minute = 6000  # optional: request weight per API key per minute
 //!
 //! [[peers]]                          # every voter, this node included
 //! id = 1
@@ -114,6 +116,13 @@ pub struct NodeConfig {
     /// The operator API's bearer token, required with `api_addr`.
     #[serde(default)]
     pub operator_token_file: Option<PathBuf>,
+    /// Request weight one client IP may use per minute (default 6,000, as Binance). Raise it when
+    /// many users share an address (behind a proxy) or for load tests.
+    #[serde(default)]
+    pub api_ip_weight_per_minute: Option<u32>,
+    /// Request weight one API key may use per minute (default 6,000).
+    #[serde(default)]
+    pub api_key_weight_per_minute: Option<u32>,
     /// The voters, this node included.
     pub peers: Vec<PeerConfig>,
 }

@@ -102,6 +102,25 @@ enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// The public API on a 3-node cluster: REST orders/s against the internal protocol, and
+    /// WebSocket fan-out.
+    Api {
+        /// REST client concurrencies, comma-separated.
+        #[arg(long, default_value = "1,16,64", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Orders per client per concurrency.
+        #[arg(long, default_value_t = 200)]
+        orders: usize,
+        /// WebSocket subscriber counts, comma-separated.
+        #[arg(long, default_value = "1,100,1000", value_delimiter = ',')]
+        subscribers: Vec<usize>,
+        /// Trades per fan-out measurement.
+        #[arg(long, default_value_t = 500)]
+        trades: usize,
+        /// Write the result into this markdown file's api section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Durable appends: Outlast's segmented log against redb (records/s, batch latency).
     Log {
         /// Bytes per record.
@@ -159,6 +178,38 @@ fn main() -> ExitCode {
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
             publish(&body, "cluster-bench", write)
+        }
+        Top::Bench { which: Bench::Api { clients, orders, subscribers, trades, write } } => {
+            let config = outlast_bench::api_bench::Config {
+                concurrencies: clients.clone(),
+                orders_per_client: orders,
+                subscribers: subscribers.clone(),
+                trades,
+            };
+            let binary = match std::env::current_exe() {
+                Ok(binary) => binary,
+                Err(error) => {
+                    eprintln!("error: cannot find the outlast binary: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            eprintln!("starting a 3-node cluster and loading its API...");
+            let report = match outlast_bench::api_bench::run(&binary, &config) {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let list = |v: &[usize]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+            let command = format!(
+                "cargo run --release -p outlast -- bench api --clients {} --orders {orders} --subscribers {} --trades {trades}{}",
+                list(&clients),
+                list(&subscribers),
+                if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+            );
+            let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
+            publish(&body, "api-bench", write)
         }
         Top::Bench { which: Bench::Log { record_bytes, batches, runs, write } } => {
             let config = outlast_bench::log_bench::Config { record_bytes, batches, runs, ..Default::default() };

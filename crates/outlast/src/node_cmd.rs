@@ -90,7 +90,12 @@ async fn start_api(
         .ok_or_else(|| format!("{addr}: no address"))?;
     let listener = outlast_api::bind(socket_addr).map_err(|e| format!("{addr}: {e}"))?;
     let me = (config.id, config.own_info());
-    let api = outlast_api::new_api(running.raft.clone(), running.reader.clone(), me, keyring, operator);
+    let defaults = outlast_api::WeightLimits::default();
+    let limits = outlast_api::WeightLimits {
+        ip_per_minute: config.api_ip_weight_per_minute.unwrap_or(defaults.ip_per_minute),
+        key_per_minute: config.api_key_weight_per_minute.unwrap_or(defaults.key_per_minute),
+    };
+    let api = outlast_api::new_api(running.raft.clone(), running.reader.clone(), me, keyring, operator, limits);
     Ok(Some(tokio::spawn(outlast_api::serve(listener, api))))
 }
 

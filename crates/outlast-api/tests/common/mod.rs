@@ -72,6 +72,7 @@ impl TestNode {
             (1, config.own_info()),
             keyring,
             operator,
+            outlast_api::WeightLimits::default(),
         );
         tokio::spawn(outlast_api::serve(listener, shared.clone()));
         TestNode { api, running, shared, _dir: dir }

@@ -1,0 +1,360 @@
+//! The public API under load on a 3-node loopback cluster of real processes.
+//!
+//! REST: concurrent clients place signed orders through the leader's HTTP API (HMAC signing,
+//! parsing, weights, JSON) with the failover client, each on its own account; the same
+//! orders go through the internal binary protocol in the same run as the baseline, so the ratio
+//! is the API's overhead. Orders are IOC limits that find nothing to match: each is a full
+//! replicated write that leaves no resting state behind.
+//!
+//! WebSocket fan-out: subscribers on a follower's `<symbol>@trade` stream while trades are
+//! generated; a run counts when every subscriber received every trade, in order.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use outlast_client::{Client, Credentials, FailoverPolicy};
+use outlast_cluster::client::{ClientReply, ClientRequest, Connection};
+use outlast_engine::{
+    AccountAction, AccountRequest, ClientId, CommandBody, OrderKind, OrderSpec, Side, StpMode, TimeInForce,
+};
+
+use crate::local_cluster::{LocalCluster, OPERATOR_TOKEN};
+use crate::report::quantile;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// REST client concurrencies.
+    pub concurrencies: Vec<usize>,
+    /// Orders per client per measurement.
+    pub orders_per_client: usize,
+    /// WebSocket subscriber counts.
+    pub subscribers: Vec<usize>,
+    /// Trades generated per fan-out measurement.
+    pub trades: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { concurrencies: vec![1, 16, 64], orders_per_client: 200, subscribers: vec![1, 100, 1000], trades: 500 }
+    }
+}
+
+/// One REST concurrency's result, with the internal-protocol baseline.
+#[derive(Clone, Debug)]
+pub struct Rest {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Orders/s through REST.
+    pub rest_per_sec: f64,
+    /// REST latency p50 / p99 in ms.
+    pub rest_ms: [f64; 2],
+    /// Orders/s through the internal protocol.
+    pub internal_per_sec: f64,
+    /// Internal latency p50 / p99 in ms.
+    pub internal_ms: [f64; 2],
+}
+
+/// One fan-out measurement.
+#[derive(Clone, Debug)]
+pub struct FanOut {
+    /// Subscribers.
+    pub subscribers: usize,
+    /// Trades generated.
+    pub trades: usize,
+    /// Messages delivered per second over all subscribers.
+    pub delivered_per_sec: f64,
+    /// Trades generated per second meanwhile.
+    pub generated_per_sec: f64,
+}
+
+/// The report.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The configuration.
+    pub config: Config,
+    /// REST results.
+    pub rest: Vec<Rest>,
+    /// Fan-out results.
+    pub fan_out: Vec<FanOut>,
+}
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const ACCOUNTS: u64 = 1_000;
+
+fn params(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Market BTCUSDT and `accounts` funded accounts with keys.
+async fn setup(admin: &Client, accounts: u64) -> Vec<Credentials> {
+    let op = |path: &'static str, p: Vec<(&'static str, String)>| async move {
+        admin.operator(OPERATOR_TOKEN, "POST", path, &p).await.expect("operator call")
+    };
+    op("/operator/v1/assets", params(&[("symbol", "BTC"), ("decimals", "8")])).await;
+    op("/operator/v1/assets", params(&[("symbol", "USDT"), ("decimals", "6")])).await;
+    let market = [
+        ("symbol", "BTCUSDT"),
+        ("baseAsset", "BTC"),
+        ("quoteAsset", "USDT"),
+        ("tickSize", "0.01"),
+        ("stepSize", "0.0001"),
+        ("minNotional", "1"),
+    ];
+    op("/operator/v1/markets", params(&market)).await;
+    let mut keys = Vec::new();
+    for account in 1..=accounts {
+        let a = account.to_string();
+        op("/operator/v1/accounts", params(&[("account", &a)])).await;
+        for (coin, amount) in [("USDT", "1000000000"), ("BTC", "1000000")] {
+            op(
+                "/operator/v1/deposits",
+                params(&[("account", &a), ("coin", coin), ("amount", amount), ("txId", &format!("{coin}-{a}"))]),
+            )
+            .await;
+        }
+        let key = op("/operator/v1/apiKeys", params(&[("account", &a)])).await;
+        keys.push(Credentials {
+            key: key["apiKey"].as_str().unwrap_or("").into(),
+            secret: key["secretKey"].as_str().unwrap_or("").into(),
+        });
+    }
+    keys
+}
+
+fn latency_ms(mut micros: Vec<u64>) -> [f64; 2] {
+    micros.sort_unstable();
+    [quantile(&micros, 0.5) as f64 / 1e3, quantile(&micros, 0.99) as f64 / 1e3]
+}
+
+async fn rest_load(
+    endpoint: &str,
+    keys: &[Credentials],
+    clients: usize,
+    per_client: usize,
+    round: usize,
+) -> (f64, [f64; 2]) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for credentials in keys.iter().take(clients).cloned() {
+        let client = Client::new(vec![endpoint.to_string()], Some(credentials), FailoverPolicy::default());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_client);
+            for n in 0..per_client {
+                let order = params(&[
+                    ("symbol", "BTCUSDT"),
+                    ("side", "BUY"),
+                    ("type", "LIMIT"),
+                    ("timeInForce", "IOC"),
+                    ("quantity", "1"),
+                    ("price", "1"),
+                    ("newOrderRespType", "ACK"),
+                    ("newClientOrderId", &format!("r{round}-{n}")),
+                ]);
+                let sent = Instant::now();
+                client.place_order(&order).await.expect("order through REST");
+                latencies.push(sent.elapsed().as_micros() as u64);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("client task"));
+    }
+    (latencies.len() as f64 / started.elapsed().as_secs_f64(), latency_ms(latencies))
+}
+
+fn ioc_order(account: u64, id: &str, side: Side, price: u64, qty: u64, tif: TimeInForce) -> CommandBody {
+    CommandBody::Account(AccountRequest {
+        account,
+        request_id: ClientId::new(id).expect("valid id"),
+        request_ts_ms: now_ms(),
+        action: AccountAction::PlaceOrder(OrderSpec {
+            market: 0,
+            side,
+            kind: OrderKind::Limit { price, qty, tif },
+            stp: StpMode::None,
+        }),
+    })
+}
+
+async fn internal_load(addr: &str, clients: usize, per_client: usize, round: usize) -> (f64, [f64; 2]) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let addr = addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(&addr).await.expect("connect");
+            let mut latencies = Vec::with_capacity(per_client);
+            for n in 0..per_client {
+                // The same order as the REST one: IOC buy of 1 BTC (10^8 minor) at 1 USDT (10^6 minor).
+                let body = ioc_order(
+                    client as u64 + 1,
+                    &format!("i{round}-{n}"),
+                    Side::Buy,
+                    1_000_000,
+                    100_000_000,
+                    TimeInForce::Ioc,
+                );
+                let request = ClientRequest::Submit { body, forwarded: false };
+                let sent = Instant::now();
+                match connection.request(&request, DEADLINE).await {
+                    Ok(ClientReply::Outcome { .. }) => latencies.push(sent.elapsed().as_micros() as u64),
+                    other => panic!("order failed during the benchmark: {other:?}"),
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("client task"));
+    }
+    (latencies.len() as f64 / started.elapsed().as_secs_f64(), latency_ms(latencies))
+}
+
+async fn fan_out(
+    cluster: &LocalCluster,
+    leader: u64,
+    follower: u64,
+    subscribers: usize,
+    trades: usize,
+    round: usize,
+) -> FanOut {
+    let url = format!("ws://{}/ws/btcusdt@trade", cluster.api_addr(follower));
+    let mut sockets = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        let (socket, _) = tokio_tungstenite::connect_async(&url).await.expect("subscribe");
+        sockets.push(socket);
+    }
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move {
+                let mut last_trade = 0u64;
+                let mut seen = 0;
+                while seen < trades {
+                    match tokio::time::timeout(DEADLINE, socket.next()).await {
+                        Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                            let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+                            let id = value["t"].as_u64().expect("trade id");
+                            assert!(last_trade == 0 || id == last_trade + 1, "trades arrive in order without gaps");
+                            last_trade = id;
+                            seen += 1;
+                        }
+                        Ok(Some(Ok(_))) => {}
+                        other => panic!("subscriber lost its stream: {other:?}"),
+                    }
+                }
+                Instant::now()
+            })
+        })
+        .collect();
+    let addr = cluster.client_addr(leader).to_string();
+    let started = Instant::now();
+    let mut connection = Connection::open(&addr).await.expect("connect");
+    for n in 0..trades {
+        let price = 2_000_000_000;
+        let maker = ioc_order(1, &format!("m{round}-{n}"), Side::Sell, price, 100_000, TimeInForce::Gtc);
+        let taker = ioc_order(2, &format!("t{round}-{n}"), Side::Buy, price, 100_000, TimeInForce::Ioc);
+        for body in [maker, taker] {
+            let request = ClientRequest::Submit { body, forwarded: false };
+            assert!(matches!(connection.request(&request, DEADLINE).await, Ok(ClientReply::Outcome { .. })));
+        }
+    }
+    let generated = started.elapsed().as_secs_f64();
+    let mut last = started;
+    for reader in readers {
+        last = last.max(reader.await.expect("subscriber"));
+    }
+    let seconds = (last - started).as_secs_f64();
+    FanOut {
+        subscribers,
+        trades,
+        delivered_per_sec: (subscribers * trades) as f64 / seconds,
+        generated_per_sec: trades as f64 / generated,
+    }
+}
+
+/// Runs the benchmark with `binary` as the `outlast` executable.
+pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        // Every load client shares 127.0.0.1: lift the per-IP and per-key weight limits.
+        let unthrottled = "api_ip_weight_per_minute = 4000000000\napi_key_weight_per_minute = 4000000000";
+        let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], unthrottled)?;
+        cluster.spawn_all()?;
+        let ids = cluster.ids();
+        let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
+        let follower = *ids.iter().find(|&&id| id != leader).expect("three nodes");
+        let endpoint = format!("http://{}", cluster.api_addr(leader));
+        let admin = Client::new(vec![endpoint.clone()], None, FailoverPolicy::default());
+        let accounts = config.concurrencies.iter().copied().max().unwrap_or(1).max(2) as u64;
+        assert!(accounts <= ACCOUNTS);
+        let keys = Arc::new(setup(&admin, accounts).await);
+        let mut rest = Vec::new();
+        for (round, &clients) in config.concurrencies.iter().enumerate() {
+            // Interleaved in one run, so that a noisy machine affects both alike.
+            let (internal_per_sec, internal_ms) =
+                internal_load(cluster.client_addr(leader), clients, config.orders_per_client, round).await;
+            let (rest_per_sec, rest_ms) = rest_load(&endpoint, &keys, clients, config.orders_per_client, round).await;
+            rest.push(Rest { clients, rest_per_sec, rest_ms, internal_per_sec, internal_ms });
+        }
+        let mut fan = Vec::new();
+        for (round, &subscribers) in config.subscribers.iter().enumerate() {
+            fan.push(fan_out(&cluster, leader, follower, subscribers, config.trades, round).await);
+        }
+        Ok(Report { config: config.clone(), rest, fan_out: fan })
+    })
+}
+
+impl Report {
+    /// The report as a BENCHMARKS.md section body.
+    pub fn markdown(&self, machine: &str, command: &str, date: &str) -> String {
+        let mut out = format!(
+            "### The public API: REST orders and WebSocket fan-out, 3 node processes on loopback\n\n\
+             - Command: `{command}`\n- Date: {date}\n- Machine: {machine}\n\
+             - REST: each client its own account and API key, signed `POST /api/v3/order` (IOC limit that \
+             matches nothing, `newOrderRespType=ACK`) to the leader's API over keep-alive HTTP/1.1, {per} \
+             orders per client; the baseline is the same orders through the internal binary protocol, \
+             measured in the same run just before.\n\n\
+             | clients | REST orders/s | p50 ms | p99 ms | internal orders/s | p50 ms | p99 ms | REST / internal |\n\
+             |---|---|---|---|---|---|---|---|\n",
+            per = self.config.orders_per_client
+        );
+        for r in &self.rest {
+            out += &format!(
+                "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
+                r.clients,
+                r.rest_per_sec,
+                r.rest_ms[0],
+                r.rest_ms[1],
+                r.internal_per_sec,
+                r.internal_ms[0],
+                r.internal_ms[1],
+                r.rest_per_sec / r.internal_per_sec
+            );
+        }
+        out += "\n- WebSocket fan-out: subscribers on a follower's `btcusdt@trade` stream; trades generated through \
+                the leader as fast as one client can; a run ends when every subscriber has every trade (checked in \
+                order, no gaps).\n\n| subscribers | trades | messages delivered/s | trades generated/s | delivered / (subscribers × generated) |\n|---|---|---|---|---|\n";
+        for f in &self.fan_out {
+            out += &format!(
+                "| {} | {} | {:.0} | {:.0} | {:.2} |\n",
+                f.subscribers,
+                f.trades,
+                f.delivered_per_sec,
+                f.generated_per_sec,
+                f.delivered_per_sec / (f.subscribers as f64 * f.generated_per_sec)
+            );
+        }
+        out
+    }
+}
