@@ -163,6 +163,16 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1013, msg)
     }
 
+    /// A plain request to a WebSocket path.
+    pub fn not_websocket(why: &str) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, -1000, format!("This path takes a WebSocket handshake: {why}"))
+    }
+
+    /// 405 for a method a path does not take.
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, -1000, "Method not allowed for this path.")
+    }
+
     /// 404 for a path that does not exist.
     pub fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, -1000, "Unknown path.")

@@ -69,6 +69,7 @@ pub fn router(api: Shared) -> Router {
         // CCXT appends a connection index to the combined-stream URL.
         .route("/stream/{index}", get(streams::combined))
         .fallback(rest::handle)
+        .method_not_allowed_fallback(|| async { error::ApiError::method_not_allowed() })
         .with_state(api)
 }
 

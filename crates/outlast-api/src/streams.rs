@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -75,7 +76,11 @@ fn stream_name(engine: &Engine, stream: Stream) -> String {
 }
 
 /// `/ws/<stream or listenKey>`.
-pub async fn ws_path(State(api): State<Shared>, Path(name): Path<String>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn ws_path(State(api): State<Shared>, Path(name): Path<String>, upgrade: Upgrade) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_websocket(rejection),
+    };
     if !name.contains('@') {
         let Some(key) = api.keyring.listen_key_owner(&name).map(str::to_string) else {
             return ApiError::bad_listen_key().into_response();
@@ -94,8 +99,19 @@ pub async fn ws_path(State(api): State<Shared>, Path(name): Path<String>, upgrad
 }
 
 /// `/ws` with no stream: subscribe by message.
-pub async fn ws_root(State(api): State<Shared>, upgrade: WebSocketUpgrade) -> Response {
-    accept(api, upgrade, Vec::new(), false, None)
+pub async fn ws_root(State(api): State<Shared>, upgrade: Upgrade) -> Response {
+    match upgrade {
+        Ok(upgrade) => accept(api, upgrade, Vec::new(), false, None),
+        Err(rejection) => not_websocket(rejection),
+    }
+}
+
+/// The upgrade, or why the request was not a WebSocket handshake.
+type Upgrade = Result<WebSocketUpgrade, WebSocketUpgradeRejection>;
+
+/// A plain HTTP request to a stream path: a Binance-style error, not the framework's text.
+fn not_websocket(rejection: WebSocketUpgradeRejection) -> Response {
+    ApiError::not_websocket(&rejection.body_text()).into_response()
 }
 
 /// `/stream?streams=a/b`: combined streams, each message wrapped with its stream name.
