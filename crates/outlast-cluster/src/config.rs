@@ -13,6 +13,8 @@
 //! snapshot_every_entries = 10000     # optional
 //! log_kept_behind_snapshot = 1000    # optional
 //! preferred_region = "us-east-1"     # optional: where the leader should be
+//! raft_listen_addr = "127.0.1.1:7101" # optional: listen here; peers reach raft_addr (a proxy, NAT)
+//! source_ip = "127.0.1.1"            # optional: dial peers from this address
 //! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
 //! api_secret_file = "secrets/api.key"          # with api_addr: hex master secret, same on every node
 //! operator_token_file = "secrets/operator.token" # with api_addr: the operator API's bearer token
@@ -107,6 +109,13 @@ pub struct NodeConfig {
     /// Where the leader should be when a healthy voter there can take it (near the users).
     #[serde(default)]
     pub preferred_region: Option<String>,
+    /// Where to listen for peers, when that differs from the address peers dial (`raft_addr`
+    /// then names a proxy or NAT in front of this node).
+    #[serde(default)]
+    pub raft_listen_addr: Option<String>,
+    /// The address to dial peers from (so a link proxy can tell which node is calling).
+    #[serde(default)]
+    pub source_ip: Option<std::net::IpAddr>,
     /// Where to serve the public HTTP/WebSocket API (none if absent).
     #[serde(default)]
     pub api_addr: Option<String>,

@@ -33,15 +33,32 @@ pub trait Dialer: Clone + Send + Sync + 'static {
     fn dial(&self, addr: &str) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 }
 
-/// Real TCP, with Nagle off (frames are small and latency-bound).
+/// Real TCP, with Nagle off (frames are small and latency-bound), optionally from a chosen
+/// source address — on a multi-homed host, or so that a link proxy can tell which node a
+/// connection comes from.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TcpDialer;
+pub struct TcpDialer {
+    /// Connect from this address (any port) instead of the one the kernel picks.
+    pub source_ip: Option<std::net::IpAddr>,
+}
 
 impl Dialer for TcpDialer {
     type Stream = TcpStream;
 
     async fn dial(&self, addr: &str) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect(addr).await?;
+        let stream = match self.source_ip {
+            None => TcpStream::connect(addr).await?,
+            Some(source) => {
+                let target = tokio::net::lookup_host(addr)
+                    .await?
+                    .find(|a| a.is_ipv4() == source.is_ipv4())
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{addr}: no address")))?;
+                let socket =
+                    if source.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+                socket.bind(std::net::SocketAddr::new(source, 0))?;
+                socket.connect(target).await?
+            }
+        };
         stream.set_nodelay(true)?;
         Ok(stream)
     }

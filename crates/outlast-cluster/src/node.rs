@@ -55,10 +55,11 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);
-    let raft = Raft::new(config.id, raft_config, Network::new(TcpDialer), log, machine)
+    let raft = Raft::new(config.id, raft_config, Network::new(TcpDialer { source_ip: config.source_ip }), log, machine)
         .await
         .map_err(|e| format!("raft: {e}"))?;
-    let peers = TcpListener::bind(&config.raft_addr).await.map_err(|e| format!("{}: {e}", config.raft_addr))?;
+    let listen = config.raft_listen_addr.as_ref().unwrap_or(&config.raft_addr);
+    let peers = TcpListener::bind(listen).await.map_err(|e| format!("{listen}: {e}"))?;
     let clients = TcpListener::bind(&config.client_addr).await.map_err(|e| format!("{}: {e}", config.client_addr))?;
     let mut tasks = vec![tokio::spawn(serve(peers, raft.clone()))];
     let me = (config.id, config.own_info());

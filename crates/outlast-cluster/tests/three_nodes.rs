@@ -26,7 +26,7 @@ async fn start(id: u64, listener: TcpListener) -> Node {
     let config =
         Config { heartbeat_interval: 50, election_timeout_min: 300, election_timeout_max: 600, ..Config::default() };
     let config = Arc::new(config.validate().unwrap());
-    let raft = Raft::new(id, config, Network::new(TcpDialer), log, machine).await.unwrap();
+    let raft = Raft::new(id, config, Network::new(TcpDialer::default()), log, machine).await.unwrap();
     let server = tokio::spawn(serve(listener, raft.clone()));
     Node { raft, reader, server, _dir: dir }
 }
