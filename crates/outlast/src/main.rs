@@ -10,6 +10,7 @@ mod client_cmd;
 mod demo;
 mod node_cmd;
 mod plan_cmd;
+mod up_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,27 @@ enum Top {
     Plan {
         /// A cluster file: `[[peers]]` entries as in a node configuration (a node's file works).
         cluster: PathBuf,
+    },
+    /// Start a local multi-cloud cluster: five node processes over three providers and three
+    /// regions with simulated WAN latency, a demo exchange with funded users and API keys. Runs
+    /// until Ctrl-C; run it again on the same --dir to resume.
+    Up {
+        /// State directory (topology, secrets, node data and logs).
+        #[arg(long, default_value = ".outlast")]
+        dir: PathBuf,
+        /// A topology file (nodes and latencies) for a new directory; the built-in one otherwise.
+        #[arg(long)]
+        topology: Option<PathBuf>,
+    },
+    /// Show the cluster: nodes with provider/region/zone, role, health, term, applied index, lag,
+    /// and where the leader is.
+    Status {
+        /// An `outlast up` state directory (for its topology and operator token).
+        #[arg(long, default_value = ".outlast")]
+        dir: PathBuf,
+        /// API base URLs to ask instead (with OUTLAST_OPERATOR_TOKEN).
+        #[arg(long, value_delimiter = ',')]
+        endpoints: Vec<String>,
     },
     /// Run the engine demo: an exchange in one process, a few traders, a deposit-to-withdrawal
     /// story, and the state digest. (Becomes `outlast up`, a multi-cloud cluster, later.)
@@ -144,6 +166,8 @@ fn main() -> ExitCode {
         Top::Plan { cluster } => plan_cmd::run(&cluster),
         Top::Admin { node, action } => admin_cmd::run(&node, action),
         Top::Demo => demo::run(),
+        Top::Up { dir, topology } => up_cmd::up(&dir, topology.as_deref()),
+        Top::Status { dir, endpoints } => up_cmd::status(&dir, endpoints),
         Top::Client(command) => client_cmd::run(command),
         Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };

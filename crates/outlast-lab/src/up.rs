@@ -1,0 +1,391 @@
+//! `outlast up`: a local multi-cloud cluster in one state directory.
+//!
+//! Layout on loopback, for node N: it listens for peers on 127.0.1.N:7100 and dials them from
+//! 127.0.1.N; its peers reach it through its link proxy on 127.0.2.N:7100, which applies the
+//! topology's latency for each calling node; its client protocol is on 127.0.1.N:7200 and its
+//! public API on 127.0.0.1:800N. The directory holds the topology, the secrets (created once,
+//! mode 0600), one configuration and one data directory per node, and each node's log, so a
+//! second `up` on it resumes the same cluster. Every wait is bounded.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outlast_links::{LinkRule, LinkTable, ProxyStats};
+
+use crate::topology::Topology;
+
+/// How long a node may take to print `ready`.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// How long the cluster may take to elect a leader.
+const LEADER_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a node may take to exit after SIGTERM before it is killed.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Node N's addresses.
+#[derive(Clone, Debug)]
+pub struct NodeAddrs {
+    /// Where it listens for peers.
+    pub raft_listen: SocketAddr,
+    /// Where peers dial it (its link proxy).
+    pub raft_advertised: SocketAddr,
+    /// The client protocol.
+    pub client: SocketAddr,
+    /// The public API.
+    pub api: SocketAddr,
+    /// The address it dials peers from.
+    pub source: IpAddr,
+}
+
+impl NodeAddrs {
+    /// The addresses of node `id` (1 to 250).
+    pub fn of(id: u64) -> NodeAddrs {
+        assert!((1..=250).contains(&id));
+        let octet = id as u8;
+        let own = IpAddr::V4(Ipv4Addr::new(127, 0, 1, octet));
+        NodeAddrs {
+            raft_listen: SocketAddr::new(own, 7100),
+            raft_advertised: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 2, octet)), 7100),
+            client: SocketAddr::new(own, 7200),
+            api: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000 + id as u16),
+            source: own,
+        }
+    }
+
+    /// The API as a base URL.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+}
+
+/// The state directory's files.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+impl StateDir {
+    /// The topology kept in the directory.
+    pub fn topology(&self) -> PathBuf {
+        self.root.join("topology.toml")
+    }
+    /// The API master secret.
+    pub fn api_secret(&self) -> PathBuf {
+        self.root.join("secrets").join("api.key")
+    }
+    /// The operator token.
+    pub fn operator_token(&self) -> PathBuf {
+        self.root.join("secrets").join("operator.token")
+    }
+    /// Node `id`'s configuration.
+    pub fn config(&self, id: u64) -> PathBuf {
+        self.root.join(format!("node{id}.toml"))
+    }
+    /// Node `id`'s stderr log.
+    pub fn log(&self, id: u64) -> PathBuf {
+        self.root.join(format!("node{id}.log"))
+    }
+    /// Node `id`'s data.
+    pub fn data(&self, id: u64) -> PathBuf {
+        self.root.join("data").join(format!("node{id}"))
+    }
+    /// The operator token's text.
+    pub fn read_token(&self) -> Result<String, String> {
+        std::fs::read_to_string(self.operator_token())
+            .map(|t| t.trim().to_string())
+            .map_err(|e| format!("{}: {e}", self.operator_token().display()))
+    }
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Creates the directory on first use (topology, secrets) or loads what it holds.
+pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topology), String> {
+    let dir = StateDir { root: root.to_path_buf() };
+    std::fs::create_dir_all(root.join("secrets")).map_err(|e| format!("{}: {e}", root.display()))?;
+    let topology = if dir.topology().exists() {
+        let kept = Topology::load(&dir.topology())?;
+        if let Some(asked) = topology {
+            if Topology::load(asked)? != kept {
+                return Err(format!(
+                    "{} already holds a cluster with another topology; use another --dir",
+                    root.display()
+                ));
+            }
+        }
+        kept
+    } else {
+        let text = match topology {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            None => crate::topology::DEFAULT.to_string(),
+        };
+        let topology = Topology::parse(&text)?;
+        std::fs::write(dir.topology(), text).map_err(|e| format!("{}: {e}", dir.topology().display()))?;
+        topology
+    };
+    if !dir.api_secret().exists() {
+        write_secret(&dir.api_secret(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
+    }
+    if !dir.operator_token().exists() {
+        write_secret(&dir.operator_token(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
+    }
+    for node in &topology.nodes {
+        std::fs::write(dir.config(node.id), node_config(&dir, &topology, node.id)).map_err(|e| e.to_string())?;
+    }
+    Ok((dir, topology))
+}
+
+/// Node `id`'s configuration file.
+fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> String {
+    let me = topology.nodes.iter().find(|n| n.id == id).expect("a node of the topology");
+    let addrs = NodeAddrs::of(id);
+    let timing = topology.raft_timing_ms();
+    let mut text = format!(
+        "# Written by `outlast up` from {topology}; rewritten on every start.\n\
+         id = {id}\ndata_dir = \"{data}\"\nraft_addr = \"{advertised}\"\nraft_listen_addr = \"{listen}\"\n\
+         source_ip = \"{source}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\nregion = \"{region}\"\n\
+         zone = \"{zone}\"\napi_addr = \"{api}\"\napi_secret_file = \"{secret}\"\noperator_token_file = \"{token}\"\n\
+         # The longest round trip here is {rtt} ms: heartbeats must outlast it (see Topology::raft_timing_ms).\n\
+         heartbeat_ms = {heartbeat}\nelection_timeout_ms = [{election_min}, {election_max}]\n",
+        rtt = topology.max_rtt_ms(),
+        heartbeat = timing.0,
+        election_min = timing.1[0],
+        election_max = timing.1[1],
+        topology = dir.topology().display(),
+        data = dir.data(id).display(),
+        advertised = addrs.raft_advertised,
+        listen = addrs.raft_listen,
+        source = addrs.source,
+        client = addrs.client,
+        provider = me.provider,
+        region = me.region,
+        zone = me.zone,
+        api = addrs.api,
+        secret = dir.api_secret().display(),
+        token = dir.operator_token().display(),
+    );
+    if let Some(region) = &topology.preferred_region {
+        text += &format!("preferred_region = \"{region}\"\n");
+    }
+    for node in &topology.nodes {
+        let a = NodeAddrs::of(node.id);
+        text += &format!(
+            "\n[[peers]]\nid = {}\nraft_addr = \"{}\"\nclient_addr = \"{}\"\napi_addr = \"{}\"\nprovider = \"{}\"\nregion = \"{}\"\nzone = \"{}\"\n",
+            node.id, a.raft_advertised, a.client, a.api, node.provider, node.region, node.zone
+        );
+    }
+    text
+}
+
+/// The link table for a topology: every directed link with its region latency.
+pub fn links(topology: &Topology) -> Arc<LinkTable> {
+    let table = Arc::new(LinkTable::new());
+    for from in &topology.nodes {
+        table.set_source(NodeAddrs::of(from.id).source, from.id);
+        for to in &topology.nodes {
+            if from.id != to.id {
+                let rule = LinkRule {
+                    latency_ms: topology.latency_ms(from.id, to.id),
+                    jitter_ms: topology.jitter_ms,
+                    ..LinkRule::default()
+                };
+                table.set(from.id, to.id, rule);
+            }
+        }
+    }
+    table
+}
+
+/// A running cluster: node processes and link proxies.
+pub struct Cluster {
+    /// The state directory.
+    pub dir: StateDir,
+    /// The topology.
+    pub topology: Topology,
+    /// Directed link rules (change them to inject faults).
+    pub links: Arc<LinkTable>,
+    /// Proxy counters per node.
+    pub proxy_stats: BTreeMap<u64, Arc<ProxyStats>>,
+    binary: PathBuf,
+    children: BTreeMap<u64, Child>,
+    proxies: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Cluster {
+    /// Starts the proxies and every node of the prepared directory; the first node initialises
+    /// the cluster (a no-op when resuming).
+    pub async fn start(binary: &Path, dir: StateDir, topology: Topology) -> Result<Cluster, String> {
+        let links = links(&topology);
+        let mut cluster = Cluster {
+            dir,
+            topology,
+            links,
+            proxy_stats: BTreeMap::new(),
+            binary: binary.to_path_buf(),
+            children: BTreeMap::new(),
+            proxies: Vec::new(),
+        };
+        for node in cluster.topology.nodes.clone() {
+            let addrs = NodeAddrs::of(node.id);
+            let listener = tokio::net::TcpListener::bind(addrs.raft_advertised)
+                .await
+                .map_err(|e| format!("link proxy {}: {e}", addrs.raft_advertised))?;
+            let stats = Arc::new(ProxyStats::default());
+            cluster.proxy_stats.insert(node.id, stats.clone());
+            cluster.proxies.push(tokio::spawn(outlast_links::serve_proxy(
+                listener,
+                addrs.raft_listen,
+                node.id,
+                cluster.links.clone(),
+                stats,
+            )));
+        }
+        let first = cluster.topology.nodes[0].id;
+        for id in cluster.ids() {
+            cluster.spawn(id, id == first)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Node ids, in topology order.
+    pub fn ids(&self) -> Vec<u64> {
+        self.topology.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Starts node `id` and waits (bounded) for its `ready` line.
+    pub fn spawn(&mut self, id: u64, init: bool) -> Result<(), String> {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.log(id)).map_err(|e| e.to_string())?;
+        let mut command = Command::new(&self.binary);
+        command.arg("node").arg("--config").arg(self.dir.config(id)).stdout(Stdio::piped()).stderr(log);
+        if init {
+            command.arg("--init");
+        }
+        let mut child = command.spawn().map_err(|e| format!("cannot start node {id}: {e}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            // Keep draining so the node never blocks on a full pipe.
+            for _ in lines {}
+        });
+        match rx.recv_timeout(READY_DEADLINE) {
+            Ok(Some(Ok(line))) if line.starts_with("ready") => {
+                self.children.insert(id, child);
+                Ok(())
+            }
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!("node {id} did not start ({other:?}); see {}", self.dir.log(id).display()))
+            }
+        }
+    }
+
+    /// SIGKILLs node `id`.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether node `id`'s process runs (as far as this supervisor knows).
+    pub fn is_running(&mut self, id: u64) -> bool {
+        match self.children.get_mut(&id) {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Waits (bounded) until some node's API reports a leader; returns its id.
+    pub async fn wait_for_leader(&self, deadline: Duration) -> Result<u64, String> {
+        let token = self.dir.read_token()?;
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            for id in self.children.keys() {
+                let client = outlast_client::Client::new(vec![NodeAddrs::of(*id).api_url()], None, quick_policy());
+                if let Ok(view) = client.operator(&token, "GET", "/operator/v1/cluster", &[]).await {
+                    if let Some(leader) = view["leader"]["id"].as_u64() {
+                        return Ok(leader);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("no leader within {deadline:?}"))
+    }
+
+    /// The default leader wait.
+    pub async fn leader(&self) -> Result<u64, String> {
+        self.wait_for_leader(LEADER_DEADLINE).await
+    }
+
+    /// Every node's API, as base URLs, in topology order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.ids().into_iter().map(|id| NodeAddrs::of(id).api_url()).collect()
+    }
+
+    /// Stops every node with SIGTERM (SIGKILL after `STOP_DEADLINE`) and the proxies.
+    pub fn stop(&mut self) {
+        for child in self.children.values() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        }
+        let started = Instant::now();
+        for (id, mut child) in std::mem::take(&mut self.children) {
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if started.elapsed() > STOP_DEADLINE => {
+                        eprintln!("node {id} did not stop in time; killing it");
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }
+        for proxy in self.proxies.drain(..) {
+            proxy.abort();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.children.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for proxy in &self.proxies {
+            proxy.abort();
+        }
+    }
+}
+
+/// A policy for quick probes: one short attempt.
+pub fn quick_policy() -> outlast_client::FailoverPolicy {
+    outlast_client::FailoverPolicy {
+        attempt_timeout: Duration::from_millis(500),
+        budget: Duration::from_secs(1),
+        attempts_max: 1,
+        ..Default::default()
+    }
+}

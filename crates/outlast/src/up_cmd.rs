@@ -1,0 +1,206 @@
+//! `outlast up` and `outlast status`: a local multi-cloud cluster, and a live view of one.
+//!
+//! `up` prints the endpoints, the demo users' keys and what to try, then the line `up: ready`
+//! (for scripts), and runs until Ctrl-C or SIGTERM, when it stops every node cleanly.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use outlast_client::{Client, FailoverPolicy};
+use outlast_lab::up::{prepare, quick_policy, Cluster, NodeAddrs, StateDir};
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| {
+        eprintln!("error: cannot start the runtime: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+pub fn up(dir: &Path, topology: Option<&Path>) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        let binary = match std::env::current_exe() {
+            Ok(binary) => binary,
+            Err(error) => {
+                eprintln!("error: cannot find the outlast binary: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (state, topology) = match prepare(dir, topology) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let resumed = state.data(topology.nodes[0].id).exists();
+        eprintln!(
+            "{} {} nodes in {} ...",
+            if resumed { "resuming" } else { "starting" },
+            topology.nodes.len(),
+            dir.display()
+        );
+        let mut cluster = match Cluster::start(&binary, state.clone(), topology).await {
+            Ok(cluster) => cluster,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let code = serve(&mut cluster, &state).await;
+        eprintln!("stopping every node...");
+        cluster.stop();
+        code
+    })
+}
+
+async fn serve(cluster: &mut Cluster, state: &StateDir) -> ExitCode {
+    let leader = match cluster.leader().await {
+        Ok(leader) => leader,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let token = match state.read_token() {
+        Ok(token) => token,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = Client::new(cluster.endpoints(), None, FailoverPolicy::default());
+    let users = match outlast_lab::demo::seed(&client, &token).await {
+        Ok(users) => users,
+        Err(error) => {
+            eprintln!("error: seeding the demo exchange: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let topology = cluster.topology.clone();
+    let providers: std::collections::BTreeSet<_> = topology.nodes.iter().map(|n| &n.provider).collect();
+    let regions: std::collections::BTreeSet<_> = topology.nodes.iter().map(|n| &n.region).collect();
+    println!(
+        "Outlast is up: {} nodes, {} providers, {} regions (state in {}).",
+        topology.nodes.len(),
+        providers.len(),
+        regions.len(),
+        state.root.display()
+    );
+    for node in &topology.nodes {
+        let mark = if node.id == leader { "  <- leader" } else { "" };
+        println!(
+            "  node {}  {:<6} {:<15} {:<18} {}{mark}",
+            node.id,
+            node.provider,
+            node.region,
+            node.zone,
+            NodeAddrs::of(node.id).api_url()
+        );
+    }
+    println!(
+        "WAN links: one-way latency between regions from {} (link proxies on 127.0.2.N).",
+        state.topology().display()
+    );
+    println!("Operator token: in {}", state.operator_token().display());
+    println!("Demo users (Binance-style API keys; markets BTCUSDT and ETHUSDT):");
+    for user in &users {
+        println!(
+            "  {:<6} account {}  apiKey {}  secret {}",
+            user.name, user.account, user.credentials.key, user.credentials.secret
+        );
+    }
+    let alice = &users[0].credentials;
+    println!("Try, in another shell:");
+    println!("  export OUTLAST_ENDPOINTS={}", cluster.endpoints().join(","));
+    println!("  export OUTLAST_API_KEY={} OUTLAST_API_SECRET={}", alice.key, alice.secret);
+    println!(
+        "  outlast book --symbol BTCUSDT; outlast order --symbol BTCUSDT --side BUY --quantity 0.01 --price 59990"
+    );
+    println!("  outlast status --dir {}", state.root.display());
+    println!("Ctrl-C stops every node cleanly; `outlast up` again resumes this cluster.");
+    println!("up: ready");
+    wait_for_signal(cluster).await;
+    ExitCode::SUCCESS
+}
+
+/// Until Ctrl-C or SIGTERM; reports nodes that exit on their own meanwhile.
+async fn wait_for_signal(cluster: &mut Cluster) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    let mut reported = std::collections::BTreeSet::new();
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                for id in cluster.ids() {
+                    if !cluster.is_running(id) && reported.insert(id) {
+                        eprintln!("node {id} is not running (see {})", cluster.dir.log(id).display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `outlast status`: the cluster as any reachable node sees it.
+pub fn status(dir: &Path, endpoints: Vec<String>) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        let state = StateDir { root: dir.to_path_buf() };
+        let token = match std::env::var("OUTLAST_OPERATOR_TOKEN").or_else(|_| state.read_token()) {
+            Ok(token) => token,
+            Err(error) => {
+                eprintln!("error: no operator token (set OUTLAST_OPERATOR_TOKEN or point --dir at an `up` directory): {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let endpoints = if endpoints.is_empty() {
+            match outlast_lab::topology::Topology::load(&state.topology()) {
+                Ok(topology) => topology.nodes.iter().map(|n| NodeAddrs::of(n.id).api_url()).collect(),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            endpoints
+        };
+        let policy = FailoverPolicy { attempts_max: endpoints.len() as u32, ..quick_policy() };
+        let client = Client::new(endpoints, None, policy);
+        let view = match client.operator(&token, "GET", "/operator/v1/cluster", &[]).await {
+            Ok(view) => view,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let leader = &view["leader"];
+        match leader["id"].as_u64() {
+            Some(id) => println!("leader: node {id} ({} {} {}), term {}", leader["provider"].as_str().unwrap_or("?"), leader["region"].as_str().unwrap_or("?"), leader["zone"].as_str().unwrap_or("?"), view["term"]),
+            None => println!("leader: none known (term {})", view["term"]),
+        }
+        println!("{:<5} {:<8} {:<7} {:<16} {:<20} {:<8} {:>6} {:>8} {:>5}  api", "node", "role", "health", "region", "zone", "provider", "term", "applied", "lag");
+        for node in view["nodes"].as_array().into_iter().flatten() {
+            let text = |key: &str| node[key].as_str().map(str::to_string).unwrap_or_else(|| node[key].to_string());
+            println!(
+                "{:<5} {:<8} {:<7} {:<16} {:<20} {:<8} {:>6} {:>8} {:>5}  {}",
+                text("id"), text("role"), if node["healthy"].as_bool() == Some(true) { "up" } else { "DOWN" },
+                text("region"), text("zone"), text("provider"), text("term"), text("appliedIndex"), text("lag"), text("apiAddr")
+            );
+        }
+        eprintln!("(as seen by {})", client.current());
+        ExitCode::SUCCESS
+    })
+}
