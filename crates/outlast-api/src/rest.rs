@@ -90,6 +90,7 @@ pub enum Endpoint {
     OpWithdrawalConfirmed,
     OpWithdrawalFailed,
     OpCluster,
+    OpAudit,
     Health,
     Ready,
     Metrics,
@@ -139,6 +140,7 @@ impl Endpoint {
             "/operator/v1/withdrawals/confirmed" if post => OpWithdrawalConfirmed,
             "/operator/v1/withdrawals/failed" if post => OpWithdrawalFailed,
             "/operator/v1/cluster" if get => OpCluster,
+            "/operator/v1/audit" if get => OpAudit,
             "/operator/v1/health" | "/health" if get => Health,
             "/operator/v1/ready" | "/ready" if get => Ready,
             "/metrics" | "/operator/v1/metrics" if get => Metrics,
@@ -211,20 +213,32 @@ fn charge(api: &Shared, counter: Counter, weight: u32, limit: u32) -> Result<u32
 }
 
 /// Checks the API key header (and, for signed endpoints, the signature and timestamp).
-fn authenticate(
+async fn authenticate(
     api: &Shared,
     security: Security,
-    request: &Request<Body>,
+    headers: &axum::http::HeaderMap,
     params: &Params,
     query: &[u8],
     body: &[u8],
 ) -> Result<Caller, ApiError> {
-    let key = request.headers().get("x-mbx-apikey").ok_or_else(ApiError::bad_api_key_format)?;
+    let key = headers.get("x-mbx-apikey").ok_or_else(ApiError::bad_api_key_format)?;
     let key = key.to_str().map_err(|_| ApiError::bad_api_key_format())?;
     if !outlast_engine::api_key_valid(key) {
         return Err(ApiError::bad_api_key_format());
     }
-    let account = api.reader.read().api_key_account(key).ok_or_else(ApiError::rejected_api_key)?;
+    let known = api.reader.read().api_key_account(key);
+    let account = match known {
+        Some(account) => account,
+        None => {
+            // This node may simply not have applied the key yet (created through another node a
+            // moment ago): catch up with the leader's read index, then look again. A node that
+            // cannot catch up says so (503) rather than calling a good key invalid.
+            if !outlast_cluster::client::catch_up(&api.raft, &api.reader, api.me.0, CATCH_UP_DEADLINE).await {
+                return Err(ApiError::unavailable("this node cannot confirm it is current; try another node"));
+            }
+            api.reader.read().api_key_account(key).ok_or_else(ApiError::rejected_api_key)?
+        }
+    };
     let mut caller = Caller { key: key.to_string(), account, timestamp_ms: now_ms(), payload: Vec::new() };
     if security == Security::Signed {
         let (payload, signature) = split_signature(query, body).ok_or_else(|| ApiError::mandatory("signature"))?;
@@ -237,6 +251,9 @@ fn authenticate(
     }
     Ok(caller)
 }
+
+/// How long a node may take to catch up before judging an unknown API key.
+const CATCH_UP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The fallback handler: every REST request.
 pub async fn handle(
@@ -310,7 +327,7 @@ async fn serve(
             None
         }
         Security::Key | Security::Signed => {
-            let caller = authenticate(api, security, &request, &params, &query, &body).map_err(fail)?;
+            let caller = authenticate(api, security, request.headers(), &params, &query, &body).await.map_err(fail)?;
             charge(api, Counter::Key(caller.key.clone()), weight, api.weight_limits.key_per_minute).map_err(fail)?;
             Some(caller)
         }

@@ -68,6 +68,9 @@ pub enum Query {
     Digest,
     /// Run the engine's global invariant check (conservation, locks, books) on this state.
     Invariants,
+    /// The leader's read index: once a node has applied this far, it has every write committed
+    /// before the question was asked (always answered linearizably, by the leader).
+    ReadIndex,
 }
 
 /// The answer to a `Query`.
@@ -79,6 +82,8 @@ pub enum Answer {
     Digest(String),
     /// `Ok` or the first violation found.
     Invariants(Result<(), String>),
+    /// The read index.
+    ReadIndex(u64),
 }
 
 /// A node's reply.
@@ -226,6 +231,18 @@ pub fn config_mismatch(raft: &Raft<TypeConfig>, me: &(NodeId, NodeInfo)) -> Opti
     (known != me.1).then(|| format!("the cluster knows node {} as {known:?}, its configuration says {:?}", me.0, me.1))
 }
 
+/// Waits (within `deadline`) until this node has applied every write the cluster committed
+/// before the call: asks the leader for its read index (forwarding once if this node does not
+/// lead) and waits to apply that far. False if that could not be done in time.
+pub async fn catch_up(raft: &Raft<TypeConfig>, reader: &EngineReader, id: NodeId, deadline: Duration) -> bool {
+    let work = async {
+        let request_reply = read(raft, reader, id, Query::ReadIndex, false, false).await;
+        let ClientReply::Read { answer: Answer::ReadIndex(index), .. } = request_reply else { return false };
+        raft.wait(Some(deadline)).applied_index_at_least(Some(index), "catch up").await.is_ok()
+    };
+    tokio::time::timeout(deadline, work).await.unwrap_or(false)
+}
+
 /// This node's status.
 pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, NodeInfo)) -> NodeStatus {
     let metrics = raft.metrics().borrow().clone();
@@ -245,6 +262,8 @@ fn answer(reader: &EngineReader, query: &Query) -> Answer {
         Query::Balance { account, asset } => Answer::Balance(engine.balance(account, asset)),
         Query::Digest => Answer::Digest(engine.digest_hex()),
         Query::Invariants => Answer::Invariants(engine.check_invariants()),
+        // Only meaningful when linearizable; `read` answers it before reaching here.
+        Query::ReadIndex => Answer::ReadIndex(0),
     }
 }
 
@@ -256,10 +275,13 @@ async fn read(
     follower_ok: bool,
     forwarded: bool,
 ) -> ClientReply {
-    if follower_ok {
+    if follower_ok && query != Query::ReadIndex {
         return ClientReply::Read { answer: answer(reader, &query), node: id };
     }
     match raft.ensure_linearizable().await {
+        Ok(read_log_id) if query == Query::ReadIndex => {
+            ClientReply::Read { answer: Answer::ReadIndex(read_log_id.map_or(0, |l| l.index)), node: id }
+        }
         // The read index is applied once ensure_linearizable returns.
         Ok(_) => ClientReply::Read { answer: answer(reader, &query), node: id },
         Err(error) => {

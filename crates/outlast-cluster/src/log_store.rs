@@ -3,7 +3,10 @@
 //! Each entry is stored as one log record at its Raft index (postcard-encoded, checksummed by
 //! the log). `append` reports the entries flushed only after the log's `fdatasync` returns, so
 //! openraft never counts an entry toward a quorum before it is durable. The vote and the last
-//! purged log id are small files written atomically. This module never looks inside commands.
+//! purged log id are small files written atomically. The committed log id is a hint written at
+//! most every `COMMITTED_SAVE_EVERY` without fsync: after a restart openraft applies up to it at
+//! once, so a restarted node serves nearly current state instead of an empty one until its
+//! leader speaks; losing it only costs that. This module never looks inside commands.
 
 use std::fmt::Debug;
 use std::io;
@@ -20,6 +23,9 @@ use serde::Serialize;
 use crate::types::{NodeId, TypeConfig};
 
 const VOTE_META: &str = "vote";
+const COMMITTED_META: &str = "committed";
+/// How often the committed-index hint is written at most.
+const COMMITTED_SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 const PURGED_META: &str = "last-purged-log-id";
 
 /// The Raft log store. Clones share the same log (openraft reads through a clone while it
@@ -35,6 +41,8 @@ struct Inner {
     wal: Wal,
     vote: Option<Vote<NodeId>>,
     last_purged: Option<LogId<NodeId>>,
+    committed: Option<LogId<NodeId>>,
+    committed_saved_at: Option<std::time::Instant>,
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -63,7 +71,18 @@ impl LogStore {
         };
         let vote = load(VOTE_META)?.map(|b| decode(&b)).transpose().map_err(|e| read_error(&e))?;
         let last_purged = load(PURGED_META)?.map(|b| decode(&b)).transpose().map_err(|e| read_error(&e))?;
-        Ok(LogStore { inner: Arc::new(Mutex::new(Inner { dir: dir.to_path_buf(), wal, vote, last_purged })) })
+        // A damaged hint is no hint.
+        let committed: Option<LogId<NodeId>> = meta::load(dir, COMMITTED_META)
+            .ok()
+            .flatten()
+            .and_then(|b| decode::<Option<LogId<NodeId>>>(&b).ok())
+            .flatten();
+        // The hint never points past the log (a log cut at a torn tail may be shorter).
+        let next_index = wal.next_index();
+        let committed = committed
+            .filter(|c| c.index < next_index || last_purged.is_some_and(|p: LogId<NodeId>| c.index <= p.index));
+        let inner = Inner { dir: dir.to_path_buf(), wal, vote, last_purged, committed, committed_saved_at: None };
+        Ok(LogStore { inner: Arc::new(Mutex::new(inner)) })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -126,6 +145,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| StorageError::from(StorageIOError::write_vote(AnyError::new(&e))))?;
         inner.vote = Some(*vote);
         Ok(())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<(), StorageError<NodeId>> {
+        let mut inner = self.lock();
+        inner.committed = committed;
+        let due = inner.committed_saved_at.is_none_or(|at| at.elapsed() >= COMMITTED_SAVE_EVERY);
+        if due {
+            inner.committed_saved_at = Some(std::time::Instant::now());
+            // A hint: failing to write it is not an error worth stopping for.
+            if let Err(error) = meta::save_unsynced(&inner.dir, COMMITTED_META, &encode(&committed)) {
+                tracing::warn!(%error, "cannot save the committed index hint");
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        Ok(self.lock().committed)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {

@@ -9,6 +9,11 @@
 
 #![deny(missing_docs)]
 
+pub mod chaos;
+pub mod checker;
 pub mod demo;
+pub mod history;
+pub mod load;
+pub mod report;
 pub mod topology;
 pub mod up;

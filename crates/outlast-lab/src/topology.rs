@@ -183,6 +183,20 @@ impl Topology {
         (heartbeat, [3 * heartbeat, 6 * heartbeat])
     }
 
+    /// Node `id`'s election timeout. Nodes in the preferred region time out first (3–4.5
+    /// heartbeats) and the others later (5–8), so after a leader's loss the preferred region
+    /// usually stands alone — fewer split votes when the survivors are exactly a quorum, and a
+    /// leader near the users at once. With the preferred region gone, the others still elect.
+    pub fn election_timeout_ms(&self, id: u64) -> [u64; 2] {
+        let (heartbeat, default) = self.raft_timing_ms();
+        let region = self.nodes.iter().find(|n| n.id == id).map(|n| n.region.as_str());
+        match &self.preferred_region {
+            Some(preferred) if region == Some(preferred.as_str()) => [3 * heartbeat, 9 * heartbeat / 2],
+            Some(_) => [5 * heartbeat, 8 * heartbeat],
+            None => default,
+        }
+    }
+
     /// One-way latency from node `from` to node `to`, in ms.
     pub fn latency_ms(&self, from: u64, to: u64) -> u32 {
         let region = |id| self.nodes.iter().find(|n| n.id == id).map(|n| n.region.as_str()).unwrap_or("");

@@ -164,8 +164,8 @@ fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> String {
          heartbeat_ms = {heartbeat}\nelection_timeout_ms = [{election_min}, {election_max}]\n",
         rtt = topology.max_rtt_ms(),
         heartbeat = timing.0,
-        election_min = timing.1[0],
-        election_max = timing.1[1],
+        election_min = topology.election_timeout_ms(id)[0],
+        election_max = topology.election_timeout_ms(id)[1],
         topology = dir.topology().display(),
         data = dir.data(id).display(),
         advertised = addrs.raft_advertised,
@@ -301,6 +301,26 @@ impl Cluster {
     /// SIGKILLs node `id`.
     pub fn kill(&mut self, id: u64) {
         if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `TERM`, …) to node `id`'s process.
+    pub fn signal(&self, id: u64, signal: &str) {
+        if let Some(child) = self.children.get(&id) {
+            let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+        }
+    }
+
+    /// Stops node `id` with SIGTERM and waits (bounded) for it to exit.
+    pub fn terminate(&mut self, id: u64) {
+        self.signal(id, "TERM");
+        if let Some(mut child) = self.children.remove(&id) {
+            let started = Instant::now();
+            while matches!(child.try_wait(), Ok(None)) && started.elapsed() < STOP_DEADLINE {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -19,6 +19,16 @@ pub fn save(dir: &Path, name: &str, value: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Writes `value` as `dir/name` atomically but without syncing: after a crash the file holds
+/// the new value, an older one, or none — for hints whose loss only costs time.
+pub fn save_unsynced(dir: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = File::create(&tmp)?;
+    file.write_all(&crc32c::crc32c(value).to_le_bytes())?;
+    file.write_all(value)?;
+    fs::rename(&tmp, dir.join(name))
+}
+
 /// Reads `dir/name`: `Ok(None)` if it was never written, an error if it is damaged.
 pub fn load(dir: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
     let bytes = match fs::read(dir.join(name)) {

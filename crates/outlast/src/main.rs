@@ -63,6 +63,32 @@ enum Top {
         #[arg(long)]
         topology: Option<PathBuf>,
     },
+    /// Break a fresh local cluster under load (provider-outage, region-outage, leader-kill-loop,
+    /// symmetric-partition, asymmetric-partition, leader-isolation, latency-spike, process-pause,
+    /// crash-restart, rolling-restart), check every promise, and write an incident report.
+    /// Exits 0 on PASS, 1 on FAIL.
+    Chaos {
+        /// The scenario.
+        scenario: String,
+        /// Where the cluster and the report go (a fresh directory).
+        #[arg(long, default_value = "chaos-report")]
+        dir: PathBuf,
+        /// Seconds of load before the fault.
+        #[arg(long, default_value_t = 3)]
+        warmup_s: u64,
+        /// Seconds the fault lasts.
+        #[arg(long, default_value_t = 5)]
+        fault_s: u64,
+        /// Seconds of load after healing.
+        #[arg(long, default_value_t = 3)]
+        cooldown_s: u64,
+        /// Concurrent traders.
+        #[arg(long, default_value_t = 8)]
+        traders: u64,
+        /// A topology file (the built-in one otherwise).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+    },
     /// Show the cluster: nodes with provider/region/zone, role, health, term, applied index, lag,
     /// and where the leader is.
     Status {
@@ -168,6 +194,22 @@ fn main() -> ExitCode {
         Top::Demo => demo::run(),
         Top::Up { dir, topology } => up_cmd::up(&dir, topology.as_deref()),
         Top::Status { dir, endpoints } => up_cmd::status(&dir, endpoints),
+        Top::Chaos { scenario, dir, warmup_s, fault_s, cooldown_s, traders, topology } => {
+            let Some(scenario) = outlast_lab::chaos::Scenario::parse(&scenario) else {
+                let names: Vec<&str> = outlast_lab::chaos::Scenario::ALL.iter().map(|(n, _)| *n).collect();
+                eprintln!("error: unknown scenario {scenario:?}; one of: {}", names.join(", "));
+                return ExitCode::from(2);
+            };
+            up_cmd::chaos(outlast_lab::chaos::ChaosConfig {
+                scenario,
+                warmup: std::time::Duration::from_secs(warmup_s),
+                fault: std::time::Duration::from_secs(fault_s),
+                cooldown: std::time::Duration::from_secs(cooldown_s),
+                load: outlast_lab::load::LoadConfig { traders, ..Default::default() },
+                dir,
+                topology,
+            })
+        }
         Top::Client(command) => client_cmd::run(command),
         Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };

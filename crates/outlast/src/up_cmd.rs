@@ -204,3 +204,42 @@ pub fn status(dir: &Path, endpoints: Vec<String>) -> ExitCode {
         ExitCode::SUCCESS
     })
 }
+
+/// `outlast chaos <scenario>`: runs it on a fresh cluster in `dir`, prints the verdict.
+pub fn chaos(config: outlast_lab::chaos::ChaosConfig) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        let binary = match std::env::current_exe() {
+            Ok(binary) => binary,
+            Err(error) => {
+                eprintln!("error: cannot find the outlast binary: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(error) = std::fs::create_dir_all(&config.dir) {
+            eprintln!("error: {}: {error}", config.dir.display());
+            return ExitCode::from(2);
+        }
+        eprintln!("chaos {}: fresh cluster in {}", config.scenario.name(), config.dir.display());
+        match outlast_lab::chaos::run(&binary, &config).await {
+            Ok(report) => {
+                println!("{}", report.markdown());
+                println!("report: {}", config.dir.join("report.md").display());
+                if report.verdict.pass {
+                    println!("verdict: PASS");
+                    ExitCode::SUCCESS
+                } else {
+                    println!("verdict: FAIL");
+                    ExitCode::FAILURE
+                }
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}

@@ -1,0 +1,362 @@
+//! `outlast chaos <scenario>`: a fresh cluster, load throughout, one fault, heal, settle, check,
+//! report.
+//!
+//! The schedule is fixed per run: warm-up, the fault for its duration, heal, cool-down. The load
+//! generator records every operation; a monitor polls the cluster view for leader changes and
+//! node health; the checker then judges the settled cluster against the history.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use outlast_client::{Client, FailoverPolicy};
+use outlast_links::LinkRule;
+
+use crate::history::Incident;
+use crate::load::{LoadConfig, Recorder};
+use crate::report::Report;
+use crate::topology::Topology;
+use crate::up::{prepare, Cluster};
+
+/// The fault scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// SIGKILL every node of the leader's provider; restart them at heal.
+    ProviderOutage,
+    /// SIGKILL every node of the leader's region; restart them at heal.
+    RegionOutage,
+    /// SIGKILL the leader, restart it once a new one is elected, again, for the fault window.
+    LeaderKillLoop,
+    /// Cut both ways between the leader plus one follower and the rest.
+    SymmetricPartition,
+    /// The leader can receive from everyone but reaches no one.
+    AsymmetricPartition,
+    /// Cut both ways between the leader and everyone.
+    LeaderIsolation,
+    /// Add 300 ms each way to every link of the leader.
+    LatencySpike,
+    /// SIGSTOP the leader; SIGCONT at heal.
+    ProcessPause,
+    /// SIGKILL a follower and restart it at once.
+    CrashRestart,
+    /// SIGTERM and restart every node in turn.
+    RollingRestart,
+}
+
+impl Scenario {
+    /// Every scenario, as named on the command line.
+    pub const ALL: [(&'static str, Scenario); 10] = [
+        ("provider-outage", Scenario::ProviderOutage),
+        ("region-outage", Scenario::RegionOutage),
+        ("leader-kill-loop", Scenario::LeaderKillLoop),
+        ("symmetric-partition", Scenario::SymmetricPartition),
+        ("asymmetric-partition", Scenario::AsymmetricPartition),
+        ("leader-isolation", Scenario::LeaderIsolation),
+        ("latency-spike", Scenario::LatencySpike),
+        ("process-pause", Scenario::ProcessPause),
+        ("crash-restart", Scenario::CrashRestart),
+        ("rolling-restart", Scenario::RollingRestart),
+    ];
+
+    /// The scenario named `name`.
+    pub fn parse(name: &str) -> Option<Scenario> {
+        Scenario::ALL.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Scenario::ALL.iter().find(|(_, s)| *s == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+/// A chaos run's settings.
+#[derive(Clone, Debug)]
+pub struct ChaosConfig {
+    /// What to break.
+    pub scenario: Scenario,
+    /// Load before the fault.
+    pub warmup: Duration,
+    /// How long the fault lasts.
+    pub fault: Duration,
+    /// Load after healing.
+    pub cooldown: Duration,
+    /// The load.
+    pub load: LoadConfig,
+    /// Where the cluster's state and the report go.
+    pub dir: PathBuf,
+    /// The topology (the built-in one if none).
+    pub topology: Option<PathBuf>,
+}
+
+/// What the monitor saw.
+#[derive(Debug, Default)]
+struct Watch {
+    incidents: Vec<Incident>,
+    leader: Option<u64>,
+    /// Samples per node: (healthy count, total).
+    health: BTreeMap<u64, (u64, u64)>,
+}
+
+async fn monitor(
+    endpoints: Vec<String>,
+    token: String,
+    started: Instant,
+    watch: Arc<Mutex<Watch>>,
+    stop: Arc<AtomicBool>,
+) {
+    let policy = FailoverPolicy {
+        attempt_timeout: Duration::from_millis(300),
+        budget: Duration::from_millis(900),
+        attempts_max: endpoints.len() as u32,
+        ..FailoverPolicy::default()
+    };
+    let client = Client::new(endpoints, None, policy);
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok(view) = client.operator(&token, "GET", "/operator/v1/cluster", &[]).await {
+            let mut w = watch.lock().unwrap_or_else(|p| p.into_inner());
+            let leader = view["leader"]["id"].as_u64();
+            if leader.is_some() && leader != w.leader {
+                let at_ms = started.elapsed().as_millis() as u64;
+                let what = format!(
+                    "leader: node {} ({} {}), term {}",
+                    leader.unwrap_or(0),
+                    view["leader"]["provider"].as_str().unwrap_or("?"),
+                    view["leader"]["region"].as_str().unwrap_or("?"),
+                    view["term"]
+                );
+                w.incidents.push(Incident { at_ms, what });
+                w.leader = leader;
+            }
+            for node in view["nodes"].as_array().into_iter().flatten() {
+                let entry = w.health.entry(node["id"].as_u64().unwrap_or(0)).or_default();
+                entry.0 += u64::from(node["healthy"] == true);
+                entry.1 += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn incident(watch: &Arc<Mutex<Watch>>, started: Instant, what: String) -> u64 {
+    let at_ms = started.elapsed().as_millis() as u64;
+    eprintln!("{:>7} ms  {what}", at_ms);
+    watch.lock().unwrap_or_else(|p| p.into_inner()).incidents.push(Incident { at_ms, what });
+    at_ms
+}
+
+fn nodes_where(topology: &Topology, pick: impl Fn(&crate::topology::NodeSpec) -> bool) -> Vec<u64> {
+    topology.nodes.iter().filter(|n| pick(n)).map(|n| n.id).collect()
+}
+
+/// Runs one scenario; writes `report.json`, `report.md`, `chart.svg` and `history.jsonl` into
+/// `config.dir` and returns the report.
+pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> {
+    let (state, topology) = prepare(&config.dir.join("cluster"), config.topology.as_deref())?;
+    let mut cluster = Cluster::start(binary, state.clone(), topology.clone()).await?;
+    let token = state.read_token()?;
+    let endpoints = cluster.endpoints();
+    let admin = Client::new(endpoints.clone(), None, FailoverPolicy::default());
+    cluster.leader().await?;
+    crate::demo::seed(&admin, &token).await.map_err(|e| format!("seeding: {e}"))?;
+    let traders =
+        crate::load::open_traders(&admin, &token, config.load.traders).await.map_err(|e| format!("traders: {e}"))?;
+
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watch = Arc::new(Mutex::new(Watch::default()));
+    let recorder = Arc::new(Recorder::default());
+    let mut tasks = vec![tokio::spawn(monitor(endpoints.clone(), token.clone(), started, watch.clone(), stop.clone()))];
+    tasks.push(tokio::spawn(crate::load::drive_withdrawals(endpoints.clone(), token.clone(), stop.clone())));
+    for trader in &traders {
+        tasks.push(tokio::spawn(crate::load::trade(
+            trader.clone(),
+            endpoints.clone(),
+            config.load.clone(),
+            started,
+            recorder.clone(),
+            stop.clone(),
+        )));
+    }
+    tokio::time::sleep(config.warmup).await;
+
+    let leader = cluster.leader().await?;
+    let spec = topology.nodes.iter().find(|n| n.id == leader).cloned().ok_or("leader not in topology")?;
+    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let (fault, fault_start) = match config.scenario {
+        Scenario::ProviderOutage | Scenario::RegionOutage => {
+            let (label, victims) = if config.scenario == Scenario::ProviderOutage {
+                (format!("provider {}", spec.provider), nodes_where(&topology, |n| n.provider == spec.provider))
+            } else {
+                (format!("region {}", spec.region), nodes_where(&topology, |n| n.region == spec.region))
+            };
+            let what = format!("SIGKILL {label} (nodes {victims:?})");
+            let at = incident(&watch, started, format!("fault: {what}"));
+            for id in &victims {
+                cluster.kill(*id);
+            }
+            tokio::time::sleep(config.fault).await;
+            for id in &victims {
+                cluster.spawn(*id, false)?;
+            }
+            (what, at)
+        }
+        Scenario::LeaderKillLoop => {
+            let at = incident(&watch, started, "fault: SIGKILL the leader, again and again".into());
+            while started.elapsed().as_millis() as u64 - at < config.fault.as_millis() as u64 {
+                let current = cluster.leader().await?;
+                cluster.kill(current);
+                incident(&watch, started, format!("SIGKILL leader node {current}"));
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    if matches!(cluster.wait_for_leader(Duration::from_secs(1)).await, Ok(next) if next != current) {
+                        break;
+                    }
+                }
+                cluster.spawn(current, false)?;
+            }
+            ("SIGKILL the leader repeatedly".into(), at)
+        }
+        Scenario::SymmetricPartition
+        | Scenario::AsymmetricPartition
+        | Scenario::LeaderIsolation
+        | Scenario::LatencySpike => {
+            let minority: Vec<u64> = match config.scenario {
+                Scenario::SymmetricPartition => vec![leader, others[0]],
+                _ => vec![leader],
+            };
+            let majority: Vec<u64> = cluster.ids().into_iter().filter(|id| !minority.contains(id)).collect();
+            let what = match config.scenario {
+                Scenario::SymmetricPartition => format!("partition {minority:?} | {majority:?} both ways"),
+                Scenario::AsymmetricPartition => {
+                    format!("one-way partition: node {leader} reaches no one, hears everyone")
+                }
+                Scenario::LeaderIsolation => format!("isolate leader node {leader} both ways"),
+                _ => format!("+300 ms each way on every link of leader node {leader}"),
+            };
+            let at = incident(&watch, started, format!("fault: {what}"));
+            for &a in &minority {
+                for &b in &majority {
+                    match config.scenario {
+                        Scenario::AsymmetricPartition => cluster.links.update(a, b, |r| r.blocked = true),
+                        Scenario::LatencySpike => {
+                            cluster.links.update(a, b, |r| r.latency_ms += 300);
+                            cluster.links.update(b, a, |r| r.latency_ms += 300);
+                        }
+                        _ => {
+                            cluster.links.update(a, b, |r| r.blocked = true);
+                            cluster.links.update(b, a, |r| r.blocked = true);
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(config.fault).await;
+            let clean = crate::up::links(&topology);
+            for ((a, b), _) in cluster.links.rules() {
+                let rule: LinkRule = clean.rule(a, b);
+                cluster.links.set(a, b, rule);
+            }
+            (what, at)
+        }
+        Scenario::ProcessPause => {
+            let what = format!("SIGSTOP leader node {leader}");
+            let at = incident(&watch, started, format!("fault: {what}"));
+            cluster.signal(leader, "STOP");
+            tokio::time::sleep(config.fault).await;
+            cluster.signal(leader, "CONT");
+            (what, at)
+        }
+        Scenario::CrashRestart => {
+            let victim = others[0];
+            let what = format!("SIGKILL follower node {victim} and restart it at once");
+            let at = incident(&watch, started, format!("fault: {what}"));
+            cluster.kill(victim);
+            cluster.spawn(victim, false)?;
+            tokio::time::sleep(config.fault).await;
+            (what, at)
+        }
+        Scenario::RollingRestart => {
+            let at = incident(&watch, started, "fault: rolling restart (SIGTERM, restart, next)".into());
+            for id in cluster.ids() {
+                cluster.terminate(id);
+                cluster.spawn(id, false)?;
+                incident(&watch, started, format!("restarted node {id}"));
+                let all = cluster.endpoints();
+                crate::checker::converge(&all, &token, Duration::from_secs(30)).await?;
+            }
+            ("rolling restart of every node".into(), at)
+        }
+    };
+    let fault_end = incident(&watch, started, "heal".into());
+    tokio::time::sleep(config.cooldown).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let end_ms = started.elapsed().as_millis() as u64;
+    eprintln!("load stopped; settling and checking...");
+    let ops = recorder.ops();
+    let verdict = crate::checker::check(&endpoints, &token, &traders, &ops).await;
+    cluster.stop();
+
+    let watch = Arc::try_unwrap(watch).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).unwrap_or_default();
+    let mut incidents = watch.incidents.clone();
+    incidents.sort_by_key(|i| i.at_ms);
+    let time_to_new_leader = incidents
+        .iter()
+        .filter(|i| {
+            i.at_ms >= fault_start
+                && i.what.starts_with("leader:")
+                && !i.what.starts_with(&format!("leader: node {leader} "))
+        })
+        .map(|i| i.at_ms - fault_start)
+        .next();
+    let share = |ids: Vec<u64>| {
+        let (up, total) =
+            ids.iter().filter_map(|id| watch.health.get(id)).fold((0, 0), |(u, t), (a, b)| (u + a, t + b));
+        if total == 0 {
+            0.0
+        } else {
+            up as f64 / total as f64
+        }
+    };
+    let mut providers: Vec<String> = topology.nodes.iter().map(|n| n.provider.clone()).collect();
+    providers.dedup();
+    providers.sort();
+    providers.dedup();
+    let mut regions: Vec<String> = topology.nodes.iter().map(|n| n.region.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    let report = Report {
+        scenario: config.scenario.name().to_string(),
+        fault,
+        fault_window_ms: [fault_start, fault_end],
+        longest_unavailability_ms: crate::report::longest_gap(&ops, config.warmup.as_millis() as u64 / 2, end_ms),
+        time_to_new_leader_ms: time_to_new_leader,
+        rto_ms: crate::report::rto(&ops, fault_start),
+        rpo_ops_lost: verdict.lost,
+        before: crate::report::phase(&ops, 0, fault_start),
+        during: crate::report::phase(&ops, fault_start, fault_end),
+        after: crate::report::phase(&ops, fault_end, end_ms),
+        provider_availability: providers
+            .iter()
+            .map(|p| (p.clone(), share(nodes_where(&topology, |n| &n.provider == p))))
+            .collect(),
+        region_availability: regions
+            .iter()
+            .map(|r| (r.clone(), share(nodes_where(&topology, |n| &n.region == r))))
+            .collect(),
+        incidents,
+        timeline: crate::report::timeline(&ops, end_ms),
+        verdict,
+    };
+    let write =
+        |name: &str, text: String| std::fs::write(config.dir.join(name), text).map_err(|e| format!("{name}: {e}"));
+    write("report.json", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)?;
+    write("report.md", report.markdown())?;
+    write("chart.svg", report.svg())?;
+    let lines: Vec<String> = ops.iter().map(|op| serde_json::to_string(op).unwrap_or_default()).collect();
+    write("history.jsonl", lines.join("\n") + "\n")?;
+    Ok(report)
+}

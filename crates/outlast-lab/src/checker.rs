@@ -1,0 +1,212 @@
+//! The checker: after the faults heal and the cluster settles, did the exchange keep every
+//! promise?
+//!
+//! - every replica converged: the same applied index and digest on every node;
+//! - every engine invariant holds (conservation per asset, locks, books) on every node;
+//! - every acknowledged order and withdrawal is in the final state (acknowledged ops lost: RPO);
+//! - nothing took effect twice: one order per client order id, one withdrawal per withdrawal id,
+//!   and every retry returned the original order;
+//! - a refused operation left no trace;
+//! - every unknown outcome is resolved to exactly one of applied / not applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use outlast_client::{Client, FailoverPolicy};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::history::{Op, OpKind, OpResult};
+use crate::load::Trader;
+
+/// What the checker found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verdict {
+    /// PASS if every check held.
+    pub pass: bool,
+    /// Why not, one line per broken promise.
+    pub failures: Vec<String>,
+    /// Acknowledged operations.
+    pub acknowledged: usize,
+    /// Acknowledged operations missing from the final state.
+    pub lost: usize,
+    /// Operations applied more than once.
+    pub duplicated: usize,
+    /// Unknown outcomes found applied.
+    pub unknown_applied: usize,
+    /// Unknown outcomes found not applied.
+    pub unknown_not_applied: usize,
+    /// Refused operations.
+    pub refused: usize,
+    /// The converged digest.
+    pub digest: String,
+    /// The converged applied index.
+    pub applied_index: u64,
+}
+
+/// Waits (bounded) until every node reports the same applied index and digest; returns their
+/// audits (or why not).
+pub async fn converge(endpoints: &[String], token: &str, deadline: Duration) -> Result<Vec<Value>, String> {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < deadline {
+        let mut audits = Vec::new();
+        for endpoint in endpoints {
+            let client = Client::new(vec![endpoint.clone()], None, crate::up::quick_policy());
+            match client.operator(token, "GET", "/operator/v1/audit", &[]).await {
+                Ok(audit) => audits.push(audit),
+                Err(error) => {
+                    last = format!("{endpoint}: {error}");
+                    break;
+                }
+            }
+        }
+        if audits.len() == endpoints.len() {
+            let first = (&audits[0]["appliedIndex"], &audits[0]["digest"]);
+            if audits.iter().all(|a| (&a["appliedIndex"], &a["digest"]) == first) {
+                return Ok(audits);
+            }
+            last = audits
+                .iter()
+                .map(|a| {
+                    format!(
+                        "node {} at {} {}",
+                        a["node"],
+                        a["appliedIndex"],
+                        &a["digest"].as_str().unwrap_or("")[..8.min(a["digest"].as_str().unwrap_or("").len())]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("replicas did not converge within {deadline:?}: {last}"))
+}
+
+/// Checks the history against the settled cluster.
+pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &[Op]) -> Verdict {
+    let mut verdict = Verdict::default();
+    match converge(endpoints, token, Duration::from_secs(60)).await {
+        Ok(audits) => {
+            verdict.digest = audits[0]["digest"].as_str().unwrap_or_default().to_string();
+            verdict.applied_index = audits[0]["appliedIndex"].as_u64().unwrap_or(0);
+            for audit in &audits {
+                if audit["invariants"] != "ok" {
+                    verdict.failures.push(format!("node {}: invariant broken: {}", audit["node"], audit["invariants"]));
+                }
+                for asset in audit["assets"].as_array().into_iter().flatten() {
+                    if asset["conserved"] != true {
+                        verdict
+                            .failures
+                            .push(format!("node {}: {} not conserved: {asset}", audit["node"], asset["asset"]));
+                    }
+                }
+            }
+        }
+        Err(why) => verdict.failures.push(why),
+    }
+    let client_for =
+        |trader: &Trader| Client::new(endpoints.to_vec(), Some(trader.credentials.clone()), FailoverPolicy::default());
+    for trader in traders {
+        let client = client_for(trader);
+        let orders =
+            client.signed("GET", "/api/v3/allOrders", &[("symbol", "BTCUSDT".into()), ("limit", "1000".into())]).await;
+        let withdrawals = client.signed("GET", "/sapi/v1/capital/withdraw/history", &[("limit", "1000".into())]).await;
+        let (Ok(orders), Ok(withdrawals)) = (orders, withdrawals) else {
+            verdict.failures.push(format!("account {}: final state unreadable", trader.account));
+            continue;
+        };
+        // Everything the final state holds, by client id.
+        let mut held: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+        for order in orders.as_array().into_iter().flatten() {
+            let id = order["clientOrderId"].as_str().unwrap_or_default().to_string();
+            held.entry(id)
+                .or_default()
+                .push((order["orderId"].as_u64().unwrap_or(0), order["status"].as_str().unwrap_or("").to_string()));
+        }
+        for w in withdrawals.as_array().into_iter().flatten() {
+            let id = w["withdrawOrderId"].as_str().unwrap_or_default().to_string();
+            held.entry(id)
+                .or_default()
+                .push((w["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(0), w["status"].to_string()));
+        }
+        for (client_id, copies) in &held {
+            if copies.len() > 1 {
+                verdict.duplicated += copies.len() - 1;
+                verdict.failures.push(format!(
+                    "account {}: {client_id} took effect {} times",
+                    trader.account,
+                    copies.len()
+                ));
+            }
+        }
+        let mine = ops.iter().filter(|op| op.account == trader.account);
+        let mut first_order: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut resolved_unknown: BTreeSet<&str> = BTreeSet::new();
+        for op in mine {
+            let present = held.get(&op.client_id);
+            match (&op.kind, &op.result) {
+                (OpKind::Place | OpKind::Withdraw, OpResult::Ok) => {
+                    verdict.acknowledged += 1;
+                    if present.is_none() {
+                        verdict.lost += 1;
+                        verdict
+                            .failures
+                            .push(format!("account {}: acknowledged {} lost", trader.account, op.client_id));
+                    }
+                    if let (OpKind::Place, Some(id)) = (op.kind, op.order_id) {
+                        first_order.entry(&op.client_id).or_insert(id);
+                    }
+                }
+                (OpKind::Retry, OpResult::Ok) => {
+                    verdict.acknowledged += 1;
+                    if let (Some(first), Some(again)) = (first_order.get(op.client_id.as_str()), op.order_id) {
+                        if *first != again {
+                            verdict.duplicated += 1;
+                            verdict.failures.push(format!(
+                                "account {}: retry of {} made order {again}, not {first}",
+                                trader.account, op.client_id
+                            ));
+                        }
+                    }
+                }
+                (OpKind::Cancel, OpResult::Ok) => {
+                    verdict.acknowledged += 1;
+                    let canceled = present.is_some_and(|c| c.iter().any(|(_, status)| status == "CANCELED"));
+                    if !canceled {
+                        verdict.lost += 1;
+                        verdict.failures.push(format!(
+                            "account {}: acknowledged cancel of {} not in effect",
+                            trader.account, op.client_id
+                        ));
+                    }
+                }
+                (OpKind::Place | OpKind::Withdraw | OpKind::Retry, OpResult::Unknown) => {
+                    if resolved_unknown.insert(&op.client_id) {
+                        if present.is_some() {
+                            verdict.unknown_applied += 1;
+                        } else {
+                            verdict.unknown_not_applied += 1;
+                        }
+                    }
+                }
+                (OpKind::Place | OpKind::Withdraw, OpResult::Fail(code)) => {
+                    verdict.refused += 1;
+                    // A refusal changes nothing, unless an earlier unknown attempt of the same id applied.
+                    if present.is_some()
+                        && !ops.iter().any(|o| o.client_id == op.client_id && o.result != OpResult::Fail(*code))
+                    {
+                        verdict
+                            .failures
+                            .push(format!("account {}: refused {} ({code}) took effect", trader.account, op.client_id));
+                    }
+                }
+                (_, OpResult::Fail(_)) => verdict.refused += 1,
+                (OpKind::Cancel, OpResult::Unknown) => {}
+            }
+        }
+    }
+    verdict.pass = verdict.failures.is_empty();
+    verdict
+}

@@ -1,0 +1,60 @@
+//! The operation history a chaos run records: every client operation with when it was invoked,
+//! when it completed, where it went and how it ended.
+
+use serde::{Deserialize, Serialize};
+
+/// What an operation was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpKind {
+    /// Place an order (its client order id is `client_id`).
+    Place,
+    /// The same order again, same client order id: must return the same order.
+    Retry,
+    /// Cancel an order by client order id.
+    Cancel,
+    /// Request a withdrawal (its `withdrawOrderId` is `client_id`).
+    Withdraw,
+}
+
+/// How an operation ended, as the client saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    /// Acknowledged: the exchange says it applied.
+    Ok,
+    /// Refused by the exchange (its code); nothing may have changed.
+    Fail(i64),
+    /// No answer in time from any node: it may or may not have applied.
+    Unknown,
+}
+
+/// One operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    /// Sequence number in the history.
+    pub id: u64,
+    /// The trader's account.
+    pub account: u64,
+    /// What.
+    pub kind: OpKind,
+    /// Its client order id or withdrawal id.
+    pub client_id: String,
+    /// The exchange's order id, when acknowledged.
+    pub order_id: Option<u64>,
+    /// ms since the run started, when invoked.
+    pub invoke_ms: u64,
+    /// ms since the run started, when it ended.
+    pub complete_ms: u64,
+    /// The endpoint it ended on.
+    pub endpoint: String,
+    /// How it ended.
+    pub result: OpResult,
+}
+
+/// Something that happened to the cluster during the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// ms since the run started.
+    pub at_ms: u64,
+    /// What, e.g. `fault: SIGKILL provider aws (nodes 1, 4)` or `leader: node 3 (term 4)`.
+    pub what: String,
+}

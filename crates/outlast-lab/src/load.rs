@@ -1,0 +1,257 @@
+//! The load generator: traders placing, retrying and cancelling orders and asking for
+//! withdrawals, and an operator driving withdrawals to sent and confirmed or failed, all through
+//! the failover client, every operation recorded in the history.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use outlast_client::{Client, ClientError, Credentials, FailoverPolicy};
+use serde_json::Value;
+
+use crate::history::{Op, OpKind, OpResult};
+
+/// Load settings.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Concurrent traders (accounts 101, 102, …).
+    pub traders: u64,
+    /// Most operations per trader (keeps every order within the history the API keeps).
+    pub ops_per_trader_max: u64,
+    /// Pause between a trader's operations.
+    pub think: Duration,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig { traders: 8, ops_per_trader_max: 800, think: Duration::from_millis(20) }
+    }
+}
+
+/// A trader: its account and key.
+#[derive(Clone, Debug)]
+pub struct Trader {
+    /// Account id.
+    pub account: u64,
+    /// API key.
+    pub credentials: Credentials,
+}
+
+/// The first trader account.
+pub const FIRST_TRADER: u64 = 101;
+
+fn p(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+/// Opens and funds the traders' accounts and creates their keys (idempotent).
+pub async fn open_traders(client: &Client, token: &str, count: u64) -> Result<Vec<Trader>, ClientError> {
+    let mut traders = Vec::new();
+    for account in FIRST_TRADER..FIRST_TRADER + count {
+        let a = account.to_string();
+        client.operator(token, "POST", "/operator/v1/accounts", &p(&[("account", &a)])).await?;
+        for (coin, amount) in [("USDT", "10000000"), ("BTC", "200")] {
+            let tx = format!("chaos-{account}-{coin}");
+            client
+                .operator(
+                    token,
+                    "POST",
+                    "/operator/v1/deposits",
+                    &p(&[("account", &a), ("coin", coin), ("amount", amount), ("txId", &tx)]),
+                )
+                .await?;
+        }
+        let key = format!("ChaosTrader{account:021}");
+        let created =
+            client.operator(token, "POST", "/operator/v1/apiKeys", &p(&[("account", &a), ("apiKey", &key)])).await?;
+        let secret = created["secretKey"].as_str().unwrap_or_default().to_string();
+        traders.push(Trader { account, credentials: Credentials { key, secret } });
+    }
+    Ok(traders)
+}
+
+/// The shared recorder.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    ops: Mutex<Vec<Op>>,
+    next: AtomicU64,
+}
+
+impl Recorder {
+    fn record(&self, mut op: Op) -> Op {
+        op.id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).push(op.clone());
+        op
+    }
+
+    /// Every operation so far, in completion order.
+    pub fn ops(&self) -> Vec<Op> {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A small deterministic generator per trader.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn classify(result: &Result<Value, ClientError>) -> OpResult {
+    match result {
+        Ok(_) => OpResult::Ok,
+        Err(ClientError::Exchange { code, .. }) => OpResult::Fail(*code),
+        Err(_) => OpResult::Unknown,
+    }
+}
+
+/// Runs one trader until `stop`.
+pub async fn trade(
+    trader: Trader,
+    endpoints: Vec<String>,
+    config: LoadConfig,
+    started: Instant,
+    recorder: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+) {
+    // Spread traders over nodes: each starts on a different endpoint.
+    let mut rotated = endpoints.clone();
+    rotated.rotate_left((trader.account as usize) % endpoints.len());
+    let policy = FailoverPolicy { budget: Duration::from_secs(5), ..FailoverPolicy::default() };
+    let client = Client::new(rotated, Some(trader.credentials.clone()), policy);
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ trader.account);
+    let mut open: Vec<String> = Vec::new();
+    let elapsed = |at: Instant| at.duration_since(started).as_millis() as u64;
+    for n in 0..config.ops_per_trader_max {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let roll = rng.below(100);
+        let invoked = Instant::now();
+        let (kind, client_id, result) = if roll < 15 && !open.is_empty() {
+            let client_id = open.swap_remove(rng.below(open.len() as u64) as usize);
+            let result = client.cancel_order("BTCUSDT", None, Some(&client_id)).await;
+            (OpKind::Cancel, client_id, result)
+        } else if roll < 20 {
+            let client_id = format!("w-{}-{n}", trader.account);
+            let params =
+                p(&[("coin", "USDT"), ("address", "0xchaos"), ("amount", "1"), ("withdrawOrderId", &client_id)]);
+            (
+                OpKind::Withdraw,
+                client_id.clone(),
+                client.signed("POST", "/sapi/v1/capital/withdraw/apply", &params).await,
+            )
+        } else {
+            let client_id = format!("o-{}-{n}", trader.account);
+            let side = if rng.below(2) == 0 { "BUY" } else { "SELL" };
+            // Around 60,000, so that some orders cross and trade.
+            let price = (59_900 + rng.below(200)).to_string();
+            let order = p(&[
+                ("symbol", "BTCUSDT"),
+                ("side", side),
+                ("type", "LIMIT"),
+                ("timeInForce", "GTC"),
+                ("quantity", "0.01"),
+                ("price", &price),
+                ("newClientOrderId", &client_id),
+            ]);
+            let result = client.place_order(&order).await;
+            if result.is_ok() {
+                open.push(client_id.clone());
+                // Probe idempotency: every tenth acknowledged order is sent again as is.
+                if n % 10 == 0 {
+                    recorder.record(op(
+                        &trader,
+                        OpKind::Place,
+                        &client_id,
+                        &result,
+                        elapsed(invoked),
+                        elapsed(Instant::now()),
+                        client.current(),
+                    ));
+                    let again_at = Instant::now();
+                    let again = client.place_order(&order).await;
+                    recorder.record(op(
+                        &trader,
+                        OpKind::Retry,
+                        &client_id,
+                        &again,
+                        elapsed(again_at),
+                        elapsed(Instant::now()),
+                        client.current(),
+                    ));
+                    tokio::time::sleep(config.think).await;
+                    continue;
+                }
+            }
+            (OpKind::Place, client_id, result)
+        };
+        recorder.record(op(
+            &trader,
+            kind,
+            &client_id,
+            &result,
+            elapsed(invoked),
+            elapsed(Instant::now()),
+            client.current(),
+        ));
+        tokio::time::sleep(config.think).await;
+    }
+}
+
+fn op(
+    trader: &Trader,
+    kind: OpKind,
+    client_id: &str,
+    result: &Result<Value, ClientError>,
+    invoke_ms: u64,
+    complete_ms: u64,
+    endpoint: &str,
+) -> Op {
+    Op {
+        id: 0,
+        account: trader.account,
+        kind,
+        client_id: client_id.to_string(),
+        order_id: result.as_ref().ok().and_then(|v| v["orderId"].as_u64()),
+        invoke_ms,
+        complete_ms,
+        endpoint: endpoint.to_string(),
+        result: classify(result),
+    }
+}
+
+/// The operator's side: marks requested withdrawals sent, then confirmed (every fifth failed),
+/// until `stop`. Errors are retried on the next round.
+pub async fn drive_withdrawals(endpoints: Vec<String>, token: String, stop: Arc<AtomicBool>) {
+    let policy = FailoverPolicy { budget: Duration::from_secs(3), ..FailoverPolicy::default() };
+    let client = Client::new(endpoints, None, policy);
+    while !stop.load(Ordering::Relaxed) {
+        for status in ["REQUESTED", "SENT"] {
+            let Ok(list) = client
+                .operator(&token, "GET", "/operator/v1/withdrawals", &p(&[("status", status), ("limit", "200")]))
+                .await
+            else {
+                continue;
+            };
+            for w in list.as_array().into_iter().flatten() {
+                let Some(id) = w["id"].as_u64() else { continue };
+                let id_text = id.to_string();
+                let (path, params) = match (status, id % 5) {
+                    ("REQUESTED", _) => {
+                        ("/operator/v1/withdrawals/sent", p(&[("id", &id_text), ("txId", &format!("0xchain{id}"))]))
+                    }
+                    (_, 0) => ("/operator/v1/withdrawals/failed", p(&[("id", &id_text)])),
+                    _ => ("/operator/v1/withdrawals/confirmed", p(&[("id", &id_text)])),
+                };
+                let _ = client.operator(&token, "POST", path, &params).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
