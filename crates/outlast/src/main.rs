@@ -169,6 +169,18 @@ enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Client-observed unavailability over repeated provider outages (full chaos runs).
+    Failover {
+        /// Trials.
+        #[arg(long, default_value_t = 20)]
+        trials: usize,
+        /// Where the trials' clusters and reports go.
+        #[arg(long, default_value = "target/failover-bench")]
+        dir: PathBuf,
+        /// Write the result into this markdown file's failover section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Durable appends: Outlast's segmented log against redb (records/s, batch latency).
     Log {
         /// Bytes per record.
@@ -276,6 +288,29 @@ fn main() -> ExitCode {
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
             publish(&body, "api-bench", write)
+        }
+        Top::Bench { which: Bench::Failover { trials, dir, write } } => {
+            let binary = match std::env::current_exe() {
+                Ok(binary) => binary,
+                Err(error) => {
+                    eprintln!("error: cannot find the outlast binary: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let config = outlast_bench::failover_bench::Config { trials, dir };
+            let report = match outlast_bench::failover_bench::run(&binary, &config) {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let command = format!(
+                "cargo run --release -p outlast -- bench failover --trials {trials}{}",
+                if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+            );
+            let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
+            publish(&body, "failover-bench", write)
         }
         Top::Bench { which: Bench::Log { record_bytes, batches, runs, write } } => {
             let config = outlast_bench::log_bench::Config { record_bytes, batches, runs, ..Default::default() };
