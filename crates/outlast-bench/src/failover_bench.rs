@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use outlast_lab::chaos::{ChaosConfig, Scenario};
+use outlast_lab::chaos::{ChaosConfig, Scenario, Step};
 use outlast_lab::load::LoadConfig;
 
 use crate::report::quantile;
@@ -44,9 +44,11 @@ pub fn run(binary: &Path, config: &Config) -> Result<Report, String> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let chaos = ChaosConfig {
-            scenario: Scenario::ProviderOutage,
-            warmup: Duration::from_secs(2),
-            fault: Duration::from_secs(4),
+            steps: vec![Step {
+                scenario: Scenario::ProviderOutage,
+                after: Duration::from_secs(2),
+                duration: Duration::from_secs(4),
+            }],
             cooldown: Duration::from_secs(2),
             load: LoadConfig { traders: 4, ..LoadConfig::default() },
             dir: dir.clone(),

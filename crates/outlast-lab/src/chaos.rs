@@ -71,16 +71,75 @@ impl Scenario {
     }
 }
 
+/// One fault of a schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// What to break.
+    pub scenario: Scenario,
+    /// Load before it (after the run starts, or after the previous step healed).
+    pub after: Duration,
+    /// How long it lasts.
+    pub duration: Duration,
+}
+
+/// A fault schedule file:
+///
+/// ```toml
+/// cooldown_s = 3
+/// [[steps]]
+/// scenario = "provider-outage"
+/// after_s = 3
+/// duration_s = 5
+/// [[steps]]
+/// scenario = "latency-spike"
+/// after_s = 2
+/// duration_s = 3
+/// ```
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleFile {
+    #[serde(default = "default_cooldown_s")]
+    cooldown_s: u64,
+    steps: Vec<StepFile>,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepFile {
+    scenario: String,
+    after_s: u64,
+    duration_s: u64,
+}
+
+fn default_cooldown_s() -> u64 {
+    3
+}
+
+/// Reads a schedule file: the steps and the cool-down.
+pub fn load_schedule(path: &Path) -> Result<(Vec<Step>, Duration), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: ScheduleFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if file.steps.is_empty() || file.steps.len() > 100 {
+        return Err(format!("{}: a schedule has 1 to 100 steps", path.display()));
+    }
+    let steps = file
+        .steps
+        .iter()
+        .map(|s| {
+            let scenario = Scenario::parse(&s.scenario)
+                .ok_or_else(|| format!("{}: unknown scenario {:?}", path.display(), s.scenario))?;
+            Ok(Step { scenario, after: Duration::from_secs(s.after_s), duration: Duration::from_secs(s.duration_s) })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((steps, Duration::from_secs(file.cooldown_s)))
+}
+
 /// A chaos run's settings.
 #[derive(Clone, Debug)]
 pub struct ChaosConfig {
-    /// What to break.
-    pub scenario: Scenario,
-    /// Load before the fault.
-    pub warmup: Duration,
-    /// How long the fault lasts.
-    pub fault: Duration,
-    /// Load after healing.
+    /// The faults, in order.
+    pub steps: Vec<Step>,
+    /// Load after the last heal.
     pub cooldown: Duration,
     /// The load.
     pub load: LoadConfig,
@@ -150,9 +209,131 @@ fn nodes_where(topology: &Topology, pick: impl Fn(&crate::topology::NodeSpec) ->
     topology.nodes.iter().filter(|n| pick(n)).map(|n| n.id).collect()
 }
 
-/// Runs one scenario; writes `report.json`, `report.md`, `chart.svg` and `history.jsonl` into
+/// Injects one fault, holds it for its duration, and heals it; returns what was done and when
+/// it began.
+async fn inject(
+    cluster: &mut Cluster,
+    topology: &Topology,
+    step: &Step,
+    watch: &Arc<Mutex<Watch>>,
+    started: Instant,
+    token: &str,
+) -> Result<(String, u64), String> {
+    let leader = cluster.leader().await?;
+    let spec = topology.nodes.iter().find(|n| n.id == leader).cloned().ok_or("leader not in topology")?;
+    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    Ok(match step.scenario {
+        Scenario::ProviderOutage | Scenario::RegionOutage => {
+            let (label, victims) = if step.scenario == Scenario::ProviderOutage {
+                (format!("provider {}", spec.provider), nodes_where(topology, |n| n.provider == spec.provider))
+            } else {
+                (format!("region {}", spec.region), nodes_where(topology, |n| n.region == spec.region))
+            };
+            let what = format!("SIGKILL {label} (nodes {victims:?})");
+            let at = incident(watch, started, format!("fault: {what}"));
+            for id in &victims {
+                cluster.kill(*id);
+            }
+            tokio::time::sleep(step.duration).await;
+            for id in &victims {
+                cluster.spawn(*id, false)?;
+            }
+            (what, at)
+        }
+        Scenario::LeaderKillLoop => {
+            let at = incident(watch, started, "fault: SIGKILL the leader, again and again".into());
+            while started.elapsed().as_millis() as u64 - at < step.duration.as_millis() as u64 {
+                let current = cluster.leader().await?;
+                cluster.kill(current);
+                incident(watch, started, format!("SIGKILL leader node {current}"));
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    if matches!(cluster.wait_for_leader(Duration::from_secs(1)).await, Ok(next) if next != current) {
+                        break;
+                    }
+                }
+                cluster.spawn(current, false)?;
+            }
+            ("SIGKILL the leader repeatedly".into(), at)
+        }
+        Scenario::SymmetricPartition
+        | Scenario::AsymmetricPartition
+        | Scenario::LeaderIsolation
+        | Scenario::LatencySpike => {
+            let minority: Vec<u64> = match step.scenario {
+                Scenario::SymmetricPartition => vec![leader, others[0]],
+                _ => vec![leader],
+            };
+            let majority: Vec<u64> = cluster.ids().into_iter().filter(|id| !minority.contains(id)).collect();
+            let what = match step.scenario {
+                Scenario::SymmetricPartition => format!("partition {minority:?} | {majority:?} both ways"),
+                Scenario::AsymmetricPartition => {
+                    format!("one-way partition: node {leader} reaches no one, hears everyone")
+                }
+                Scenario::LeaderIsolation => format!("isolate leader node {leader} both ways"),
+                _ => format!("+300 ms each way on every link of leader node {leader}"),
+            };
+            let at = incident(watch, started, format!("fault: {what}"));
+            for &a in &minority {
+                for &b in &majority {
+                    match step.scenario {
+                        Scenario::AsymmetricPartition => cluster.links.update(a, b, |r| r.blocked = true),
+                        Scenario::LatencySpike => {
+                            cluster.links.update(a, b, |r| r.latency_ms += 300);
+                            cluster.links.update(b, a, |r| r.latency_ms += 300);
+                        }
+                        _ => {
+                            cluster.links.update(a, b, |r| r.blocked = true);
+                            cluster.links.update(b, a, |r| r.blocked = true);
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(step.duration).await;
+            let clean = crate::up::links(topology);
+            for ((a, b), _) in cluster.links.rules() {
+                let rule: LinkRule = clean.rule(a, b);
+                cluster.links.set(a, b, rule);
+            }
+            (what, at)
+        }
+        Scenario::ProcessPause => {
+            let what = format!("SIGSTOP leader node {leader}");
+            let at = incident(watch, started, format!("fault: {what}"));
+            cluster.signal(leader, "STOP");
+            tokio::time::sleep(step.duration).await;
+            cluster.signal(leader, "CONT");
+            (what, at)
+        }
+        Scenario::CrashRestart => {
+            let victim = others[0];
+            let what = format!("SIGKILL follower node {victim} and restart it at once");
+            let at = incident(watch, started, format!("fault: {what}"));
+            cluster.kill(victim);
+            cluster.spawn(victim, false)?;
+            tokio::time::sleep(step.duration).await;
+            (what, at)
+        }
+        Scenario::RollingRestart => {
+            let at = incident(watch, started, "fault: rolling restart (SIGTERM, restart, next)".into());
+            for id in cluster.ids() {
+                cluster.terminate(id);
+                cluster.spawn(id, false)?;
+                incident(watch, started, format!("restarted node {id}"));
+                let all = cluster.endpoints();
+                crate::checker::converge(&all, token, Duration::from_secs(30)).await?;
+            }
+            ("rolling restart of every node".into(), at)
+        }
+    })
+}
+
+/// Runs a schedule; writes `report.json`, `report.md`, `chart.svg` and `history.jsonl` into
 /// `config.dir` and returns the report.
 pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> {
+    if config.steps.is_empty() {
+        return Err("a chaos run needs at least one fault".into());
+    }
     let (state, topology) = prepare(&config.dir.join("cluster"), config.topology.as_deref())?;
     let mut cluster = Cluster::start(binary, state.clone(), topology.clone()).await?;
     let token = state.read_token()?;
@@ -179,116 +360,21 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
             stop.clone(),
         )));
     }
-    tokio::time::sleep(config.warmup).await;
-
-    let leader = cluster.leader().await?;
-    let spec = topology.nodes.iter().find(|n| n.id == leader).cloned().ok_or("leader not in topology")?;
-    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
-    let (fault, fault_start) = match config.scenario {
-        Scenario::ProviderOutage | Scenario::RegionOutage => {
-            let (label, victims) = if config.scenario == Scenario::ProviderOutage {
-                (format!("provider {}", spec.provider), nodes_where(&topology, |n| n.provider == spec.provider))
-            } else {
-                (format!("region {}", spec.region), nodes_where(&topology, |n| n.region == spec.region))
-            };
-            let what = format!("SIGKILL {label} (nodes {victims:?})");
-            let at = incident(&watch, started, format!("fault: {what}"));
-            for id in &victims {
-                cluster.kill(*id);
-            }
-            tokio::time::sleep(config.fault).await;
-            for id in &victims {
-                cluster.spawn(*id, false)?;
-            }
-            (what, at)
+    let mut faults = Vec::new();
+    let mut windows = Vec::new();
+    let mut leader = 0;
+    for (n, step) in config.steps.iter().enumerate() {
+        tokio::time::sleep(step.after).await;
+        if n == 0 {
+            leader = cluster.leader().await?;
         }
-        Scenario::LeaderKillLoop => {
-            let at = incident(&watch, started, "fault: SIGKILL the leader, again and again".into());
-            while started.elapsed().as_millis() as u64 - at < config.fault.as_millis() as u64 {
-                let current = cluster.leader().await?;
-                cluster.kill(current);
-                incident(&watch, started, format!("SIGKILL leader node {current}"));
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline {
-                    if matches!(cluster.wait_for_leader(Duration::from_secs(1)).await, Ok(next) if next != current) {
-                        break;
-                    }
-                }
-                cluster.spawn(current, false)?;
-            }
-            ("SIGKILL the leader repeatedly".into(), at)
-        }
-        Scenario::SymmetricPartition
-        | Scenario::AsymmetricPartition
-        | Scenario::LeaderIsolation
-        | Scenario::LatencySpike => {
-            let minority: Vec<u64> = match config.scenario {
-                Scenario::SymmetricPartition => vec![leader, others[0]],
-                _ => vec![leader],
-            };
-            let majority: Vec<u64> = cluster.ids().into_iter().filter(|id| !minority.contains(id)).collect();
-            let what = match config.scenario {
-                Scenario::SymmetricPartition => format!("partition {minority:?} | {majority:?} both ways"),
-                Scenario::AsymmetricPartition => {
-                    format!("one-way partition: node {leader} reaches no one, hears everyone")
-                }
-                Scenario::LeaderIsolation => format!("isolate leader node {leader} both ways"),
-                _ => format!("+300 ms each way on every link of leader node {leader}"),
-            };
-            let at = incident(&watch, started, format!("fault: {what}"));
-            for &a in &minority {
-                for &b in &majority {
-                    match config.scenario {
-                        Scenario::AsymmetricPartition => cluster.links.update(a, b, |r| r.blocked = true),
-                        Scenario::LatencySpike => {
-                            cluster.links.update(a, b, |r| r.latency_ms += 300);
-                            cluster.links.update(b, a, |r| r.latency_ms += 300);
-                        }
-                        _ => {
-                            cluster.links.update(a, b, |r| r.blocked = true);
-                            cluster.links.update(b, a, |r| r.blocked = true);
-                        }
-                    }
-                }
-            }
-            tokio::time::sleep(config.fault).await;
-            let clean = crate::up::links(&topology);
-            for ((a, b), _) in cluster.links.rules() {
-                let rule: LinkRule = clean.rule(a, b);
-                cluster.links.set(a, b, rule);
-            }
-            (what, at)
-        }
-        Scenario::ProcessPause => {
-            let what = format!("SIGSTOP leader node {leader}");
-            let at = incident(&watch, started, format!("fault: {what}"));
-            cluster.signal(leader, "STOP");
-            tokio::time::sleep(config.fault).await;
-            cluster.signal(leader, "CONT");
-            (what, at)
-        }
-        Scenario::CrashRestart => {
-            let victim = others[0];
-            let what = format!("SIGKILL follower node {victim} and restart it at once");
-            let at = incident(&watch, started, format!("fault: {what}"));
-            cluster.kill(victim);
-            cluster.spawn(victim, false)?;
-            tokio::time::sleep(config.fault).await;
-            (what, at)
-        }
-        Scenario::RollingRestart => {
-            let at = incident(&watch, started, "fault: rolling restart (SIGTERM, restart, next)".into());
-            for id in cluster.ids() {
-                cluster.terminate(id);
-                cluster.spawn(id, false)?;
-                incident(&watch, started, format!("restarted node {id}"));
-                let all = cluster.endpoints();
-                crate::checker::converge(&all, &token, Duration::from_secs(30)).await?;
-            }
-            ("rolling restart of every node".into(), at)
-        }
-    };
-    let fault_end = incident(&watch, started, "heal".into());
+        let (what, at) = inject(&mut cluster, &topology, step, &watch, started, &token).await?;
+        let healed = incident(&watch, started, format!("heal: {}", step.scenario.name()));
+        faults.push(what);
+        windows.push((at, healed));
+    }
+    let (fault_start, fault_end) = (windows[0].0, windows[windows.len() - 1].1);
+    let fault = faults.join("; then ");
     tokio::time::sleep(config.cooldown).await;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
@@ -298,7 +384,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     eprintln!("load stopped; settling and checking...");
     let ops = recorder.ops();
     let verdict = crate::checker::check(&endpoints, &token, &traders, &ops).await;
-    cluster.stop();
+    cluster.shutdown().await;
 
     let watch = Arc::try_unwrap(watch).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).unwrap_or_default();
     let mut incidents = watch.incidents.clone();
@@ -329,10 +415,14 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     regions.sort();
     regions.dedup();
     let report = Report {
-        scenario: config.scenario.name().to_string(),
+        scenario: config.steps.iter().map(|s| s.scenario.name()).collect::<Vec<_>>().join(" + "),
         fault,
         fault_window_ms: [fault_start, fault_end],
-        longest_unavailability_ms: crate::report::longest_gap(&ops, config.warmup.as_millis() as u64 / 2, end_ms),
+        longest_unavailability_ms: crate::report::longest_gap(
+            &ops,
+            config.steps[0].after.as_millis() as u64 / 2,
+            end_ms,
+        ),
         time_to_new_leader_ms: time_to_new_leader,
         rto_ms: crate::report::rto(&ops, fault_start),
         rpo_ops_lost: verdict.lost,
@@ -359,4 +449,28 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let lines: Vec<String> = ops.iter().map(|op| serde_json::to_string(op).unwrap_or_default()).collect();
     write("history.jsonl", lines.join("\n") + "\n")?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_schedule_parses_and_bad_ones_are_refused_with_a_reason() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/chaos/game-day.toml");
+        let (steps, cooldown) = load_schedule(&example).unwrap();
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[0], Step { scenario: Scenario::ProviderOutage, after: Duration::from_secs(3), duration: Duration::from_secs(5) });
+        assert_eq!(cooldown, Duration::from_secs(3));
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[[steps]]\nscenario = \"meteor\"\nafter_s = 1\nduration_s = 1\n").unwrap();
+        assert!(load_schedule(&bad).unwrap_err().contains("unknown scenario \"meteor\""));
+        std::fs::write(&bad, "steps = []\n").unwrap();
+        assert!(load_schedule(&bad).unwrap_err().contains("1 to 100 steps"));
+        for (name, scenario) in Scenario::ALL {
+            assert_eq!(Scenario::parse(name), Some(scenario));
+            assert_eq!(scenario.name(), name);
+        }
+    }
 }

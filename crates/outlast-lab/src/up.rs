@@ -224,6 +224,8 @@ pub struct Cluster {
     binary: PathBuf,
     children: BTreeMap<u64, Child>,
     proxies: Vec<tokio::task::JoinHandle<()>>,
+    /// Aborted proxy tasks, awaited by `shutdown` (their listeners close when they are dropped).
+    proxy_tasks_stopped: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Cluster {
@@ -239,6 +241,7 @@ impl Cluster {
             binary: binary.to_path_buf(),
             children: BTreeMap::new(),
             proxies: Vec::new(),
+            proxy_tasks_stopped: Vec::new(),
         };
         for node in cluster.topology.nodes.clone() {
             let addrs = NodeAddrs::of(node.id);
@@ -362,6 +365,15 @@ impl Cluster {
         self.ids().into_iter().map(|id| NodeAddrs::of(id).api_url()).collect()
     }
 
+    /// Stops everything and waits until the proxies have released their addresses, so another
+    /// cluster can start on them at once.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        for proxy in std::mem::take(&mut self.proxy_tasks_stopped) {
+            let _ = proxy.await;
+        }
+    }
+
     /// Stops every node with SIGTERM (SIGKILL after `STOP_DEADLINE`) and the proxies.
     pub fn stop(&mut self) {
         for child in self.children.values() {
@@ -384,6 +396,7 @@ impl Cluster {
         }
         for proxy in self.proxies.drain(..) {
             proxy.abort();
+            self.proxy_tasks_stopped.push(proxy);
         }
     }
 }

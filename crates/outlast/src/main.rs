@@ -68,8 +68,11 @@ enum Top {
     /// crash-restart, rolling-restart), check every promise, and write an incident report.
     /// Exits 0 on PASS, 1 on FAIL.
     Chaos {
-        /// The scenario.
-        scenario: String,
+        /// The scenario (or give --schedule).
+        scenario: Option<String>,
+        /// A fault schedule file composing several scenarios (see outlast_lab::chaos).
+        #[arg(long, conflicts_with = "scenario")]
+        schedule: Option<PathBuf>,
         /// Where the cluster and the report go (a fresh directory).
         #[arg(long, default_value = "chaos-report")]
         dir: PathBuf,
@@ -206,17 +209,39 @@ fn main() -> ExitCode {
         Top::Demo => demo::run(),
         Top::Up { dir, topology } => up_cmd::up(&dir, topology.as_deref()),
         Top::Status { dir, endpoints } => up_cmd::status(&dir, endpoints),
-        Top::Chaos { scenario, dir, warmup_s, fault_s, cooldown_s, traders, topology } => {
-            let Some(scenario) = outlast_lab::chaos::Scenario::parse(&scenario) else {
-                let names: Vec<&str> = outlast_lab::chaos::Scenario::ALL.iter().map(|(n, _)| *n).collect();
-                eprintln!("error: unknown scenario {scenario:?}; one of: {}", names.join(", "));
-                return ExitCode::from(2);
+        Top::Chaos { scenario, schedule, dir, warmup_s, fault_s, cooldown_s, traders, topology } => {
+            use outlast_lab::chaos::{load_schedule, Scenario, Step};
+            let (steps, cooldown) = match (scenario, schedule) {
+                (_, Some(path)) => match load_schedule(&path) {
+                    Ok(loaded) => loaded,
+                    Err(error) => {
+                        eprintln!("error: {error}");
+                        return ExitCode::from(2);
+                    }
+                },
+                (Some(name), None) => match Scenario::parse(&name) {
+                    Some(scenario) => {
+                        let step = Step {
+                            scenario,
+                            after: std::time::Duration::from_secs(warmup_s),
+                            duration: std::time::Duration::from_secs(fault_s),
+                        };
+                        (vec![step], std::time::Duration::from_secs(cooldown_s))
+                    }
+                    None => {
+                        let names: Vec<&str> = Scenario::ALL.iter().map(|(n, _)| *n).collect();
+                        eprintln!("error: unknown scenario {name:?}; one of: {}", names.join(", "));
+                        return ExitCode::from(2);
+                    }
+                },
+                (None, None) => {
+                    eprintln!("error: name a scenario or give --schedule FILE");
+                    return ExitCode::from(2);
+                }
             };
             up_cmd::chaos(outlast_lab::chaos::ChaosConfig {
-                scenario,
-                warmup: std::time::Duration::from_secs(warmup_s),
-                fault: std::time::Duration::from_secs(fault_s),
-                cooldown: std::time::Duration::from_secs(cooldown_s),
+                steps,
+                cooldown,
                 load: outlast_lab::load::LoadConfig { traders, ..Default::default() },
                 dir,
                 topology,

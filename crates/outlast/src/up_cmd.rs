@@ -223,7 +223,8 @@ pub fn chaos(config: outlast_lab::chaos::ChaosConfig) -> ExitCode {
             eprintln!("error: {}: {error}", config.dir.display());
             return ExitCode::from(2);
         }
-        eprintln!("chaos {}: fresh cluster in {}", config.scenario.name(), config.dir.display());
+        let names: Vec<&str> = config.steps.iter().map(|s| s.scenario.name()).collect();
+        eprintln!("chaos {}: fresh cluster in {}", names.join(" + "), config.dir.display());
         match outlast_lab::chaos::run(&binary, &config).await {
             Ok(report) => {
                 println!("{}", report.markdown());
