@@ -460,7 +460,14 @@ mod tests {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/chaos/game-day.toml");
         let (steps, cooldown) = load_schedule(&example).unwrap();
         assert_eq!(steps.len(), 3);
-        assert_eq!(steps[0], Step { scenario: Scenario::ProviderOutage, after: Duration::from_secs(3), duration: Duration::from_secs(5) });
+        assert_eq!(
+            steps[0],
+            Step {
+                scenario: Scenario::ProviderOutage,
+                after: Duration::from_secs(3),
+                duration: Duration::from_secs(5)
+            }
+        );
         assert_eq!(cooldown, Duration::from_secs(3));
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.toml");
