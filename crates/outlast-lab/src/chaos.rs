@@ -198,6 +198,40 @@ async fn monitor(
     }
 }
 
+/// Prints a progress line every second: acknowledged operations per second as a bar, failures,
+/// unknown outcomes and the leader. On a terminal it redraws one line; elsewhere it prints lines.
+async fn progress(recorder: Arc<Recorder>, watch: Arc<Mutex<Watch>>, started: Instant, stop: Arc<AtomicBool>) {
+    use std::io::{IsTerminal, Write};
+    let terminal = std::io::stderr().is_terminal();
+    let mut seen = 0;
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let ops = recorder.ops();
+        let fresh = &ops[seen.min(ops.len())..];
+        seen = ops.len();
+        let count = |want: fn(&crate::history::OpResult) -> bool| fresh.iter().filter(|o| want(&o.result)).count();
+        let ok = count(|r| *r == crate::history::OpResult::Ok);
+        let failed = count(|r| matches!(r, crate::history::OpResult::Fail(_)));
+        let unknown = count(|r| *r == crate::history::OpResult::Unknown);
+        let leader =
+            watch.lock().unwrap_or_else(|p| p.into_inner()).leader.map_or("none".to_string(), |l| format!("node {l}"));
+        let bar = "#".repeat((ok / 5).min(40));
+        let line = format!(
+            "{:>6.1} s |{bar:<40}| {ok:>4} ok/s {failed:>3} refused {unknown:>3} unknown, leader {leader}",
+            started.elapsed().as_secs_f64()
+        );
+        if terminal {
+            eprint!("\r{line}");
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    if terminal {
+        eprintln!();
+    }
+}
+
 fn incident(watch: &Arc<Mutex<Watch>>, started: Instant, what: String) -> u64 {
     let at_ms = started.elapsed().as_millis() as u64;
     eprintln!("{:>7} ms  {what}", at_ms);
@@ -350,6 +384,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let recorder = Arc::new(Recorder::default());
     let mut tasks = vec![tokio::spawn(monitor(endpoints.clone(), token.clone(), started, watch.clone(), stop.clone()))];
     tasks.push(tokio::spawn(crate::load::drive_withdrawals(endpoints.clone(), token.clone(), stop.clone())));
+    tasks.push(tokio::spawn(progress(recorder.clone(), watch.clone(), started, stop.clone())));
     for trader in &traders {
         tasks.push(tokio::spawn(crate::load::trade(
             trader.clone(),
