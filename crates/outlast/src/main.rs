@@ -258,12 +258,9 @@ fn main() -> ExitCode {
                 commands_per_client: commands,
                 failover_trials: trials,
             };
-            let binary = match std::env::current_exe() {
+            let binary = match own_binary() {
                 Ok(binary) => binary,
-                Err(error) => {
-                    eprintln!("error: cannot find the outlast binary: {error}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             eprintln!("starting a 3-node cluster and measuring...");
             let report = match outlast_bench::cluster_bench::run(&binary, &config) {
@@ -289,12 +286,9 @@ fn main() -> ExitCode {
                 subscribers: subscribers.clone(),
                 trades,
             };
-            let binary = match std::env::current_exe() {
+            let binary = match own_binary() {
                 Ok(binary) => binary,
-                Err(error) => {
-                    eprintln!("error: cannot find the outlast binary: {error}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             eprintln!("starting a 3-node cluster and loading its API...");
             let report = match outlast_bench::api_bench::run(&binary, &config) {
@@ -315,12 +309,9 @@ fn main() -> ExitCode {
             publish(&body, "api-bench", write)
         }
         Top::Bench { which: Bench::Failover { trials, dir, write } } => {
-            let binary = match std::env::current_exe() {
+            let binary = match own_binary() {
                 Ok(binary) => binary,
-                Err(error) => {
-                    eprintln!("error: cannot find the outlast binary: {error}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             let config = outlast_bench::failover_bench::Config { trials, dir };
             let report = match outlast_bench::failover_bench::run(&binary, &config) {
@@ -349,6 +340,15 @@ fn main() -> ExitCode {
             publish(&body, "log-bench", write)
         }
     }
+}
+
+/// This executable's path (cluster runs start nodes from it), or the exit code after saying why
+/// it cannot be found.
+fn own_binary() -> Result<PathBuf, ExitCode> {
+    std::env::current_exe().map_err(|error| {
+        eprintln!("error: cannot find the outlast binary: {error}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Prints a report and, if asked, writes it into its section of a markdown file.

@@ -23,12 +23,9 @@ pub fn up(dir: &Path, topology: Option<&Path>) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let binary = match std::env::current_exe() {
+        let binary = match crate::own_binary() {
             Ok(binary) => binary,
-            Err(error) => {
-                eprintln!("error: cannot find the outlast binary: {error}");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         };
         let (state, topology) = match prepare(dir, topology) {
             Ok(prepared) => prepared,
@@ -212,12 +209,9 @@ pub fn chaos(config: outlast_lab::chaos::ChaosConfig) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let binary = match std::env::current_exe() {
+        let binary = match crate::own_binary() {
             Ok(binary) => binary,
-            Err(error) => {
-                eprintln!("error: cannot find the outlast binary: {error}");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         };
         if let Err(error) = std::fs::create_dir_all(&config.dir) {
             eprintln!("error: {}: {error}", config.dir.display());
