@@ -296,21 +296,76 @@ fn now_ms() -> u64 {
     since_epoch.map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// How long a command waits for a new leader when there is none, or the one this node knows
+/// refuses connections (it died): longer than an election takes, shorter than the API's
+/// write deadline. Holding the command here turns an election into latency for the client
+/// instead of an error it must back off from.
+pub const ELECTION_WAIT: Duration = Duration::from_secs(3);
+
+/// Connecting to the leader; a connection that cannot be made carried nothing, so the command
+/// can safely go to the next leader.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Least time between two attempts of one command while it waits for a leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
+
 /// Replicates `body` (stamped with this node's clock) if this node leads, else forwards it once to
-/// the leader. The reply is the outcome and commit index, or `Unavailable` when it is not known
-/// to be done.
+/// the leader, waiting up to `ELECTION_WAIT` for one. The reply is the outcome and commit index,
+/// or `Unavailable` when it is not known to be done.
 pub async fn submit(raft: &Raft<TypeConfig>, body: CommandBody, forwarded: bool) -> ClientReply {
-    let command = outlast_engine::Command { ts_ms: now_ms(), body };
-    match raft.client_write(command.clone()).await {
-        Ok(response) => match response.data {
-            Some(outcome) => ClientReply::Outcome { outcome, index: response.log_id.index },
-            None => ClientReply::Unavailable("the entry carried no command".into()),
-        },
-        Err(error) => {
-            let request = ClientRequest::Submit { body: command.body, forwarded: true };
-            to_leader(error.forward_to_leader(), forwarded, request, FORWARD_DEADLINE, error.to_string()).await
+    let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+    loop {
+        let command = outlast_engine::Command { ts_ms: now_ms(), body: body.clone() };
+        let error = match raft.client_write(command).await {
+            Ok(response) => {
+                return match response.data {
+                    Some(outcome) => ClientReply::Outcome { outcome, index: response.log_id.index },
+                    None => ClientReply::Unavailable("the entry carried no command".into()),
+                }
+            }
+            Err(error) => error,
+        };
+        let request = ClientRequest::Submit { body: body.clone(), forwarded: true };
+        let forward = match error.forward_to_leader() {
+            Some(forward) if !forwarded => forward.clone(),
+            other => return to_leader(other, forwarded, request, FORWARD_DEADLINE, error.to_string()).await,
+        };
+        // Only a command that provably never left this node may wait and go elsewhere.
+        let unreachable = match &forward.leader_node {
+            Some(leader) => match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&leader.client_addr)).await {
+                Ok(Ok(mut connection)) => {
+                    return connection
+                        .request(&request, FORWARD_DEADLINE)
+                        .await
+                        .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr)))
+                }
+                _ => forward.leader_id,
+            },
+            None => forward.leader_id,
+        };
+        // Paces the loop should this node's metrics and its write path briefly disagree.
+        tokio::time::sleep(RETRY_PAUSE).await;
+        if !wait_for_leader_other_than(raft, unreachable, deadline).await {
+            return ClientReply::Unavailable(format!("no reachable leader within {ELECTION_WAIT:?}"));
         }
     }
+}
+
+/// Waits until this node knows a leader other than `gone`; false at `deadline`.
+async fn wait_for_leader_other_than(
+    raft: &Raft<TypeConfig>,
+    gone: Option<NodeId>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if timeout.is_zero() {
+        return false;
+    }
+    let changed = raft
+        .wait(Some(timeout))
+        .metrics(|m| m.current_leader.is_some() && m.current_leader != gone, "a reachable leader")
+        .await;
+    changed.is_ok()
 }
 
 /// After a local attempt failed with `error`: sends `request` (already marked forwarded) to the

@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod client;
 pub mod config;
+pub mod elections;
 pub mod frame;
 mod log_store;
 mod network;

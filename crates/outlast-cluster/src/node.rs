@@ -6,6 +6,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::{Config, Raft, SnapshotPolicy};
 use outlast_engine::Limits;
@@ -13,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::NodeConfig;
+use crate::elections::{campaign_when_due, ElectionTiming, LeaderContact};
 use crate::state_machine::EngineReader;
 use crate::topology::fatal_provider_losses;
 use crate::types::TypeConfig;
@@ -61,7 +63,8 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
     let listen = config.raft_listen_addr.as_ref().unwrap_or(&config.raft_addr);
     let peers = TcpListener::bind(listen).await.map_err(|e| format!("{listen}: {e}"))?;
     let clients = TcpListener::bind(&config.client_addr).await.map_err(|e| format!("{}: {e}", config.client_addr))?;
-    let mut tasks = vec![tokio::spawn(serve(peers, raft.clone()))];
+    let contact = LeaderContact::default();
+    let mut tasks = vec![tokio::spawn(serve(peers, raft.clone(), contact.clone()))];
     let me = (config.id, config.own_info());
     tasks.push(tokio::spawn(client::serve_clients(clients, raft.clone(), reader.clone(), me.clone())));
     // A node whose file disagrees with what the cluster was told about it says so loudly.
@@ -69,7 +72,7 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
     tasks.push(tokio::spawn(async move {
         let mut reported = false;
         loop {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
             match client::config_mismatch(&watched, &me) {
                 Some(why) if !reported => {
                     tracing::error!("configuration mismatch: {why}");
@@ -79,6 +82,16 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
                 None => reported = false,
             }
         }
+    }));
+    let timing = ElectionTiming {
+        lease: Duration::from_millis(config.election_timeout_ms[1]),
+        heartbeat: Duration::from_millis(config.heartbeat_ms),
+        preferred_region: config.preferred_region.clone(),
+    };
+    let (watched, id) = (raft.clone(), config.id);
+    tasks.push(tokio::spawn(async move {
+        campaign_when_due(watched, id, contact, timing).await;
+        Ok(())
     }));
     if let Some(region) = config.preferred_region.clone() {
         let (raft, id) = (raft.clone(), config.id);

@@ -7,11 +7,13 @@
 use std::io;
 use std::sync::Arc;
 
+use openraft::raft::AppendEntriesResponse;
 use openraft::Raft;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::elections::LeaderContact;
 use crate::frame;
 use crate::rpc::{Reply, Request};
 use crate::types::TypeConfig;
@@ -21,16 +23,17 @@ use crate::types::TypeConfig;
 /// exhaust memory.
 pub const CONNECTIONS_MAX: usize = 256;
 
-/// Serves Raft RPCs for `raft` on `listener` until the listener fails.
-pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) -> io::Result<()> {
+/// Serves Raft RPCs for `raft` on `listener` until the listener fails, recording in `contact`
+/// every message accepted from a leader.
+pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, contact: LeaderContact) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let (stream, peer) = listener.accept().await?;
         stream.set_nodelay(true)?;
-        let raft = raft.clone();
+        let (raft, contact) = (raft.clone(), contact.clone());
         tokio::spawn(async move {
-            if let Err(error) = serve_connection(stream, raft).await {
+            if let Err(error) = serve_connection(stream, raft, contact).await {
                 tracing::warn!(%peer, %error, "raft connection closed");
             }
             drop(permit);
@@ -43,12 +46,35 @@ pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) -> io::Result<
 pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     raft: Raft<TypeConfig>,
+    contact: LeaderContact,
 ) -> io::Result<()> {
     while let Some(request) = frame::read::<_, Request>(&mut stream).await? {
         let reply = match request {
-            Request::AppendEntries(rpc) => Reply::AppendEntries(raft.append_entries(rpc).await),
-            Request::Vote(rpc) => Reply::Vote(raft.vote(rpc).await),
-            Request::InstallSnapshot(rpc) => Reply::InstallSnapshot(raft.install_snapshot(rpc).await),
+            Request::AppendEntries(rpc) => {
+                let reply = raft.append_entries(rpc).await;
+                if matches!(&reply, Ok(answer) if !matches!(answer, AppendEntriesResponse::HigherVote(_))) {
+                    contact.heard();
+                }
+                Reply::AppendEntries(reply)
+            }
+            Request::Vote(rpc) => {
+                let reply = raft.vote(rpc).await;
+                // As in Raft's rule: granting a vote restarts the wait, so a voter gives the
+                // candidate it chose time to win before campaigning itself.
+                if matches!(&reply, Ok(answer) if answer.vote_granted) {
+                    contact.heard();
+                }
+                Reply::Vote(reply)
+            }
+            Request::InstallSnapshot(rpc) => {
+                let vote = rpc.vote;
+                let reply = raft.install_snapshot(rpc).await;
+                // Accepted: the follower now holds the sender's vote.
+                if matches!(&reply, Ok(answer) if answer.vote == vote) {
+                    contact.heard();
+                }
+                Reply::InstallSnapshot(reply)
+            }
         };
         frame::write(&mut stream, &reply).await?;
     }

@@ -411,6 +411,8 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let (fault_start, fault_end) = (windows[0].0, windows[windows.len() - 1].1);
     let fault = faults.join("; then ");
     tokio::time::sleep(config.cooldown).await;
+    // Unavailability is judged up to here: after this the traders wind down on purpose.
+    let load_end_ms = started.elapsed().as_millis() as u64;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
@@ -456,14 +458,14 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         longest_unavailability_ms: crate::report::longest_gap(
             &ops,
             config.steps[0].after.as_millis() as u64 / 2,
-            end_ms,
+            load_end_ms,
         ),
         time_to_new_leader_ms: time_to_new_leader,
         rto_ms: crate::report::rto(&ops, fault_start),
         rpo_ops_lost: verdict.lost,
         before: crate::report::phase(&ops, 0, fault_start),
         during: crate::report::phase(&ops, fault_start, fault_end),
-        after: crate::report::phase(&ops, fault_end, end_ms),
+        after: crate::report::phase(&ops, fault_end, load_end_ms),
         provider_availability: providers
             .iter()
             .map(|p| (p.clone(), share(nodes_where(&topology, |n| &n.provider == p))))

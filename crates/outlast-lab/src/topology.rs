@@ -177,24 +177,13 @@ impl Topology {
 
     /// Raft timing for these distances: openraft 0.9 gives an AppendEntries call one heartbeat
     /// interval to complete, so the interval must exceed the longest round trip (plus a margin
-    /// for fsync and scheduling); elections wait three to six intervals.
+    /// for fsync and scheduling). The election timeout's upper end is also the voters' leader
+    /// lease, the least silence before anyone can win a vote, so it is the same on every node:
+    /// two heartbeats. Who campaigns first is not left to these timers but to the nodes'
+    /// order (see `outlast_cluster::elections`).
     pub fn raft_timing_ms(&self) -> (u64, [u64; 2]) {
         let heartbeat = u64::from(self.max_rtt_ms()) + 40;
-        (heartbeat, [3 * heartbeat, 6 * heartbeat])
-    }
-
-    /// Node `id`'s election timeout. Nodes in the preferred region time out first (3–4.5
-    /// heartbeats) and the others later (5–8), so after a leader's loss the preferred region
-    /// usually stands alone — fewer split votes when the survivors are exactly a quorum, and a
-    /// leader near the users at once. With the preferred region gone, the others still elect.
-    pub fn election_timeout_ms(&self, id: u64) -> [u64; 2] {
-        let (heartbeat, default) = self.raft_timing_ms();
-        let region = self.nodes.iter().find(|n| n.id == id).map(|n| n.region.as_str());
-        match &self.preferred_region {
-            Some(preferred) if region == Some(preferred.as_str()) => [3 * heartbeat, 9 * heartbeat / 2],
-            Some(_) => [5 * heartbeat, 8 * heartbeat],
-            None => default,
-        }
+        (heartbeat, [3 * heartbeat / 2, 2 * heartbeat])
     }
 
     /// One-way latency from node `from` to node `to`, in ms.
@@ -217,7 +206,7 @@ mod tests {
         assert_eq!(t.latency_ms(1, 2), 1);
         assert_eq!(t.latency_ms(5, 4), 65);
         assert_eq!(t.max_rtt_ms(), 132);
-        assert_eq!(t.raft_timing_ms(), (172, [516, 1032]));
+        assert_eq!(t.raft_timing_ms(), (172, [258, 344]));
     }
 
     #[test]
