@@ -220,6 +220,7 @@ fn audit(api: &Shared) -> Value {
         "digest": engine.digest_hex(),
         "invariants": match engine.check_invariants() { Ok(()) => "ok".to_string(), Err(why) => why },
         "accounts": engine.account_ids().len(),
+        "lastAccountId": engine.account_ids().last(),
         "withdrawals": engine.withdrawals().len(),
         "assets": assets,
     })

@@ -53,6 +53,7 @@ pub fn run(binary: &Path, config: &Config) -> Result<Report, String> {
             load: LoadConfig { traders: 4, ..LoadConfig::default() },
             dir: dir.clone(),
             topology: None,
+            attach: None,
         };
         let result = runtime.block_on(outlast_lab::chaos::run(binary, &chaos))?;
         eprintln!(

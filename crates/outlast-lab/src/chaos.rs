@@ -17,8 +17,9 @@ use outlast_links::LinkRule;
 use crate::history::Incident;
 use crate::load::{LoadConfig, Recorder};
 use crate::report::Report;
+use crate::target::Target;
 use crate::topology::Topology;
-use crate::up::{prepare, Cluster};
+use crate::up::{prepare, Cluster, StateDir};
 
 /// The fault scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +148,9 @@ pub struct ChaosConfig {
     pub dir: PathBuf,
     /// The topology (the built-in one if none).
     pub topology: Option<PathBuf>,
+    /// Rehearse on the cluster that `outlast up` runs from this state directory instead of a
+    /// fresh one.
+    pub attach: Option<PathBuf>,
 }
 
 /// What the monitor saw.
@@ -246,31 +250,31 @@ fn nodes_where(topology: &Topology, pick: impl Fn(&crate::topology::NodeSpec) ->
 /// Injects one fault, holds it for its duration, and heals it; returns what was done and when
 /// it began.
 async fn inject(
-    cluster: &mut Cluster,
-    topology: &Topology,
+    cluster: &mut Target,
     step: &Step,
     watch: &Arc<Mutex<Watch>>,
     started: Instant,
     token: &str,
 ) -> Result<(String, u64), String> {
+    let topology = cluster.topology().clone();
     let leader = cluster.leader().await?;
     let spec = topology.nodes.iter().find(|n| n.id == leader).cloned().ok_or("leader not in topology")?;
     let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
     Ok(match step.scenario {
         Scenario::ProviderOutage | Scenario::RegionOutage => {
             let (label, victims) = if step.scenario == Scenario::ProviderOutage {
-                (format!("provider {}", spec.provider), nodes_where(topology, |n| n.provider == spec.provider))
+                (format!("provider {}", spec.provider), nodes_where(&topology, |n| n.provider == spec.provider))
             } else {
-                (format!("region {}", spec.region), nodes_where(topology, |n| n.region == spec.region))
+                (format!("region {}", spec.region), nodes_where(&topology, |n| n.region == spec.region))
             };
             let what = format!("SIGKILL {label} (nodes {victims:?})");
             let at = incident(watch, started, format!("fault: {what}"));
             for id in &victims {
-                cluster.kill(*id);
+                cluster.kill(*id).await?;
             }
             tokio::time::sleep(step.duration).await;
             for id in &victims {
-                cluster.spawn(*id, false)?;
+                cluster.start(*id).await?;
             }
             (what, at)
         }
@@ -278,7 +282,7 @@ async fn inject(
             let at = incident(watch, started, "fault: SIGKILL the leader, again and again".into());
             while started.elapsed().as_millis() as u64 - at < step.duration.as_millis() as u64 {
                 let current = cluster.leader().await?;
-                cluster.kill(current);
+                cluster.kill(current).await?;
                 incident(watch, started, format!("SIGKILL leader node {current}"));
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < deadline {
@@ -286,7 +290,7 @@ async fn inject(
                         break;
                     }
                 }
-                cluster.spawn(current, false)?;
+                cluster.start(current).await?;
             }
             ("SIGKILL the leader repeatedly".into(), at)
         }
@@ -308,51 +312,59 @@ async fn inject(
                 _ => format!("+300 ms each way on every link of leader node {leader}"),
             };
             let at = incident(watch, started, format!("fault: {what}"));
+            // Every step starts from clean links (the previous one healed), so rules are the
+            // topology's plus this fault.
+            let clean = crate::up::links(&topology);
+            let faulty = |a: u64, b: u64, change: &dyn Fn(&mut LinkRule)| {
+                let mut rule = clean.rule(a, b);
+                change(&mut rule);
+                (a, b, rule)
+            };
+            let mut changes = Vec::new();
             for &a in &minority {
                 for &b in &majority {
                     match step.scenario {
-                        Scenario::AsymmetricPartition => cluster.links.update(a, b, |r| r.blocked = true),
+                        Scenario::AsymmetricPartition => changes.push(faulty(a, b, &|r| r.blocked = true)),
                         Scenario::LatencySpike => {
-                            cluster.links.update(a, b, |r| r.latency_ms += 300);
-                            cluster.links.update(b, a, |r| r.latency_ms += 300);
+                            changes.push(faulty(a, b, &|r| r.latency_ms += 300));
+                            changes.push(faulty(b, a, &|r| r.latency_ms += 300));
                         }
                         _ => {
-                            cluster.links.update(a, b, |r| r.blocked = true);
-                            cluster.links.update(b, a, |r| r.blocked = true);
+                            changes.push(faulty(a, b, &|r| r.blocked = true));
+                            changes.push(faulty(b, a, &|r| r.blocked = true));
                         }
                     }
                 }
             }
-            tokio::time::sleep(step.duration).await;
-            let clean = crate::up::links(topology);
-            for ((a, b), _) in cluster.links.rules() {
-                let rule: LinkRule = clean.rule(a, b);
-                cluster.links.set(a, b, rule);
+            for (a, b, rule) in changes {
+                cluster.set_link(a, b, rule).await?;
             }
+            tokio::time::sleep(step.duration).await;
+            cluster.reset_links().await?;
             (what, at)
         }
         Scenario::ProcessPause => {
             let what = format!("SIGSTOP leader node {leader}");
             let at = incident(watch, started, format!("fault: {what}"));
-            cluster.signal(leader, "STOP");
+            cluster.signal(leader, "STOP").await?;
             tokio::time::sleep(step.duration).await;
-            cluster.signal(leader, "CONT");
+            cluster.signal(leader, "CONT").await?;
             (what, at)
         }
         Scenario::CrashRestart => {
             let victim = others[0];
             let what = format!("SIGKILL follower node {victim} and restart it at once");
             let at = incident(watch, started, format!("fault: {what}"));
-            cluster.kill(victim);
-            cluster.spawn(victim, false)?;
+            cluster.kill(victim).await?;
+            cluster.start(victim).await?;
             tokio::time::sleep(step.duration).await;
             (what, at)
         }
         Scenario::RollingRestart => {
             let at = incident(watch, started, "fault: rolling restart (SIGTERM, restart, next)".into());
             for id in cluster.ids() {
-                cluster.terminate(id);
-                cluster.spawn(id, false)?;
+                cluster.terminate(id).await?;
+                cluster.start(id).await?;
                 incident(watch, started, format!("restarted node {id}"));
                 let all = cluster.endpoints();
                 crate::checker::converge(&all, token, Duration::from_secs(30)).await?;
@@ -368,9 +380,16 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     if config.steps.is_empty() {
         return Err("a chaos run needs at least one fault".into());
     }
-    let (state, topology) = prepare(&config.dir.join("cluster"), config.topology.as_deref())?;
-    let mut cluster = Cluster::start(binary, state.clone(), topology.clone()).await?;
-    let token = state.read_token()?;
+    std::fs::create_dir_all(&config.dir).map_err(|e| format!("{}: {e}", config.dir.display()))?;
+    let mut cluster = match &config.attach {
+        Some(dir) => Target::attach(StateDir { root: dir.clone() })?,
+        None => {
+            let (state, topology) = prepare(&config.dir.join("cluster"), config.topology.as_deref())?;
+            Target::Owned(Cluster::start(binary, state, topology).await?)
+        }
+    };
+    let topology = cluster.topology().clone();
+    let token = cluster.dir().read_token()?;
     let endpoints = cluster.endpoints();
     let admin = Client::new(endpoints.clone(), None, FailoverPolicy::default());
     cluster.leader().await?;
@@ -403,7 +422,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         if n == 0 {
             leader = cluster.leader().await?;
         }
-        let (what, at) = inject(&mut cluster, &topology, step, &watch, started, &token).await?;
+        let (what, at) = inject(&mut cluster, step, &watch, started, &token).await?;
         let healed = incident(&watch, started, format!("heal: {}", step.scenario.name()));
         faults.push(what);
         windows.push((at, healed));
@@ -421,7 +440,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     eprintln!("load stopped; settling and checking...");
     let ops = recorder.ops();
     let verdict = crate::checker::check(&endpoints, &token, &traders, &ops).await;
-    cluster.shutdown().await;
+    cluster.release().await;
 
     let watch = Arc::try_unwrap(watch).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).unwrap_or_default();
     let mut incidents = watch.incidents.clone();

@@ -11,9 +11,11 @@
 
 pub mod chaos;
 pub mod checker;
+pub mod control;
 pub mod demo;
 pub mod history;
 pub mod load;
 pub mod report;
+pub mod target;
 pub mod topology;
 pub mod up;

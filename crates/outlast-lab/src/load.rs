@@ -14,7 +14,7 @@ use crate::history::{Op, OpKind, OpResult};
 /// Load settings.
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
-    /// Concurrent traders (accounts 101, 102, …).
+    /// Concurrent traders (accounts 101, 102, … on a fresh cluster).
     pub traders: u64,
     /// Most operations per trader (keeps every order within the history the API keeps).
     pub ops_per_trader_max: u64,
@@ -44,10 +44,14 @@ fn p(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
 
-/// Opens and funds the traders' accounts and creates their keys (idempotent).
+/// Opens and funds `count` new trader accounts, numbered from `FIRST_TRADER` or after the
+/// highest account the exchange has, so a rehearsal on a cluster that already traded (an
+/// attached `up`, a second run) starts with empty order histories of its own; creates their keys.
 pub async fn open_traders(client: &Client, token: &str, count: u64) -> Result<Vec<Trader>, ClientError> {
+    let audit = client.operator(token, "GET", "/operator/v1/audit", &[]).await?;
+    let first = audit["lastAccountId"].as_u64().map_or(FIRST_TRADER, |last| (last + 1).max(FIRST_TRADER));
     let mut traders = Vec::new();
-    for account in FIRST_TRADER..FIRST_TRADER + count {
+    for account in first..first + count {
         let a = account.to_string();
         client.operator(token, "POST", "/operator/v1/accounts", &p(&[("account", &a)])).await?;
         for (coin, amount) in [("USDT", "10000000"), ("BTC", "200")] {

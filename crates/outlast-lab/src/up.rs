@@ -22,7 +22,7 @@ use crate::topology::Topology;
 /// How long a node may take to print `ready`.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 /// How long the cluster may take to elect a leader.
-const LEADER_DEADLINE: Duration = Duration::from_secs(30);
+pub const LEADER_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a node may take to exit after SIGTERM before it is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -93,6 +93,10 @@ impl StateDir {
     /// Node `id`'s data.
     pub fn data(&self, id: u64) -> PathBuf {
         self.root.join("data").join(format!("node{id}"))
+    }
+    /// The supervisor's control socket (see `control`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.root.join("control.sock")
     }
     /// The operator token's text.
     pub fn read_token(&self) -> Result<String, String> {
@@ -265,6 +269,14 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Every link back to the topology's latencies (a heal).
+    pub fn reset_links(&self) {
+        let clean = links(&self.topology);
+        for ((a, b), rule) in clean.rules() {
+            self.links.set(a, b, rule);
+        }
+    }
+
     /// Node ids, in topology order.
     pub fn ids(&self) -> Vec<u64> {
         self.topology.nodes.iter().map(|n| n.id).collect()
@@ -337,22 +349,10 @@ impl Cluster {
         }
     }
 
-    /// Waits (bounded) until some node's API reports a leader; returns its id.
+    /// Waits (bounded) until some running node's API reports a leader; returns its id.
     pub async fn wait_for_leader(&self, deadline: Duration) -> Result<u64, String> {
-        let token = self.dir.read_token()?;
-        let started = Instant::now();
-        while started.elapsed() < deadline {
-            for id in self.children.keys() {
-                let client = outlast_client::Client::new(vec![NodeAddrs::of(*id).api_url()], None, quick_policy());
-                if let Ok(view) = client.operator(&token, "GET", "/operator/v1/cluster", &[]).await {
-                    if let Some(leader) = view["leader"]["id"].as_u64() {
-                        return Ok(leader);
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!("no leader within {deadline:?}"))
+        let ids: Vec<u64> = self.children.keys().copied().collect();
+        wait_for_leader(&ids, &self.dir.read_token()?, deadline).await
     }
 
     /// The default leader wait.
@@ -411,6 +411,23 @@ impl Drop for Cluster {
             proxy.abort();
         }
     }
+}
+
+/// Waits (bounded) until one of nodes `ids` reports a leader through its API; returns its id.
+pub async fn wait_for_leader(ids: &[u64], token: &str, deadline: Duration) -> Result<u64, String> {
+    let started = Instant::now();
+    while started.elapsed() < deadline {
+        for id in ids {
+            let client = outlast_client::Client::new(vec![NodeAddrs::of(*id).api_url()], None, quick_policy());
+            if let Ok(view) = client.operator(token, "GET", "/operator/v1/cluster", &[]).await {
+                if let Some(leader) = view["leader"]["id"].as_u64() {
+                    return Ok(leader);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("no leader within {deadline:?}"))
 }
 
 /// A policy for quick probes: one short attempt.

@@ -8,7 +8,8 @@ use std::sync::RwLock;
 pub type NodeId = u64;
 
 /// What one directed link does to the bytes crossing it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LinkRule {
     /// One-way delay added to every chunk, in ms.
     pub latency_ms: u32,

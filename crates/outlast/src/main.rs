@@ -63,19 +63,24 @@ enum Top {
         #[arg(long)]
         topology: Option<PathBuf>,
     },
-    /// Break a fresh local cluster under load (provider-outage, region-outage, leader-kill-loop,
+    /// Break a local cluster under load (provider-outage, region-outage, leader-kill-loop,
     /// symmetric-partition, asymmetric-partition, leader-isolation, latency-spike, process-pause,
     /// crash-restart, rolling-restart), check every promise, and write an incident report.
-    /// Exits 0 on PASS, 1 on FAIL.
+    /// A fresh cluster by default, or a running `outlast up` with --attach. Exits 0 on PASS,
+    /// 1 on FAIL.
     Chaos {
         /// The scenario (or give --schedule).
         scenario: Option<String>,
         /// A fault schedule file composing several scenarios (see outlast_lab::chaos).
         #[arg(long, conflicts_with = "scenario")]
         schedule: Option<PathBuf>,
-        /// Where the cluster and the report go (a fresh directory).
+        /// Where the report (and a fresh cluster) go.
         #[arg(long, default_value = "chaos-report")]
         dir: PathBuf,
+        /// Rehearse on the cluster `outlast up` is running from this state directory (e.g.
+        /// .outlast) instead of a fresh one; it keeps running afterwards.
+        #[arg(long, conflicts_with = "topology")]
+        attach: Option<PathBuf>,
         /// Seconds of load before the fault.
         #[arg(long, default_value_t = 3)]
         warmup_s: u64,
@@ -209,7 +214,7 @@ fn main() -> ExitCode {
         Top::Demo => demo::run(),
         Top::Up { dir, topology } => up_cmd::up(&dir, topology.as_deref()),
         Top::Status { dir, endpoints } => up_cmd::status(&dir, endpoints),
-        Top::Chaos { scenario, schedule, dir, warmup_s, fault_s, cooldown_s, traders, topology } => {
+        Top::Chaos { scenario, schedule, dir, attach, warmup_s, fault_s, cooldown_s, traders, topology } => {
             use outlast_lab::chaos::{load_schedule, Scenario, Step};
             let (steps, cooldown) = match (scenario, schedule) {
                 (_, Some(path)) => match load_schedule(&path) {
@@ -245,6 +250,7 @@ fn main() -> ExitCode {
                 load: outlast_lab::load::LoadConfig { traders, ..Default::default() },
                 dir,
                 topology,
+                attach,
             })
         }
         Top::Client(command) => client_cmd::run(command),

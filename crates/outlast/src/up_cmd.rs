@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use outlast_client::{Client, FailoverPolicy};
+use outlast_lab::control;
 use outlast_lab::up::{prepare, quick_policy, Cluster, NodeAddrs, StateDir};
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -48,14 +49,28 @@ pub fn up(dir: &Path, topology: Option<&Path>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let code = serve(&mut cluster, &state).await;
+        let (listener, queue, sender) = match control::listen(&state.control_socket()) {
+            Ok(control) => control,
+            Err(error) => {
+                eprintln!("error: control socket: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let control_task = tokio::spawn(control::serve(listener, sender));
+        let code = serve(&mut cluster, &state, queue).await;
         eprintln!("stopping every node...");
+        control_task.abort();
+        let _ = std::fs::remove_file(state.control_socket());
         cluster.stop();
         code
     })
 }
 
-async fn serve(cluster: &mut Cluster, state: &StateDir) -> ExitCode {
+async fn serve(
+    cluster: &mut Cluster,
+    state: &StateDir,
+    control: tokio::sync::mpsc::Receiver<control::Pending>,
+) -> ExitCode {
     let leader = match cluster.leader().await {
         Ok(leader) => leader,
         Err(error) => {
@@ -119,14 +134,16 @@ async fn serve(cluster: &mut Cluster, state: &StateDir) -> ExitCode {
         "  outlast book --symbol BTCUSDT; outlast order --symbol BTCUSDT --side BUY --quantity 0.01 --price 59990"
     );
     println!("  outlast status --dir {}", state.root.display());
+    println!("  outlast chaos provider-outage --attach {}   # a rehearsal on this cluster", state.root.display());
     println!("Ctrl-C stops every node cleanly; `outlast up` again resumes this cluster.");
     println!("up: ready");
-    wait_for_signal(cluster).await;
+    wait_for_signal(cluster, control).await;
     ExitCode::SUCCESS
 }
 
-/// Until Ctrl-C or SIGTERM; reports nodes that exit on their own meanwhile.
-async fn wait_for_signal(cluster: &mut Cluster) {
+/// Until Ctrl-C or SIGTERM: carries out control requests (`outlast chaos --attach`) and
+/// reports nodes that exit meanwhile.
+async fn wait_for_signal(cluster: &mut Cluster, mut control: tokio::sync::mpsc::Receiver<control::Pending>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut terminate) = signal(SignalKind::terminate()) else {
         let _ = tokio::signal::ctrl_c().await;
@@ -137,9 +154,19 @@ async fn wait_for_signal(cluster: &mut Cluster) {
         tokio::select! {
             _ = terminate.recv() => return,
             _ = tokio::signal::ctrl_c() => return,
+            Some(pending) = control.recv() => {
+                eprintln!("control: {:?}", pending.request);
+                let reply = control::apply(cluster, &pending.request);
+                if let Some(error) = &reply.error {
+                    eprintln!("control: refused: {error}");
+                }
+                let _ = pending.reply.send(reply);
+            }
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
                 for id in cluster.ids() {
-                    if !cluster.is_running(id) && reported.insert(id) {
+                    if cluster.is_running(id) {
+                        reported.remove(&id);
+                    } else if reported.insert(id) {
                         eprintln!("node {id} is not running (see {})", cluster.dir.log(id).display());
                     }
                 }
@@ -218,7 +245,15 @@ pub fn chaos(config: outlast_lab::chaos::ChaosConfig) -> ExitCode {
             return ExitCode::from(2);
         }
         let names: Vec<&str> = config.steps.iter().map(|s| s.scenario.name()).collect();
-        eprintln!("chaos {}: fresh cluster in {}", names.join(" + "), config.dir.display());
+        match &config.attach {
+            Some(up) => eprintln!(
+                "chaos {}: on the running cluster of {}, report in {}",
+                names.join(" + "),
+                up.display(),
+                config.dir.display()
+            ),
+            None => eprintln!("chaos {}: fresh cluster in {}", names.join(" + "), config.dir.display()),
+        }
         match outlast_lab::chaos::run(&binary, &config).await {
             Ok(report) => {
                 println!("{}", report.markdown());

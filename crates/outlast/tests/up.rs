@@ -96,5 +96,55 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
         open.as_array().unwrap().iter().any(|o| o["orderId"] == placed["orderId"]),
         "the order survived the restart: {open}"
     );
+
+    // The control socket refuses what it does not understand, and changes nothing.
+    let socket = dir.path().join("control.sock");
+    for (request, why) in [
+        ("not json".to_string(), "bad request"),
+        (r#"{"op":"kill","node":9}"#.to_string(), "no node 9"),
+        (r#"{"op":"signal","node":1,"signal":"KILL"}"#.to_string(), "only STOP and CONT"),
+        (r#"{"op":"set_link","from":1,"to":1,"rule":{}}"#.to_string(), "no link 1 -> 1"),
+        ("x".repeat(10_000), "longer than"),
+    ] {
+        let reply = control(&socket, &request).await;
+        assert_eq!(reply["ok"], false, "{request:.40}: {reply}");
+        assert!(reply["error"].as_str().unwrap().contains(why), "{request:.40}: {reply}");
+    }
+
+    // A rehearsal on the running cluster: a follower is killed and restarted under load.
+    let report = tempfile::tempdir().unwrap();
+    let chaos = tokio::task::spawn_blocking({
+        let (up_dir, report_dir) = (dir.path().to_path_buf(), report.path().to_path_buf());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_outlast"))
+                .args(["chaos", "crash-restart", "--warmup-s", "1", "--fault-s", "2", "--cooldown-s", "1"])
+                .args(["--traders", "2", "--attach"])
+                .arg(up_dir)
+                .arg("--dir")
+                .arg(report_dir)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&chaos.stdout);
+    assert!(chaos.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&chaos.stderr));
+    assert!(stdout.contains("verdict: PASS"), "{stdout}");
+    let open = alice.signed("GET", "/api/v3/openOrders", &[("symbol", "BTCUSDT".to_string())]).await.unwrap();
+    assert!(open.as_array().unwrap().iter().any(|o| o["orderId"] == placed["orderId"]), "untouched: {open}");
     interrupt(child);
+    assert!(!socket.exists(), "the control socket goes with `up`");
+}
+
+/// One request line to the control socket; its reply.
+async fn control(socket: &std::path::Path, line: &str) -> serde_json::Value {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    write.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    let mut read = tokio::io::BufReader::new(read);
+    tokio::time::timeout(Duration::from_secs(10), read.read_line(&mut reply)).await.unwrap().unwrap();
+    serde_json::from_str(&reply).unwrap()
 }

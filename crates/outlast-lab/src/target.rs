@@ -1,0 +1,156 @@
+//! The cluster a chaos run acts on: one it started itself, or one that `outlast up` is running
+//! (reached through the supervisor's control socket). Faults are the same either way: real
+//! processes killed, paused or restarted, real link rules changed.
+
+use std::time::Duration;
+
+use outlast_links::LinkRule;
+
+use crate::control::{ControlClient, ControlRequest};
+use crate::topology::Topology;
+use crate::up::{Cluster, NodeAddrs, StateDir};
+
+/// Where the faults go.
+pub enum Target {
+    /// A cluster this run started and will stop.
+    Owned(Cluster),
+    /// A running `up`.
+    Attached {
+        /// Its supervisor.
+        control: ControlClient,
+        /// Its state directory.
+        dir: StateDir,
+        /// Its topology.
+        topology: Topology,
+    },
+}
+
+impl Target {
+    /// Attaches to the `up` whose state directory is `dir`.
+    pub fn attach(dir: StateDir) -> Result<Target, String> {
+        let topology = Topology::load(&dir.topology())?;
+        if !dir.control_socket().exists() {
+            return Err(format!("{} has no control socket: is `outlast up` running there?", dir.root.display()));
+        }
+        Ok(Target::Attached { control: ControlClient::new(dir.control_socket()), dir, topology })
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &StateDir {
+        match self {
+            Target::Owned(cluster) => &cluster.dir,
+            Target::Attached { dir, .. } => dir,
+        }
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        match self {
+            Target::Owned(cluster) => &cluster.topology,
+            Target::Attached { topology, .. } => topology,
+        }
+    }
+
+    /// Node ids in topology order.
+    pub fn ids(&self) -> Vec<u64> {
+        self.topology().nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Every node's API base URL.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.ids().into_iter().map(|id| NodeAddrs::of(id).api_url()).collect()
+    }
+
+    /// Waits (bounded) for a leader; its id.
+    pub async fn wait_for_leader(&self, deadline: Duration) -> Result<u64, String> {
+        match self {
+            Target::Owned(cluster) => cluster.wait_for_leader(deadline).await,
+            Target::Attached { dir, .. } => crate::up::wait_for_leader(&self.ids(), &dir.read_token()?, deadline).await,
+        }
+    }
+
+    /// The leader, with the default wait.
+    pub async fn leader(&self) -> Result<u64, String> {
+        self.wait_for_leader(crate::up::LEADER_DEADLINE).await
+    }
+
+    async fn remote(&self, request: ControlRequest) -> Result<(), String> {
+        match self {
+            Target::Attached { control, .. } => control.call(&request).await,
+            Target::Owned(_) => unreachable!("owned clusters are changed directly"),
+        }
+    }
+
+    /// SIGKILLs node `id`.
+    pub async fn kill(&mut self, id: u64) -> Result<(), String> {
+        match self {
+            Target::Owned(cluster) => {
+                cluster.kill(id);
+                Ok(())
+            }
+            Target::Attached { .. } => self.remote(ControlRequest::Kill { node: id }).await,
+        }
+    }
+
+    /// Starts node `id` and waits for it to be ready.
+    pub async fn start(&mut self, id: u64) -> Result<(), String> {
+        match self {
+            Target::Owned(cluster) => cluster.spawn(id, false),
+            Target::Attached { .. } => self.remote(ControlRequest::Start { node: id }).await,
+        }
+    }
+
+    /// SIGTERMs node `id` and waits (bounded) for it to exit.
+    pub async fn terminate(&mut self, id: u64) -> Result<(), String> {
+        match self {
+            Target::Owned(cluster) => {
+                cluster.terminate(id);
+                Ok(())
+            }
+            Target::Attached { .. } => self.remote(ControlRequest::Terminate { node: id }).await,
+        }
+    }
+
+    /// Pauses (`STOP`) or resumes (`CONT`) node `id`.
+    pub async fn signal(&mut self, id: u64, signal: &str) -> Result<(), String> {
+        match self {
+            Target::Owned(cluster) => {
+                cluster.signal(id, signal);
+                Ok(())
+            }
+            Target::Attached { .. } => self.remote(ControlRequest::Signal { node: id, signal: signal.into() }).await,
+        }
+    }
+
+    /// Sets the rule of the directed link `from` → `to`.
+    pub async fn set_link(&mut self, from: u64, to: u64, rule: LinkRule) -> Result<(), String> {
+        match self {
+            Target::Owned(cluster) => {
+                cluster.links.set(from, to, rule);
+                Ok(())
+            }
+            Target::Attached { .. } => self.remote(ControlRequest::SetLink { from, to, rule }).await,
+        }
+    }
+
+    /// Every link back to the topology's latencies.
+    pub async fn reset_links(&mut self) -> Result<(), String> {
+        match self {
+            Target::Owned(cluster) => {
+                cluster.reset_links();
+                Ok(())
+            }
+            Target::Attached { .. } => self.remote(ControlRequest::ResetLinks).await,
+        }
+    }
+
+    /// Stops an owned cluster; leaves an attached one running with clean links.
+    pub async fn release(self) {
+        match self {
+            Target::Owned(cluster) => cluster.shutdown().await,
+            mut attached @ Target::Attached { .. } => {
+                let _ = attached.reset_links().await;
+            }
+        }
+    }
+}
