@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::frame;
+use crate::network::{Dialer, TcpDialer};
 use crate::state_machine::EngineReader;
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
@@ -149,11 +150,27 @@ pub struct Connection {
     stream: TcpStream,
 }
 
+/// The dialer for connections to other nodes' client addresses (forwarding to the leader).
+/// Process-wide: a node process is one node, and it dials from its own address so that a
+/// link proxy applies the same faults to forwarding as to Raft traffic.
+static PEER_DIALER: std::sync::OnceLock<TcpDialer> = std::sync::OnceLock::new();
+
+/// Makes this process dial other nodes from `source` (set once, when a node starts).
+pub fn dial_peers_from(source: std::net::IpAddr) {
+    let _ = PEER_DIALER.set(TcpDialer { source_ip: Some(source) });
+}
+
 impl Connection {
     /// Connects to a node's client address.
     pub async fn open(addr: &str) -> io::Result<Connection> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+        let stream = match PEER_DIALER.get() {
+            Some(dialer) => dialer.dial(addr).await?,
+            None => {
+                let stream = TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                stream
+            }
+        };
         Ok(Connection { stream })
     }
 

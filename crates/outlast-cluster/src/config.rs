@@ -14,6 +14,7 @@
 //! log_kept_behind_snapshot = 1000    # optional
 //! preferred_region = "us-east-1"     # optional: where the leader should be
 //! raft_listen_addr = "127.0.1.1:7101" # optional: listen here; peers reach raft_addr (a proxy, NAT)
+//! client_listen_addr = "127.0.1.1:7201" # optional: listen here; others reach client_addr
 //! source_ip = "127.0.1.1"            # optional: dial peers from this address
 //! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
 //! api_secret_file = "secrets/api.key"          # with api_addr: hex master secret, same on every node
@@ -113,7 +114,12 @@ pub struct NodeConfig {
     /// then names a proxy or NAT in front of this node).
     #[serde(default)]
     pub raft_listen_addr: Option<String>,
-    /// The address to dial peers from (so a link proxy can tell which node is calling).
+    /// Where to listen for client-protocol connections, when that differs from the address
+    /// others dial (`client_addr` then names a proxy in front of this node).
+    #[serde(default)]
+    pub client_listen_addr: Option<String>,
+    /// The address to dial peers from, for Raft and for forwarding to the leader alike (so a
+    /// link proxy can tell which node is calling).
     #[serde(default)]
     pub source_ip: Option<std::net::IpAddr>,
     /// Where to serve the public HTTP/WebSocket API (none if absent).

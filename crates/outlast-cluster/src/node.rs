@@ -62,7 +62,11 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
         .map_err(|e| format!("raft: {e}"))?;
     let listen = config.raft_listen_addr.as_ref().unwrap_or(&config.raft_addr);
     let peers = TcpListener::bind(listen).await.map_err(|e| format!("{listen}: {e}"))?;
-    let clients = TcpListener::bind(&config.client_addr).await.map_err(|e| format!("{}: {e}", config.client_addr))?;
+    let client_listen = config.client_listen_addr.as_ref().unwrap_or(&config.client_addr);
+    let clients = TcpListener::bind(client_listen).await.map_err(|e| format!("{client_listen}: {e}"))?;
+    if let Some(source) = config.source_ip {
+        client::dial_peers_from(source);
+    }
     let contact = LeaderContact::default();
     let mut tasks = vec![tokio::spawn(serve(peers, raft.clone(), contact.clone()))];
     let me = (config.id, config.own_info());

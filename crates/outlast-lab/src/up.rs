@@ -33,7 +33,9 @@ pub struct NodeAddrs {
     pub raft_listen: SocketAddr,
     /// Where peers dial it (its link proxy).
     pub raft_advertised: SocketAddr,
-    /// The client protocol.
+    /// Where it listens for the client protocol (commands forwarded by other nodes).
+    pub client_listen: SocketAddr,
+    /// Where other nodes dial its client protocol (its link proxy).
     pub client: SocketAddr,
     /// The public API.
     pub api: SocketAddr,
@@ -50,7 +52,8 @@ impl NodeAddrs {
         NodeAddrs {
             raft_listen: SocketAddr::new(own, 7100),
             raft_advertised: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 2, octet)), 7100),
-            client: SocketAddr::new(own, 7200),
+            client_listen: SocketAddr::new(own, 7200),
+            client: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 2, octet)), 7200),
             api: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000 + id as u16),
             source: own,
         }
@@ -162,7 +165,7 @@ fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> String {
     let mut text = format!(
         "# Written by `outlast up` from {topology}; rewritten on every start.\n\
          id = {id}\ndata_dir = \"{data}\"\nraft_addr = \"{advertised}\"\nraft_listen_addr = \"{listen}\"\n\
-         source_ip = \"{source}\"\nclient_addr = \"{client}\"\nprovider = \"{provider}\"\nregion = \"{region}\"\n\
+         source_ip = \"{source}\"\nclient_addr = \"{client}\"\nclient_listen_addr = \"{client_listen}\"\nprovider = \"{provider}\"\nregion = \"{region}\"\n\
          zone = \"{zone}\"\napi_addr = \"{api}\"\napi_secret_file = \"{secret}\"\noperator_token_file = \"{token}\"\n\
          # The longest round trip here is {rtt} ms: heartbeats must outlast it (see Topology::raft_timing_ms).\n\
          heartbeat_ms = {heartbeat}\nelection_timeout_ms = [{election_min}, {election_max}]\n",
@@ -176,6 +179,7 @@ fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> String {
         listen = addrs.raft_listen,
         source = addrs.source,
         client = addrs.client,
+        client_listen = addrs.client_listen,
         provider = me.provider,
         region = me.region,
         zone = me.zone,
@@ -247,20 +251,23 @@ impl Cluster {
             proxies: Vec::new(),
             proxy_tasks_stopped: Vec::new(),
         };
+        // Two proxies per node, one rule per directed link: Raft traffic, and commands or reads
+        // forwarded to the leader, cross the same simulated WAN.
         for node in cluster.topology.nodes.clone() {
             let addrs = NodeAddrs::of(node.id);
-            let listener = tokio::net::TcpListener::bind(addrs.raft_advertised)
-                .await
-                .map_err(|e| format!("link proxy {}: {e}", addrs.raft_advertised))?;
             let stats = Arc::new(ProxyStats::default());
             cluster.proxy_stats.insert(node.id, stats.clone());
-            cluster.proxies.push(tokio::spawn(outlast_links::serve_proxy(
-                listener,
-                addrs.raft_listen,
-                node.id,
-                cluster.links.clone(),
-                stats,
-            )));
+            for (front, upstream) in [(addrs.raft_advertised, addrs.raft_listen), (addrs.client, addrs.client_listen)] {
+                let listener =
+                    tokio::net::TcpListener::bind(front).await.map_err(|e| format!("link proxy {front}: {e}"))?;
+                cluster.proxies.push(tokio::spawn(outlast_links::serve_proxy(
+                    listener,
+                    upstream,
+                    node.id,
+                    cluster.links.clone(),
+                    stats.clone(),
+                )));
+            }
         }
         let first = cluster.topology.nodes[0].id;
         for id in cluster.ids() {
