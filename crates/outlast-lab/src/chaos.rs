@@ -407,6 +407,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     for trader in &traders {
         tasks.push(tokio::spawn(crate::load::trade(
             trader.clone(),
+            token.clone(),
             endpoints.clone(),
             config.load.clone(),
             started,

@@ -113,7 +113,8 @@ pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &
         let orders =
             client.signed("GET", "/api/v3/allOrders", &[("symbol", "BTCUSDT".into()), ("limit", "1000".into())]).await;
         let withdrawals = client.signed("GET", "/sapi/v1/capital/withdraw/history", &[("limit", "1000".into())]).await;
-        let (Ok(orders), Ok(withdrawals)) = (orders, withdrawals) else {
+        let deposits = client.signed("GET", "/sapi/v1/capital/deposit/hisrec", &[("limit", "1000".into())]).await;
+        let (Ok(orders), Ok(withdrawals), Ok(deposits)) = (orders, withdrawals, deposits) else {
             verdict.failures.push(format!("account {}: final state unreadable", trader.account));
             continue;
         };
@@ -131,6 +132,10 @@ pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &
                 .or_default()
                 .push((w["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(0), w["status"].to_string()));
         }
+        for d in deposits.as_array().into_iter().flatten() {
+            let id = d["txId"].as_str().unwrap_or_default().to_string();
+            held.entry(id).or_default().push((0, d["status"].to_string()));
+        }
         for (client_id, copies) in &held {
             if copies.len() > 1 {
                 verdict.duplicated += copies.len() - 1;
@@ -147,7 +152,7 @@ pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &
         for op in mine {
             let present = held.get(&op.client_id);
             match (&op.kind, &op.result) {
-                (OpKind::Place | OpKind::Withdraw, OpResult::Ok) => {
+                (OpKind::Place | OpKind::Withdraw | OpKind::Deposit, OpResult::Ok) => {
                     verdict.acknowledged += 1;
                     if present.is_none() {
                         verdict.lost += 1;
@@ -182,7 +187,7 @@ pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &
                         ));
                     }
                 }
-                (OpKind::Place | OpKind::Withdraw | OpKind::Retry, OpResult::Unknown) => {
+                (OpKind::Place | OpKind::Withdraw | OpKind::Deposit | OpKind::Retry, OpResult::Unknown) => {
                     if resolved_unknown.insert(&op.client_id) {
                         if present.is_some() {
                             verdict.unknown_applied += 1;
@@ -191,7 +196,7 @@ pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &
                         }
                     }
                 }
-                (OpKind::Place | OpKind::Withdraw, OpResult::Fail(code)) => {
+                (OpKind::Place | OpKind::Withdraw | OpKind::Deposit, OpResult::Fail(code)) => {
                     verdict.refused += 1;
                     // A refusal changes nothing, unless an earlier unknown attempt of the same id applied.
                     if present.is_some()

@@ -14,6 +14,8 @@ pub enum OpKind {
     Cancel,
     /// Request a withdrawal (its `withdrawOrderId` is `client_id`).
     Withdraw,
+    /// Credit a deposit, as the chain watcher would (its chain transaction id is `client_id`).
+    Deposit,
 }
 
 /// How an operation ended, as the client saw it.

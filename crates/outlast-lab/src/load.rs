@@ -1,6 +1,7 @@
 //! The load generator: traders placing, retrying and cancelling orders and asking for
-//! withdrawals, and an operator driving withdrawals to sent and confirmed or failed, all through
-//! the failover client, every operation recorded in the history.
+//! withdrawals, deposits credited to them as a chain watcher would, and an operator driving
+//! withdrawals to sent and confirmed or failed, all through the failover client, every
+//! operation recorded in the history.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -114,9 +115,10 @@ fn classify(result: &Result<Value, ClientError>) -> OpResult {
     }
 }
 
-/// Runs one trader until `stop`.
+/// Runs one trader until `stop`; deposits to it are credited with `operator_token`.
 pub async fn trade(
     trader: Trader,
+    operator_token: String,
     endpoints: Vec<String>,
     config: LoadConfig,
     started: Instant,
@@ -141,7 +143,13 @@ pub async fn trade(
             let client_id = open.swap_remove(rng.below(open.len() as u64) as usize);
             let result = client.cancel_order("BTCUSDT", None, Some(&client_id)).await;
             (OpKind::Cancel, client_id, result)
-        } else if roll < 20 {
+        } else if roll < 19 {
+            let client_id = format!("d-{}-{n}", trader.account);
+            let a = trader.account.to_string();
+            let params = p(&[("account", &a), ("coin", "USDT"), ("amount", "5"), ("txId", &client_id)]);
+            let result = client.operator(&operator_token, "POST", "/operator/v1/deposits", &params).await;
+            (OpKind::Deposit, client_id, result)
+        } else if roll < 23 {
             let client_id = format!("w-{}-{n}", trader.account);
             let params =
                 p(&[("coin", "USDT"), ("address", "0xchaos"), ("amount", "1"), ("withdrawOrderId", &client_id)]);

@@ -132,7 +132,7 @@ pub fn rto(ops: &[Op], fault_ms: u64) -> Option<u64> {
         .filter(|o| {
             o.result == OpResult::Ok
                 && o.invoke_ms >= fault_ms
-                && matches!(o.kind, OpKind::Place | OpKind::Withdraw | OpKind::Cancel)
+                && matches!(o.kind, OpKind::Place | OpKind::Withdraw | OpKind::Deposit | OpKind::Cancel)
         })
         .map(|o| o.complete_ms - fault_ms)
         .min()
