@@ -81,8 +81,8 @@ pub struct Report {
     pub fan_out: Vec<FanOut>,
 }
 
-const DEADLINE: Duration = Duration::from_secs(60);
-const ACCOUNTS: u64 = 1_000;
+pub(crate) const DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const ACCOUNTS: u64 = 1_000;
 
 fn params(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
@@ -93,7 +93,7 @@ fn now_ms() -> u64 {
 }
 
 /// Market BTCUSDT and `accounts` funded accounts with keys.
-async fn setup(admin: &Client, accounts: u64) -> Vec<Credentials> {
+pub(crate) async fn setup(admin: &Client, accounts: u64) -> Vec<Credentials> {
     let op = |path: &'static str, p: Vec<(&'static str, String)>| async move {
         admin.operator(OPERATOR_TOKEN, "POST", path, &p).await.expect("operator call")
     };
@@ -133,7 +133,7 @@ fn latency_ms(mut micros: Vec<u64>) -> [f64; 2] {
     [quantile(&micros, 0.5) as f64 / 1e3, quantile(&micros, 0.99) as f64 / 1e3]
 }
 
-async fn rest_load(
+pub(crate) async fn rest_load(
     endpoint: &str,
     keys: &[Credentials],
     clients: usize,
@@ -185,7 +185,7 @@ fn ioc_order(account: u64, id: &str, side: Side, price: u64, qty: u64, tif: Time
     })
 }
 
-async fn internal_load(addr: &str, clients: usize, per_client: usize, round: usize) -> (f64, [f64; 2]) {
+pub(crate) async fn internal_load(addr: &str, clients: usize, per_client: usize, round: usize) -> (f64, [f64; 2]) {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for client in 0..clients {

@@ -9,6 +9,7 @@
 pub mod api_bench;
 pub mod cluster_bench;
 pub mod engine_bench;
+pub mod etcd_bench;
 pub mod failover_bench;
 pub mod local_cluster;
 pub mod log_bench;

@@ -177,6 +177,25 @@ enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Replicated durable writes against etcd 3.4 (3 members on loopback, `etcd` on the PATH or
+    /// --etcd): ops/s and latency at each concurrency, in the same run.
+    Etcd {
+        /// Client concurrencies, comma-separated.
+        #[arg(long, default_value = "1,16,256", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Rounds per concurrency (the median is reported, with min and max).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Operations per measurement, spread over the clients.
+        #[arg(long, default_value_t = 2000)]
+        ops: usize,
+        /// The etcd executable.
+        #[arg(long, default_value = "etcd")]
+        etcd: PathBuf,
+        /// Write the result into this markdown file's etcd section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Client-observed unavailability over repeated provider outages (full chaos runs).
     Failover {
         /// Trials.
@@ -313,6 +332,29 @@ fn main() -> ExitCode {
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
             publish(&body, "api-bench", write)
+        }
+        Top::Bench { which: Bench::Etcd { clients, rounds, ops, etcd, write } } => {
+            let config =
+                outlast_bench::etcd_bench::Config { concurrencies: clients.clone(), rounds, ops_per_measurement: ops };
+            let binary = match own_binary() {
+                Ok(binary) => binary,
+                Err(code) => return code,
+            };
+            eprintln!("starting a 3-node Outlast cluster and a 3-member etcd cluster...");
+            let report = match outlast_bench::etcd_bench::run(&binary, &etcd, &config) {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let list = clients.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+            let command = format!(
+                "cargo run --release -p outlast -- bench etcd --clients {list} --rounds {rounds} --ops {ops}{}",
+                if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+            );
+            let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
+            publish(&body, "etcd-bench", write)
         }
         Top::Bench { which: Bench::Failover { trials, dir, write } } => {
             let binary = match own_binary() {
