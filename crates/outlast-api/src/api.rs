@@ -27,8 +27,10 @@ pub const APPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// Everything a request handler needs.
 pub struct Api {
-    /// Raft, for writes and cluster state.
+    /// Raft, for cluster state.
     pub raft: Raft<TypeConfig>,
+    /// Writes (batched with this node's other API writes).
+    pub writer: client::Writer,
     /// Applied engine, history and event feed.
     pub reader: EngineReader,
     /// This node and its labels.
@@ -66,7 +68,7 @@ impl Api {
             return Ok(self.planted_ack_before_commit(body));
         }
         let started = Instant::now();
-        let reply = tokio::time::timeout(WRITE_DEADLINE, client::submit(&self.raft, body, false)).await;
+        let reply = tokio::time::timeout(WRITE_DEADLINE, client::submit(&self.writer, body, false)).await;
         let (outcome, index) = match reply {
             Ok(ClientReply::Outcome { outcome, index }) => (outcome, index),
             Ok(ClientReply::Unavailable(why)) => return Err(self.unknown(&why)),
@@ -89,9 +91,9 @@ impl Api {
     fn planted_ack_before_commit(&self, body: CommandBody) -> Outcome {
         let command = outlast_engine::Command { ts_ms: now_ms(), body: body.clone() };
         let outcome = self.reader.read().clone().apply(&command, &mut Vec::new());
-        let raft = self.raft.clone();
+        let writer = self.writer.clone();
         tokio::spawn(async move {
-            let _ = client::submit(&raft, body, false).await;
+            let _ = client::submit(&writer, body, false).await;
         });
         outcome
     }

@@ -48,6 +48,7 @@ pub fn new_api(
     weight_limits: WeightLimits,
 ) -> Shared {
     Arc::new(Api {
+        writer: outlast_cluster::client::Writer::new(raft.clone()),
         raft,
         reader,
         me,

@@ -166,14 +166,18 @@ async fn a_subscriber_that_reads_too_slowly_is_disconnected_with_a_reason() {
     let stream = socket.connect(node.api).await.unwrap();
     let url = format!("ws://{}/ws/btcusdt@bookTicker", node.api);
     let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    // Far more applied batches than the feed buffers, each one a book change this client is
-    // sent, while it reads one message per 20 ms.
-    let batches = 3 * outlast_cluster::FEED_BATCHES_MAX as u64;
-    let mut writers = Vec::new();
-    for worker in 0..8u64 {
-        let shared = node.shared.clone();
-        writers.push(tokio::spawn(async move {
-            for i in (worker..batches / 2).step_by(8) {
+    // Far more applied entries than the feed buffers, each a book change this client is sent,
+    // while it reads one message per 20 ms. One writer, so that every command is an entry of its
+    // own (concurrent writers would share entries: group commit).
+    let commands = 3 * outlast_cluster::FEED_BATCHES_MAX as u64;
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (shared, closed) = (node.shared.clone(), closed.clone());
+        tokio::spawn(async move {
+            for i in 0..commands / 2 {
+                if closed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
                 let request = |action| {
                     outlast_engine::CommandBody::Account(outlast_engine::AccountRequest {
                         account: 1,
@@ -201,25 +205,24 @@ async fn a_subscriber_that_reads_too_slowly_is_disconnected_with_a_reason() {
                     outlast_engine::OrderRef::Client(outlast_engine::ClientId::new(&format!("p-{i}")).unwrap());
                 let _ = shared.write(request(outlast_engine::AccountAction::CancelOrder { market: 0, target })).await;
             }
-        }));
-    }
+        })
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
     let reason = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, socket.next()).await.expect("a close frame in time") {
-            Some(Ok(Message::Close(Some(frame)))) => break frame,
-            // Slow while the writers run, then fast, so the close frame arrives soon.
-            Some(Ok(_)) if writers.iter().any(|w| !w.is_finished()) => {
-                tokio::time::sleep(Duration::from_millis(20)).await
+            Some(Ok(Message::Close(Some(frame)))) => {
+                closed.store(true, std::sync::atomic::Ordering::Relaxed);
+                break frame;
             }
+            // Slow while the writers run, then fast, so the close frame arrives soon.
+            Some(Ok(_)) if !writer.is_finished() => tokio::time::sleep(Duration::from_millis(20)).await,
             Some(Ok(_)) => {}
             other => panic!("closed without a reason: {other:?}"),
         }
     };
     assert_eq!(u16::from(reason.code), 1008, "{}", reason.reason);
     assert!(reason.reason.contains("lagged"), "{}", reason.reason);
-    for writer in writers {
-        writer.abort();
-    }
+    writer.abort();
     let _ = alice;
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use crate::batcher::Batcher;
 use crate::frame;
 use crate::network::{Dialer, TcpDialer};
 use crate::state_machine::EngineReader;
@@ -202,12 +203,13 @@ pub async fn serve_clients(
     me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(CLIENT_CONNECTIONS_MAX));
+    let writer = Writer::new(raft);
     loop {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let (stream, peer) = listener.accept().await?;
-        let (raft, reader, me) = (raft.clone(), reader.clone(), me.clone());
+        let (writer, reader, me) = (writer.clone(), reader.clone(), me.clone());
         tokio::spawn(async move {
-            if let Err(error) = handle(stream, raft, reader, me).await {
+            if let Err(error) = handle(stream, writer, reader, me).await {
                 tracing::debug!(%peer, %error, "client connection closed");
             }
             drop(permit);
@@ -219,21 +221,17 @@ pub async fn serve_clients(
 const FORWARD_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Answers one client connection until it closes.
-async fn handle(
-    mut stream: TcpStream,
-    raft: Raft<TypeConfig>,
-    reader: EngineReader,
-    me: (NodeId, NodeInfo),
-) -> io::Result<()> {
+async fn handle(mut stream: TcpStream, writer: Writer, reader: EngineReader, me: (NodeId, NodeInfo)) -> io::Result<()> {
+    let raft = &writer.raft;
     let id = me.0;
     stream.set_nodelay(true)?;
     while let Some(request) = frame::read::<_, ClientRequest>(&mut stream).await? {
         let reply = match request {
-            ClientRequest::Status => ClientReply::Status(status(&raft, &reader, &me)),
-            ClientRequest::Admin { request, forwarded } => crate::admin::handle(&raft, request, forwarded).await,
-            ClientRequest::Submit { body, forwarded } => submit(&raft, body, forwarded).await,
+            ClientRequest::Status => ClientReply::Status(status(raft, &reader, &me)),
+            ClientRequest::Admin { request, forwarded } => crate::admin::handle(raft, request, forwarded).await,
+            ClientRequest::Submit { body, forwarded } => submit(&writer, body, forwarded).await,
             ClientRequest::Read { query, follower_ok, forwarded } => {
-                read(&raft, &reader, id, query, follower_ok, forwarded).await
+                read(raft, &reader, id, query, follower_ok, forwarded).await
             }
         };
         frame::write(&mut stream, &reply).await?;
@@ -326,21 +324,34 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Least time between two attempts of one command while it waits for a leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(5);
 
+/// A node's write side: its Raft handle and the batcher its commands go through.
+#[derive(Clone)]
+pub struct Writer {
+    /// The Raft handle.
+    pub raft: Raft<TypeConfig>,
+    /// Group commit (see `batcher`).
+    pub batcher: Batcher,
+}
+
+impl Writer {
+    /// A writer with its own batcher (must be called inside a Tokio runtime).
+    pub fn new(raft: Raft<TypeConfig>) -> Writer {
+        Writer { batcher: Batcher::start(raft.clone()), raft }
+    }
+}
+
 /// Replicates `body` (stamped with this node's clock) if this node leads, else forwards it once to
 /// the leader, waiting up to `ELECTION_WAIT` for one. The reply is the outcome and commit index,
 /// or `Unavailable` when it is not known to be done.
-pub async fn submit(raft: &Raft<TypeConfig>, body: CommandBody, forwarded: bool) -> ClientReply {
+pub async fn submit(writer: &Writer, body: CommandBody, forwarded: bool) -> ClientReply {
+    let raft = &writer.raft;
     let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
     loop {
         let command = outlast_engine::Command { ts_ms: now_ms(), body: body.clone() };
-        let error = match raft.client_write(command).await {
-            Ok(response) => {
-                return match response.data {
-                    Some(outcome) => ClientReply::Outcome { outcome, index: response.log_id.index },
-                    None => ClientReply::Unavailable("the entry carried no command".into()),
-                }
-            }
-            Err(error) => error,
+        let error = match writer.batcher.write(command).await {
+            Ok(Ok((outcome, index))) => return ClientReply::Outcome { outcome, index },
+            Ok(Err(error)) => error,
+            Err(why) => return ClientReply::Unavailable(why.into()),
         };
         let request = ClientRequest::Submit { body: body.clone(), forwarded: true };
         let forward = match error.forward_to_leader() {

@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod batcher;
 pub mod client;
 pub mod config;
 pub mod elections;
@@ -32,4 +33,4 @@ pub use log_store::LogStore;
 pub use network::{Dialer, Network, Peer, TcpDialer};
 pub use server::{serve, serve_connection, CONNECTIONS_MAX};
 pub use state_machine::{AppliedEvents, EngineReader, StateMachine, FEED_BATCHES_MAX};
-pub use types::{NodeId, NodeInfo, TypeConfig};
+pub use types::{Batch, NodeId, NodeInfo, TypeConfig};

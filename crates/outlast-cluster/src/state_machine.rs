@@ -182,7 +182,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((self.last_applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Option<outlast_engine::Outcome>>, StorageError<NodeId>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<outlast_engine::Outcome>>, StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
@@ -196,19 +196,24 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
-                EntryPayload::Blank => replies.push(None),
-                EntryPayload::Normal(command) => {
+                EntryPayload::Blank => replies.push(Vec::new()),
+                EntryPayload::Normal(batch) => {
                     let mut events = Vec::new();
-                    let outcome = engine.apply(&command, &mut events);
-                    history.record(&engine, &command, &outcome, &events);
+                    let mut outcomes = Vec::with_capacity(batch.commands.len());
+                    for command in &batch.commands {
+                        let first_event = events.len();
+                        let outcome = engine.apply(command, &mut events);
+                        history.record(&engine, command, &outcome, &events[first_event..]);
+                        outcomes.push(outcome);
+                    }
                     if !events.is_empty() {
                         applied.push(Arc::new(AppliedEvents { index: entry.log_id.index, events }));
                     }
-                    replies.push(Some(outcome));
+                    replies.push(outcomes);
                 }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
-                    replies.push(None);
+                    replies.push(Vec::new());
                 }
             }
         }

@@ -24,13 +24,22 @@ pub struct NodeInfo {
     pub api_addr: String,
 }
 
+/// What one log entry carries: engine commands (stamped by the node that took them), applied in
+/// order. Commands that arrive while the previous entry is being made durable share the next
+/// entry, so they share its fsync and its replication round (see `batcher`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The commands, in the order they apply.
+    pub commands: Vec<outlast_engine::Command>,
+}
+
 openraft::declare_raft_types!(
-    /// Outlast's Raft types: log entries carry engine commands (stamped by the leader), and
-    /// applying one returns the engine's outcome (`None` for Raft's own blank and membership
+    /// Outlast's Raft types: log entries carry batches of engine commands, and applying one
+    /// returns the engine's outcome per command (none for Raft's own blank and membership
     /// entries).
     pub TypeConfig:
-        D = outlast_engine::Command,
-        R = Option<outlast_engine::Outcome>,
+        D = Batch,
+        R = Vec<outlast_engine::Outcome>,
         NodeId = NodeId,
         Node = NodeInfo,
         SnapshotData = Cursor<Vec<u8>>,

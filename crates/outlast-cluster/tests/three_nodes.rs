@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::{Config, Raft};
-use outlast_cluster::{serve, EngineReader, LogStore, Network, NodeInfo, StateMachine, TcpDialer, TypeConfig};
+use outlast_cluster::{serve, Batch, EngineReader, LogStore, Network, NodeInfo, StateMachine, TcpDialer, TypeConfig};
 use outlast_engine::{Command, CommandBody, Limits, Outcome};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -57,8 +57,8 @@ async fn write(nodes: &BTreeMap<u64, Node>, body: CommandBody) -> Outcome {
     let command = Command { ts_ms: 1_000, body };
     for _ in 0..50 {
         let leader = leader_of(nodes).await;
-        match nodes[&leader].raft.client_write(command.clone()).await {
-            Ok(response) => return response.data.expect("an engine command has an outcome"),
+        match nodes[&leader].raft.client_write(Batch { commands: vec![command.clone()] }).await {
+            Ok(response) => return response.data.into_iter().next().expect("one outcome per command"),
             Err(error) if error.forward_to_leader().is_some() => continue,
             Err(error) => panic!("write failed: {error}"),
         }

@@ -1,0 +1,106 @@
+//! Group commit for commands: every command that arrives while earlier entries are on their
+//! way to durability rides in the next log entry, so concurrent clients share one fsync and one
+//! replication round instead of paying one each.
+//!
+//! openraft 0.9 makes each `client_write` its own log append and waits for that append's fsync
+//! before taking the next, so without this the leader's throughput is one command per fsync
+//! whatever the concurrency. A lone client is not delayed: with nothing in flight its command
+//! leaves at once, alone.
+//!
+//! The batcher never reorders: commands enter an entry in arrival order and apply in that
+//! order. It never answers for a command that did not commit: every waiter gets its own
+//! outcome from the applied entry, or the write's error.
+
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::Raft;
+use outlast_engine::{Command, Outcome};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::types::{Batch, NodeId, TypeConfig};
+
+/// Commands per log entry at most (bounds an entry's size and apply time).
+pub const BATCH_COMMANDS_MAX: usize = 1_024;
+/// Entries in flight at once from one batcher: while they are made durable and replicated, the
+/// next batch gathers.
+pub const FLIGHTS_MAX: usize = 2;
+/// Commands waiting for an entry; a full queue makes callers wait.
+pub const QUEUED_MAX: usize = 16_384;
+
+/// A write's error as openraft reports it.
+pub type WriteError = RaftError<NodeId, ClientWriteError<NodeId, crate::types::NodeInfo>>;
+
+/// What a waiting command gets back: its outcome and its entry's log index, or the error.
+pub type Written = Result<(Outcome, u64), WriteError>;
+
+struct Waiting {
+    command: Command,
+    reply: oneshot::Sender<Written>,
+}
+
+/// A handle to one node's batcher. Cheap to clone; the batcher stops when every handle is gone.
+#[derive(Clone, Debug)]
+pub struct Batcher {
+    queue: mpsc::Sender<Waiting>,
+}
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiting").field("command", &self.command).finish()
+    }
+}
+
+impl Batcher {
+    /// Starts a batcher writing through `raft`.
+    pub fn start(raft: Raft<TypeConfig>) -> Batcher {
+        let (queue, waiting) = mpsc::channel(QUEUED_MAX);
+        tokio::spawn(run(raft, waiting));
+        Batcher { queue }
+    }
+
+    /// Replicates `command` in the next entry and returns its outcome once applied here.
+    pub async fn write(&self, command: Command) -> Result<Written, &'static str> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Waiting { command, reply }).await.map_err(|_| "the batcher stopped")?;
+        answer.await.map_err(|_| "the batcher dropped the command")
+    }
+}
+
+async fn run(raft: Raft<TypeConfig>, mut waiting: mpsc::Receiver<Waiting>) {
+    let flights = Arc::new(Semaphore::new(FLIGHTS_MAX));
+    loop {
+        // A free flight first: while none is free, commands keep gathering in the queue.
+        let Ok(flight) = flights.clone().acquire_owned().await else { return };
+        let Some(first) = waiting.recv().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < BATCH_COMMANDS_MAX {
+            match waiting.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let (commands, replies): (Vec<Command>, Vec<oneshot::Sender<Written>>) =
+                batch.into_iter().map(|w| (w.command, w.reply)).unzip();
+            let count = commands.len();
+            let result = raft.client_write(Batch { commands }).await;
+            drop(flight);
+            match result {
+                Ok(response) => {
+                    let index = response.log_id.index;
+                    assert_eq!(response.data.len(), count, "one outcome per command of the entry");
+                    for (outcome, reply) in response.data.into_iter().zip(replies) {
+                        let _ = reply.send(Ok((outcome, index)));
+                    }
+                }
+                Err(error) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
