@@ -133,6 +133,21 @@ fn latency_ms(mut micros: Vec<u64>) -> [f64; 2] {
     [quantile(&micros, 0.5) as f64 / 1e3, quantile(&micros, 0.99) as f64 / 1e3]
 }
 
+/// Runs `clients` concurrent clients (`client(n)` is client n, returning its latencies in µs);
+/// the operations per second over all of them, and p50 / p99 latency in ms.
+pub(crate) async fn measure<Fut>(clients: usize, client: impl Fn(usize) -> Fut) -> (f64, [f64; 2])
+where
+    Fut: std::future::Future<Output = Vec<u64>> + Send + 'static,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients).map(|n| tokio::spawn(client(n))).collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("client task"));
+    }
+    (latencies.len() as f64 / started.elapsed().as_secs_f64(), latency_ms(latencies))
+}
+
 pub(crate) async fn rest_load(
     endpoint: &str,
     keys: &[Credentials],
@@ -140,11 +155,9 @@ pub(crate) async fn rest_load(
     per_client: usize,
     round: usize,
 ) -> (f64, [f64; 2]) {
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for credentials in keys.iter().take(clients).cloned() {
-        let client = Client::new(vec![endpoint.to_string()], Some(credentials), FailoverPolicy::default());
-        tasks.push(tokio::spawn(async move {
+    measure(clients, |n| {
+        let client = Client::new(vec![endpoint.to_string()], Some(keys[n].clone()), FailoverPolicy::default());
+        async move {
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let order = params(&[
@@ -162,13 +175,9 @@ pub(crate) async fn rest_load(
                 latencies.push(sent.elapsed().as_micros() as u64);
             }
             latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("client task"));
-    }
-    (latencies.len() as f64 / started.elapsed().as_secs_f64(), latency_ms(latencies))
+        }
+    })
+    .await
 }
 
 fn ioc_order(account: u64, id: &str, side: Side, price: u64, qty: u64, tif: TimeInForce) -> CommandBody {
@@ -186,11 +195,9 @@ fn ioc_order(account: u64, id: &str, side: Side, price: u64, qty: u64, tif: Time
 }
 
 pub(crate) async fn internal_load(addr: &str, clients: usize, per_client: usize, round: usize) -> (f64, [f64; 2]) {
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in 0..clients {
+    measure(clients, |client| {
         let addr = addr.to_string();
-        tasks.push(tokio::spawn(async move {
+        async move {
             let mut connection = Connection::open(&addr).await.expect("connect");
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
@@ -211,13 +218,9 @@ pub(crate) async fn internal_load(addr: &str, clients: usize, per_client: usize,
                 }
             }
             latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("client task"));
-    }
-    (latencies.len() as f64 / started.elapsed().as_secs_f64(), latency_ms(latencies))
+        }
+    })
+    .await
 }
 
 async fn fan_out(

@@ -22,9 +22,9 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use outlast_client::{Client, FailoverPolicy};
 
-use crate::api_bench::{internal_load, rest_load, setup, ACCOUNTS, DEADLINE};
+use crate::api_bench::{internal_load, measure, rest_load, setup, ACCOUNTS, DEADLINE};
 use crate::local_cluster::LocalCluster;
-use crate::report::{quantile, spread, Spread};
+use crate::report::{spread, Spread};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -85,7 +85,7 @@ pub struct Report {
 
 /// Three etcd members on loopback; killed on drop.
 struct Etcd {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     children: Vec<Child>,
     client_urls: Vec<String>,
 }
@@ -135,9 +135,9 @@ impl Etcd {
             .map_err(|e| e.to_string())?;
         let initial: Vec<String> =
             ports.iter().enumerate().map(|(n, (_, peer))| format!("e{n}=http://127.0.0.1:{peer}")).collect();
-        let mut etcd = Etcd { children: Vec::new(), client_urls: Vec::new(), _dir: dir };
+        let mut etcd = Etcd { children: Vec::new(), client_urls: Vec::new(), dir };
         for (n, (client, peer)) in ports.iter().enumerate() {
-            let data: PathBuf = etcd._dir.path().join(format!("e{n}"));
+            let data: PathBuf = etcd.dir.path().join(format!("e{n}"));
             let client_url = format!("http://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
             let child = Command::new(binary)
@@ -179,22 +179,15 @@ impl Etcd {
     }
 }
 
-fn latency_ms(mut micros: Vec<u64>) -> [f64; 2] {
-    micros.sort_unstable();
-    [quantile(&micros, 0.5) as f64 / 1e3, quantile(&micros, 0.99) as f64 / 1e3]
-}
-
 /// `clients` concurrent clients, each putting `per_client` keys in turn.
 async fn etcd_load(http: &Http, leader: &str, clients: usize, per_client: usize, round: usize) -> (f64, [f64; 2]) {
     // Keys and values written in the base64 alphabet with lengths divisible by four, so they
     // are valid base64 as the gateway requires, without encoding anything.
     let value = "A".repeat(VALUE_BYTES / 3 * 4);
     let url = format!("{leader}/v3/kv/put");
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in 0..clients {
+    measure(clients, |client| {
         let (http, url, value) = (http.clone(), url.clone(), value.clone());
-        tasks.push(tokio::spawn(async move {
+        async move {
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let key = format!("r{round:03}c{client:04}n{n:06}");
@@ -206,13 +199,9 @@ async fn etcd_load(http: &Http, leader: &str, clients: usize, per_client: usize,
                 }
             }
             latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("client task"));
-    }
-    (latencies.len() as f64 / started.elapsed().as_secs_f64(), latency_ms(latencies))
+        }
+    })
+    .await
 }
 
 /// Folds rounds of (ops/s, latency) into the median round's figures and the spread.

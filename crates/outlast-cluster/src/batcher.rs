@@ -45,12 +45,6 @@ pub struct Batcher {
     queue: mpsc::Sender<Waiting>,
 }
 
-impl std::fmt::Debug for Waiting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waiting").field("command", &self.command).finish()
-    }
-}
-
 impl Batcher {
     /// Starts a batcher writing through `raft`.
     pub fn start(raft: Raft<TypeConfig>) -> Batcher {

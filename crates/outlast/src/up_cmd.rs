@@ -229,7 +229,8 @@ pub fn status(dir: &Path, endpoints: Vec<String>) -> ExitCode {
     })
 }
 
-/// `outlast chaos <scenario>`: runs it on a fresh cluster in `dir`, prints the verdict.
+/// `outlast chaos <scenario>`: runs it on a fresh cluster in `dir` (or the attached `up`),
+/// prints the verdict.
 pub fn chaos(config: outlast_lab::chaos::ChaosConfig) -> ExitCode {
     let runtime = match runtime() {
         Ok(runtime) => runtime,
