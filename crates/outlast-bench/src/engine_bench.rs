@@ -15,6 +15,7 @@ use outlast_engine::{
 };
 
 use crate::naive_book::NaiveBook;
+use crate::peer_book::{PeerBook, PeerOp, Translator};
 use crate::report::{quantile, spread, Spread};
 
 /// What to run.
@@ -72,8 +73,16 @@ pub struct Report {
     pub ratio: Spread,
     /// Trades the baseline matched (equal to the engine's: both match the same commands).
     pub naive_trades: usize,
+    /// The peer crate's (orderbook-rs) commands per second over the same runs (interleaved).
+    pub peer_ops_per_sec: Spread,
+    /// Engine throughput over the peer's, per run pair (median, min, max).
+    pub peer_ratio: Spread,
+    /// Trades the peer made on the workload (equal to the engine's, or the benchmark panics).
+    pub peer_trades: usize,
     /// Latency percentiles in ns: p50, p99, p99.9, max.
     pub latency_ns: [u64; 4],
+    /// The peer's latency percentiles in ns: p50, p99, p99.9, max.
+    pub peer_latency_ns: [u64; 4],
     /// Digest after the workload (equal on every run, or the benchmark panics).
     pub digest: String,
 }
@@ -298,8 +307,24 @@ pub fn run(config: &Config) -> Report {
         apply_all(&mut engine, warm);
         engine
     };
+    let mut translator = Translator::starting_at(1);
+    let peer_warm = translator.translate(warm);
+    let peer_workload = translator.translate(workload);
+    let fresh_peer = || {
+        let peer = PeerBook::default();
+        peer_warm.iter().for_each(|op| peer.apply(op));
+        peer
+    };
+    let (peer_refused, peer_trades) = {
+        let (_, warm_trades) = PeerBook::validate(&peer_warm);
+        let all: Vec<PeerOp> = peer_warm.iter().chain(&peer_workload).copied().collect();
+        let (refused, trades) = PeerBook::validate(&all);
+        (refused, trades - warm_trades)
+    };
+    assert_eq!(peer_refused, 0, "the peer accepts every translated call");
     let mut rates = Vec::new();
     let (mut naive_rates, mut ratios, mut naive_trades) = (Vec::new(), Vec::new(), 0);
+    let (mut peer_rates, mut peer_ratios) = (Vec::new(), Vec::new());
     let mut digest = None;
     let (mut rejected, mut trades, mut levels_at_end) = (0, 0, 0);
     for _ in 0..config.runs.max(1) {
@@ -318,6 +343,13 @@ pub fn run(config: &Config) -> Report {
         naive_rates.push(naive_rate);
         ratios.push(rates[rates.len() - 1] / naive_rate);
         naive_trades = naive.trades - warm_trades;
+        let peer = fresh_peer();
+        let started = Instant::now();
+        peer_workload.iter().for_each(|op| peer.apply(op));
+        let peer_rate = workload.len() as f64 / started.elapsed().as_secs_f64();
+        peer_rates.push(peer_rate);
+        peer_ratios.push(rates[rates.len() - 1] / peer_rate);
+        drop(peer);
         let d = engine.digest_hex();
         assert!(digest.as_ref().is_none_or(|previous| previous == &d), "runs of the same log diverged");
         digest = Some(d);
@@ -333,13 +365,10 @@ pub fn run(config: &Config) -> Report {
         engine.apply(command, &mut events);
         latencies.push(started.elapsed().as_nanos() as u64);
     }
-    latencies.sort_unstable();
-    let latency_ns = [
-        quantile(&latencies, 0.50),
-        quantile(&latencies, 0.99),
-        quantile(&latencies, 0.999),
-        *latencies.last().expect("non-empty workload"),
-    ];
+    let latency_ns = percentiles(latencies);
+    let peer = fresh_peer();
+    let peer_latency_ns = percentiles(time_each(&peer_workload, |op| peer.apply(op)));
+    assert_eq!(peer_trades, trades, "the peer and the engine match the same orders the same way");
     Report {
         config: config.clone(),
         mix,
@@ -350,9 +379,35 @@ pub fn run(config: &Config) -> Report {
         naive_ops_per_sec: spread(&naive_rates).expect("at least one run"),
         ratio: spread(&ratios).expect("at least one run"),
         naive_trades,
+        peer_ops_per_sec: spread(&peer_rates).expect("at least one run"),
+        peer_ratio: spread(&peer_ratios).expect("at least one run"),
+        peer_trades,
         latency_ns,
+        peer_latency_ns,
         digest: digest.expect("at least one run"),
     }
+}
+
+/// Times `apply` on each of `ops`, in ns.
+fn time_each(ops: &[PeerOp], apply: impl Fn(&PeerOp)) -> Vec<u64> {
+    ops.iter()
+        .map(|op| {
+            let started = Instant::now();
+            apply(op);
+            started.elapsed().as_nanos() as u64
+        })
+        .collect()
+}
+
+/// p50, p99, p99.9 and max of `latencies`.
+fn percentiles(mut latencies: Vec<u64>) -> [u64; 4] {
+    latencies.sort_unstable();
+    [
+        quantile(&latencies, 0.50),
+        quantile(&latencies, 0.99),
+        quantile(&latencies, 0.999),
+        *latencies.last().expect("non-empty workload"),
+    ]
 }
 
 impl Report {
@@ -377,9 +432,15 @@ impl Report {
              | figure | median | min | max |\n|---|---|---|---|\n\
              | Outlast engine, commands/s ({runs} runs) | {med:.2} M | {min:.2} M | {max:.2} M |\n\
              | textbook book (baseline, same commands, same runs), commands/s | {nmed:.2} M | {nmin:.2} M | {nmax:.2} M |\n\
-             | ratio engine / baseline (per run pair) | {rmed:.2} | {rmin:.2} | {rmax:.2} |\n\n\
-             | latency per command (one timed run) | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|\n\
-             | ns | {p50} | {p99} | {p999} | {pmax} |\n\n\
+             | ratio engine / baseline (per run pair) | {rmed:.2} | {rmin:.2} | {rmax:.2} |\n\
+             | orderbook-rs 0.15.3 (peer crate, same orders, same runs), commands/s | {pmed:.2} M | {pmin:.2} M | {pmaxr:.2} M |\n\
+             | ratio engine / orderbook-rs (per run pair) | {qmed:.2} | {qmin:.2} | {qmax:.2} |\n\n\
+             | latency per command, ns (one timed run each) | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|\n\
+             | Outlast engine | {p50} | {p99} | {p999} | {pmax} |\n\
+             | orderbook-rs | {q50} | {q99} | {q999} | {qmaxl} |\n\n\
+             orderbook-rs gets the same orders translated to its own calls (GTC/IOC limit, market, \
+             cancel, and its native `Replace` for a move); it made the same {peer_trades} trades. It \
+             matches only: no accounts, funds, fees, idempotency or account events.\n\n\
              Reference: exchange-core publishes ~5 M ops/s on 2015-era hardware; ratio to that figure: {ratio:.2}×.\n",
             ops = c.ops,
             book = c.book_orders,
@@ -405,6 +466,17 @@ impl Report {
             p99 = self.latency_ns[1],
             p999 = self.latency_ns[2],
             pmax = self.latency_ns[3],
+            pmed = self.peer_ops_per_sec.median / 1e6,
+            pmin = self.peer_ops_per_sec.min / 1e6,
+            pmaxr = self.peer_ops_per_sec.max / 1e6,
+            qmed = self.peer_ratio.median,
+            qmin = self.peer_ratio.min,
+            qmax = self.peer_ratio.max,
+            q50 = self.peer_latency_ns[0],
+            q99 = self.peer_latency_ns[1],
+            q999 = self.peer_latency_ns[2],
+            qmaxl = self.peer_latency_ns[3],
+            peer_trades = self.peer_trades,
             ratio = self.ops_per_sec.median / 5e6,
         )
     }

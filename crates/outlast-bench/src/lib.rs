@@ -16,4 +16,5 @@ pub mod log_bench;
 pub mod machine;
 pub mod memory;
 pub mod naive_book;
+mod peer_book;
 pub mod report;
