@@ -17,4 +17,6 @@ pub mod machine;
 pub mod memory;
 pub mod naive_book;
 mod peer_book;
+pub mod recovery_bench;
 pub mod report;
+pub mod wan_bench;

@@ -23,8 +23,11 @@ use crate::types::{Batch, NodeId, TypeConfig};
 /// Commands per log entry at most (bounds an entry's size and apply time).
 pub const BATCH_COMMANDS_MAX: usize = 1_024;
 /// Entries in flight at once from one batcher: while they are made durable and replicated, the
-/// next batch gathers.
-pub const FLIGHTS_MAX: usize = 2;
+/// next batch gathers. A flight lasts until commit, which across a WAN is a round trip or two,
+/// so too few flights leave commands waiting here while openraft could already ship them in the
+/// next AppendEntries (WAN benchmark, 16 clients: p50 273 ms with 2, 181 ms with 8; loopback
+/// throughput at 256 clients within noise of each other).
+pub const FLIGHTS_MAX: usize = 8;
 /// Commands waiting for an entry; a full queue makes callers wait.
 pub const QUEUED_MAX: usize = 16_384;
 

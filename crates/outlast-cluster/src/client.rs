@@ -175,6 +175,12 @@ impl Connection {
         Ok(Connection { stream })
     }
 
+    /// Connects to a node's client address from `source`, so that a link proxy in front of it
+    /// applies the links of whichever node owns `source` (benchmarks that stand in for a node).
+    pub async fn open_from(addr: &str, source: std::net::IpAddr) -> io::Result<Connection> {
+        Ok(Connection { stream: TcpDialer { source_ip: Some(source) }.dial(addr).await? })
+    }
+
     /// Sends one request and waits for its reply, within `deadline`. After an error the
     /// connection must be dropped (it may hold half a frame).
     pub async fn request(&mut self, request: &ClientRequest, deadline: Duration) -> io::Result<ClientReply> {

@@ -208,6 +208,40 @@ enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Commit latency on the five-node WAN topology (link proxies), next to the measured floor:
+    /// the round trip from the leader to the nearest quorum.
+    Wan {
+        /// Client concurrencies, comma-separated.
+        #[arg(long, default_value = "1,16", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Sequential commits per client per measurement.
+        #[arg(long, default_value_t = 100)]
+        commands: usize,
+        /// Rounds (probe the floor, then each concurrency); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where the cluster's state goes (wiped first).
+        #[arg(long, default_value = "target/wan-bench")]
+        dir: PathBuf,
+        /// Write the result into this markdown file's WAN section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// A restarted follower catching up: from the log (entries/s) and by snapshot (time, size).
+    Recovery {
+        /// Commands committed while the follower is down, per log round.
+        #[arg(long, default_value_t = 20_000)]
+        commands: usize,
+        /// Accounts in the state the snapshot carries.
+        #[arg(long, default_value_t = 100_000)]
+        accounts: usize,
+        /// Rounds of each kind; the median is reported with min and max.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Write the result into this markdown file's recovery section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Durable appends: Outlast's segmented log against redb (records/s, batch latency).
     Log {
         /// Bytes per record.
@@ -375,6 +409,57 @@ fn main() -> ExitCode {
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
             publish(&body, "failover-bench", write)
+        }
+        Top::Bench { which: Bench::Wan { clients, commands, rounds, dir, write } } => {
+            let binary = match own_binary() {
+                Ok(binary) => binary,
+                Err(code) => return code,
+            };
+            let config = outlast_bench::wan_bench::Config {
+                concurrencies: clients.clone(),
+                commands_per_client: commands,
+                rounds,
+                dir,
+            };
+            let report = match outlast_bench::wan_bench::run(&binary, &config) {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let list: Vec<String> = clients.iter().map(usize::to_string).collect();
+            let command = format!(
+                "cargo run --release -p outlast -- bench wan --clients {} --commands {commands} --rounds {rounds}{}",
+                list.join(","),
+                if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+            );
+            let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
+            publish(&body, "wan-bench", write)
+        }
+        Top::Bench { which: Bench::Recovery { commands, accounts, rounds, write } } => {
+            let binary = match own_binary() {
+                Ok(binary) => binary,
+                Err(code) => return code,
+            };
+            let config = outlast_bench::recovery_bench::Config {
+                commands_behind: commands,
+                snapshot_accounts: accounts,
+                rounds,
+            };
+            let report = match outlast_bench::recovery_bench::run(&binary, &config) {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let command = format!(
+                "cargo run --release -p outlast -- bench recovery --commands {commands} --accounts {accounts} --rounds {rounds}{}",
+                if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+            );
+            let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
+            publish(&body, "recovery-bench", write)
         }
         Top::Bench { which: Bench::Log { record_bytes, batches, runs, write } } => {
             let config = outlast_bench::log_bench::Config { record_bytes, batches, runs, ..Default::default() };

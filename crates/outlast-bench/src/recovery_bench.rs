@@ -1,0 +1,281 @@
+//! How fast a restarted node catches up, on a 3-node loopback cluster of real processes.
+//!
+//! Two ways back, each measured over several rounds in one cluster:
+//! - **From the log.** A follower is SIGKILLed, the cluster commits while it is down, and the
+//!   follower is started again; the leader still holds every entry it missed, so openraft
+//!   replays them to it as AppendEntries. Measured: process start to "applied as far as the
+//!   leader", and the entries (and commands) per second that makes.
+//! - **From a snapshot.** The cluster keeps no log behind its snapshots, the state is grown to
+//!   a given number of accounts, the follower is killed, the leader snapshots (purging what the
+//!   follower would need), and the follower is started again: it must install the snapshot.
+//!   Measured: process start to caught up, and the snapshot's size.
+//!
+//! Both times include starting the process and opening its own log and state, as a real restart
+//! does.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use outlast_cluster::admin::AdminRequest;
+use outlast_cluster::client::{call, ClientReply, ClientRequest, Connection};
+use outlast_engine::CommandBody;
+
+use crate::api_bench::measure;
+use crate::local_cluster::LocalCluster;
+use crate::report::{spread, Spread};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Commands committed while the follower is down, per log round.
+    pub commands_behind: usize,
+    /// Accounts in the state the snapshot carries.
+    pub snapshot_accounts: usize,
+    /// Rounds of each kind.
+    pub rounds: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { commands_behind: 20_000, snapshot_accounts: 100_000, rounds: 3 }
+    }
+}
+
+/// Clients that write while the follower is down (their commands share entries, as in service).
+const WRITERS: usize = 16;
+const DEADLINE: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(5);
+
+/// One catch-up.
+#[derive(Clone, Debug)]
+pub struct CatchUp {
+    /// Log entries the follower was behind.
+    pub entries: u64,
+    /// Process start to applied as far as the leader, ms.
+    pub elapsed_ms: f64,
+    /// Snapshot size in bytes (snapshot rounds only).
+    pub snapshot_bytes: Option<u64>,
+}
+
+/// What the benchmark measured.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The configuration.
+    pub config: Config,
+    /// Catch-ups from the log.
+    pub from_log: Vec<CatchUp>,
+    /// Catch-ups by snapshot installation.
+    pub from_snapshot: Vec<CatchUp>,
+    /// The baseline: a restart that missed nothing (process start, own log and state opened,
+    /// leader found), ms per round.
+    pub idle_restart_ms: Vec<f64>,
+}
+
+impl Report {
+    /// Entries per second over the log rounds.
+    pub fn log_entries_per_sec(&self) -> Option<Spread> {
+        spread(&self.from_log.iter().map(|c| c.entries as f64 / (c.elapsed_ms / 1e3)).collect::<Vec<_>>())
+    }
+    /// Commands per second over the log rounds.
+    pub fn log_commands_per_sec(&self) -> Option<Spread> {
+        let commands = self.config.commands_behind as f64;
+        spread(&self.from_log.iter().map(|c| commands / (c.elapsed_ms / 1e3)).collect::<Vec<_>>())
+    }
+    /// Milliseconds to catch up by snapshot.
+    pub fn snapshot_ms(&self) -> Option<Spread> {
+        spread(&self.from_snapshot.iter().map(|c| c.elapsed_ms).collect::<Vec<_>>())
+    }
+}
+
+/// Commits `count` `CreateAccount` commands from account `first` on, through the leader.
+/// `count` must be at least `WRITERS`.
+async fn write(cluster: &LocalCluster, leader: u64, first: u64, count: usize) {
+    assert!(count >= WRITERS);
+    let addr = cluster.client_addr(leader).to_string();
+    let per_client = count.div_ceil(WRITERS);
+    measure(WRITERS, |client| {
+        let addr = addr.clone();
+        async move {
+            let mut connection = Connection::open(&addr).await.expect("connect to the leader");
+            let start = client * per_client;
+            let mut latencies = Vec::with_capacity(per_client);
+            for n in start..(start + per_client).min(count) {
+                let sent = Instant::now();
+                let request = ClientRequest::Submit {
+                    body: CommandBody::CreateAccount { account: first + n as u64 },
+                    forwarded: false,
+                };
+                match connection.request(&request, DEADLINE).await {
+                    Ok(ClientReply::Outcome { .. }) => latencies.push(sent.elapsed().as_micros() as u64),
+                    other => panic!("commit failed during the benchmark: {other:?}"),
+                }
+            }
+            latencies
+        }
+    })
+    .await;
+}
+
+async fn applied(cluster: &LocalCluster, id: u64) -> Option<u64> {
+    cluster.status(id).await.and_then(|s| s.last_applied)
+}
+
+/// Restarts `follower` and waits until it has applied `target`; returns the time from start, ms.
+async fn restart_and_catch_up(cluster: &mut LocalCluster, follower: u64, target: u64) -> Result<f64, String> {
+    let started = Instant::now();
+    cluster.spawn(follower, &[]).map_err(|e| format!("restart node {follower}: {e}"))?;
+    loop {
+        if applied(cluster, follower).await.is_some_and(|a| a >= target) {
+            return Ok(started.elapsed().as_secs_f64() * 1e3);
+        }
+        if started.elapsed() > DEADLINE {
+            return Err(format!("node {follower} did not reach index {target} within {DEADLINE:?}"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The size of the newest snapshot in node `id`'s data directory.
+fn snapshot_bytes(cluster: &LocalCluster, id: u64) -> Option<u64> {
+    let dir = cluster.data_dir(id).join("state");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot"))
+        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+        .max()
+}
+
+async fn log_rounds(binary: &Path, config: &Config) -> Result<(Vec<CatchUp>, Vec<f64>), String> {
+    // No snapshot while measuring: every missed entry stays in the leader's log.
+    let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], "snapshot_every_entries = 100000000\n")
+        .map_err(|e| e.to_string())?;
+    cluster.spawn_all().map_err(|e| e.to_string())?;
+    let ids = cluster.ids();
+    let leader = cluster.leader(&ids, DEADLINE).await.ok_or("no leader")?;
+    let follower = *ids.iter().find(|&&id| id != leader).expect("a follower");
+    let (mut rounds, mut idle) = (Vec::new(), Vec::new());
+    for round in 0..config.rounds {
+        if !cluster.converged(&ids, DEADLINE).await {
+            return Err("the cluster did not converge before a round".into());
+        }
+        let before = applied(&cluster, leader).await.ok_or("leader status")?;
+        cluster.kill(follower);
+        idle.push(restart_and_catch_up(&mut cluster, follower, before).await?);
+        cluster.kill(follower);
+        write(&cluster, leader, 1 + (round * config.commands_behind) as u64, config.commands_behind).await;
+        let target = applied(&cluster, leader).await.ok_or("leader status")?;
+        let elapsed_ms = restart_and_catch_up(&mut cluster, follower, target).await?;
+        eprintln!("log round {round}: {} entries behind, caught up in {elapsed_ms:.0} ms", target - before);
+        rounds.push(CatchUp { entries: target - before, elapsed_ms, snapshot_bytes: None });
+    }
+    Ok((rounds, idle))
+}
+
+async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>, String> {
+    // Nothing kept behind a snapshot: a follower that missed anything must install one.
+    let settings = "snapshot_every_entries = 100000000\nlog_kept_behind_snapshot = 0\n";
+    let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], settings).map_err(|e| e.to_string())?;
+    cluster.spawn_all().map_err(|e| e.to_string())?;
+    let ids = cluster.ids();
+    let leader = cluster.leader(&ids, DEADLINE).await.ok_or("no leader")?;
+    let follower = *ids.iter().find(|&&id| id != leader).expect("a follower");
+    let base = 1_000_000_000;
+    write(&cluster, leader, base, config.snapshot_accounts).await;
+    let mut rounds = Vec::new();
+    for round in 0..config.rounds {
+        if !cluster.converged(&ids, DEADLINE).await {
+            return Err("the cluster did not converge before a round".into());
+        }
+        let before = applied(&cluster, leader).await.ok_or("leader status")?;
+        cluster.kill(follower);
+        write(&cluster, leader, base + (config.snapshot_accounts + round * 1_000) as u64, 1_000).await;
+        let target = applied(&cluster, leader).await.ok_or("leader status")?;
+        let asked = std::time::SystemTime::now();
+        let request = ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false };
+        match call(cluster.client_addr(leader), &request, DEADLINE).await {
+            Ok(ClientReply::Done(_)) => {}
+            other => return Err(format!("snapshot request: {other:?}")),
+        }
+        // The snapshot is built in the background; wait (bounded) until it is saved.
+        let started = Instant::now();
+        while !snapshot_saved_since(&cluster, leader, asked) {
+            if started.elapsed() > DEADLINE {
+                return Err("the leader did not build its snapshot in time".into());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        let restarted = std::time::SystemTime::now();
+        let elapsed_ms = restart_and_catch_up(&mut cluster, follower, target).await?;
+        if !snapshot_saved_since(&cluster, follower, restarted) {
+            return Err(format!("node {follower} caught up without installing a snapshot"));
+        }
+        let bytes = snapshot_bytes(&cluster, leader);
+        eprintln!(
+            "snapshot round {round}: {} entries behind, {bytes:?} bytes, caught up in {elapsed_ms:.0} ms",
+            target - before
+        );
+        rounds.push(CatchUp { entries: target - before, elapsed_ms, snapshot_bytes: bytes });
+    }
+    Ok(rounds)
+}
+
+/// Whether node `id` has saved a snapshot since `since`.
+fn snapshot_saved_since(cluster: &LocalCluster, id: u64, since: std::time::SystemTime) -> bool {
+    let Ok(entries) = std::fs::read_dir(cluster.data_dir(id).join("state")) else { return false };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot"))
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .any(|modified| modified >= since)
+}
+
+/// Runs the benchmark with `binary` as the `outlast` executable.
+pub fn run(binary: &Path, config: &Config) -> Result<Report, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (from_log, idle_restart_ms) = log_rounds(binary, config).await?;
+        let from_snapshot = snapshot_rounds(binary, config).await?;
+        Ok(Report { config: config.clone(), from_log, from_snapshot, idle_restart_ms })
+    })
+}
+
+impl Report {
+    /// The report as a BENCHMARKS.md section body.
+    pub fn markdown(&self, machine: &str, command: &str, date: &str) -> String {
+        let fmt = |s: Option<Spread>, scale: f64| match s {
+            Some(s) => format!("{:.0} | {:.0} | {:.0}", s.median * scale, s.min * scale, s.max * scale),
+            None => "— | — | —".into(),
+        };
+        let entries = spread(&self.from_log.iter().map(|c| c.entries as f64).collect::<Vec<_>>());
+        let log_ms = spread(&self.from_log.iter().map(|c| c.elapsed_ms).collect::<Vec<_>>());
+        let bytes = self.from_snapshot.iter().filter_map(|c| c.snapshot_bytes).max().unwrap_or(0);
+        format!(
+            "### Recovery: a restarted follower catching up\n\n\
+             - Command: `{command}`\n- Date: {date}\n- Machine: {machine}\n\
+             - Setup: 3 `outlast node` processes on loopback, each fsyncing. A follower is SIGKILLed, the \
+             cluster commits while it is down ({writers} clients through the leader), and the follower is \
+             started again; time runs from process start (own log and state opened) until it has applied \
+             as far as the leader. {rounds} rounds of each kind. Baseline in the same run: a restart \
+             that missed nothing takes {idle} ms (median, min, max) — process start, opening the \
+             node's own log and state, and hearing from the leader.\n\n\
+             | from the log ({commands} commands missed, ~{entries:.0} entries) | median | min | max |\n|---|---|---|---|\n\
+             | catch-up time, ms | {log_ms} |\n\
+             | log entries applied per second | {eps} |\n\
+             | commands applied per second | {cps} |\n\n\
+             | by snapshot ({accounts} accounts, snapshot {mb:.1} MB) | median | min | max |\n|---|---|---|---|\n\
+             | process start → snapshot installed and caught up, ms | {snap} |\n",
+            writers = WRITERS,
+            idle = fmt(spread(&self.idle_restart_ms), 1.0).replace(" | ", ", "),
+            rounds = self.config.rounds,
+            commands = self.config.commands_behind,
+            entries = entries.map(|s| s.median).unwrap_or(0.0),
+            log_ms = fmt(log_ms, 1.0),
+            eps = fmt(self.log_entries_per_sec(), 1.0),
+            cps = fmt(self.log_commands_per_sec(), 1.0),
+            accounts = self.config.snapshot_accounts,
+            mb = bytes as f64 / 1e6,
+            snap = fmt(self.snapshot_ms(), 1.0),
+        )
+    }
+}
