@@ -17,6 +17,7 @@ use outlast_engine::{
 use crate::naive_book::NaiveBook;
 use crate::peer_book::{PeerBook, PeerOp, Translator};
 use crate::report::{quantile, spread, Spread};
+use crate::svg::{Bar, Chart};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -481,6 +482,35 @@ impl Report {
         )
     }
 }
+
+impl Report {
+    /// The comparison as a chart: commands/s of the engine, the peer crate and the baseline,
+    /// with exchange-core's published figure and the goal as references.
+    pub fn chart(&self) -> Chart {
+        let bar =
+            |label: &str, s: &Spread, ours| Bar { label: label.into(), median: s.median, min: s.min, max: s.max, ours };
+        Chart {
+            title: "Matching engine, single thread: commands per second".into(),
+            unit: "commands/s".into(),
+            groups: vec![(
+                String::new(),
+                vec![
+                    bar("Outlast engine (full path)", &self.ops_per_sec, true),
+                    bar("orderbook-rs 0.15.3 (matching only)", &self.peer_ops_per_sec, false),
+                    bar("textbook book (matching only)", &self.naive_ops_per_sec, false),
+                    Bar::theirs("exchange-core (published)", EXCHANGE_CORE_OPS, EXCHANGE_CORE_OPS, EXCHANGE_CORE_OPS),
+                ],
+            )],
+            lines: vec![("goal".into(), GOAL_OPS)],
+            log: false,
+        }
+    }
+}
+
+/// exchange-core's published single-thread figure, quoted as a reference (not measured here).
+pub const EXCHANGE_CORE_OPS: f64 = 5e6;
+/// The goal for the engine, commands per second.
+pub const GOAL_OPS: f64 = 6e6;
 
 #[cfg(test)]
 mod tests {

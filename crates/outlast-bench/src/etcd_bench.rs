@@ -25,6 +25,7 @@ use outlast_client::{Client, FailoverPolicy};
 use crate::api_bench::{internal_load, measure, rest_load, setup, ACCOUNTS, DEADLINE};
 use crate::local_cluster::LocalCluster;
 use crate::report::{spread, Spread};
+use crate::svg::{Bar, Chart};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -299,6 +300,40 @@ impl Report {
             );
         }
         out
+    }
+}
+
+impl Report {
+    /// Throughput per concurrency, Outlast's two interfaces beside etcd (log axis: one client
+    /// and 256 differ by orders of magnitude).
+    pub fn chart(&self) -> Chart {
+        let bar = |label: &str, m: &Measured, ours| Bar {
+            label: label.into(),
+            median: m.per_sec.median,
+            min: m.per_sec.min,
+            max: m.per_sec.max,
+            ours,
+        };
+        Chart {
+            title: "Replicated durable writes, 3 nodes on loopback: operations per second".into(),
+            unit: "committed ops/s".into(),
+            groups: self
+                .rows
+                .iter()
+                .map(|row| {
+                    (
+                        format!("{} client(s)", row.clients),
+                        vec![
+                            bar("Outlast, internal protocol", &row.outlast_internal, true),
+                            bar("Outlast, REST API", &row.outlast_rest, true),
+                            bar("etcd 3.4, HTTP/JSON gateway", &row.etcd, false),
+                        ],
+                    )
+                })
+                .collect(),
+            lines: Vec::new(),
+            log: true,
+        }
     }
 }
 

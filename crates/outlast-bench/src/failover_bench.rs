@@ -10,6 +10,7 @@ use outlast_lab::chaos::{ChaosConfig, Scenario, Step};
 use outlast_lab::load::LoadConfig;
 
 use crate::report::quantile;
+use crate::svg::{Bar, Chart};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -79,6 +80,45 @@ fn summary(values: &[u64]) -> String {
             format!("{} | {} | {} | {}", quantile(&sorted, 0.5), quantile(&sorted, 0.99), min, max)
         }
         _ => "— | — | — | —".into(),
+    }
+}
+
+/// Published failover times quoted beside ours, in seconds: (label, low, high).
+pub const ANCHORS_S: [(&str, f64, f64); 3] = [
+    ("Aeron Cluster (published)", 0.5, 1.4),
+    ("HAProxy health checks (published)", 6.0, 6.0),
+    ("Route 53 DNS (published, + TTL)", 90.0, 90.0),
+];
+
+impl Report {
+    /// Unavailability over the trials beside the anchors, in seconds on a log axis.
+    pub fn chart(&self) -> Chart {
+        let mut sorted = self.unavailable_ms.clone();
+        sorted.sort_unstable();
+        let mut bars = Vec::new();
+        if let (Some(&min), Some(&max)) = (sorted.first(), sorted.last()) {
+            let s = |ms: u64| ms as f64 / 1e3;
+            bars.push(Bar::ours("Outlast, median of trials", s(quantile(&sorted, 0.5)), s(min), s(max)));
+            let p99 = s(quantile(&sorted, 0.99));
+            bars.push(Bar::ours("Outlast, p99 of trials", p99, p99, p99));
+        }
+        for (label, low, high) in ANCHORS_S {
+            bars.push(Bar::theirs(label, low, low, high));
+        }
+        Chart {
+            title: format!("Failover: client-observed unavailability, {} provider outages", sorted.len()),
+            unit: "seconds".into(),
+            groups: vec![(String::new(), bars)],
+            lines: vec![("goal p99 <".into(), 1.0)],
+            log: true,
+        }
+    }
+
+    /// p99 of the trials' unavailability, ms.
+    pub fn p99_ms(&self) -> Option<u64> {
+        let mut sorted = self.unavailable_ms.clone();
+        sorted.sort_unstable();
+        (!sorted.is_empty()).then(|| quantile(&sorted, 0.99))
     }
 }
 

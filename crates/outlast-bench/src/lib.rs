@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod all;
 pub mod api_bench;
 pub mod cluster_bench;
 pub mod engine_bench;
@@ -19,4 +20,5 @@ pub mod naive_book;
 mod peer_book;
 pub mod recovery_bench;
 pub mod report;
+pub mod svg;
 pub mod wan_bench;

@@ -23,6 +23,7 @@ use outlast_engine::CommandBody;
 use crate::api_bench::measure;
 use crate::local_cluster::LocalCluster;
 use crate::report::{spread, Spread};
+use crate::svg::{Bar, Chart};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -87,6 +88,30 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Restart-to-caught-up times: the idle baseline, from the log, by snapshot.
+    pub fn chart(&self) -> Chart {
+        let bar = |label: String, values: Vec<f64>| spread(&values).map(|s| Bar::ours(label, s.median, s.min, s.max));
+        let entries = self.from_log.first().map(|c| c.entries).unwrap_or(0);
+        let bytes = self.from_snapshot.iter().filter_map(|c| c.snapshot_bytes).max().unwrap_or(0);
+        let bars = [
+            bar("restart, nothing missed".into(), self.idle_restart_ms.clone()),
+            bar(format!("from the log, ~{entries} entries"), self.from_log.iter().map(|c| c.elapsed_ms).collect()),
+            bar(
+                format!("by snapshot, {:.1} MB", bytes as f64 / 1e6),
+                self.from_snapshot.iter().map(|c| c.elapsed_ms).collect(),
+            ),
+        ];
+        Chart {
+            title: "Recovery: process start to caught up".into(),
+            unit: "ms".into(),
+            groups: vec![(String::new(), bars.into_iter().flatten().collect())],
+            lines: Vec::new(),
+            log: false,
+        }
+    }
+}
+
 /// Commits `count` `CreateAccount` commands from account `first` on, through the leader.
 /// `count` must be at least `WRITERS`.
 async fn write(cluster: &LocalCluster, leader: u64, first: u64, count: usize) {
@@ -135,15 +160,9 @@ async fn restart_and_catch_up(cluster: &mut LocalCluster, follower: u64, target:
     }
 }
 
-/// The size of the newest snapshot in node `id`'s data directory.
+/// The size of node `id`'s saved snapshot.
 fn snapshot_bytes(cluster: &LocalCluster, id: u64) -> Option<u64> {
-    let dir = cluster.data_dir(id).join("state");
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot"))
-        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
-        .max()
+    std::fs::metadata(cluster.data_dir(id).join("state").join("snapshot")).map(|m| m.len()).ok()
 }
 
 async fn log_rounds(binary: &Path, config: &Config) -> Result<(Vec<CatchUp>, Vec<f64>), String> {
@@ -191,7 +210,7 @@ async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>,
         cluster.kill(follower);
         write(&cluster, leader, base + (config.snapshot_accounts + round * 1_000) as u64, 1_000).await;
         let target = applied(&cluster, leader).await.ok_or("leader status")?;
-        let asked = std::time::SystemTime::now();
+        let leader_before = snapshot_modified(&cluster, leader);
         let request = ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false };
         match call(cluster.client_addr(leader), &request, DEADLINE).await {
             Ok(ClientReply::Done(_)) => {}
@@ -199,15 +218,15 @@ async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>,
         }
         // The snapshot is built in the background; wait (bounded) until it is saved.
         let started = Instant::now();
-        while !snapshot_saved_since(&cluster, leader, asked) {
+        while snapshot_modified(&cluster, leader) == leader_before {
             if started.elapsed() > DEADLINE {
                 return Err("the leader did not build its snapshot in time".into());
             }
             tokio::time::sleep(POLL).await;
         }
-        let restarted = std::time::SystemTime::now();
+        let follower_before = snapshot_modified(&cluster, follower);
         let elapsed_ms = restart_and_catch_up(&mut cluster, follower, target).await?;
-        if !snapshot_saved_since(&cluster, follower, restarted) {
+        if snapshot_modified(&cluster, follower) == follower_before {
             return Err(format!("node {follower} caught up without installing a snapshot"));
         }
         let bytes = snapshot_bytes(&cluster, leader);
@@ -220,14 +239,10 @@ async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>,
     Ok(rounds)
 }
 
-/// Whether node `id` has saved a snapshot since `since`.
-fn snapshot_saved_since(cluster: &LocalCluster, id: u64, since: std::time::SystemTime) -> bool {
-    let Ok(entries) = std::fs::read_dir(cluster.data_dir(id).join("state")) else { return false };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot"))
-        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .any(|modified| modified >= since)
+/// When node `id` last saved a snapshot, if ever. Compared with an earlier reading, not with a
+/// clock: file times come from the kernel's coarse clock and may read earlier than `now()`.
+fn snapshot_modified(cluster: &LocalCluster, id: u64) -> Option<std::time::SystemTime> {
+    std::fs::metadata(cluster.data_dir(id).join("state").join("snapshot")).and_then(|m| m.modified()).ok()
 }
 
 /// Runs the benchmark with `binary` as the `outlast` executable.

@@ -4,6 +4,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use crate::svg::Chart;
+
 /// Median, minimum and maximum of a set of runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Spread {
@@ -49,6 +51,20 @@ pub fn write_section(path: &Path, name: &str, body: &str) -> io::Result<()> {
     fs::write(path, updated)
 }
 
+/// Where section charts go, relative to the markdown file's directory.
+pub const CHART_DIR: &str = "docs/bench";
+
+/// Writes `body` into section `name` of `path`; with a chart, also writes the chart as
+/// `CHART_DIR/<name>.svg` beside `path` and links it at the end of the section.
+pub fn write_section_with_chart(path: &Path, name: &str, body: &str, chart: Option<&Chart>) -> io::Result<()> {
+    let Some(chart) = chart else { return write_section(path, name, body) };
+    let dir = path.parent().unwrap_or(Path::new(".")).join(CHART_DIR);
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join(format!("{name}.svg")), chart.render())?;
+    let linked = format!("{}\n\n![{}]({CHART_DIR}/{name}.svg)\n", body.trim_end(), chart.title);
+    write_section(path, name, &linked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +92,11 @@ mod tests {
         assert!(text.starts_with("# Title\n\nintro\n"));
         assert!(text.contains("two") && !text.contains("one"));
         assert_eq!(text.matches("x:start").count(), 1);
+        let chart = Chart { title: "T".into(), ..Chart::default() };
+        write_section_with_chart(&path, "y", "three", Some(&chart)).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("three\n\n![T](docs/bench/y.svg)"));
+        assert!(fs::read_to_string(dir.join("docs/bench/y.svg")).unwrap().starts_with("<svg"));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

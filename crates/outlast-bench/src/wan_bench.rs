@@ -21,6 +21,7 @@ use outlast_lab::up::{Cluster, NodeAddrs};
 
 use crate::api_bench::measure;
 use crate::report::{spread, Spread};
+use crate::svg::{Bar, Chart};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -203,6 +204,29 @@ async fn measure_cluster(cluster: &Cluster, config: &Config) -> Result<Report, S
         floor_ms: spread(&floors).expect("rounds ran"),
         latency,
     })
+}
+
+impl Report {
+    /// Commit latency p50 and p99 per concurrency, with the floor and the goal as lines.
+    pub fn chart(&self) -> Chart {
+        let bar = |label: String, s: &Spread| Bar::ours(label, s.median, s.min, s.max);
+        Chart {
+            title: "WAN commit latency, five nodes in three regions".into(),
+            unit: "ms".into(),
+            groups: self
+                .latency
+                .iter()
+                .map(|l| {
+                    (
+                        format!("{} client(s)", l.clients),
+                        vec![bar("commit p50".into(), &l.p50_ms), bar("commit p99".into(), &l.p99_ms)],
+                    )
+                })
+                .collect(),
+            lines: vec![("floor".into(), self.floor_ms.median), ("goal p50 ≤".into(), self.floor_ms.median + 2.0)],
+            log: false,
+        }
+    }
 }
 
 impl Report {

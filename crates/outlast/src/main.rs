@@ -121,6 +121,23 @@ enum Top {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Every side-by-side comparison (engine vs orderbook-rs, writes vs etcd, failover, WAN
+    /// latency vs its floor, recovery) in one run: a summary table of ratios against the goals,
+    /// and with --write one section and one SVG chart per comparison.
+    All {
+        /// Tiny sizes, to check the pipeline end to end (CI); the figures mean nothing.
+        #[arg(long)]
+        quick: bool,
+        /// The etcd executable.
+        #[arg(long, default_value = "etcd")]
+        etcd: PathBuf,
+        /// Where the cluster runs keep their state.
+        #[arg(long, default_value = "target/bench-all")]
+        dir: PathBuf,
+        /// Write the summary and every section into this markdown file, charts beside it.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Single-thread matching-engine throughput and latency (exchange-core-style mix).
     Engine {
         /// Commands in the measured workload.
@@ -307,6 +324,7 @@ fn main() -> ExitCode {
             })
         }
         Top::Client(command) => client_cmd::run(command),
+        Top::Bench { which: Bench::All { quick, etcd, dir, write } } => bench_all(quick, etcd, dir, write),
         Top::Bench { which: Bench::Engine { ops, runs, book_orders, accounts, seed, write } } => {
             let config = outlast_bench::engine_bench::Config { ops, accounts, book_orders, runs, seed };
             bench_engine(&config, write)
@@ -336,7 +354,7 @@ fn main() -> ExitCode {
                 if write.is_some() { " --write BENCHMARKS.md" } else { "" }
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
-            publish(&body, "cluster-bench", write)
+            publish(&body, "cluster-bench", write, None)
         }
         Top::Bench { which: Bench::Api { clients, orders, subscribers, trades, write } } => {
             let config = outlast_bench::api_bench::Config {
@@ -365,7 +383,7 @@ fn main() -> ExitCode {
                 if write.is_some() { " --write BENCHMARKS.md" } else { "" }
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
-            publish(&body, "api-bench", write)
+            publish(&body, "api-bench", write, None)
         }
         Top::Bench { which: Bench::Etcd { clients, rounds, ops, etcd, write } } => {
             let config =
@@ -388,7 +406,7 @@ fn main() -> ExitCode {
                 if write.is_some() { " --write BENCHMARKS.md" } else { "" }
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
-            publish(&body, "etcd-bench", write)
+            publish(&body, "etcd-bench", write, Some(report.chart()))
         }
         Top::Bench { which: Bench::Failover { trials, dir, write } } => {
             let binary = match own_binary() {
@@ -408,7 +426,7 @@ fn main() -> ExitCode {
                 if write.is_some() { " --write BENCHMARKS.md" } else { "" }
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
-            publish(&body, "failover-bench", write)
+            publish(&body, "failover-bench", write, Some(report.chart()))
         }
         Top::Bench { which: Bench::Wan { clients, commands, rounds, dir, write } } => {
             let binary = match own_binary() {
@@ -435,7 +453,7 @@ fn main() -> ExitCode {
                 if write.is_some() { " --write BENCHMARKS.md" } else { "" }
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
-            publish(&body, "wan-bench", write)
+            publish(&body, "wan-bench", write, Some(report.chart()))
         }
         Top::Bench { which: Bench::Recovery { commands, accounts, rounds, write } } => {
             let binary = match own_binary() {
@@ -459,7 +477,7 @@ fn main() -> ExitCode {
                 if write.is_some() { " --write BENCHMARKS.md" } else { "" }
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
-            publish(&body, "recovery-bench", write)
+            publish(&body, "recovery-bench", write, Some(report.chart()))
         }
         Top::Bench { which: Bench::Log { record_bytes, batches, runs, write } } => {
             let config = outlast_bench::log_bench::Config { record_bytes, batches, runs, ..Default::default() };
@@ -470,7 +488,7 @@ fn main() -> ExitCode {
                 if write.is_some() { " --write BENCHMARKS.md" } else { "" }
             );
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
-            publish(&body, "log-bench", write)
+            publish(&body, "log-bench", write, None)
         }
     }
 }
@@ -484,17 +502,46 @@ fn own_binary() -> Result<PathBuf, ExitCode> {
     })
 }
 
-/// Prints a report and, if asked, writes it into its section of a markdown file.
-fn publish(body: &str, section: &str, write: Option<PathBuf>) -> ExitCode {
+/// Prints a report and, if asked, writes it into its section of a markdown file (with its
+/// chart, if it has one, beside the file).
+fn publish(body: &str, section: &str, write: Option<PathBuf>, chart: Option<outlast_bench::svg::Chart>) -> ExitCode {
     println!("{body}");
     if let Some(path) = write {
-        if let Err(error) = outlast_bench::report::write_section(&path, section, body) {
+        if let Err(error) = outlast_bench::report::write_section_with_chart(&path, section, body, chart.as_ref()) {
             eprintln!("error: cannot write {}: {error}", path.display());
             return ExitCode::FAILURE;
         }
         eprintln!("wrote {}", path.display());
     }
     ExitCode::SUCCESS
+}
+
+fn bench_all(quick: bool, etcd: PathBuf, dir: PathBuf, write: Option<PathBuf>) -> ExitCode {
+    let binary = match own_binary() {
+        Ok(binary) => binary,
+        Err(code) => return code,
+    };
+    let command = format!(
+        "cargo run --release -p outlast -- bench all{}{}",
+        if quick { " --quick" } else { "" },
+        if write.is_some() { " --write BENCHMARKS.md" } else { "" }
+    );
+    let config = outlast_bench::all::Config { quick, etcd, dir };
+    let machine = outlast_bench::machine::describe();
+    let outcome = match outlast_bench::all::run(&binary, &config, &machine, &today(), &command) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for section in outcome.sections {
+        let code = publish(&section.body, section.name, write.clone(), Some(section.chart));
+        if code != ExitCode::SUCCESS {
+            return code;
+        }
+    }
+    publish(&outcome.summary, "bench-summary", write, None)
 }
 
 fn bench_engine(config: &outlast_bench::engine_bench::Config, write: Option<PathBuf>) -> ExitCode {
@@ -510,7 +557,7 @@ fn bench_engine(config: &outlast_bench::engine_bench::Config, write: Option<Path
         if write.is_some() { " --write BENCHMARKS.md" } else { "" }
     );
     let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
-    publish(&body, "engine-bench", write)
+    publish(&body, "engine-bench", write, Some(report.chart()))
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock (the binary may read clocks; the
