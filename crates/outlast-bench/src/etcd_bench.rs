@@ -23,7 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use outlast_client::{Client, FailoverPolicy};
 
 use crate::api_bench::{internal_load, measure, rest_load, setup, ACCOUNTS, DEADLINE};
-use crate::local_cluster::LocalCluster;
+use crate::local_cluster::{free_port, LocalCluster};
 use crate::report::{spread, Spread};
 use crate::svg::{Bar, Chart};
 
@@ -98,10 +98,6 @@ impl Drop for Etcd {
             let _ = child.wait();
         }
     }
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 type Http = HyperClient<HttpConnector, Full<Bytes>>;

@@ -14,6 +14,7 @@ use outlast_engine::{CommandBody, Outcome};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -214,8 +215,9 @@ pub async fn serve_clients(
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let (stream, peer) = listener.accept().await?;
         let (writer, reader, me) = (writer.clone(), reader.clone(), me.clone());
+        stream.set_nodelay(true)?;
         tokio::spawn(async move {
-            if let Err(error) = handle(stream, writer, reader, me).await {
+            if let Err(error) = serve_client_connection(stream, writer, reader, me).await {
                 tracing::debug!(%peer, %error, "client connection closed");
             }
             drop(permit);
@@ -226,11 +228,16 @@ pub async fn serve_clients(
 /// How long a forwarded command may take at the leader.
 const FORWARD_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Answers one client connection until it closes.
-async fn handle(mut stream: TcpStream, writer: Writer, reader: EngineReader, me: (NodeId, NodeInfo)) -> io::Result<()> {
+/// Answers one client connection until it closes (any byte stream: TCP in a node, a simulated
+/// one in a simulation).
+pub async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    writer: Writer,
+    reader: EngineReader,
+    me: (NodeId, NodeInfo),
+) -> io::Result<()> {
     let raft = &writer.raft;
     let id = me.0;
-    stream.set_nodelay(true)?;
     while let Some(request) = frame::read::<_, ClientRequest>(&mut stream).await? {
         let reply = match request {
             ClientRequest::Status => ClientReply::Status(status(raft, &reader, &me)),
@@ -312,9 +319,16 @@ async fn read(
     }
 }
 
-fn now_ms() -> u64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since_epoch.map(|d| d.as_millis() as u64).unwrap_or(0)
+/// Where a node reads the time it stamps commands with: ms since the Unix epoch. The OS clock
+/// in a node; a simulation's clock (which it may make jump) in a simulation.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The OS clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since_epoch.map(|d| d.as_millis() as u64).unwrap_or(0)
+    })
 }
 
 /// How long a command waits for a new leader when there is none, or the one this node knows
@@ -330,19 +344,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Least time between two attempts of one command while it waits for a leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(5);
 
-/// A node's write side: its Raft handle and the batcher its commands go through.
+/// A node's write side: its Raft handle, the batcher its commands go through, and the clock
+/// it stamps them with.
 #[derive(Clone)]
 pub struct Writer {
     /// The Raft handle.
     pub raft: Raft<TypeConfig>,
     /// Group commit (see `batcher`).
     pub batcher: Batcher,
+    /// The stamping clock.
+    pub clock: Clock,
 }
 
 impl Writer {
-    /// A writer with its own batcher (must be called inside a Tokio runtime).
+    /// A writer with its own batcher, stamping with the OS clock (must be called inside a Tokio
+    /// runtime).
     pub fn new(raft: Raft<TypeConfig>) -> Writer {
-        Writer { batcher: Batcher::start(raft.clone()), raft }
+        Writer::with_clock(raft, system_clock())
+    }
+
+    /// A writer stamping with `clock`.
+    pub fn with_clock(raft: Raft<TypeConfig>, clock: Clock) -> Writer {
+        Writer { batcher: Batcher::start(raft.clone()), raft, clock }
     }
 }
 
@@ -353,7 +376,19 @@ pub async fn submit(writer: &Writer, body: CommandBody, forwarded: bool) -> Clie
     let raft = &writer.raft;
     let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
     loop {
-        let command = outlast_engine::Command { ts_ms: now_ms(), body: body.clone() };
+        let command = outlast_engine::Command { ts_ms: (writer.clock)(), body: body.clone() };
+        #[cfg(feature = "planted-bugs")]
+        if crate::planted::is(crate::planted::Bug::AckBeforeCommit)
+            && raft.metrics().borrow().state == openraft::ServerState::Leader
+        {
+            // THE PLANTED BUG: acknowledge now, replicate later.
+            let (writer, command) = (writer.clone(), command.clone());
+            tokio::spawn(async move {
+                let _ = writer.batcher.write(command).await;
+            });
+            let summary = outlast_engine::Summary::AccountCreated(0);
+            return ClientReply::Outcome { outcome: Outcome::Applied(summary), index: 0 };
+        }
         let error = match writer.batcher.write(command).await {
             Ok(Ok((outcome, index))) => return ClientReply::Outcome { outcome, index },
             Ok(Err(error)) => error,

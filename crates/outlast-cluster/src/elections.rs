@@ -16,9 +16,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openraft::{Raft, ServerState};
+// Tokio's clock, not the OS's: in a simulation it is the simulated one.
+use tokio::time::Instant;
 
 use crate::types::{NodeId, TypeConfig};
 

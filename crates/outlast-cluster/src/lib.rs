@@ -22,6 +22,8 @@ pub mod frame;
 mod log_store;
 mod network;
 pub mod node;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 mod preferred;
 pub mod rpc;
 mod server;

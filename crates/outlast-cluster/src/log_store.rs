@@ -42,7 +42,7 @@ struct Inner {
     vote: Option<Vote<NodeId>>,
     last_purged: Option<LogId<NodeId>>,
     committed: Option<LogId<NodeId>>,
-    committed_saved_at: Option<std::time::Instant>,
+    committed_saved_at: Option<tokio::time::Instant>,
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -152,7 +152,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         inner.committed = committed;
         let due = inner.committed_saved_at.is_none_or(|at| at.elapsed() >= COMMITTED_SAVE_EVERY);
         if due {
-            inner.committed_saved_at = Some(std::time::Instant::now());
+            inner.committed_saved_at = Some(tokio::time::Instant::now());
             // A hint: failing to write it is not an error worth stopping for.
             if let Err(error) = meta::save_unsynced(&inner.dir, COMMITTED_META, &encode(&committed)) {
                 tracing::warn!(%error, "cannot save the committed index hint");

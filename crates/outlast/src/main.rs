@@ -110,6 +110,26 @@ enum Top {
     /// Run the engine demo: an exchange in one process, a few traders, a deposit-to-withdrawal
     /// story, and the state digest. (Becomes `outlast up`, a multi-cloud cluster, later.)
     Demo,
+    /// Deterministic simulation: a five-node cluster in this process under seeded faults, one
+    /// run per seed; prints every failing seed (replay one with `--seeds 1 --from SEED --trace`).
+    Simulate {
+        /// How many seeds.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Print each run's trace (faults, leaders, acknowledgements, convergence).
+        #[arg(long)]
+        trace: bool,
+        /// Threads running seeds (default: one per CPU).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Plant a bug the checks must catch: `ack-before-commit` (a build with
+        /// `--features planted-faults` only).
+        #[arg(long)]
+        plant: Option<String>,
+    },
     /// Run a benchmark and optionally record it in BENCHMARKS.md.
     Bench {
         #[command(subcommand)]
@@ -282,6 +302,7 @@ fn main() -> ExitCode {
         Top::Plan { cluster } => plan_cmd::run(&cluster),
         Top::Admin { node, action } => admin_cmd::run(&node, action),
         Top::Demo => demo::run(),
+        Top::Simulate { seeds, from, trace, jobs, plant } => simulate(seeds, from, trace, jobs, plant),
         Top::Up { dir, topology } => up_cmd::up(&dir, topology.as_deref()),
         Top::Status { dir, endpoints } => up_cmd::status(&dir, endpoints),
         Top::Chaos { scenario, schedule, dir, attach, warmup_s, fault_s, cooldown_s, traders, topology } => {
@@ -490,6 +511,45 @@ fn main() -> ExitCode {
             let body = report.markdown(&outlast_bench::machine::describe(), &command, &today());
             publish(&body, "log-bench", write, None)
         }
+    }
+}
+
+fn simulate(seeds: u64, from: u64, trace: bool, jobs: Option<usize>, plant: Option<String>) -> ExitCode {
+    match plant.as_deref() {
+        None => {}
+        #[cfg(feature = "planted-faults")]
+        Some("ack-before-commit") => outlast_sim::plant_ack_before_commit(),
+        Some(other) => {
+            eprintln!("error: cannot plant {other:?} (ack-before-commit needs a build with --features planted-faults)");
+            return ExitCode::from(2);
+        }
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let started = std::time::Instant::now();
+    let print = std::sync::Mutex::new(());
+    let failed = outlast_sim::run_seeds(from, seeds, jobs, outlast_sim::Options::default(), |outcome| {
+        let _guard = print.lock();
+        if trace {
+            println!("seed {}:", outcome.seed);
+            for line in &outcome.trace {
+                println!("  {line}");
+            }
+        }
+        if !outcome.passed() {
+            println!("FAIL seed {}: {}", outcome.seed, outcome.violations.join("; "));
+        }
+    });
+    println!(
+        "{seeds} seeds from {from}: {} passed, {} failed in {:.1} s{}",
+        seeds - failed.len() as u64,
+        failed.len(),
+        started.elapsed().as_secs_f64(),
+        if failed.is_empty() { String::new() } else { format!(" (failing seeds: {failed:?})") }
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
