@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use outlast_log::disk::Disk;
 use outlast_log::{meta, Wal, WalOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -37,6 +38,7 @@ pub struct LogStore {
 
 #[derive(Debug)]
 struct Inner {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     wal: Wal,
     vote: Option<Vote<NodeId>>,
@@ -65,14 +67,19 @@ impl LogStore {
     /// Opens the log in `dir`, verifying it (see `outlast_log::Wal::open`). A corrupt log is an
     /// error: the node must not start on it.
     pub fn open(dir: &Path) -> Result<LogStore, StorageError<NodeId>> {
-        let (wal, _recovery) = Wal::open(dir, WalOptions::default()).map_err(|e| read_error(&e))?;
+        LogStore::open_on(outlast_log::disk::os(), dir)
+    }
+
+    /// `open` on `disk` (a simulated one in a simulation).
+    pub fn open_on(disk: Arc<dyn Disk>, dir: &Path) -> Result<LogStore, StorageError<NodeId>> {
+        let (wal, _recovery) = Wal::open_on(disk.clone(), dir, WalOptions::default()).map_err(|e| read_error(&e))?;
         let load = |name| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
-            meta::load(dir, name).map_err(|e| read_error(&e))
+            meta::load_on(&*disk, dir, name).map_err(|e| read_error(&e))
         };
         let vote = load(VOTE_META)?.map(|b| decode(&b)).transpose().map_err(|e| read_error(&e))?;
         let last_purged = load(PURGED_META)?.map(|b| decode(&b)).transpose().map_err(|e| read_error(&e))?;
         // A damaged hint is no hint.
-        let committed: Option<LogId<NodeId>> = meta::load(dir, COMMITTED_META)
+        let committed: Option<LogId<NodeId>> = meta::load_on(&*disk, dir, COMMITTED_META)
             .ok()
             .flatten()
             .and_then(|b| decode::<Option<LogId<NodeId>>>(&b).ok())
@@ -81,7 +88,7 @@ impl LogStore {
         let next_index = wal.next_index();
         let committed = committed
             .filter(|c| c.index < next_index || last_purged.is_some_and(|p: LogId<NodeId>| c.index <= p.index));
-        let inner = Inner { dir: dir.to_path_buf(), wal, vote, last_purged, committed, committed_saved_at: None };
+        let inner = Inner { disk, dir: dir.to_path_buf(), wal, vote, last_purged, committed, committed_saved_at: None };
         Ok(LogStore { inner: Arc::new(Mutex::new(inner)) })
     }
 
@@ -141,7 +148,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
         let mut inner = self.lock();
-        meta::save(&inner.dir, VOTE_META, &encode(vote))
+        meta::save_on(&*inner.disk, &inner.dir, VOTE_META, &encode(vote))
             .map_err(|e| StorageError::from(StorageIOError::write_vote(AnyError::new(&e))))?;
         inner.vote = Some(*vote);
         Ok(())
@@ -154,7 +161,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if due {
             inner.committed_saved_at = Some(tokio::time::Instant::now());
             // A hint: failing to write it is not an error worth stopping for.
-            if let Err(error) = meta::save_unsynced(&inner.dir, COMMITTED_META, &encode(&committed)) {
+            if let Err(error) = meta::save_unsynced_on(&*inner.disk, &inner.dir, COMMITTED_META, &encode(&committed)) {
                 tracing::warn!(%error, "cannot save the committed index hint");
             }
         }
@@ -197,7 +204,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut inner = self.lock();
         // The purge point is recorded first, so a crash in between leaves extra entries behind
         // it, never a gap in front of it.
-        meta::save(&inner.dir, PURGED_META, &encode(&log_id)).map_err(|e| write_error(&e))?;
+        meta::save_on(&*inner.disk, &inner.dir, PURGED_META, &encode(&log_id)).map_err(|e| write_error(&e))?;
         inner.last_purged = Some(log_id);
         inner.wal.purge_to(log_id.index).map_err(|e| write_error(&e))
     }

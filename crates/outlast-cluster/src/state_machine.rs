@@ -18,6 +18,7 @@ use openraft::{
 };
 use outlast_engine::{Engine, Event, Limits};
 use outlast_history::{History, HistoryLimits};
+use outlast_log::disk::Disk;
 use outlast_log::meta;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -59,6 +60,7 @@ impl StateBytes {
 /// The engine as openraft's state machine.
 #[derive(Debug)]
 pub struct StateMachine {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     hash_seed: u64,
     /// Shared with readers (`EngineReader`); written only here, one batch of entries at a time.
@@ -82,8 +84,8 @@ fn snapshot_error(error: &(impl std::error::Error + 'static)) -> StorageError<No
     StorageIOError::read_snapshot(None, AnyError::new(error)).into()
 }
 
-fn load_snapshot(dir: &Path) -> Result<Option<SnapshotFile>, StorageError<NodeId>> {
-    match meta::load(dir, SNAPSHOT_META).map_err(|e| snapshot_error(&e))? {
+fn load_snapshot(disk: &dyn Disk, dir: &Path) -> Result<Option<SnapshotFile>, StorageError<NodeId>> {
+    match meta::load_on(disk, dir, SNAPSHOT_META).map_err(|e| snapshot_error(&e))? {
         Some(bytes) => Ok(Some(decode(&bytes).map_err(|e| snapshot_error(&e))?)),
         None => Ok(None),
     }
@@ -93,8 +95,19 @@ impl StateMachine {
     /// Opens the state machine in `dir`: from its last snapshot if there is one, else empty
     /// with `limits`. `hash_seed` seeds the engine's user-keyed maps (see `Engine::with_hash_seed`).
     pub fn open(dir: &Path, limits: Limits, hash_seed: u64) -> Result<StateMachine, StorageError<NodeId>> {
-        std::fs::create_dir_all(dir).map_err(|e| snapshot_error(&e))?;
+        StateMachine::open_on(outlast_log::disk::os(), dir, limits, hash_seed)
+    }
+
+    /// `open` on `disk` (a simulated one in a simulation).
+    pub fn open_on(
+        disk: Arc<dyn Disk>,
+        dir: &Path,
+        limits: Limits,
+        hash_seed: u64,
+    ) -> Result<StateMachine, StorageError<NodeId>> {
+        disk.create_dir_all(dir).map_err(|e| snapshot_error(&e))?;
         let mut machine = StateMachine {
+            disk: disk.clone(),
             dir: dir.to_path_buf(),
             hash_seed,
             engine: Arc::new(RwLock::new(Engine::with_hash_seed(limits, hash_seed))),
@@ -103,7 +116,7 @@ impl StateMachine {
             last_applied: None,
             membership: StoredMembership::default(),
         };
-        if let Some(file) = load_snapshot(dir)? {
+        if let Some(file) = load_snapshot(&*disk, dir)? {
             let state: StateBytes = decode(&file.state).map_err(|e| snapshot_error(&e))?;
             let (engine, history) = state.restore(hash_seed)?;
             machine.engine = Arc::new(RwLock::new(engine));
@@ -150,6 +163,7 @@ impl EngineReader {
 /// Builds a snapshot from a copy of the engine taken when it was asked for.
 #[derive(Debug)]
 pub struct SnapshotBuilder {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     engine: Engine,
     history: History,
@@ -167,7 +181,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let meta =
             SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id };
         let file = SnapshotFile { meta: meta.clone(), state };
-        meta::save(&self.dir, SNAPSHOT_META, &encode(&file))
+        meta::save_on(&*self.disk, &self.dir, SNAPSHOT_META, &encode(&file))
             .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(file.state)) })
     }
@@ -227,6 +241,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
+            disk: self.disk.clone(),
             dir: self.dir.clone(),
             engine: self.engine.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone(),
             history: self.history.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone(),
@@ -249,7 +264,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let state: StateBytes = decode(&bytes).map_err(|e| snapshot_error(&e))?;
         let (engine, history) = state.restore(self.hash_seed)?;
         let file = SnapshotFile { meta: meta.clone(), state: bytes };
-        meta::save(&self.dir, SNAPSHOT_META, &encode(&file))
+        meta::save_on(&*self.disk, &self.dir, SNAPSHOT_META, &encode(&file))
             .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
         let mut engine_guard = self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         *engine_guard = engine;
@@ -261,7 +276,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        Ok(load_snapshot(&self.dir)?
+        Ok(load_snapshot(&*self.disk, &self.dir)?
             .map(|file| Snapshot { meta: file.meta, snapshot: Box::new(Cursor::new(file.state)) }))
     }
 }

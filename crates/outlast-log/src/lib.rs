@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod disk;
 pub mod meta;
 pub mod record;
 mod wal;

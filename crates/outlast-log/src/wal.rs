@@ -8,11 +8,11 @@
 //! prefix (after a snapshot) deletes whole segments only, and the log hides what remains below
 //! its first index.
 
-use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::disk::{Disk, DiskFile};
 use crate::meta;
 use crate::record::{self, Scanned};
 
@@ -94,7 +94,7 @@ pub struct Recovery {
 struct Segment {
     first_index: u64,
     path: PathBuf,
-    file: File,
+    file: Box<dyn DiskFile>,
     /// Offset of each record, in index order.
     offsets: Vec<u64>,
     len_bytes: u64,
@@ -103,6 +103,7 @@ struct Segment {
 /// The log. See the module docs.
 #[derive(Debug)]
 pub struct Wal {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     options: WalOptions,
     /// Oldest first; never empty once opened.
@@ -126,8 +127,13 @@ impl Wal {
     /// Opens (or creates) the log in `dir`, verifying every record. See the crate docs for
     /// what is cut and what is refused.
     pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, Recovery), WalError> {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let purged = meta::load(dir, PURGED_META).map_err(io_error(dir))?;
+        Wal::open_on(crate::disk::os(), dir, options)
+    }
+
+    /// `open` on `disk`.
+    pub fn open_on(disk: Arc<dyn Disk>, dir: &Path, options: WalOptions) -> Result<(Wal, Recovery), WalError> {
+        disk.create_dir_all(dir).map_err(io_error(dir))?;
+        let purged = meta::load_on(&*disk, dir, PURGED_META).map_err(io_error(dir))?;
         let purged_to = match purged {
             Some(bytes) => Some(u64::from_le_bytes(
                 bytes.as_slice().try_into().map_err(|_| WalError::Misuse("purge marker has the wrong size".into()))?,
@@ -135,12 +141,10 @@ impl Wal {
             None => None,
         };
         let mut firsts = Vec::new();
-        for entry in fs::read_dir(dir).map_err(io_error(dir))? {
-            let name = entry.map_err(io_error(dir))?.file_name();
-            let name = name.to_string_lossy();
+        for name in disk.file_names(dir).map_err(io_error(dir))? {
             if let Some(number) = name.strip_prefix(SEGMENT_PREFIX).and_then(|n| n.strip_suffix(SEGMENT_SUFFIX)) {
                 let first: u64 = number.parse().map_err(|_| WalError::Corrupt {
-                    path: dir.join(&*name),
+                    path: dir.join(&name),
                     offset: 0,
                     index: 0,
                     why: "segment file name is not an index".into(),
@@ -149,7 +153,8 @@ impl Wal {
             }
         }
         firsts.sort_unstable();
-        let mut wal = Wal { dir: dir.to_path_buf(), options, segments: Vec::new(), first_index: 0, next_index: 0 };
+        let mut wal =
+            Wal { disk, dir: dir.to_path_buf(), options, segments: Vec::new(), first_index: 0, next_index: 0 };
         let mut recovery = Recovery::default();
         let count = firsts.len();
         for (position, first) in firsts.into_iter().enumerate() {
@@ -172,7 +177,7 @@ impl Wal {
     /// Reads and verifies one segment file; returns bytes cut from a torn tail.
     fn load_segment(&mut self, first_index: u64, last: bool) -> Result<u64, WalError> {
         let path = segment_path(&self.dir, first_index);
-        let bytes = fs::read(&path).map_err(io_error(&path))?;
+        let bytes = self.disk.read(&path).map_err(io_error(&path))?;
         if let Some(previous) = self.segments.last() {
             if first_index != self.next_index {
                 let why =
@@ -215,7 +220,7 @@ impl Wal {
                 }
             }
         }
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_error(&path))?;
+        let file = self.disk.open(&path, false).map_err(io_error(&path))?;
         if cut > 0 {
             file.set_len(offset as u64).map_err(io_error(&path))?;
             file.sync_all().map_err(io_error(&path))?;
@@ -227,8 +232,8 @@ impl Wal {
 
     fn create_segment(&mut self, first_index: u64) -> Result<(), WalError> {
         let path = segment_path(&self.dir, first_index);
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io_error(&path))?;
-        meta::sync_dir(&self.dir).map_err(io_error(&self.dir))?;
+        let file = self.disk.open(&path, true).map_err(io_error(&path))?;
+        self.disk.sync_dir(&self.dir).map_err(io_error(&self.dir))?;
         self.segments.push(Segment { first_index, path, file, offsets: Vec::new(), len_bytes: 0 });
         Ok(())
     }
@@ -330,9 +335,9 @@ impl Wal {
         }
         while self.segments.len() > 1 && self.segments.last().expect("non-empty").first_index >= index {
             let segment = self.segments.pop().expect("non-empty");
-            fs::remove_file(&segment.path).map_err(io_error(&segment.path))?;
+            self.disk.remove(&segment.path).map_err(io_error(&segment.path))?;
         }
-        meta::sync_dir(&self.dir).map_err(io_error(&self.dir))?;
+        self.disk.sync_dir(&self.dir).map_err(io_error(&self.dir))?;
         let active = self.segments.last_mut().expect("a log has a segment");
         let keep = index.saturating_sub(active.first_index) as usize;
         if keep < active.offsets.len() {
@@ -352,7 +357,7 @@ impl Wal {
         if index < self.first_index {
             return Ok(());
         }
-        meta::save(&self.dir, PURGED_META, &index.to_le_bytes()).map_err(io_error(&self.dir))?;
+        meta::save_on(&*self.disk, &self.dir, PURGED_META, &index.to_le_bytes()).map_err(io_error(&self.dir))?;
         self.first_index = index + 1;
         if self.next_index < self.first_index {
             // Purged past the end (a snapshot newer than the log): the log restarts empty.
@@ -361,18 +366,18 @@ impl Wal {
         }
         while self.segments.len() > 1 && self.segments[1].first_index <= self.first_index {
             let segment = self.segments.remove(0);
-            fs::remove_file(&segment.path).map_err(io_error(&segment.path))?;
+            self.disk.remove(&segment.path).map_err(io_error(&segment.path))?;
         }
-        meta::sync_dir(&self.dir).map_err(io_error(&self.dir))
+        self.disk.sync_dir(&self.dir).map_err(io_error(&self.dir))
     }
 
     /// Drops every segment and starts an empty log whose next index is `index`.
     fn restart_at(&mut self, index: u64) -> Result<(), WalError> {
         if let Some(purged) = index.checked_sub(1) {
-            meta::save(&self.dir, PURGED_META, &purged.to_le_bytes()).map_err(io_error(&self.dir))?;
+            meta::save_on(&*self.disk, &self.dir, PURGED_META, &purged.to_le_bytes()).map_err(io_error(&self.dir))?;
         }
         for segment in self.segments.drain(..) {
-            fs::remove_file(&segment.path).map_err(io_error(&segment.path))?;
+            self.disk.remove(&segment.path).map_err(io_error(&segment.path))?;
         }
         self.create_segment(index)?;
         self.first_index = index;

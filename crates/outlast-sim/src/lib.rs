@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod disk;
 pub mod driver;
 pub mod node;
 pub mod plan;
@@ -104,26 +105,31 @@ pub fn run_seeds(from: u64, count: u64, jobs: usize, options: Options, report: i
     failed
 }
 
-/// Runs seed `seed`; the cluster's files live under a temporary directory removed after.
+/// Runs seed `seed`; every node's files live on its host's simulated disk.
 pub fn run_seed(seed: u64, options: Options) -> Outcome {
     let plan = Plan::draw(seed, options.safety_ms);
-    let dir = tempfile::tempdir().expect("a temporary directory");
     let observed: Arc<Mutex<Observed>> = Arc::default();
     let ledger: Arc<Mutex<Ledger>> = Arc::default();
     let heal_ms = options.safety_ms;
     let until_ms = heal_ms + options.serve_after_heal_ms;
     let deadline_ms = until_ms + options.converge_ms;
-    let mut sim = turmoil::Builder::new()
+    let mut builder = turmoil::Builder::new();
+    builder
         .simulation_duration(Duration::from_millis(deadline_ms + 5_000))
         .min_message_latency(Duration::from_millis(plan.latency_ms.0))
         .max_message_latency(Duration::from_millis(plan.latency_ms.1))
         .fail_rate(plan.flap_ppm as f64 / 1e6)
         .repair_rate(plan.repair_ppm as f64 / 1e6)
-        .rng_seed(seed)
-        .build();
+        .rng_seed(seed);
+    if let Some(block_bytes) = plan.torn_block_bytes {
+        // A crash may keep any whole-block prefix of a write that was not yet synced.
+        builder.fs().block_size(block_bytes);
+    }
+    let mut sim = builder.build();
     let offsets: Vec<Arc<AtomicI64>> = NODES.iter().map(|_| Arc::default()).collect();
     for (&id, offset) in NODES.iter().zip(&offsets) {
-        let (path, observed, offset) = (dir.path().join(host(id)), observed.clone(), offset.clone());
+        // Each host has its own simulated file system.
+        let (path, observed, offset) = (std::path::PathBuf::from("/data"), observed.clone(), offset.clone());
         sim.host(host(id), move || node::run(id, path.clone(), id == NODES[0], observed.clone(), offset.clone()));
     }
     {

@@ -88,8 +88,9 @@ pub async fn run(
     observed: Arc<Mutex<Observed>>,
     clock_offset_ms: Arc<AtomicI64>,
 ) -> turmoil::Result {
-    let log = LogStore::open(&dir.join("log")).map_err(|e| format!("node {id} log: {e}"))?;
-    let machine = StateMachine::open(&dir.join("state"), Limits::default(), HASH_SEED)
+    let disk: Arc<dyn outlast_log::disk::Disk> = Arc::new(crate::disk::SimDisk);
+    let log = LogStore::open_on(disk.clone(), &dir.join("log")).map_err(|e| format!("node {id} log: {e}"))?;
+    let machine = StateMachine::open_on(disk, &dir.join("state"), Limits::default(), HASH_SEED)
         .map_err(|e| format!("node {id} state: {e}"))?;
     let reader = machine.reader();
     let config = Config {

@@ -43,6 +43,8 @@ pub struct Plan {
     pub latency_ms: (u64, u64),
     /// Discrete faults at simulated ms since the start, in time order.
     pub faults: Vec<(u64, Fault)>,
+    /// With a value, writes are torn at this block size when a crash interrupts them.
+    pub torn_block_bytes: Option<u64>,
 }
 
 /// How many discrete faults a plan holds at most.
@@ -94,7 +96,8 @@ impl Plan {
             faults.push((at, fault));
         }
         faults.sort_by_key(|(at, _)| *at);
-        Plan { flap_ppm, repair_ppm, latency_ms, faults }
+        let torn_block_bytes = rng.percent(50).then_some(512);
+        Plan { flap_ppm, repair_ppm, latency_ms, faults, torn_block_bytes }
     }
 }
 
