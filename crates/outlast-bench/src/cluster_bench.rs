@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use outlast_cluster::client::{ClientReply, ClientRequest, Connection};
 use outlast_engine::CommandBody;
 
+use crate::api_bench::measure;
 use crate::local_cluster::LocalCluster;
 use crate::report::{quantile, spread, Spread};
 
@@ -59,12 +60,17 @@ pub struct Report {
 const DEADLINE: Duration = Duration::from_secs(30);
 
 async fn load(cluster: &LocalCluster, leader: u64, clients: usize, per_client: usize, base: u64) -> Throughput {
-    let addr = cluster.client_addr(leader).to_string();
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let addr = addr.clone();
-        tasks.push(tokio::spawn(async move {
+    let (commits_per_sec, latency_ms) = create_accounts(cluster.client_addr(leader), clients, per_client, base).await;
+    Throughput { clients, commits_per_sec, latency_ms }
+}
+
+/// `clients` connections to the node at `addr`, each committing `per_client` `CreateAccount`
+/// commands one after another (accounts from `base` on, none twice); returns commits per second
+/// and p50 / p99 latency in ms. Panics if a commit fails: a benchmark measures a healthy cluster.
+pub(crate) async fn create_accounts(addr: &str, clients: usize, per_client: usize, base: u64) -> (f64, [f64; 2]) {
+    measure(clients, |client| {
+        let addr = addr.to_string();
+        async move {
             let mut connection = Connection::open(&addr).await.expect("connect to the leader");
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
@@ -77,19 +83,9 @@ async fn load(cluster: &LocalCluster, leader: u64, clients: usize, per_client: u
                 }
             }
             latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("client task"));
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    Throughput {
-        clients,
-        commits_per_sec: latencies.len() as f64 / seconds,
-        latency_ms: [quantile(&latencies, 0.5) as f64 / 1e3, quantile(&latencies, 0.99) as f64 / 1e3],
-    }
+        }
+    })
+    .await
 }
 
 /// SIGKILLs the leader while a client submits through another node; returns the time until a

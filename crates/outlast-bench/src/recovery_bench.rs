@@ -17,10 +17,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use outlast_cluster::admin::AdminRequest;
-use outlast_cluster::client::{call, ClientReply, ClientRequest, Connection};
-use outlast_engine::CommandBody;
+use outlast_cluster::client::{call, ClientReply, ClientRequest};
 
-use crate::api_bench::measure;
+use crate::cluster_bench::create_accounts;
 use crate::local_cluster::LocalCluster;
 use crate::report::{spread, Spread};
 use crate::svg::{Bar, Chart};
@@ -42,6 +41,8 @@ impl Default for Config {
     }
 }
 
+/// Commands committed while the follower is down in a snapshot round.
+const BEHIND: usize = WRITERS * 64;
 /// Clients that write while the follower is down (their commands share entries, as in service).
 const WRITERS: usize = 16;
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -112,33 +113,11 @@ impl Report {
     }
 }
 
-/// Commits `count` `CreateAccount` commands from account `first` on, through the leader.
-/// `count` must be at least `WRITERS`.
+/// Commits `count` (a multiple of `WRITERS`) `CreateAccount` commands from account `first` on,
+/// through the leader.
 async fn write(cluster: &LocalCluster, leader: u64, first: u64, count: usize) {
-    assert!(count >= WRITERS);
-    let addr = cluster.client_addr(leader).to_string();
-    let per_client = count.div_ceil(WRITERS);
-    measure(WRITERS, |client| {
-        let addr = addr.clone();
-        async move {
-            let mut connection = Connection::open(&addr).await.expect("connect to the leader");
-            let start = client * per_client;
-            let mut latencies = Vec::with_capacity(per_client);
-            for n in start..(start + per_client).min(count) {
-                let sent = Instant::now();
-                let request = ClientRequest::Submit {
-                    body: CommandBody::CreateAccount { account: first + n as u64 },
-                    forwarded: false,
-                };
-                match connection.request(&request, DEADLINE).await {
-                    Ok(ClientReply::Outcome { .. }) => latencies.push(sent.elapsed().as_micros() as u64),
-                    other => panic!("commit failed during the benchmark: {other:?}"),
-                }
-            }
-            latencies
-        }
-    })
-    .await;
+    assert!(count >= WRITERS && count % WRITERS == 0);
+    create_accounts(cluster.client_addr(leader), WRITERS, count / WRITERS, first).await;
 }
 
 async fn applied(cluster: &LocalCluster, id: u64) -> Option<u64> {
@@ -208,7 +187,7 @@ async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>,
         }
         let before = applied(&cluster, leader).await.ok_or("leader status")?;
         cluster.kill(follower);
-        write(&cluster, leader, base + (config.snapshot_accounts + round * 1_000) as u64, 1_000).await;
+        write(&cluster, leader, base + (config.snapshot_accounts + round * BEHIND) as u64, BEHIND).await;
         let target = applied(&cluster, leader).await.ok_or("leader status")?;
         let leader_before = snapshot_modified(&cluster, leader);
         let request = ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false };
@@ -248,6 +227,13 @@ fn snapshot_modified(cluster: &LocalCluster, id: u64) -> Option<std::time::Syste
 /// Runs the benchmark with `binary` as the `outlast` executable.
 pub fn run(binary: &Path, config: &Config) -> Result<Report, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    // Writers share the commands evenly.
+    let even = |n: usize| n.div_ceil(WRITERS) * WRITERS;
+    let config = &Config {
+        commands_behind: even(config.commands_behind),
+        snapshot_accounts: even(config.snapshot_accounts),
+        ..config.clone()
+    };
     runtime.block_on(async {
         let (from_log, idle_restart_ms) = log_rounds(binary, config).await?;
         let from_snapshot = snapshot_rounds(binary, config).await?;

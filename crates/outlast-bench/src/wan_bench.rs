@@ -16,10 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use outlast_cluster::client::{ClientReply, ClientRequest, Connection};
-use outlast_engine::CommandBody;
 use outlast_lab::up::{Cluster, NodeAddrs};
 
-use crate::api_bench::measure;
+use crate::cluster_bench::create_accounts;
 use crate::report::{spread, Spread};
 use crate::svg::{Bar, Chart};
 
@@ -100,30 +99,6 @@ async fn probe(source: std::net::IpAddr, to: u64) -> Result<f64, String> {
     Ok(spread(&rtts).expect("probes ran").median)
 }
 
-/// Runs `clients` clients of `per_client` sequential commits each against the leader; returns
-/// (commits/s, [p50, p99] ms).
-async fn commit_load(leader: u64, clients: usize, per_client: usize, base: u64) -> (f64, [f64; 2]) {
-    let addr = NodeAddrs::of(leader).client_listen.to_string();
-    measure(clients, |client| {
-        let addr = addr.clone();
-        async move {
-            let mut connection = Connection::open(&addr).await.expect("connect to the leader");
-            let mut latencies = Vec::with_capacity(per_client);
-            for n in 0..per_client {
-                let account = base + (client * per_client + n) as u64;
-                let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
-                let sent = Instant::now();
-                match connection.request(&request, REQUEST_DEADLINE).await {
-                    Ok(ClientReply::Outcome { .. }) => latencies.push(sent.elapsed().as_micros() as u64),
-                    other => panic!("commit failed during the benchmark: {other:?}"),
-                }
-            }
-            latencies
-        }
-    })
-    .await
-}
-
 /// Waits (bounded) until the leader is in the preferred region (the cluster moves it there).
 async fn settled_leader(cluster: &Cluster) -> Result<u64, String> {
     let preferred = cluster.topology.preferred_region.clone();
@@ -175,7 +150,13 @@ async fn measure_cluster(cluster: &Cluster, config: &Config) -> Result<Report, S
         floors.push(floor);
         for (index, &clients) in config.concurrencies.iter().enumerate() {
             let base = 1 + ((round * config.concurrencies.len() + index) as u64) * 1_000_000;
-            let (rate, [p50, p99]) = commit_load(leader, clients, config.commands_per_client, base).await;
+            let (rate, [p50, p99]) = create_accounts(
+                &NodeAddrs::of(leader).client_listen.to_string(),
+                clients,
+                config.commands_per_client,
+                base,
+            )
+            .await;
             eprintln!("round {round}: {clients} clients: p50 {p50:.1} ms, p99 {p99:.1} ms, floor {floor:.1} ms");
             let entry = per_clients.entry(clients).or_default();
             entry[0].push(p50);
