@@ -39,6 +39,22 @@ impl RunningNode {
     }
 }
 
+/// Waits until Raft stops for good and says why. openraft stops a node on a storage error (a
+/// failed write, fsync or read): after a failed fsync the kernel may have dropped the dirty
+/// pages, so the only safe way on is a new process that recovers from what the disk really
+/// holds. A node's process therefore exits when this returns, for its supervisor to restart it.
+pub async fn stopped(raft: &Raft<TypeConfig>) -> String {
+    let mut metrics = raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow_and_update().running_state {
+            return fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            return "raft stopped".into();
+        }
+    }
+}
+
 /// Opens storage, starts Raft and both listeners.
 pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, String> {
     let log = LogStore::open(&config.data_dir.join("log")).map_err(|e| format!("log: {e}"))?;

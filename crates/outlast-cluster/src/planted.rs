@@ -12,6 +12,9 @@ pub enum Bug {
     /// The leader acknowledges a command as soon as it has queued it, before it is committed:
     /// a leader that is cut off or dies then loses acknowledged writes.
     AckBeforeCommit = 1,
+    /// Every node's log reports an append durable without its `fdatasync`: a crash then loses
+    /// entries a quorum had acknowledged.
+    AckBeforeFsync = 2,
 }
 
 static PLANTED: AtomicU8 = AtomicU8::new(0);
@@ -19,6 +22,9 @@ static PLANTED: AtomicU8 = AtomicU8::new(0);
 /// Plants `bug` for the whole process (a simulation run).
 pub fn plant(bug: Bug) {
     PLANTED.store(bug as u8, Ordering::SeqCst);
+    if bug == Bug::AckBeforeFsync {
+        outlast_log::planted::skip_append_sync();
+    }
 }
 
 /// Whether `bug` is planted.

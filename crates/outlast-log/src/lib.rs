@@ -16,6 +16,8 @@
 
 pub mod disk;
 pub mod meta;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 pub mod record;
 mod wal;
 

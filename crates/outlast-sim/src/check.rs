@@ -34,6 +34,8 @@ pub struct Observed {
     pub trace: Vec<String>,
     /// Applied entries a watcher missed because it fell behind the feed.
     pub lagged: u64,
+    /// Nodes that stopped on their own (a storage error) and wait for their supervisor.
+    pub stopped: Vec<NodeId>,
 }
 
 /// Simulated ms since the start.
@@ -50,6 +52,12 @@ impl Observed {
     /// Records a trace line at simulated ms `at` (from the simulation loop, outside any host).
     pub fn note_at(&mut self, at: u64, line: impl AsRef<str>) {
         self.trace.push(format!("{at:>6} {}", line.as_ref()));
+    }
+
+    /// Records that node `id` stopped on its own, for the simulation loop to restart it.
+    pub fn stopped(&mut self, id: NodeId, reason: &str) {
+        self.note(format!("n{id} stopped: {reason}"));
+        self.stopped.push(id);
     }
 
     /// Records a violation (and traces it) once: a rule broken again the same way adds nothing.

@@ -26,14 +26,17 @@ pub mod node;
 pub mod plan;
 pub mod rng;
 
-use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use check::{converged, invariants, shared, Observed};
 use driver::Ledger;
-use node::host;
+use node::{host, Controls};
 use plan::{Fault, Plan, NODES};
+
+/// How long a stopped node's supervisor waits before restarting it, simulated ms (systemd's
+/// `RestartSec`).
+pub const SUPERVISOR_RESTART_MS: u64 = 100;
 
 /// How a run is sized.
 #[derive(Clone, Copy, Debug)]
@@ -74,10 +77,17 @@ impl Outcome {
     }
 }
 
-/// Plants the ack-before-commit bug in every run of this process (feature `planted-bugs`).
+/// Plants a bug in every run of this process (feature `planted-bugs`): `ack-before-commit`
+/// or `ack-before-fsync`. Returns false for any other name.
 #[cfg(feature = "planted-bugs")]
-pub fn plant_ack_before_commit() {
-    outlast_cluster::planted::plant(outlast_cluster::planted::Bug::AckBeforeCommit);
+pub fn plant(name: &str) -> bool {
+    use outlast_cluster::planted::{plant, Bug};
+    match name {
+        "ack-before-commit" => plant(Bug::AckBeforeCommit),
+        "ack-before-fsync" => plant(Bug::AckBeforeFsync),
+        _ => return false,
+    }
+    true
 }
 
 /// Runs seeds `from..from + count` on `jobs` threads, calling `report` with each outcome as it
@@ -126,11 +136,11 @@ pub fn run_seed(seed: u64, options: Options) -> Outcome {
         builder.fs().block_size(block_bytes);
     }
     let mut sim = builder.build();
-    let offsets: Vec<Arc<AtomicI64>> = NODES.iter().map(|_| Arc::default()).collect();
-    for (&id, offset) in NODES.iter().zip(&offsets) {
+    let controls: Vec<Arc<Controls>> = NODES.iter().map(|&id| Arc::new(Controls::new(seed, id))).collect();
+    for (&id, controls) in NODES.iter().zip(&controls) {
         // Each host has its own simulated file system.
-        let (path, observed, offset) = (std::path::PathBuf::from("/data"), observed.clone(), offset.clone());
-        sim.host(host(id), move || node::run(id, path.clone(), id == NODES[0], observed.clone(), offset.clone()));
+        let (path, observed, controls) = (std::path::PathBuf::from("/data"), observed.clone(), controls.clone());
+        sim.host(host(id), move || node::run(id, path.clone(), id == NODES[0], observed.clone(), controls.clone()));
     }
     {
         let (observed, ledger) = (observed.clone(), ledger.clone());
@@ -153,20 +163,40 @@ pub fn run_seed(seed: u64, options: Options) -> Outcome {
     }
     let mut faults = plan.faults.clone().into_iter().peekable();
     let mut crashed: Vec<u64> = Vec::new();
+    // Nodes that stopped on their own, with the simulated ms their supervisor restarts them at.
+    let mut restarts: Vec<(u64, u64)> = Vec::new();
     let mut healed = false;
     let mut result = Ok(());
     loop {
         let now = sim.elapsed().as_millis() as u64;
         while let Some((_, fault)) = faults.next_if(|(at, _)| *at <= now) {
             shared(&observed).note_at(now, format!("fault {fault:?}"));
-            apply(&mut sim, &fault, &observed, &offsets, &mut crashed);
+            apply(&mut sim, &fault, &observed, &controls, &mut crashed);
+            if let Fault::Crash(id) = fault {
+                restarts.retain(|(_, waiting)| *waiting != id);
+            }
         }
+        // The supervisor: a node that stopped is a process that exited; it comes back from
+        // what its disk holds.
+        let stopped = std::mem::take(&mut shared(&observed).stopped);
+        for id in stopped {
+            sim.crash(host(id));
+            restarts.push((now + SUPERVISOR_RESTART_MS, id));
+        }
+        restarts.retain(|&(at, id)| {
+            if at > now {
+                return true;
+            }
+            shared(&observed).note_at(now, format!("supervisor restarts n{id}"));
+            sim.bounce(host(id));
+            false
+        });
         if !healed && now >= heal_ms {
             healed = true;
-            shared(&observed).note_at(now, "heal: links repaired, crashed nodes restarted");
-            heal(&mut sim);
+            shared(&observed).note_at(now, "heal: links and disks repaired, crashed nodes restarted");
+            heal(&mut sim, &controls);
             sim.set_fail_rate(0.0);
-            for id in crashed.drain(..) {
+            for id in crashed.drain(..).chain(restarts.drain(..).map(|(_, id)| id)) {
                 sim.bounce(host(id));
             }
         }
@@ -219,8 +249,11 @@ fn check_ledger(o: &mut Observed, ledger: &Ledger) {
     }
 }
 
-/// Repairs every link between nodes (and the driver).
-fn heal(sim: &mut turmoil::Sim<'_>) {
+/// Repairs every link between nodes (and the driver) and every disk.
+fn heal(sim: &mut turmoil::Sim<'_>, controls: &[Arc<Controls>]) {
+    for node in controls {
+        node.disk.set_error_ppm(0);
+    }
     let hosts: Vec<String> = NODES.iter().map(|&id| host(id)).chain(["driver".to_string()]).collect();
     for a in &hosts {
         for b in &hosts {
@@ -236,7 +269,7 @@ fn apply(
     sim: &mut turmoil::Sim<'_>,
     fault: &Fault,
     observed: &Arc<Mutex<Observed>>,
-    offsets: &[Arc<AtomicI64>],
+    controls: &[Arc<Controls>],
     crashed: &mut Vec<u64>,
 ) {
     match fault {
@@ -277,8 +310,9 @@ fn apply(
             }
         }
         Fault::ClockJump(id, ms) => {
-            offsets[(*id - 1) as usize].fetch_add(*ms, std::sync::atomic::Ordering::Relaxed);
+            controls[(*id - 1) as usize].clock_offset_ms.fetch_add(*ms, std::sync::atomic::Ordering::Relaxed);
         }
-        Fault::Heal => heal(sim),
+        Fault::DiskErrors(id, error_ppm) => controls[(*id - 1) as usize].disk.set_error_ppm(*error_ppm),
+        Fault::Heal => heal(sim, controls),
     }
 }

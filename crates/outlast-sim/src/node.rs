@@ -20,6 +20,7 @@ use outlast_cluster::{serve_connection, Dialer, LogStore, Network, NodeId, NodeI
 use outlast_engine::Limits;
 
 use crate::check::Observed;
+use crate::disk::{DiskFaults, SimDisk};
 
 /// The Raft port on every simulated host.
 pub const RAFT_PORT: u16 = 7100;
@@ -80,15 +81,51 @@ pub fn clock(offset_ms: Arc<AtomicI64>) -> Clock {
     })
 }
 
-/// The software of node `id`: runs until the simulation crashes the host.
+/// What the simulation loop sets in a node from outside.
+#[derive(Debug)]
+pub struct Controls {
+    /// How far the node's wall clock is off, ms (clock-jump faults).
+    pub clock_offset_ms: Arc<AtomicI64>,
+    /// Its disk's health (disk-error faults).
+    pub disk: Arc<DiskFaults>,
+}
+
+impl Controls {
+    /// A node with a true clock and a healthy disk whose failures are drawn from `seed`.
+    pub fn new(seed: u64, id: NodeId) -> Controls {
+        Controls { clock_offset_ms: Arc::default(), disk: Arc::new(DiskFaults::new(seed, 100 + id)) }
+    }
+}
+
+/// The software of node `id`: runs until the simulation crashes the host. If the node cannot
+/// start, or Raft stops on a storage error, it does what `outlast node` does (exit for its
+/// supervisor): it reports itself stopped and idles until the simulation loop, standing in
+/// for the supervisor, crashes and restarts the host.
 pub async fn run(
     id: NodeId,
     dir: PathBuf,
     init: bool,
     observed: Arc<Mutex<Observed>>,
-    clock_offset_ms: Arc<AtomicI64>,
+    controls: Arc<Controls>,
 ) -> turmoil::Result {
-    let disk: Arc<dyn outlast_log::disk::Disk> = Arc::new(crate::disk::SimDisk);
+    let reason = match start(id, dir, init, &observed, &controls).await {
+        Ok(raft) => outlast_cluster::node::stopped(&raft).await,
+        Err(error) => error,
+    };
+    crate::check::shared(&observed).stopped(id, &reason);
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Starts node `id`'s storage, Raft and listeners; returns its Raft handle.
+async fn start(
+    id: NodeId,
+    dir: PathBuf,
+    init: bool,
+    observed: &Arc<Mutex<Observed>>,
+    controls: &Controls,
+) -> Result<Raft<TypeConfig>, String> {
+    let disk: Arc<dyn outlast_log::disk::Disk> = Arc::new(SimDisk::new(controls.disk.clone()));
     let log = LogStore::open_on(disk.clone(), &dir.join("log")).map_err(|e| format!("node {id} log: {e}"))?;
     let machine = StateMachine::open_on(disk, &dir.join("state"), Limits::default(), HASH_SEED)
         .map_err(|e| format!("node {id} state: {e}"))?;
@@ -105,10 +142,10 @@ pub async fn run(
     let config = Arc::new(config.validate().map_err(|e| format!("raft config: {e}"))?);
     let raft: Raft<TypeConfig> =
         Raft::new(id, config, Network::new(SimDialer), log, machine).await.map_err(|e| format!("raft: {e}"))?;
-    crate::check::watch(id, &raft, &reader, &observed);
+    crate::check::watch(id, &raft, &reader, observed);
 
     let contact = LeaderContact::default();
-    let peers = turmoil::net::TcpListener::bind(("0.0.0.0", RAFT_PORT)).await?;
+    let peers = turmoil::net::TcpListener::bind(("0.0.0.0", RAFT_PORT)).await.map_err(|e| e.to_string())?;
     let (served, heard) = (raft.clone(), contact.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = peers.accept().await {
@@ -118,8 +155,8 @@ pub async fn run(
             });
         }
     });
-    let clients = turmoil::net::TcpListener::bind(("0.0.0.0", CLIENT_PORT)).await?;
-    let writer = Writer::with_clock(raft.clone(), clock(clock_offset_ms));
+    let clients = turmoil::net::TcpListener::bind(("0.0.0.0", CLIENT_PORT)).await.map_err(|e| e.to_string())?;
+    let writer = Writer::with_clock(raft.clone(), clock(controls.clock_offset_ms.clone()));
     let me = (id, members()[&id].clone());
     let served = reader.clone();
     tokio::spawn(async move {
@@ -140,6 +177,5 @@ pub async fn run(
         // Refused once initialised (after a restart): that is expected.
         let _ = raft.initialize(members()).await;
     }
-    std::future::pending::<()>().await;
-    Ok(())
+    Ok(raft)
 }

@@ -2,7 +2,8 @@
 //! of discrete faults, drawn from the seed alone.
 //!
 //! Ranges follow TigerBeetle's VOPR in spirit: every seed gets its own loss rate, latency and
-//! a handful of partitions, isolations, crashes, restarts, latency spikes and clock jumps.
+//! a handful of partitions, isolations, crashes, restarts, latency spikes, clock jumps and
+//! failing disks.
 //!
 //! Must never: draw from anything but the seed (a plan is a pure function of it).
 
@@ -28,7 +29,10 @@ pub enum Fault {
     LatencySpike(u64, u64),
     /// Move a node's wall clock by this many ms (forward or back).
     ClockJump(u64, i64),
-    /// Repair every link and end latency spikes.
+    /// Make a node's disk fail reads, writes and syncs with EIO, each with this chance in
+    /// millionths, until healed.
+    DiskErrors(u64, u64),
+    /// Repair every link and disk and end latency spikes.
     Heal,
 }
 
@@ -65,7 +69,7 @@ impl Plan {
         for _ in 0..rng.between(1, FAULTS_MAX) {
             let at = rng.between(safety_ms / 10, safety_ms * 9 / 10);
             let node = NODES[rng.below(NODES.len() as u64) as usize];
-            let fault = match rng.below(8) {
+            let fault = match rng.below(9) {
                 0 => {
                     let mut side: Vec<u64> = NODES.iter().copied().filter(|_| rng.percent(50)).collect();
                     if side.is_empty() || side.len() == NODES.len() {
@@ -91,6 +95,7 @@ impl Plan {
                 3 | 4 if !crashed.is_empty() => Fault::Restart(crashed.remove(0)),
                 5 => Fault::LatencySpike(node, rng.between(50, 400)),
                 6 => Fault::ClockJump(node, rng.between(0, 120_000) as i64 - 60_000),
+                7 => Fault::DiskErrors(node, rng.between(10_000, 100_000)),
                 _ => Fault::Heal,
             };
             faults.push((at, fault));
@@ -115,6 +120,6 @@ mod tests {
             .flat_map(|seed| Plan::draw(seed, 4_000).faults)
             .map(|(_, f)| format!("{f:?}").split(['(', ' ']).next().unwrap().to_string())
             .collect();
-        assert!(kinds.len() >= 8, "every kind of fault is drawn by some seed: {kinds:?}");
+        assert!(kinds.len() >= 9, "every kind of fault is drawn by some seed: {kinds:?}");
     }
 }

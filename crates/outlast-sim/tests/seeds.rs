@@ -21,3 +21,15 @@ fn a_band_of_seeds_passes_every_check() {
     let failed = outlast_sim::run_seeds(1_000, 24, 2, Options::default(), |_| {});
     assert!(failed.is_empty(), "failing seeds: {failed:?} (replay: outlast simulate --seeds 1 --from SEED --trace)");
 }
+
+#[test]
+fn a_failing_disk_stops_its_node_and_the_supervisor_brings_it_back() {
+    // Seed 1000's plan gives n3 a failing disk during the safety phase.
+    let outcome = run_seed(1_000, Options::default());
+    let line = |needle: &str| outcome.trace.iter().position(|l| l.contains(needle));
+    let struck = line("fault DiskErrors(").expect("the plan fails a disk");
+    let stopped = line("stopped: ").expect("a storage error stops the node");
+    let restarted = line("supervisor restarts").expect("the supervisor restarts it");
+    assert!(struck < stopped && stopped < restarted, "{:#?}", outcome.trace);
+    assert!(outcome.passed(), "{:?}", outcome.violations);
+}

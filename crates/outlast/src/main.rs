@@ -125,8 +125,8 @@ enum Top {
         /// Threads running seeds (default: one per CPU).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Plant a bug the checks must catch: `ack-before-commit` (a build with
-        /// `--features planted-faults` only).
+        /// Plant a bug the checks must catch: `ack-before-commit` or `ack-before-fsync` (a
+        /// build with `--features planted-faults` only).
         #[arg(long)]
         plant: Option<String>,
     },
@@ -515,12 +515,16 @@ fn main() -> ExitCode {
 }
 
 fn simulate(seeds: u64, from: u64, trace: bool, jobs: Option<usize>, plant: Option<String>) -> ExitCode {
-    match plant.as_deref() {
-        None => {}
+    if let Some(name) = plant.as_deref() {
         #[cfg(feature = "planted-faults")]
-        Some("ack-before-commit") => outlast_sim::plant_ack_before_commit(),
-        Some(other) => {
-            eprintln!("error: cannot plant {other:?} (ack-before-commit needs a build with --features planted-faults)");
+        let planted = outlast_sim::plant(name);
+        #[cfg(not(feature = "planted-faults"))]
+        let planted = false;
+        if !planted {
+            eprintln!(
+                "error: cannot plant {name:?} (ack-before-commit and ack-before-fsync need a build with --features \
+                 planted-faults)"
+            );
             return ExitCode::from(2);
         }
     }

@@ -2,7 +2,10 @@
 //!
 //! Prints one line `ready <id> raft=<addr> client=<addr>` once both listeners are bound, so
 //! scripts and tests can wait for it. Logs go to stderr, at the level `OUTLAST_LOG` names. Shutdown protocol: on SIGTERM or SIGINT the node stops
-//! Raft (no new commits from it), closes its listeners and exits 0.
+//! Raft (no new commits from it), closes its listeners and exits 0. If Raft stops on its own
+//! (a storage error: a failed write, fsync or read), the node exits with code 3 rather than
+//! serve on without a log; its supervisor (systemd's `Restart=on-failure`) restarts it, and
+//! recovery reads back only what the disk really holds.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,6 +23,9 @@ fn init_logging() {
         .unwrap_or(tracing::Level::WARN);
     let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false).try_init();
 }
+
+/// The exit code of a node whose Raft stopped on a storage error.
+const EXIT_RAFT_STOPPED: u8 = 3;
 
 pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitCode {
     init_logging();
@@ -62,7 +68,20 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
         };
         let api = config.api_addr.as_deref().map(|a| format!(" api={a}")).unwrap_or_default();
         println!("ready {} raft={} client={}{api}", config.id, config.raft_addr, config.client_addr);
-        wait_for_signal().await;
+        tokio::select! {
+            () = wait_for_signal() => {}
+            reason = node::stopped(&running.raft) => {
+                eprintln!(
+                    "error: node {} stopped: {reason}; exiting for the supervisor to restart it from its disk",
+                    config.id
+                );
+                if let Some(task) = api_task {
+                    task.abort();
+                }
+                running.shutdown().await;
+                return ExitCode::from(EXIT_RAFT_STOPPED);
+            }
+        }
         eprintln!("node {}: shutting down", config.id);
         if let Some(task) = api_task {
             task.abort();
