@@ -37,6 +37,8 @@ pub struct Api {
     pub me: (NodeId, NodeInfo),
     /// API-key secrets and listen keys.
     pub keyring: Keyring,
+    /// What the status recorder saw (the status page's data).
+    pub status: crate::status::StatusLog,
     /// The operator credential.
     pub operator: OperatorToken,
     /// Request weight per IP and key.

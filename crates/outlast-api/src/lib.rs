@@ -1,5 +1,6 @@
 //! The public API every node serves: Binance-spot-compatible REST (`/api/v3`, `/sapi/v1`) and
-//! WebSocket streams, plus the operator API (`/operator/v1`), health, readiness and metrics.
+//! WebSocket streams, plus the operator API (`/operator/v1`), health, readiness, metrics, the
+//! public status (`/status/v1`), and the web front-end (`outlast-web`) mounted beside them.
 //!
 //! This crate translates between HTTP and engine commands and reads; it never changes state
 //! except by submitting a command through the cluster, and never answers a write before the
@@ -18,6 +19,7 @@ mod operator;
 pub mod params;
 mod public;
 mod rest;
+mod status;
 mod streams;
 mod trading;
 mod user_stream;
@@ -25,6 +27,7 @@ mod wallet;
 mod weights;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -58,12 +61,41 @@ pub fn new_api(
         weight_limits,
         metrics: Default::default(),
         closed_listen_keys: Default::default(),
+        status: Default::default(),
     })
 }
 
-/// The HTTP router: streams on their paths, everything else through the REST front door.
-pub fn router(api: Shared) -> Router {
+/// The public origin of a node whose API listens on `api_addr` (empty: it serves no API).
+pub fn origin_url(api_addr: &str) -> Option<String> {
+    (!api_addr.is_empty()).then(|| format!("http://{api_addr}"))
+}
+
+/// Every member's public origin, from the cluster's membership.
+pub fn origins(raft: &Raft<TypeConfig>) -> Vec<outlast_web::Origin> {
+    let metrics = raft.metrics().borrow().clone();
+    metrics
+        .membership_config
+        .membership()
+        .nodes()
+        .filter_map(|(id, info)| {
+            Some(outlast_web::Origin {
+                id: *id,
+                url: origin_url(&info.api_addr)?,
+                provider: info.provider.clone(),
+                region: info.region.clone(),
+                zone: info.zone.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The HTTP router: the web front-end's pages and assets, streams on their paths, everything
+/// else through the REST front door. Chaos reports are served from `reports_dir`, if given.
+pub fn router(api: Shared, reports_dir: Option<PathBuf>) -> Router {
+    let raft = api.raft.clone();
+    let site = outlast_web::Site { origins: Arc::new(move || origins(&raft)), reports_dir };
     Router::new()
+        .merge(outlast_web::router(site))
         .route("/ws", get(streams::ws_root))
         .route("/ws/{name}", get(streams::ws_path))
         .route("/stream", get(streams::combined))
@@ -88,8 +120,12 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1_024)
 }
 
-/// Serves the API on `listener` until it fails.
-pub async fn serve(listener: TcpListener, api: Shared) -> std::io::Result<()> {
-    let app = router(api).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).await
+/// Serves the API and the web front-end on `listener` until it fails, and records the
+/// cluster's status for the status page meanwhile.
+pub async fn serve(listener: TcpListener, api: Shared, reports_dir: Option<PathBuf>) -> std::io::Result<()> {
+    let recorder = tokio::spawn(status::record(api.clone()));
+    let app = router(api, reports_dir).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).await;
+    recorder.abort();
+    served
 }

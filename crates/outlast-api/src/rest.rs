@@ -94,6 +94,8 @@ pub enum Endpoint {
     Health,
     Ready,
     Metrics,
+    StatusCluster,
+    StatusHistory,
 }
 
 impl Endpoint {
@@ -144,6 +146,8 @@ impl Endpoint {
             "/operator/v1/health" | "/health" if get => Health,
             "/operator/v1/ready" | "/ready" if get => Ready,
             "/metrics" | "/operator/v1/metrics" if get => Metrics,
+            "/status/v1/cluster" if get => StatusCluster,
+            "/status/v1/history" if get => StatusHistory,
             _ => return None,
         })
     }
@@ -153,7 +157,7 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             Ping | Time | ExchangeInfo | Depth | Trades | TickerPrice | BookTicker | Ticker24h | Health | Ready
-            | Metrics => Security::Public,
+            | Metrics | StatusCluster | StatusHistory => Security::Public,
             ListenKeyNew | ListenKeyKeep | ListenKeyClose => Security::Key,
             NewOrder | TestOrder | QueryOrder | CancelOrder | OpenOrders | CancelOpenOrders | AllOrders | MyTrades
             | Account | Withdraw | WithdrawHistory | DepositHistory => Security::Signed,
@@ -262,6 +266,10 @@ pub async fn handle(
     request: Request<Body>,
 ) -> Response {
     let started = Instant::now();
+    let cors_origin = allowed_origin(&api, request.headers());
+    if request.method() == Method::OPTIONS {
+        return preflight(cors_origin);
+    }
     let (mut response, used) = match serve(&api, peer, request).await {
         Ok((value, used)) => {
             let body = match value {
@@ -284,6 +292,36 @@ pub async fn handle(
     };
     counter.fetch_add(1, Ordering::Relaxed);
     api.metrics.api_latency.observe_us(started.elapsed().as_micros() as u64);
+    if let Some(origin) = cors_origin {
+        let headers = response.headers_mut();
+        headers.insert("access-control-allow-origin", origin);
+        headers.insert("vary", HeaderValue::from_static("Origin"));
+        headers.insert("access-control-expose-headers", HeaderValue::from_static("x-mbx-used-weight-1m"));
+    }
+    response
+}
+
+/// The request's `Origin` if it is one of the cluster's own origins: a page served by one node
+/// calls the others when it fails over. No other site gets CORS access (no cookies are ever
+/// used, but there is no reason to let other sites' scripts drive a user's browser at us).
+fn allowed_origin(api: &Shared, headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get("origin")?;
+    let text = origin.to_str().ok()?;
+    crate::origins(&api.raft).iter().any(|o| o.url == text).then(|| origin.clone())
+}
+
+/// The answer to a CORS preflight: the methods and headers the API uses, cached 10 minutes.
+fn preflight(origin: Option<HeaderValue>) -> Response {
+    let Some(origin) = origin else {
+        return ApiError::not_found().into_response();
+    };
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert("access-control-allow-origin", origin);
+    headers.insert("vary", HeaderValue::from_static("Origin"));
+    headers.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, PUT, DELETE"));
+    headers.insert("access-control-allow-headers", HeaderValue::from_static("X-MBX-APIKEY, Content-Type"));
+    headers.insert("access-control-max-age", HeaderValue::from_static("600"));
     response
 }
 
@@ -351,6 +389,14 @@ async fn dispatch(api: &Shared, endpoint: Endpoint, caller: Option<&Caller>, par
         | Account => trading::handle(api, endpoint, caller()?, params).await,
         Withdraw | WithdrawHistory | DepositHistory => wallet::handle(api, endpoint, caller()?, params).await,
         ListenKeyNew | ListenKeyKeep | ListenKeyClose => crate::user_stream::handle(api, endpoint, caller()?, params),
+        StatusCluster => {
+            params.all_read()?;
+            Ok(crate::status::cluster(api))
+        }
+        StatusHistory => {
+            params.all_read()?;
+            Ok(crate::status::history(api))
+        }
         _ => operator::handle(api, endpoint, params).await,
     }
 }

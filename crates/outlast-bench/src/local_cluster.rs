@@ -137,15 +137,26 @@ impl LocalCluster {
         &self.api_addrs[&id]
     }
 
-    /// Starts node `id` with extra arguments (e.g. `--init`).
+    /// Starts node `id` with extra arguments (e.g. `--init`). With `OUTLAST_TEST_LOGS` set to a
+    /// directory, the node's stderr is appended to `n<id>.log` in the cluster's directory and
+    /// the directory is kept (set `OUTLAST_LOG` for the level): for diagnosing a failed test.
     pub fn spawn(&mut self, id: u64, extra: &[&str]) -> io::Result<()> {
+        let stderr = match std::env::var_os("OUTLAST_TEST_LOGS") {
+            Some(root) => {
+                let dir = PathBuf::from(root).join(self.dir.path().file_name().unwrap_or_default());
+                std::fs::create_dir_all(&dir)?;
+                let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("n{id}.log")))?;
+                Stdio::from(log)
+            }
+            None => Stdio::null(),
+        };
         let child = Command::new(&self.binary)
             .arg("node")
             .arg("--config")
             .arg(self.config(id))
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()?;
         self.children.insert(id, child);
         Ok(())

@@ -19,6 +19,7 @@
 //! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
 //! api_secret_file = "secrets/api.key"          # with api_addr: hex master secret, same on every node
 //! operator_token_file = "secrets/operator.token" # with api_addr: the operator API's bearer token
+//! reports_dir = "reports"            # optional: chaos reports the status page links to
 //! api_ip_weight_per_minute = 6000   # optional: request weight per client IP per minute
 //! api_key_weight_per_minute = 6000  # optional: request weight per API key per minute
 //!
@@ -131,6 +132,10 @@ pub struct NodeConfig {
     /// The operator API's bearer token, required with `api_addr`.
     #[serde(default)]
     pub operator_token_file: Option<PathBuf>,
+    /// Where `outlast chaos` leaves its reports (one directory per run), for the status page
+    /// to link to (none if absent).
+    #[serde(default)]
+    pub reports_dir: Option<PathBuf>,
     /// Request weight one client IP may use per minute (default 6,000, as Binance). Raise it when
     /// many users share an address (behind a proxy) or for load tests.
     #[serde(default)]

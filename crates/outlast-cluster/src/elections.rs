@@ -10,7 +10,8 @@
 //! survivors do not split their votes and the next in line steps in when the first is dead too.
 //!
 //! It only ever asks openraft to campaign; it never changes safety: a voter whose lease holds
-//! refuses, a candidate with a shorter log loses. It must never campaign while it hears from a
+//! refuses, a candidate with a shorter log loses. A node that has just refused a candidate with
+//! a longer log than its own stands aside for a round, so that candidate can win. It must never campaign while it hears from a
 //! leader, so "heard" is recorded by the RPC server on every AppendEntries or InstallSnapshot
 //! the node accepted, and on every vote it granted (the candidate it chose gets its chance).
 
@@ -27,30 +28,50 @@ use crate::types::{NodeId, TypeConfig};
 /// How often the watcher looks; the granularity it adds to an election.
 const CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
-/// When this node last accepted a message from a leader. Cheap to clone; clones share.
+/// When this node last accepted a message from a leader, and last refused a candidate whose
+/// log is longer than its own. Cheap to clone; clones share.
 #[derive(Clone, Debug)]
 pub struct LeaderContact {
     epoch: Instant,
     /// Milliseconds after `epoch` plus one; zero means never.
     heard_ms: Arc<AtomicU64>,
+    /// Likewise, for the last refusal of a better candidate.
+    better_candidate_ms: Arc<AtomicU64>,
 }
 
 impl Default for LeaderContact {
     fn default() -> Self {
-        LeaderContact { epoch: Instant::now(), heard_ms: Arc::new(AtomicU64::new(0)) }
+        LeaderContact { epoch: Instant::now(), heard_ms: Arc::default(), better_candidate_ms: Arc::default() }
     }
 }
 
 impl LeaderContact {
     /// Records that a leader's message was accepted now.
     pub fn heard(&self) {
-        let ms = self.epoch.elapsed().as_millis() as u64 + 1;
-        self.heard_ms.fetch_max(ms, Ordering::Relaxed);
+        self.heard_ms.fetch_max(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Records that this node just refused a vote to a candidate with a longer log.
+    pub fn saw_better_candidate(&self) {
+        self.better_candidate_ms.fetch_max(self.now_ms(), Ordering::Relaxed);
     }
 
     /// How long since the last accepted message, or `None` if there was none yet.
     pub fn silence(&self) -> Option<Duration> {
-        match self.heard_ms.load(Ordering::Relaxed) {
+        self.since(&self.heard_ms)
+    }
+
+    /// How long since this node refused a better candidate, or `None` if it never did.
+    pub fn since_better_candidate(&self) -> Option<Duration> {
+        self.since(&self.better_candidate_ms)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    fn since(&self, at: &AtomicU64) -> Option<Duration> {
+        match at.load(Ordering::Relaxed) {
             0 => None,
             ms => Some(self.epoch.elapsed().saturating_sub(Duration::from_millis(ms - 1))),
         }
@@ -117,6 +138,14 @@ pub async fn campaign_when_due(raft: Raft<TypeConfig>, me: NodeId, contact: Lead
         if campaigned_at.is_some_and(|at| at.elapsed() < retry_after) {
             continue;
         }
+        // A candidate with a longer log asked us for a vote: stand aside. openraft
+        // refuses such a candidate without adopting its term, and the candidate's next try
+        // must find our term below its own; campaigning now would take that term from it,
+        // round after round, a livelock that a lagging first-in-line node caused in tests.
+        // Two rounds: the better candidate's retry may come just after ours would.
+        if contact.since_better_candidate().is_some_and(|since| since < retry_after * 2) {
+            continue;
+        }
         tracing::info!(
             node = me,
             rank = line,
@@ -157,6 +186,9 @@ mod tests {
         assert_eq!(contact.silence(), None);
         contact.heard();
         assert!(contact.silence().unwrap() < Duration::from_secs(1));
+        assert_eq!(contact.since_better_candidate(), None, "a better candidate is a separate record");
+        contact.saw_better_candidate();
+        assert!(contact.since_better_candidate().unwrap() < Duration::from_secs(1));
     }
 
     #[test]

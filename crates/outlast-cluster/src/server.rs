@@ -58,11 +58,18 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 Reply::AppendEntries(reply)
             }
             Request::Vote(rpc) => {
+                let rpc_last_log = rpc.last_log_id;
                 let reply = raft.vote(rpc).await;
                 // As in Raft's rule: granting a vote restarts the wait, so a voter gives the
                 // candidate it chose time to win before campaigning itself.
                 if matches!(&reply, Ok(answer) if answer.vote_granted) {
                     contact.heard();
+                }
+                // Refused a candidate whose log is longer than ours: it should win, not us.
+                // (openraft keeps our term when it refuses, so if we campaigned again we would
+                // keep taking the term it needs; see `elections`.)
+                if matches!(&reply, Ok(answer) if !answer.vote_granted && rpc_last_log > answer.last_log_id) {
+                    contact.saw_better_candidate();
                 }
                 Reply::Vote(reply)
             }

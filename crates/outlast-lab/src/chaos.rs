@@ -374,6 +374,21 @@ async fn inject(
     })
 }
 
+/// Copies a finished run's report into the cluster's reports directory, under a name that sorts
+/// by time, where every node's status page lists it.
+fn publish(reports: &Path, run_dir: &Path, scenario: &str) -> Result<(), String> {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let stamp = outlast_api::utc_text(now_ms).replace([' ', ':'], "-");
+    let name: String =
+        format!("{stamp}-{scenario}").chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+    let target = reports.join(name);
+    std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    for file in ["report.json", "report.md", "chart.svg"] {
+        std::fs::copy(run_dir.join(file), target.join(file)).map_err(|e| format!("{file}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Runs a schedule; writes `report.json`, `report.md`, `chart.svg` and `history.jsonl` into
 /// `config.dir` and returns the report.
 pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> {
@@ -505,6 +520,9 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     write("chart.svg", report.svg())?;
     let lines: Vec<String> = ops.iter().map(|op| serde_json::to_string(op).unwrap_or_default()).collect();
     write("history.jsonl", lines.join("\n") + "\n")?;
+    if let Some(dir) = &config.attach {
+        publish(&StateDir { root: dir.clone() }.reports(), &config.dir, &report.scenario)?;
+    }
     Ok(report)
 }
 

@@ -97,6 +97,11 @@ impl StateDir {
     pub fn data(&self, id: u64) -> PathBuf {
         self.root.join("data").join(format!("node{id}"))
     }
+    /// Where chaos rehearsals on this cluster leave their reports, one directory per run; the
+    /// nodes' status pages link to them.
+    pub fn reports(&self) -> PathBuf {
+        self.root.join("reports")
+    }
     /// The supervisor's control socket (see `control`).
     pub fn control_socket(&self) -> PathBuf {
         self.root.join("control.sock")
@@ -167,6 +172,7 @@ fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> String {
          id = {id}\ndata_dir = \"{data}\"\nraft_addr = \"{advertised}\"\nraft_listen_addr = \"{listen}\"\n\
          source_ip = \"{source}\"\nclient_addr = \"{client}\"\nclient_listen_addr = \"{client_listen}\"\nprovider = \"{provider}\"\nregion = \"{region}\"\n\
          zone = \"{zone}\"\napi_addr = \"{api}\"\napi_secret_file = \"{secret}\"\noperator_token_file = \"{token}\"\n\
+         reports_dir = \"{reports}\"\n\
          # The longest round trip here is {rtt} ms: heartbeats must outlast it (see Topology::raft_timing_ms).\n\
          heartbeat_ms = {heartbeat}\nelection_timeout_ms = [{election_min}, {election_max}]\n",
         rtt = topology.max_rtt_ms(),
@@ -186,6 +192,7 @@ fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> String {
         api = addrs.api,
         secret = dir.api_secret().display(),
         token = dir.operator_token().display(),
+        reports = dir.reports().display(),
     );
     if let Some(region) = &topology.preferred_region {
         text += &format!("preferred_region = \"{region}\"\n");

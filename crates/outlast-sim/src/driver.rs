@@ -75,11 +75,15 @@ async fn submit(body: &CommandBody, guess: &mut NodeId, rng: &mut Rng) -> Option
     None
 }
 
-/// The driver's software: genesis, then deposits until `until_ms` of simulated time.
+/// The driver's software: genesis, then deposits until `until_ms` of simulated time, and on
+/// past it (up to `deadline_ms`) until one deposit sent after the heal is acknowledged: a
+/// request caught in the heal may wait out its whole timeout, and liveness means the healed
+/// cluster serves again, not that it does so within one fixed window.
 pub async fn run(
     seed: u64,
     until_ms: u64,
     heal_ms: u64,
+    deadline_ms: u64,
     observed: Shared,
     ledger: std::sync::Arc<std::sync::Mutex<Ledger>>,
 ) -> turmoil::Result {
@@ -91,7 +95,7 @@ pub async fn run(
         // Set-up must land before deposits mean anything; a reply of any outcome will do (a
         // retry of an applied creation is refused as a duplicate name or account).
         while submit(body, &mut guess, &mut rng).await.is_none() {
-            if now_ms() > until_ms {
+            if now_ms() > deadline_ms {
                 shared(&observed).violate("set-up never committed".into());
                 return Ok(());
             }
@@ -99,7 +103,8 @@ pub async fn run(
     }
     shared(&observed).note("set-up committed");
     let mut next_k: BTreeMap<u64, u32> = BTreeMap::new();
-    while now_ms() < until_ms {
+    let served_after_heal = |ledger: &std::sync::Mutex<Ledger>| ledger.lock().expect("ledger").acked_after_heal > 0;
+    while now_ms() < until_ms || (!served_after_heal(&ledger) && now_ms() < deadline_ms) {
         let account = 1 + rng.below(ACCOUNTS);
         let k = *next_k.entry(account).or_default();
         if k >= DEPOSITS_PER_ACCOUNT_MAX {

@@ -145,7 +145,7 @@ pub fn run_seed(seed: u64, options: Options) -> Outcome {
     {
         let (observed, ledger) = (observed.clone(), ledger.clone());
         sim.client("driver", async move {
-            driver::run(seed, until_ms, heal_ms, observed.clone(), ledger.clone()).await?;
+            driver::run(seed, until_ms, heal_ms, deadline_ms, observed.clone(), ledger.clone()).await?;
             // Liveness: the healed cluster converges.
             loop {
                 if let Some((index, digest)) = converged(&observed, &NODES) {

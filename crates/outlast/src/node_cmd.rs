@@ -115,7 +115,7 @@ async fn start_api(
         key_per_minute: config.api_key_weight_per_minute.unwrap_or(defaults.key_per_minute),
     };
     let api = outlast_api::new_api(running.raft.clone(), running.reader.clone(), me, keyring, operator, limits);
-    Ok(Some(tokio::spawn(outlast_api::serve(listener, api))))
+    Ok(Some(tokio::spawn(outlast_api::serve(listener, api, config.reports_dir.clone()))))
 }
 
 async fn wait_for_signal() {

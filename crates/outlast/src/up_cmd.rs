@@ -118,6 +118,10 @@ async fn serve(
         "WAN links: one-way latency between regions from {} (link proxies on 127.0.2.N).",
         state.topology().display()
     );
+    println!(
+        "Web: trading page {url}/ and status page {url}/status (every node serves both; paste a demo key below).",
+        url = cluster.endpoints().first().cloned().unwrap_or_default()
+    );
     println!("Operator token: in {}", state.operator_token().display());
     println!("Demo users (Binance-style API keys; markets BTCUSDT and ETHUSDT):");
     for user in &users {

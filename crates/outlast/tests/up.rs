@@ -2,9 +2,11 @@
 //! exchange, answer through every node's API, stop cleanly on SIGINT, and resume with their
 //! state on the next `up`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
+
+use std::process::Command;
+
+use common::{control, up};
 
 use outlast_client::{Client, Credentials, FailoverPolicy};
 
@@ -16,49 +18,11 @@ const ENDPOINTS: [&str; 5] = [
     "http://127.0.0.1:8005",
 ];
 
-/// Starts `outlast up` and waits (bounded) for `up: ready`; returns it and alice's secret.
-fn up(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_outlast"))
-        .args(["up", "--dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut secret = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.trim_start().starts_with("alice") {
-                secret = line.split_whitespace().last().unwrap_or("").to_string();
-            }
-            if line == "up: ready" {
-                let _ = tx.send(secret.clone());
-            }
-        }
-    });
-    let secret = rx.recv_timeout(Duration::from_secs(120)).expect("`up: ready` within two minutes");
-    (child, secret)
-}
-
-fn interrupt(mut child: Child) {
-    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "up exits cleanly: {status}");
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "up did not stop after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_stop() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, secret) = up(dir.path());
+    let cluster = up(dir.path());
+    let secret = cluster.user("alice").1;
     let credentials = Credentials { key: "DemoAliceKey000000000000000000001".into(), secret };
     let endpoints: Vec<String> = ENDPOINTS.iter().map(|e| e.to_string()).collect();
     for endpoint in &endpoints {
@@ -78,7 +42,7 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
     ];
     let order: Vec<(&str, String)> = order.iter().map(|(k, v)| (*k, v.to_string())).collect();
     let placed = alice.place_order(&order).await.unwrap();
-    interrupt(child);
+    cluster.stop();
     assert!(
         Command::new("pgrep")
             .args(["-f", &format!("node --config {}", dir.path().display())])
@@ -88,7 +52,8 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
         "no node outlives `up`"
     );
 
-    let (child, secret) = up(dir.path());
+    let cluster = up(dir.path());
+    let secret = cluster.user("alice").1;
     assert_eq!(secret, credentials.secret, "the same secrets after resuming");
     let alice = Client::new(endpoints, Some(credentials), FailoverPolicy::default());
     let open = alice.signed("GET", "/api/v3/openOrders", &[("symbol", "BTCUSDT".to_string())]).await.unwrap();
@@ -106,7 +71,7 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
         (r#"{"op":"set_link","from":1,"to":1,"rule":{}}"#.to_string(), "no link 1 -> 1"),
         ("x".repeat(10_000), "longer than"),
     ] {
-        let reply = control(&socket, &request).await;
+        let reply = control(&socket, &request);
         assert_eq!(reply["ok"], false, "{request:.40}: {reply}");
         assert!(reply["error"].as_str().unwrap().contains(why), "{request:.40}: {reply}");
     }
@@ -133,18 +98,6 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
     assert!(stdout.contains("verdict: PASS"), "{stdout}");
     let open = alice.signed("GET", "/api/v3/openOrders", &[("symbol", "BTCUSDT".to_string())]).await.unwrap();
     assert!(open.as_array().unwrap().iter().any(|o| o["orderId"] == placed["orderId"]), "untouched: {open}");
-    interrupt(child);
+    cluster.stop();
     assert!(!socket.exists(), "the control socket goes with `up`");
-}
-
-/// One request line to the control socket; its reply.
-async fn control(socket: &std::path::Path, line: &str) -> serde_json::Value {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
-    let (read, mut write) = stream.into_split();
-    write.write_all(format!("{line}\n").as_bytes()).await.unwrap();
-    let mut reply = String::new();
-    let mut read = tokio::io::BufReader::new(read);
-    tokio::time::timeout(Duration::from_secs(10), read.read_line(&mut reply)).await.unwrap().unwrap();
-    serde_json::from_str(&reply).unwrap()
 }

@@ -35,9 +35,9 @@ async fn free_addr() -> String {
 
 /// A node configuration whose voters are this node and `absent_peers` nodes that never start.
 pub async fn config(dir: &std::path::Path, absent_peers: u64) -> NodeConfig {
-    let (raft, client) = (free_addr().await, free_addr().await);
+    let (raft, client, api) = (free_addr().await, free_addr().await, free_addr().await);
     let mut peers = format!(
-        "[[peers]]\nid = 1\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"p1\"\nregion = \"r1\"\nzone = \"z1\"\n"
+        "[[peers]]\nid = 1\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\napi_addr = \"{api}\"\nprovider = \"p1\"\nregion = \"r1\"\nzone = \"z1\"\n"
     );
     for id in 2..2 + absent_peers {
         peers += &format!(
@@ -45,7 +45,7 @@ pub async fn config(dir: &std::path::Path, absent_peers: u64) -> NodeConfig {
         );
     }
     let text = format!(
-        "id = 1\ndata_dir = \"{}\"\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\nprovider = \"p1\"\nregion = \"r1\"\nzone = \"z1\"\n{peers}",
+        "id = 1\ndata_dir = \"{}\"\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\napi_addr = \"{api}\"\nprovider = \"p1\"\nregion = \"r1\"\nzone = \"z1\"\n{peers}",
         dir.display()
     );
     toml::from_str(&text).unwrap()
@@ -64,7 +64,7 @@ impl TestNode {
         }
         let keyring = outlast_api::Keyring::from_hex(&"5a".repeat(32)).unwrap();
         let operator = outlast_api::OperatorToken::new(TOKEN).unwrap();
-        let listener = outlast_api::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = outlast_api::bind(config.api_addr.as_deref().unwrap().parse().unwrap()).unwrap();
         let api = listener.local_addr().unwrap();
         let shared = outlast_api::new_api(
             running.raft.clone(),
@@ -74,7 +74,7 @@ impl TestNode {
             operator,
             outlast_api::WeightLimits::default(),
         );
-        tokio::spawn(outlast_api::serve(listener, shared.clone()));
+        tokio::spawn(outlast_api::serve(listener, shared.clone(), None));
         TestNode { api, running, shared, _dir: dir }
     }
 

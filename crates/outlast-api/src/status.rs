@@ -1,0 +1,209 @@
+//! The public status of the cluster, for the status page: what every node is and does now
+//! (`/status/v1/cluster`), and what this node saw over the last hour (`/status/v1/history`).
+//!
+//! A recorder task on every node probes every member's client port every `SAMPLE_EVERY_MS`
+//! (the same `Status` call `outlast status` makes) and keeps the answers: the latest for the
+//! cluster view, and which members answered, per sample, for an hour. A second task notes
+//! every change of term or leader this node sees. Requests only read what the recorder kept,
+//! so a flood of status page loads never turns into a flood of probes.
+//!
+//! Every list is bounded. Nothing here is secret (internal addresses and digests stay on the
+//! operator API) and nothing here changes the exchange.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use outlast_cluster::client::{self, ClientReply, ClientRequest, NodeStatus};
+use outlast_cluster::NodeId;
+use serde_json::{json, Value};
+
+use crate::api::{now_ms, Shared};
+
+/// How often every member is probed, ms.
+pub const SAMPLE_EVERY_MS: u64 = 2_000;
+/// How long one probe may take, ms.
+const PROBE_DEADLINE_MS: u64 = 500;
+/// Samples kept: one hour.
+pub const SAMPLES_MAX: usize = (3_600_000 / SAMPLE_EVERY_MS) as usize;
+/// Leader changes kept.
+pub const EVENTS_MAX: usize = 256;
+
+/// What the recorder kept.
+#[derive(Default)]
+pub struct StatusLog {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// (at ms, term, leader) at every change this node saw, oldest first.
+    events: VecDeque<(u64, u64, Option<NodeId>)>,
+    /// (at ms, members that answered), oldest first.
+    samples: VecDeque<(u64, Vec<NodeId>)>,
+    /// Each member's latest answer, and when it was probed.
+    latest: BTreeMap<NodeId, (u64, Option<NodeStatus>)>,
+}
+
+impl StatusLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn note_leader(&self, at_ms: u64, term: u64, leader: Option<NodeId>) {
+        let mut inner = self.lock();
+        if inner.events.back().is_some_and(|&(_, t, l)| t == term && l == leader) {
+            return;
+        }
+        if inner.events.len() == EVENTS_MAX {
+            inner.events.pop_front();
+        }
+        inner.events.push_back((at_ms, term, leader));
+    }
+
+    fn note_sample(&self, at_ms: u64, answers: BTreeMap<NodeId, Option<NodeStatus>>) {
+        let mut inner = self.lock();
+        let up = answers.iter().filter(|(_, s)| s.is_some()).map(|(id, _)| *id).collect();
+        if inner.samples.len() == SAMPLES_MAX {
+            inner.samples.pop_front();
+        }
+        inner.samples.push_back((at_ms, up));
+        inner.latest = answers.into_iter().map(|(id, status)| (id, (at_ms, status))).collect();
+    }
+}
+
+/// Runs the recorder for as long as the node serves its API.
+pub async fn record(api: Shared) {
+    let watcher = {
+        let api = api.clone();
+        tokio::spawn(async move {
+            let mut metrics = api.raft.metrics();
+            loop {
+                let (term, leader) = {
+                    let m = metrics.borrow_and_update();
+                    (m.current_term, m.current_leader)
+                };
+                api.status.note_leader(now_ms(), term, leader);
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(SAMPLE_EVERY_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if watcher.is_finished() {
+            return;
+        }
+        let members: Vec<_> = {
+            let metrics = api.raft.metrics().borrow().clone();
+            metrics.membership_config.membership().nodes().map(|(id, info)| (*id, info.client_addr.clone())).collect()
+        };
+        let probes: Vec<_> = members
+            .into_iter()
+            .map(|(id, addr)| {
+                let api = api.clone();
+                tokio::spawn(async move {
+                    if id == api.me.0 {
+                        return (id, Some(client::status(&api.raft, &api.reader, &api.me)));
+                    }
+                    let deadline = Duration::from_millis(PROBE_DEADLINE_MS);
+                    match client::call(&addr, &ClientRequest::Status, deadline).await {
+                        Ok(ClientReply::Status(status)) => (id, Some(status)),
+                        _ => (id, None),
+                    }
+                })
+            })
+            .collect();
+        let mut answers = BTreeMap::new();
+        for probe in probes {
+            if let Ok((id, status)) = probe.await {
+                answers.insert(id, status);
+            }
+        }
+        api.status.note_sample(now_ms(), answers);
+    }
+}
+
+/// `/status/v1/cluster`: every member with its labels, public origin, role, health and lag, as
+/// of the latest probe.
+pub fn cluster(api: &Shared) -> Value {
+    let metrics = api.raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership().clone();
+    let voters: Vec<NodeId> = membership.voter_ids().collect();
+    let inner = api.status.lock();
+    let statuses: BTreeMap<NodeId, &NodeStatus> =
+        inner.latest.iter().filter_map(|(id, (_, s))| s.as_ref().map(|s| (*id, s))).collect();
+    // The leader most answering nodes name in the highest term, else this node's view.
+    let term = statuses.values().map(|s| s.term).max().unwrap_or(metrics.current_term).max(metrics.current_term);
+    let leader = statuses
+        .values()
+        .filter(|s| s.term == term)
+        .find_map(|s| s.leader)
+        .or(metrics.current_leader.filter(|_| metrics.current_term == term));
+    let top = leader
+        .and_then(|l| statuses.get(&l).and_then(|s| s.last_applied))
+        .or_else(|| statuses.values().filter_map(|s| s.last_applied).max())
+        .unwrap_or(0);
+    let probed_at_ms = inner.latest.values().map(|(at, _)| *at).max();
+    let nodes: Vec<Value> = membership
+        .nodes()
+        .map(|(id, info)| {
+            let status = statuses.get(id);
+            let role = if Some(*id) == leader {
+                "leader"
+            } else if voters.contains(id) {
+                "follower"
+            } else {
+                "learner"
+            };
+            json!({
+                "id": id,
+                "provider": info.provider,
+                "region": info.region,
+                "zone": info.zone,
+                "origin": crate::origin_url(&info.api_addr),
+                "role": role,
+                "healthy": status.is_some(),
+                "term": status.map(|s| s.term),
+                "appliedIndex": status.and_then(|s| s.last_applied),
+                "lag": status.and_then(|s| s.last_applied).map(|a| top.saturating_sub(a)),
+            })
+        })
+        .collect();
+    json!({ "node": api.me.0, "term": term, "leader": leader, "probedAtMs": probed_at_ms, "nodes": nodes })
+}
+
+/// `/status/v1/history`: what this node saw over the last hour — leader changes, and per
+/// sample which members answered.
+pub fn history(api: &Shared) -> Value {
+    let inner = api.status.lock();
+    let events: Vec<Value> =
+        inner.events.iter().map(|&(at, term, leader)| json!({ "atMs": at, "term": term, "leader": leader })).collect();
+    let samples: Vec<Value> = inner.samples.iter().map(|(at, up)| json!([at, up])).collect();
+    json!({ "node": api.me.0, "nowMs": now_ms(), "sampleEveryMs": SAMPLE_EVERY_MS, "events": events, "samples": samples })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_is_bounded_and_notes_only_changes() {
+        let log = StatusLog::default();
+        for i in 0..(SAMPLES_MAX as u64 + 10) {
+            log.note_sample(i, BTreeMap::from([(1, None)]));
+        }
+        assert_eq!(log.lock().samples.len(), SAMPLES_MAX);
+        assert_eq!(log.lock().samples.front().map(|s| s.0), Some(10));
+        for i in 0..(EVENTS_MAX as u64 * 2) {
+            log.note_leader(i, i / 2, Some(1));
+        }
+        assert_eq!(log.lock().events.len(), EVENTS_MAX, "one event per change, bounded");
+        let before = log.lock().events.len();
+        log.note_leader(0, EVENTS_MAX as u64 * 2 / 2 - 1, Some(1));
+        assert_eq!(log.lock().events.len(), before, "the same term and leader again is no change");
+    }
+}

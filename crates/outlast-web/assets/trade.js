@@ -1,0 +1,427 @@
+// The trading page: markets, a live order book and trade feed, a price chart, and for a logged-in
+// user balances, open orders, order history, order entry and cancel.
+//
+// The book follows Binance's procedure for a local book: open the diff stream, take a REST
+// snapshot from the same origin, drop diffs the snapshot already holds, and apply the rest only
+// if their update ids are contiguous; any gap resynchronises from a new snapshot. After a
+// failover the whole procedure runs again on the new origin, so the book never silently misses
+// an update. Update ids are the engine's, the same on every node.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  // Levels shown per side, trades kept, chart points kept.
+  const LEVELS_SHOWN = 12;
+  const TRADES_KEPT = 40;
+  const CHART_POINTS_MAX = 300;
+  // How often the account panel and tickers refresh, and the current origin is checked.
+  const ACCOUNT_REFRESH_MS = 2000;
+  const TICKER_REFRESH_MS = 10000;
+  const WATCHDOG_MS = 1000;
+
+  const state = {
+    markets: [],
+    symbol: null,
+    book: { lastUpdateId: 0, bids: new Map(), asks: new Map(), synced: false, origin: null },
+    trades: [],
+    chart: [],
+    placed: [], // every order this page sent: {clientOrderId, params, result, error, attempts}
+    generation: 0,
+    ws: null,
+  };
+  // For tests and curious users: the page's own view, read-only by convention.
+  window.outlastPage = {
+    origin: () => Outlast.current(),
+    switches: Outlast.switches,
+    book: () => ({
+      symbol: state.symbol,
+      synced: state.book.synced,
+      origin: state.book.origin,
+      lastUpdateId: state.book.lastUpdateId,
+      bids: sortedLevels(state.book.bids, true),
+      asks: sortedLevels(state.book.asks, false),
+    }),
+    placed: () => state.placed.map((p) => ({ clientOrderId: p.clientOrderId, orderId: p.result && p.result.orderId, error: p.error })),
+    trades: () => state.trades.slice(),
+  };
+
+  function sortedLevels(map, descending) {
+    const levels = Array.from(map.entries()).map(([p, q]) => [p, q]);
+    levels.sort((a, b) => (descending ? Number(b[0]) - Number(a[0]) : Number(a[0]) - Number(b[0])));
+    return levels;
+  }
+
+  // ---- markets ------------------------------------------------------------------------------
+
+  async function loadMarkets() {
+    const info = await Outlast.publicGet('/api/v3/exchangeInfo');
+    state.markets = info.symbols.map((s) => {
+      const filter = (type) => s.filters.find((f) => f.filterType === type) || {};
+      return {
+        symbol: s.symbol, base: s.baseAsset, quote: s.quoteAsset, status: s.status,
+        tick: filter('PRICE_FILTER').tickSize, step: filter('LOT_SIZE').stepSize,
+      };
+    });
+    if (!state.symbol && state.markets.length) selectMarket(state.markets[0].symbol);
+    renderMarkets({});
+    refreshTickers();
+  }
+
+  async function refreshTickers() {
+    try {
+      const tickers = await Outlast.publicGet('/api/v3/ticker/24hr');
+      const bySymbol = {};
+      for (const t of [].concat(tickers)) bySymbol[t.symbol] = t;
+      renderMarkets(bySymbol);
+    } catch (error) { /* the next refresh tries again; failures already moved the origin */ }
+  }
+
+  function renderMarkets(tickers) {
+    UI.rows($('markets').tBodies[0], state.markets.map((m) => {
+      const t = tickers[m.symbol] || {};
+      const change = t.priceChangePercent ? `${Number(t.priceChangePercent).toFixed(2)} %` : '—';
+      return {
+        attrs: { class: m.symbol === state.symbol ? 'selected clickable' : 'clickable', 'data-symbol': m.symbol, onclick: () => selectMarket(m.symbol) },
+        cells: [m.symbol, t.count > 0 ? t.lastPrice : '—', t.count > 0 ? change : '—'],
+      };
+    }), 'no markets');
+  }
+
+  function market() { return state.markets.find((m) => m.symbol === state.symbol); }
+
+  function selectMarket(symbol) {
+    state.symbol = symbol;
+    state.trades = [];
+    state.chart = [];
+    $('book-symbol').textContent = symbol;
+    $('entry-symbol').textContent = symbol;
+    const m = market();
+    if (m) {
+      $('price').step = m.tick || 'any';
+      $('quantity').step = m.step || 'any';
+      $('quantity-unit').textContent = m.base;
+      $('price-unit').textContent = m.quote;
+    }
+    renderMarkets({});
+    connectMarket();
+    refreshAccount();
+  }
+
+  // ---- the market stream and the book -------------------------------------------------------
+
+  function connectMarket() {
+    const generation = ++state.generation;
+    if (state.ws) { state.ws.onclose = null; state.ws.close(); }
+    const origin = Outlast.current();
+    if (!origin || !state.symbol) return;
+    const s = state.symbol.toLowerCase();
+    state.book = { lastUpdateId: 0, bids: new Map(), asks: new Map(), synced: false, origin: origin.url };
+    renderBook('syncing');
+    UI.showOrigin(origin, 'on');
+    const buffered = [];
+    const ws = new WebSocket(Outlast.wsUrl(origin, `/stream?streams=${s}@depth@100ms/${s}@trade`));
+    state.ws = ws;
+    const current = () => generation === state.generation;
+    ws.onmessage = (message) => {
+      if (!current()) return;
+      const { data } = JSON.parse(message.data);
+      if (!data) return;
+      if (data.e === 'trade') addTrade(data);
+      else if (data.e === 'depthUpdate') {
+        if (state.book.synced) applyDiff(data, origin);
+        else buffered.push(data);
+      }
+    };
+    ws.onopen = async () => {
+      try {
+        const response = await Outlast.fetchWithTimeout(`${origin.url}/api/v3/depth?symbol=${state.symbol}&limit=1000`, {}, 3000);
+        if (!response.ok) throw new Error(`depth snapshot: HTTP ${response.status}`);
+        const snapshot = await response.json();
+        if (!current()) return;
+        const recent = await Outlast.fetchWithTimeout(`${origin.url}/api/v3/trades?symbol=${state.symbol}&limit=${TRADES_KEPT}`, {}, 3000);
+        if (recent.ok && current()) {
+          const list = await recent.json();
+          state.trades = [];
+          state.chart = [];
+          for (const t of list) addTrade({ t: t.id, p: t.price, q: t.qty, T: t.time, m: t.isBuyerMaker }, false);
+          renderTrades();
+          drawChart();
+        }
+        state.book.lastUpdateId = snapshot.lastUpdateId;
+        for (const [p, q] of snapshot.bids) state.book.bids.set(p, q);
+        for (const [p, q] of snapshot.asks) state.book.asks.set(p, q);
+        state.book.synced = true;
+        for (const diff of buffered.splice(0)) if (!applyDiff(diff, origin)) return;
+        renderBook('synced');
+      } catch (error) {
+        if (current()) lost(origin, `book snapshot failed: ${error.message}`);
+      }
+    };
+    ws.onclose = () => { if (current()) lost(origin, 'market stream closed'); };
+  }
+
+  // Applies one diff; false (and a resync) on a gap.
+  function applyDiff(diff, origin) {
+    const book = state.book;
+    if (diff.u <= book.lastUpdateId) return true; // already in the snapshot
+    if (diff.U > book.lastUpdateId + 1) {
+      // A gap: updates between the book and this diff never arrived. Never guess: resync.
+      UI.notice(`Order book gap (${book.lastUpdateId} then ${diff.U}); resynchronising`, 'warn');
+      connectMarket();
+      return false;
+    }
+    for (const [p, q] of diff.b) { if (Number(q) === 0) book.bids.delete(p); else book.bids.set(p, q); }
+    for (const [p, q] of diff.a) { if (Number(q) === 0) book.asks.delete(p); else book.asks.set(p, q); }
+    book.lastUpdateId = diff.u;
+    renderBook('synced');
+    return true;
+  }
+
+  // The stream or snapshot failed: reconnect to the same origin if it is still ready, else
+  // move to another.
+  async function lost(origin, reason) {
+    const generation = state.generation;
+    renderBook('reconnecting');
+    UI.showOrigin(origin, 'leaving');
+    try {
+      const response = await Outlast.fetchWithTimeout(`${origin.url}/ready`, {}, 800);
+      if (!response.ok) throw new Error('not ready');
+      if (generation === state.generation) setTimeout(connectMarket, 200);
+    } catch (_) {
+      Outlast.failover(origin, reason);
+    }
+  }
+
+  function renderBook(status) {
+    const book = state.book;
+    const asks = sortedLevels(book.asks, false).slice(0, LEVELS_SHOWN).reverse();
+    const bids = sortedLevels(book.bids, true).slice(0, LEVELS_SHOWN);
+    const row = (side) => ([p, q]) => ({ attrs: { class: side }, cells: [p, q] });
+    UI.rows($('asks').tBodies[0], asks.map(row('ask')), 'no asks');
+    UI.rows($('bids').tBodies[0], bids.map(row('bid')), 'no bids');
+    const bestAsk = asks.length ? Number(asks[asks.length - 1][0]) : null;
+    const bestBid = bids.length ? Number(bids[0][0]) : null;
+    $('spread').textContent = bestAsk !== null && bestBid !== null ? `spread ${(bestAsk - bestBid).toFixed(8).replace(/\.?0+$/, '')}` : '';
+    const origin = Outlast.origins.find((o) => o.url === book.origin);
+    $('book-sync').textContent = `${status} at update ${book.lastUpdateId} from ${Outlast.describe(origin)}`;
+    $('book-sync').dataset.status = status;
+  }
+
+  function addTrade(t, render = true) {
+    state.trades.unshift({ id: t.t, price: t.p, qty: t.q, time: t.T, buyerMaker: t.m });
+    state.trades.length = Math.min(state.trades.length, TRADES_KEPT);
+    state.chart.push([t.T, Number(t.p)]);
+    if (state.chart.length > CHART_POINTS_MAX) state.chart.shift();
+    if (render) { renderTrades(); drawChart(); }
+  }
+
+  function renderTrades() {
+    UI.rows($('trades').tBodies[0], state.trades.map((t) => ({
+      attrs: { class: t.buyerMaker ? 'ask' : 'bid' },
+      cells: [UI.time(t.time), t.price, t.qty],
+    })), 'no trades yet');
+  }
+
+  function drawChart() {
+    const canvas = $('chart');
+    const ctx = canvas.getContext('2d');
+    const { width, height } = canvas;
+    ctx.clearRect(0, 0, width, height);
+    const points = state.chart.slice().sort((a, b) => a[0] - b[0]);
+    ctx.fillStyle = '#8a94a6';
+    ctx.font = '12px system-ui, sans-serif';
+    if (points.length === 0) {
+      ctx.fillText('waiting for trades…', 10, height / 2);
+      return;
+    }
+    const prices = points.map((p) => p[1]);
+    const low = Math.min(...prices);
+    const high = Math.max(...prices);
+    const span = high - low || 1;
+    const pad = 24;
+    const x = (i) => pad + (points.length > 1 ? i / (points.length - 1) : 0.5) * (width - 2 * pad);
+    const y = (price) => height - pad - ((price - low) / span) * (height - 2 * pad);
+    ctx.strokeStyle = '#3b82f6';
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    points.forEach(([, price], i) => (i === 0 ? ctx.moveTo(x(i), y(price)) : ctx.lineTo(x(i), y(price))));
+    ctx.stroke();
+    ctx.fillStyle = '#3b82f6';
+    for (const [i, [, price]] of points.entries()) ctx.fillRect(x(i) - 2, y(price) - 2, 4, 4);
+    ctx.fillStyle = '#8a94a6';
+    ctx.fillText(`high ${high}`, 4, 14);
+    ctx.fillText(`low ${low}`, 4, height - 6);
+    ctx.fillText(`last ${prices[prices.length - 1]}`, width - 110, 14);
+  }
+
+  // ---- account ------------------------------------------------------------------------------
+
+  let refreshing = false;
+  async function refreshAccount() {
+    if (!Outlast.loggedIn() || refreshing || !state.symbol) return;
+    refreshing = true;
+    try {
+      const [account, open, history] = await Promise.all([
+        Outlast.signed('GET', '/api/v3/account'),
+        Outlast.signed('GET', '/api/v3/openOrders', { symbol: state.symbol }),
+        Outlast.signed('GET', '/api/v3/allOrders', { symbol: state.symbol, limit: 50 }),
+      ]);
+      renderAccount(account, open, history);
+    } catch (error) {
+      if (error.code === -2015 || error.code === -2014) {
+        logout(`Logged out: ${error.message}`);
+      }
+    } finally {
+      refreshing = false;
+    }
+  }
+
+  function renderAccount(account, open, history) {
+    const balances = account.balances.filter((b) => Number(b.free) !== 0 || Number(b.locked) !== 0);
+    UI.rows($('balances').tBodies[0], balances.map((b) => [b.asset, b.free, b.locked]), 'no balances');
+    UI.rows($('open-orders').tBodies[0], open.map((o) => ({
+      attrs: { 'data-order-id': o.orderId, 'data-client-order-id': o.clientOrderId },
+      cells: [o.orderId, o.side, o.type, o.price, o.origQty, o.executedQty,
+        UI.el('button', { class: 'cancel', text: 'Cancel', onclick: () => cancel(o) })],
+    })), 'no open orders');
+    const recent = history.slice().sort((a, b) => b.orderId - a.orderId);
+    UI.rows($('history').tBodies[0], recent.map((o) => ({
+      attrs: { 'data-order-id': o.orderId, 'data-client-order-id': o.clientOrderId, 'data-status': o.status },
+      cells: [o.orderId, o.side, o.type, o.price, o.origQty, o.executedQty, o.status],
+    })), 'no orders yet');
+  }
+
+  async function cancel(order) {
+    try {
+      await Outlast.signed('DELETE', '/api/v3/order', { symbol: order.symbol, orderId: order.orderId });
+      UI.notice(`Order ${order.orderId} canceled`);
+    } catch (error) {
+      UI.notice(`Cancel of order ${order.orderId} refused: ${error.message}`, 'error');
+    }
+    refreshAccount();
+  }
+
+  function newClientOrderId() {
+    const bytes = crypto.getRandomValues(new Uint8Array(12));
+    return 'web' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  async function placeOrder(event) {
+    event.preventDefault();
+    const result = $('order-result');
+    if (!Outlast.loggedIn()) { result.textContent = 'Log in first.'; result.className = 'error'; return; }
+    const side = document.querySelector('input[name="side"]:checked').value;
+    const type = $('order-type').value;
+    const quantity = $('quantity').value.trim();
+    const price = $('price').value.trim();
+    if (!(Number(quantity) > 0)) { result.textContent = 'Enter a quantity above zero.'; result.className = 'error'; return; }
+    if (type === 'LIMIT' && !(Number(price) > 0)) { result.textContent = 'Enter a price above zero for a limit order.'; result.className = 'error'; return; }
+    // One client order id per click: every retry of this order, on any origin, carries it,
+    // so the exchange applies it at most once.
+    const params = { symbol: state.symbol, side, type, quantity, newClientOrderId: newClientOrderId(), newOrderRespType: 'RESULT' };
+    if (type === 'LIMIT') Object.assign(params, { price, timeInForce: 'GTC' });
+    const record = { clientOrderId: params.newClientOrderId, params, result: null, error: null };
+    state.placed.push(record);
+    const button = $('submit-order');
+    button.disabled = true;
+    result.textContent = `Sending ${side} ${quantity} ${state.symbol}…`;
+    result.className = '';
+    try {
+      record.result = await Outlast.signed('POST', '/api/v3/order', params);
+      result.textContent = `Order ${record.result.orderId} ${record.result.status} (${side} ${record.result.executedQty}/${record.result.origQty}) via ${Outlast.describe(Outlast.current())}`;
+      result.className = 'ok';
+    } catch (error) {
+      record.error = error.message;
+      result.textContent = `Order refused: ${error.message}`;
+      result.className = 'error';
+    } finally {
+      button.disabled = false;
+      result.dataset.clientOrderId = record.clientOrderId;
+      result.dataset.done = String(state.placed.length);
+    }
+    refreshAccount();
+  }
+
+  // ---- login --------------------------------------------------------------------------------
+
+  async function login(event) {
+    event.preventDefault();
+    const apiKey = $('api-key').value.trim();
+    const secretField = $('api-secret');
+    const secret = secretField.value.trim();
+    const message = $('login-result');
+    if (!apiKey || !secret) { message.textContent = 'Paste both the API key and its secret.'; message.className = 'error'; return; }
+    message.textContent = 'Checking…';
+    message.className = '';
+    try {
+      const account = await Outlast.login(apiKey, secret);
+      secretField.value = ''; // the page keeps only the non-extractable signing key
+      message.textContent = '';
+      $('login').hidden = true;
+      $('logged-in').hidden = false;
+      $('whoami').textContent = apiKey;
+      renderAccount(account, [], []);
+      refreshAccount();
+    } catch (error) {
+      message.textContent = `Login refused: ${error.message}`;
+      message.className = 'error';
+    }
+  }
+
+  function logout(why) {
+    Outlast.logout();
+    $('login').hidden = false;
+    $('logged-in').hidden = true;
+    for (const id of ['balances', 'open-orders', 'history']) UI.rows($(id).tBodies[0], [], 'log in to see this');
+    if (why) UI.notice(why, 'warn');
+  }
+
+  // ---- wiring -------------------------------------------------------------------------------
+
+  // Checks the current origin every second; two misses in a row move the page.
+  let misses = 0;
+  async function watchdog() {
+    const origin = Outlast.current();
+    if (!origin) return;
+    try {
+      const response = await Outlast.fetchWithTimeout(`${origin.url}/ready`, {}, 800);
+      misses = response.ok ? 0 : misses + 1;
+    } catch (_) {
+      misses += 1;
+    }
+    if (misses >= 2 && Outlast.current() === origin) {
+      misses = 0;
+      Outlast.failover(origin, 'origin stopped answering');
+    }
+  }
+
+  Outlast.onSwitch((to, from, reason) => {
+    UI.notice(`Moved from ${from ? Outlast.describe(Outlast.origins.find((o) => o.url === from.url)) : 'nowhere'} to ${Outlast.describe(to)}: ${reason}`, 'warn');
+    UI.showOrigin(to, 'on');
+    connectMarket();
+    refreshAccount();
+  });
+
+  document.addEventListener('DOMContentLoaded', async () => {
+    $('login').addEventListener('submit', login);
+    $('logout').addEventListener('click', () => logout('Logged out.'));
+    $('order-form').addEventListener('submit', placeOrder);
+    $('order-type').addEventListener('change', () => { $('price').disabled = $('order-type').value === 'MARKET'; });
+    logout();
+    UI.clearNotice();
+    if (Outlast.origins.length === 0) { UI.notice('This page was served without any origin to talk to.', 'error'); return; }
+    // A dead origin at load: find a live one before anything else.
+    try {
+      await Outlast.fetchWithTimeout(`${Outlast.current().url}/ready`, {}, 800).then((r) => { if (!r.ok) throw new Error(); });
+    } catch (_) {
+      UI.notice(`${Outlast.describe(Outlast.current())} does not answer; looking for another origin…`, 'warn');
+      await Outlast.failover(Outlast.current(), 'origin dead at page load');
+    }
+    UI.showOrigin(Outlast.current(), 'on');
+    try { await loadMarkets(); } catch (error) { UI.notice(`Markets could not be loaded: ${error.message}`, 'error'); }
+    setInterval(refreshAccount, ACCOUNT_REFRESH_MS);
+    setInterval(refreshTickers, TICKER_REFRESH_MS);
+    setInterval(watchdog, WATCHDOG_MS);
+    document.body.dataset.ready = 'true';
+  });
+})();
