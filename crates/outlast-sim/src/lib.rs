@@ -90,33 +90,37 @@ pub fn plant(name: &str) -> bool {
     true
 }
 
-/// Runs seeds `from..from + count` on `jobs` threads, calling `report` with each outcome as it
-/// finishes (in completion order); returns the failing seeds, ascending.
-pub fn run_seeds(from: u64, count: u64, jobs: usize, options: Options, report: impl Fn(&Outcome) + Sync) -> Vec<u64> {
-    let next = std::sync::atomic::AtomicU64::new(from);
-    let failed = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if seed >= from.saturating_add(count) {
-                    return;
-                }
-                let outcome = run_seed(seed, options);
-                if !outcome.passed() {
-                    failed.lock().expect("failed seeds").push(seed);
-                }
-                report(&outcome);
-            });
+/// Runs seeds `from..from + count` one after another, calling `report` with each outcome;
+/// returns the failing seeds, ascending.
+///
+/// One simulation at a time per process: a seed's run was seen to change when another
+/// simulation ran at the same time in the same process (state below turmoil that is
+/// process-wide), which would break replay by seed. Run seeds in parallel in separate
+/// processes (`outlast simulate --jobs J` does).
+pub fn run_seeds(from: u64, count: u64, options: Options, mut report: impl FnMut(&Outcome)) -> Vec<u64> {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut failed = Vec::new();
+    for seed in from..from.saturating_add(count) {
+        let outcome = run_seed_unguarded(seed, options);
+        if !outcome.passed() {
+            failed.push(seed);
         }
-    });
-    let mut failed = failed.into_inner().expect("failed seeds");
-    failed.sort_unstable();
+        report(&outcome);
+    }
     failed
 }
 
-/// Runs seed `seed`; every node's files live on its host's simulated disk.
+/// Serialises simulations within a process (see `run_seeds`).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs seed `seed` (waiting for any other simulation in this process to finish first).
 pub fn run_seed(seed: u64, options: Options) -> Outcome {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    run_seed_unguarded(seed, options)
+}
+
+/// Runs seed `seed`; every node's files live on its host's simulated disk.
+fn run_seed_unguarded(seed: u64, options: Options) -> Outcome {
     let plan = Plan::draw(seed, options.safety_ms);
     let observed: Arc<Mutex<Observed>> = Arc::default();
     let ledger: Arc<Mutex<Ledger>> = Arc::default();

@@ -18,7 +18,7 @@ fn the_same_seed_gives_the_same_run() {
 
 #[test]
 fn a_band_of_seeds_passes_every_check() {
-    let failed = outlast_sim::run_seeds(1_000, 24, 2, Options::default(), |_| {});
+    let failed = outlast_sim::run_seeds(1_000, 24, Options::default(), |_| {});
     assert!(failed.is_empty(), "failing seeds: {failed:?} (replay: outlast simulate --seeds 1 --from SEED --trace)");
 }
 

@@ -122,7 +122,7 @@ enum Top {
         /// Print each run's trace (faults, leaders, acknowledgements, convergence).
         #[arg(long)]
         trace: bool,
-        /// Threads running seeds (default: one per CPU).
+        /// Worker processes running seeds (default: one per CPU).
         #[arg(long)]
         jobs: Option<usize>,
         /// Plant a bug the checks must catch: `ack-before-commit` or `ack-before-fsync` (a
@@ -529,20 +529,26 @@ fn simulate(seeds: u64, from: u64, trace: bool, jobs: Option<usize>, plant: Opti
         }
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = jobs.clamp(1, seeds.max(1) as usize);
     let started = std::time::Instant::now();
-    let print = std::sync::Mutex::new(());
-    let failed = outlast_sim::run_seeds(from, seeds, jobs, outlast_sim::Options::default(), |outcome| {
-        let _guard = print.lock();
-        if trace {
-            println!("seed {}:", outcome.seed);
-            for line in &outcome.trace {
-                println!("  {line}");
+    let failed = if jobs == 1 {
+        outlast_sim::run_seeds(from, seeds, outlast_sim::Options::default(), |outcome| {
+            if trace {
+                println!("seed {}:", outcome.seed);
+                for line in &outcome.trace {
+                    println!("  {line}");
+                }
             }
+            if !outcome.passed() {
+                println!("FAIL seed {}: {}", outcome.seed, outcome.violations.join("; "));
+            }
+        })
+    } else {
+        match simulate_in_workers(from, seeds, jobs, trace, plant.as_deref()) {
+            Ok(failed) => failed,
+            Err(code) => return code,
         }
-        if !outcome.passed() {
-            println!("FAIL seed {}: {}", outcome.seed, outcome.violations.join("; "));
-        }
-    });
+    };
     println!(
         "{seeds} seeds from {from}: {} passed, {} failed in {:.1} s{}",
         seeds - failed.len() as u64,
@@ -555,6 +561,82 @@ fn simulate(seeds: u64, from: u64, trace: bool, jobs: Option<usize>, plant: Opti
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Runs seeds `from..from + seeds` in `jobs` worker processes of this binary, each a contiguous
+/// share run one seed at a time (simulations sharing a process can perturb each other, see
+/// `outlast_sim::run_seeds`). Passes on the workers' lines as they come, but for their own
+/// summaries; returns the failing seeds, ascending.
+fn simulate_in_workers(
+    from: u64,
+    seeds: u64,
+    jobs: usize,
+    trace: bool,
+    plant: Option<&str>,
+) -> Result<Vec<u64>, ExitCode> {
+    use std::io::BufRead;
+    let binary = own_binary()?;
+    let share = seeds.div_ceil(jobs as u64);
+    let failed = std::sync::Mutex::new(Vec::new());
+    let print = std::sync::Mutex::new(());
+    let mut spawned = Vec::new();
+    for job in 0..jobs as u64 {
+        let start = from + job * share;
+        let count = share.min((from + seeds).saturating_sub(start));
+        if count == 0 {
+            continue;
+        }
+        let mut command = std::process::Command::new(&binary);
+        command.args(["simulate", "--jobs", "1", "--seeds", &count.to_string(), "--from", &start.to_string()]);
+        if trace {
+            command.arg("--trace");
+        }
+        if let Some(name) = plant {
+            command.args(["--plant", name]);
+        }
+        match command.stdout(std::process::Stdio::piped()).spawn() {
+            Ok(child) => spawned.push(child),
+            Err(error) => {
+                eprintln!("error: cannot start a simulation worker: {error}");
+                return Err(ExitCode::FAILURE);
+            }
+        }
+    }
+    std::thread::scope(|scope| {
+        for child in &mut spawned {
+            let Some(stdout) = child.stdout.take() else { continue };
+            let (failed, print) = (&failed, &print);
+            scope.spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if line.contains(" seeds from ") && !line.starts_with(' ') {
+                        continue;
+                    }
+                    if let Some(seed) = line.strip_prefix("FAIL seed ").and_then(|rest| rest.split(':').next()) {
+                        if let Ok(seed) = seed.parse::<u64>() {
+                            failed.lock().unwrap_or_else(|p| p.into_inner()).push(seed);
+                        }
+                    }
+                    let _guard = print.lock();
+                    println!("{line}");
+                }
+            });
+        }
+    });
+    let mut broken = false;
+    for mut child in spawned {
+        // A worker exits 1 when a seed fails (already counted); anything else is a crash.
+        match child.wait() {
+            Ok(status) if status.success() || status.code() == Some(1) => {}
+            _ => broken = true,
+        }
+    }
+    if broken {
+        eprintln!("error: a simulation worker crashed");
+        return Err(ExitCode::FAILURE);
+    }
+    let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    failed.sort_unstable();
+    Ok(failed)
 }
 
 /// This executable's path (cluster runs start nodes from it), or the exit code after saying why
