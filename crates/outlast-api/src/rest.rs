@@ -301,13 +301,12 @@ pub async fn handle(
     response
 }
 
-/// The request's `Origin` if it is one of the cluster's own origins: a page served by one node
-/// calls the others when it fails over. No other site gets CORS access (no cookies are ever
-/// used, but there is no reason to let other sites' scripts drive a user's browser at us).
+/// The request's `Origin` if it is one of the cluster's own. No other site gets CORS access (no
+/// cookies are ever used, but there is no reason to let other sites' scripts drive a user's
+/// browser at us). Membership is read only when an `Origin` header is present.
 fn allowed_origin(api: &Shared, headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
-    let origin = headers.get("origin")?;
-    let text = origin.to_str().ok()?;
-    crate::origins(&api.raft).iter().any(|o| o.url == text).then(|| origin.clone())
+    headers.get("origin")?;
+    outlast_web::allowed_origin(&crate::origins(&api.raft), headers)
 }
 
 /// The answer to a CORS preflight: the methods and headers the API uses, cached 10 minutes.

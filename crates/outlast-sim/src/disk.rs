@@ -27,14 +27,12 @@ pub struct DiskFaults {
     /// Chance per operation, in millionths, that it fails with EIO; 0 while healthy.
     error_ppm: AtomicU64,
     rng: Mutex<Rng>,
-    /// Operations failed so far.
-    pub failed: AtomicU64,
 }
 
 impl DiskFaults {
     /// A healthy disk whose failures, once switched on, are drawn from `seed` and `stream`.
     pub fn new(seed: u64, stream: u64) -> DiskFaults {
-        DiskFaults { error_ppm: AtomicU64::new(0), rng: Mutex::new(Rng::new(seed, stream)), failed: AtomicU64::new(0) }
+        DiskFaults { error_ppm: AtomicU64::new(0), rng: Mutex::new(Rng::new(seed, stream)) }
     }
 
     /// Makes operations fail at `error_ppm` (0: healthy again).
@@ -51,7 +49,6 @@ impl DiskFaults {
         }
         let draw = self.rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).below(1_000_000);
         if draw < error_ppm {
-            self.failed.fetch_add(1, Ordering::Relaxed);
             return Err(io::Error::other(format!("simulated I/O error in {operation}")));
         }
         Ok(())

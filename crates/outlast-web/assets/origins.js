@@ -46,6 +46,16 @@ const Outlast = (() => {
     return origin;
   }
 
+  // Whether `origin` answers /ready in time; never throws.
+  async function isReady(origin) {
+    try {
+      await probe(origin);
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
   // Moves to a healthy origin other than `failed`; resolves to it. Everyone who saw the same
   // failure shares one failover; a failure seen on an origin already left behind is ignored.
   function failover(failed, reason) {
@@ -179,6 +189,7 @@ const Outlast = (() => {
     current: () => current,
     describe,
     failover,
+    isReady,
     onSwitch,
     publicGet,
     signed,

@@ -183,11 +183,9 @@
     const generation = state.generation;
     renderBook('reconnecting');
     UI.showOrigin(origin, 'leaving');
-    try {
-      const response = await Outlast.fetchWithTimeout(`${origin.url}/ready`, {}, 800);
-      if (!response.ok) throw new Error('not ready');
+    if (await Outlast.isReady(origin)) {
       if (generation === state.generation) setTimeout(connectMarket, 200);
-    } catch (_) {
+    } else {
       Outlast.failover(origin, reason);
     }
   }
@@ -383,12 +381,7 @@
   async function watchdog() {
     const origin = Outlast.current();
     if (!origin) return;
-    try {
-      const response = await Outlast.fetchWithTimeout(`${origin.url}/ready`, {}, 800);
-      misses = response.ok ? 0 : misses + 1;
-    } catch (_) {
-      misses += 1;
-    }
+    misses = (await Outlast.isReady(origin)) ? 0 : misses + 1;
     if (misses >= 2 && Outlast.current() === origin) {
       misses = 0;
       Outlast.failover(origin, 'origin stopped answering');
@@ -411,9 +404,7 @@
     UI.clearNotice();
     if (Outlast.origins.length === 0) { UI.notice('This page was served without any origin to talk to.', 'error'); return; }
     // A dead origin at load: find a live one before anything else.
-    try {
-      await Outlast.fetchWithTimeout(`${Outlast.current().url}/ready`, {}, 800).then((r) => { if (!r.ok) throw new Error(); });
-    } catch (_) {
+    if (!(await Outlast.isReady(Outlast.current()))) {
       UI.notice(`${Outlast.describe(Outlast.current())} does not answer; looking for another origin…`, 'warn');
       await Outlast.failover(Outlast.current(), 'origin dead at page load');
     }

@@ -51,6 +51,14 @@ pub struct Site {
     pub reports_dir: Option<PathBuf>,
 }
 
+/// The request's `Origin` header if it names one of `origins`: the only sites that get CORS
+/// access (a page served by one node calls the others when it fails over).
+pub fn allowed_origin(origins: &[Origin], headers: &axum::http::HeaderMap) -> Option<axum::http::HeaderValue> {
+    let origin = headers.get(axum::http::header::ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    origins.iter().any(|o| o.url == text).then(|| origin.clone())
+}
+
 /// The front-end's routes; merge them into the node's API router.
 pub fn router<S: Clone + Send + Sync + 'static>(site: Site) -> Router<S> {
     let site = Arc::new(site);

@@ -30,12 +30,9 @@ pub async fn index(State(site): State<Arc<Site>>, request_headers: axum::http::H
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // A status page served by another node of the cluster reads this after a failover.
-    if let Some(origin) = request_headers.get(header::ORIGIN) {
-        let known = origin.to_str().is_ok_and(|text| (site.origins)().iter().any(|o| o.url == text));
-        if known {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        }
+    if let Some(origin) = crate::allowed_origin(&(site.origins)(), &request_headers) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     }
     response
 }
