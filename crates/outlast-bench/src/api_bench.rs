@@ -20,8 +20,8 @@ use outlast_engine::{
     AccountAction, AccountRequest, ClientId, CommandBody, OrderKind, OrderSpec, Side, StpMode, TimeInForce,
 };
 
-use crate::local_cluster::{LocalCluster, OPERATOR_TOKEN};
 use crate::report::quantile;
+use outlast_lab::processes::{ProcessCluster, OPERATOR_TOKEN};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -224,7 +224,7 @@ pub(crate) async fn internal_load(addr: &str, clients: usize, per_client: usize,
 }
 
 async fn fan_out(
-    cluster: &LocalCluster,
+    cluster: &ProcessCluster,
     leader: u64,
     follower: u64,
     subscribers: usize,
@@ -291,9 +291,8 @@ pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         // Every load client shares 127.0.0.1: lift the per-IP and per-key weight limits.
-        let unthrottled = "api_ip_weight_per_minute = 4000000000\napi_key_weight_per_minute = 4000000000";
-        let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], unthrottled)?;
-        cluster.spawn_all()?;
+        let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], crate::unthrottled)?;
+        cluster.spawn_all().map_err(std::io::Error::other)?;
         let ids = cluster.ids();
         let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
         let follower = *ids.iter().find(|&&id| id != leader).expect("three nodes");

@@ -13,8 +13,8 @@ use outlast_cluster::client::{ClientReply, ClientRequest, Connection};
 use outlast_engine::CommandBody;
 
 use crate::api_bench::measure;
-use crate::local_cluster::LocalCluster;
 use crate::report::{quantile, spread, Spread};
+use outlast_lab::processes::ProcessCluster;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -59,7 +59,7 @@ pub struct Report {
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-async fn load(cluster: &LocalCluster, leader: u64, clients: usize, per_client: usize, base: u64) -> Throughput {
+async fn load(cluster: &ProcessCluster, leader: u64, clients: usize, per_client: usize, base: u64) -> Throughput {
     let (commits_per_sec, latency_ms) = create_accounts(cluster.client_addr(leader), clients, per_client, base).await;
     Throughput { clients, commits_per_sec, latency_ms }
 }
@@ -90,7 +90,7 @@ pub(crate) async fn create_accounts(addr: &str, clients: usize, per_client: usiz
 
 /// SIGKILLs the leader while a client submits through another node; returns the time until a
 /// command sent after the kill commits, in ms. Restarts the node and waits for convergence.
-async fn failover_trial(cluster: &mut LocalCluster, trial: u64) -> f64 {
+async fn failover_trial(cluster: &mut ProcessCluster, trial: u64) -> f64 {
     let ids = cluster.ids();
     let leader = cluster.leader(&ids, DEADLINE).await.expect("a leader");
     let via = *ids.iter().find(|&&id| id != leader).expect("a follower");
@@ -116,8 +116,8 @@ async fn failover_trial(cluster: &mut LocalCluster, trial: u64) -> f64 {
 pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], "")?;
-        cluster.spawn_all()?;
+        let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], |_| {})?;
+        cluster.spawn_all().map_err(std::io::Error::other)?;
         let ids = cluster.ids();
         let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
         let mut throughput = Vec::new();

@@ -23,9 +23,9 @@ use hyper_util::rt::TokioExecutor;
 use outlast_client::{Client, FailoverPolicy};
 
 use crate::api_bench::{internal_load, measure, rest_load, setup, ACCOUNTS, DEADLINE};
-use crate::local_cluster::{free_port, LocalCluster};
 use crate::report::{spread, Spread};
 use crate::svg::{Bar, Chart};
+use outlast_lab::processes::{free_port, ProcessCluster};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -221,9 +221,8 @@ pub fn run(binary: &Path, etcd_binary: &Path, config: &Config) -> std::io::Resul
     let etcd_version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or("etcd").to_string();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let unthrottled = "api_ip_weight_per_minute = 4000000000\napi_key_weight_per_minute = 4000000000";
-        let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], unthrottled)?;
-        cluster.spawn_all()?;
+        let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], crate::unthrottled)?;
+        cluster.spawn_all().map_err(std::io::Error::other)?;
         let ids = cluster.ids();
         let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
         let endpoint = format!("http://{}", cluster.api_addr(leader));

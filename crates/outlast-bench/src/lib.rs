@@ -12,7 +12,6 @@ pub mod cluster_bench;
 pub mod engine_bench;
 pub mod etcd_bench;
 pub mod failover_bench;
-pub mod local_cluster;
 pub mod log_bench;
 pub mod machine;
 pub mod memory;
@@ -22,3 +21,9 @@ pub mod recovery_bench;
 pub mod report;
 pub mod svg;
 pub mod wan_bench;
+
+/// Lifts the API's request-weight limits (a load test sends far more than a trader may).
+pub(crate) fn unthrottled(config: &mut outlast_cluster::config::NodeConfig) {
+    config.api_ip_weight_per_minute = Some(4_000_000_000);
+    config.api_key_weight_per_minute = Some(4_000_000_000);
+}

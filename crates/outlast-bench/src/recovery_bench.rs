@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use outlast_cluster::admin::AdminRequest;
 use outlast_cluster::client::{call, ClientReply, ClientRequest};
+use outlast_cluster::config::NodeConfig;
 
 use crate::cluster_bench::create_accounts;
-use crate::local_cluster::LocalCluster;
 use crate::report::{spread, Spread};
 use crate::svg::{Bar, Chart};
+use outlast_lab::processes::ProcessCluster;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -115,17 +116,17 @@ impl Report {
 
 /// Commits `count` (a multiple of `WRITERS`) `CreateAccount` commands from account `first` on,
 /// through the leader.
-async fn write(cluster: &LocalCluster, leader: u64, first: u64, count: usize) {
+async fn write(cluster: &ProcessCluster, leader: u64, first: u64, count: usize) {
     assert!(count >= WRITERS && count % WRITERS == 0);
     create_accounts(cluster.client_addr(leader), WRITERS, count / WRITERS, first).await;
 }
 
-async fn applied(cluster: &LocalCluster, id: u64) -> Option<u64> {
+async fn applied(cluster: &ProcessCluster, id: u64) -> Option<u64> {
     cluster.status(id).await.and_then(|s| s.last_applied)
 }
 
 /// Restarts `follower` and waits until it has applied `target`; returns the time from start, ms.
-async fn restart_and_catch_up(cluster: &mut LocalCluster, follower: u64, target: u64) -> Result<f64, String> {
+async fn restart_and_catch_up(cluster: &mut ProcessCluster, follower: u64, target: u64) -> Result<f64, String> {
     let started = Instant::now();
     cluster.spawn(follower, &[]).map_err(|e| format!("restart node {follower}: {e}"))?;
     loop {
@@ -140,15 +141,16 @@ async fn restart_and_catch_up(cluster: &mut LocalCluster, follower: u64, target:
 }
 
 /// The size of node `id`'s saved snapshot.
-fn snapshot_bytes(cluster: &LocalCluster, id: u64) -> Option<u64> {
+fn snapshot_bytes(cluster: &ProcessCluster, id: u64) -> Option<u64> {
     std::fs::metadata(cluster.data_dir(id).join("state").join("snapshot")).map(|m| m.len()).ok()
 }
 
 async fn log_rounds(binary: &Path, config: &Config) -> Result<(Vec<CatchUp>, Vec<f64>), String> {
     // No snapshot while measuring: every missed entry stays in the leader's log.
-    let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], "snapshot_every_entries = 100000000\n")
-        .map_err(|e| e.to_string())?;
-    cluster.spawn_all().map_err(|e| e.to_string())?;
+    let no_snapshots = |c: &mut NodeConfig| c.snapshot_every_entries = 100_000_000;
+    let mut cluster =
+        ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], no_snapshots).map_err(|e| e.to_string())?;
+    cluster.spawn_all()?;
     let ids = cluster.ids();
     let leader = cluster.leader(&ids, DEADLINE).await.ok_or("no leader")?;
     let follower = *ids.iter().find(|&&id| id != leader).expect("a follower");
@@ -172,9 +174,13 @@ async fn log_rounds(binary: &Path, config: &Config) -> Result<(Vec<CatchUp>, Vec
 
 async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>, String> {
     // Nothing kept behind a snapshot: a follower that missed anything must install one.
-    let settings = "snapshot_every_entries = 100000000\nlog_kept_behind_snapshot = 0\n";
-    let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], settings).map_err(|e| e.to_string())?;
-    cluster.spawn_all().map_err(|e| e.to_string())?;
+    let settings = |c: &mut NodeConfig| {
+        c.snapshot_every_entries = 100_000_000;
+        c.log_kept_behind_snapshot = 0;
+    };
+    let mut cluster =
+        ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], settings).map_err(|e| e.to_string())?;
+    cluster.spawn_all()?;
     let ids = cluster.ids();
     let leader = cluster.leader(&ids, DEADLINE).await.ok_or("no leader")?;
     let follower = *ids.iter().find(|&&id| id != leader).expect("a follower");
@@ -220,7 +226,7 @@ async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>,
 
 /// When node `id` last saved a snapshot, if ever. Compared with an earlier reading, not with a
 /// clock: file times come from the kernel's coarse clock and may read earlier than `now()`.
-fn snapshot_modified(cluster: &LocalCluster, id: u64) -> Option<std::time::SystemTime> {
+fn snapshot_modified(cluster: &ProcessCluster, id: u64) -> Option<std::time::SystemTime> {
     std::fs::metadata(cluster.data_dir(id).join("state").join("snapshot")).and_then(|m| m.modified()).ok()
 }
 

@@ -37,12 +37,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::types::{NodeId, NodeInfo};
 
 /// Whether a configured member votes.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Counts toward the quorum (the default).
@@ -54,7 +54,7 @@ pub enum Role {
 }
 
 /// One member of the cluster as configured.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// Node id (non-zero).
@@ -78,7 +78,7 @@ pub struct PeerConfig {
 }
 
 /// A node's configuration.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// This node's id.
@@ -164,6 +164,47 @@ fn default_log_kept_behind_snapshot() -> u64 {
 }
 
 impl NodeConfig {
+    /// The configuration of `peers`' member `id`, keeping its data in `data_dir`, with every
+    /// optional setting at its default. None if `id` is not among `peers`.
+    pub fn of_peer(id: NodeId, data_dir: PathBuf, peers: Vec<PeerConfig>) -> Option<NodeConfig> {
+        let me = peers.iter().find(|p| p.id == id)?.clone();
+        Some(NodeConfig {
+            id,
+            data_dir,
+            raft_addr: me.raft_addr,
+            client_addr: me.client_addr,
+            provider: me.provider,
+            region: me.region,
+            zone: me.zone,
+            heartbeat_ms: default_heartbeat_ms(),
+            election_timeout_ms: default_election_timeout_ms(),
+            snapshot_every_entries: default_snapshot_every_entries(),
+            log_kept_behind_snapshot: default_log_kept_behind_snapshot(),
+            preferred_region: None,
+            raft_listen_addr: None,
+            client_listen_addr: None,
+            source_ip: None,
+            api_addr: (!me.api_addr.is_empty()).then_some(me.api_addr),
+            api_secret_file: None,
+            operator_token_file: None,
+            reports_dir: None,
+            api_ip_weight_per_minute: None,
+            api_key_weight_per_minute: None,
+            peers,
+        })
+    }
+
+    /// The configuration as file text (TOML): what `load` reads back, equal to `self`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a node configuration always serialises (plain keys, then the peer tables)")
+    }
+
+    /// Writes the configuration file at `path` (after checking it).
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        self.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, self.to_toml()).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Reads and checks a configuration file; the error says what to fix.
     pub fn load(path: &Path) -> Result<NodeConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -283,5 +324,28 @@ mod tests {
         let config: NodeConfig = toml::from_str(text).unwrap();
         assert!(config.check().unwrap_err().contains("not among its peers"));
         assert!(toml::from_str::<NodeConfig>("id = 1\nbogus = 2").is_err());
+    }
+
+    #[test]
+    fn a_written_config_reads_back_equal() {
+        let peer = |id: NodeId| PeerConfig {
+            id,
+            raft_addr: format!("127.0.0.1:{}", 7100 + id),
+            client_addr: format!("127.0.0.1:{}", 7200 + id),
+            provider: "aws".into(),
+            region: "r".into(),
+            zone: format!("z{id}"),
+            api_addr: if id == 2 { format!("127.0.0.1:{}", 7300 + id) } else { String::new() },
+            role: if id == 3 { Role::Learner } else { Role::Voter },
+        };
+        let mut config = NodeConfig::of_peer(2, "data/n2".into(), vec![peer(1), peer(2), peer(3)]).unwrap();
+        config.source_ip = Some("127.0.1.2".parse().unwrap());
+        config.api_secret_file = Some("secrets/api.key".into());
+        config.operator_token_file = Some("secrets/operator.token".into());
+        config.preferred_region = Some("r".into());
+        config.check().unwrap();
+        let text = config.to_toml();
+        assert_eq!(toml::from_str::<NodeConfig>(&text).unwrap(), config, "{text}");
+        assert!(NodeConfig::of_peer(9, "d".into(), vec![peer(1)]).is_none());
     }
 }

@@ -1,11 +1,13 @@
 //! Rehearsal clusters on one machine: real node processes labelled with providers, regions and
 //! zones, joined by simulated WAN links.
 //!
-//! `topology` reads the file that describes nodes and latencies (with a built-in default of five
-//! nodes over three providers and three regions); `up` writes node configurations and secrets
-//! into one state directory, starts the link proxies and the node processes, seeds a demo
-//! exchange, and stops everything cleanly; `demo` is that seed. Running `up` again on the same
-//! directory resumes the same cluster.
+//! `processes` is the one launcher of node processes (configurations written by serialising
+//! `NodeConfig`, one readiness rule, bounded stops) that `up`, `chaos`, the process tests and
+//! the benchmarks share; `state_dir` names a cluster's files. `topology` reads the file that
+//! describes nodes and latencies (with a built-in default of five nodes over three providers
+//! and three regions); `up` writes secrets into one state directory, gives each node its own
+//! addresses, starts the link proxies and the nodes, and stops everything cleanly; `demo` seeds
+//! the demo exchange. Running `up` again on the same directory resumes the same cluster.
 
 #![deny(missing_docs)]
 
@@ -15,7 +17,9 @@ pub mod control;
 pub mod demo;
 pub mod history;
 pub mod load;
+pub mod processes;
 pub mod report;
+pub mod state_dir;
 pub mod target;
 pub mod topology;
 pub mod up;

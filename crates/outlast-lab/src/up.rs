@@ -8,23 +8,20 @@
 //! second `up` on it resumes the same cluster. Every wait is bounded.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
 use outlast_links::{LinkRule, LinkTable, ProxyStats};
 
+use crate::processes::{ProcessCluster, STOP_DEADLINE};
+pub use crate::state_dir::StateDir;
 use crate::topology::Topology;
 
-/// How long a node may take to print `ready`.
-const READY_DEADLINE: Duration = Duration::from_secs(30);
 /// How long the cluster may take to elect a leader.
 pub const LEADER_DEADLINE: Duration = Duration::from_secs(30);
-/// How long a node may take to exit after SIGTERM before it is killed.
-const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Node N's addresses.
 #[derive(Clone, Debug)]
@@ -62,55 +59,6 @@ impl NodeAddrs {
     /// The API as a base URL.
     pub fn api_url(&self) -> String {
         format!("http://{}", self.api)
-    }
-}
-
-/// The state directory's files.
-#[derive(Clone, Debug)]
-pub struct StateDir {
-    /// The directory.
-    pub root: PathBuf,
-}
-
-impl StateDir {
-    /// The topology kept in the directory.
-    pub fn topology(&self) -> PathBuf {
-        self.root.join("topology.toml")
-    }
-    /// The API master secret.
-    pub fn api_secret(&self) -> PathBuf {
-        self.root.join("secrets").join("api.key")
-    }
-    /// The operator token.
-    pub fn operator_token(&self) -> PathBuf {
-        self.root.join("secrets").join("operator.token")
-    }
-    /// Node `id`'s configuration.
-    pub fn config(&self, id: u64) -> PathBuf {
-        self.root.join(format!("node{id}.toml"))
-    }
-    /// Node `id`'s stderr log.
-    pub fn log(&self, id: u64) -> PathBuf {
-        self.root.join(format!("node{id}.log"))
-    }
-    /// Node `id`'s data.
-    pub fn data(&self, id: u64) -> PathBuf {
-        self.root.join("data").join(format!("node{id}"))
-    }
-    /// Where chaos rehearsals on this cluster leave their reports, one directory per run; the
-    /// nodes' status pages link to them.
-    pub fn reports(&self) -> PathBuf {
-        self.root.join("reports")
-    }
-    /// The supervisor's control socket (see `control`).
-    pub fn control_socket(&self) -> PathBuf {
-        self.root.join("control.sock")
-    }
-    /// The operator token's text.
-    pub fn read_token(&self) -> Result<String, String> {
-        std::fs::read_to_string(self.operator_token())
-            .map(|t| t.trim().to_string())
-            .map_err(|e| format!("{}: {e}", self.operator_token().display()))
     }
 }
 
@@ -156,55 +104,42 @@ pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topolo
     if !dir.operator_token().exists() {
         write_secret(&dir.operator_token(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
     }
-    for node in &topology.nodes {
-        std::fs::write(dir.config(node.id), node_config(&dir, &topology, node.id)).map_err(|e| e.to_string())?;
-    }
     Ok((dir, topology))
 }
 
-/// Node `id`'s configuration file.
-fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> String {
-    let me = topology.nodes.iter().find(|n| n.id == id).expect("a node of the topology");
+/// Node `id`'s configuration: its addresses from `NodeAddrs`, Raft timing from the topology's
+/// longest round trip, the directory's secrets and reports.
+pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
+    let peers = topology
+        .nodes
+        .iter()
+        .map(|node| {
+            let addrs = NodeAddrs::of(node.id);
+            PeerConfig {
+                id: node.id,
+                raft_addr: addrs.raft_advertised.to_string(),
+                client_addr: addrs.client.to_string(),
+                api_addr: addrs.api.to_string(),
+                provider: node.provider.clone(),
+                region: node.region.clone(),
+                zone: node.zone.clone(),
+                role: Role::Voter,
+            }
+        })
+        .collect();
+    let mut config = NodeConfig::of_peer(id, dir.data(id), peers).expect("a node of the topology");
     let addrs = NodeAddrs::of(id);
-    let timing = topology.raft_timing_ms();
-    let mut text = format!(
-        "# Written by `outlast up` from {topology}; rewritten on every start.\n\
-         id = {id}\ndata_dir = \"{data}\"\nraft_addr = \"{advertised}\"\nraft_listen_addr = \"{listen}\"\n\
-         source_ip = \"{source}\"\nclient_addr = \"{client}\"\nclient_listen_addr = \"{client_listen}\"\nprovider = \"{provider}\"\nregion = \"{region}\"\n\
-         zone = \"{zone}\"\napi_addr = \"{api}\"\napi_secret_file = \"{secret}\"\noperator_token_file = \"{token}\"\n\
-         reports_dir = \"{reports}\"\n\
-         # The longest round trip here is {rtt} ms: heartbeats must outlast it (see Topology::raft_timing_ms).\n\
-         heartbeat_ms = {heartbeat}\nelection_timeout_ms = [{election_min}, {election_max}]\n",
-        rtt = topology.max_rtt_ms(),
-        heartbeat = timing.0,
-        election_min = timing.1[0],
-        election_max = timing.1[1],
-        topology = dir.topology().display(),
-        data = dir.data(id).display(),
-        advertised = addrs.raft_advertised,
-        listen = addrs.raft_listen,
-        source = addrs.source,
-        client = addrs.client,
-        client_listen = addrs.client_listen,
-        provider = me.provider,
-        region = me.region,
-        zone = me.zone,
-        api = addrs.api,
-        secret = dir.api_secret().display(),
-        token = dir.operator_token().display(),
-        reports = dir.reports().display(),
-    );
-    if let Some(region) = &topology.preferred_region {
-        text += &format!("preferred_region = \"{region}\"\n");
-    }
-    for node in &topology.nodes {
-        let a = NodeAddrs::of(node.id);
-        text += &format!(
-            "\n[[peers]]\nid = {}\nraft_addr = \"{}\"\nclient_addr = \"{}\"\napi_addr = \"{}\"\nprovider = \"{}\"\nregion = \"{}\"\nzone = \"{}\"\n",
-            node.id, a.raft_advertised, a.client, a.api, node.provider, node.region, node.zone
-        );
-    }
-    text
+    let (heartbeat_ms, election_timeout_ms) = topology.raft_timing_ms();
+    config.heartbeat_ms = heartbeat_ms;
+    config.election_timeout_ms = election_timeout_ms;
+    config.raft_listen_addr = Some(addrs.raft_listen.to_string());
+    config.client_listen_addr = Some(addrs.client_listen.to_string());
+    config.source_ip = Some(addrs.source);
+    config.api_secret_file = Some(dir.api_secret());
+    config.operator_token_file = Some(dir.operator_token());
+    config.reports_dir = Some(dir.reports());
+    config.preferred_region = topology.preferred_region.clone();
+    config
 }
 
 /// The link table for a topology: every directed link with its region latency.
@@ -226,7 +161,7 @@ pub fn links(topology: &Topology) -> Arc<LinkTable> {
     table
 }
 
-/// A running cluster: node processes and link proxies.
+/// A running cluster: node processes (through the launcher) and link proxies.
 pub struct Cluster {
     /// The state directory.
     pub dir: StateDir,
@@ -236,25 +171,31 @@ pub struct Cluster {
     pub links: Arc<LinkTable>,
     /// Proxy counters per node.
     pub proxy_stats: BTreeMap<u64, Arc<ProxyStats>>,
-    binary: PathBuf,
-    children: BTreeMap<u64, Child>,
+    processes: ProcessCluster,
     proxies: Vec<tokio::task::JoinHandle<()>>,
     /// Aborted proxy tasks, awaited by `shutdown` (their listeners close when they are dropped).
     proxy_tasks_stopped: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Cluster {
-    /// Starts the proxies and every node of the prepared directory; the first node initialises
-    /// the cluster (a no-op when resuming).
+    /// Writes every node's configuration, starts the proxies and every node of the prepared
+    /// directory; the first node initialises the cluster (a no-op when resuming).
     pub async fn start(binary: &Path, dir: StateDir, topology: Topology) -> Result<Cluster, String> {
+        let configs = topology.nodes.iter().map(|node| node_config(&dir, &topology, node.id)).collect();
+        let header = format!(
+            "# Written by `outlast up` from {}; rewritten on every start. The longest round trip is {} ms:\n\
+             # heartbeats must outlast it (see Topology::raft_timing_ms).\n",
+            dir.topology().display(),
+            topology.max_rtt_ms()
+        );
+        let processes = ProcessCluster::new(binary, dir.clone(), configs, &header)?;
         let links = links(&topology);
         let mut cluster = Cluster {
             dir,
             topology,
             links,
             proxy_stats: BTreeMap::new(),
-            binary: binary.to_path_buf(),
-            children: BTreeMap::new(),
+            processes,
             proxies: Vec::new(),
             proxy_tasks_stopped: Vec::new(),
         };
@@ -296,77 +237,39 @@ impl Cluster {
         self.topology.nodes.iter().map(|n| n.id).collect()
     }
 
+    /// The node processes.
+    pub fn processes(&self) -> &ProcessCluster {
+        &self.processes
+    }
+
     /// Starts node `id` and waits (bounded) for its `ready` line.
     pub fn spawn(&mut self, id: u64, init: bool) -> Result<(), String> {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.log(id)).map_err(|e| e.to_string())?;
-        let mut command = Command::new(&self.binary);
-        command.arg("node").arg("--config").arg(self.dir.config(id)).stdout(Stdio::piped()).stderr(log);
-        if init {
-            command.arg("--init");
-        }
-        let mut child = command.spawn().map_err(|e| format!("cannot start node {id}: {e}"))?;
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            // Keep draining so the node never blocks on a full pipe.
-            for _ in lines {}
-        });
-        match rx.recv_timeout(READY_DEADLINE) {
-            Ok(Some(Ok(line))) if line.starts_with("ready") => {
-                self.children.insert(id, child);
-                Ok(())
-            }
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(format!("node {id} did not start ({other:?}); see {}", self.dir.log(id).display()))
-            }
-        }
+        self.processes.spawn(id, if init { &["--init"] } else { &[] })
     }
 
     /// SIGKILLs node `id`.
     pub fn kill(&mut self, id: u64) {
-        if let Some(mut child) = self.children.remove(&id) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.processes.kill(id);
     }
 
     /// Sends a signal (`STOP`, `CONT`, `TERM`, …) to node `id`'s process.
     pub fn signal(&self, id: u64, signal: &str) {
-        if let Some(child) = self.children.get(&id) {
-            let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
-        }
+        self.processes.signal(id, signal);
     }
 
     /// Stops node `id` with SIGTERM and waits (bounded) for it to exit.
     pub fn terminate(&mut self, id: u64) {
-        self.signal(id, "TERM");
-        if let Some(mut child) = self.children.remove(&id) {
-            let started = Instant::now();
-            while matches!(child.try_wait(), Ok(None)) && started.elapsed() < STOP_DEADLINE {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.processes.terminate(id, STOP_DEADLINE);
     }
 
     /// Whether node `id`'s process runs (as far as this supervisor knows).
     pub fn is_running(&mut self, id: u64) -> bool {
-        match self.children.get_mut(&id) {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.processes.is_running(id)
     }
 
     /// Waits (bounded) until some running node's API reports a leader; returns its id.
     pub async fn wait_for_leader(&self, deadline: Duration) -> Result<u64, String> {
-        let ids: Vec<u64> = self.children.keys().copied().collect();
-        wait_for_leader(&ids, &self.dir.read_token()?, deadline).await
+        wait_for_leader(&self.processes.started(), &self.dir.read_token()?, deadline).await
     }
 
     /// The default leader wait.
@@ -390,24 +293,7 @@ impl Cluster {
 
     /// Stops every node with SIGTERM (SIGKILL after `STOP_DEADLINE`) and the proxies.
     pub fn stop(&mut self) {
-        for child in self.children.values() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        }
-        let started = Instant::now();
-        for (id, mut child) in std::mem::take(&mut self.children) {
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if started.elapsed() > STOP_DEADLINE => {
-                        eprintln!("node {id} did not stop in time; killing it");
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        }
+        self.processes.stop_all();
         for proxy in self.proxies.drain(..) {
             proxy.abort();
             self.proxy_tasks_stopped.push(proxy);
@@ -417,10 +303,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.children.values_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // The launcher kills its node processes when it is dropped.
         for proxy in &self.proxies {
             proxy.abort();
         }

@@ -5,22 +5,23 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use outlast_bench::local_cluster::LocalCluster;
+use outlast_cluster::config::NodeConfig;
 use outlast_engine::{CommandBody, Outcome};
+use outlast_lab::processes::ProcessCluster;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn cluster(providers: &[&str], settings: &str) -> LocalCluster {
-    LocalCluster::new(std::path::Path::new(env!("CARGO_BIN_EXE_outlast")), providers, settings).unwrap()
+fn cluster(providers: &[&str], settings: impl Fn(&mut NodeConfig)) -> ProcessCluster {
+    ProcessCluster::loopback(std::path::Path::new(env!("CARGO_BIN_EXE_outlast")), providers, &[], settings).unwrap()
 }
 
-async fn submit(cluster: &LocalCluster, via: u64, body: CommandBody) -> Outcome {
+async fn submit(cluster: &ProcessCluster, via: u64, body: CommandBody) -> Outcome {
     cluster.submit(via, body.clone(), DEADLINE).await.unwrap_or_else(|| panic!("no outcome for {body:?} via {via}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_sigkill_loses_nothing_acknowledged_and_the_node_catches_up_after_restart() {
-    let mut cluster = cluster(&["aws", "gcp", "azure"], "");
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
     cluster.leader(&all, DEADLINE).await.expect("a leader");
@@ -64,7 +65,10 @@ async fn a_leader_sigkill_loses_nothing_acknowledged_and_the_node_catches_up_aft
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_missed_more_than_the_log_keeps_catches_up_through_a_snapshot() {
-    let mut cluster = cluster(&["aws", "gcp", "azure"], "snapshot_every_entries = 20\nlog_kept_behind_snapshot = 5");
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |c| {
+        c.snapshot_every_entries = 20;
+        c.log_kept_behind_snapshot = 5;
+    });
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
     let leader = cluster.leader(&all, DEADLINE).await.unwrap();
@@ -97,7 +101,7 @@ async fn a_node_that_missed_more_than_the_log_keeps_catches_up_through_a_snapsho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_committed_log_record_stops_the_node_with_a_report() {
-    let mut cluster = cluster(&["aws"], "");
+    let mut cluster = cluster(&["aws"], |_| {});
     cluster.spawn(1, &["--init", "--allow-unsafe-topology"]).unwrap();
     cluster.leader(&[1], DEADLINE).await.expect("a leader");
     for account in 1..=5 {
@@ -126,7 +130,7 @@ async fn a_corrupt_committed_log_record_stops_the_node_with_a_report() {
 
 #[test]
 fn a_topology_one_provider_can_stop_is_refused_at_initialisation() {
-    let cluster = cluster(&["aws", "aws", "gcp"], "");
+    let cluster = cluster(&["aws", "aws", "gcp"], |_| {});
     let mut child = Command::new(env!("CARGO_BIN_EXE_outlast"))
         .args(["node", "--config"])
         .arg(cluster.config(1))
@@ -163,7 +167,7 @@ fn a_config_with_mistakes_is_refused_with_what_to_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_nodes_over_three_providers_keep_committing_through_a_whole_provider_outage() {
     // aws holds the most voters (2 of 5); losing it leaves 3, still a majority.
-    let mut cluster = cluster(&["aws", "aws", "gcp", "gcp", "azure"], "");
+    let mut cluster = cluster(&["aws", "aws", "gcp", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
     cluster.leader(&all, DEADLINE).await.expect("a leader");
@@ -205,7 +209,7 @@ async fn five_nodes_over_three_providers_keep_committing_through_a_whole_provide
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked_for() {
     use outlast_cluster::client::{call, Answer, ClientReply, ClientRequest, Query};
-    let mut cluster = cluster(&["aws", "gcp", "azure"], "");
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
     let leader = cluster.leader(&all, DEADLINE).await.unwrap();
@@ -243,7 +247,7 @@ async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_outlast"));
-    let mut cluster = LocalCluster::with_learners(binary, &["aws", "gcp", "azure", "aws"], &[4], "").unwrap();
+    let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure", "aws"], &[4], |_| {}).unwrap();
     cluster.spawn_all().unwrap();
     let voters = [1, 2, 3];
     cluster.leader(&voters, DEADLINE).await.expect("a leader");
@@ -295,7 +299,7 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
 async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_none_twice() {
     use outlast_cluster::client::{call, Answer, ClientReply, ClientRequest, Query};
     use std::sync::{Arc, Mutex};
-    let mut cluster = cluster(&["aws", "gcp", "azure"], "");
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
     cluster.leader(&all, DEADLINE).await.expect("a leader");
@@ -385,7 +389,7 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_moves_to_the_preferred_region_and_returns_after_an_outage_there() {
     // Node 1 (aws) initialises and leads first; the preferred region is gcp's (node 2).
-    let mut cluster = cluster(&["aws", "gcp", "azure"], "preferred_region = \"r-gcp\"");
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |c| c.preferred_region = Some("r-gcp".into()));
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
     let started = Instant::now();
@@ -407,19 +411,17 @@ async fn the_leader_moves_to_the_preferred_region_and_returns_after_an_outage_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_file_disagrees_with_the_cluster_reports_it() {
-    let mut cluster = cluster(&["aws", "gcp", "azure"], "");
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     // Node 3's own file says it is in another zone than the other nodes' files (and so the
     // initial membership) say.
-    let path = cluster.config(3);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let own = text.split("[[peers]]").next().unwrap().replace("zone = \"z-azure-3\"", "zone = \"z-azure-9\"");
-    let peers: Vec<&str> = text.split("[[peers]]").skip(1).collect();
-    let mut rewritten = own;
-    for peer in peers {
-        let peer = if peer.contains("id = 3\n") { peer.replace("z-azure-3", "z-azure-9") } else { peer.to_string() };
-        rewritten += &format!("[[peers]]{peer}");
-    }
-    std::fs::write(&path, rewritten).unwrap();
+    cluster
+        .rewrite_config(3, |config| {
+            config.zone = "z-azure-9".into();
+            for peer in config.peers.iter_mut().filter(|p| p.id == 3) {
+                peer.zone = "z-azure-9".into();
+            }
+        })
+        .unwrap();
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
     cluster.leader(&all, DEADLINE).await.expect("a leader");

@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use outlast_bench::local_cluster::{LocalCluster, OPERATOR_TOKEN};
 use outlast_client::{BookEvent, Client, ClientError, Credentials, FailoverPolicy};
+use outlast_lab::processes::{ProcessCluster, OPERATOR_TOKEN};
 
-async fn cluster() -> (LocalCluster, u64) {
+async fn cluster() -> (ProcessCluster, u64) {
     let binary = Path::new(env!("CARGO_BIN_EXE_outlast"));
-    let mut cluster = LocalCluster::new(binary, &["aws", "gcp", "azure"], "").unwrap();
+    let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], |_| {}).unwrap();
     cluster.spawn_all().unwrap();
     let leader = cluster.leader(&cluster.ids(), Duration::from_secs(20)).await.expect("a leader");
     (cluster, leader)
@@ -42,7 +42,7 @@ async fn setup(client: &Client) -> Credentials {
 }
 
 /// Endpoints with the leader's first, so that killing "the node we talk to" kills the leader.
-fn endpoints(cluster: &LocalCluster, first: u64) -> Vec<String> {
+fn endpoints(cluster: &ProcessCluster, first: u64) -> Vec<String> {
     let mut ids = cluster.ids();
     ids.sort_by_key(|id| *id != first);
     ids.iter().map(|id| format!("http://{}", cluster.api_addr(*id))).collect()

@@ -1,0 +1,56 @@
+//! The state directory of a process cluster: where each node's configuration, data and log
+//! live, the cluster's secrets, the reports chaos runs leave, and `up`'s control socket.
+//!
+//! Must never: create or change files (it only names them; `up::prepare` and the launcher
+//! write).
+
+use std::path::PathBuf;
+
+/// The state directory's files.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+impl StateDir {
+    /// The topology kept in the directory.
+    pub fn topology(&self) -> PathBuf {
+        self.root.join("topology.toml")
+    }
+    /// The API master secret.
+    pub fn api_secret(&self) -> PathBuf {
+        self.root.join("secrets").join("api.key")
+    }
+    /// The operator token.
+    pub fn operator_token(&self) -> PathBuf {
+        self.root.join("secrets").join("operator.token")
+    }
+    /// Node `id`'s configuration.
+    pub fn config(&self, id: u64) -> PathBuf {
+        self.root.join(format!("node{id}.toml"))
+    }
+    /// Node `id`'s stderr log.
+    pub fn log(&self, id: u64) -> PathBuf {
+        self.root.join(format!("node{id}.log"))
+    }
+    /// Node `id`'s data.
+    pub fn data(&self, id: u64) -> PathBuf {
+        self.root.join("data").join(format!("node{id}"))
+    }
+    /// Where chaos rehearsals on this cluster leave their reports, one directory per run; the
+    /// nodes' status pages link to them.
+    pub fn reports(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+    /// The supervisor's control socket (see `control`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.root.join("control.sock")
+    }
+    /// The operator token's text.
+    pub fn read_token(&self) -> Result<String, String> {
+        std::fs::read_to_string(self.operator_token())
+            .map(|t| t.trim().to_string())
+            .map_err(|e| format!("{}: {e}", self.operator_token().display()))
+    }
+}
