@@ -126,7 +126,7 @@ pub fn run(binary: &Path, config: &Config, machine: &str, date: &str, command: &
     });
     let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     let single_etcd = format!(
-        "cargo run --release -p outlast -- bench etcd --clients {} --rounds {} --ops {}",
+        "cargo run --release -p outlast --features bench -- bench etcd --clients {} --rounds {} --ops {}",
         list(&etcd.concurrencies),
         etcd.rounds,
         etcd.ops_per_measurement
@@ -153,7 +153,8 @@ pub fn run(binary: &Path, config: &Config, machine: &str, date: &str, command: &
         goal: "p99 < 1 s",
         met: Some(p99 < 1_000 && report.passed == report.unavailable_ms.len()),
     });
-    let single_failover = format!("cargo run --release -p outlast -- bench failover --trials {}", failover.trials);
+    let single_failover =
+        format!("cargo run --release -p outlast --features bench -- bench failover --trials {}", failover.trials);
     let body = report.markdown(machine, &cmd(&single_failover), date);
     let seconds = clock.elapsed().as_secs_f64();
     sections.push(Section { name: "failover-bench", body, chart: report.chart(), seconds });
@@ -177,7 +178,7 @@ pub fn run(binary: &Path, config: &Config, machine: &str, date: &str, command: &
         met: Some(first.over_floor_ms.median <= 2.0),
     });
     let single_wan = format!(
-        "cargo run --release -p outlast -- bench wan --clients {} --commands {} --rounds {}",
+        "cargo run --release -p outlast --features bench -- bench wan --clients {} --commands {} --rounds {}",
         list(&wan.concurrencies),
         wan.commands_per_client,
         wan.rounds
@@ -206,7 +207,7 @@ pub fn run(binary: &Path, config: &Config, machine: &str, date: &str, command: &
         met: None,
     });
     let single_recovery = format!(
-        "cargo run --release -p outlast -- bench recovery --commands {} --accounts {} --rounds {}",
+        "cargo run --release -p outlast --features bench -- bench recovery --commands {} --accounts {} --rounds {}",
         recovery.commands_behind, recovery.snapshot_accounts, recovery.rounds
     );
     let body = report.markdown(machine, &cmd(&single_recovery), date);
@@ -237,7 +238,7 @@ pub fn run(binary: &Path, config: &Config, machine: &str, date: &str, command: &
 
 fn single_engine(c: &engine_bench::Config) -> String {
     format!(
-        "cargo run --release -p outlast -- bench engine --ops {} --runs {} --book-orders {} --accounts {} --seed {}",
+        "cargo run --release -p outlast --features bench -- bench engine --ops {} --runs {} --book-orders {} --accounts {} --seed {}",
         c.ops, c.runs, c.book_orders, c.accounts, c.seed
     )
 }

@@ -1,13 +1,14 @@
 //! Outlast's benchmarks: workload generators, runners and the report writer.
 //!
 //! Benchmarks measure; they never assert a timing. Each one is reproducible from one command
-//! (`outlast bench ...`) and writes its numbers into a marked section of BENCHMARKS.md, together
+//! (`outlast bench ...`, in a build with `--features bench`; `cli` holds the subcommands) and writes its numbers into a marked section of BENCHMARKS.md, together
 //! with the machine it ran on. Nothing here is used by a serving node.
 
 #![deny(missing_docs)]
 
 pub mod all;
 pub mod api_bench;
+pub mod cli;
 pub mod cluster_bench;
 pub mod engine_bench;
 pub mod etcd_bench;

@@ -116,6 +116,29 @@ fn default_cooldown_s() -> u64 {
     3
 }
 
+/// The schedule a command line asks for: the steps of a schedule file, or one named scenario
+/// with its warm-up and fault durations; and the cool-down after the last heal. The error
+/// says what to give instead.
+pub fn schedule_of(
+    scenario: Option<&str>,
+    schedule: Option<&Path>,
+    warmup: Duration,
+    fault: Duration,
+    cooldown: Duration,
+) -> Result<(Vec<Step>, Duration), String> {
+    match (scenario, schedule) {
+        (_, Some(path)) => load_schedule(path),
+        (Some(name), None) => match Scenario::parse(name) {
+            Some(scenario) => Ok((vec![Step { scenario, after: warmup, duration: fault }], cooldown)),
+            None => {
+                let names: Vec<&str> = Scenario::ALL.iter().map(|(n, _)| *n).collect();
+                Err(format!("unknown scenario {name:?}; one of: {}", names.join(", ")))
+            }
+        },
+        (None, None) => Err("name a scenario or give --schedule FILE".into()),
+    }
+}
+
 /// Reads a schedule file: the steps and the cool-down.
 pub fn load_schedule(path: &Path) -> Result<(Vec<Step>, Duration), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;

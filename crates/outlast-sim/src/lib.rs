@@ -25,6 +25,7 @@ pub mod driver;
 pub mod node;
 pub mod plan;
 pub mod rng;
+pub mod workers;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

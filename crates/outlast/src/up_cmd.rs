@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use outlast_client::{Client, FailoverPolicy};
 use outlast_lab::control;
@@ -26,7 +25,7 @@ pub fn up(dir: &Path, topology: Option<&Path>) -> ExitCode {
     runtime.block_on(async move {
         let binary = match crate::own_binary() {
             Ok(binary) => binary,
-            Err(code) => return code,
+            Err(error) => return crate::fail(1, &error),
         };
         let (state, topology) = match prepare(dir, topology) {
             Ok(prepared) => prepared,
@@ -141,42 +140,8 @@ async fn serve(
     println!("  outlast chaos provider-outage --attach {}   # a rehearsal on this cluster", state.root.display());
     println!("Ctrl-C stops every node cleanly; `outlast up` again resumes this cluster.");
     println!("up: ready");
-    wait_for_signal(cluster, control).await;
+    outlast_lab::up::supervise(cluster, control).await;
     ExitCode::SUCCESS
-}
-
-/// Until Ctrl-C or SIGTERM: carries out control requests (`outlast chaos --attach`) and
-/// reports nodes that exit meanwhile.
-async fn wait_for_signal(cluster: &mut Cluster, mut control: tokio::sync::mpsc::Receiver<control::Pending>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    let mut reported = std::collections::BTreeSet::new();
-    loop {
-        tokio::select! {
-            _ = terminate.recv() => return,
-            _ = tokio::signal::ctrl_c() => return,
-            Some(pending) = control.recv() => {
-                eprintln!("control: {:?}", pending.request);
-                let reply = control::apply(cluster, &pending.request);
-                if let Some(error) = &reply.error {
-                    eprintln!("control: refused: {error}");
-                }
-                let _ = pending.reply.send(reply);
-            }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                for id in cluster.ids() {
-                    if cluster.is_running(id) {
-                        reported.remove(&id);
-                    } else if reported.insert(id) {
-                        eprintln!("node {id} is not running (see {})", cluster.dir.log(id).display());
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// `outlast status`: the cluster as any reachable node sees it.
@@ -243,7 +208,7 @@ pub fn chaos(config: outlast_lab::chaos::ChaosConfig) -> ExitCode {
     runtime.block_on(async move {
         let binary = match crate::own_binary() {
             Ok(binary) => binary,
-            Err(code) => return code,
+            Err(error) => return crate::fail(1, &error),
         };
         if let Err(error) = std::fs::create_dir_all(&config.dir) {
             eprintln!("error: {}: {error}", config.dir.display());

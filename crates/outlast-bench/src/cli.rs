@@ -1,0 +1,324 @@
+//! `outlast bench …`: the benchmark subcommands, their arguments, and the one path every result
+//! takes to the terminal and, with `--write FILE`, into its marked section of that file (its
+//! chart beside it).
+//!
+//! The command printed with a result to reproduce it is the one that ran, as typed (with
+//! `--write` naming BENCHMARKS.md). Cluster benchmarks start nodes from the running executable,
+//! which is the `outlast` binary built with its `bench` feature.
+//!
+//! Must never: assert a timing (benchmarks measure and report), or be linked into a serving
+//! node's build (the `outlast` binary reaches this only with `--features bench`).
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use crate::svg::Chart;
+
+/// A benchmark to run.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Bench {
+    /// Every side-by-side comparison (engine vs orderbook-rs, writes vs etcd, failover, WAN
+    /// latency vs its floor, recovery) in one run: a summary table of ratios against the goals,
+    /// and with --write one section and one SVG chart per comparison.
+    All {
+        /// Tiny sizes, to check the pipeline end to end (CI); the figures mean nothing.
+        #[arg(long)]
+        quick: bool,
+        /// The etcd executable.
+        #[arg(long, default_value = "etcd")]
+        etcd: PathBuf,
+        /// Where the cluster runs keep their state.
+        #[arg(long, default_value = "target/bench-all")]
+        dir: PathBuf,
+        /// Write the summary and every section into this markdown file, charts beside it.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Single-thread matching-engine throughput and latency (exchange-core-style mix).
+    Engine {
+        /// Commands in the measured workload.
+        #[arg(long, default_value_t = 2_000_000)]
+        ops: usize,
+        /// Throughput runs; the median is reported with min and max.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Resting orders kept on the book.
+        #[arg(long, default_value_t = 1_000)]
+        book_orders: usize,
+        /// Trading accounts.
+        #[arg(long, default_value_t = 2_000)]
+        accounts: u64,
+        /// Generator seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Write the result into this markdown file's engine section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// A 3-node cluster of real processes: commits/s and latency per client concurrency, and the
+    /// time from a leader's SIGKILL to the next commit.
+    Cluster {
+        /// Client concurrencies, comma-separated.
+        #[arg(long, default_value = "1,16,256", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Commands per client per concurrency.
+        #[arg(long, default_value_t = 200)]
+        commands: usize,
+        /// Leader-kill trials.
+        #[arg(long, default_value_t = 10)]
+        trials: usize,
+        /// Write the result into this markdown file's cluster section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// The public API on a 3-node cluster: REST orders/s against the internal protocol, and
+    /// WebSocket fan-out.
+    Api {
+        /// REST client concurrencies, comma-separated.
+        #[arg(long, default_value = "1,16,64", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Orders per client per concurrency.
+        #[arg(long, default_value_t = 200)]
+        orders: usize,
+        /// WebSocket subscriber counts, comma-separated.
+        #[arg(long, default_value = "1,100,1000", value_delimiter = ',')]
+        subscribers: Vec<usize>,
+        /// Trades per fan-out measurement.
+        #[arg(long, default_value_t = 500)]
+        trades: usize,
+        /// Write the result into this markdown file's api section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Replicated durable writes against etcd 3.4 (3 members on loopback, `etcd` on the PATH or
+    /// --etcd): ops/s and latency at each concurrency, in the same run.
+    Etcd {
+        /// Client concurrencies, comma-separated.
+        #[arg(long, default_value = "1,16,256", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Rounds per concurrency (the median is reported, with min and max).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Operations per measurement, spread over the clients.
+        #[arg(long, default_value_t = 2000)]
+        ops: usize,
+        /// The etcd executable.
+        #[arg(long, default_value = "etcd")]
+        etcd: PathBuf,
+        /// Write the result into this markdown file's etcd section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Client-observed unavailability over repeated provider outages (full chaos runs).
+    Failover {
+        /// Trials.
+        #[arg(long, default_value_t = 20)]
+        trials: usize,
+        /// Where the trials' clusters and reports go.
+        #[arg(long, default_value = "target/failover-bench")]
+        dir: PathBuf,
+        /// Write the result into this markdown file's failover section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Commit latency on the five-node WAN topology (link proxies), next to the measured floor:
+    /// the round trip from the leader to the nearest quorum.
+    Wan {
+        /// Client concurrencies, comma-separated.
+        #[arg(long, default_value = "1,16", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Sequential commits per client per measurement.
+        #[arg(long, default_value_t = 100)]
+        commands: usize,
+        /// Rounds (probe the floor, then each concurrency); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where the cluster's state goes (wiped first).
+        #[arg(long, default_value = "target/wan-bench")]
+        dir: PathBuf,
+        /// Write the result into this markdown file's WAN section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// A restarted follower catching up: from the log (entries/s) and by snapshot (time, size).
+    Recovery {
+        /// Commands committed while the follower is down, per log round.
+        #[arg(long, default_value_t = 20_000)]
+        commands: usize,
+        /// Accounts in the state the snapshot carries.
+        #[arg(long, default_value_t = 100_000)]
+        accounts: usize,
+        /// Rounds of each kind; the median is reported with min and max.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Write the result into this markdown file's recovery section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Durable appends: Outlast's segmented log against redb (records/s, batch latency).
+    Log {
+        /// Bytes per record.
+        #[arg(long, default_value_t = 256)]
+        record_bytes: usize,
+        /// Batches per run.
+        #[arg(long, default_value_t = 400)]
+        batches: usize,
+        /// Runs per cell; the median is reported with min and max.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Write the result into this markdown file's log section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+}
+
+/// One benchmark's result: its section name in the markdown file, the section's body, and its
+/// chart if it has one.
+struct Section {
+    name: &'static str,
+    body: String,
+    chart: Option<Chart>,
+}
+
+/// Runs `which`, starting cluster nodes from `binary`; prints every section and writes them
+/// where `--write` says. `command` is the command line that reproduces the run.
+pub fn run(which: Bench, binary: &Path, command: &str) -> Result<(), String> {
+    let write = match &which {
+        Bench::All { write, .. }
+        | Bench::Engine { write, .. }
+        | Bench::Cluster { write, .. }
+        | Bench::Api { write, .. }
+        | Bench::Etcd { write, .. }
+        | Bench::Failover { write, .. }
+        | Bench::Wan { write, .. }
+        | Bench::Recovery { write, .. }
+        | Bench::Log { write, .. } => write.clone(),
+    };
+    for section in measure(which, binary, command)? {
+        println!("{}", section.body);
+        if let Some(path) = &write {
+            crate::report::write_section_with_chart(path, section.name, &section.body, section.chart.as_ref())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {} into {}", section.name, path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Runs one benchmark (or all of them) and renders its sections.
+fn measure(which: Bench, binary: &Path, command: &str) -> Result<Vec<Section>, String> {
+    let machine = crate::machine::describe();
+    let date = today();
+    let one = |name, body, chart| Ok(vec![Section { name, body, chart }]);
+    match which {
+        Bench::All { quick, etcd, dir, write: _ } => {
+            let config = crate::all::Config { quick, etcd, dir };
+            let outcome = crate::all::run(binary, &config, &machine, &date, command)?;
+            let mut sections: Vec<Section> = outcome
+                .sections
+                .into_iter()
+                .map(|s| Section { name: s.name, body: s.body, chart: Some(s.chart) })
+                .collect();
+            sections.push(Section { name: "bench-summary", body: outcome.summary, chart: None });
+            Ok(sections)
+        }
+        Bench::Engine { ops, runs, book_orders, accounts, seed, write: _ } => {
+            let config = crate::engine_bench::Config { ops, accounts, book_orders, runs, seed };
+            eprintln!("generating {ops} commands and running {runs} times...");
+            let report = crate::engine_bench::run(&config);
+            one("engine-bench", report.markdown(&machine, command, &date), Some(report.chart()))
+        }
+        Bench::Cluster { clients, commands, trials, write: _ } => {
+            let config = crate::cluster_bench::Config {
+                concurrencies: clients,
+                commands_per_client: commands,
+                failover_trials: trials,
+            };
+            eprintln!("starting a 3-node cluster and measuring...");
+            let report = crate::cluster_bench::run(binary, &config).map_err(|e| e.to_string())?;
+            one("cluster-bench", report.markdown(&machine, command, &date), None)
+        }
+        Bench::Api { clients, orders, subscribers, trades, write: _ } => {
+            let config =
+                crate::api_bench::Config { concurrencies: clients, orders_per_client: orders, subscribers, trades };
+            eprintln!("starting a 3-node cluster and loading its API...");
+            let report = crate::api_bench::run(binary, &config).map_err(|e| e.to_string())?;
+            one("api-bench", report.markdown(&machine, command, &date), None)
+        }
+        Bench::Etcd { clients, rounds, ops, etcd, write: _ } => {
+            let config = crate::etcd_bench::Config { concurrencies: clients, rounds, ops_per_measurement: ops };
+            eprintln!("starting a 3-node Outlast cluster and a 3-member etcd cluster...");
+            let report = crate::etcd_bench::run(binary, &etcd, &config).map_err(|e| e.to_string())?;
+            one("etcd-bench", report.markdown(&machine, command, &date), Some(report.chart()))
+        }
+        Bench::Failover { trials, dir, write: _ } => {
+            let report = crate::failover_bench::run(binary, &crate::failover_bench::Config { trials, dir })?;
+            one("failover-bench", report.markdown(&machine, command, &date), Some(report.chart()))
+        }
+        Bench::Wan { clients, commands, rounds, dir, write: _ } => {
+            let config =
+                crate::wan_bench::Config { concurrencies: clients, commands_per_client: commands, rounds, dir };
+            let report = crate::wan_bench::run(binary, &config)?;
+            one("wan-bench", report.markdown(&machine, command, &date), Some(report.chart()))
+        }
+        Bench::Recovery { commands, accounts, rounds, write: _ } => {
+            let config =
+                crate::recovery_bench::Config { commands_behind: commands, snapshot_accounts: accounts, rounds };
+            let report = crate::recovery_bench::run(binary, &config)?;
+            one("recovery-bench", report.markdown(&machine, command, &date), Some(report.chart()))
+        }
+        Bench::Log { record_bytes, batches, runs, write: _ } => {
+            let config = crate::log_bench::Config { record_bytes, batches, runs, ..Default::default() };
+            eprintln!("appending durably to the log and to redb...");
+            let report = crate::log_bench::run(&config);
+            one("log-bench", report.markdown(&machine, command, &date), None)
+        }
+    }
+}
+
+/// The command line that reproduces a run from `args` (the words after the program name):
+/// the same arguments, through cargo, with `--write` naming BENCHMARKS.md.
+pub fn reproduce_command(args: &[String]) -> String {
+    let mut words = vec!["cargo run --release -p outlast --features bench --".to_string()];
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--write" {
+            args.next();
+            words.push("--write BENCHMARKS.md".into());
+        } else if arg.starts_with("--write=") {
+            words.push("--write BENCHMARKS.md".into());
+        } else {
+            words.push(arg.clone());
+        }
+    }
+    words.join(" ")
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock (benchmarks may read clocks; the
+/// engine may not).
+fn today() -> String {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let now_ms = since_epoch.map(|d| d.as_millis() as u64).unwrap_or(0);
+    outlast_api::utc_text(now_ms)[..10].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reproduce_command_is_the_run_with_write_naming_benchmarks_md() {
+        let args: Vec<String> =
+            ["bench", "engine", "--ops", "20", "--write", "/tmp/x.md"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            reproduce_command(&args),
+            "cargo run --release -p outlast --features bench -- bench engine --ops 20 --write BENCHMARKS.md"
+        );
+        let args: Vec<String> = ["bench", "all", "--write=/tmp/y.md"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            reproduce_command(&args),
+            "cargo run --release -p outlast --features bench -- bench all --write BENCHMARKS.md"
+        );
+    }
+}
