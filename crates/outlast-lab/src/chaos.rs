@@ -283,118 +283,162 @@ async fn inject(
     let leader = cluster.leader().await?;
     let spec = topology.nodes.iter().find(|n| n.id == leader).cloned().ok_or("leader not in topology")?;
     let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
-    Ok(match step.scenario {
-        Scenario::ProviderOutage | Scenario::RegionOutage => {
-            let (label, victims) = if step.scenario == Scenario::ProviderOutage {
-                (format!("provider {}", spec.provider), nodes_where(&topology, |n| n.provider == spec.provider))
-            } else {
-                (format!("region {}", spec.region), nodes_where(&topology, |n| n.region == spec.region))
-            };
-            let what = format!("SIGKILL {label} (nodes {victims:?})");
-            let at = incident(watch, started, format!("fault: {what}"));
-            for id in &victims {
-                cluster.kill(*id).await?;
-            }
-            tokio::time::sleep(step.duration).await;
-            for id in &victims {
-                cluster.start(*id).await?;
-            }
-            (what, at)
+    let fault = Fault { step, watch, started };
+    match step.scenario {
+        Scenario::ProviderOutage => {
+            let victims = nodes_where(&topology, |n| n.provider == spec.provider);
+            kill_for_a_while(cluster, &fault, &format!("provider {}", spec.provider), victims).await
         }
-        Scenario::LeaderKillLoop => {
-            let at = incident(watch, started, "fault: SIGKILL the leader, again and again".into());
-            while started.elapsed().as_millis() as u64 - at < step.duration.as_millis() as u64 {
-                let current = cluster.leader().await?;
-                cluster.kill(current).await?;
-                incident(watch, started, format!("SIGKILL leader node {current}"));
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline {
-                    if matches!(cluster.wait_for_leader(Duration::from_secs(1)).await, Ok(next) if next != current) {
-                        break;
-                    }
-                }
-                cluster.start(current).await?;
-            }
-            ("SIGKILL the leader repeatedly".into(), at)
+        Scenario::RegionOutage => {
+            let victims = nodes_where(&topology, |n| n.region == spec.region);
+            kill_for_a_while(cluster, &fault, &format!("region {}", spec.region), victims).await
         }
+        Scenario::LeaderKillLoop => kill_leaders(cluster, &fault).await,
         Scenario::SymmetricPartition
         | Scenario::AsymmetricPartition
         | Scenario::LeaderIsolation
         | Scenario::LatencySpike => {
-            let minority: Vec<u64> = match step.scenario {
+            let minority = match step.scenario {
                 Scenario::SymmetricPartition => vec![leader, others[0]],
                 _ => vec![leader],
             };
-            let majority: Vec<u64> = cluster.ids().into_iter().filter(|id| !minority.contains(id)).collect();
-            let what = match step.scenario {
-                Scenario::SymmetricPartition => format!("partition {minority:?} | {majority:?} both ways"),
-                Scenario::AsymmetricPartition => {
-                    format!("one-way partition: node {leader} reaches no one, hears everyone")
-                }
-                Scenario::LeaderIsolation => format!("isolate leader node {leader} both ways"),
-                _ => format!("+300 ms each way on every link of leader node {leader}"),
-            };
-            let at = incident(watch, started, format!("fault: {what}"));
-            // Every step starts from clean links (the previous one healed), so rules are the
-            // topology's plus this fault.
-            let clean = crate::up::links(&topology);
-            let faulty = |a: u64, b: u64, change: &dyn Fn(&mut LinkRule)| {
-                let mut rule = clean.rule(a, b);
-                change(&mut rule);
-                (a, b, rule)
-            };
-            let mut changes = Vec::new();
-            for &a in &minority {
-                for &b in &majority {
-                    match step.scenario {
-                        Scenario::AsymmetricPartition => changes.push(faulty(a, b, &|r| r.blocked = true)),
-                        Scenario::LatencySpike => {
-                            changes.push(faulty(a, b, &|r| r.latency_ms += 300));
-                            changes.push(faulty(b, a, &|r| r.latency_ms += 300));
-                        }
-                        _ => {
-                            changes.push(faulty(a, b, &|r| r.blocked = true));
-                            changes.push(faulty(b, a, &|r| r.blocked = true));
-                        }
-                    }
-                }
-            }
-            for (a, b, rule) in changes {
-                cluster.set_link(a, b, rule).await?;
-            }
-            tokio::time::sleep(step.duration).await;
-            cluster.reset_links().await?;
-            (what, at)
+            break_links(cluster, &fault, &topology, minority).await
         }
         Scenario::ProcessPause => {
             let what = format!("SIGSTOP leader node {leader}");
-            let at = incident(watch, started, format!("fault: {what}"));
+            let at = fault.begins(&what);
             cluster.signal(leader, "STOP").await?;
             tokio::time::sleep(step.duration).await;
             cluster.signal(leader, "CONT").await?;
-            (what, at)
+            Ok((what, at))
         }
         Scenario::CrashRestart => {
             let victim = others[0];
             let what = format!("SIGKILL follower node {victim} and restart it at once");
-            let at = incident(watch, started, format!("fault: {what}"));
+            let at = fault.begins(&what);
             cluster.kill(victim).await?;
             cluster.start(victim).await?;
             tokio::time::sleep(step.duration).await;
-            (what, at)
+            Ok((what, at))
         }
-        Scenario::RollingRestart => {
-            let at = incident(watch, started, "fault: rolling restart (SIGTERM, restart, next)".into());
-            for id in cluster.ids() {
-                cluster.terminate(id).await?;
-                cluster.start(id).await?;
-                incident(watch, started, format!("restarted node {id}"));
-                let all = cluster.endpoints();
-                crate::checker::converge(&all, token, Duration::from_secs(30)).await?;
+        Scenario::RollingRestart => restart_one_by_one(cluster, &fault, token).await,
+    }
+}
+
+/// The fault being injected: its step, and where its incidents go.
+struct Fault<'a> {
+    step: &'a Step,
+    watch: &'a Arc<Mutex<Watch>>,
+    started: Instant,
+}
+
+impl Fault<'_> {
+    /// Records the fault's start; returns its time, ms since the run started.
+    fn begins(&self, what: &str) -> u64 {
+        incident(self.watch, self.started, format!("fault: {what}"))
+    }
+}
+
+/// SIGKILLs `victims` (a provider's or a region's nodes), waits out the fault, restarts them.
+async fn kill_for_a_while(
+    cluster: &mut Target,
+    fault: &Fault<'_>,
+    label: &str,
+    victims: Vec<u64>,
+) -> Result<(String, u64), String> {
+    let what = format!("SIGKILL {label} (nodes {victims:?})");
+    let at = fault.begins(&what);
+    for id in &victims {
+        cluster.kill(*id).await?;
+    }
+    tokio::time::sleep(fault.step.duration).await;
+    for id in &victims {
+        cluster.start(*id).await?;
+    }
+    Ok((what, at))
+}
+
+/// For the fault's duration: SIGKILLs the leader, waits (bounded) for the next, restarts the
+/// killed node, again.
+async fn kill_leaders(cluster: &mut Target, fault: &Fault<'_>) -> Result<(String, u64), String> {
+    let at = fault.begins("SIGKILL the leader, again and again");
+    while fault.started.elapsed().as_millis() as u64 - at < fault.step.duration.as_millis() as u64 {
+        let current = cluster.leader().await?;
+        cluster.kill(current).await?;
+        incident(fault.watch, fault.started, format!("SIGKILL leader node {current}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(cluster.wait_for_leader(Duration::from_secs(1)).await, Ok(next) if next != current) {
+                break;
             }
-            ("rolling restart of every node".into(), at)
         }
-    })
+        cluster.start(current).await?;
+    }
+    Ok(("SIGKILL the leader repeatedly".into(), at))
+}
+
+/// Cuts, half-cuts or slows every link between `minority` (the leader first) and the other
+/// nodes, as the step's scenario says, for the fault's duration; then heals every link.
+async fn break_links(
+    cluster: &mut Target,
+    fault: &Fault<'_>,
+    topology: &Topology,
+    minority: Vec<u64>,
+) -> Result<(String, u64), String> {
+    let scenario = fault.step.scenario;
+    let leader = minority[0];
+    let majority: Vec<u64> = cluster.ids().into_iter().filter(|id| !minority.contains(id)).collect();
+    let what = match scenario {
+        Scenario::SymmetricPartition => format!("partition {minority:?} | {majority:?} both ways"),
+        Scenario::AsymmetricPartition => format!("one-way partition: node {leader} reaches no one, hears everyone"),
+        Scenario::LeaderIsolation => format!("isolate leader node {leader} both ways"),
+        _ => format!("+300 ms each way on every link of leader node {leader}"),
+    };
+    let at = fault.begins(&what);
+    // Every step starts from clean links (the previous one healed), so rules are the
+    // topology's plus this fault.
+    let clean = crate::up::links(topology);
+    let faulty = |a: u64, b: u64, change: &dyn Fn(&mut LinkRule)| {
+        let mut rule = clean.rule(a, b);
+        change(&mut rule);
+        (a, b, rule)
+    };
+    let mut changes = Vec::new();
+    for &a in &minority {
+        for &b in &majority {
+            match scenario {
+                Scenario::AsymmetricPartition => changes.push(faulty(a, b, &|r| r.blocked = true)),
+                Scenario::LatencySpike => {
+                    changes.push(faulty(a, b, &|r| r.latency_ms += 300));
+                    changes.push(faulty(b, a, &|r| r.latency_ms += 300));
+                }
+                _ => {
+                    changes.push(faulty(a, b, &|r| r.blocked = true));
+                    changes.push(faulty(b, a, &|r| r.blocked = true));
+                }
+            }
+        }
+    }
+    for (a, b, rule) in changes {
+        cluster.set_link(a, b, rule).await?;
+    }
+    tokio::time::sleep(fault.step.duration).await;
+    cluster.reset_links().await?;
+    Ok((what, at))
+}
+
+/// SIGTERMs and restarts every node in turn, waiting (bounded) for the cluster to converge
+/// after each.
+async fn restart_one_by_one(cluster: &mut Target, fault: &Fault<'_>, token: &str) -> Result<(String, u64), String> {
+    let at = fault.begins("rolling restart (SIGTERM, restart, next)");
+    for id in cluster.ids() {
+        cluster.terminate(id).await?;
+        cluster.start(id).await?;
+        incident(fault.watch, fault.started, format!("restarted node {id}"));
+        let all = cluster.endpoints();
+        crate::checker::converge(&all, token, Duration::from_secs(30)).await?;
+    }
+    Ok(("rolling restart of every node".into(), at))
 }
 
 /// Copies a finished run's report into the cluster's reports directory, under a name that sorts
