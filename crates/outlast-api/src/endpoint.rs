@@ -14,8 +14,9 @@
 //! keep their order: a malformed or missing parameter is still reported before an unknown one,
 //! exactly as when each handler checked at the end of its own decoding.
 //!
-//! Read-only endpoints whose answer cannot fail compute it while decoding (`answered`); any step
-//! that can fail after the check, or that writes, belongs in the action (`then`).
+//! A read-only endpoint whose answer cannot fail may compute it while decoding (`answered`); a
+//! step that can fail after the check (so that -1104 keeps its precedence), a costly one, and
+//! every write belong in the action (`then`).
 
 use std::future::Future;
 use std::pin::Pin;
