@@ -12,6 +12,8 @@
 mod api;
 pub mod auth;
 pub mod decimal;
+mod endpoint;
+mod endpoints;
 pub mod error;
 mod metrics;
 mod names;

@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 
 use crate::api::Shared;
 use crate::auth::new_key_name;
+use crate::endpoint::{answered, then, Decoded, Reply};
 use crate::error::ApiError;
 use crate::names::{parse_amount, Units};
 use crate::params::Params;
-use crate::rest::{Endpoint, Reply};
 
 /// How long the cluster view waits for each node's status.
 const STATUS_DEADLINE: Duration = Duration::from_millis(500);
@@ -41,112 +41,125 @@ fn outcome(result: Outcome) -> Reply {
     }
 }
 
-pub(crate) async fn handle(api: &Shared, endpoint: Endpoint, params: &Params) -> Reply {
-    match endpoint {
-        Endpoint::OpCreateAsset => {
-            let symbol = params.required("symbol")?.to_string();
-            let decimals = params.u64("decimals")?.ok_or_else(|| ApiError::mandatory("decimals"))?;
-            let decimals = u8::try_from(decimals).map_err(|_| ApiError::mandatory("decimals"))?;
-            params.all_read()?;
-            outcome(api.write(CommandBody::CreateAsset { symbol, decimals }).await?)
-        }
-        Endpoint::OpCreateMarket => {
-            let symbol = params.required("symbol")?.to_string();
-            let (base, base_decimals) = asset_id(api, params.required("baseAsset")?, "baseAsset")?;
-            let (quote, quote_decimals) = asset_id(api, params.required("quoteAsset")?, "quoteAsset")?;
-            let fee = |name: &str| -> Result<u32, ApiError> {
-                let ppm = params.u64(name)?.unwrap_or(0);
-                u32::try_from(ppm).map_err(|_| ApiError::mandatory(name))
-            };
-            let spec = MarketSpec {
-                symbol,
-                base,
-                quote,
-                tick_size: parse_amount("tickSize", params.required("tickSize")?, quote_decimals)?,
-                lot_size: parse_amount("stepSize", params.required("stepSize")?, base_decimals)?,
-                min_notional: parse_amount("minNotional", params.required("minNotional")?, quote_decimals)?,
-                maker_fee_ppm: fee("makerFeePpm")?,
-                taker_fee_ppm: fee("takerFeePpm")?,
-            };
-            params.all_read()?;
-            outcome(api.write(CommandBody::CreateMarket(spec)).await?)
-        }
-        Endpoint::OpMarketStatus => {
-            let market = Units::of(&api.reader.read(), params.required("symbol")?)?.id;
-            let status = match params.required("status")? {
-                "TRADING" => MarketStatus::Trading,
-                "CANCEL_ONLY" => MarketStatus::CancelOnly,
-                "HALTED" => MarketStatus::Halted,
-                _ => return Err(ApiError::mandatory("status")),
-            };
-            params.all_read()?;
-            outcome(api.write(CommandBody::SetMarketStatus { market, status }).await?)
-        }
-        Endpoint::OpCreateAccount => {
-            let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
-            params.all_read()?;
-            outcome(api.write(CommandBody::CreateAccount { account }).await?)
-        }
-        Endpoint::OpCreateKey => {
-            let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
-            // The operator may name the key (to recreate a known demo key); else a random one.
-            let key = match params.get("apiKey") {
-                Some(key) => key.to_string(),
-                None => new_key_name().map_err(|e| ApiError::internal(&e.to_string()))?,
-            };
-            params.all_read()?;
-            match api.write(CommandBody::RegisterApiKey { key: key.clone(), account }).await? {
-                Outcome::Applied(Summary::ApiKeyRegistered(_)) | Outcome::Duplicate(Summary::ApiKeyRegistered(_)) => {
-                    // The one response that carries a secret: the operator hands it to the user.
-                    Ok(json!({ "apiKey": key, "secretKey": api.keyring.secret_for(&key), "account": account }))
-                }
-                other => outcome(other),
+/// Submits an operator command and answers with its outcome.
+async fn submit(api: &Shared, body: CommandBody) -> Reply {
+    outcome(api.write(body).await?)
+}
+
+pub(crate) fn create_asset<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let symbol = params.required("symbol")?.to_string();
+    let decimals = params.u64("decimals")?.ok_or_else(|| ApiError::mandatory("decimals"))?;
+    let decimals = u8::try_from(decimals).map_err(|_| ApiError::mandatory("decimals"))?;
+    then(submit(api, CommandBody::CreateAsset { symbol, decimals }))
+}
+
+pub(crate) fn create_market<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let symbol = params.required("symbol")?.to_string();
+    let (base, base_decimals) = asset_id(api, params.required("baseAsset")?, "baseAsset")?;
+    let (quote, quote_decimals) = asset_id(api, params.required("quoteAsset")?, "quoteAsset")?;
+    let fee = |name: &str| -> Result<u32, ApiError> {
+        let ppm = params.u64(name)?.unwrap_or(0);
+        u32::try_from(ppm).map_err(|_| ApiError::mandatory(name))
+    };
+    let spec = MarketSpec {
+        symbol,
+        base,
+        quote,
+        tick_size: parse_amount("tickSize", params.required("tickSize")?, quote_decimals)?,
+        lot_size: parse_amount("stepSize", params.required("stepSize")?, base_decimals)?,
+        min_notional: parse_amount("minNotional", params.required("minNotional")?, quote_decimals)?,
+        maker_fee_ppm: fee("makerFeePpm")?,
+        taker_fee_ppm: fee("takerFeePpm")?,
+    };
+    then(submit(api, CommandBody::CreateMarket(spec)))
+}
+
+pub(crate) fn market_status<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let market = Units::of(&api.reader.read(), params.required("symbol")?)?.id;
+    let status = match params.required("status")? {
+        "TRADING" => MarketStatus::Trading,
+        "CANCEL_ONLY" => MarketStatus::CancelOnly,
+        "HALTED" => MarketStatus::Halted,
+        _ => return Err(ApiError::mandatory("status")),
+    };
+    then(submit(api, CommandBody::SetMarketStatus { market, status }))
+}
+
+pub(crate) fn create_account<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
+    then(submit(api, CommandBody::CreateAccount { account }))
+}
+
+pub(crate) fn create_key<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
+    // The operator may name the key (to recreate a known demo key); else a random one.
+    let key = match params.get("apiKey") {
+        Some(key) => key.to_string(),
+        None => new_key_name().map_err(|e| ApiError::internal(&e.to_string()))?,
+    };
+    then(async move {
+        match api.write(CommandBody::RegisterApiKey { key: key.clone(), account }).await? {
+            Outcome::Applied(Summary::ApiKeyRegistered(_)) | Outcome::Duplicate(Summary::ApiKeyRegistered(_)) => {
+                // The one response that carries a secret: the operator hands it to the user.
+                Ok(json!({ "apiKey": key, "secretKey": api.keyring.secret_for(&key), "account": account }))
             }
+            other => outcome(other),
         }
-        Endpoint::OpRevokeKey => {
-            let key = params.required("apiKey")?.to_string();
-            params.all_read()?;
-            outcome(api.write(CommandBody::RevokeApiKey { key }).await?)
-        }
-        Endpoint::OpDeposit => {
-            let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
-            let (asset, decimals) = asset_id(api, params.required("coin")?, "coin")?;
-            let amount = parse_amount("amount", params.required("amount")?, decimals)?;
-            let chain_tx = params.required("txId")?.to_string();
-            params.all_read()?;
-            outcome(api.write(CommandBody::Deposit { account, asset, amount, chain_tx }).await?)
-        }
-        Endpoint::OpWithdrawals => withdrawals(api, params),
-        Endpoint::OpWithdrawalSent | Endpoint::OpWithdrawalConfirmed | Endpoint::OpWithdrawalFailed => {
-            let withdrawal = params.u64("id")?.ok_or_else(|| ApiError::mandatory("id"))?;
-            let body = match endpoint {
-                Endpoint::OpWithdrawalSent => {
-                    CommandBody::WithdrawalSent { withdrawal, chain_tx: params.required("txId")?.to_string() }
-                }
-                Endpoint::OpWithdrawalConfirmed => CommandBody::WithdrawalConfirmed { withdrawal },
-                _ => CommandBody::WithdrawalFailed { withdrawal },
-            };
-            params.all_read()?;
-            outcome(api.write(body).await?)
-        }
-        Endpoint::OpCluster => {
-            params.all_read()?;
-            Ok(cluster(api).await)
-        }
-        Endpoint::OpAudit => {
-            params.all_read()?;
-            Ok(audit(api))
-        }
-        Endpoint::Health => {
-            params.all_read()?;
-            Ok(json!({ "status": "up", "node": api.me.0 }))
-        }
-        Endpoint::Ready => {
-            params.all_read()?;
-            ready(api)
-        }
-        _ => Err(ApiError::not_found()),
-    }
+    })
+}
+
+pub(crate) fn revoke_key<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let key = params.required("apiKey")?.to_string();
+    then(submit(api, CommandBody::RevokeApiKey { key }))
+}
+
+pub(crate) fn deposit<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
+    let (asset, decimals) = asset_id(api, params.required("coin")?, "coin")?;
+    let amount = parse_amount("amount", params.required("amount")?, decimals)?;
+    let chain_tx = params.required("txId")?.to_string();
+    then(submit(api, CommandBody::Deposit { account, asset, amount, chain_tx }))
+}
+
+/// The withdrawal a step names.
+fn withdrawal_id(params: &Params) -> Result<u64, ApiError> {
+    params.u64("id")?.ok_or_else(|| ApiError::mandatory("id"))
+}
+
+pub(crate) fn withdrawal_sent<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let withdrawal = withdrawal_id(params)?;
+    let chain_tx = params.required("txId")?.to_string();
+    then(submit(api, CommandBody::WithdrawalSent { withdrawal, chain_tx }))
+}
+
+pub(crate) fn withdrawal_confirmed<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let withdrawal = withdrawal_id(params)?;
+    then(submit(api, CommandBody::WithdrawalConfirmed { withdrawal }))
+}
+
+pub(crate) fn withdrawal_failed<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    let withdrawal = withdrawal_id(params)?;
+    then(submit(api, CommandBody::WithdrawalFailed { withdrawal }))
+}
+
+pub(crate) fn cluster<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    then(async move { Ok(cluster_view(api).await) })
+}
+
+pub(crate) fn audit<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    then(async move { Ok(audit_view(api)) })
+}
+
+pub(crate) fn health<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    answered(json!({ "status": "up", "node": api.me.0 }))
+}
+
+pub(crate) fn ready<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    then(async move { readiness(api) })
+}
+
+pub(crate) fn metrics<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    answered(metrics_text(api))
 }
 
 fn state_name(state: WithdrawalState) -> &'static str {
@@ -158,10 +171,14 @@ fn state_name(state: WithdrawalState) -> &'static str {
     }
 }
 
-fn withdrawals(api: &Shared, params: &Params) -> Reply {
+pub(crate) fn withdrawals<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
     let wanted = params.get("status").map(str::to_string);
     let limit = params.u64("limit")?.map_or(1_000, |l| l.clamp(1, 10_000) as usize);
-    params.all_read()?;
+    then(async move { Ok(withdrawal_rows(api, wanted, limit)) })
+}
+
+/// The newest `limit` withdrawals, of every account, in the `wanted` state or any.
+fn withdrawal_rows(api: &Shared, wanted: Option<String>, limit: usize) -> Value {
     let engine = api.reader.read();
     let rows: Vec<Value> = engine
         .withdrawals()
@@ -184,12 +201,12 @@ fn withdrawals(api: &Shared, params: &Params) -> Reply {
             })
         })
         .collect();
-    Ok(Value::Array(rows))
+    Value::Array(rows)
 }
 
 /// This node's applied state, checked: the digest, every engine invariant (conservation per
 /// asset, locks, books, id tables), and per-asset totals, at the applied index.
-fn audit(api: &Shared) -> Value {
+fn audit_view(api: &Shared) -> Value {
     let engine = api.reader.read();
     let applied = api.raft.metrics().borrow().last_applied.map_or(0, |l| l.index);
     let assets: Vec<Value> = engine
@@ -226,7 +243,7 @@ fn audit(api: &Shared) -> Value {
     })
 }
 
-fn ready(api: &Shared) -> Reply {
+fn readiness(api: &Shared) -> Reply {
     let metrics = api.raft.metrics().borrow().clone();
     let applied = metrics.last_applied.map_or(0, |l| l.index);
     let committed_seen = metrics.last_log_index.unwrap_or(0);
@@ -242,7 +259,7 @@ fn ready(api: &Shared) -> Reply {
     )
 }
 
-async fn cluster(api: &Shared) -> Value {
+async fn cluster_view(api: &Shared) -> Value {
     let metrics = api.raft.metrics().borrow().clone();
     let members: Vec<_> =
         metrics.membership_config.membership().nodes().map(|(id, info)| (*id, info.clone())).collect();
@@ -301,7 +318,7 @@ async fn cluster(api: &Shared) -> Value {
 }
 
 /// The Prometheus exposition text.
-pub(crate) fn metrics(api: &Shared) -> String {
+fn metrics_text(api: &Shared) -> String {
     let m = api.raft.metrics().borrow().clone();
     let gauges = crate::metrics::RaftGauges {
         term: m.current_term,

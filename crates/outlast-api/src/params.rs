@@ -4,7 +4,9 @@
 //! their decoded values, never re-encoded. Decoding refuses what Binance refuses: a name sent
 //! twice, bytes that are not UTF-8 after percent-decoding, too many parameters, too many bytes.
 //! A parameter the endpoint does not read is an error too (-1104), so a typo in an optional
-//! name (`timeInForse`) cannot silently change what an order does.
+//! name (`timeInForse`) cannot silently change what an order does. Reads are recorded here; the
+//! front door checks them once per request (`all_read`), after the handler decoded and before it
+//! acts, so no handler calls the check itself.
 
 use std::collections::BTreeMap;
 
@@ -125,7 +127,8 @@ impl Params {
         }
     }
 
-    /// Fails with -1104 if a parameter was sent that nothing read.
+    /// Fails with -1104 if a parameter was sent that nothing read. The front door's check,
+    /// made once per request between a handler's decoding and its action.
     pub fn all_read(&self) -> Result<(), ApiError> {
         let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
         let unread: Vec<String> = self.values.keys().filter(|k| !read.contains(*k)).cloned().collect();

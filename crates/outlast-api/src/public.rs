@@ -5,29 +5,60 @@ use outlast_engine::{Engine, MarketStatus};
 use serde_json::{json, Value};
 
 use crate::api::{now_ms, Shared};
+use crate::endpoint::{answered, Decoded, Reply};
 use crate::error::ApiError;
 use crate::names::{self, Units};
 use crate::params::Params;
-use crate::rest::{Endpoint, Reply};
 
 /// Deepest book snapshot served (Binance: 5,000).
 pub const DEPTH_LIMIT_MAX: usize = 5_000;
 /// Most trades served (Binance: 1,000).
 pub const TRADES_LIMIT_MAX: usize = 1_000;
 
-pub(crate) fn handle(api: &Shared, endpoint: Endpoint, params: &Params) -> Reply {
-    let engine = api.reader.read();
-    let value = match endpoint {
-        Endpoint::Ping => json!({}),
-        Endpoint::Time => json!({ "serverTime": now_ms() }),
-        Endpoint::ExchangeInfo => exchange_info(&engine, params)?,
-        Endpoint::Depth => depth(&engine, params)?,
-        Endpoint::Trades => trades(api, &engine, params)?,
-        Endpoint::TickerPrice | Endpoint::BookTicker | Endpoint::Ticker24h => tickers(api, &engine, endpoint, params)?,
-        _ => return Err(ApiError::not_found()),
-    };
-    params.all_read()?;
-    Ok(value)
+// Every answer here is read from this node's state and cannot fail once its parameters are
+// decoded, so each handler computes it while decoding.
+
+pub(crate) fn ping<'a>(_api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    answered(json!({}))
+}
+
+pub(crate) fn time<'a>(_api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    answered(json!({ "serverTime": now_ms() }))
+}
+
+pub(crate) fn exchange_info<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    answered(exchange_info_json(&api.reader.read(), params)?)
+}
+
+pub(crate) fn depth<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    answered(depth_json(&api.reader.read(), params)?)
+}
+
+pub(crate) fn trades<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    answered(trades_json(api, &api.reader.read(), params)?)
+}
+
+pub(crate) fn ticker_price<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    answered(tickers(api, &api.reader.read(), Ticker::Price, params)?)
+}
+
+pub(crate) fn book_ticker<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    answered(tickers(api, &api.reader.read(), Ticker::Book, params)?)
+}
+
+pub(crate) fn ticker_24h<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    answered(tickers(api, &api.reader.read(), Ticker::Day, params)?)
+}
+
+/// Which ticker a request asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ticker {
+    /// `/ticker/price`: the last price.
+    Price,
+    /// `/ticker/bookTicker`: the best bid and ask.
+    Book,
+    /// `/ticker/24hr`: the rolling day's statistics.
+    Day,
 }
 
 /// Parses Binance's `symbols=["A","B"]` list.
@@ -54,7 +85,7 @@ fn selected(engine: &Engine, params: &Params) -> Result<(Vec<Units>, bool), ApiE
     }
 }
 
-fn exchange_info(engine: &Engine, params: &Params) -> Reply {
+fn exchange_info_json(engine: &Engine, params: &Params) -> Reply {
     for ignored in ["permissions", "showPermissionSets", "symbolStatus"] {
         params.get(ignored);
     }
@@ -139,7 +170,7 @@ fn levels(units: &Units, levels: &[(u64, u64)]) -> Value {
     Value::Array(levels.iter().map(|&(p, q)| json!([units.price(p), units.qty(q)])).collect())
 }
 
-fn depth(engine: &Engine, params: &Params) -> Reply {
+fn depth_json(engine: &Engine, params: &Params) -> Reply {
     let units = Units::of(engine, params.required("symbol")?)?;
     let limit = limit(params, 100, DEPTH_LIMIT_MAX)?;
     let view = engine.depth(units.id, limit).ok_or_else(ApiError::bad_symbol)?;
@@ -150,7 +181,7 @@ fn depth(engine: &Engine, params: &Params) -> Reply {
     }))
 }
 
-fn trades(api: &Shared, engine: &Engine, params: &Params) -> Reply {
+fn trades_json(api: &Shared, engine: &Engine, params: &Params) -> Reply {
     let units = Units::of(engine, params.required("symbol")?)?;
     let limit = limit(params, 500, TRADES_LIMIT_MAX)?;
     let history = api.reader.history();
@@ -172,9 +203,9 @@ fn trades(api: &Shared, engine: &Engine, params: &Params) -> Reply {
     Ok(Value::Array(rows))
 }
 
-fn tickers(api: &Shared, engine: &Engine, endpoint: Endpoint, params: &Params) -> Reply {
+fn tickers(api: &Shared, engine: &Engine, ticker: Ticker, params: &Params) -> Reply {
     let (markets, single) = selected(engine, params)?;
-    if endpoint == Endpoint::Ticker24h {
+    if ticker == Ticker::Day {
         match params.get("type") {
             None | Some("FULL") | Some("MINI") => {}
             Some(_) => return Err(ApiError::mandatory("type")),
@@ -188,16 +219,16 @@ fn tickers(api: &Shared, engine: &Engine, endpoint: Endpoint, params: &Params) -
             let top = engine.depth(units.id, 1).expect("listed markets have books");
             let bid = top.bids.first().copied().unwrap_or((0, 0));
             let ask = top.asks.first().copied().unwrap_or((0, 0));
-            match endpoint {
-                Endpoint::TickerPrice => {
+            match ticker {
+                Ticker::Price => {
                     json!({ "symbol": units.symbol, "price": units.price(history.last_price(units.id)) })
                 }
-                Endpoint::BookTicker => json!({
+                Ticker::Book => json!({
                     "symbol": units.symbol,
                     "bidPrice": units.price(bid.0), "bidQty": units.qty(bid.1),
                     "askPrice": units.price(ask.0), "askQty": units.qty(ask.1),
                 }),
-                _ => {
+                Ticker::Day => {
                     let t = history.ticker(units.id, now);
                     let change = i128::from(t.last) - i128::from(t.open);
                     // Statistics, not money: basis points of the open, shown with 3 decimals.

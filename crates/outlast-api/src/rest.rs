@@ -1,11 +1,15 @@
-//! The REST front door: routing, body and parameter limits, request weight, credentials, and
-//! the response headers every answer carries.
+//! The REST front door: routing, body and parameter limits, request weight, credentials,
+//! strict decoding, and the response headers every answer carries.
 //!
-//! Every request goes the same way: find the endpoint (404 if none), read at most
-//! `BODY_BYTES_MAX` of body, decode the parameters strictly, charge its weight to the IP, check
-//! the credential the endpoint needs (operator token, API key, or API key plus signature and
-//! receive window), charge the key, run the endpoint, and count the result. Nothing an endpoint
-//! does happens before all of that passed.
+//! Every request goes the same way, read from the table (`endpoints`): find the endpoint (404 if
+//! none), read at most `BODY_BYTES_MAX` of body, decode the parameters strictly, charge its
+//! weight to the IP, check the credential the endpoint needs (operator token, API key, or API key
+//! plus signature and receive window), charge the key, let the handler decode, check that every
+//! parameter sent was read (-1104), then run the handler's action and count the result. Nothing
+//! an endpoint does happens before all of that passed (see `endpoint` for why a handler cannot
+//! act before the check).
+//!
+//! This module knows no endpoint by name, and must never: what an endpoint needs is its row.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -15,196 +19,12 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use outlast_engine::AccountId;
 
 use crate::api::{now_ms, Shared};
+use crate::endpoint::{Answer, Caller, Handler};
 use crate::error::ApiError;
 use crate::params::{split_signature, Params, BODY_BYTES_MAX};
 use crate::weights::{Charge, Counter};
-use crate::{operator, public, trading, wallet};
-
-/// What credential an endpoint needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Security {
-    /// None (market data).
-    Public,
-    /// An API key (listen keys).
-    Key,
-    /// An API key and a valid signature with a fresh timestamp.
-    Signed,
-    /// The operator's bearer token.
-    Operator,
-}
-
-/// Who is calling, once authenticated.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// The API key name.
-    pub key: String,
-    /// The account it acts for.
-    pub account: AccountId,
-    /// The request's `timestamp` (signed requests), else this node's clock.
-    pub timestamp_ms: u64,
-    /// The signed payload's bytes (for deriving ids that a byte-identical retry repeats).
-    pub payload: Vec<u8>,
-}
-
-/// A JSON answer.
-pub type Reply = Result<serde_json::Value, ApiError>;
-
-/// Every REST endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    Ping,
-    Time,
-    ExchangeInfo,
-    Depth,
-    Trades,
-    TickerPrice,
-    BookTicker,
-    Ticker24h,
-    NewOrder,
-    TestOrder,
-    QueryOrder,
-    CancelOrder,
-    OpenOrders,
-    CancelOpenOrders,
-    AllOrders,
-    MyTrades,
-    Account,
-    Withdraw,
-    WithdrawHistory,
-    DepositHistory,
-    ListenKeyNew,
-    ListenKeyKeep,
-    ListenKeyClose,
-    OpCreateAsset,
-    OpCreateMarket,
-    OpMarketStatus,
-    OpCreateAccount,
-    OpCreateKey,
-    OpRevokeKey,
-    OpDeposit,
-    OpWithdrawals,
-    OpWithdrawalSent,
-    OpWithdrawalConfirmed,
-    OpWithdrawalFailed,
-    OpCluster,
-    OpAudit,
-    Health,
-    Ready,
-    Metrics,
-    StatusCluster,
-    StatusHistory,
-}
-
-impl Endpoint {
-    /// The endpoint for a method and path.
-    pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
-        use Endpoint::*;
-        let get = *method == Method::GET;
-        let post = *method == Method::POST;
-        let put = *method == Method::PUT;
-        let delete = *method == Method::DELETE;
-        Some(match path {
-            "/api/v3/ping" if get => Ping,
-            "/api/v3/time" if get => Time,
-            "/api/v3/exchangeInfo" if get => ExchangeInfo,
-            "/api/v3/depth" if get => Depth,
-            "/api/v3/trades" if get => Trades,
-            "/api/v3/ticker/price" if get => TickerPrice,
-            "/api/v3/ticker/bookTicker" if get => BookTicker,
-            "/api/v3/ticker/24hr" if get => Ticker24h,
-            "/api/v3/order" if post => NewOrder,
-            "/api/v3/order" if get => QueryOrder,
-            "/api/v3/order" if delete => CancelOrder,
-            "/api/v3/order/test" if post => TestOrder,
-            "/api/v3/openOrders" if get => OpenOrders,
-            "/api/v3/openOrders" if delete => CancelOpenOrders,
-            "/api/v3/allOrders" if get => AllOrders,
-            "/api/v3/myTrades" if get => MyTrades,
-            "/api/v3/account" if get => Account,
-            "/api/v3/userDataStream" if post => ListenKeyNew,
-            "/api/v3/userDataStream" if put => ListenKeyKeep,
-            "/api/v3/userDataStream" if delete => ListenKeyClose,
-            "/sapi/v1/capital/withdraw/apply" if post => Withdraw,
-            "/sapi/v1/capital/withdraw/history" if get => WithdrawHistory,
-            "/sapi/v1/capital/deposit/hisrec" if get => DepositHistory,
-            "/operator/v1/assets" if post => OpCreateAsset,
-            "/operator/v1/markets" if post => OpCreateMarket,
-            "/operator/v1/markets/status" if post => OpMarketStatus,
-            "/operator/v1/accounts" if post => OpCreateAccount,
-            "/operator/v1/apiKeys" if post => OpCreateKey,
-            "/operator/v1/apiKeys" if delete => OpRevokeKey,
-            "/operator/v1/deposits" if post => OpDeposit,
-            "/operator/v1/withdrawals" if get => OpWithdrawals,
-            "/operator/v1/withdrawals/sent" if post => OpWithdrawalSent,
-            "/operator/v1/withdrawals/confirmed" if post => OpWithdrawalConfirmed,
-            "/operator/v1/withdrawals/failed" if post => OpWithdrawalFailed,
-            "/operator/v1/cluster" if get => OpCluster,
-            "/operator/v1/audit" if get => OpAudit,
-            "/operator/v1/health" | "/health" if get => Health,
-            "/operator/v1/ready" | "/ready" if get => Ready,
-            "/metrics" | "/operator/v1/metrics" if get => Metrics,
-            "/status/v1/cluster" if get => StatusCluster,
-            "/status/v1/history" if get => StatusHistory,
-            _ => return None,
-        })
-    }
-
-    /// The credential it needs.
-    pub fn security(self) -> Security {
-        use Endpoint::*;
-        match self {
-            Ping | Time | ExchangeInfo | Depth | Trades | TickerPrice | BookTicker | Ticker24h | Health | Ready
-            | Metrics | StatusCluster | StatusHistory => Security::Public,
-            ListenKeyNew | ListenKeyKeep | ListenKeyClose => Security::Key,
-            NewOrder | TestOrder | QueryOrder | CancelOrder | OpenOrders | CancelOpenOrders | AllOrders | MyTrades
-            | Account | Withdraw | WithdrawHistory | DepositHistory => Security::Signed,
-            _ => Security::Operator,
-        }
-    }
-
-    /// Its request weight (Binance's, where it has one).
-    pub fn weight(self, params: &Params) -> u32 {
-        use Endpoint::*;
-        let has = |name: &str| params.peek(name).is_some();
-        match self {
-            ExchangeInfo => 20,
-            Depth => match params.peek("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(100) {
-                0..=100 => 5,
-                101..=500 => 25,
-                501..=1000 => 50,
-                _ => 250,
-            },
-            Trades => 25,
-            TickerPrice | BookTicker => {
-                if has("symbol") {
-                    2
-                } else {
-                    4
-                }
-            }
-            Ticker24h => {
-                if has("symbol") {
-                    2
-                } else {
-                    80
-                }
-            }
-            QueryOrder => 4,
-            OpenOrders => {
-                if has("symbol") {
-                    6
-                } else {
-                    80
-                }
-            }
-            AllOrders | MyTrades | Account => 20,
-            _ => 1,
-        }
-    }
-}
 
 fn charge(api: &Shared, counter: Counter, weight: u32, limit: u32) -> Result<u32, ApiError> {
     match api.weights.charge(counter, weight, limit, now_ms()) {
@@ -219,7 +39,7 @@ fn charge(api: &Shared, counter: Counter, weight: u32, limit: u32) -> Result<u32
 /// Checks the API key header (and, for signed endpoints, the signature and timestamp).
 async fn authenticate(
     api: &Shared,
-    security: Security,
+    signed: bool,
     headers: &axum::http::HeaderMap,
     params: &Params,
     query: &[u8],
@@ -244,7 +64,7 @@ async fn authenticate(
         }
     };
     let mut caller = Caller { key: key.to_string(), account, timestamp_ms: now_ms(), payload: Vec::new() };
-    if security == Security::Signed {
+    if signed {
         let (payload, signature) = split_signature(query, body).ok_or_else(|| ApiError::mandatory("signature"))?;
         params.get("signature");
         if !api.keyring.verify(key, &payload, signature) {
@@ -324,78 +144,51 @@ fn preflight(origin: Option<HeaderValue>) -> Response {
     response
 }
 
-/// What an endpoint answers.
-pub enum Answer {
-    /// JSON.
-    Json(serde_json::Value),
-    /// Pre-rendered text (metrics).
-    Text(String),
-}
-
 async fn serve(
     api: &Shared,
     peer: SocketAddr,
     request: Request<Body>,
 ) -> Result<(Answer, Option<u32>), (ApiError, Option<u32>)> {
-    let endpoint = Endpoint::route(request.method(), request.uri().path()).ok_or((ApiError::not_found(), None))?;
+    let endpoint =
+        crate::endpoints::route(request.method(), request.uri().path()).ok_or((ApiError::not_found(), None))?;
     let query = request.uri().query().unwrap_or("").as_bytes().to_vec();
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, BODY_BYTES_MAX)
         .await
         .map_err(|_| (ApiError::too_large("request body", BODY_BYTES_MAX), None))?;
-    let request = Request::from_parts(parts, Body::empty());
     let params = Params::parse(&query, &body).map_err(|e| (e, None))?;
-    let weight = endpoint.weight(&params);
-    let security = endpoint.security();
-    let used = match security {
-        // The operator and health checks are not charged: they must work when users flood us.
-        Security::Operator => None,
-        _ if matches!(endpoint, Endpoint::Health | Endpoint::Ready | Endpoint::Metrics) => None,
-        _ => Some(charge(api, Counter::Ip(peer.ip()), weight, api.weight_limits.ip_per_minute).map_err(|e| (e, None))?),
+    let weight = endpoint.weight.of(&params);
+    let used = match weight {
+        Some(weight) => {
+            Some(charge(api, Counter::Ip(peer.ip()), weight, api.weight_limits.ip_per_minute).map_err(|e| (e, None))?)
+        }
+        None => None,
     };
     let fail = |e: ApiError| (e, used);
-    let caller = match security {
-        Security::Public => None,
-        Security::Operator => {
-            let header = request.headers().get("authorization").map(|v| v.as_bytes());
+    // The caller outlives the handler's action, which may borrow it.
+    let caller: Caller;
+    let decoded = match endpoint.handler {
+        Handler::Public(decode) => decode(api, &params),
+        Handler::Operator(decode) => {
+            let header = parts.headers.get("authorization").map(|v| v.as_bytes());
             if !api.operator.accepts(header) {
                 return Err(fail(ApiError::unauthorized()));
             }
-            None
+            decode(api, &params)
         }
-        Security::Key | Security::Signed => {
-            let caller = authenticate(api, security, request.headers(), &params, &query, &body).await.map_err(fail)?;
-            charge(api, Counter::Key(caller.key.clone()), weight, api.weight_limits.key_per_minute).map_err(fail)?;
-            Some(caller)
+        Handler::Key(decode) | Handler::Signed(decode) => {
+            let signed = matches!(endpoint.handler, Handler::Signed(_));
+            caller = authenticate(api, signed, &parts.headers, &params, &query, &body).await.map_err(fail)?;
+            if let Some(weight) = weight {
+                charge(api, Counter::Key(caller.key.clone()), weight, api.weight_limits.key_per_minute)
+                    .map_err(fail)?;
+            }
+            decode(api, &caller, &params)
         }
     };
-    if endpoint == Endpoint::Metrics {
-        params.all_read().map_err(fail)?;
-        return Ok((Answer::Text(operator::metrics(api)), used));
-    }
-    let value = dispatch(api, endpoint, caller.as_ref(), &params).await.map_err(fail)?;
-    Ok((Answer::Json(value), used))
-}
-
-async fn dispatch(api: &Shared, endpoint: Endpoint, caller: Option<&Caller>, params: &Params) -> Reply {
-    use Endpoint::*;
-    let caller = || caller.ok_or_else(|| ApiError::internal("no caller"));
-    match endpoint {
-        Ping | Time | ExchangeInfo | Depth | Trades | TickerPrice | BookTicker | Ticker24h => {
-            public::handle(api, endpoint, params)
-        }
-        NewOrder | TestOrder | QueryOrder | CancelOrder | OpenOrders | CancelOpenOrders | AllOrders | MyTrades
-        | Account => trading::handle(api, endpoint, caller()?, params).await,
-        Withdraw | WithdrawHistory | DepositHistory => wallet::handle(api, endpoint, caller()?, params).await,
-        ListenKeyNew | ListenKeyKeep | ListenKeyClose => crate::user_stream::handle(api, endpoint, caller()?, params),
-        StatusCluster => {
-            params.all_read()?;
-            Ok(crate::status::cluster(api))
-        }
-        StatusHistory => {
-            params.all_read()?;
-            Ok(crate::status::history(api))
-        }
-        _ => operator::handle(api, endpoint, params).await,
-    }
+    let action = decoded.map_err(fail)?;
+    // Strict decoding, for every endpoint at once, before its action can change anything.
+    params.all_read().map_err(fail)?;
+    let answer = action.await.map_err(fail)?;
+    Ok((answer, used))
 }

@@ -19,6 +19,8 @@ use outlast_cluster::NodeId;
 use serde_json::{json, Value};
 
 use crate::api::{now_ms, Shared};
+use crate::endpoint::{then, Decoded};
+use crate::params::Params;
 
 /// How often every member is probed, ms.
 pub const SAMPLE_EVERY_MS: u64 = 2_000;
@@ -127,9 +129,18 @@ pub async fn record(api: Shared) {
     }
 }
 
-/// `/status/v1/cluster`: every member with its labels, public origin, role, health and lag, as
-/// of the latest probe.
-pub fn cluster(api: &Shared) -> Value {
+/// `/status/v1/cluster`.
+pub(crate) fn cluster<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    then(async move { Ok(cluster_view(api)) })
+}
+
+/// `/status/v1/history`.
+pub(crate) fn history<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+    then(async move { Ok(history_view(api)) })
+}
+
+/// Every member with its labels, public origin, role, health and lag, as of the latest probe.
+fn cluster_view(api: &Shared) -> Value {
     let metrics = api.raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership().clone();
     let voters: Vec<NodeId> = membership.voter_ids().collect();
@@ -176,9 +187,9 @@ pub fn cluster(api: &Shared) -> Value {
     json!({ "node": api.me.0, "term": term, "leader": leader, "probedAtMs": probed_at_ms, "nodes": nodes })
 }
 
-/// `/status/v1/history`: what this node saw over the last hour — leader changes, and per
-/// sample which members answered.
-pub fn history(api: &Shared) -> Value {
+/// What this node saw over the last hour: leader changes, and per sample which members
+/// answered.
+fn history_view(api: &Shared) -> Value {
     let inner = api.status.lock();
     let events: Vec<Value> =
         inner.events.iter().map(|&(at, term, leader)| json!({ "atMs": at, "term": term, "leader": leader })).collect();

@@ -13,28 +13,13 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::api::Shared;
+use crate::endpoint::{answered, then, Caller, Decoded, Reply};
 use crate::error::ApiError;
 use crate::names::{self, Units};
 use crate::params::Params;
-use crate::rest::{Caller, Endpoint, Reply};
 
 /// Most rows a history endpoint returns (Binance: 1,000).
 pub const ROWS_MAX: usize = 1_000;
-
-pub(crate) async fn handle(api: &Shared, endpoint: Endpoint, caller: &Caller, params: &Params) -> Reply {
-    match endpoint {
-        Endpoint::NewOrder => new_order(api, caller, params, false).await,
-        Endpoint::TestOrder => new_order(api, caller, params, true).await,
-        Endpoint::QueryOrder => query_order(api, caller, params),
-        Endpoint::CancelOrder => cancel_order(api, caller, params).await,
-        Endpoint::OpenOrders => open_orders(api, caller, params),
-        Endpoint::CancelOpenOrders => cancel_open_orders(api, caller, params).await,
-        Endpoint::AllOrders => all_orders(api, caller, params),
-        Endpoint::MyTrades => my_trades(api, caller, params),
-        Endpoint::Account => account(api, caller, params),
-        _ => Err(ApiError::not_found()),
-    }
-}
 
 /// A request id derived from the signed bytes: a byte-identical retry repeats it (and so is
 /// deduplicated), any other request differs.
@@ -165,16 +150,37 @@ fn parse_order(engine: &Engine, params: &Params) -> Result<(Units, OrderSpec, Op
     Ok((units.clone(), OrderSpec { market: units.id, side, kind, stp }, response))
 }
 
-async fn new_order(api: &Shared, caller: &Caller, params: &Params, test: bool) -> Reply {
+pub(crate) fn new_order<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    let order = decode_order(api, caller, params)?;
+    then(place_order(api, caller, order))
+}
+
+/// `/order/test`: decoded and checked like a new order, then nothing is placed.
+pub(crate) fn test_order<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    decode_order(api, caller, params)?;
+    answered(json!({}))
+}
+
+/// A new order, decoded.
+struct NewOrder {
+    units: Units,
+    spec: OrderSpec,
+    /// `newOrderRespType`, if sent.
+    response: Option<&'static str>,
+    request_id: ClientId,
+}
+
+fn decode_order(api: &Shared, caller: &Caller, params: &Params) -> Result<NewOrder, ApiError> {
     let (units, spec, response) = parse_order(&api.reader.read(), params)?;
     let request_id = match client_id(params, "newClientOrderId")? {
         Some(id) => id,
         None => derived_id("o-", &caller.payload),
     };
-    params.all_read()?;
-    if test {
-        return Ok(json!({}));
-    }
+    Ok(NewOrder { units, spec, response, request_id })
+}
+
+async fn place_order(api: &Shared, caller: &Caller, new: NewOrder) -> Reply {
+    let NewOrder { units, spec, response, request_id } = new;
     let request = AccountRequest {
         account: caller.account,
         request_id,
@@ -235,19 +241,20 @@ fn order_target(params: &Params) -> Result<OrderRef, ApiError> {
     }
 }
 
-fn query_order(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+pub(crate) fn query_order<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let units = Units::of(&api.reader.read(), params.required("symbol")?)?;
     let target = order_target(params)?;
-    params.all_read()?;
-    let record = match target {
-        OrderRef::Id(id) => own_order(api, caller, &units, id),
-        OrderRef::Client(client) => api.reader.history().order_by_client_id(caller.account, &client).cloned(),
-    };
-    let record = record.filter(|r| r.market == units.id).ok_or_else(ApiError::no_such_order)?;
-    Ok(order_json(&units, &record))
+    then(async move {
+        let record = match target {
+            OrderRef::Id(id) => own_order(api, caller, &units, id),
+            OrderRef::Client(client) => api.reader.history().order_by_client_id(caller.account, &client).cloned(),
+        };
+        let record = record.filter(|r| r.market == units.id).ok_or_else(ApiError::no_such_order)?;
+        Ok(order_json(&units, &record))
+    })
 }
 
-async fn cancel_order(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+pub(crate) fn cancel_order<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let units = Units::of(&api.reader.read(), params.required("symbol")?)?;
     let target = order_target(params)?;
     let request_id = match (client_id(params, "newClientOrderId")?, target) {
@@ -256,7 +263,10 @@ async fn cancel_order(api: &Shared, caller: &Caller, params: &Params) -> Reply {
         (None, OrderRef::Id(id)) => ClientId::new(&format!("cx:{id}")).expect("digits are valid"),
         (None, OrderRef::Client(client)) => derived_id("cx:", client.as_str().as_bytes()),
     };
-    params.all_read()?;
+    then(cancel(api, caller, units, target, request_id))
+}
+
+async fn cancel(api: &Shared, caller: &Caller, units: Units, target: OrderRef, request_id: ClientId) -> Reply {
     let request = AccountRequest {
         account: caller.account,
         request_id,
@@ -294,21 +304,25 @@ fn open_records(api: &Shared, caller: &Caller, units: &Units) -> Vec<OrderRecord
         .collect()
 }
 
-fn open_orders(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+pub(crate) fn open_orders<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let markets = markets_of(&api.reader.read(), params)?;
-    params.all_read()?;
-    let mut rows = Vec::new();
-    for units in &markets {
-        let mut records = open_records(api, caller, units);
-        records.sort_by_key(|r| r.id);
-        rows.extend(records.iter().map(|r| order_json(units, r)));
-    }
-    Ok(Value::Array(rows))
+    then(async move {
+        let mut rows = Vec::new();
+        for units in &markets {
+            let mut records = open_records(api, caller, units);
+            records.sort_by_key(|r| r.id);
+            rows.extend(records.iter().map(|r| order_json(units, r)));
+        }
+        Ok(Value::Array(rows))
+    })
 }
 
-async fn cancel_open_orders(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+pub(crate) fn cancel_open_orders<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let units = Units::of(&api.reader.read(), params.required("symbol")?)?;
-    params.all_read()?;
+    then(cancel_all(api, caller, units))
+}
+
+async fn cancel_all(api: &Shared, caller: &Caller, units: Units) -> Reply {
     let before: Vec<u64> = open_records(api, caller, &units).iter().map(|r| r.id).collect();
     let request = AccountRequest {
         account: caller.account,
@@ -354,24 +368,39 @@ fn take<T: Clone>(rows: Vec<T>, from_id: Option<u64>, id: impl Fn(&T) -> u64, li
     }
 }
 
-fn all_orders(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+pub(crate) fn all_orders<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let units = Units::of(&api.reader.read(), params.required("symbol")?)?;
     let from = params.u64("orderId")?;
     let (start, end, limit) = window(params, 500)?;
-    params.all_read()?;
-    let history = api.reader.history();
-    let rows: Vec<OrderRecord> =
-        history.orders_of(caller.account, units.id).filter(|r| (start..=end).contains(&r.placed_ms)).cloned().collect();
-    Ok(Value::Array(take(rows, from, |r| r.id, limit).iter().map(|r| order_json(&units, r)).collect()))
+    then(async move {
+        let history = api.reader.history();
+        let rows: Vec<OrderRecord> = history
+            .orders_of(caller.account, units.id)
+            .filter(|r| (start..=end).contains(&r.placed_ms))
+            .cloned()
+            .collect();
+        Ok(Value::Array(take(rows, from, |r| r.id, limit).iter().map(|r| order_json(&units, r)).collect()))
+    })
 }
 
-fn my_trades(api: &Shared, caller: &Caller, params: &Params) -> Reply {
-    let engine = api.reader.read();
-    let units = Units::of(&engine, params.required("symbol")?)?;
+pub(crate) fn my_trades<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    let units = Units::of(&api.reader.read(), params.required("symbol")?)?;
     let order = params.u64("orderId")?;
     let from = params.u64("fromId")?;
     let (start, end, limit) = window(params, 500)?;
-    params.all_read()?;
+    then(trades_of(api, caller, units, order, from, (start, end, limit)))
+}
+
+/// The caller's trades in one market, of one order or all, in a `window`.
+async fn trades_of(
+    api: &Shared,
+    caller: &Caller,
+    units: Units,
+    order: Option<u64>,
+    from: Option<u64>,
+    (start, end, limit): (u64, u64, usize),
+) -> Reply {
+    let engine = api.reader.read();
     let history = api.reader.history();
     let rows: Vec<_> = history
         .trades_of(caller.account, units.id)
@@ -403,13 +432,17 @@ fn my_trades(api: &Shared, caller: &Caller, params: &Params) -> Reply {
     Ok(Value::Array(json_rows))
 }
 
-fn account(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+pub(crate) fn account<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let omit_zero = match params.get("omitZeroBalances") {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(ApiError::mandatory("omitZeroBalances")),
     };
-    params.all_read()?;
+    then(async move { balances(api, caller, omit_zero) })
+}
+
+/// The caller's account and balances.
+fn balances(api: &Shared, caller: &Caller, omit_zero: bool) -> Reply {
     let engine = api.reader.read();
     let balances: Vec<Value> = engine
         .assets()

@@ -8,32 +8,54 @@
 use serde_json::json;
 
 use crate::api::Shared;
+use crate::endpoint::{then, Caller, Decoded};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::rest::{Caller, Endpoint, Reply};
 
 /// Closed listen keys remembered per node (a closed key only ends streams; forgetting it is safe).
 const CLOSED_KEYS_MAX: usize = 100_000;
 
-pub(crate) fn handle(api: &Shared, endpoint: Endpoint, caller: &Caller, params: &Params) -> Reply {
-    let mut closed = api.closed_listen_keys.lock().unwrap_or_else(|p| p.into_inner());
-    if endpoint == Endpoint::ListenKeyNew {
-        params.all_read()?;
+/// A new listen key: the caller's, reopened if it was closed on this node.
+pub(crate) fn new_listen_key<'a>(api: &'a Shared, caller: &'a Caller, _params: &Params) -> Decoded<'a> {
+    then(async move {
         let listen_key = api.keyring.listen_key(&caller.key);
-        closed.remove(&listen_key);
-        return Ok(json!({ "listenKey": listen_key }));
-    }
-    let listen_key = params.required("listenKey")?;
-    params.all_read()?;
+        closed_keys(api).remove(&listen_key);
+        Ok(json!({ "listenKey": listen_key }))
+    })
+}
+
+/// Keep-alive: accepted for the caller's own key, and does nothing.
+pub(crate) fn keep_listen_key<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    let listen_key = params.required("listenKey")?.to_string();
+    then(async move {
+        owned(api, caller, &listen_key)?;
+        Ok(json!({}))
+    })
+}
+
+/// Close: ends this node's streams for the caller's own key.
+pub(crate) fn close_listen_key<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    let listen_key = params.required("listenKey")?.to_string();
+    then(async move {
+        owned(api, caller, &listen_key)?;
+        let mut closed = closed_keys(api);
+        if closed.len() >= CLOSED_KEYS_MAX {
+            closed.clear();
+        }
+        closed.insert(listen_key);
+        Ok(json!({}))
+    })
+}
+
+fn closed_keys(api: &Shared) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+    api.closed_listen_keys.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Refuses a listen key that is not the caller's exactly like an unknown one.
+fn owned(api: &Shared, caller: &Caller, listen_key: &str) -> Result<(), ApiError> {
     let owner = api.keyring.listen_key_owner(listen_key).ok_or_else(ApiError::bad_listen_key)?;
     if owner != caller.key {
         return Err(ApiError::bad_listen_key());
     }
-    if endpoint == Endpoint::ListenKeyClose {
-        if closed.len() >= CLOSED_KEYS_MAX {
-            closed.clear();
-        }
-        closed.insert(listen_key.to_string());
-    }
-    Ok(json!({}))
+    Ok(())
 }

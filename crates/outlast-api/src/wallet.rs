@@ -4,32 +4,23 @@
 //! withdrawal, never a second payment. Without one, the id is derived from the signed bytes, so
 //! only a byte-identical retry is recognised (as with Binance, send an id to be safe).
 
-use outlast_engine::{AccountAction, AccountRequest, CommandBody, Engine, Outcome, Summary, WithdrawalState};
+use outlast_engine::{AccountAction, AccountRequest, ClientId, CommandBody, Engine, Outcome, Summary, WithdrawalState};
 use serde_json::{json, Value};
 
 use crate::api::Shared;
 use crate::decimal;
+use crate::endpoint::{then, Caller, Decoded, Reply};
 use crate::error::ApiError;
 use crate::names::{parse_amount, utc_text};
 use crate::params::Params;
-use crate::rest::{Caller, Endpoint, Reply};
 use crate::trading::{client_id, derived_id, ROWS_MAX};
-
-pub(crate) async fn handle(api: &Shared, endpoint: Endpoint, caller: &Caller, params: &Params) -> Reply {
-    match endpoint {
-        Endpoint::Withdraw => withdraw(api, caller, params).await,
-        Endpoint::WithdrawHistory => withdraw_history(api, caller, params),
-        Endpoint::DepositHistory => deposit_history(api, caller, params),
-        _ => Err(ApiError::not_found()),
-    }
-}
 
 fn asset(engine: &Engine, symbol: &str) -> Result<(u32, u8), ApiError> {
     let id = engine.asset_id(symbol).ok_or_else(|| ApiError::mandatory("coin"))?;
     Ok((id, engine.assets()[id as usize].decimals))
 }
 
-async fn withdraw(api: &Shared, caller: &Caller, params: &Params) -> Reply {
+pub(crate) fn withdraw<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let (asset_id, decimals) = asset(&api.reader.read(), params.required("coin")?)?;
     let address = params.required("address")?.to_string();
     let amount = parse_amount("amount", params.required("amount")?, decimals)?;
@@ -41,20 +32,20 @@ async fn withdraw(api: &Shared, caller: &Caller, params: &Params) -> Reply {
         return Err(ApiError::filter("Parameter 'addressTag' is not supported."));
     }
     let request_id = client_id(params, "withdrawOrderId")?.unwrap_or_else(|| derived_id("w-", &caller.payload));
-    params.all_read()?;
     let request = AccountRequest {
         account: caller.account,
         request_id,
         request_ts_ms: caller.timestamp_ms,
         action: AccountAction::RequestWithdrawal { asset: asset_id, amount, address },
     };
-    match api.write(CommandBody::Account(request)).await? {
-        Outcome::Applied(Summary::WithdrawalRequested(id)) | Outcome::Duplicate(Summary::WithdrawalRequested(id)) => {
-            Ok(json!({ "id": id.to_string() }))
+    then(async move {
+        match api.write(CommandBody::Account(request)).await? {
+            Outcome::Applied(Summary::WithdrawalRequested(id))
+            | Outcome::Duplicate(Summary::WithdrawalRequested(id)) => Ok(json!({ "id": id.to_string() })),
+            Outcome::Rejected(reject) => Err(ApiError::rejected(reject, -4026)),
+            other => Err(ApiError::rejected_other(other)),
         }
-        Outcome::Rejected(reject) => Err(ApiError::rejected(reject, -4026)),
-        other => Err(ApiError::rejected_other(other)),
-    }
+    })
 }
 
 /// Binance's withdrawal status numbers (2 awaiting approval, 4 processing, 5 failure, 6 completed).
@@ -89,12 +80,15 @@ fn filter(engine: &Engine, params: &Params) -> Result<Filter, ApiError> {
     })
 }
 
-fn withdraw_history(api: &Shared, caller: &Caller, params: &Params) -> Reply {
-    let engine = api.reader.read();
-    let f = filter(&engine, params)?;
+pub(crate) fn withdraw_history<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    let f = filter(&api.reader.read(), params)?;
     let by_id = client_id(params, "withdrawOrderId")?;
     params.get("idList");
-    params.all_read()?;
+    then(async move { withdrawals_of(api, caller, f, by_id) })
+}
+
+fn withdrawals_of(api: &Shared, caller: &Caller, f: Filter, by_id: Option<ClientId>) -> Reply {
+    let engine = api.reader.read();
     let history = api.reader.history();
     let mut rows: Vec<Value> = history
         .withdrawals_of(caller.account)
@@ -128,12 +122,15 @@ fn withdraw_history(api: &Shared, caller: &Caller, params: &Params) -> Reply {
     Ok(Value::Array(rows.into_iter().skip(f.offset).take(f.limit).collect()))
 }
 
-fn deposit_history(api: &Shared, caller: &Caller, params: &Params) -> Reply {
-    let engine = api.reader.read();
-    let f = filter(&engine, params)?;
+pub(crate) fn deposit_history<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    let f = filter(&api.reader.read(), params)?;
     let tx = params.get("txId").map(str::to_string);
     params.get("includeSource");
-    params.all_read()?;
+    then(async move { deposits_of(api, caller, f, tx) })
+}
+
+fn deposits_of(api: &Shared, caller: &Caller, f: Filter, tx: Option<String>) -> Reply {
+    let engine = api.reader.read();
     let history = api.reader.history();
     let mut rows: Vec<Value> = history
         .deposits_of(caller.account)

@@ -114,6 +114,14 @@ async fn bad_input_gets_a_binance_error_and_changes_nothing() {
         http(node.api, "POST", "/operator/v1/assets?symbol=EVIL&decimals=2", &[("authorization", "Bearer wrong")], b"")
             .await;
     assert_eq!((operator.status, operator.code()), (401, -1002));
+    // Every endpoint refuses a parameter it does not read before it acts (the front door checks
+    // between decoding and the action): an operator deposit, a cancel of everything.
+    let auth = format!("Bearer {TOKEN}");
+    let deposit = "/operator/v1/deposits?account=1&coin=USDT&amount=1&txId=unread-1&memo=x";
+    let refused = http(node.api, "POST", deposit, &[("authorization", &auth)], b"").await;
+    assert_eq!((refused.status, refused.code()), (400, -1104), "{}", refused.body);
+    let cancel_all = node.signed(&alice, "DELETE", "/api/v3/openOrders", "symbol=BTCUSDT&side=BUY").await;
+    assert_eq!(cancel_all.code(), -1104, "{}", cancel_all.body);
     assert_eq!(node.digest().await, digest, "no bad request changed the state");
     assert_eq!(http(node.api, "GET", "/api/v3/ping", &[], b"").await.status, 200, "still serving");
 }

@@ -1,0 +1,153 @@
+//! The API as a table: every REST endpoint's method, path, request weight, credential and
+//! handler, in one place.
+//!
+//! The front door (`rest`) routes, charges, authenticates and dispatches from this table alone,
+//! so adding an endpoint is adding a row and its handler. The table holds no logic beyond
+//! Binance's weight rules; it must never hold a second copy of anything a handler decides.
+//! A path served under two names (`/health` and `/operator/v1/health`) is two rows.
+
+use axum::http::Method;
+
+use crate::endpoint::Handler::{Key, Operator, Public, Signed};
+use crate::endpoint::Weight::{Computed, Fixed, Free, PerSymbol};
+use crate::endpoint::{row, Endpoint};
+use crate::params::Params;
+use crate::{operator, public, status, trading, user_stream, wallet};
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PUT: Method = Method::PUT;
+const DELETE: Method = Method::DELETE;
+
+/// The price and book tickers: one market, or every market.
+const TICKER: crate::endpoint::Weight = PerSymbol { one: 2, all: 4 };
+
+/// Every REST endpoint: method, path, weight, credential(handler).
+pub static ENDPOINTS: &[Endpoint] = &[
+    // Market data.
+    row(GET, "/api/v3/ping", Fixed(1), Public(public::ping)),
+    row(GET, "/api/v3/time", Fixed(1), Public(public::time)),
+    row(GET, "/api/v3/exchangeInfo", Fixed(20), Public(public::exchange_info)),
+    row(GET, "/api/v3/depth", Computed(depth_weight), Public(public::depth)),
+    row(GET, "/api/v3/trades", Fixed(25), Public(public::trades)),
+    row(GET, "/api/v3/ticker/price", TICKER, Public(public::ticker_price)),
+    row(GET, "/api/v3/ticker/bookTicker", TICKER, Public(public::book_ticker)),
+    row(GET, "/api/v3/ticker/24hr", PerSymbol { one: 2, all: 80 }, Public(public::ticker_24h)),
+    // Trading, for the signing key's account.
+    row(POST, "/api/v3/order", Fixed(1), Signed(trading::new_order)),
+    row(GET, "/api/v3/order", Fixed(4), Signed(trading::query_order)),
+    row(DELETE, "/api/v3/order", Fixed(1), Signed(trading::cancel_order)),
+    row(POST, "/api/v3/order/test", Fixed(1), Signed(trading::test_order)),
+    row(GET, "/api/v3/openOrders", PerSymbol { one: 6, all: 80 }, Signed(trading::open_orders)),
+    row(DELETE, "/api/v3/openOrders", Fixed(1), Signed(trading::cancel_open_orders)),
+    row(GET, "/api/v3/allOrders", Fixed(20), Signed(trading::all_orders)),
+    row(GET, "/api/v3/myTrades", Fixed(20), Signed(trading::my_trades)),
+    row(GET, "/api/v3/account", Fixed(20), Signed(trading::account)),
+    // The user data stream's listen keys.
+    row(POST, "/api/v3/userDataStream", Fixed(1), Key(user_stream::new_listen_key)),
+    row(PUT, "/api/v3/userDataStream", Fixed(1), Key(user_stream::keep_listen_key)),
+    row(DELETE, "/api/v3/userDataStream", Fixed(1), Key(user_stream::close_listen_key)),
+    // Wallet.
+    row(POST, "/sapi/v1/capital/withdraw/apply", Fixed(1), Signed(wallet::withdraw)),
+    row(GET, "/sapi/v1/capital/withdraw/history", Fixed(1), Signed(wallet::withdraw_history)),
+    row(GET, "/sapi/v1/capital/deposit/hisrec", Fixed(1), Signed(wallet::deposit_history)),
+    // The operator.
+    row(POST, "/operator/v1/assets", Free, Operator(operator::create_asset)),
+    row(POST, "/operator/v1/markets", Free, Operator(operator::create_market)),
+    row(POST, "/operator/v1/markets/status", Free, Operator(operator::market_status)),
+    row(POST, "/operator/v1/accounts", Free, Operator(operator::create_account)),
+    row(POST, "/operator/v1/apiKeys", Free, Operator(operator::create_key)),
+    row(DELETE, "/operator/v1/apiKeys", Free, Operator(operator::revoke_key)),
+    row(POST, "/operator/v1/deposits", Free, Operator(operator::deposit)),
+    row(GET, "/operator/v1/withdrawals", Free, Operator(operator::withdrawals)),
+    row(POST, "/operator/v1/withdrawals/sent", Free, Operator(operator::withdrawal_sent)),
+    row(POST, "/operator/v1/withdrawals/confirmed", Free, Operator(operator::withdrawal_confirmed)),
+    row(POST, "/operator/v1/withdrawals/failed", Free, Operator(operator::withdrawal_failed)),
+    row(GET, "/operator/v1/cluster", Free, Operator(operator::cluster)),
+    row(GET, "/operator/v1/audit", Free, Operator(operator::audit)),
+    // Probes for load balancers and Prometheus: no token, never charged.
+    row(GET, "/operator/v1/health", Free, Public(operator::health)),
+    row(GET, "/health", Free, Public(operator::health)),
+    row(GET, "/operator/v1/ready", Free, Public(operator::ready)),
+    row(GET, "/ready", Free, Public(operator::ready)),
+    row(GET, "/metrics", Free, Public(operator::metrics)),
+    row(GET, "/operator/v1/metrics", Free, Public(operator::metrics)),
+    // The public status page's data.
+    row(GET, "/status/v1/cluster", Fixed(1), Public(status::cluster)),
+    row(GET, "/status/v1/history", Fixed(1), Public(status::history)),
+];
+
+/// The endpoint for a method and path. A known path with another method is not found either
+/// (404, as Binance answers).
+pub fn route(method: &Method, path: &str) -> Option<&'static Endpoint> {
+    ENDPOINTS.iter().find(|endpoint| endpoint.method == method && endpoint.path == path)
+}
+
+/// Binance's depth weight, by the `limit` asked for (100 if absent or unreadable).
+fn depth_weight(params: &Params) -> u32 {
+    match params.peek("limit").and_then(|limit| limit.parse::<u32>().ok()).unwrap_or(100) {
+        0..=100 => 5,
+        101..=500 => 25,
+        501..=1000 => 50,
+        _ => 250,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::{Handler, Weight};
+
+    /// The credential a row asks for.
+    fn credential(method: Method, path: &str) -> &'static str {
+        match route(&method, path).expect("listed").handler {
+            Handler::Public(_) => "public",
+            Handler::Operator(_) => "operator",
+            Handler::Key(_) => "key",
+            Handler::Signed(_) => "signed",
+        }
+    }
+
+    #[test]
+    fn every_method_and_path_is_listed_once() {
+        for (i, a) in ENDPOINTS.iter().enumerate() {
+            for b in &ENDPOINTS[i + 1..] {
+                assert!(a.method != b.method || a.path != b.path, "{} {} is listed twice", a.method, a.path);
+            }
+        }
+    }
+
+    #[test]
+    fn the_operator_is_never_charged_and_keys_always_are() {
+        for endpoint in ENDPOINTS {
+            let free = matches!(endpoint.weight, Weight::Free);
+            match endpoint.handler {
+                Handler::Operator(_) => assert!(free, "{} {}", endpoint.method, endpoint.path),
+                Handler::Key(_) | Handler::Signed(_) => assert!(!free, "{} {}", endpoint.method, endpoint.path),
+                Handler::Public(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn routes_credentials_and_weights_are_binances() {
+        let params = |query: &str| Params::parse(query.as_bytes(), b"").unwrap();
+        let weight = |method: Method, path: &str, query: &str| route(&method, path).unwrap().weight.of(&params(query));
+        assert_eq!(weight(GET, "/api/v3/depth", ""), Some(5));
+        assert_eq!(weight(GET, "/api/v3/depth", "limit=500"), Some(25));
+        assert_eq!(weight(GET, "/api/v3/depth", "limit=1000"), Some(50));
+        assert_eq!(weight(GET, "/api/v3/depth", "limit=5000"), Some(250));
+        assert_eq!(weight(GET, "/api/v3/ticker/price", "symbol=BTCUSDT"), Some(2));
+        assert_eq!(weight(GET, "/api/v3/ticker/bookTicker", ""), Some(4));
+        assert_eq!(weight(GET, "/api/v3/ticker/24hr", ""), Some(80));
+        assert_eq!(weight(GET, "/api/v3/openOrders", "symbol=BTCUSDT"), Some(6));
+        assert_eq!(weight(GET, "/api/v3/account", ""), Some(20));
+        assert_eq!(weight(GET, "/health", ""), None);
+        assert_eq!(credential(GET, "/metrics"), "public");
+        assert_eq!(credential(PUT, "/api/v3/userDataStream"), "key");
+        assert_eq!(credential(DELETE, "/api/v3/openOrders"), "signed");
+        assert_eq!(credential(GET, "/operator/v1/audit"), "operator");
+        assert!(route(&PUT, "/api/v3/order").is_none(), "a known path with another method is not found");
+        assert!(route(&GET, "/api/v3/order/").is_none(), "paths are exact");
+    }
+}
