@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use outlast_cluster::config::NodeConfig;
+use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
 use outlast_cluster::node::{self, RunningNode};
 use serde_json::Value;
 use sha2::Sha256;
@@ -35,20 +35,21 @@ async fn free_addr() -> String {
 
 /// A node configuration whose voters are this node and `absent_peers` nodes that never start.
 pub async fn config(dir: &std::path::Path, absent_peers: u64) -> NodeConfig {
-    let (raft, client, api) = (free_addr().await, free_addr().await, free_addr().await);
-    let mut peers = format!(
-        "[[peers]]\nid = 1\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\napi_addr = \"{api}\"\nprovider = \"p1\"\nregion = \"r1\"\nzone = \"z1\"\n"
-    );
+    let peer = |id: u64, raft: String, client: String, api: String| PeerConfig {
+        id,
+        raft_addr: raft,
+        client_addr: client,
+        api_addr: api,
+        provider: format!("p{id}"),
+        region: format!("r{id}"),
+        zone: format!("z{id}"),
+        role: Role::Voter,
+    };
+    let mut peers = vec![peer(1, free_addr().await, free_addr().await, free_addr().await)];
     for id in 2..2 + absent_peers {
-        peers += &format!(
-            "[[peers]]\nid = {id}\nraft_addr = \"127.0.0.1:1\"\nclient_addr = \"127.0.0.1:1\"\nprovider = \"p{id}\"\nregion = \"r{id}\"\nzone = \"z{id}\"\n"
-        );
+        peers.push(peer(id, "127.0.0.1:1".into(), "127.0.0.1:1".into(), String::new()));
     }
-    let text = format!(
-        "id = 1\ndata_dir = \"{}\"\nraft_addr = \"{raft}\"\nclient_addr = \"{client}\"\napi_addr = \"{api}\"\nprovider = \"p1\"\nregion = \"r1\"\nzone = \"z1\"\n{peers}",
-        dir.display()
-    );
-    toml::from_str(&text).unwrap()
+    NodeConfig::of_peer(1, dir.to_path_buf(), peers).expect("node 1 is a peer")
 }
 
 impl TestNode {
