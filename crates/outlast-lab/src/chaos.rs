@@ -526,60 +526,8 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     cluster.release().await;
 
     let watch = Arc::try_unwrap(watch).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).unwrap_or_default();
-    let mut incidents = watch.incidents.clone();
-    incidents.sort_by_key(|i| i.at_ms);
-    let time_to_new_leader = incidents
-        .iter()
-        .filter(|i| {
-            i.at_ms >= fault_start
-                && i.what.starts_with("leader:")
-                && !i.what.starts_with(&format!("leader: node {leader} "))
-        })
-        .map(|i| i.at_ms - fault_start)
-        .next();
-    let share = |ids: Vec<u64>| {
-        let (up, total) =
-            ids.iter().filter_map(|id| watch.health.get(id)).fold((0, 0), |(u, t), (a, b)| (u + a, t + b));
-        if total == 0 {
-            0.0
-        } else {
-            up as f64 / total as f64
-        }
-    };
-    let mut providers: Vec<String> = topology.nodes.iter().map(|n| n.provider.clone()).collect();
-    providers.dedup();
-    providers.sort();
-    providers.dedup();
-    let mut regions: Vec<String> = topology.nodes.iter().map(|n| n.region.clone()).collect();
-    regions.sort();
-    regions.dedup();
-    let report = Report {
-        scenario: config.steps.iter().map(|s| s.scenario.name()).collect::<Vec<_>>().join(" + "),
-        fault,
-        fault_window_ms: [fault_start, fault_end],
-        longest_unavailability_ms: crate::report::longest_gap(
-            &ops,
-            config.steps[0].after.as_millis() as u64 / 2,
-            load_end_ms,
-        ),
-        time_to_new_leader_ms: time_to_new_leader,
-        rto_ms: crate::report::rto(&ops, fault_start),
-        rpo_ops_lost: verdict.lost,
-        before: crate::report::phase(&ops, 0, fault_start),
-        during: crate::report::phase(&ops, fault_start, fault_end),
-        after: crate::report::phase(&ops, fault_end, load_end_ms),
-        provider_availability: providers
-            .iter()
-            .map(|p| (p.clone(), share(nodes_where(&topology, |n| &n.provider == p))))
-            .collect(),
-        region_availability: regions
-            .iter()
-            .map(|r| (r.clone(), share(nodes_where(&topology, |n| &n.region == r))))
-            .collect(),
-        incidents,
-        timeline: crate::report::timeline(&ops, end_ms),
-        verdict,
-    };
+    let run = Run { fault, fault_window_ms: [fault_start, fault_end], first_leader: leader, load_end_ms, end_ms };
+    let report = build_report(config, &topology, watch, &run, &ops, verdict);
     let write =
         |name: &str, text: String| std::fs::write(config.dir.join(name), text).map_err(|e| format!("{name}: {e}"));
     write("report.json", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)?;
@@ -591,6 +539,85 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         publish(&StateDir { root: dir.clone() }.reports(), &config.dir, &report.scenario)?;
     }
     Ok(report)
+}
+
+/// What a run did, for its report.
+struct Run {
+    /// Every fault injected, in words.
+    fault: String,
+    /// From the first fault to the last heal, ms since the run started.
+    fault_window_ms: [u64; 2],
+    /// Who led before the first fault.
+    first_leader: u64,
+    /// When the load was told to stop (unavailability is judged up to here), ms.
+    load_end_ms: u64,
+    /// When the load had stopped, ms.
+    end_ms: u64,
+}
+
+/// The run's figures, incidents and verdict as one report.
+fn build_report(
+    config: &ChaosConfig,
+    topology: &Topology,
+    watch: Watch,
+    run: &Run,
+    ops: &[crate::history::Op],
+    verdict: crate::checker::Verdict,
+) -> Report {
+    let mut incidents = watch.incidents.clone();
+    incidents.sort_by_key(|i| i.at_ms);
+    let time_to_new_leader = incidents
+        .iter()
+        .filter(|i| {
+            i.at_ms >= run.fault_window_ms[0]
+                && i.what.starts_with("leader:")
+                && !i.what.starts_with(&format!("leader: node {} ", run.first_leader))
+        })
+        .map(|i| i.at_ms - run.fault_window_ms[0])
+        .next();
+    let share = |ids: Vec<u64>| {
+        let (up, total) =
+            ids.iter().filter_map(|id| watch.health.get(id)).fold((0, 0), |(u, t), (a, b)| (u + a, t + b));
+        if total == 0 {
+            0.0
+        } else {
+            up as f64 / total as f64
+        }
+    };
+    let mut providers: Vec<String> = topology.nodes.iter().map(|n| n.provider.clone()).collect();
+    providers.sort();
+    providers.dedup();
+    let mut regions: Vec<String> = topology.nodes.iter().map(|n| n.region.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    let [fault_start, fault_end] = run.fault_window_ms;
+    Report {
+        scenario: config.steps.iter().map(|s| s.scenario.name()).collect::<Vec<_>>().join(" + "),
+        fault: run.fault.clone(),
+        fault_window_ms: run.fault_window_ms,
+        longest_unavailability_ms: crate::report::longest_gap(
+            ops,
+            config.steps[0].after.as_millis() as u64 / 2,
+            run.load_end_ms,
+        ),
+        time_to_new_leader_ms: time_to_new_leader,
+        rto_ms: crate::report::rto(ops, fault_start),
+        rpo_ops_lost: verdict.lost,
+        before: crate::report::phase(ops, 0, fault_start),
+        during: crate::report::phase(ops, fault_start, fault_end),
+        after: crate::report::phase(ops, fault_end, run.load_end_ms),
+        provider_availability: providers
+            .iter()
+            .map(|p| (p.clone(), share(nodes_where(topology, |n| &n.provider == p))))
+            .collect(),
+        region_availability: regions
+            .iter()
+            .map(|r| (r.clone(), share(nodes_where(topology, |n| &n.region == r))))
+            .collect(),
+        incidents,
+        timeline: crate::report::timeline(ops, run.end_ms),
+        verdict,
+    }
 }
 
 #[cfg(test)]

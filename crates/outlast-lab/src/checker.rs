@@ -87,131 +87,136 @@ pub async fn converge(endpoints: &[String], token: &str, deadline: Duration) -> 
 /// Checks the history against the settled cluster.
 pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &[Op]) -> Verdict {
     let mut verdict = Verdict::default();
-    match converge(endpoints, token, Duration::from_secs(60)).await {
-        Ok(audits) => {
-            verdict.digest = audits[0]["digest"].as_str().unwrap_or_default().to_string();
-            verdict.applied_index = audits[0]["appliedIndex"].as_u64().unwrap_or(0);
-            for audit in &audits {
-                if audit["invariants"] != "ok" {
-                    verdict.failures.push(format!("node {}: invariant broken: {}", audit["node"], audit["invariants"]));
-                }
-                for asset in audit["assets"].as_array().into_iter().flatten() {
-                    if asset["conserved"] != true {
-                        verdict
-                            .failures
-                            .push(format!("node {}: {} not conserved: {asset}", audit["node"], asset["asset"]));
-                    }
-                }
-            }
-        }
-        Err(why) => verdict.failures.push(why),
-    }
-    let client_for =
-        |trader: &Trader| Client::new(endpoints.to_vec(), Some(trader.credentials.clone()), FailoverPolicy::default());
+    check_replicas(&mut verdict, endpoints, token).await;
     for trader in traders {
-        let client = client_for(trader);
-        let orders =
-            client.signed("GET", "/api/v3/allOrders", &[("symbol", "BTCUSDT".into()), ("limit", "1000".into())]).await;
-        let withdrawals = client.signed("GET", "/sapi/v1/capital/withdraw/history", &[("limit", "1000".into())]).await;
-        let deposits = client.signed("GET", "/sapi/v1/capital/deposit/hisrec", &[("limit", "1000".into())]).await;
-        let (Ok(orders), Ok(withdrawals), Ok(deposits)) = (orders, withdrawals, deposits) else {
-            verdict.failures.push(format!("account {}: final state unreadable", trader.account));
-            continue;
-        };
-        // Everything the final state holds, by client id.
-        let mut held: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
-        for order in orders.as_array().into_iter().flatten() {
-            let id = order["clientOrderId"].as_str().unwrap_or_default().to_string();
-            held.entry(id)
-                .or_default()
-                .push((order["orderId"].as_u64().unwrap_or(0), order["status"].as_str().unwrap_or("").to_string()));
-        }
-        for w in withdrawals.as_array().into_iter().flatten() {
-            let id = w["withdrawOrderId"].as_str().unwrap_or_default().to_string();
-            held.entry(id)
-                .or_default()
-                .push((w["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(0), w["status"].to_string()));
-        }
-        for d in deposits.as_array().into_iter().flatten() {
-            let id = d["txId"].as_str().unwrap_or_default().to_string();
-            held.entry(id).or_default().push((0, d["status"].to_string()));
-        }
-        for (client_id, copies) in &held {
-            if copies.len() > 1 {
-                verdict.duplicated += copies.len() - 1;
-                verdict.failures.push(format!(
-                    "account {}: {client_id} took effect {} times",
-                    trader.account,
-                    copies.len()
-                ));
-            }
-        }
-        let mine = ops.iter().filter(|op| op.account == trader.account);
-        let mut first_order: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut resolved_unknown: BTreeSet<&str> = BTreeSet::new();
-        for op in mine {
-            let present = held.get(&op.client_id);
-            match (&op.kind, &op.result) {
-                (OpKind::Place | OpKind::Withdraw | OpKind::Deposit, OpResult::Ok) => {
-                    verdict.acknowledged += 1;
-                    if present.is_none() {
-                        verdict.lost += 1;
-                        verdict
-                            .failures
-                            .push(format!("account {}: acknowledged {} lost", trader.account, op.client_id));
-                    }
-                    if let (OpKind::Place, Some(id)) = (op.kind, op.order_id) {
-                        first_order.entry(&op.client_id).or_insert(id);
-                    }
-                }
-                (OpKind::Retry, OpResult::Ok) => {
-                    verdict.acknowledged += 1;
-                    if let (Some(first), Some(again)) = (first_order.get(op.client_id.as_str()), op.order_id) {
-                        if *first != again {
-                            verdict.duplicated += 1;
-                            verdict.failures.push(format!(
-                                "account {}: retry of {} made order {again}, not {first}",
-                                trader.account, op.client_id
-                            ));
-                        }
-                    }
-                }
-                (OpKind::Cancel, OpResult::Ok) => {
-                    verdict.acknowledged += 1;
-                    let canceled = present.is_some_and(|c| c.iter().any(|(_, status)| status == "CANCELED"));
-                    if !canceled {
-                        verdict.lost += 1;
-                        verdict.failures.push(format!(
-                            "account {}: acknowledged cancel of {} not in effect",
-                            trader.account, op.client_id
-                        ));
-                    }
-                }
-                (OpKind::Place | OpKind::Withdraw | OpKind::Deposit | OpKind::Retry, OpResult::Unknown) => {
-                    if resolved_unknown.insert(&op.client_id) {
-                        if present.is_some() {
-                            verdict.unknown_applied += 1;
-                        } else {
-                            verdict.unknown_not_applied += 1;
-                        }
-                    }
-                }
-                (OpKind::Place | OpKind::Withdraw | OpKind::Deposit, OpResult::Fail(code)) => {
-                    verdict.refused += 1;
-                    // A refusal changes nothing, unless an earlier unknown attempt of the same id applied.
-                    if present.is_some()
-                        && !ops.iter().any(|o| o.client_id == op.client_id && o.result != OpResult::Fail(*code))
-                    {
-                        verdict
-                            .failures
-                            .push(format!("account {}: refused {} ({code}) took effect", trader.account, op.client_id));
-                    }
-                }
-                (_, OpResult::Fail(_)) => verdict.refused += 1,
-                (OpKind::Cancel, OpResult::Unknown) => {}
-            }
+        let client = Client::new(endpoints.to_vec(), Some(trader.credentials.clone()), FailoverPolicy::default());
+        match final_state(&client).await {
+            Some(held) => check_account(&mut verdict, trader.account, &held, ops),
+            None => verdict.failures.push(format!("account {}: final state unreadable", trader.account)),
         }
     }
     verdict.pass = verdict.failures.is_empty();
     verdict
+}
+
+/// Every replica converged on one digest, with the engine's invariants and conservation of
+/// every asset intact on each.
+async fn check_replicas(verdict: &mut Verdict, endpoints: &[String], token: &str) {
+    let audits = match converge(endpoints, token, Duration::from_secs(60)).await {
+        Ok(audits) => audits,
+        Err(why) => return verdict.failures.push(why),
+    };
+    verdict.digest = audits[0]["digest"].as_str().unwrap_or_default().to_string();
+    verdict.applied_index = audits[0]["appliedIndex"].as_u64().unwrap_or(0);
+    for audit in &audits {
+        if audit["invariants"] != "ok" {
+            verdict.failures.push(format!("node {}: invariant broken: {}", audit["node"], audit["invariants"]));
+        }
+        for asset in audit["assets"].as_array().into_iter().flatten() {
+            if asset["conserved"] != true {
+                verdict.failures.push(format!("node {}: {} not conserved: {asset}", audit["node"], asset["asset"]));
+            }
+        }
+    }
+}
+
+/// What an account's final state holds, by client id: each order, withdrawal and deposit
+/// with that id, as (exchange id, status).
+type Held = BTreeMap<String, Vec<(u64, String)>>;
+
+/// The account's final state through `client`; None if it could not be read.
+async fn final_state(client: &Client) -> Option<Held> {
+    let orders =
+        client.signed("GET", "/api/v3/allOrders", &[("symbol", "BTCUSDT".into()), ("limit", "1000".into())]).await;
+    let withdrawals = client.signed("GET", "/sapi/v1/capital/withdraw/history", &[("limit", "1000".into())]).await;
+    let deposits = client.signed("GET", "/sapi/v1/capital/deposit/hisrec", &[("limit", "1000".into())]).await;
+    let (Ok(orders), Ok(withdrawals), Ok(deposits)) = (orders, withdrawals, deposits) else { return None };
+    let mut held = Held::new();
+    for order in orders.as_array().into_iter().flatten() {
+        let id = order["clientOrderId"].as_str().unwrap_or_default().to_string();
+        held.entry(id)
+            .or_default()
+            .push((order["orderId"].as_u64().unwrap_or(0), order["status"].as_str().unwrap_or("").to_string()));
+    }
+    for w in withdrawals.as_array().into_iter().flatten() {
+        let id = w["withdrawOrderId"].as_str().unwrap_or_default().to_string();
+        held.entry(id)
+            .or_default()
+            .push((w["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(0), w["status"].to_string()));
+    }
+    for d in deposits.as_array().into_iter().flatten() {
+        let id = d["txId"].as_str().unwrap_or_default().to_string();
+        held.entry(id).or_default().push((0, d["status"].to_string()));
+    }
+    Some(held)
+}
+
+/// Compares one account's recorded operations with what its final state holds: nothing
+/// acknowledged lost, nothing applied twice, nothing refused in effect, every unknown resolved.
+fn check_account(verdict: &mut Verdict, account: u64, held: &Held, ops: &[Op]) {
+    for (client_id, copies) in held {
+        if copies.len() > 1 {
+            verdict.duplicated += copies.len() - 1;
+            verdict.failures.push(format!("account {account}: {client_id} took effect {} times", copies.len()));
+        }
+    }
+    let mut first_order: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut resolved_unknown: BTreeSet<&str> = BTreeSet::new();
+    for op in ops.iter().filter(|op| op.account == account) {
+        let present = held.get(&op.client_id);
+        match (&op.kind, &op.result) {
+            (OpKind::Place | OpKind::Withdraw | OpKind::Deposit, OpResult::Ok) => {
+                verdict.acknowledged += 1;
+                if present.is_none() {
+                    verdict.lost += 1;
+                    verdict.failures.push(format!("account {account}: acknowledged {} lost", op.client_id));
+                }
+                if let (OpKind::Place, Some(id)) = (op.kind, op.order_id) {
+                    first_order.entry(&op.client_id).or_insert(id);
+                }
+            }
+            (OpKind::Retry, OpResult::Ok) => {
+                verdict.acknowledged += 1;
+                if let (Some(first), Some(again)) = (first_order.get(op.client_id.as_str()), op.order_id) {
+                    if *first != again {
+                        verdict.duplicated += 1;
+                        verdict.failures.push(format!(
+                            "account {account}: retry of {} made order {again}, not {first}",
+                            op.client_id
+                        ));
+                    }
+                }
+            }
+            (OpKind::Cancel, OpResult::Ok) => {
+                verdict.acknowledged += 1;
+                let canceled = present.is_some_and(|c| c.iter().any(|(_, status)| status == "CANCELED"));
+                if !canceled {
+                    verdict.lost += 1;
+                    verdict
+                        .failures
+                        .push(format!("account {account}: acknowledged cancel of {} not in effect", op.client_id));
+                }
+            }
+            (OpKind::Place | OpKind::Withdraw | OpKind::Deposit | OpKind::Retry, OpResult::Unknown) => {
+                if resolved_unknown.insert(&op.client_id) {
+                    if present.is_some() {
+                        verdict.unknown_applied += 1;
+                    } else {
+                        verdict.unknown_not_applied += 1;
+                    }
+                }
+            }
+            (OpKind::Place | OpKind::Withdraw | OpKind::Deposit, OpResult::Fail(code)) => {
+                verdict.refused += 1;
+                // A refusal changes nothing, unless an earlier unknown attempt of the same id applied.
+                if present.is_some()
+                    && !ops.iter().any(|o| o.client_id == op.client_id && o.result != OpResult::Fail(*code))
+                {
+                    verdict.failures.push(format!("account {account}: refused {} ({code}) took effect", op.client_id));
+                }
+            }
+            (_, OpResult::Fail(_)) => verdict.refused += 1,
+            (OpKind::Cancel, OpResult::Unknown) => {}
+        }
+    }
 }
