@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::Raft;
-use outlast_cluster::client::{self, ClientReply};
+use outlast_cluster::protocol::ClientReply;
+use outlast_cluster::write::{submit, Writer};
 use outlast_cluster::{EngineReader, NodeId, NodeInfo, TypeConfig};
 use outlast_engine::{CommandBody, Outcome};
 
@@ -30,7 +31,7 @@ pub struct Api {
     /// Raft, for cluster state.
     pub raft: Raft<TypeConfig>,
     /// Writes (batched with this node's other API writes).
-    pub writer: client::Writer,
+    pub writer: Writer,
     /// Applied engine, history and event feed.
     pub reader: EngineReader,
     /// This node and its labels.
@@ -70,7 +71,7 @@ impl Api {
             return Ok(self.planted_ack_before_commit(body));
         }
         let started = Instant::now();
-        let reply = tokio::time::timeout(WRITE_DEADLINE, client::submit(&self.writer, body, false)).await;
+        let reply = tokio::time::timeout(WRITE_DEADLINE, submit(&self.writer, body, false)).await;
         let (outcome, index) = match reply {
             Ok(ClientReply::Outcome { outcome, index }) => (outcome, index),
             Ok(ClientReply::Unavailable(why)) => return Err(self.unknown(&why)),
@@ -95,7 +96,7 @@ impl Api {
         let outcome = self.reader.read().clone().apply(&command, &mut Vec::new());
         let writer = self.writer.clone();
         tokio::spawn(async move {
-            let _ = client::submit(&writer, body, false).await;
+            let _ = submit(&writer, body, false).await;
         });
         outcome
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use outlast_cluster::client::{call, ClientReply, ClientRequest, NodeStatus};
+use outlast_cluster::protocol::{call, ClientReply, ClientRequest, NodeStatus};
 use outlast_engine::{CommandBody, Outcome};
 
 /// Nodes of one cluster and their processes.

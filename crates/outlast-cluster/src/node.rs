@@ -15,10 +15,13 @@ use tokio::task::JoinHandle;
 
 use crate::config::NodeConfig;
 use crate::elections::{campaign_when_due, ElectionTiming, LeaderContact};
+use crate::internal_server::serve_clients;
 use crate::state_machine::EngineReader;
+use crate::status::report_config_mismatch;
 use crate::topology::fatal_provider_losses;
 use crate::types::TypeConfig;
-use crate::{client, serve, LogStore, Network, StateMachine, TcpDialer};
+use crate::write::{system_clock, Writer};
+use crate::{serve, LogStore, Network, StateMachine, TcpDialer};
 
 /// A started node. Dropping it leaves its tasks running; call `shutdown`.
 pub struct RunningNode {
@@ -26,6 +29,8 @@ pub struct RunningNode {
     pub raft: Raft<TypeConfig>,
     /// Reads of the applied engine.
     pub reader: EngineReader,
+    /// The node's write path (the API writes through it too).
+    pub writer: Writer,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -80,28 +85,16 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
     let peers = TcpListener::bind(listen).await.map_err(|e| format!("{listen}: {e}"))?;
     let client_listen = config.client_listen_addr.as_ref().unwrap_or(&config.client_addr);
     let clients = TcpListener::bind(client_listen).await.map_err(|e| format!("{client_listen}: {e}"))?;
-    if let Some(source) = config.source_ip {
-        client::dial_peers_from(source);
-    }
+    let dialer = TcpDialer { source_ip: config.source_ip };
+    let writer = Writer::new(raft.clone(), reader.clone(), system_clock(), dialer);
     let contact = LeaderContact::default();
     let mut tasks = vec![tokio::spawn(serve(peers, raft.clone(), contact.clone()))];
     let me = (config.id, config.own_info());
-    tasks.push(tokio::spawn(client::serve_clients(clients, raft.clone(), reader.clone(), me.clone())));
-    // A node whose file disagrees with what the cluster was told about it says so loudly.
+    tasks.push(tokio::spawn(serve_clients(clients, writer.clone(), me.clone())));
     let watched = raft.clone();
     tasks.push(tokio::spawn(async move {
-        let mut reported = false;
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            match client::config_mismatch(&watched, &me) {
-                Some(why) if !reported => {
-                    tracing::error!("configuration mismatch: {why}");
-                    reported = true;
-                }
-                Some(_) => {}
-                None => reported = false,
-            }
-        }
+        report_config_mismatch(watched, me).await;
+        Ok(())
     }));
     let timing = ElectionTiming {
         lease: Duration::from_millis(config.election_timeout_ms[1]),
@@ -120,7 +113,7 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
             Ok(())
         }));
     }
-    Ok(RunningNode { raft, reader, tasks })
+    Ok(RunningNode { raft, reader, writer, tasks })
 }
 
 /// Makes the configured peers the cluster's voters. Refuses a topology that one provider's

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use outlast_cluster::client::{ClientReply, ClientRequest};
+use outlast_cluster::protocol::{ClientReply, ClientRequest};
 use outlast_cluster::{frame, NodeId};
 use outlast_engine::{CommandBody, Outcome};
 

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::{Config, Raft, SnapshotPolicy};
-use outlast_cluster::client::{serve_client_connection, Clock, Writer};
 use outlast_cluster::elections::{campaign_when_due, ElectionTiming, LeaderContact};
+use outlast_cluster::internal_server::serve_client_connection;
+use outlast_cluster::write::{Clock, Writer};
 use outlast_cluster::{serve_connection, Dialer, LogStore, Network, NodeId, NodeInfo, StateMachine, TypeConfig};
 use outlast_engine::Limits;
 
@@ -156,14 +157,13 @@ async fn start(
         }
     });
     let clients = turmoil::net::TcpListener::bind(("0.0.0.0", CLIENT_PORT)).await.map_err(|e| e.to_string())?;
-    let writer = Writer::with_clock(raft.clone(), clock(controls.clock_offset_ms.clone()));
+    let writer = Writer::new(raft.clone(), reader.clone(), clock(controls.clock_offset_ms.clone()), SimDialer);
     let me = (id, members()[&id].clone());
-    let served = reader.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = clients.accept().await {
-            let (writer, reader, me) = (writer.clone(), served.clone(), me.clone());
+            let (writer, me) = (writer.clone(), me.clone());
             tokio::spawn(async move {
-                let _ = serve_client_connection(stream, writer, reader, me).await;
+                let _ = serve_client_connection(stream, writer, me).await;
             });
         }
     });

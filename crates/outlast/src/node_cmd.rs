@@ -114,7 +114,7 @@ async fn start_api(
         ip_per_minute: config.api_ip_weight_per_minute.unwrap_or(defaults.ip_per_minute),
         key_per_minute: config.api_key_weight_per_minute.unwrap_or(defaults.key_per_minute),
     };
-    let api = outlast_api::new_api(running.raft.clone(), running.reader.clone(), me, keyring, operator, limits);
+    let api = outlast_api::new_api(running.writer.clone(), running.reader.clone(), me, keyring, operator, limits);
     Ok(Some(tokio::spawn(outlast_api::serve(listener, api, config.reports_dir.clone()))))
 }
 
