@@ -33,7 +33,7 @@ pub mod internal_server;
 mod log_store;
 mod network;
 pub mod node;
-#[cfg(feature = "planted-bugs")]
+#[cfg(feature = "planted-faults")]
 pub mod planted;
 mod preferred;
 pub mod protocol;

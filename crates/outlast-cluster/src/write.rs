@@ -80,17 +80,9 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
     let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
     loop {
         let command = outlast_engine::Command { ts_ms: (writer.clock)(), body: body.clone() };
-        #[cfg(feature = "planted-bugs")]
-        if crate::planted::is(crate::planted::Bug::AckBeforeCommit)
-            && raft.metrics().borrow().state == openraft::ServerState::Leader
-        {
-            // THE PLANTED BUG: acknowledge now, replicate later.
-            let (writer, command) = (writer.clone(), command.clone());
-            tokio::spawn(async move {
-                let _ = writer.batcher.write(command).await;
-            });
-            let summary = outlast_engine::Summary::AccountCreated(0);
-            return ClientReply::Outcome { outcome: outlast_engine::Outcome::Applied(summary), index: 0 };
+        #[cfg(feature = "planted-faults")]
+        if let Some(premature) = planted_ack_before_commit(writer, &command) {
+            return premature;
         }
         let error = match writer.batcher.write(command).await {
             Ok(Ok((outcome, index))) => return ClientReply::Outcome { outcome, index },
@@ -125,6 +117,26 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
             return ClientReply::Unavailable(format!("no reachable leader within {ELECTION_WAIT:?}"));
         }
     }
+}
+
+/// THE PLANTED FAULT ack-before-commit (feature `planted-faults`, when planted): a leader
+/// answers a client's money operation (account request or deposit) at once with the outcome
+/// predicted on a copy of its applied state, and replicates it afterwards; a leader that dies or
+/// is cut off first loses a write it acknowledged. Set-up commands stay honest so that a run
+/// reaches its workload. `None`: not planted, not the leader, or not such a command.
+#[cfg(feature = "planted-faults")]
+fn planted_ack_before_commit<D: Dialer>(writer: &Writer<D>, command: &outlast_engine::Command) -> Option<ClientReply> {
+    let money = matches!(command.body, CommandBody::Account(_) | CommandBody::Deposit { .. });
+    let leads = writer.raft.metrics().borrow().state == openraft::ServerState::Leader;
+    if !crate::planted::is(crate::planted::Bug::AckBeforeCommit) || !money || !leads {
+        return None;
+    }
+    let outcome = writer.reader.read().clone().apply(command, &mut Vec::new());
+    let (batcher, command) = (writer.batcher.clone(), command.clone());
+    tokio::spawn(async move {
+        let _ = batcher.write(command).await;
+    });
+    Some(ClientReply::Outcome { outcome, index: 0 })
 }
 
 /// Waits until this node knows a leader other than `gone`; false at `deadline`.

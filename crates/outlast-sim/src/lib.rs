@@ -77,19 +77,6 @@ impl Outcome {
     }
 }
 
-/// Plants a bug in every run of this process (feature `planted-bugs`): `ack-before-commit`
-/// or `ack-before-fsync`. Returns false for any other name.
-#[cfg(feature = "planted-bugs")]
-pub fn plant(name: &str) -> bool {
-    use outlast_cluster::planted::{plant, Bug};
-    match name {
-        "ack-before-commit" => plant(Bug::AckBeforeCommit),
-        "ack-before-fsync" => plant(Bug::AckBeforeFsync),
-        _ => return false,
-    }
-    true
-}
-
 /// Runs seeds `from..from + count` one after another, calling `report` with each outcome;
 /// returns the failing seeds, ascending.
 ///
