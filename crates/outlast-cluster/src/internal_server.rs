@@ -10,23 +10,23 @@ use std::io;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::frame;
+use crate::listener::Listener;
 use crate::network::Dialer;
 use crate::protocol::{ClientReply, ClientRequest};
 use crate::types::{NodeId, NodeInfo};
 use crate::write::{submit, Writer};
 
-/// Client connections served at once; more wait in the kernel's backlog. Bounds the tasks and
+/// Client connections served at once; more wait in the listener's backlog. Bounds the tasks and
 /// buffers a burst of clients can make a node hold.
 pub const CLIENT_CONNECTIONS_MAX: usize = 4_096;
 
 /// Serves the client protocol on `listener` until the listener fails.
 /// `me` is this node's id and its configured description.
-pub async fn serve_clients<D: Dialer>(
-    listener: TcpListener,
+pub async fn serve_clients<L: Listener, D: Dialer>(
+    mut listener: L,
     writer: Writer<D>,
     me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
@@ -35,7 +35,6 @@ pub async fn serve_clients<D: Dialer>(
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let (stream, peer) = listener.accept().await?;
         let (writer, me) = (writer.clone(), me.clone());
-        stream.set_nodelay(true)?;
         tokio::spawn(async move {
             if let Err(error) = serve_client_connection(stream, writer, me).await {
                 tracing::debug!(%peer, %error, "client connection closed");

@@ -30,6 +30,7 @@ pub mod elections;
 pub mod forward;
 pub mod frame;
 pub mod internal_server;
+pub mod listener;
 mod log_store;
 mod network;
 pub mod node;
