@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::Raft;
-use outlast_cluster::client::{self, ClientReply};
+use outlast_cluster::protocol::ClientReply;
+use outlast_cluster::write::{submit, Writer};
 use outlast_cluster::{EngineReader, NodeId, NodeInfo, TypeConfig};
 use outlast_engine::{CommandBody, Outcome};
 
@@ -30,7 +31,7 @@ pub struct Api {
     /// Raft, for cluster state.
     pub raft: Raft<TypeConfig>,
     /// Writes (batched with this node's other API writes).
-    pub writer: client::Writer,
+    pub writer: Writer,
     /// Applied engine, history and event feed.
     pub reader: EngineReader,
     /// This node and its labels.
@@ -63,14 +64,8 @@ pub fn now_ms() -> u64 {
 impl Api {
     /// Replicates a command and returns its outcome once this node has applied it.
     pub async fn write(&self, body: CommandBody) -> Result<Outcome, ApiError> {
-        #[cfg(feature = "planted-faults")]
-        if matches!(body, CommandBody::Account(_))
-            && std::env::var("OUTLAST_PLANTED_FAULT").as_deref() == Ok("ack-before-commit")
-        {
-            return Ok(self.planted_ack_before_commit(body));
-        }
         let started = Instant::now();
-        let reply = tokio::time::timeout(WRITE_DEADLINE, client::submit(&self.writer, body, false)).await;
+        let reply = tokio::time::timeout(WRITE_DEADLINE, submit(&self.writer, body, false)).await;
         let (outcome, index) = match reply {
             Ok(ClientReply::Outcome { outcome, index }) => (outcome, index),
             Ok(ClientReply::Unavailable(why)) => return Err(self.unknown(&why)),
@@ -84,20 +79,6 @@ impl Api {
             tracing::warn!(index, "answering a committed write before this node applied it");
         }
         Ok(outcome)
-    }
-
-    /// THE PLANTED BUG (feature `planted-faults` only): answers with the outcome predicted on a
-    /// copy of this node's engine and replicates afterwards, so an acknowledged write can be
-    /// lost when a node or the leader dies. The chaos checker must catch it.
-    #[cfg(feature = "planted-faults")]
-    fn planted_ack_before_commit(&self, body: CommandBody) -> Outcome {
-        let command = outlast_engine::Command { ts_ms: now_ms(), body: body.clone() };
-        let outcome = self.reader.read().clone().apply(&command, &mut Vec::new());
-        let writer = self.writer.clone();
-        tokio::spawn(async move {
-            let _ = client::submit(&writer, body, false).await;
-        });
-        outcome
     }
 
     fn unknown(&self, why: &str) -> ApiError {

@@ -43,9 +43,9 @@ pub use auth::{Keyring, OperatorToken};
 pub use names::utc_text;
 pub use weights::WeightLimits;
 
-/// Builds the API's shared state.
+/// Builds the API's shared state; it writes through the node's `writer`.
 pub fn new_api(
-    raft: Raft<TypeConfig>,
+    writer: outlast_cluster::write::Writer,
     reader: EngineReader,
     me: (NodeId, NodeInfo),
     keyring: Keyring,
@@ -53,8 +53,8 @@ pub fn new_api(
     weight_limits: WeightLimits,
 ) -> Shared {
     Arc::new(Api {
-        writer: outlast_cluster::client::Writer::new(raft.clone()),
-        raft,
+        raft: writer.raft.clone(),
+        writer,
         reader,
         me,
         keyring,

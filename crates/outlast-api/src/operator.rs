@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use outlast_cluster::client::{self, ClientReply, ClientRequest};
+use outlast_cluster::protocol::{call_with, ClientReply, ClientRequest};
 use outlast_engine::{CommandBody, MarketSpec, MarketStatus, Outcome, Summary, WithdrawalState};
 use serde_json::{json, Value};
 
@@ -272,9 +272,9 @@ async fn cluster_view(api: &Shared) -> Value {
     let mut statuses = Vec::new();
     for (id, info) in &members {
         let status = if *id == api.me.0 {
-            Some(client::status(&api.raft, &api.reader, &api.me))
+            Some(outlast_cluster::status::status(&api.raft, &api.reader, &api.me))
         } else {
-            match client::call(&info.client_addr, &ClientRequest::Status, STATUS_DEADLINE).await {
+            match call_with(&api.writer.dialer, &info.client_addr, &ClientRequest::Status, STATUS_DEADLINE).await {
                 Ok(ClientReply::Status(status)) => Some(status),
                 _ => None,
             }

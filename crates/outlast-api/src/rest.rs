@@ -57,7 +57,9 @@ async fn authenticate(
             // This node may simply not have applied the key yet (created through another node a
             // moment ago): catch up with the leader's read index, then look again. A node that
             // cannot catch up says so (503) rather than calling a good key invalid.
-            if !outlast_cluster::client::catch_up(&api.raft, &api.reader, api.me.0, CATCH_UP_DEADLINE).await {
+            if !outlast_cluster::read::catch_up(&api.raft, &api.reader, &api.writer.dialer, api.me.0, CATCH_UP_DEADLINE)
+                .await
+            {
                 return Err(ApiError::unavailable("this node cannot confirm it is current; try another node"));
             }
             api.reader.read().api_key_account(key).ok_or_else(ApiError::rejected_api_key)?

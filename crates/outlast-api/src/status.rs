@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use outlast_cluster::client::{self, ClientReply, ClientRequest, NodeStatus};
+use outlast_cluster::protocol::{call_with, ClientReply, ClientRequest, NodeStatus};
 use outlast_cluster::NodeId;
 use serde_json::{json, Value};
 
@@ -109,10 +109,10 @@ pub async fn record(api: Shared) {
                 let api = api.clone();
                 tokio::spawn(async move {
                     if id == api.me.0 {
-                        return (id, Some(client::status(&api.raft, &api.reader, &api.me)));
+                        return (id, Some(outlast_cluster::status::status(&api.raft, &api.reader, &api.me)));
                     }
                     let deadline = Duration::from_millis(PROBE_DEADLINE_MS);
-                    match client::call(&addr, &ClientRequest::Status, deadline).await {
+                    match call_with(&api.writer.dialer, &addr, &ClientRequest::Status, deadline).await {
                         Ok(ClientReply::Status(status)) => (id, Some(status)),
                         _ => (id, None),
                     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use outlast_client::{Client, Credentials, FailoverPolicy};
-use outlast_cluster::client::{ClientReply, ClientRequest, Connection};
+use outlast_cluster::protocol::{ClientReply, ClientRequest, Connection};
 use outlast_engine::{
     AccountAction, AccountRequest, ClientId, CommandBody, OrderKind, OrderSpec, Side, StpMode, TimeInForce,
 };

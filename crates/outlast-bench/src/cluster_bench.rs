@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use outlast_cluster::client::{ClientReply, ClientRequest, Connection};
+use outlast_cluster::protocol::{ClientReply, ClientRequest, Connection};
 use outlast_engine::CommandBody;
 
 use crate::api_bench::measure;
@@ -100,7 +100,8 @@ async fn failover_trial(cluster: &mut ProcessCluster, trial: u64) -> f64 {
     loop {
         account += 1;
         let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
-        let reply = outlast_cluster::client::call(cluster.client_addr(via), &request, Duration::from_millis(500)).await;
+        let reply =
+            outlast_cluster::protocol::call(cluster.client_addr(via), &request, Duration::from_millis(500)).await;
         if let Ok(ClientReply::Outcome { .. }) = reply {
             break;
         }

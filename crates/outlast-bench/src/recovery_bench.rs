@@ -16,9 +16,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use outlast_cluster::admin::AdminRequest;
-use outlast_cluster::client::{call, ClientReply, ClientRequest};
 use outlast_cluster::config::NodeConfig;
+use outlast_cluster::protocol::AdminRequest;
+use outlast_cluster::protocol::{call, ClientReply, ClientRequest};
 
 use crate::cluster_bench::create_accounts;
 use crate::report::{spread, Spread};

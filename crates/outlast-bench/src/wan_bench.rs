@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use outlast_cluster::client::{ClientReply, ClientRequest, Connection};
+use outlast_cluster::protocol::{ClientReply, ClientRequest, Connection};
 use outlast_lab::up::{Cluster, NodeAddrs};
 
 use crate::cluster_bench::create_accounts;

@@ -1,53 +1,36 @@
-//! Membership administration: add a learner, change the voter set, snapshot now.
+//! Membership administration, carried out at the leader: add a learner, change the voter set,
+//! remove learners, snapshot now (the request itself is `protocol::AdminRequest`).
 //!
 //! Membership changes go through openraft's joint consensus, so the cluster never has two
-//! disjoint majorities. They run at the leader; a follower forwards them once. A voter set that
-//! one provider's loss would stop is refused, as at initialisation. (Who may call this comes
-//! with the operator API's credential.)
+//! disjoint majorities. They run at the leader; a follower forwards them once. (Who may call
+//! this is the operator API's and the node's client address's business.)
+//!
+//! Must never: accept a voter set that one provider's loss would stop unless explicitly
+//! allowed (as at initialisation), or depend on the server that dispatches to it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use openraft::Raft;
-use serde::{Deserialize, Serialize};
 
-use crate::client::{to_leader, ClientReply, ClientRequest};
+use crate::forward::to_leader;
+use crate::network::Dialer;
+use crate::protocol::AdminRequest;
+use crate::protocol::{ClientReply, ClientRequest};
 use crate::topology::fatal_provider_losses;
 use crate::types::{NodeId, NodeInfo, TypeConfig};
-
-/// An administrative request.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum AdminRequest {
-    /// Start replicating to a node that does not vote; returns once it has caught up.
-    AddLearner {
-        /// Its id.
-        id: NodeId,
-        /// How to reach it and where it is.
-        info: NodeInfo,
-    },
-    /// Make exactly these nodes the voters (they must be members already); the others stay as
-    /// learners until removed. Refused if one provider's loss would stop the new voter set.
-    SetVoters {
-        /// The new voter set.
-        voters: BTreeSet<NodeId>,
-        /// Allow a voter set that one provider's loss would stop.
-        allow_unsafe_topology: bool,
-    },
-    /// Remove non-voting members.
-    RemoveLearners {
-        /// The learners to drop.
-        ids: BTreeSet<NodeId>,
-    },
-    /// Build a snapshot now (the log behind it is purged by policy).
-    Snapshot,
-}
 
 /// How long a forwarded admin request may take at the leader (adding a learner waits for it
 /// to catch up).
 const ADMIN_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Runs `request` here if this node leads, else forwards it once to the leader.
-pub(crate) async fn handle(raft: &Raft<TypeConfig>, request: AdminRequest, forwarded: bool) -> ClientReply {
+/// Runs `request` here if this node leads, else forwards it once to the leader through `dialer`.
+pub(crate) async fn handle<D: Dialer>(
+    raft: &Raft<TypeConfig>,
+    dialer: &D,
+    request: AdminRequest,
+    forwarded: bool,
+) -> ClientReply {
     let result = match request.clone() {
         AdminRequest::AddLearner { id, info } => {
             raft.add_learner(id, info, true).await.map(|_| "learner added".to_string())
@@ -88,7 +71,7 @@ pub(crate) async fn handle(raft: &Raft<TypeConfig>, request: AdminRequest, forwa
         Ok(done) => ClientReply::Done(done),
         Err(error) => {
             let request = ClientRequest::Admin { request, forwarded: true };
-            to_leader(error.forward_to_leader(), forwarded, request, ADMIN_DEADLINE, error.to_string()).await
+            to_leader(dialer, error.forward_to_leader(), forwarded, request, ADMIN_DEADLINE, error.to_string()).await
         }
     }
 }

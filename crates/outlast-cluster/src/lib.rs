@@ -1,13 +1,22 @@
-//! Outlast's replication layer on openraft.
+//! Outlast's replication layer on openraft: everything between the engine and the network.
 //!
-//! Today: the openraft type configuration, the Raft log storage on `outlast-log`
-//! ([`LogStore`]) and the state machine that applies committed commands to the engine
-//! ([`StateMachine`]), both checked with openraft's own storage test suite; and the TCP
-//! transport ([`Network`] dials peers, [`serve`] answers them) in compact binary frames. The
-//! node process and cluster membership come next (issue 3).
+//! Storage and state machine, apart as in openraft's examples: [`LogStore`] (the Raft log on
+//! `outlast-log`; it must never interpret commands) and [`StateMachine`] (the engine applying
+//! committed commands; it must never touch the log), both checked with openraft's storage test
+//! suite. The network: `frame` (bounded length-prefixed postcard), `rpc` (Raft's messages),
+//! [`Network`] (dials peers through a [`Dialer`]) and [`serve`] (answers them).
 //!
-//! Storage and state machine are separate, as in openraft's examples: the log store must never
-//! interpret commands, and the state machine must never touch the log.
+//! The node's own jobs, one per module: `protocol` (the internal client protocol's messages and
+//! a connection carrying them), `internal_server` (serves that protocol), `write` (stamping and
+//! replicating commands, through the `batcher`), `read` (linearizable reads, read index,
+//! catch-up), `status`, `admin` (membership changes at the leader), `forward` (a follower's one
+//! hop to the leader), `elections` and `preferred` (who campaigns when), `topology` (which
+//! failure domains the voters survive), `config` (the node's file) and `node` (the assembly of
+//! all of it, started the same way by `outlast node` and by the simulation, which differ only in
+//! the seams: disk, dialer, listeners, clock).
+//!
+//! Must never: read the OS clock, entropy or network except through those seams (a simulation
+//! replaces them and must stay a pure function of its seed).
 
 #![deny(missing_docs)]
 // openraft's `StorageError` is large, and it is the error type openraft's traits require.
@@ -15,21 +24,27 @@
 
 pub mod admin;
 pub mod batcher;
-pub mod client;
 pub mod config;
 pub mod elections;
+pub mod forward;
 pub mod frame;
+pub mod internal_server;
+pub mod listener;
 mod log_store;
 mod network;
 pub mod node;
-#[cfg(feature = "planted-bugs")]
+#[cfg(feature = "planted-faults")]
 pub mod planted;
 mod preferred;
+pub mod protocol;
+pub mod read;
 pub mod rpc;
 mod server;
 mod state_machine;
+pub mod status;
 pub mod topology;
 mod types;
+pub mod write;
 
 pub use log_store::LogStore;
 pub use network::{Dialer, Network, Peer, TcpDialer};

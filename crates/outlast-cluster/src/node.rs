@@ -1,8 +1,17 @@
-//! A running node: storage, Raft, the peer listener and the client listener, from a config.
+//! A running node, assembled once: storage, the state machine, Raft, the peer and client
+//! servers, the write path, the campaigner, preferred-region leadership and the configuration
+//! watch. `outlast node` ([`start`]) and the simulation build a node with the same
+//! [`assemble`]; they differ only in the [`Seams`] (disk, dialer, listeners, stamping clock,
+//! hash seed) and in their configuration's plain settings (timing, snapshot policy, preferred
+//! region).
 //!
 //! Starting refuses a corrupt log (the error names the file, offset and index) rather than
 //! serve from a state that might be missing acknowledged commands. Initialising a cluster
 //! refuses a voter set that cannot survive the loss of one provider unless explicitly allowed.
+//!
+//! Must never: reach the OS (clock, entropy, disk, network) in `assemble` except through the
+//! seams, or await between starting Raft and returning (a simulation subscribes to the new
+//! node's events right after, and must miss none).
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -10,26 +19,33 @@ use std::time::Duration;
 
 use openraft::{Config, Raft, SnapshotPolicy};
 use outlast_engine::Limits;
+use outlast_log::disk::Disk;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::NodeConfig;
 use crate::elections::{campaign_when_due, ElectionTiming, LeaderContact};
+use crate::internal_server::serve_clients;
+use crate::listener::Listener;
 use crate::state_machine::EngineReader;
+use crate::status::report_config_mismatch;
 use crate::topology::fatal_provider_losses;
 use crate::types::TypeConfig;
-use crate::{client, serve, LogStore, Network, StateMachine, TcpDialer};
+use crate::write::{system_clock, Clock, Writer};
+use crate::{serve, Dialer, LogStore, Network, StateMachine, TcpDialer};
 
 /// A started node. Dropping it leaves its tasks running; call `shutdown`.
-pub struct RunningNode {
+pub struct RunningNode<D: Dialer = TcpDialer> {
     /// The Raft handle.
     pub raft: Raft<TypeConfig>,
     /// Reads of the applied engine.
     pub reader: EngineReader,
+    /// The node's write path (the API writes through it too).
+    pub writer: Writer<D>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
-impl RunningNode {
+impl<D: Dialer> RunningNode<D> {
     /// Stops Raft and the listeners.
     pub async fn shutdown(self) {
         let _ = self.raft.shutdown().await;
@@ -37,6 +53,24 @@ impl RunningNode {
             task.abort();
         }
     }
+}
+
+/// Where a node meets the outside world: the OS's in `outlast node`, simulated ones in a
+/// simulation.
+pub struct Seams<D: Dialer, L: Listener> {
+    /// Where the log and snapshots are stored.
+    pub disk: Arc<dyn Disk>,
+    /// How the node reaches peers' Raft addresses and the leader's client address.
+    pub dialer: D,
+    /// Where peers' Raft RPCs arrive.
+    pub raft_listener: L,
+    /// Where client-protocol connections arrive.
+    pub client_listener: L,
+    /// The clock the leader stamps commands with.
+    pub clock: Clock,
+    /// Seeds the engine's maps keyed by client-chosen ids (see `Engine::with_hash_seed`): secret
+    /// per process in a node, fixed in a simulation.
+    pub hash_seed: u64,
 }
 
 /// Waits until Raft stops for good and says why. openraft stops a node on a storage error (a
@@ -55,13 +89,37 @@ pub async fn stopped(raft: &Raft<TypeConfig>) -> String {
     }
 }
 
-/// Opens storage, starts Raft and both listeners.
+/// `outlast node`'s node: the OS's disk, TCP listeners on the configured addresses, TCP dialled
+/// from `source_ip`, the OS clock and a random hash seed.
 pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, String> {
-    let log = LogStore::open(&config.data_dir.join("log")).map_err(|e| format!("log: {e}"))?;
-    // A secret per process: it only shapes hash tables (see Engine::with_hash_seed).
-    let seed = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    let machine =
-        StateMachine::open(&config.data_dir.join("state"), limits, seed).map_err(|e| format!("state: {e}"))?;
+    let listen = config.raft_listen_addr.as_ref().unwrap_or(&config.raft_addr);
+    let raft_listener = TcpListener::bind(listen).await.map_err(|e| format!("{listen}: {e}"))?;
+    let client_listen = config.client_listen_addr.as_ref().unwrap_or(&config.client_addr);
+    let client_listener = TcpListener::bind(client_listen).await.map_err(|e| format!("{client_listen}: {e}"))?;
+    let seams = Seams {
+        disk: outlast_log::disk::os(),
+        dialer: TcpDialer { source_ip: config.source_ip },
+        raft_listener,
+        client_listener,
+        clock: system_clock(),
+        // A secret per process: it only shapes hash tables (see Engine::with_hash_seed).
+        hash_seed: std::collections::hash_map::RandomState::new().build_hasher().finish(),
+    };
+    assemble(config, limits, seams).await
+}
+
+/// Opens storage on `seams.disk`, starts Raft and every task of a node: the peer server, the
+/// client server (through one `Writer`), the configuration watch, the campaigner and, with a
+/// preferred region, the leadership watch.
+pub async fn assemble<D: Dialer, L: Listener>(
+    config: &NodeConfig,
+    limits: Limits,
+    seams: Seams<D, L>,
+) -> Result<RunningNode<D>, String> {
+    let Seams { disk, dialer, raft_listener, client_listener, clock, hash_seed } = seams;
+    let log = LogStore::open_on(disk.clone(), &config.data_dir.join("log")).map_err(|e| format!("log: {e}"))?;
+    let machine = StateMachine::open_on(disk, &config.data_dir.join("state"), limits, hash_seed)
+        .map_err(|e| format!("state: {e}"))?;
     let reader = machine.reader();
     let raft_config = Config {
         cluster_name: "outlast".into(),
@@ -73,60 +131,46 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);
-    let raft = Raft::new(config.id, raft_config, Network::new(TcpDialer { source_ip: config.source_ip }), log, machine)
+    let raft = Raft::new(config.id, raft_config, Network::new(dialer.clone()), log, machine)
         .await
         .map_err(|e| format!("raft: {e}"))?;
-    let listen = config.raft_listen_addr.as_ref().unwrap_or(&config.raft_addr);
-    let peers = TcpListener::bind(listen).await.map_err(|e| format!("{listen}: {e}"))?;
-    let client_listen = config.client_listen_addr.as_ref().unwrap_or(&config.client_addr);
-    let clients = TcpListener::bind(client_listen).await.map_err(|e| format!("{client_listen}: {e}"))?;
-    if let Some(source) = config.source_ip {
-        client::dial_peers_from(source);
-    }
+    // From here on nothing awaits (see the module's rule).
+    let writer = Writer::new(raft.clone(), reader.clone(), clock, dialer);
     let contact = LeaderContact::default();
-    let mut tasks = vec![tokio::spawn(serve(peers, raft.clone(), contact.clone()))];
     let me = (config.id, config.own_info());
-    tasks.push(tokio::spawn(client::serve_clients(clients, raft.clone(), reader.clone(), me.clone())));
-    // A node whose file disagrees with what the cluster was told about it says so loudly.
-    let watched = raft.clone();
-    tasks.push(tokio::spawn(async move {
-        let mut reported = false;
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            match client::config_mismatch(&watched, &me) {
-                Some(why) if !reported => {
-                    tracing::error!("configuration mismatch: {why}");
-                    reported = true;
-                }
-                Some(_) => {}
-                None => reported = false,
-            }
-        }
-    }));
+    let mut tasks = vec![
+        tokio::spawn(serve(raft_listener, raft.clone(), contact.clone())),
+        tokio::spawn(serve_clients(client_listener, writer.clone(), me.clone())),
+        forever(report_config_mismatch(raft.clone(), me)),
+    ];
     let timing = ElectionTiming {
         lease: Duration::from_millis(config.election_timeout_ms[1]),
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         preferred_region: config.preferred_region.clone(),
     };
-    let (watched, id) = (raft.clone(), config.id);
-    tasks.push(tokio::spawn(async move {
-        campaign_when_due(watched, id, contact, timing).await;
-        Ok(())
-    }));
+    tasks.push(forever(campaign_when_due(raft.clone(), config.id, contact, timing)));
     if let Some(region) = config.preferred_region.clone() {
-        let (raft, id) = (raft.clone(), config.id);
-        tasks.push(tokio::spawn(async move {
-            crate::preferred::keep_leader_in(raft, id, region).await;
-            Ok(())
-        }));
+        tasks.push(forever(crate::preferred::keep_leader_in(raft.clone(), config.id, region)));
     }
-    Ok(RunningNode { raft, reader, tasks })
+    Ok(RunningNode { raft, reader, writer, tasks })
+}
+
+/// Spawns a task that runs until the node shuts down.
+fn forever(task: impl std::future::Future<Output = ()> + Send + 'static) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        task.await;
+        Ok(())
+    })
 }
 
 /// Makes the configured peers the cluster's voters. Refuses a topology that one provider's
 /// loss would stop, unless `allow_unsafe_topology`. Initialising an already initialised
 /// cluster is not an error.
-pub async fn initialize(node: &RunningNode, config: &NodeConfig, allow_unsafe_topology: bool) -> Result<(), String> {
+pub async fn initialize<D: Dialer>(
+    node: &RunningNode<D>,
+    config: &NodeConfig,
+    allow_unsafe_topology: bool,
+) -> Result<(), String> {
     let members = config.members();
     let fatal = fatal_provider_losses(&members);
     if !fatal.is_empty() && !allow_unsafe_topology {

@@ -1,25 +1,50 @@
-//! Bugs a simulation can plant to show that its checks catch them (feature `planted-bugs`
-//! only; a normal build has none of this code).
+//! The one switch for planted faults: bugs a test build can be told to commit, to show that
+//! the simulation's and the chaos checker's checks catch them (feature `planted-faults` only;
+//! a normal build has none of this code).
+//!
+//! Each fault is implemented once, where the real code would go wrong: ack-before-commit in the
+//! write path (`write`), ack-before-fsync in the log (`outlast_log::planted`). `outlast node`
+//! plants the one `OUTLAST_PLANTED_FAULT` names at start; `outlast simulate --plant NAME` plants
+//! it for every run of the process.
 //!
 //! Must never: be reachable in a node built without the feature.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// A plantable bug.
+/// A plantable fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Bug {
-    /// The leader acknowledges a command as soon as it has queued it, before it is committed:
-    /// a leader that is cut off or dies then loses acknowledged writes.
+    /// The leader acknowledges a client's money operation (an account request or a deposit) as
+    /// soon as it has queued it, with the outcome predicted on a copy of its applied state, and
+    /// replicates it afterwards: a leader that is cut off or dies then loses acknowledged writes.
     AckBeforeCommit = 1,
     /// Every node's log reports an append durable without its `fdatasync`: a crash then loses
     /// entries a quorum had acknowledged.
     AckBeforeFsync = 2,
 }
 
+impl Bug {
+    /// Every plantable fault.
+    pub const ALL: [Bug; 2] = [Bug::AckBeforeCommit, Bug::AckBeforeFsync];
+
+    /// The fault's name, as `--plant` and `OUTLAST_PLANTED_FAULT` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::AckBeforeCommit => "ack-before-commit",
+            Bug::AckBeforeFsync => "ack-before-fsync",
+        }
+    }
+
+    /// The fault named `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|bug| bug.name() == name)
+    }
+}
+
 static PLANTED: AtomicU8 = AtomicU8::new(0);
 
-/// Plants `bug` for the whole process (a simulation run).
+/// Plants `bug` for the whole process (a node, or every simulation run in it).
 pub fn plant(bug: Bug) {
     PLANTED.store(bug as u8, Ordering::SeqCst);
     if bug == Bug::AckBeforeFsync {

@@ -1,20 +1,19 @@
-//! The server side of the transport: answers peers' Raft RPCs on a TCP listener.
+//! The server side of the transport: answers peers' Raft RPCs on a `Listener` (TCP in a node,
+//! simulated in a simulation).
 //!
 //! Each connection is served by its own task, one request at a time, up to
 //! `CONNECTIONS_MAX` at once (more wait in the kernel's backlog). A malformed or oversized
 //! frame closes that connection only; the node keeps serving.
 
 use std::io;
-use std::sync::Arc;
 
 use openraft::raft::AppendEntriesResponse;
 use openraft::Raft;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::elections::LeaderContact;
 use crate::frame;
+use crate::listener::{serve_bounded, Listener};
 use crate::rpc::{Reply, Request};
 use crate::types::TypeConfig;
 
@@ -25,20 +24,9 @@ pub const CONNECTIONS_MAX: usize = 256;
 
 /// Serves Raft RPCs for `raft` on `listener` until the listener fails, recording in `contact`
 /// every message accepted from a leader.
-pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, contact: LeaderContact) -> io::Result<()> {
-    let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
-    loop {
-        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
-        let (stream, peer) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        let (raft, contact) = (raft.clone(), contact.clone());
-        tokio::spawn(async move {
-            if let Err(error) = serve_connection(stream, raft, contact).await {
-                tracing::warn!(%peer, %error, "raft connection closed");
-            }
-            drop(permit);
-        });
-    }
+pub async fn serve<L: Listener>(listener: L, raft: Raft<TypeConfig>, contact: LeaderContact) -> io::Result<()> {
+    let serve_one = |stream| serve_connection(stream, raft.clone(), contact.clone());
+    serve_bounded(listener, CONNECTIONS_MAX, "raft", tracing::Level::WARN, serve_one).await
 }
 
 /// Answers one peer connection, one request at a time, until it closes. Generic over the

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use outlast_cluster::client::{call, ClientReply, ClientRequest, NodeStatus};
 use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
+use outlast_cluster::protocol::{call, ClientReply, ClientRequest, NodeStatus};
 use outlast_engine::{CommandBody, Outcome};
 
 use crate::state_dir::StateDir;

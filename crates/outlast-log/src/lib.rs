@@ -16,7 +16,7 @@
 
 pub mod disk;
 pub mod meta;
-#[cfg(feature = "planted-bugs")]
+#[cfg(feature = "planted-faults")]
 pub mod planted;
 pub mod record;
 mod wal;

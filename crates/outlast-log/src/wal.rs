@@ -286,9 +286,9 @@ impl Wal {
         let active = self.segments.last_mut().expect("a log has a segment");
         let base = active.len_bytes;
         active.file.write_all_at(&buffer, base).map_err(io_error(&active.path))?;
-        #[cfg(feature = "planted-bugs")]
+        #[cfg(feature = "planted-faults")]
         let sync = !crate::planted::skips_append_sync();
-        #[cfg(not(feature = "planted-bugs"))]
+        #[cfg(not(feature = "planted-faults"))]
         let sync = true;
         if sync {
             active.file.sync_data().map_err(io_error(&active.path))?;

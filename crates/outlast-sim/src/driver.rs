@@ -1,6 +1,8 @@
 //! The workload: a client host that sets up accounts and then deposits into them through the
 //! nodes' client protocol over the simulated network, retrying on any doubt, and records what
-//! was acknowledged.
+//! was acknowledged. Each attempt goes to a node drawn from the seed, followers included, as an
+//! ordinary client's would (unmarked): a follower forwards it to the leader, so the real
+//! forwarding path runs.
 //!
 //! The k-th deposit into an account is 2^k minor units under its own chain transaction id, so
 //! an account's final balance says exactly which of its deposits were applied: every
@@ -12,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use outlast_cluster::client::{ClientReply, ClientRequest};
+use outlast_cluster::protocol::{ClientReply, ClientRequest};
 use outlast_cluster::{frame, NodeId};
 use outlast_engine::{CommandBody, Outcome};
 
@@ -55,21 +57,17 @@ async fn request(node: NodeId, request: &ClientRequest) -> Option<ClientReply> {
     tokio::time::timeout(REQUEST_TIMEOUT, work).await.ok()?
 }
 
-/// Submits `body` until a node answers with an outcome (`None` after `ATTEMPTS_MAX`). Every
-/// failed attempt leaves the command in doubt, so the retry carries the same command.
-async fn submit(body: &CommandBody, guess: &mut NodeId, rng: &mut Rng) -> Option<Outcome> {
+/// Submits `body` to nodes drawn from `rng` until one answers with an outcome (`None` after
+/// `ATTEMPTS_MAX`), and says which node answered in `via`. Every failed attempt leaves the
+/// command in doubt, so the retry carries the same command.
+async fn submit(body: &CommandBody, via: &mut NodeId, rng: &mut Rng) -> Option<Outcome> {
     for _ in 0..ATTEMPTS_MAX {
-        // `forwarded` keeps a follower from forwarding over the OS's network: it answers
-        // Unavailable and the driver looks for the leader itself.
-        let submit = ClientRequest::Submit { body: body.clone(), forwarded: true };
-        if let Some(ClientReply::Outcome { outcome, .. }) = request(*guess, &submit).await {
+        let node = NODES[rng.below(NODES.len() as u64) as usize];
+        let submit = ClientRequest::Submit { body: body.clone(), forwarded: false };
+        if let Some(ClientReply::Outcome { outcome, .. }) = request(node, &submit).await {
+            *via = node;
             return Some(outcome);
         }
-        let asked = NODES[rng.below(NODES.len() as u64) as usize];
-        *guess = match request(asked, &ClientRequest::Status).await {
-            Some(ClientReply::Status(status)) => status.leader.unwrap_or(asked),
-            _ => NODES[rng.below(NODES.len() as u64) as usize],
-        };
         tokio::time::sleep(Duration::from_millis(RETRY_PAUSE_MS)).await;
     }
     None
@@ -88,13 +86,13 @@ pub async fn run(
     ledger: std::sync::Arc<std::sync::Mutex<Ledger>>,
 ) -> turmoil::Result {
     let mut rng = Rng::new(seed, 2);
-    let mut guess = NODES[0];
+    let mut via = NODES[0];
     let mut genesis = vec![CommandBody::CreateAsset { symbol: "USD".into(), decimals: 2 }];
     genesis.extend((1..=ACCOUNTS).map(|account| CommandBody::CreateAccount { account }));
     for body in &genesis {
         // Set-up must land before deposits mean anything; a reply of any outcome will do (a
         // retry of an applied creation is refused as a duplicate name or account).
-        while submit(body, &mut guess, &mut rng).await.is_none() {
+        while submit(body, &mut via, &mut rng).await.is_none() {
             if now_ms() > deadline_ms {
                 shared(&observed).violate("set-up never committed".into());
                 return Ok(());
@@ -114,9 +112,9 @@ pub async fn run(
         let bit = 1u64 << k;
         let body = CommandBody::Deposit { account, asset: ASSET, amount: bit, chain_tx: format!("tx-{account}-{k}") };
         *ledger.lock().expect("ledger").attempted.entry(account).or_default() |= bit;
-        match submit(&body, &mut guess, &mut rng).await {
+        match submit(&body, &mut via, &mut rng).await {
             Some(Outcome::Applied(_)) | Some(Outcome::Duplicate(_)) => {
-                shared(&observed).note(format!("ack tx-{account}-{k} via n{guess}"));
+                shared(&observed).note(format!("ack tx-{account}-{k} via n{via}"));
                 let mut l = ledger.lock().expect("ledger");
                 *l.acked.entry(account).or_default() |= bit;
                 if now_ms() > heal_ms {

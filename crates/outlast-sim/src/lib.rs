@@ -78,19 +78,6 @@ impl Outcome {
     }
 }
 
-/// Plants a bug in every run of this process (feature `planted-bugs`): `ack-before-commit`
-/// or `ack-before-fsync`. Returns false for any other name.
-#[cfg(feature = "planted-bugs")]
-pub fn plant(name: &str) -> bool {
-    use outlast_cluster::planted::{plant, Bug};
-    match name {
-        "ack-before-commit" => plant(Bug::AckBeforeCommit),
-        "ack-before-fsync" => plant(Bug::AckBeforeFsync),
-        _ => return false,
-    }
-    true
-}
-
 /// Runs seeds `from..from + count` one after another, calling `report` with each outcome;
 /// returns the failing seeds, ascending.
 ///
@@ -141,11 +128,16 @@ fn run_seed_unguarded(seed: u64, options: Options) -> Outcome {
         builder.fs().block_size(block_bytes);
     }
     let mut sim = builder.build();
+    if let Some(region) = &plan.preferred_region {
+        shared(&observed).note_at(0, format!("preferred region {region}"));
+    }
     let controls: Vec<Arc<Controls>> = NODES.iter().map(|&id| Arc::new(Controls::new(seed, id))).collect();
     for (&id, controls) in NODES.iter().zip(&controls) {
         // Each host has its own simulated file system.
-        let (path, observed, controls) = (std::path::PathBuf::from("/data"), observed.clone(), controls.clone());
-        sim.host(host(id), move || node::run(id, path.clone(), id == NODES[0], observed.clone(), controls.clone()));
+        let (preferred, observed, controls) = (plan.preferred_region.clone(), observed.clone(), controls.clone());
+        sim.host(host(id), move || {
+            node::run(id, id == NODES[0], preferred.clone(), observed.clone(), controls.clone())
+        });
     }
     {
         let (observed, ledger) = (observed.clone(), ledger.clone());

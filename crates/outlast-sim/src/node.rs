@@ -1,25 +1,34 @@
-//! One simulated node: the real storage, Raft, transport and write path of `outlast node`,
-//! wired to turmoil's network and clock instead of the OS's.
+//! One simulated node: `outlast node`'s own assembly (`outlast_cluster::node::assemble`),
+//! wired to turmoil's network, disk and clock instead of the OS's.
 //!
-//! The pieces are the production ones (`LogStore`, `StateMachine`, `Network` with its frames,
-//! `serve_connection`, `serve_client_connection`, the batcher, `campaign_when_due`); only the
-//! dialer, the listeners, the stamping clock and the engine's hash seed differ.
+//! Everything above the seams is the production code: storage, state machine, Raft, both
+//! servers with their connection limits, the write path with forwarding to the leader, the
+//! campaigner, preferred-region leadership and the configuration watch. Only the disk, the
+//! dialer, the listeners, the stamping clock and the engine's hash seed differ, and the
+//! configuration's timing. The dialer also traces every forward to the leader (a dial of a
+//! client address), so a run shows when a follower forwarded and how that ended.
 //!
 //! Must never: read the OS clock or entropy (the run would stop being a function of its seed).
 
 use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::task::{Context, Poll};
 
-use openraft::{Config, Raft, SnapshotPolicy};
-use outlast_cluster::client::{serve_client_connection, Clock, Writer};
-use outlast_cluster::elections::{campaign_when_due, ElectionTiming, LeaderContact};
-use outlast_cluster::{serve_connection, Dialer, LogStore, Network, NodeId, NodeInfo, StateMachine, TypeConfig};
+use openraft::Raft;
+use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
+use outlast_cluster::listener::Listener;
+use outlast_cluster::node::{assemble, initialize, Seams};
+use outlast_cluster::write::Clock;
+use outlast_cluster::{Dialer, NodeId, NodeInfo, TypeConfig};
 use outlast_engine::Limits;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::check::Observed;
+use crate::check::{now_ms, Observed};
 use crate::disk::{DiskFaults, SimDisk};
 
 /// The Raft port on every simulated host.
@@ -36,39 +45,166 @@ pub const ELECTION_TIMEOUT_MS: [u64; 2] = [150, 151];
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
 /// A fixed hash seed: in a node it is per process and secret, here it must be reproducible.
 const HASH_SEED: u64 = 0x5EED;
+/// Applied entries between snapshots: small, so runs take and install snapshots.
+const SNAPSHOT_EVERY_ENTRIES: u64 = 200;
+/// Entries kept behind a snapshot: few, so a lagging follower often needs the snapshot.
+const LOG_KEPT_BEHIND_SNAPSHOT: u64 = 20;
 
 /// Host name of node `id`.
 pub fn host(id: NodeId) -> String {
     format!("n{id}")
 }
 
-/// How every node is described in the membership.
-pub fn members() -> BTreeMap<NodeId, NodeInfo> {
-    crate::plan::NODES
-        .iter()
-        .map(|&id| {
-            let info = NodeInfo {
-                addr: format!("{}:{RAFT_PORT}", host(id)),
-                client_addr: format!("{}:{CLIENT_PORT}", host(id)),
-                provider: ["aws", "gcp", "azure"][(id as usize - 1) % 3].into(),
-                region: format!("region-{}", (id - 1) % 3),
-                zone: format!("zone-{id}"),
-                api_addr: String::new(),
-            };
-            (id, info)
-        })
-        .collect()
+/// Node `id` as the membership knows it: providers and regions spread so that no provider
+/// holds half of the voters.
+fn peer(id: NodeId) -> PeerConfig {
+    PeerConfig {
+        id,
+        raft_addr: format!("{}:{RAFT_PORT}", host(id)),
+        client_addr: format!("{}:{CLIENT_PORT}", host(id)),
+        provider: ["aws", "gcp", "azure"][(id as usize - 1) % 3].into(),
+        region: format!("region-{}", (id - 1) % 3),
+        zone: format!("zone-{id}"),
+        api_addr: String::new(),
+        role: Role::Voter,
+    }
 }
 
-/// Dials peers over turmoil's simulated TCP.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimDialer;
+/// Node `id`'s configuration, as `outlast node` would read it from its file.
+pub fn config(id: NodeId, preferred_region: Option<String>) -> NodeConfig {
+    let me = peer(id);
+    NodeConfig {
+        id,
+        data_dir: PathBuf::from("/data"),
+        raft_addr: me.raft_addr,
+        client_addr: me.client_addr,
+        provider: me.provider,
+        region: me.region,
+        zone: me.zone,
+        heartbeat_ms: HEARTBEAT_MS,
+        election_timeout_ms: ELECTION_TIMEOUT_MS,
+        snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
+        log_kept_behind_snapshot: LOG_KEPT_BEHIND_SNAPSHOT,
+        preferred_region,
+        raft_listen_addr: None,
+        client_listen_addr: None,
+        source_ip: None,
+        api_addr: None,
+        api_secret_file: None,
+        operator_token_file: None,
+        reports_dir: None,
+        api_ip_weight_per_minute: None,
+        api_key_weight_per_minute: None,
+        peers: crate::plan::NODES.iter().map(|&id| peer(id)).collect(),
+    }
+}
 
-impl Dialer for SimDialer {
+/// How every node is described in the membership.
+pub fn members() -> BTreeMap<NodeId, NodeInfo> {
+    config(crate::plan::NODES[0], None).members()
+}
+
+/// Listens on a simulated host's port.
+pub struct SimListener(turmoil::net::TcpListener);
+
+impl SimListener {
+    /// Binds `port` on the current host.
+    pub async fn bind(port: u16) -> io::Result<SimListener> {
+        Ok(SimListener(turmoil::net::TcpListener::bind(("0.0.0.0", port)).await?))
+    }
+}
+
+impl Listener for SimListener {
     type Stream = turmoil::net::TcpStream;
 
-    async fn dial(&self, addr: &str) -> std::io::Result<turmoil::net::TcpStream> {
-        turmoil::net::TcpStream::connect(addr).await
+    async fn accept(&mut self) -> io::Result<(turmoil::net::TcpStream, SocketAddr)> {
+        self.0.accept().await
+    }
+}
+
+/// Dials over turmoil's simulated TCP on behalf of node `from`, tracing each forward to the
+/// leader (a dial of a client address: nothing else in a node dials one).
+#[derive(Clone)]
+pub struct SimDialer {
+    /// The dialling node.
+    pub from: NodeId,
+    /// Where forwards are traced.
+    pub observed: Arc<Mutex<Observed>>,
+}
+
+impl Dialer for SimDialer {
+    type Stream = SimStream;
+
+    async fn dial(&self, addr: &str) -> io::Result<SimStream> {
+        let forward = addr.strip_suffix(&format!(":{CLIENT_PORT}")).map(|leader| {
+            crate::check::shared(&self.observed).note(format!("n{} forwards to leader {leader}", self.from));
+            Forward {
+                line: format!("n{}'s forward to {leader}", self.from),
+                observed: self.observed.clone(),
+                read: false,
+            }
+        });
+        match turmoil::net::TcpStream::connect(addr).await {
+            Ok(stream) => Ok(SimStream { stream, forward }),
+            Err(error) => {
+                if let Some(forward) = forward {
+                    crate::check::shared(&forward.observed).note(format!("{}: no connection", forward.line));
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// A forward to the leader in flight: traced again when its connection is dropped.
+struct Forward {
+    line: String,
+    observed: Arc<Mutex<Observed>>,
+    /// Whether any reply bytes arrived.
+    read: bool,
+}
+
+/// A simulated TCP stream, traced if it carries a forward.
+pub struct SimStream {
+    stream: turmoil::net::TcpStream,
+    forward: Option<Forward>,
+}
+
+impl Drop for SimStream {
+    fn drop(&mut self) {
+        // Outside a host (its crash tearing it down) there is no simulated time to trace at.
+        let (Some(forward), Some(_)) = (&self.forward, turmoil::sim_elapsed()) else { return };
+        let end = if forward.read { "answered" } else { "no answer" };
+        if let Ok(mut observed) = forward.observed.try_lock() {
+            observed.note_at(now_ms(), format!("{}: {end}", forward.line));
+        }
+    }
+}
+
+impl AsyncRead for SimStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            if let Some(forward) = &mut self.forward {
+                forward.read = true;
+            }
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, bytes)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -97,18 +233,18 @@ impl Controls {
     }
 }
 
-/// The software of node `id`: runs until the simulation crashes the host. If the node cannot
-/// start, or Raft stops on a storage error, it does what `outlast node` does (exit for its
-/// supervisor): it reports itself stopped and idles until the simulation loop, standing in
-/// for the supervisor, crashes and restarts the host.
+/// The software of node `id` (configured with `preferred_region`): runs until the simulation
+/// crashes the host. If the node cannot start, or Raft stops on a storage error, it does what
+/// `outlast node` does (exit for its supervisor): it reports itself stopped and idles until the
+/// simulation loop, standing in for the supervisor, crashes and restarts the host.
 pub async fn run(
     id: NodeId,
-    dir: PathBuf,
     init: bool,
+    preferred_region: Option<String>,
     observed: Arc<Mutex<Observed>>,
     controls: Arc<Controls>,
 ) -> turmoil::Result {
-    let reason = match start(id, dir, init, &observed, &controls).await {
+    let reason = match start(id, init, preferred_region, &observed, &controls).await {
         Ok(raft) => outlast_cluster::node::stopped(&raft).await,
         Err(error) => error,
     };
@@ -117,65 +253,28 @@ pub async fn run(
     Ok(())
 }
 
-/// Starts node `id`'s storage, Raft and listeners; returns its Raft handle.
+/// Binds node `id`'s listeners and assembles it on the simulated seams; returns its Raft handle.
 async fn start(
     id: NodeId,
-    dir: PathBuf,
     init: bool,
+    preferred_region: Option<String>,
     observed: &Arc<Mutex<Observed>>,
     controls: &Controls,
 ) -> Result<Raft<TypeConfig>, String> {
-    let disk: Arc<dyn outlast_log::disk::Disk> = Arc::new(SimDisk::new(controls.disk.clone()));
-    let log = LogStore::open_on(disk.clone(), &dir.join("log")).map_err(|e| format!("node {id} log: {e}"))?;
-    let machine = StateMachine::open_on(disk, &dir.join("state"), Limits::default(), HASH_SEED)
-        .map_err(|e| format!("node {id} state: {e}"))?;
-    let reader = machine.reader();
-    let config = Config {
-        cluster_name: "outlast-sim".into(),
-        heartbeat_interval: HEARTBEAT_MS,
-        election_timeout_min: ELECTION_TIMEOUT_MS[0],
-        election_timeout_max: ELECTION_TIMEOUT_MS[1],
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(200),
-        max_in_snapshot_log_to_keep: 20,
-        ..Config::default()
+    let config = config(id, preferred_region);
+    let seams = Seams {
+        disk: Arc::new(SimDisk::new(controls.disk.clone())),
+        dialer: SimDialer { from: id, observed: observed.clone() },
+        raft_listener: SimListener::bind(RAFT_PORT).await.map_err(|e| e.to_string())?,
+        client_listener: SimListener::bind(CLIENT_PORT).await.map_err(|e| e.to_string())?,
+        clock: clock(controls.clock_offset_ms.clone()),
+        hash_seed: HASH_SEED,
     };
-    let config = Arc::new(config.validate().map_err(|e| format!("raft config: {e}"))?);
-    let raft: Raft<TypeConfig> =
-        Raft::new(id, config, Network::new(SimDialer), log, machine).await.map_err(|e| format!("raft: {e}"))?;
-    crate::check::watch(id, &raft, &reader, observed);
-
-    let contact = LeaderContact::default();
-    let peers = turmoil::net::TcpListener::bind(("0.0.0.0", RAFT_PORT)).await.map_err(|e| e.to_string())?;
-    let (served, heard) = (raft.clone(), contact.clone());
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = peers.accept().await {
-            let (raft, contact) = (served.clone(), heard.clone());
-            tokio::spawn(async move {
-                let _ = serve_connection(stream, raft, contact).await;
-            });
-        }
-    });
-    let clients = turmoil::net::TcpListener::bind(("0.0.0.0", CLIENT_PORT)).await.map_err(|e| e.to_string())?;
-    let writer = Writer::with_clock(raft.clone(), clock(controls.clock_offset_ms.clone()));
-    let me = (id, members()[&id].clone());
-    let served = reader.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = clients.accept().await {
-            let (writer, reader, me) = (writer.clone(), served.clone(), me.clone());
-            tokio::spawn(async move {
-                let _ = serve_client_connection(stream, writer, reader, me).await;
-            });
-        }
-    });
-    let timing = ElectionTiming {
-        lease: Duration::from_millis(ELECTION_TIMEOUT_MS[1]),
-        heartbeat: Duration::from_millis(HEARTBEAT_MS),
-        preferred_region: None,
-    };
-    tokio::spawn(campaign_when_due(raft.clone(), id, contact, timing));
+    let node = assemble(&config, Limits::default(), seams).await.map_err(|e| format!("node {id} {e}"))?;
+    crate::check::watch(id, &node.raft, &node.reader, observed);
     if init {
         // Refused once initialised (after a restart): that is expected.
-        let _ = raft.initialize(members()).await;
+        let _ = initialize(&node, &config, false).await;
     }
-    Ok(raft)
+    Ok(node.raft.clone())
 }

@@ -49,6 +49,9 @@ pub struct Plan {
     pub faults: Vec<(u64, Fault)>,
     /// With a value, writes are torn at this block size when a crash interrupts them.
     pub torn_block_bytes: Option<u64>,
+    /// The nodes' `preferred_region`, if any: its lowest-id voter then pulls leadership there
+    /// (drawn after everything else, so it changes no other part of a seed's plan).
+    pub preferred_region: Option<String>,
 }
 
 /// How many discrete faults a plan holds at most.
@@ -102,7 +105,8 @@ impl Plan {
         }
         faults.sort_by_key(|(at, _)| *at);
         let torn_block_bytes = rng.percent(50).then_some(512);
-        Plan { flap_ppm, repair_ppm, latency_ms, faults, torn_block_bytes }
+        let preferred_region = rng.percent(50).then(|| format!("region-{}", rng.below(3)));
+        Plan { flap_ppm, repair_ppm, latency_ms, faults, torn_block_bytes, preferred_region }
     }
 }
 

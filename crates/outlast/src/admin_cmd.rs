@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use outlast_cluster::admin::AdminRequest;
-use outlast_cluster::client::{call, ClientReply, ClientRequest};
 use outlast_cluster::config::NodeConfig;
+use outlast_cluster::protocol::AdminRequest;
+use outlast_cluster::protocol::{call, ClientReply, ClientRequest};
 
 /// What to do.
 #[derive(Subcommand)]

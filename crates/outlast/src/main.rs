@@ -185,7 +185,7 @@ fn main() -> ExitCode {
 fn simulate(seeds: u64, from: u64, trace: bool, jobs: Option<usize>, plant: Option<String>) -> ExitCode {
     if let Some(name) = plant.as_deref() {
         #[cfg(feature = "planted-faults")]
-        let planted = outlast_sim::plant(name);
+        let planted = outlast_cluster::planted::Bug::parse(name).map(outlast_cluster::planted::plant).is_some();
         #[cfg(not(feature = "planted-faults"))]
         let planted = false;
         if !planted {

@@ -29,6 +29,10 @@ const EXIT_RAFT_STOPPED: u8 = 3;
 
 pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitCode {
     init_logging();
+    #[cfg(feature = "planted-faults")]
+    if let Err(code) = plant_from_env() {
+        return code;
+    }
     let config = match NodeConfig::load(config_path) {
         Ok(config) => config,
         Err(error) => {
@@ -91,6 +95,21 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
     })
 }
 
+/// A test build (feature `planted-faults`) commits the fault `OUTLAST_PLANTED_FAULT` names, so
+/// that the chaos checker can be shown to catch it; an unknown name refuses to start.
+#[cfg(feature = "planted-faults")]
+fn plant_from_env() -> Result<(), ExitCode> {
+    use outlast_cluster::planted::{plant, Bug};
+    let Ok(name) = std::env::var("OUTLAST_PLANTED_FAULT") else { return Ok(()) };
+    let Some(bug) = Bug::parse(&name) else {
+        eprintln!("error: OUTLAST_PLANTED_FAULT={name:?} names no planted fault (ack-before-commit, ack-before-fsync)");
+        return Err(ExitCode::from(2));
+    };
+    eprintln!("warning: planted fault {} is on: this node breaks its guarantees on purpose", bug.name());
+    plant(bug);
+    Ok(())
+}
+
 /// Serves the public API if the configuration names an address.
 async fn start_api(
     config: &NodeConfig,
@@ -114,7 +133,7 @@ async fn start_api(
         ip_per_minute: config.api_ip_weight_per_minute.unwrap_or(defaults.ip_per_minute),
         key_per_minute: config.api_key_weight_per_minute.unwrap_or(defaults.key_per_minute),
     };
-    let api = outlast_api::new_api(running.raft.clone(), running.reader.clone(), me, keyring, operator, limits);
+    let api = outlast_api::new_api(running.writer.clone(), running.reader.clone(), me, keyring, operator, limits);
     Ok(Some(tokio::spawn(outlast_api::serve(listener, api, config.reports_dir.clone()))))
 }
 

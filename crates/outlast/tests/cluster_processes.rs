@@ -208,7 +208,7 @@ async fn five_nodes_over_three_providers_keep_committing_through_a_whole_provide
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked_for() {
-    use outlast_cluster::client::{call, Answer, ClientReply, ClientRequest, Query};
+    use outlast_cluster::protocol::{call, Answer, ClientReply, ClientRequest, Query};
     let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
@@ -268,7 +268,7 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     assert!(cluster.converged(&[1, 2, 3, 4], DEADLINE).await, "the learner did not catch up");
     // As a read replica the learner answers follower reads from its own state.
     {
-        use outlast_cluster::client::{call, Answer, ClientReply, ClientRequest, Query};
+        use outlast_cluster::protocol::{call, Answer, ClientReply, ClientRequest, Query};
         let read = ClientRequest::Read { query: Query::Digest, follower_ok: true, forwarded: false };
         let digest_of = |reply| match reply {
             ClientReply::Read { answer: Answer::Digest(digest), node } => (digest, node),
@@ -297,7 +297,7 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_none_twice() {
-    use outlast_cluster::client::{call, Answer, ClientReply, ClientRequest, Query};
+    use outlast_cluster::protocol::{call, Answer, ClientReply, ClientRequest, Query};
     use std::sync::{Arc, Mutex};
     let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();

@@ -68,7 +68,7 @@ impl TestNode {
         let listener = outlast_api::bind(config.api_addr.as_deref().unwrap().parse().unwrap()).unwrap();
         let api = listener.local_addr().unwrap();
         let shared = outlast_api::new_api(
-            running.raft.clone(),
+            running.writer.clone(),
             running.reader.clone(),
             (1, config.own_info()),
             keyring,

@@ -1,0 +1,222 @@
+//! The internal client protocol's messages, and a connection that carries them.
+//!
+//! Same framing as Raft RPCs (`frame`), separate listener and message types: client traffic
+//! (commands, reads, status, administration) and consensus traffic live apart. This is the
+//! protocol the API, the chaos tools, the benchmarks and the tests speak to a node's client
+//! address; `internal_server` answers it.
+//!
+//! Must never: act on a request (that is `internal_server`'s job and the modules it calls);
+//! this file only says what goes over the wire and how to exchange one message.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::time::Duration;
+
+use outlast_engine::{CommandBody, Outcome};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::frame;
+use crate::network::{Dialer, TcpDialer};
+use crate::types::{NodeId, NodeInfo};
+
+/// A client's request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ClientRequest {
+    /// Replicate and apply a command; the leader stamps its time.
+    Submit {
+        /// What to apply.
+        body: CommandBody,
+        /// Set by a node forwarding to the leader; a forwarded command is not forwarded again.
+        forwarded: bool,
+    },
+    /// This node's view of the cluster and of its applied state.
+    Status,
+    /// Change membership or snapshot (see `admin`).
+    Admin {
+        /// What to do.
+        request: AdminRequest,
+        /// Set by a node forwarding to the leader.
+        forwarded: bool,
+    },
+    /// Read applied state. Linearizable unless `follower_ok`: the leader confirms it still
+    /// leads (a quorum round, openraft's read index) and waits until it has applied that far;
+    /// a follower forwards such a read to the leader once. With `follower_ok`, the node answers
+    /// from what it has applied, which may be behind.
+    Read {
+        /// What to read.
+        query: Query,
+        /// Accept this node's possibly stale state.
+        follower_ok: bool,
+        /// Set by a node forwarding to the leader.
+        forwarded: bool,
+    },
+}
+
+/// An administrative request (carried out by `admin`, at the leader).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// Start replicating to a node that does not vote; returns once it has caught up.
+    AddLearner {
+        /// Its id.
+        id: NodeId,
+        /// How to reach it and where it is.
+        info: NodeInfo,
+    },
+    /// Make exactly these nodes the voters (they must be members already); the others stay as
+    /// learners until removed. Refused if one provider's loss would stop the new voter set.
+    SetVoters {
+        /// The new voter set.
+        voters: BTreeSet<NodeId>,
+        /// Allow a voter set that one provider's loss would stop.
+        allow_unsafe_topology: bool,
+    },
+    /// Remove non-voting members.
+    RemoveLearners {
+        /// The learners to drop.
+        ids: BTreeSet<NodeId>,
+    },
+    /// Build a snapshot now (the log behind it is purged by policy).
+    Snapshot,
+}
+
+/// A read of applied state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    /// One account's balance of one asset.
+    Balance {
+        /// The account.
+        account: outlast_engine::AccountId,
+        /// The asset.
+        asset: outlast_engine::AssetId,
+    },
+    /// The engine's digest.
+    Digest,
+    /// Run the engine's global invariant check (conservation, locks, books) on this state.
+    Invariants,
+    /// The leader's read index: once a node has applied this far, it has every write committed
+    /// before the question was asked (always answered linearizably, by the leader).
+    ReadIndex,
+}
+
+/// The answer to a `Query`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// The balance, or `None` if the account does not exist.
+    Balance(Option<outlast_engine::Balance>),
+    /// The digest (hex).
+    Digest(String),
+    /// `Ok` or the first violation found.
+    Invariants(Result<(), String>),
+    /// The read index.
+    ReadIndex(u64),
+}
+
+/// A node's reply.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ClientReply {
+    /// The command was committed and applied; this is the engine's outcome.
+    Outcome {
+        /// What the engine made of it.
+        outcome: Outcome,
+        /// The log index it was committed at: a node that waits until it has applied this far
+        /// reads its own write.
+        index: u64,
+    },
+    /// The node's status.
+    Status(NodeStatus),
+    /// The answer to a read, and the node that answered it.
+    Read {
+        /// The answer.
+        answer: Answer,
+        /// The node whose state it came from.
+        node: NodeId,
+    },
+    /// An administrative request was carried out.
+    Done(String),
+    /// Not done, and not known to be done (no leader, leader unreachable, node stopping): the
+    /// caller may retry the same command — the engine makes retries idempotent.
+    Unavailable(String),
+}
+
+/// What a node reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node.
+    pub id: NodeId,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// Its current term.
+    pub term: u64,
+    /// The last log index applied to its engine.
+    pub last_applied: Option<u64>,
+    /// Its engine's digest (hex).
+    pub digest: String,
+    /// Set when the cluster's membership describes this node differently from its own
+    /// configuration (address or labels): the files disagree and one must be fixed.
+    pub config_mismatch: Option<String>,
+}
+
+/// Sends one request to `addr` over TCP on a new connection and waits for the reply, within
+/// `deadline` (connecting included).
+pub async fn call(addr: &str, request: &ClientRequest, deadline: Duration) -> io::Result<ClientReply> {
+    call_with(&TcpDialer::default(), addr, request, deadline).await
+}
+
+/// `call`, on a stream from `dialer` (a node's own: from its source address, or simulated).
+pub async fn call_with<D: Dialer>(
+    dialer: &D,
+    addr: &str,
+    request: &ClientRequest,
+    deadline: Duration,
+) -> io::Result<ClientReply> {
+    let exchange = async {
+        let mut connection = Connection::over(dialer.dial(addr).await?);
+        connection.request(request, deadline).await
+    };
+    tokio::time::timeout(deadline, exchange)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no reply from {addr} within {deadline:?}")))?
+}
+
+/// A kept-open connection to one node, for callers that send many requests. TCP unless made
+/// `over` another stream.
+#[derive(Debug)]
+pub struct Connection<S = TcpStream> {
+    stream: S,
+}
+
+impl Connection {
+    /// Connects to a node's client address over TCP.
+    pub async fn open(addr: &str) -> io::Result<Connection> {
+        Ok(Connection { stream: TcpDialer::default().dial(addr).await? })
+    }
+
+    /// Connects to a node's client address from `source`, so that a link proxy in front of it
+    /// applies the links of whichever node owns `source` (benchmarks that stand in for a node).
+    pub async fn open_from(addr: &str, source: std::net::IpAddr) -> io::Result<Connection> {
+        Ok(Connection { stream: TcpDialer { source_ip: Some(source) }.dial(addr).await? })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// A connection on a stream already open to a node's client address.
+    pub fn over(stream: S) -> Connection<S> {
+        Connection { stream }
+    }
+
+    /// Sends one request and waits for its reply, within `deadline`. After an error the
+    /// connection must be dropped (it may hold half a frame).
+    pub async fn request(&mut self, request: &ClientRequest, deadline: Duration) -> io::Result<ClientReply> {
+        let exchange = async {
+            frame::write(&mut self.stream, request).await?;
+            frame::read(&mut self.stream)
+                .await?
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "node closed the connection"))
+        };
+        tokio::time::timeout(deadline, exchange)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {deadline:?}")))?
+    }
+}

@@ -1,0 +1,73 @@
+//! Reads of applied state: linearizable through the leader's read index (forwarded once by a
+//! follower), or from this node's own state when the caller accepts staleness; and catching
+//! this node up to the leader's read index.
+//!
+//! Must never: answer a linearizable read from a node that has not confirmed its leadership
+//! with a quorum and applied up to the read index.
+
+use std::time::Duration;
+
+use openraft::Raft;
+
+use crate::forward::{to_leader, FORWARD_DEADLINE};
+use crate::network::Dialer;
+use crate::protocol::{Answer, ClientReply, ClientRequest, Query};
+use crate::state_machine::EngineReader;
+use crate::types::{NodeId, TypeConfig};
+
+/// Answers `query` (`forwarded` if it came from another node), forwarding through `dialer` to
+/// the leader when it must be linearizable and this node does not lead.
+pub async fn read<D: Dialer>(
+    raft: &Raft<TypeConfig>,
+    reader: &EngineReader,
+    dialer: &D,
+    id: NodeId,
+    query: Query,
+    follower_ok: bool,
+    forwarded: bool,
+) -> ClientReply {
+    if follower_ok && query != Query::ReadIndex {
+        return ClientReply::Read { answer: answer(reader, &query), node: id };
+    }
+    match raft.ensure_linearizable().await {
+        Ok(read_log_id) if query == Query::ReadIndex => {
+            ClientReply::Read { answer: Answer::ReadIndex(read_log_id.map_or(0, |l| l.index)), node: id }
+        }
+        // The read index is applied once ensure_linearizable returns.
+        Ok(_) => ClientReply::Read { answer: answer(reader, &query), node: id },
+        Err(error) => {
+            let request = ClientRequest::Read { query, follower_ok: false, forwarded: true };
+            to_leader(dialer, error.forward_to_leader(), forwarded, request, FORWARD_DEADLINE, error.to_string()).await
+        }
+    }
+}
+
+/// Waits (within `deadline`) until this node has applied every write the cluster committed
+/// before the call: asks the leader for its read index (forwarding once through `dialer` if
+/// this node does not lead) and waits to apply that far. False if that could not be done in
+/// time.
+pub async fn catch_up<D: Dialer>(
+    raft: &Raft<TypeConfig>,
+    reader: &EngineReader,
+    dialer: &D,
+    id: NodeId,
+    deadline: Duration,
+) -> bool {
+    let work = async {
+        let request_reply = read(raft, reader, dialer, id, Query::ReadIndex, false, false).await;
+        let ClientReply::Read { answer: Answer::ReadIndex(index), .. } = request_reply else { return false };
+        raft.wait(Some(deadline)).applied_index_at_least(Some(index), "catch up").await.is_ok()
+    };
+    tokio::time::timeout(deadline, work).await.unwrap_or(false)
+}
+
+fn answer(reader: &EngineReader, query: &Query) -> Answer {
+    let engine = reader.read();
+    match *query {
+        Query::Balance { account, asset } => Answer::Balance(engine.balance(account, asset)),
+        Query::Digest => Answer::Digest(engine.digest_hex()),
+        Query::Invariants => Answer::Invariants(engine.check_invariants()),
+        // Only meaningful when linearizable; `read` answers it before reaching here.
+        Query::ReadIndex => Answer::ReadIndex(0),
+    }
+}

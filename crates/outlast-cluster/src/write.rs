@@ -1,0 +1,157 @@
+//! The write path: a command submitted on any node is stamped and replicated by the leader.
+//!
+//! The leader stamps the command's time with its clock and hands it to its `batcher`; the reply
+//! is the engine's outcome and the entry's log index, after commit and apply. A follower
+//! forwards the command once to the leader through the node's dialer; with no reachable leader
+//! it holds the command up to `ELECTION_WAIT` for the next one.
+//!
+//! Must never: acknowledge a command before it is committed and applied, or send a command on
+//! to another leader unless it provably never left this node (a connection that could not be
+//! made carried nothing) — otherwise a command could apply twice. (A build with the test-only
+//! feature `planted-faults` breaks the first rule on purpose when told to; see `planted`.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::Raft;
+use outlast_engine::CommandBody;
+
+use crate::batcher::Batcher;
+use crate::forward::{to_leader, FORWARD_DEADLINE};
+use crate::network::{Dialer, TcpDialer};
+use crate::protocol::{ClientReply, ClientRequest, Connection};
+use crate::state_machine::EngineReader;
+use crate::types::{NodeId, TypeConfig};
+
+/// Where a node reads the time it stamps commands with: ms since the Unix epoch. The OS clock
+/// in a node; a simulation's clock (which it may make jump) in a simulation.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The OS clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since_epoch.map(|d| d.as_millis() as u64).unwrap_or(0)
+    })
+}
+
+/// How long a command waits for a new leader when there is none, or the one this node knows
+/// refuses connections (it died): longer than an election takes, shorter than the API's
+/// write deadline. Holding the command here turns an election into latency for the client
+/// instead of an error it must back off from.
+pub const ELECTION_WAIT: Duration = Duration::from_secs(3);
+
+/// Connecting to the leader; a connection that cannot be made carried nothing, so the command
+/// can safely go to the next leader.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Least time between two attempts of one command while it waits for a leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
+
+/// A node's write side: its Raft handle, the batcher its commands go through, the clock it
+/// stamps them with, its applied engine, and the dialer it forwards to the leader with. One
+/// per node, shared by the internal protocol and the API. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer<D: Dialer = TcpDialer> {
+    /// The Raft handle.
+    pub raft: Raft<TypeConfig>,
+    /// Group commit (see `batcher`).
+    pub batcher: Batcher,
+    /// The stamping clock.
+    pub clock: Clock,
+    /// The applied engine.
+    pub reader: EngineReader,
+    /// How this node reaches other nodes' client addresses.
+    pub dialer: D,
+}
+
+impl<D: Dialer> Writer<D> {
+    /// A writer with its own batcher (must be called inside a Tokio runtime).
+    pub fn new(raft: Raft<TypeConfig>, reader: EngineReader, clock: Clock, dialer: D) -> Writer<D> {
+        Writer { batcher: Batcher::start(raft.clone()), raft, clock, reader, dialer }
+    }
+}
+
+/// Replicates `body` (stamped with this node's clock) if this node leads, else forwards it once to
+/// the leader, waiting up to `ELECTION_WAIT` for one. The reply is the outcome and commit index,
+/// or `Unavailable` when it is not known to be done.
+pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded: bool) -> ClientReply {
+    let raft = &writer.raft;
+    let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+    loop {
+        let command = outlast_engine::Command { ts_ms: (writer.clock)(), body: body.clone() };
+        #[cfg(feature = "planted-faults")]
+        if let Some(premature) = planted_ack_before_commit(writer, &command) {
+            return premature;
+        }
+        let error = match writer.batcher.write(command).await {
+            Ok(Ok((outcome, index))) => return ClientReply::Outcome { outcome, index },
+            Ok(Err(error)) => error,
+            Err(why) => return ClientReply::Unavailable(why.into()),
+        };
+        let request = ClientRequest::Submit { body: body.clone(), forwarded: true };
+        let forward = match error.forward_to_leader() {
+            Some(forward) if !forwarded => forward.clone(),
+            other => {
+                let why = error.to_string();
+                return to_leader(&writer.dialer, other, forwarded, request, FORWARD_DEADLINE, why).await;
+            }
+        };
+        // Only a command that provably never left this node may wait and go elsewhere.
+        let unreachable = match &forward.leader_node {
+            Some(leader) => {
+                match tokio::time::timeout(CONNECT_TIMEOUT, writer.dialer.dial(&leader.client_addr)).await {
+                    Ok(Ok(stream)) => {
+                        return Connection::over(stream).request(&request, FORWARD_DEADLINE).await.unwrap_or_else(|e| {
+                            ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr))
+                        })
+                    }
+                    _ => forward.leader_id,
+                }
+            }
+            None => forward.leader_id,
+        };
+        // Paces the loop should this node's metrics and its write path briefly disagree.
+        tokio::time::sleep(RETRY_PAUSE).await;
+        if !wait_for_leader_other_than(raft, unreachable, deadline).await {
+            return ClientReply::Unavailable(format!("no reachable leader within {ELECTION_WAIT:?}"));
+        }
+    }
+}
+
+/// THE PLANTED FAULT ack-before-commit (feature `planted-faults`, when planted): a leader
+/// answers a client's money operation (account request or deposit) at once with the outcome
+/// predicted on a copy of its applied state, and replicates it afterwards; a leader that dies or
+/// is cut off first loses a write it acknowledged. Set-up commands stay honest so that a run
+/// reaches its workload. `None`: not planted, not the leader, or not such a command.
+#[cfg(feature = "planted-faults")]
+fn planted_ack_before_commit<D: Dialer>(writer: &Writer<D>, command: &outlast_engine::Command) -> Option<ClientReply> {
+    let money = matches!(command.body, CommandBody::Account(_) | CommandBody::Deposit { .. });
+    let leads = writer.raft.metrics().borrow().state == openraft::ServerState::Leader;
+    if !crate::planted::is(crate::planted::Bug::AckBeforeCommit) || !money || !leads {
+        return None;
+    }
+    let outcome = writer.reader.read().clone().apply(command, &mut Vec::new());
+    let (batcher, command) = (writer.batcher.clone(), command.clone());
+    tokio::spawn(async move {
+        let _ = batcher.write(command).await;
+    });
+    Some(ClientReply::Outcome { outcome, index: 0 })
+}
+
+/// Waits until this node knows a leader other than `gone`; false at `deadline`.
+async fn wait_for_leader_other_than(
+    raft: &Raft<TypeConfig>,
+    gone: Option<NodeId>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if timeout.is_zero() {
+        return false;
+    }
+    let changed = raft
+        .wait(Some(timeout))
+        .metrics(|m| m.current_leader.is_some() && m.current_leader != gone, "a reachable leader")
+        .await;
+    changed.is_ok()
+}

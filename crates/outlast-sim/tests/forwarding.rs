@@ -1,0 +1,69 @@
+//! The simulation runs the real forwarding path: the driver sends commands unmarked to any
+//! node, a follower forwards them to the leader through its node's dialer, and the trace shows
+//! each forward and how it ended.
+
+use outlast_sim::{run_seed, Options};
+
+/// A seed whose run has a follower forward a command to the leader and then the leader crash
+/// while that forward is in flight (found with `find_a_leader_crash_during_a_forward`).
+const LEADER_CRASH_DURING_FORWARD_SEED: u64 = 252;
+
+/// A forward to a leader that crashed while it was in flight, and ended without an answer:
+/// the trace lines of the forward, the crash and the forward's end.
+fn crash_during_forward(trace: &[String]) -> Option<(usize, usize, usize)> {
+    let text = |line: &String| line.trim_start().split_once(' ').map_or(String::new(), |(_, text)| text.to_string());
+    // Forwards not yet ended: (line, from, leader, the line of the leader's crash meanwhile).
+    let mut in_flight: Vec<(usize, String, String, Option<usize>)> = Vec::new();
+    for (at, line) in trace.iter().enumerate() {
+        let text = text(line);
+        if let Some((from, leader)) = text.split_once(" forwards to leader ") {
+            in_flight.push((at, from.to_string(), leader.to_string(), None));
+        } else if let Some((from, rest)) = text.split_once("'s forward to ") {
+            let (leader, end) = rest.split_once(": ").unwrap_or_default();
+            let Some(done) = in_flight.iter().position(|(_, f, l, _)| f == from && l == leader) else { continue };
+            let (forward, _, _, crash) = in_flight.remove(done);
+            if let (Some(crash), "no answer") = (crash, end) {
+                return Some((forward, crash, at));
+            }
+        } else if let Some(id) = text.strip_prefix("fault Crash(").and_then(|rest| rest.strip_suffix(')')) {
+            let crashed = format!("n{id}");
+            for (_, _, leader, crash) in &mut in_flight {
+                if *leader == crashed && crash.is_none() {
+                    *crash = Some(at);
+                }
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn a_follower_forwards_and_the_leader_crashes_with_the_forward_in_flight() {
+    let outcome = run_seed(LEADER_CRASH_DURING_FORWARD_SEED, Options::default());
+    let (forward, crash, end) = crash_during_forward(&outcome.trace).unwrap_or_else(|| panic!("{:#?}", outcome.trace));
+    assert!(forward < crash && crash < end, "{:#?}", outcome.trace);
+    assert!(outcome.passed(), "{:?}", outcome.violations);
+}
+
+/// Lists seeds that crash a leader during a forward and pass (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn find_a_leader_crash_during_a_forward() {
+    let (from, count) = (0, 300);
+    outlast_sim::run_seeds(from, count, Options::default(), |outcome| {
+        if let Some((forward, crash, end)) = crash_during_forward(&outcome.trace) {
+            let [forward, crash, end] = [forward, crash, end].map(|at| outcome.trace[at].trim());
+            println!("seed {} passed={}: {forward} / {crash} / {end}", outcome.seed, outcome.passed());
+        }
+    });
+}
+
+/// Prints the trace of seed `SEED` (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn print_a_trace() {
+    let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(LEADER_CRASH_DURING_FORWARD_SEED);
+    for line in run_seed(seed, Options::default()).trace {
+        println!("{line}");
+    }
+}
