@@ -30,7 +30,7 @@ pub const APPLY_WAIT: Duration = Duration::from_secs(2);
 pub struct Api {
     /// Raft, for cluster state.
     pub raft: Raft<TypeConfig>,
-    /// Writes (batched with this node's other API writes).
+    /// The node's one write path (shared with the internal protocol and forwarded commands).
     pub writer: Writer,
     /// Applied engine, history and event feed.
     pub reader: EngineReader,

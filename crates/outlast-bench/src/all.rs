@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::cli::CARGO_BENCH;
 use crate::svg::Chart;
 use crate::{engine_bench, etcd_bench, failover_bench, recovery_bench, wan_bench};
 
@@ -178,7 +179,7 @@ fn etcd(cx: &Context) -> Result<(Row, Section), String> {
         ),
     };
     let alone = format!(
-        "cargo run --release -p outlast --features bench -- bench etcd --clients {} --rounds {} --ops {}",
+        "{CARGO_BENCH} etcd --clients {} --rounds {} --ops {}",
         list(&etcd.concurrencies),
         etcd.rounds,
         etcd.ops_per_measurement
@@ -206,7 +207,7 @@ fn failover(cx: &Context) -> Result<(Row, Section), String> {
         goal: "p99 < 1 s",
         met: Some(p99 < 1_000 && report.passed == report.unavailable_ms.len()),
     };
-    let alone = format!("cargo run --release -p outlast --features bench -- bench failover --trials {trials}");
+    let alone = format!("{CARGO_BENCH} failover --trials {trials}");
     let body = report.markdown(cx.machine, &cx.command_for(&alone), cx.date);
     Ok((row, Section { name: "failover-bench", body, chart: report.chart(), seconds: 0.0 }))
 }
@@ -231,7 +232,7 @@ fn wan(cx: &Context) -> Result<(Row, Section), String> {
         met: Some(first.over_floor_ms.median <= 2.0),
     };
     let alone = format!(
-        "cargo run --release -p outlast --features bench -- bench wan --clients {} --commands {} --rounds {}",
+        "{CARGO_BENCH} wan --clients {} --commands {} --rounds {}",
         list(&wan.concurrencies),
         wan.commands_per_client,
         wan.rounds
@@ -262,7 +263,7 @@ fn recovery(cx: &Context) -> Result<(Row, Section), String> {
         met: None,
     };
     let alone = format!(
-        "cargo run --release -p outlast --features bench -- bench recovery --commands {} --accounts {} --rounds {}",
+        "{CARGO_BENCH} recovery --commands {} --accounts {} --rounds {}",
         recovery.commands_behind, recovery.snapshot_accounts, recovery.rounds
     );
     let body = report.markdown(cx.machine, &cx.command_for(&alone), cx.date);
@@ -271,7 +272,7 @@ fn recovery(cx: &Context) -> Result<(Row, Section), String> {
 
 fn single_engine(c: &engine_bench::Config) -> String {
     format!(
-        "cargo run --release -p outlast --features bench -- bench engine --ops {} --runs {} --book-orders {} --accounts {} --seed {}",
+        "{CARGO_BENCH} engine --ops {} --runs {} --book-orders {} --accounts {} --seed {}",
         c.ops, c.runs, c.book_orders, c.accounts, c.seed
     )
 }

@@ -2,8 +2,8 @@
 //! takes to the terminal and, with `--write FILE`, into its marked section of that file (its
 //! chart beside it).
 //!
-//! The command printed with a result to reproduce it is the one that ran, as typed (with
-//! `--write` naming BENCHMARKS.md). Cluster benchmarks start nodes from the running executable,
+//! The command printed with a result to reproduce it spells out every measured parameter
+//! (`Bench::command_line`), with `--write` naming BENCHMARKS.md. Cluster benchmarks start nodes from the running executable,
 //! which is the `outlast` binary built with its `bench` feature.
 //!
 //! Must never: assert a timing (benchmarks measure and report), or be linked into a serving
@@ -277,22 +277,51 @@ fn measure(which: Bench, binary: &Path, command: &str) -> Result<Vec<Section>, S
     }
 }
 
-/// The command line that reproduces a run from `args` (the words after the program name):
-/// the same arguments, through cargo, with `--write` naming BENCHMARKS.md.
-pub fn reproduce_command(args: &[String]) -> String {
-    let mut words = vec!["cargo run --release -p outlast --features bench --".to_string()];
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if arg == "--write" {
-            args.next();
-            words.push("--write BENCHMARKS.md".into());
-        } else if arg.starts_with("--write=") {
-            words.push("--write BENCHMARKS.md".into());
-        } else {
-            words.push(arg.clone());
-        }
+/// How every reproduce command starts.
+pub(crate) const CARGO_BENCH: &str = "cargo run --release -p outlast --features bench -- bench";
+
+impl Bench {
+    /// The command that reproduces this run: every measured parameter written out (so that a
+    /// later change of a default does not change what it reruns), where the run kept its state
+    /// and which etcd it used left out (they belong to the machine), `--write` naming
+    /// BENCHMARKS.md.
+    pub fn command_line(&self) -> String {
+        let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let (args, write) = match self {
+            Bench::All { quick, write, .. } => (format!("all{}", if *quick { " --quick" } else { "" }), write),
+            Bench::Engine { ops, runs, book_orders, accounts, seed, write } => (
+                format!(
+                    "engine --ops {ops} --runs {runs} --book-orders {book_orders} --accounts {accounts} --seed {seed}"
+                ),
+                write,
+            ),
+            Bench::Cluster { clients, commands, trials, write } => {
+                (format!("cluster --clients {} --commands {commands} --trials {trials}", list(clients)), write)
+            }
+            Bench::Api { clients, orders, subscribers, trades, write } => (
+                format!(
+                    "api --clients {} --orders {orders} --subscribers {} --trades {trades}",
+                    list(clients),
+                    list(subscribers)
+                ),
+                write,
+            ),
+            Bench::Etcd { clients, rounds, ops, write, .. } => {
+                (format!("etcd --clients {} --rounds {rounds} --ops {ops}", list(clients)), write)
+            }
+            Bench::Failover { trials, write, .. } => (format!("failover --trials {trials}"), write),
+            Bench::Wan { clients, commands, rounds, write, .. } => {
+                (format!("wan --clients {} --commands {commands} --rounds {rounds}", list(clients)), write)
+            }
+            Bench::Recovery { commands, accounts, rounds, write } => {
+                (format!("recovery --commands {commands} --accounts {accounts} --rounds {rounds}"), write)
+            }
+            Bench::Log { record_bytes, batches, runs, write } => {
+                (format!("log --record-bytes {record_bytes} --batches {batches} --runs {runs}"), write)
+            }
+        };
+        format!("{CARGO_BENCH} {args}{}", if write.is_some() { " --write BENCHMARKS.md" } else { "" })
     }
-    words.join(" ")
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock (benchmarks may read clocks; the
@@ -306,19 +335,31 @@ fn today() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        bench: Bench,
+    }
+
+    fn command_of(args: &[&str]) -> String {
+        Cli::parse_from(std::iter::once("bench").chain(args.iter().copied())).bench.command_line()
+    }
 
     #[test]
-    fn the_reproduce_command_is_the_run_with_write_naming_benchmarks_md() {
-        let args: Vec<String> =
-            ["bench", "engine", "--ops", "20", "--write", "/tmp/x.md"].iter().map(|s| s.to_string()).collect();
+    fn the_reproduce_command_spells_out_every_parameter_and_names_benchmarks_md() {
         assert_eq!(
-            reproduce_command(&args),
-            "cargo run --release -p outlast --features bench -- bench engine --ops 20 --write BENCHMARKS.md"
+            command_of(&["engine", "--ops", "20", "--write", "/tmp/x.md"]),
+            format!("{CARGO_BENCH} engine --ops 20 --runs 5 --book-orders 1000 --accounts 2000 --seed 42 --write BENCHMARKS.md")
         );
-        let args: Vec<String> = ["bench", "all", "--write=/tmp/y.md"].iter().map(|s| s.to_string()).collect();
         assert_eq!(
-            reproduce_command(&args),
-            "cargo run --release -p outlast --features bench -- bench all --write BENCHMARKS.md"
+            command_of(&["all", "--quick", "--dir", "/tmp/d", "--etcd", "/opt/etcd"]),
+            format!("{CARGO_BENCH} all --quick")
+        );
+        assert_eq!(
+            command_of(&["wan", "--clients", "1,4"]),
+            format!("{CARGO_BENCH} wan --clients 1,4 --commands 100 --rounds 3")
         );
     }
 }

@@ -199,12 +199,6 @@ impl NodeConfig {
         toml::to_string(self).expect("a node configuration always serialises (plain keys, then the peer tables)")
     }
 
-    /// Writes the configuration file at `path` (after checking it).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        self.check().map_err(|e| format!("{}: {e}", path.display()))?;
-        std::fs::write(path, self.to_toml()).map_err(|e| format!("{}: {e}", path.display()))
-    }
-
     /// Reads and checks a configuration file; the error says what to fix.
     pub fn load(path: &Path) -> Result<NodeConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;

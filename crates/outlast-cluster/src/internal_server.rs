@@ -34,7 +34,7 @@ pub async fn serve_clients<L: Listener, D: Dialer>(
 
 /// Answers one client connection until it closes (any byte stream: TCP in a node, a simulated
 /// one in a simulation).
-pub async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D: Dialer>(
+pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D: Dialer>(
     mut stream: S,
     writer: Writer<D>,
     me: (NodeId, NodeInfo),

@@ -11,12 +11,14 @@
 //! replicating commands, through the `batcher`), `read` (linearizable reads, read index,
 //! catch-up), `status`, `admin` (membership changes at the leader), `forward` (a follower's one
 //! hop to the leader), `elections` and `preferred` (who campaigns when), `topology` (which
-//! failure domains the voters survive), `config` (the node's file) and `node` (the assembly of
-//! all of it, started the same way by `outlast node` and by the simulation, which differ only in
-//! the seams: disk, dialer, listeners, clock).
+//! failure domains the voters survive), `config` (the node's file), `listener` (the accept
+//! seam and the one bounded accept loop), `planted` (test-only faults, feature
+//! `planted-faults`) and `node` (the assembly of all of it, started the same way by `outlast
+//! node` and by the simulation, which differ only in the seams: disk, dialer, listeners, clock).
 //!
-//! Must never: read the OS clock, entropy or network except through those seams (a simulation
-//! replaces them and must stay a pure function of its seed).
+//! Must never: read the OS clock, entropy or network inside a node except through those seams
+//! (a simulation replaces them and must stay a pure function of its seed). `protocol::call` and
+//! `Connection::open` dial TCP directly: they are for clients and tools outside a node.
 
 #![deny(missing_docs)]
 // openraft's `StorageError` is large, and it is the error type openraft's traits require.
@@ -48,6 +50,6 @@ pub mod write;
 
 pub use log_store::LogStore;
 pub use network::{Dialer, Network, Peer, TcpDialer};
-pub use server::{serve, serve_connection, CONNECTIONS_MAX};
+pub use server::{serve, CONNECTIONS_MAX};
 pub use state_machine::{AppliedEvents, EngineReader, StateMachine, FEED_BATCHES_MAX};
 pub use types::{Batch, NodeId, NodeInfo, TypeConfig};

@@ -49,6 +49,10 @@ where
     Fut: Future<Output = io::Result<()>> + Send + 'static,
 {
     assert!(connections_max > 0);
+    assert!(
+        level == tracing::Level::WARN || level == tracing::Level::DEBUG,
+        "log a closed connection at WARN or DEBUG"
+    );
     let permits = Arc::new(Semaphore::new(connections_max));
     loop {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");

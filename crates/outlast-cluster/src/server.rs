@@ -31,7 +31,7 @@ pub async fn serve<L: Listener>(listener: L, raft: Raft<TypeConfig>, contact: Le
 
 /// Answers one peer connection, one request at a time, until it closes. Generic over the
 /// stream so a simulated network can drive the same code.
-pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     raft: Raft<TypeConfig>,
     contact: LeaderContact,

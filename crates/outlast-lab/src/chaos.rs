@@ -17,9 +17,10 @@ use outlast_links::LinkRule;
 use crate::history::Incident;
 use crate::load::{LoadConfig, Recorder};
 use crate::report::Report;
+use crate::state_dir::StateDir;
 use crate::target::Target;
 use crate::topology::Topology;
-use crate::up::{prepare, Cluster, StateDir};
+use crate::up::{prepare, Cluster};
 
 /// The fault scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,8 +4,9 @@
 //!
 //! A Unix socket in the state directory (`control.sock`), so only local users who can reach
 //! that directory can use it; one JSON request per line, one JSON reply per line. The
-//! supervisor applies requests one at a time in its own loop. It must never change exchange
-//! state: it only touches processes and links, exactly what an outage would.
+//! supervisor applies requests one at a time in its own loop (`supervise`, which also reports
+//! nodes that exit). It must never change exchange state: it only touches processes and links,
+//! exactly what an outage would.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -257,3 +258,41 @@ mod tests {
         assert!(rule.blocked && rule.latency_ms == 0);
     }
 }
+
+/// The supervisor's loop: until Ctrl-C or SIGTERM, carries out control requests (`outlast
+/// chaos --attach`) one at a time and reports nodes that exit meanwhile (once each, until they
+/// run again).
+pub async fn supervise(cluster: &mut Cluster, mut control: tokio::sync::mpsc::Receiver<Pending>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    let mut reported = std::collections::BTreeSet::new();
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            Some(pending) = control.recv() => {
+                eprintln!("control: {:?}", pending.request);
+                let reply = apply(cluster, &pending.request);
+                if let Some(error) = &reply.error {
+                    eprintln!("control: refused: {error}");
+                }
+                let _ = pending.reply.send(reply);
+            }
+            _ = tokio::time::sleep(NODE_CHECK_INTERVAL) => {
+                for id in cluster.ids() {
+                    if cluster.is_running(id) {
+                        reported.remove(&id);
+                    } else if reported.insert(id) {
+                        eprintln!("node {id} is not running (see {})", cluster.dir.log(id).display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How often the supervisor looks for nodes that exited.
+const NODE_CHECK_INTERVAL: Duration = Duration::from_secs(1);

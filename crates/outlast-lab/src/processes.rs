@@ -92,8 +92,9 @@ impl ProcessCluster {
     /// Configures (starts nothing) one node per entry of `providers` on 127.0.0.1, ids from 1,
     /// region and zone named after the provider, in a temporary directory; the nodes in
     /// `learners` are not initial voters. `tweak` adjusts every node's configuration. Node
-    /// stderr is discarded, or with `OUTLAST_TEST_LOGS=DIR` appended to files under DIR (for
-    /// diagnosing a failed test; the directory is then kept).
+    /// stderr is discarded, or with `OUTLAST_TEST_LOGS=DIR` appended to `node<id>.log` files
+    /// under DIR, at the level `OUTLAST_LOG` sets (for diagnosing a failed test; the directory
+    /// is then kept).
     pub fn loopback(
         binary: &Path,
         providers: &[&str],
@@ -157,19 +158,9 @@ impl ProcessCluster {
         self.write_config(config, "")
     }
 
-    /// The state directory.
-    pub fn dir(&self) -> &StateDir {
-        &self.dir
-    }
-
     /// Node ids, ascending.
     pub fn ids(&self) -> Vec<u64> {
         self.configs.keys().copied().collect()
-    }
-
-    /// Node `id`'s configuration.
-    pub fn node_config(&self, id: u64) -> &NodeConfig {
-        &self.configs[&id]
     }
 
     /// Node `id`'s configuration file.
@@ -226,7 +217,13 @@ impl ProcessCluster {
             // Keep draining so that the node never blocks on a full pipe.
             for _ in lines {}
         });
-        match ready.recv_timeout(READY_DEADLINE) {
+        // A blocking wait: inside a multi-threaded runtime, let the runtime move its other tasks
+        // off this thread meanwhile (tests and benchmarks spawn nodes from async code).
+        let wait = || ready.recv_timeout(READY_DEADLINE);
+        let in_runtime = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let first_line = if in_runtime { tokio::task::block_in_place(wait) } else { wait() };
+        match first_line {
             Ok(Some(Ok(line))) if line.starts_with("ready") => {
                 self.children.insert(id, child);
                 Ok(())

@@ -7,8 +7,9 @@ use std::time::Duration;
 use outlast_links::LinkRule;
 
 use crate::control::{ControlClient, ControlRequest};
+use crate::state_dir::StateDir;
 use crate::topology::Topology;
-use crate::up::{Cluster, NodeAddrs, StateDir};
+use crate::up::{Cluster, NodeAddrs};
 
 /// Where the faults go.
 pub enum Target {

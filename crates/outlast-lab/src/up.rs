@@ -17,7 +17,7 @@ use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
 use outlast_links::{LinkRule, LinkTable, ProxyStats};
 
 use crate::processes::{ProcessCluster, STOP_DEADLINE};
-pub use crate::state_dir::StateDir;
+use crate::state_dir::StateDir;
 use crate::topology::Topology;
 
 /// How long the cluster may take to elect a leader.
@@ -237,11 +237,6 @@ impl Cluster {
         self.topology.nodes.iter().map(|n| n.id).collect()
     }
 
-    /// The node processes.
-    pub fn processes(&self) -> &ProcessCluster {
-        &self.processes
-    }
-
     /// Starts node `id` and waits (bounded) for its `ready` line.
     pub fn spawn(&mut self, id: u64, init: bool) -> Result<(), String> {
         self.processes.spawn(id, if init { &["--init"] } else { &[] })
@@ -309,44 +304,6 @@ impl Drop for Cluster {
         }
     }
 }
-
-/// The supervisor's loop: until Ctrl-C or SIGTERM, carries out control requests (`outlast
-/// chaos --attach`) one at a time and reports nodes that exit meanwhile (once each, until they
-/// run again).
-pub async fn supervise(cluster: &mut Cluster, mut control: tokio::sync::mpsc::Receiver<crate::control::Pending>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    let mut reported = std::collections::BTreeSet::new();
-    loop {
-        tokio::select! {
-            _ = terminate.recv() => return,
-            _ = tokio::signal::ctrl_c() => return,
-            Some(pending) = control.recv() => {
-                eprintln!("control: {:?}", pending.request);
-                let reply = crate::control::apply(cluster, &pending.request);
-                if let Some(error) = &reply.error {
-                    eprintln!("control: refused: {error}");
-                }
-                let _ = pending.reply.send(reply);
-            }
-            _ = tokio::time::sleep(NODE_CHECK_INTERVAL) => {
-                for id in cluster.ids() {
-                    if cluster.is_running(id) {
-                        reported.remove(&id);
-                    } else if reported.insert(id) {
-                        eprintln!("node {id} is not running (see {})", cluster.dir.log(id).display());
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// How often the supervisor looks for nodes that exited.
-const NODE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Waits (bounded) until one of nodes `ids` reports a leader through its API; returns its id.
 pub async fn wait_for_leader(ids: &[u64], token: &str, deadline: Duration) -> Result<u64, String> {

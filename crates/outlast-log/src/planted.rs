@@ -1,5 +1,5 @@
-//! The one fault this crate can plant, to show that the simulation catches it (feature
-//! `planted-faults` only; a normal build has none of this code). Switched on through
+//! The one fault this crate can plant, to show that the checks (the simulation's, the chaos
+//! checker's) catch it (feature `planted-faults` only; a release build has none of this code). Switched on through
 //! `outlast_cluster::planted`, the one switch for every planted fault.
 //!
 //! Must never: be reachable in a node built without the feature.

@@ -5,7 +5,7 @@
 //! servers with their connection limits, the write path with forwarding to the leader, the
 //! campaigner, preferred-region leadership and the configuration watch. Only the disk, the
 //! dialer, the listeners, the stamping clock and the engine's hash seed differ, and the
-//! configuration's timing. The dialer also traces every forward to the leader (a dial of a
+//! configuration's timing and snapshot policy (every 200 entries, 20 kept behind). The dialer also traces every forward to the leader (a dial of a
 //! client address), so a run shows when a follower forwarded and how that ended.
 //!
 //! Must never: read the OS clock or entropy (the run would stop being a function of its seed).

@@ -172,8 +172,7 @@ fn main() -> ExitCode {
         Top::Client(command) => client_cmd::run(command),
         #[cfg(feature = "bench")]
         Top::Bench { which } => {
-            let args: Vec<String> = std::env::args().skip(1).collect();
-            let command = outlast_bench::cli::reproduce_command(&args);
+            let command = which.command_line();
             match own_binary().and_then(|binary| outlast_bench::cli::run(which, &binary, &command)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(1, &error),

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use outlast_client::{Client, FailoverPolicy};
 use outlast_lab::control;
-use outlast_lab::up::{prepare, quick_policy, Cluster, NodeAddrs, StateDir};
+use outlast_lab::state_dir::StateDir;
+use outlast_lab::up::{prepare, quick_policy, Cluster, NodeAddrs};
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| {
@@ -140,7 +141,7 @@ async fn serve(
     println!("  outlast chaos provider-outage --attach {}   # a rehearsal on this cluster", state.root.display());
     println!("Ctrl-C stops every node cleanly; `outlast up` again resumes this cluster.");
     println!("up: ready");
-    outlast_lab::up::supervise(cluster, control).await;
+    control::supervise(cluster, control).await;
     ExitCode::SUCCESS
 }
 
