@@ -145,15 +145,22 @@ fn snapshot_bytes(cluster: &ProcessCluster, id: u64) -> Option<u64> {
     std::fs::metadata(cluster.data_dir(id).join("state").join("snapshot")).map(|m| m.len()).ok()
 }
 
-async fn log_rounds(binary: &Path, config: &Config) -> Result<(Vec<CatchUp>, Vec<f64>), String> {
-    // No snapshot while measuring: every missed entry stays in the leader's log.
-    let no_snapshots = |c: &mut NodeConfig| c.snapshot_every_entries = 100_000_000;
+/// A running three-node loopback cluster with `settings`, its leader and one follower.
+async fn three_nodes(binary: &Path, settings: impl Fn(&mut NodeConfig)) -> Result<(ProcessCluster, u64, u64), String> {
     let mut cluster =
-        ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], no_snapshots).map_err(|e| e.to_string())?;
+        ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], settings).map_err(|e| e.to_string())?;
     cluster.spawn_all()?;
     let ids = cluster.ids();
     let leader = cluster.leader(&ids, DEADLINE).await.ok_or("no leader")?;
     let follower = *ids.iter().find(|&&id| id != leader).expect("a follower");
+    Ok((cluster, leader, follower))
+}
+
+async fn log_rounds(binary: &Path, config: &Config) -> Result<(Vec<CatchUp>, Vec<f64>), String> {
+    // No snapshot while measuring: every missed entry stays in the leader's log.
+    let no_snapshots = |c: &mut NodeConfig| c.snapshot_every_entries = 100_000_000;
+    let (mut cluster, leader, follower) = three_nodes(binary, no_snapshots).await?;
+    let ids = cluster.ids();
     let (mut rounds, mut idle) = (Vec::new(), Vec::new());
     for round in 0..config.rounds {
         if !cluster.converged(&ids, DEADLINE).await {
@@ -178,12 +185,8 @@ async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>,
         c.snapshot_every_entries = 100_000_000;
         c.log_kept_behind_snapshot = 0;
     };
-    let mut cluster =
-        ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], settings).map_err(|e| e.to_string())?;
-    cluster.spawn_all()?;
+    let (mut cluster, leader, follower) = three_nodes(binary, settings).await?;
     let ids = cluster.ids();
-    let leader = cluster.leader(&ids, DEADLINE).await.ok_or("no leader")?;
-    let follower = *ids.iter().find(|&&id| id != leader).expect("a follower");
     let base = 1_000_000_000;
     write(&cluster, leader, base, config.snapshot_accounts).await;
     let mut rounds = Vec::new();
