@@ -105,12 +105,12 @@ pub struct Engine {
     /// Scratch: depth levels touched, reused to avoid allocation.
     pub(crate) touched_levels: Vec<(Side, u64, u64)>,
     /// The bug planted by a test, if any (not state: never snapshotted).
-    #[cfg(feature = "planted-bugs")]
+    #[cfg(feature = "planted-faults")]
     pub(crate) planted: Option<PlantedBug>,
 }
 
-/// Bugs a test can plant to show that its checks catch them. Only with feature `planted-bugs`.
-#[cfg(feature = "planted-bugs")]
+/// Bugs a test can plant to show that its checks catch them. Only with feature `planted-faults`.
+#[cfg(feature = "planted-faults")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlantedBug {
     /// A buyer filled below its limit does not get the difference back (funds stay locked).
@@ -150,19 +150,19 @@ impl Engine {
             ids: crate::ids::IdTable::new(hash_seed),
             touched_balances: Vec::new(),
             touched_levels: Vec::new(),
-            #[cfg(feature = "planted-bugs")]
+            #[cfg(feature = "planted-faults")]
             planted: None,
         }
     }
 
     /// Plants a bug (tests only).
-    #[cfg(feature = "planted-bugs")]
+    #[cfg(feature = "planted-faults")]
     pub fn plant(&mut self, bug: PlantedBug) {
         self.planted = Some(bug);
     }
 
     /// Whether `bug` is planted; always false in a normal build.
-    #[cfg(feature = "planted-bugs")]
+    #[cfg(feature = "planted-faults")]
     pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
         self.planted == Some(bug)
     }

@@ -42,7 +42,7 @@ mod wallet;
 pub use account::{Balance, IdEntry};
 pub use api_keys::{api_key_valid, API_KEY_LEN_MAX, API_KEY_LEN_MIN};
 pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
-#[cfg(feature = "planted-bugs")]
+#[cfg(feature = "planted-faults")]
 pub use engine::PlantedBug;
 pub use engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
 pub use event::{DepthDelta, Event, EventKind, Levels, OrderUpdate, Outcome, Summary, Trade, WithdrawalState};

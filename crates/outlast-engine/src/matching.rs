@@ -163,7 +163,7 @@ impl Engine {
                 self.debit_locked(buyer, units.quote, quote);
                 // Filled below its limit: the buyer gets the difference back now.
                 let refund = held - quote;
-                #[cfg(feature = "planted-bugs")]
+                #[cfg(feature = "planted-faults")]
                 let refund = if self.planted(crate::engine::PlantedBug::KeepPriceImprovement) { 0 } else { refund };
                 self.unlock(buyer, units.quote, refund);
                 progress.lock_left -= held;
@@ -187,7 +187,7 @@ impl Engine {
         self.credit(seller, units.quote, quote - seller_fee);
         self.credit(FEE_ACCOUNT, units.base, buyer_fee);
         self.credit(FEE_ACCOUNT, units.quote, seller_fee);
-        #[cfg(feature = "planted-bugs")]
+        #[cfg(feature = "planted-faults")]
         if self.planted(crate::engine::PlantedBug::DoubleFee) {
             self.credit(FEE_ACCOUNT, units.quote, seller_fee);
         }

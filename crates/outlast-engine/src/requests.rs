@@ -44,7 +44,7 @@ impl Engine {
         };
         match result {
             Ok(summary) => {
-                #[cfg(feature = "planted-bugs")]
+                #[cfg(feature = "planted-faults")]
                 if self.planted(crate::engine::PlantedBug::ForgetRequestIds) {
                     return Outcome::Applied(summary);
                 }
