@@ -21,8 +21,11 @@ use crate::params::Params;
 
 /// How long the cluster view waits for each node's status.
 const STATUS_DEADLINE: Duration = Duration::from_millis(500);
-/// Applied entries a node may trail the leader by and still call itself ready.
-pub const READY_LAG_MAX: u64 = 1_000;
+/// How long `/ready` may take to confirm that this node has applied what the cluster had
+/// committed when asked: a follower's question to the leader and the leader's quorum round,
+/// across the widest WAN link of `up`'s topology (~130 ms round trips) with room, and under a
+/// prober's usual 1 s timeout.
+pub const READY_CATCH_UP_DEADLINE: Duration = Duration::from_millis(900);
 
 fn asset_id(api: &Shared, symbol: &str, name: &str) -> Result<(u32, u8), ApiError> {
     let engine = api.reader.read();
@@ -155,7 +158,7 @@ pub(crate) fn health<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
 }
 
 pub(crate) fn ready<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
-    then(async move { readiness(api) })
+    then(async move { readiness(api).await })
 }
 
 pub(crate) fn metrics<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
@@ -243,17 +246,23 @@ fn audit_view(api: &Shared) -> Value {
     })
 }
 
-fn readiness(api: &Shared) -> Reply {
-    let metrics = api.raft.metrics().borrow().clone();
-    let applied = metrics.last_applied.map_or(0, |l| l.index);
-    let committed_seen = metrics.last_log_index.unwrap_or(0);
-    let lag = committed_seen.saturating_sub(applied);
-    if metrics.current_leader.is_none() {
+/// Ready means caught up with the cluster, not with this node's own log: the leader confirmed
+/// its read index with a quorum (a follower asks it), and this node has applied that far. A
+/// node that cannot get that confirmation in time — no leader, no quorum behind its leader, or
+/// a leader that cannot reach a quorum — is not ready.
+async fn readiness(api: &Shared) -> Reply {
+    if api.raft.metrics().borrow().current_leader.is_none() {
         return Err(ApiError::unavailable("no leader known"));
     }
-    if lag > READY_LAG_MAX {
-        return Err(ApiError::unavailable(&format!("applying lags the log by {lag} entries")));
+    let caught_up =
+        outlast_cluster::read::catch_up(&api.raft, &api.reader, &api.writer.dialer, api.me.0, READY_CATCH_UP_DEADLINE)
+            .await;
+    if !caught_up {
+        return Err(ApiError::unavailable("not caught up with the cluster: no quorum confirmed its commit in time"));
     }
+    let metrics = api.raft.metrics().borrow().clone();
+    let applied = metrics.last_applied.map_or(0, |l| l.index);
+    let lag = metrics.last_log_index.unwrap_or(0).saturating_sub(applied);
     Ok(
         json!({ "status": "ready", "node": api.me.0, "leader": metrics.current_leader, "appliedIndex": applied, "lag": lag }),
     )

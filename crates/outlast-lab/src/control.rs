@@ -35,7 +35,7 @@ pub enum ControlRequest {
         /// The node.
         node: u64,
     },
-    /// Start node `node` (again) and wait for it to be ready.
+    /// Start node `node` (again) and wait until it is ready: caught up with the cluster.
     Start {
         /// The node.
         node: u64,
@@ -146,7 +146,7 @@ async fn connection(stream: UnixStream, queue: mpsc::Sender<Pending>) -> std::io
 }
 
 /// Carries out one request on the supervisor's cluster.
-pub fn apply(cluster: &mut Cluster, request: &ControlRequest) -> ControlReply {
+pub async fn apply(cluster: &mut Cluster, request: &ControlRequest) -> ControlReply {
     let known = |node: u64| cluster.ids().contains(&node);
     match request {
         ControlRequest::Kill { node }
@@ -168,7 +168,7 @@ pub fn apply(cluster: &mut Cluster, request: &ControlRequest) -> ControlReply {
             if cluster.is_running(*node) {
                 return ControlReply::refused(format!("node {node} is running"));
             }
-            match cluster.spawn(*node, false) {
+            match cluster.restart(*node).await {
                 Ok(()) => ControlReply::done(),
                 Err(error) => ControlReply::refused(error),
             }
@@ -275,7 +275,7 @@ pub async fn supervise(cluster: &mut Cluster, mut control: tokio::sync::mpsc::Re
             _ = tokio::signal::ctrl_c() => return,
             Some(pending) = control.recv() => {
                 eprintln!("control: {:?}", pending.request);
-                let reply = apply(cluster, &pending.request);
+                let reply = apply(cluster, &pending.request).await;
                 if let Some(error) = &reply.error {
                     eprintln!("control: refused: {error}");
                 }

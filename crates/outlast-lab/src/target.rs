@@ -96,7 +96,7 @@ impl Target {
     /// Starts node `id` and waits for it to be ready.
     pub async fn start(&mut self, id: u64) -> Result<(), String> {
         match self {
-            Target::Owned(cluster) => cluster.spawn(id, false),
+            Target::Owned(cluster) => cluster.restart(id).await,
             Target::Attached { .. } => self.remote(ControlRequest::Start { node: id }).await,
         }
     }

@@ -22,6 +22,8 @@ use crate::topology::Topology;
 
 /// How long the cluster may take to elect a leader.
 pub const LEADER_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a restarted node may take to catch up with the cluster and say it is ready.
+pub const READY_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Node N's addresses.
 #[derive(Clone, Debug)]
@@ -242,6 +244,14 @@ impl Cluster {
         self.processes.spawn(id, if init { &["--init"] } else { &[] })
     }
 
+    /// Starts node `id` again and waits (bounded) until it is ready: its `/ready` answers 200,
+    /// which means it has applied everything the cluster had committed (see the API's
+    /// readiness), not only that its process runs.
+    pub async fn restart(&mut self, id: u64) -> Result<(), String> {
+        self.spawn(id, false)?;
+        wait_until_ready(id, READY_DEADLINE).await
+    }
+
     /// SIGKILLs node `id`.
     pub fn kill(&mut self, id: u64) {
         self.processes.kill(id);
@@ -302,6 +312,24 @@ impl Drop for Cluster {
         for proxy in &self.proxies {
             proxy.abort();
         }
+    }
+}
+
+/// Waits (within `deadline`) until node `id`'s API says it is ready (caught up with the
+/// cluster).
+pub async fn wait_until_ready(id: u64, deadline: Duration) -> Result<(), String> {
+    let client = outlast_client::Client::new(vec![NodeAddrs::of(id).api_url()], None, quick_policy());
+    let started = Instant::now();
+    loop {
+        let health = client.health().await;
+        if health.iter().all(|h| h.ready) {
+            return Ok(());
+        }
+        if started.elapsed() > deadline {
+            let why = health.first().map(|h| h.detail.clone()).unwrap_or_default();
+            return Err(format!("node {id} not ready within {deadline:?}: {why}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

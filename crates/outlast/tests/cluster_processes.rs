@@ -47,8 +47,23 @@ async fn a_leader_sigkill_loses_nothing_acknowledged_and_the_node_catches_up_aft
     let new_leader = cluster.leader(&survivors, DEADLINE).await.unwrap();
     assert_ne!(new_leader, old_leader);
 
-    // The killed node comes back and catches up to the same state.
+    // The killed node comes back. Ready means caught up with the cluster: the first time its
+    // /ready answers 200, it has applied at least what the leader had applied before it
+    // restarted (every acknowledged command above), not merely what its own log held.
+    let committed_before_restart = cluster.status(new_leader).await.unwrap().last_applied.unwrap();
     cluster.spawn(old_leader, &[]).unwrap();
+    let ready = outlast_client::Client::new(
+        vec![format!("http://{}", cluster.api_addr(old_leader))],
+        None,
+        outlast_client::FailoverPolicy::default(),
+    );
+    let started = Instant::now();
+    while !ready.health().await.iter().all(|h| h.ready) {
+        assert!(started.elapsed() < DEADLINE, "the restarted node never became ready");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let applied = cluster.status(old_leader).await.unwrap().last_applied.unwrap();
+    assert!(applied >= committed_before_restart, "ready at {applied}, the cluster had {committed_before_restart}");
     assert!(cluster.converged(&all, DEADLINE).await, "replicas did not converge");
 
     // Every acknowledged command is in the state: creating those accounts again is a duplicate.
