@@ -47,7 +47,7 @@ fn a_follower_forwards_and_the_leader_crashes_with_the_forward_in_flight() {
 
 /// Lists seeds that crash a leader during a forward and pass (run with `--ignored --nocapture`).
 #[test]
-#[ignore]
+#[ignore = "a search tool for new seeds, not a check (300 runs)"]
 fn find_a_leader_crash_during_a_forward() {
     let (from, count) = (0, 300);
     outlast_sim::run_seeds(from, count, Options::default(), |outcome| {
@@ -60,7 +60,7 @@ fn find_a_leader_crash_during_a_forward() {
 
 /// Prints the trace of seed `SEED` (run with `--ignored --nocapture`).
 #[test]
-#[ignore]
+#[ignore = "prints a trace for a person to read; checks nothing"]
 fn print_a_trace() {
     let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(LEADER_CRASH_DURING_FORWARD_SEED);
     for line in run_seed(seed, Options::default()).trace {
