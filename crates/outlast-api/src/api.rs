@@ -25,6 +25,13 @@ use crate::weights::Weights;
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a node waits to apply its own committed write before answering without it.
 pub const APPLY_WAIT: Duration = Duration::from_secs(2);
+/// How long a node may take to confirm that it has applied everything the cluster had committed
+/// when asked (before a linearizable read, an unknown API key's second look, `/ready`): a
+/// follower's question to the leader plus the leader's quorum round, across the widest WAN link
+/// of `up`'s topology (~130 ms round trips) with room, and under a prober's usual 1 s timeout.
+/// A node that cannot do it in this time is behind or cut off; the client is better served by
+/// another node at once than by a longer wait.
+pub const CATCH_UP_DEADLINE: Duration = Duration::from_millis(900);
 
 /// Everything a request handler needs.
 pub struct Api {
@@ -79,6 +86,18 @@ impl Api {
             tracing::warn!(index, "answering a committed write before this node applied it");
         }
         Ok(outcome)
+    }
+
+    /// Waits until this node has applied every write the cluster committed before the call (the
+    /// leader's quorum-confirmed read index; see `outlast_cluster::read::catch_up`). A node that
+    /// cannot within `CATCH_UP_DEADLINE` answers -1001: nothing was done, any node may be asked.
+    pub async fn catch_up(&self) -> Result<(), ApiError> {
+        let dialer = &self.writer.dialer;
+        if outlast_cluster::read::catch_up(&self.raft, &self.reader, dialer, self.me.0, CATCH_UP_DEADLINE).await {
+            return Ok(());
+        }
+        self.metrics.reads_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Err(ApiError::unavailable("this node cannot confirm it has the cluster's latest state; try another node"))
     }
 
     fn unknown(&self, why: &str) -> ApiError {

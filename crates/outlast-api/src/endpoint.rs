@@ -135,6 +135,25 @@ impl Weight {
     }
 }
 
+/// Where an endpoint's answer comes from, and so how current it is: the API's read-consistency
+/// contract, one value per row (ARCHITECTURE.md, "Reads").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// Linearizable: before decoding, the node learns the leader's read index (the leader
+    /// confirms its leadership with a quorum) and applies up to it, so the answer includes every
+    /// write acknowledged before the request arrived; a node that cannot do that within
+    /// `READ_CATCH_UP_DEADLINE` refuses (503, -1001, nothing done: retry anywhere). Every
+    /// account read is this: a "does not exist" from a node that is behind would be a lie.
+    Linearizable,
+    /// The answer is a command's outcome from the log (a write): committed on a quorum and
+    /// applied before it is given. Decoding only maps names to ids on local state.
+    Logged,
+    /// This node's own applied state, which may be behind the cluster by the replication lag
+    /// (milliseconds while healthy; the node's `/ready` and status say when it is not
+    /// caught up): public market data, and node-local views (health, metrics, the cluster view).
+    Local,
+}
+
 /// One row of the API's table.
 pub struct Endpoint {
     /// The HTTP method.
@@ -143,11 +162,13 @@ pub struct Endpoint {
     pub path: &'static str,
     /// What a request costs.
     pub weight: Weight,
+    /// How current its answer is.
+    pub reads: Reads,
     /// The credential and the handler.
     pub handler: Handler,
 }
 
 /// A row, written on one line.
-pub const fn row(method: Method, path: &'static str, weight: Weight, handler: Handler) -> Endpoint {
-    Endpoint { method, path, weight, handler }
+pub const fn row(method: Method, path: &'static str, weight: Weight, reads: Reads, handler: Handler) -> Endpoint {
+    Endpoint { method, path, weight, reads, handler }
 }

@@ -52,6 +52,10 @@ pub struct Metrics {
     pub api_throttled: AtomicU64,
     /// Writes whose outcome was reported unknown (503, -1007).
     pub writes_unknown: AtomicU64,
+    /// Writes refused before they were sent anywhere (503, -1001: nothing done).
+    pub writes_not_sent: AtomicU64,
+    /// Requests refused because this node could not confirm it was caught up (503, -1001).
+    pub reads_refused: AtomicU64,
     /// WebSocket subscribers disconnected for lagging.
     pub ws_lagged: AtomicU64,
     /// WebSocket connections open.
@@ -92,6 +96,12 @@ impl Metrics {
             ("outlast_api_responses_server_error_total", "API responses 5xx.", &self.api_server_errors),
             ("outlast_api_throttled_total", "API requests refused for weight.", &self.api_throttled),
             ("outlast_writes_unknown_total", "Writes answered with an unknown outcome.", &self.writes_unknown),
+            ("outlast_writes_not_sent_total", "Writes refused before being sent: nothing done.", &self.writes_not_sent),
+            (
+                "outlast_reads_refused_total",
+                "Requests refused: this node could not confirm it was current.",
+                &self.reads_refused,
+            ),
             ("outlast_ws_lagged_total", "WebSocket subscribers disconnected for lagging.", &self.ws_lagged),
         ];
         for (name, help, counter) in counters {

@@ -21,11 +21,6 @@ use crate::params::Params;
 
 /// How long the cluster view waits for each node's status.
 const STATUS_DEADLINE: Duration = Duration::from_millis(500);
-/// How long `/ready` may take to confirm that this node has applied what the cluster had
-/// committed when asked: a follower's question to the leader and the leader's quorum round,
-/// across the widest WAN link of `up`'s topology (~130 ms round trips) with room, and under a
-/// prober's usual 1 s timeout.
-pub const READY_CATCH_UP_DEADLINE: Duration = Duration::from_millis(900);
 
 fn asset_id(api: &Shared, symbol: &str, name: &str) -> Result<(u32, u8), ApiError> {
     let engine = api.reader.read();
@@ -254,12 +249,7 @@ async fn readiness(api: &Shared) -> Reply {
     if api.raft.metrics().borrow().current_leader.is_none() {
         return Err(ApiError::unavailable("no leader known"));
     }
-    let caught_up =
-        outlast_cluster::read::catch_up(&api.raft, &api.reader, &api.writer.dialer, api.me.0, READY_CATCH_UP_DEADLINE)
-            .await;
-    if !caught_up {
-        return Err(ApiError::unavailable("not caught up with the cluster: no quorum confirmed its commit in time"));
-    }
+    api.catch_up().await?;
     let metrics = api.raft.metrics().borrow().clone();
     let applied = metrics.last_applied.map_or(0, |l| l.index);
     let lag = metrics.last_log_index.unwrap_or(0).saturating_sub(applied);

@@ -4,7 +4,8 @@
 //! Every request goes the same way, read from the table (`endpoints`): find the endpoint (404 if
 //! none), read at most `BODY_BYTES_MAX` of body, decode the parameters strictly, charge its
 //! weight to the IP, check the credential the endpoint needs (operator token, API key, or API key
-//! plus signature and receive window), charge the key, let the handler decode, check that every
+//! plus signature and receive window), charge the key, catch up with the cluster if the endpoint
+//! reads linearizably, let the handler decode, check that every
 //! parameter sent was read (-1104), then run the handler's action and count the result. Nothing
 //! an endpoint does happens before all of that passed (see `endpoint` for why a handler cannot
 //! act before the check).
@@ -21,7 +22,7 @@ use axum::http::{HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::{now_ms, Shared};
-use crate::endpoint::{Answer, Caller, Handler};
+use crate::endpoint::{Answer, Caller, Handler, Reads};
 use crate::error::ApiError;
 use crate::params::{split_signature, Params, BODY_BYTES_MAX};
 use crate::weights::{Charge, Counter};
@@ -57,11 +58,7 @@ async fn authenticate(
             // This node may simply not have applied the key yet (created through another node a
             // moment ago): catch up with the leader's read index, then look again. A node that
             // cannot catch up says so (503) rather than calling a good key invalid.
-            if !outlast_cluster::read::catch_up(&api.raft, &api.reader, &api.writer.dialer, api.me.0, CATCH_UP_DEADLINE)
-                .await
-            {
-                return Err(ApiError::unavailable("this node cannot confirm it is current; try another node"));
-            }
+            api.catch_up().await?;
             api.reader.read().api_key_account(key).ok_or_else(ApiError::rejected_api_key)?
         }
     };
@@ -77,9 +74,6 @@ async fn authenticate(
     }
     Ok(caller)
 }
-
-/// How long a node may take to catch up before judging an unknown API key.
-const CATCH_UP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The fallback handler: every REST request.
 pub async fn handle(
@@ -167,15 +161,28 @@ async fn serve(
         None => None,
     };
     let fail = |e: ApiError| (e, used);
+    // A linearizable endpoint decodes and answers on a state that has every write the cluster
+    // acknowledged before this request arrived (the credential check above may have read an
+    // older one: a key found there existed; one not found was looked up again after catching up).
+    let catch_up = || async {
+        match endpoint.reads {
+            Reads::Linearizable => api.catch_up().await,
+            Reads::Logged | Reads::Local => Ok(()),
+        }
+    };
     // The caller outlives the handler's action, which may borrow it.
     let caller: Caller;
     let decoded = match endpoint.handler {
-        Handler::Public(decode) => decode(api, &params),
+        Handler::Public(decode) => {
+            catch_up().await.map_err(fail)?;
+            decode(api, &params)
+        }
         Handler::Operator(decode) => {
             let header = parts.headers.get("authorization").map(|v| v.as_bytes());
             if !api.operator.accepts(header) {
                 return Err(fail(ApiError::unauthorized()));
             }
+            catch_up().await.map_err(fail)?;
             decode(api, &params)
         }
         Handler::Key(decode) | Handler::Signed(decode) => {
@@ -185,6 +192,7 @@ async fn serve(
                 charge(api, Counter::Key(caller.key.clone()), weight, api.weight_limits.key_per_minute)
                     .map_err(fail)?;
             }
+            catch_up().await.map_err(fail)?;
             decode(api, &caller, &params)
         }
     };

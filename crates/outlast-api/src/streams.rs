@@ -85,6 +85,11 @@ pub async fn ws_path(State(api): State<Shared>, Path(name): Path<String>, upgrad
         let Some(key) = api.keyring.listen_key_owner(&name).map(str::to_string) else {
             return ApiError::bad_listen_key().into_response();
         };
+        // A user stream starts from a state that has every write acknowledged before it was
+        // asked for, like an account read: the events it sends continue from there.
+        if let Err(error) = api.catch_up().await {
+            return error.into_response();
+        }
         let Some(account) = api.reader.read().api_key_account(&key) else {
             return ApiError::bad_listen_key().into_response();
         };

@@ -3,7 +3,8 @@
 //! a normal build has none of this code).
 //!
 //! Each fault is implemented once, where the real code would go wrong: ack-before-commit in the
-//! write path (`write`), ack-before-fsync in the log (`outlast_log::planted`). `outlast node`
+//! write path (`write`), ack-before-fsync in the log (`outlast_log::planted`), stale-read in the
+//! read path (`read`). `outlast node`
 //! plants the one `OUTLAST_PLANTED_FAULT` names at start; `outlast simulate --plant NAME` plants
 //! it for every run of the process.
 //!
@@ -22,17 +23,23 @@ pub enum Bug {
     /// Every node's log reports an append durable without its `fdatasync`: a crash then loses
     /// entries a quorum had acknowledged.
     AckBeforeFsync = 2,
+    /// Every node serves linearizable reads from its own applied state without the leader's read
+    /// index, and calls itself caught up without asking: a node that is behind (restarted, cut
+    /// off, or just a few milliseconds late) then tells a client its acknowledged order does not
+    /// exist.
+    StaleRead = 3,
 }
 
 impl Bug {
     /// Every plantable fault.
-    pub const ALL: [Bug; 2] = [Bug::AckBeforeCommit, Bug::AckBeforeFsync];
+    pub const ALL: [Bug; 3] = [Bug::AckBeforeCommit, Bug::AckBeforeFsync, Bug::StaleRead];
 
     /// The fault's name, as `--plant` and `OUTLAST_PLANTED_FAULT` spell it.
     pub fn name(self) -> &'static str {
         match self {
             Bug::AckBeforeCommit => "ack-before-commit",
             Bug::AckBeforeFsync => "ack-before-fsync",
+            Bug::StaleRead => "stale-read",
         }
     }
 

@@ -3,7 +3,8 @@
 //! this node up to the leader's read index.
 //!
 //! Must never: answer a linearizable read from a node that has not confirmed its leadership
-//! with a quorum and applied up to the read index.
+//! with a quorum and applied up to the read index. (A build with the test-only feature
+//! `planted-faults` breaks this on purpose when told to; see `planted`.)
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ pub async fn read<D: Dialer>(
     follower_ok: bool,
     forwarded: bool,
 ) -> ClientReply {
-    if follower_ok && query != Query::ReadIndex {
+    if (follower_ok || planted_stale_read()) && query != Query::ReadIndex {
         return ClientReply::Read { answer: answer(reader, &query), node: id };
     }
     match raft.ensure_linearizable().await {
@@ -53,12 +54,24 @@ pub async fn catch_up<D: Dialer>(
     id: NodeId,
     deadline: Duration,
 ) -> bool {
+    if planted_stale_read() {
+        return true;
+    }
     let work = async {
         let request_reply = read(raft, reader, dialer, id, Query::ReadIndex, false, false).await;
         let ClientReply::Read { answer: Answer::ReadIndex(index), .. } = request_reply else { return false };
         raft.wait(Some(deadline)).applied_index_at_least(Some(index), "catch up").await.is_ok()
     };
     tokio::time::timeout(deadline, work).await.unwrap_or(false)
+}
+
+/// THE PLANTED FAULT stale-read (feature `planted-faults`, when planted): linearizable reads
+/// and catching up skip the read index, so a node answers from whatever it has applied.
+fn planted_stale_read() -> bool {
+    #[cfg(feature = "planted-faults")]
+    return crate::planted::is(crate::planted::Bug::StaleRead);
+    #[cfg(not(feature = "planted-faults"))]
+    false
 }
 
 fn answer(reader: &EngineReader, query: &Query) -> Answer {

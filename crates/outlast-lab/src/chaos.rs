@@ -2,8 +2,9 @@
 //! report.
 //!
 //! The schedule is fixed per run: warm-up, the fault for its duration, heal, cool-down. The load
-//! generator records every operation; a monitor polls the cluster view for leader changes and
-//! node health; the checker then judges the settled cluster against the history.
+//! generator records every operation, and a read prober per node asks it every 0.5 s for an
+//! order just acknowledged; a monitor polls the cluster view for leader changes and node health;
+//! the checker then judges the settled cluster and every read against the history.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -235,7 +236,8 @@ async fn progress(recorder: Arc<Recorder>, watch: Arc<Mutex<Watch>>, started: In
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let ops = recorder.ops();
-        let fresh = &ops[seen.min(ops.len())..];
+        let fresh: Vec<_> =
+            ops[seen.min(ops.len())..].iter().filter(|o| o.kind != crate::history::OpKind::Read).collect();
         seen = ops.len();
         let count = |want: fn(&crate::history::OpResult) -> bool| fresh.iter().filter(|o| want(&o.result)).count();
         let ok = count(|r| *r == crate::history::OpResult::Ok);
@@ -498,6 +500,10 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
             stop.clone(),
         )));
     }
+    for endpoint in &endpoints {
+        let (recorder, stop) = (recorder.clone(), stop.clone());
+        tasks.push(tokio::spawn(crate::load::probe_reads(endpoint.clone(), traders.clone(), started, recorder, stop)));
+    }
     let mut faults = Vec::new();
     let mut windows = Vec::new();
     let mut leader = 0;
@@ -565,6 +571,10 @@ fn build_report(
     ops: &[crate::history::Op],
     verdict: crate::checker::Verdict,
 ) -> Report {
+    // Figures of availability and latency are about writes; reads are judged by the checker.
+    let ops: Vec<crate::history::Op> =
+        ops.iter().filter(|op| op.kind != crate::history::OpKind::Read).cloned().collect();
+    let ops = ops.as_slice();
     let mut incidents = watch.incidents.clone();
     incidents.sort_by_key(|i| i.at_ms);
     let time_to_new_leader = incidents

@@ -7,7 +7,10 @@
 //! - nothing took effect twice: one order per client order id, one withdrawal per withdrawal id,
 //!   and every retry returned the original order;
 //! - a refused operation left no trace;
-//! - every unknown outcome is resolved to exactly one of applied / not applied.
+//! - every unknown outcome is resolved to exactly one of applied / not applied;
+//! - no read was stale: every order a node answered about reflected each write to it that had
+//!   been acknowledged before the read began (it existed; a cancel had taken effect). A node may
+//!   refuse to answer (-1001) — that is honest — but never answer from a state that is behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -38,6 +41,12 @@ pub struct Verdict {
     pub unknown_not_applied: usize,
     /// Refused operations.
     pub refused: usize,
+    /// Reads answered (the read probes').
+    pub reads: usize,
+    /// Reads a node refused or did not answer (not caught up, cut off, down).
+    pub reads_refused: usize,
+    /// Reads that missed a write acknowledged before they began.
+    pub stale_reads: usize,
     /// The converged digest.
     pub digest: String,
     /// The converged applied index.
@@ -88,6 +97,7 @@ pub async fn converge(endpoints: &[String], token: &str, deadline: Duration) -> 
 pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &[Op]) -> Verdict {
     let mut verdict = Verdict::default();
     check_replicas(&mut verdict, endpoints, token).await;
+    check_reads(&mut verdict, ops);
     for trader in traders {
         let client = Client::new(endpoints.to_vec(), Some(trader.credentials.clone()), FailoverPolicy::default());
         match final_state(&client).await {
@@ -97,6 +107,53 @@ pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &
     }
     verdict.pass = verdict.failures.is_empty();
     verdict
+}
+
+/// Every read saw every write to its order acknowledged before the read was invoked: the order
+/// existed once its placement was acknowledged, and was no longer open once a cancel of it was.
+fn check_reads(verdict: &mut Verdict, ops: &[Op]) {
+    // When each order's placement and cancel were first acknowledged, by (account, client id).
+    let mut placed: BTreeMap<(u64, &str), u64> = BTreeMap::new();
+    let mut canceled: BTreeMap<(u64, &str), u64> = BTreeMap::new();
+    for op in ops.iter().filter(|op| op.result == OpResult::Ok) {
+        let acknowledged = match op.kind {
+            OpKind::Place | OpKind::Retry => &mut placed,
+            OpKind::Cancel => &mut canceled,
+            _ => continue,
+        };
+        let at = acknowledged.entry((op.account, op.client_id.as_str())).or_insert(op.complete_ms);
+        *at = (*at).min(op.complete_ms);
+    }
+    for read in ops.iter().filter(|op| op.kind == OpKind::Read) {
+        let key = (read.account, read.client_id.as_str());
+        let before = |at: Option<&u64>| at.is_some_and(|&at| at < read.invoke_ms);
+        let stale = match (&read.result, read.seen.as_deref()) {
+            (OpResult::Fail(-2013), _) if before(placed.get(&key)) => Some("answered that it does not exist"),
+            (OpResult::Ok, Some("NEW" | "PARTIALLY_FILLED")) if before(canceled.get(&key)) => {
+                Some("answered that it is still open")
+            }
+            (OpResult::Ok, _) => None,
+            (OpResult::Fail(-2013), _) => None,
+            (OpResult::Fail(_) | OpResult::Unknown, _) => {
+                verdict.reads_refused += 1;
+                continue;
+            }
+        };
+        verdict.reads += 1;
+        if let Some(what) = stale {
+            verdict.stale_reads += 1;
+            // One line per stale read would drown the report on a planted fault: the first few.
+            if verdict.stale_reads <= 5 {
+                verdict.failures.push(format!(
+                    "stale read: {} at {} ms, asked about {} acknowledged earlier, {what}",
+                    read.endpoint, read.invoke_ms, read.client_id
+                ));
+            }
+        }
+    }
+    if verdict.stale_reads > 5 {
+        verdict.failures.push(format!("stale reads: {} in all", verdict.stale_reads));
+    }
 }
 
 /// Every replica converged on one digest, with the engine's invariants and conservation of
@@ -215,8 +272,67 @@ fn check_account(verdict: &mut Verdict, account: u64, held: &Held, ops: &[Op]) {
                     verdict.failures.push(format!("account {account}: refused {} ({code}) took effect", op.client_id));
                 }
             }
+            (OpKind::Read, _) => {}
             (_, OpResult::Fail(_)) => verdict.refused += 1,
             (OpKind::Cancel, OpResult::Unknown) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(kind: OpKind, client_id: &str, result: OpResult, at_ms: [u64; 2], seen: Option<&str>) -> Op {
+        Op {
+            id: 0,
+            account: 101,
+            kind,
+            client_id: client_id.into(),
+            order_id: None,
+            invoke_ms: at_ms[0],
+            complete_ms: at_ms[1],
+            endpoint: "node".into(),
+            result,
+            seen: seen.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_read_that_misses_an_earlier_acknowledged_write_is_stale_and_a_refusal_is_not() {
+        let history = |reads: Vec<Op>| {
+            let mut ops = vec![
+                op(OpKind::Place, "a", OpResult::Ok, [0, 10], None),
+                op(OpKind::Place, "b", OpResult::Ok, [0, 10], None),
+                op(OpKind::Cancel, "b", OpResult::Ok, [20, 30], None),
+            ];
+            ops.extend(reads);
+            let mut verdict = Verdict::default();
+            check_reads(&mut verdict, &ops);
+            verdict
+        };
+        let fresh = history(vec![
+            op(OpKind::Read, "a", OpResult::Ok, [11, 12], Some("NEW")),
+            // Began before the acknowledgement: either answer is allowed.
+            op(OpKind::Read, "b", OpResult::Ok, [25, 26], Some("NEW")),
+            op(OpKind::Read, "a", OpResult::Fail(-2013), [5, 6], None),
+            op(OpKind::Read, "b", OpResult::Ok, [31, 32], Some("CANCELED")),
+            // Refused or unanswered: honest.
+            op(OpKind::Read, "a", OpResult::Fail(-1001), [40, 41], None),
+            op(OpKind::Read, "a", OpResult::Unknown, [40, 41], None),
+        ]);
+        assert_eq!((fresh.reads, fresh.reads_refused, fresh.stale_reads), (4, 2, 0), "{:?}", fresh.failures);
+        assert!(fresh.failures.is_empty());
+        let stale = history(vec![
+            op(OpKind::Read, "a", OpResult::Fail(-2013), [11, 12], None),
+            op(OpKind::Read, "b", OpResult::Ok, [31, 32], Some("NEW")),
+        ]);
+        assert_eq!(stale.stale_reads, 2);
+        assert!(
+            stale.failures[0].contains("a acknowledged earlier, answered that it does not exist"),
+            "{:?}",
+            stale.failures
+        );
+        assert!(stale.failures[1].contains("still open"), "{:?}", stale.failures);
     }
 }

@@ -16,6 +16,9 @@ pub enum OpKind {
     Withdraw,
     /// Credit a deposit, as the chain watcher would (its chain transaction id is `client_id`).
     Deposit,
+    /// Look an order up by client order id on one node (`endpoint`), as a probe of whether
+    /// reads see every acknowledged write: `seen` is the status it answered.
+    Read,
 }
 
 /// How an operation ended, as the client saw it.
@@ -50,6 +53,9 @@ pub struct Op {
     pub endpoint: String,
     /// How it ended.
     pub result: OpResult,
+    /// For a read: the order's status as answered (`NEW`, `CANCELED`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
 }
 
 /// Something that happened to the cluster during the run.

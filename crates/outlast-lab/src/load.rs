@@ -235,6 +235,62 @@ fn op(
         complete_ms,
         endpoint: endpoint.to_string(),
         result: classify(result),
+        seen: None,
+    }
+}
+
+/// How often each node is asked to read back an acknowledged write.
+pub const READ_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The read prober: every `READ_PROBE_INTERVAL`, asks one node (`endpoint` alone, no failover)
+/// for the order of the latest acknowledged order or cancel of the next trader in turn, and
+/// records what it answered. Run one per node, from before the first fault until `stop`; the
+/// checker calls a read stale when it misses a write acknowledged before it began.
+pub async fn probe_reads(
+    endpoint: String,
+    traders: Vec<Trader>,
+    started: Instant,
+    recorder: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+) {
+    // One attempt, a little longer than a node takes to catch up before it answers or refuses.
+    let policy = FailoverPolicy {
+        attempt_timeout: Duration::from_millis(1500),
+        budget: Duration::from_millis(1500),
+        attempts_max: 1,
+        ..FailoverPolicy::default()
+    };
+    let clients: Vec<Client> = traders
+        .iter()
+        .map(|t| Client::new(vec![endpoint.clone()], Some(t.credentials.clone()), policy.clone()))
+        .collect();
+    let elapsed = |at: Instant| at.duration_since(started).as_millis() as u64;
+    for turn in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let next = tokio::time::Instant::now() + READ_PROBE_INTERVAL;
+        let trader = &traders[turn % traders.len()];
+        let acknowledged = recorder.ops().into_iter().rev().find(|o| {
+            o.account == trader.account && o.result == OpResult::Ok && matches!(o.kind, OpKind::Place | OpKind::Cancel)
+        });
+        if let Some(target) = acknowledged {
+            let invoked = Instant::now();
+            let params = [("symbol", "BTCUSDT".to_string()), ("origClientOrderId", target.client_id.clone())];
+            let result = clients[turn % traders.len()].signed("GET", "/api/v3/order", &params).await;
+            let mut read = op(
+                trader,
+                OpKind::Read,
+                &target.client_id,
+                &result,
+                elapsed(invoked),
+                elapsed(Instant::now()),
+                &endpoint,
+            );
+            read.seen = result.as_ref().ok().and_then(|v| v["status"].as_str()).map(str::to_string);
+            recorder.record(read);
+        }
+        tokio::time::sleep_until(next).await;
     }
 }
 

@@ -147,6 +147,7 @@ impl Report {
             "# Incident report: {scenario}\n\n**Verdict: {verdict}**\n\n- Fault: {fault}, from {a} ms to {b} ms into the run\n\
              - Longest client-observed unavailability: {gap} ms\n- Time to a new leader: {leader}\n- RTO (fault → first acknowledged write): {rto}\n\
              - RPO (acknowledged operations lost): {lost}\n- Acknowledged {ack}, refused {refused}, unknown → applied {ua} / not applied {una}, duplicated {dup}\n\
+             - Reads probed on every node: {reads} answered, {stale} stale, {reads_refused} refused or unanswered\n\
              - Converged digest `{digest}` at index {index}\n\n| phase | ops | p50 ms | p99 ms |\n|---|---|---|---|\n",
             scenario = self.scenario,
             fault = self.fault,
@@ -161,6 +162,9 @@ impl Report {
             ua = self.verdict.unknown_applied,
             una = self.verdict.unknown_not_applied,
             dup = self.verdict.duplicated,
+            reads = self.verdict.reads,
+            stale = self.verdict.stale_reads,
+            reads_refused = self.verdict.reads_refused,
             digest = self.verdict.digest,
             index = self.verdict.applied_index,
         );

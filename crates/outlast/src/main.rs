@@ -188,7 +188,7 @@ fn simulate(seeds: u64, from: u64, trace: bool, jobs: Option<usize>, plant: Opti
         #[cfg(not(feature = "planted-faults"))]
         let planted = false;
         if !planted {
-            let why = format!("cannot plant {name:?} (ack-before-commit and ack-before-fsync need a build with --features planted-faults)");
+            let why = format!("cannot plant {name:?} (ack-before-commit, ack-before-fsync and stale-read need a build with --features planted-faults)");
             return fail(2, &why);
         }
     }

@@ -102,7 +102,8 @@ fn plant_from_env() -> Result<(), ExitCode> {
     use outlast_cluster::planted::{plant, Bug};
     let Ok(name) = std::env::var("OUTLAST_PLANTED_FAULT") else { return Ok(()) };
     let Some(bug) = Bug::parse(&name) else {
-        eprintln!("error: OUTLAST_PLANTED_FAULT={name:?} names no planted fault (ack-before-commit, ack-before-fsync)");
+        let names: Vec<&str> = Bug::ALL.iter().map(|bug| bug.name()).collect();
+        eprintln!("error: OUTLAST_PLANTED_FAULT={name:?} names no planted fault ({})", names.join(", "));
         return Err(ExitCode::from(2));
     };
     eprintln!("warning: planted fault {} is on: this node breaks its guarantees on purpose", bug.name());
