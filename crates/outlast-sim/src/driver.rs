@@ -9,12 +9,17 @@
 //! acknowledged one must be there, none that was never sent, and none twice (a deposit's id
 //! makes a retry a no-op).
 //!
+//! Between deposits it reads a balance linearizably on a node drawn from the seed (followers
+//! forward such a read to the leader): the answer must hold every deposit acknowledged before
+//! the read was sent, and nothing never sent. A node may refuse (no leader, cut off); it must
+//! never answer from a state that is behind.
+//!
 //! Must never: read the OS clock or entropy.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use outlast_cluster::protocol::{ClientReply, ClientRequest};
+use outlast_cluster::protocol::{Answer, ClientReply, ClientRequest, Query};
 use outlast_cluster::{frame, NodeId};
 use outlast_engine::{CommandBody, Outcome};
 
@@ -86,6 +91,8 @@ pub async fn run(
     ledger: std::sync::Arc<std::sync::Mutex<Ledger>>,
 ) -> turmoil::Result {
     let mut rng = Rng::new(seed, 2);
+    // Reads draw from their own stream, so the deposits' draws stay what they were.
+    let mut read_rng = Rng::new(seed, 3);
     let mut via = NODES[0];
     let mut genesis = vec![CommandBody::CreateAsset { symbol: "USD".into(), decimals: 2 }];
     genesis.extend((1..=ACCOUNTS).map(|account| CommandBody::CreateAccount { account }));
@@ -126,7 +133,34 @@ pub async fn run(
             }
             None => shared(&observed).note(format!("deposit tx-{account}-{k} in doubt")),
         }
+        read_back(&mut read_rng, &observed, &ledger).await;
         tokio::time::sleep(Duration::from_millis(rng.between(1, 30))).await;
     }
     Ok(())
+}
+
+/// Reads one account's balance linearizably on a node drawn from `rng` and checks it against
+/// what was acknowledged before the read was sent (a stale read) and what was ever sent.
+async fn read_back(rng: &mut Rng, observed: &Shared, ledger: &std::sync::Mutex<Ledger>) {
+    let account = 1 + rng.below(ACCOUNTS);
+    let node = NODES[rng.below(NODES.len() as u64) as usize];
+    let acked_before = ledger.lock().expect("ledger").acked.get(&account).copied().unwrap_or(0);
+    let query = Query::Balance { account, asset: ASSET };
+    let reply = request(node, &ClientRequest::Read { query, follower_ok: false, forwarded: false }).await;
+    let Some(ClientReply::Read { answer: Answer::Balance(Some(balance)), node: from }) = reply else { return };
+    let held = balance.available + balance.locked;
+    let attempted = ledger.lock().expect("ledger").attempted.get(&account).copied().unwrap_or(0);
+    let mut o = shared(observed);
+    if acked_before & !held != 0 {
+        o.violate(format!(
+            "stale read: n{node} (answered from n{from}) gave account {account} balance {held:#b}, \
+             missing deposits {:#b} acknowledged before the read",
+            acked_before & !held
+        ));
+    } else if held & !attempted != 0 {
+        o.violate(format!(
+            "n{from} gave account {account} balance {held:#b}: deposits {:#b} never sent",
+            held & !attempted
+        ));
+    }
 }
