@@ -4,7 +4,9 @@
 //! leader). Its answer comes only after the command is committed on a quorum and applied. A
 //! write whose fate is not known — the leader did not answer in time, or died — is reported as
 //! unknown (HTTP 503, -1007), never as failed: the client retries with the same client order id
-//! and the engine's idempotency makes that safe. After a commit, the node waits until it has
+//! and the engine's idempotency makes that safe. A write that provably reached no leader (none
+//! known, none could be connected to, or this node leads without a quorum) is refused with
+//! HTTP 503, -1001: nothing was done, and any node may be asked. After a commit, the node waits until it has
 //! applied that index itself, so the response (and the caller's next read here) sees the write.
 
 use std::sync::Arc;
@@ -76,6 +78,10 @@ impl Api {
         let (outcome, index) = match reply {
             Ok(ClientReply::Outcome { outcome, index }) => (outcome, index),
             Ok(ClientReply::Unavailable(why)) => return Err(self.unknown(&why)),
+            Ok(ClientReply::NotSent(why)) => {
+                self.metrics.writes_not_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(ApiError::unavailable(&format!("not sent to any leader: {why}")));
+            }
             Ok(other) => return Err(ApiError::internal(&format!("unexpected reply {other:?}"))),
             Err(_) => return Err(self.unknown("no commit within the deadline")),
         };

@@ -249,6 +249,9 @@ async fn readiness(api: &Shared) -> Reply {
     if api.raft.metrics().borrow().current_leader.is_none() {
         return Err(ApiError::unavailable("no leader known"));
     }
+    if outlast_cluster::quorum::lost(&api.raft) {
+        return Err(ApiError::unavailable("this node leads without a quorum behind it"));
+    }
     api.catch_up().await?;
     let metrics = api.raft.metrics().borrow().clone();
     let applied = metrics.last_applied.map_or(0, |l| l.index);
@@ -259,7 +262,11 @@ async fn readiness(api: &Shared) -> Reply {
 }
 
 async fn cluster_view(api: &Shared) -> Value {
-    let metrics = api.raft.metrics().borrow().clone();
+    let mut metrics = api.raft.metrics().borrow().clone();
+    if outlast_cluster::quorum::lost(&api.raft) {
+        // It leads without a quorum: it has stepped down towards clients (`quorum`).
+        metrics.current_leader = None;
+    }
     let members: Vec<_> =
         metrics.membership_config.membership().nodes().map(|(id, info)| (*id, info.clone())).collect();
     let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use openraft::error::ForwardToLeader;
 
 use crate::network::Dialer;
-use crate::protocol::{call_with, ClientReply, ClientRequest};
+use crate::protocol::{ClientReply, ClientRequest, Connection};
 use crate::types::{NodeId, NodeInfo};
 
 /// How long a forwarded command or read may take at the leader.
@@ -31,12 +31,22 @@ pub(crate) async fn to_leader<D: Dialer>(
 ) -> ClientReply {
     match forward {
         Some(forward) if !forwarded => match &forward.leader_node {
-            Some(leader) => call_with(dialer, &leader.client_addr, &request, deadline)
-                .await
-                .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr))),
-            None => ClientReply::Unavailable("no leader yet".into()),
+            Some(leader) => {
+                let addr = &leader.client_addr;
+                // A connection that could not be made carried nothing.
+                let stream = match tokio::time::timeout(deadline, dialer.dial(addr)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => return ClientReply::NotSent(format!("leader {addr}: {e}")),
+                    Err(_) => return ClientReply::NotSent(format!("leader {addr}: no connection within {deadline:?}")),
+                };
+                Connection::over(stream)
+                    .request(&request, deadline)
+                    .await
+                    .unwrap_or_else(|e| ClientReply::Unavailable(format!("leader {addr}: {e}")))
+            }
+            None => ClientReply::NotSent("no leader yet".into()),
         },
-        Some(_) => ClientReply::Unavailable("not the leader (forwarded once already)".into()),
+        Some(_) => ClientReply::NotSent("not the leader (forwarded once already)".into()),
         None => ClientReply::Unavailable(error),
     }
 }

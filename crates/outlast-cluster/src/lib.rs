@@ -39,6 +39,7 @@ pub mod node;
 pub mod planted;
 mod preferred;
 pub mod protocol;
+pub mod quorum;
 pub mod read;
 pub mod rpc;
 mod server;

@@ -135,9 +135,13 @@ pub enum ClientReply {
     },
     /// An administrative request was carried out.
     Done(String),
-    /// Not done, and not known to be done (no leader, leader unreachable, node stopping): the
-    /// caller may retry the same command — the engine makes retries idempotent.
+    /// Sent, and not known to be done (the leader did not answer, died, or lost its quorum with
+    /// it in flight): it may or may not apply. The caller may retry the same command — the
+    /// engine makes retries idempotent.
     Unavailable(String),
+    /// Provably not done: refused before it reached any leader (no leader, the leader could not
+    /// be connected to, or this node leads without a quorum). Safe to send anywhere.
+    NotSent(String),
 }
 
 /// What a node reports about itself.
@@ -145,7 +149,7 @@ pub enum ClientReply {
 pub struct NodeStatus {
     /// The node.
     pub id: NodeId,
-    /// The leader it knows of.
+    /// The leader it knows of (none if this node leads without a quorum: see `quorum`).
     pub leader: Option<NodeId>,
     /// Its current term.
     pub term: u64,

@@ -57,6 +57,10 @@ pub async fn catch_up<D: Dialer>(
     if planted_stale_read() {
         return true;
     }
+    // A leader cut off from its quorum cannot confirm anything; no need to wait to learn that.
+    if crate::quorum::lost(raft) {
+        return false;
+    }
     let work = async {
         let request_reply = read(raft, reader, dialer, id, Query::ReadIndex, false, false).await;
         let ClientReply::Read { answer: Answer::ReadIndex(index), .. } = request_reply else { return false };

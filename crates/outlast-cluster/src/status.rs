@@ -20,7 +20,8 @@ pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, Node
     NodeStatus {
         id: me.0,
         config_mismatch: config_mismatch(raft, me),
-        leader: metrics.current_leader,
+        // A leader without a quorum has stepped down towards clients (see `quorum`).
+        leader: if crate::quorum::lost(raft) { None } else { metrics.current_leader },
         term: metrics.current_term,
         last_applied: metrics.last_applied.map(|log_id| log_id.index),
         digest: reader.read().digest_hex(),

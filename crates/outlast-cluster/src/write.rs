@@ -5,10 +5,13 @@
 //! forwards the command once to the leader through the node's dialer; with no reachable leader
 //! it holds the command up to `ELECTION_WAIT` for the next one.
 //!
-//! Must never: acknowledge a command before it is committed and applied, or send a command on
-//! to another leader unless it provably never left this node (a connection that could not be
-//! made carried nothing) — otherwise a command could apply twice. (A build with the test-only
-//! feature `planted-faults` breaks the first rule on purpose when told to; see `planted`.)
+//! Must never: acknowledge a command before it is committed and applied; send a command on to
+//! another leader after an attempt whose fate is unknown unless the engine applies a repeat of
+//! it as a duplicate (`resendable`: account requests and deposits) — any other command goes on
+//! only if it provably never left this node (a connection that could not be made carried
+//! nothing, or the leader answered `NotSent`); or answer `NotSent` for a command that may have
+//! reached a leader. (A build with the test-only feature `planted-faults` breaks the first rule
+//! on purpose when told to; see `planted`.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,19 +75,47 @@ impl<D: Dialer> Writer<D> {
     }
 }
 
-/// Replicates `body` (stamped with this node's clock) if this node leads, else forwards it once to
-/// the leader, waiting up to `ELECTION_WAIT` for one. The reply is the outcome and commit index,
-/// or `Unavailable` when it is not known to be done.
+/// Most times one command is sent again to a newer leader after an attempt whose fate is unknown.
+const RESENDS_MAX: u32 = 3;
+
+/// Whether `body` may be sent again after an attempt whose fate is unknown: the engine applies
+/// a repeat of it as a duplicate with the original outcome (an account request by (account,
+/// request id), a deposit by its chain transaction id), so a second copy changes nothing.
+fn resendable(body: &CommandBody) -> bool {
+    matches!(body, CommandBody::Account(_) | CommandBody::Deposit { .. })
+}
+
+/// Replicates `body` (stamped with this node's clock) if this node leads, else forwards it to the
+/// leader, waiting up to `ELECTION_WAIT` for one. The reply is the outcome and commit index;
+/// `NotSent` when it provably went nowhere; `Unavailable` when its fate is unknown.
+///
+/// Gray failures cost no more than crashes: a leader that has lost its quorum refuses new
+/// commands at once and answers one in flight as unknown (`quorum`); a forwarded command that
+/// can safely be repeated (`resendable`) is sent again as soon as this node learns of a newer
+/// leader, instead of waiting out the deadline on a leader that stopped answering (paused, or
+/// unable to send), and again after an attempt that broke off.
 pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded: bool) -> ClientReply {
     let raft = &writer.raft;
     let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+    let mut resends = 0;
+    // Whether some attempt may have reached a leader: from then on "not done" is not provable.
+    let mut sent = false;
     loop {
+        if crate::quorum::lost(raft) {
+            return not_done(sent, "this node leads without a quorum behind it".into());
+        }
         let command = outlast_engine::Command { ts_ms: (writer.clock)(), body: body.clone() };
         #[cfg(feature = "planted-faults")]
         if let Some(premature) = planted_ack_before_commit(writer, &command) {
             return premature;
         }
-        let error = match writer.batcher.write(command).await {
+        let written = tokio::select! {
+            written = writer.batcher.write(command) => written,
+            () = crate::quorum::until_lost(raft) => {
+                return ClientReply::Unavailable("the leader lost its quorum with the command in flight".into());
+            }
+        };
+        let error = match written {
             Ok(Ok((outcome, index))) => return ClientReply::Outcome { outcome, index },
             Ok(Err(error)) => error,
             Err(why) => return ClientReply::Unavailable(why.into()),
@@ -97,15 +128,43 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
                 return to_leader(&writer.dialer, other, forwarded, request, FORWARD_DEADLINE, why).await;
             }
         };
-        // Only a command that provably never left this node may wait and go elsewhere.
-        let unreachable = match &forward.leader_node {
+        // The leader to wait past before the next attempt.
+        let gone = match &forward.leader_node {
             Some(leader) => {
                 match tokio::time::timeout(CONNECT_TIMEOUT, writer.dialer.dial(&leader.client_addr)).await {
                     Ok(Ok(stream)) => {
-                        return Connection::over(stream).request(&request, FORWARD_DEADLINE).await.unwrap_or_else(|e| {
-                            ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr))
-                        })
+                        let mut connection = Connection::over(stream);
+                        let exchange = connection.request(&request, FORWARD_DEADLINE);
+                        let unknown =
+                            |e: std::io::Error| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr));
+                        if !resendable(&body) || resends >= RESENDS_MAX {
+                            match exchange.await {
+                                // The leader refused before doing anything: try the next one.
+                                Ok(ClientReply::NotSent(_)) => forward.leader_id,
+                                reply => return reply.unwrap_or_else(unknown),
+                            }
+                        } else {
+                            resends += 1;
+                            tokio::select! {
+                                reply = exchange => match reply {
+                                    Ok(ClientReply::NotSent(_)) => forward.leader_id,
+                                    Ok(reply) => return reply,
+                                    // Broke off after sending: the command may or may not have
+                                    // applied; repeating it is safe, so it goes to the next leader.
+                                    Err(_) => {
+                                        sent = true;
+                                        forward.leader_id
+                                    }
+                                },
+                                // A newer leader is known while the old one keeps silent.
+                                true = changed_from(raft, forward.leader_id) => {
+                                    sent = true;
+                                    None
+                                }
+                            }
+                        }
                     }
+                    // Could not connect: the command never left this node.
                     _ => forward.leader_id,
                 }
             }
@@ -113,8 +172,32 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
         };
         // Paces the loop should this node's metrics and its write path briefly disagree.
         tokio::time::sleep(RETRY_PAUSE).await;
-        if !wait_for_leader_other_than(raft, unreachable, deadline).await {
-            return ClientReply::Unavailable(format!("no reachable leader within {ELECTION_WAIT:?}"));
+        if !wait_for_leader_other_than(raft, gone, deadline).await {
+            return not_done(sent, format!("no reachable leader within {ELECTION_WAIT:?}"));
+        }
+    }
+}
+
+/// The reply when a command is given up on: provably not done if no attempt was ever sent,
+/// else unknown.
+fn not_done(sent: bool, why: String) -> ClientReply {
+    if sent {
+        ClientReply::Unavailable(why)
+    } else {
+        ClientReply::NotSent(why)
+    }
+}
+
+/// Returns true once this node knows a leader other than `leader` (never returns false).
+async fn changed_from(raft: &Raft<TypeConfig>, leader: Option<NodeId>) -> bool {
+    let mut metrics = raft.metrics();
+    loop {
+        let known = metrics.borrow_and_update().current_leader;
+        if known.is_some() && known != leader {
+            return true;
+        }
+        if metrics.changed().await.is_err() {
+            return std::future::pending().await;
         }
     }
 }

@@ -194,9 +194,11 @@ async fn monitor(
     watch: Arc<Mutex<Watch>>,
     stop: Arc<AtomicBool>,
 ) {
+    // The cluster view asks every member for its status (0.5 s each at most), so a paused
+    // member makes it take that long: the monitor waits for it rather than seeing nothing.
     let policy = FailoverPolicy {
-        attempt_timeout: Duration::from_millis(300),
-        budget: Duration::from_millis(900),
+        attempt_timeout: Duration::from_millis(800),
+        budget: Duration::from_millis(2000),
         attempts_max: endpoints.len() as u32,
         ..FailoverPolicy::default()
     };

@@ -72,7 +72,7 @@ pub fn run(node: &str, action: Action) -> ExitCode {
             println!("{status:?}");
             ExitCode::SUCCESS
         }
-        Ok(ClientReply::Unavailable(why)) => {
+        Ok(ClientReply::Unavailable(why) | ClientReply::NotSent(why)) => {
             eprintln!("error: {why}");
             ExitCode::FAILURE
         }

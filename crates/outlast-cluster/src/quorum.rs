@@ -1,0 +1,65 @@
+//! Whether this node, if it leads, is still backed by a quorum.
+//!
+//! openraft 0.9 keeps a leader a leader until it hears of a higher term, so a leader cut off
+//! from every peer (isolated, or unable to send: a one-way partition) still calls itself leader
+//! for as long as the fault lasts, while the others elect a new one once their lease has run
+//! out. Such a node must stop acting as leader towards clients: it accepts no new write (it
+//! could never commit it), it is not ready, it reports no leader, and a write it holds in
+//! flight is answered as unknown at once rather than at the client's deadline. That is the
+//! client-facing half of stepping down; openraft 0.9 has no call that gives up leadership
+//! without disrupting the healed cluster (campaigning from a leader raises the term for
+//! everyone).
+//!
+//! The rule: a leader has lost its quorum once no quorum has acknowledged anything it sent for
+//! longer than openraft's leader lease (`election_timeout_max`): after that, the voters may
+//! have elected someone else. openraft refreshes the measure every tick (1.5 heartbeats).
+//!
+//! Must never: change Raft's state (it only reads metrics).
+
+use openraft::{Raft, RaftMetrics, ServerState};
+
+use crate::types::{NodeId, NodeInfo, TypeConfig};
+
+/// Whether `metrics` show a leader that no quorum has acknowledged for more than `lease_ms`.
+/// A leader that has not yet been acknowledged at all (just elected) has not lost anything.
+pub fn lost_in(metrics: &RaftMetrics<NodeId, NodeInfo>, lease_ms: u64) -> bool {
+    metrics.state == ServerState::Leader && metrics.millis_since_quorum_ack.is_some_and(|ms| ms > lease_ms)
+}
+
+/// Whether this node leads without a quorum behind it (see the module doc).
+pub fn lost(raft: &Raft<TypeConfig>) -> bool {
+    lost_in(&raft.metrics().borrow(), raft.config().election_timeout_max)
+}
+
+/// Returns once this node is a leader that has lost its quorum (never, if that never happens).
+pub async fn until_lost(raft: &Raft<TypeConfig>) {
+    let lease_ms = raft.config().election_timeout_max;
+    let mut metrics = raft.metrics();
+    loop {
+        if lost_in(&metrics.borrow_and_update(), lease_ms) {
+            return;
+        }
+        if metrics.changed().await.is_err() {
+            // Raft stopped: nothing will be acknowledged any more.
+            return std::future::pending().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_leader_unacknowledged_for_longer_than_the_lease_has_lost_its_quorum() {
+        let mut metrics = RaftMetrics::new_initial(1);
+        metrics.state = ServerState::Leader;
+        assert!(!lost_in(&metrics, 300), "just elected, nothing acknowledged yet");
+        metrics.millis_since_quorum_ack = Some(300);
+        assert!(!lost_in(&metrics, 300));
+        metrics.millis_since_quorum_ack = Some(301);
+        assert!(lost_in(&metrics, 300));
+        metrics.state = ServerState::Follower;
+        assert!(!lost_in(&metrics, 300), "a follower has no quorum to lose");
+    }
+}
