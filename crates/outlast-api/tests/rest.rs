@@ -193,13 +193,20 @@ async fn request_weight_is_counted_and_limited_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_without_a_quorum_is_reported_unknown_not_failed() {
-    // One voter of three, the others never start: nothing can commit.
+async fn a_write_that_reached_no_leader_is_refused_as_not_done() {
+    // One voter of three, the others never start: no leader, nothing can commit, and the write
+    // provably went nowhere: -1001 (safe to retry anywhere), not -1007 (fate unknown).
     let node = TestNode::start(2).await;
     let auth = format!("Bearer {TOKEN}");
     let reply =
         http(node.api, "POST", "/operator/v1/assets?symbol=BTC&decimals=8", &[("authorization", &auth)], b"").await;
-    assert_eq!((reply.status, reply.code()), (503, -1007), "{}", reply.body);
+    assert_eq!((reply.status, reply.code()), (503, -1001), "{}", reply.body);
+    assert!(reply.body.contains("not sent to any leader"), "{}", reply.body);
+    // A linearizable read cannot be answered either: refused, not answered from local state.
+    let list = http(node.api, "GET", "/operator/v1/withdrawals", &[("authorization", &auth)], b"").await;
+    assert_eq!((list.status, list.code()), (503, -1001), "{}", list.body);
+    // Market data is served from local state.
+    assert_eq!(http(node.api, "GET", "/api/v3/exchangeInfo", &[], b"").await.status, 200);
     assert!(node.running.reader.read().assets().is_empty());
     assert_eq!(http(node.api, "GET", "/ready", &[], b"").await.status, 503, "not ready without a leader");
     assert_eq!(http(node.api, "GET", "/health", &[], b"").await.status, 200, "but alive");

@@ -484,6 +484,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let traders =
         crate::load::open_traders(&admin, &token, config.load.traders).await.map_err(|e| format!("traders: {e}"))?;
 
+    let log_sizes_at_start = log_sizes(cluster.dir(), &cluster.ids());
     let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let watch = Arc::new(Mutex::new(Watch::default()));
@@ -524,6 +525,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     tokio::time::sleep(config.cooldown).await;
     // Unavailability is judged up to here: after this the traders wind down on purpose.
     let load_end_ms = started.elapsed().as_millis() as u64;
+    let log_bytes = log_growth(&log_sizes_at_start, &log_sizes(cluster.dir(), &cluster.ids()), load_end_ms);
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
@@ -531,11 +533,20 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let end_ms = started.elapsed().as_millis() as u64;
     eprintln!("load stopped; settling and checking...");
     let ops = recorder.ops();
-    let verdict = crate::checker::check(&endpoints, &token, &traders, &ops).await;
+    let mut verdict = crate::checker::check(&endpoints, &token, &traders, &ops).await;
+    for (node, per_minute) in &log_bytes {
+        if *per_minute > LOG_BYTES_PER_MINUTE_MAX {
+            verdict.failures.push(format!(
+                "node {node} logged {per_minute} bytes per minute, over the ceiling of {LOG_BYTES_PER_MINUTE_MAX}"
+            ));
+            verdict.pass = false;
+        }
+    }
     cluster.release().await;
 
     let watch = Arc::try_unwrap(watch).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).unwrap_or_default();
-    let run = Run { fault, fault_window_ms: [fault_start, fault_end], first_leader: leader, load_end_ms, end_ms };
+    let run =
+        Run { fault, fault_window_ms: [fault_start, fault_end], first_leader: leader, load_end_ms, end_ms, log_bytes };
     let report = build_report(config, &topology, watch, &run, &ops, verdict);
     let write =
         |name: &str, text: String| std::fs::write(config.dir.join(name), text).map_err(|e| format!("{name}: {e}"));
@@ -562,6 +573,28 @@ struct Run {
     load_end_ms: u64,
     /// When the load had stopped, ms.
     end_ms: u64,
+    /// Per node: bytes logged per minute over the run.
+    log_bytes: BTreeMap<u64, u64>,
+}
+
+/// The most a node may log per minute during any chaos scenario (its stderr), in bytes. A
+/// node logs little while healthy; under faults each log statement is limited to a few lines a
+/// second (`outlast node`'s log limiter), so a day-long outage costs well under 2 GB. Checked
+/// by every chaos run: over it, the verdict fails.
+pub const LOG_BYTES_PER_MINUTE_MAX: u64 = 1 << 20;
+
+/// Each node's log size now (0 for a node without a log file yet).
+fn log_sizes(dir: &StateDir, ids: &[u64]) -> BTreeMap<u64, u64> {
+    ids.iter().map(|&id| (id, std::fs::metadata(dir.log(id)).map_or(0, |m| m.len()))).collect()
+}
+
+/// Bytes per minute each node logged between two samples `elapsed_ms` apart.
+fn log_growth(before: &BTreeMap<u64, u64>, after: &BTreeMap<u64, u64>, elapsed_ms: u64) -> BTreeMap<u64, u64> {
+    let minutes = elapsed_ms.max(1) as f64 / 60_000.0;
+    after
+        .iter()
+        .map(|(id, size)| (*id, (size.saturating_sub(before.get(id).copied().unwrap_or(0)) as f64 / minutes) as u64))
+        .collect()
 }
 
 /// The run's figures, incidents and verdict as one report.
@@ -628,6 +661,8 @@ fn build_report(
             .map(|r| (r.clone(), share(nodes_where(topology, |n| &n.region == r))))
             .collect(),
         incidents,
+        log_bytes_per_minute: run.log_bytes.clone(),
+        log_bytes_per_minute_max: LOG_BYTES_PER_MINUTE_MAX,
         timeline: crate::report::timeline(ops, run.end_ms),
         verdict,
     }

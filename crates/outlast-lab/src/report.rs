@@ -63,6 +63,10 @@ pub struct Report {
     pub region_availability: Vec<(String, f64)>,
     /// Leader changes and faults, in order.
     pub incidents: Vec<Incident>,
+    /// Per node: bytes its log grew by per minute over the run.
+    pub log_bytes_per_minute: std::collections::BTreeMap<u64, u64>,
+    /// The ceiling on that (the verdict fails above it).
+    pub log_bytes_per_minute_max: u64,
     /// The timeline.
     pub timeline: Vec<Bucket>,
     /// The checker's findings.
@@ -178,6 +182,10 @@ impl Report {
         out += "\n| region | availability |\n|---|---|\n";
         for (region, share) in &self.region_availability {
             out += &format!("| {region} | {:.1} % |\n", share * 100.0);
+        }
+        out += &format!("\n| node | log bytes per minute (ceiling {}) |\n|---|---|\n", self.log_bytes_per_minute_max);
+        for (node, bytes) in &self.log_bytes_per_minute {
+            out += &format!("| {node} | {bytes} |\n");
         }
         out += "\n## Timeline\n\n![chart](chart.svg)\n\n";
         for incident in &self.incidents {

@@ -10,6 +10,7 @@
 mod admin_cmd;
 mod client_cmd;
 mod demo;
+mod log_limit;
 mod node_cmd;
 mod plan_cmd;
 mod up_cmd;

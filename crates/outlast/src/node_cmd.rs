@@ -15,20 +15,22 @@ use outlast_cluster::node;
 use outlast_engine::Limits;
 
 /// Logs to stderr at the level named by `OUTLAST_LOG` (error, warn, info, debug, trace;
-/// default warn), openraft's included.
-fn init_logging() {
+/// default warn), openraft's included, each log statement limited (`log_limit`).
+fn init_logging() -> crate::log_limit::Limiter {
     let level = std::env::var("OUTLAST_LOG")
         .ok()
         .and_then(|name| name.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::WARN);
-    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false).try_init();
+    let limiter = crate::log_limit::Limiter::default();
+    crate::log_limit::init(level, limiter.clone());
+    limiter
 }
 
 /// The exit code of a node whose Raft stopped on a storage error.
 const EXIT_RAFT_STOPPED: u8 = 3;
 
 pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitCode {
-    init_logging();
+    let limiter = init_logging();
     #[cfg(feature = "planted-faults")]
     if let Err(code) = plant_from_env() {
         return code;
@@ -48,6 +50,7 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
         }
     };
     runtime.block_on(async move {
+        tokio::spawn(crate::log_limit::report(limiter));
         let running = match node::start(&config, Limits::default()).await {
             Ok(running) => running,
             Err(error) => {

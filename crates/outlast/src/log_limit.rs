@@ -1,0 +1,146 @@
+//! A node's log under faults: at most `EVENTS_PER_WINDOW_MAX` lines per log statement per
+//! `WINDOW_MS`, and one summary line per statement and window for what was held back.
+//!
+//! Why: while a peer is down its leader retries replication many times a second, and each
+//! failure is a log line (openraft's and ours). Unlimited, that wrote ~20 MB in 15 s on the
+//! survivors of a provider outage, filling disks in the middle of the incident. The first lines
+//! of a burst are the useful ones; after them a count says the rest.
+//!
+//! The key is the log statement (its callsite), so a burst of one error never hides another
+//! one. Must never: block, or drop a summary (they go out from a task, one per statement per
+//! window at most).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing::callsite::Identifier;
+use tracing::Metadata;
+
+/// Lines let through per log statement per window.
+pub const EVENTS_PER_WINDOW_MAX: u32 = 10;
+/// The window, ms.
+pub const WINDOW_MS: u64 = 10_000;
+/// Log statements tracked at once; beyond this, new statements are let through uncounted (a
+/// node has a few hundred statements, so this is never reached in practice).
+const STATEMENTS_MAX: usize = 4_096;
+
+/// One statement's window.
+#[derive(Debug)]
+struct Window {
+    started_ms: u64,
+    admitted: u32,
+    held_back: u64,
+    /// `file:line` of the statement, for the summary.
+    location: String,
+}
+
+/// The per-statement counts, by a key per statement (its callsite in a node). Cheap to clone
+/// (shared).
+#[derive(Clone, Debug)]
+pub struct Limiter<K = Identifier> {
+    windows: Arc<Mutex<HashMap<K, Window>>>,
+}
+
+impl<K> Default for Limiter<K> {
+    fn default() -> Self {
+        Limiter { windows: Arc::default() }
+    }
+}
+
+impl Limiter {
+    /// Whether the event of `metadata` at `now_ms` may be written.
+    pub fn admit(&self, metadata: &Metadata<'_>, now_ms: u64) -> bool {
+        let location = || format!("{}:{}", metadata.file().unwrap_or("?"), metadata.line().unwrap_or(0));
+        self.admit_by(metadata.callsite(), location, now_ms)
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Limiter<K> {
+    /// Whether an event of the statement `key` (at `location`) at `now_ms` may be written.
+    pub fn admit_by(&self, key: K, location: impl FnOnce() -> String, now_ms: u64) -> bool {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if !windows.contains_key(&key) && windows.len() >= STATEMENTS_MAX {
+            return true;
+        }
+        let window = windows.entry(key).or_insert_with(|| Window {
+            started_ms: now_ms,
+            admitted: 0,
+            held_back: 0,
+            location: location(),
+        });
+        if now_ms.saturating_sub(window.started_ms) >= WINDOW_MS && window.held_back == 0 {
+            // A quiet statement starts a new window at once; one with lines held back waits for
+            // `summaries` to report them first.
+            (window.started_ms, window.admitted) = (now_ms, 0);
+        }
+        if window.admitted < EVENTS_PER_WINDOW_MAX {
+            window.admitted += 1;
+            true
+        } else {
+            window.held_back += 1;
+            false
+        }
+    }
+
+    /// For every statement whose window is over and held lines back: its location and how many,
+    /// and a new window for it.
+    pub fn summaries(&self, now_ms: u64) -> Vec<(String, u64)> {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for window in windows.values_mut() {
+            if now_ms.saturating_sub(window.started_ms) >= WINDOW_MS && window.held_back > 0 {
+                out.push((window.location.clone(), window.held_back));
+                (window.started_ms, window.admitted, window.held_back) = (now_ms, 0, 0);
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Logs to stderr at `level` through `limiter`.
+pub fn init(level: tracing::Level, limiter: Limiter) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    let filter = tracing_subscriber::filter::filter_fn(move |metadata| {
+        metadata.level() <= &level && (!metadata.is_event() || limiter.admit(metadata, now_ms()))
+    });
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_filter(filter);
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+}
+
+/// Runs forever (in a node's runtime): every second, one line per statement that had lines held
+/// back in its last window.
+pub async fn report(limiter: Limiter) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for (location, held_back) in limiter.summaries(now_ms()) {
+            tracing::warn!(target: "outlast::log_limit", "{held_back} more lines like {location} held back in {WINDOW_MS} ms");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_cut_to_the_limit_and_summarised_once_per_window() {
+        let limiter = Limiter::<&str>::default();
+        let admit = |key: &'static str, now_ms| limiter.admit_by(key, || format!("{key}.rs:1"), now_ms);
+        let admitted = (0..1_000).filter(|_| admit("replication", 0)).count();
+        assert_eq!(admitted, EVENTS_PER_WINDOW_MAX as usize);
+        assert!(admit("vote", 0), "another statement has its own budget");
+        assert!(limiter.summaries(WINDOW_MS - 1).is_empty(), "the window is not over");
+        let held_back = 1_000 - u64::from(EVENTS_PER_WINDOW_MAX);
+        assert_eq!(limiter.summaries(WINDOW_MS), vec![("replication.rs:1".to_string(), held_back)]);
+        assert!(limiter.summaries(WINDOW_MS + 1).is_empty(), "reported once");
+        assert!(admit("replication", WINDOW_MS + 1), "a new window lets lines through again");
+        assert!(admit("vote", WINDOW_MS + 1), "a quiet statement's window renews by itself");
+    }
+}
