@@ -122,6 +122,32 @@ pub enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Stale reads and client-observed unavailability per fault scenario (full chaos runs with
+    /// reads probed on every node), read latency, and log volume under faults.
+    Faults {
+        /// Scenarios, comma-separated.
+        #[arg(
+            long,
+            default_value = "provider-outage,region-outage,leader-isolation,asymmetric-partition,process-pause,leader-kill-loop",
+            value_delimiter = ','
+        )]
+        scenarios: Vec<String>,
+        /// Trials per scenario.
+        #[arg(long, default_value_t = 5)]
+        trials: usize,
+        /// Trials of the provider outage.
+        #[arg(long, default_value_t = 20)]
+        provider_trials: usize,
+        /// How long each fault lasts, s.
+        #[arg(long, default_value_t = 8)]
+        fault_s: u64,
+        /// Where the trials' clusters and reports go.
+        #[arg(long, default_value = "target/faults-bench")]
+        dir: PathBuf,
+        /// Write the result into this markdown file's faults section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Commit latency on the five-node WAN topology (link proxies), next to the measured floor:
     /// the round trip from the leader to the nearest quorum.
     Wan {
@@ -191,6 +217,7 @@ pub fn run(which: Bench, binary: &Path, command: &str) -> Result<(), String> {
         | Bench::Api { write, .. }
         | Bench::Etcd { write, .. }
         | Bench::Failover { write, .. }
+        | Bench::Faults { write, .. }
         | Bench::Wan { write, .. }
         | Bench::Recovery { write, .. }
         | Bench::Log { write, .. } => write.clone(),
@@ -256,6 +283,20 @@ fn measure(which: Bench, binary: &Path, command: &str) -> Result<Vec<Section>, S
             let report = crate::failover_bench::run(binary, &crate::failover_bench::Config { trials, dir })?;
             one("failover-bench", report.markdown(&machine, command, &date), Some(report.chart()))
         }
+        Bench::Faults { scenarios, trials, provider_trials, fault_s, dir, write: _ } => {
+            let mut chosen = Vec::new();
+            for name in &scenarios {
+                let scenario = outlast_lab::chaos::Scenario::parse(name).ok_or(format!("unknown scenario {name:?}"))?;
+                let count =
+                    if scenario == outlast_lab::chaos::Scenario::ProviderOutage { provider_trials } else { trials };
+                chosen.push((scenario, count));
+            }
+            let config =
+                crate::faults_bench::Config { scenarios: chosen, fault: std::time::Duration::from_secs(fault_s), dir };
+            let report = crate::faults_bench::run(binary, &config)?;
+            let name = if report.planted.is_some() { "faults-bench-planted" } else { "faults-bench" };
+            one(name, report.markdown(&machine, command, &date), None)
+        }
         Bench::Wan { clients, commands, rounds, dir, write: _ } => {
             let config =
                 crate::wan_bench::Config { concurrencies: clients, commands_per_client: commands, rounds, dir };
@@ -310,6 +351,13 @@ impl Bench {
                 (format!("etcd --clients {} --rounds {rounds} --ops {ops}", list(clients)), write)
             }
             Bench::Failover { trials, write, .. } => (format!("failover --trials {trials}"), write),
+            Bench::Faults { scenarios, trials, provider_trials, fault_s, write, .. } => (
+                format!(
+                    "faults --scenarios {} --trials {trials} --provider-trials {provider_trials} --fault-s {fault_s}",
+                    scenarios.join(",")
+                ),
+                write,
+            ),
             Bench::Wan { clients, commands, rounds, write, .. } => {
                 (format!("wan --clients {} --commands {commands} --rounds {rounds}", list(clients)), write)
             }

@@ -13,6 +13,7 @@ pub mod cluster_bench;
 pub mod engine_bench;
 pub mod etcd_bench;
 pub mod failover_bench;
+pub mod faults_bench;
 pub mod log_bench;
 pub mod machine;
 pub mod memory;

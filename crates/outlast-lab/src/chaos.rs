@@ -238,8 +238,7 @@ async fn progress(recorder: Arc<Recorder>, watch: Arc<Mutex<Watch>>, started: In
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let ops = recorder.ops();
-        let fresh: Vec<_> =
-            ops[seen.min(ops.len())..].iter().filter(|o| o.kind != crate::history::OpKind::Read).collect();
+        let fresh: Vec<_> = ops[seen.min(ops.len())..].iter().filter(|o| !o.kind.is_probe()).collect();
         seen = ops.len();
         let count = |want: fn(&crate::history::OpResult) -> bool| fresh.iter().filter(|o| want(&o.result)).count();
         let ok = count(|r| *r == crate::history::OpResult::Ok);
@@ -485,6 +484,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         crate::load::open_traders(&admin, &token, config.load.traders).await.map_err(|e| format!("traders: {e}"))?;
 
     let log_sizes_at_start = log_sizes(cluster.dir(), &cluster.ids());
+    let started_utc_ms = crate::functions::now_utc_ms();
     let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let watch = Arc::new(Mutex::new(Watch::default()));
@@ -545,8 +545,15 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     cluster.release().await;
 
     let watch = Arc::try_unwrap(watch).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).unwrap_or_default();
-    let run =
-        Run { fault, fault_window_ms: [fault_start, fault_end], first_leader: leader, load_end_ms, end_ms, log_bytes };
+    let run = Run {
+        fault,
+        fault_window_ms: [fault_start, fault_end],
+        first_leader: leader,
+        load_end_ms,
+        end_ms,
+        log_bytes,
+        started_utc_ms,
+    };
     let report = build_report(config, &topology, watch, &run, &ops, verdict);
     let write =
         |name: &str, text: String| std::fs::write(config.dir.join(name), text).map_err(|e| format!("{name}: {e}"));
@@ -575,6 +582,8 @@ struct Run {
     end_ms: u64,
     /// Per node: bytes logged per minute over the run.
     log_bytes: BTreeMap<u64, u64>,
+    /// When the run started, ms since the Unix epoch (UTC).
+    started_utc_ms: u64,
 }
 
 /// The most a node may log per minute during any chaos scenario (its stderr), in bytes. A
@@ -606,9 +615,10 @@ fn build_report(
     ops: &[crate::history::Op],
     verdict: crate::checker::Verdict,
 ) -> Report {
+    // Every function's impact, probes included, up to when the load was told to stop.
+    let functions = crate::functions::impacts(ops, run.load_end_ms);
     // Figures of availability and latency are about writes; reads are judged by the checker.
-    let ops: Vec<crate::history::Op> =
-        ops.iter().filter(|op| op.kind != crate::history::OpKind::Read).cloned().collect();
+    let ops: Vec<crate::history::Op> = ops.iter().filter(|op| !op.kind.is_probe()).cloned().collect();
     let ops = ops.as_slice();
     let mut incidents = watch.incidents.clone();
     incidents.sort_by_key(|i| i.at_ms);
@@ -661,6 +671,8 @@ fn build_report(
             .map(|r| (r.clone(), share(nodes_where(topology, |n| &n.region == r))))
             .collect(),
         incidents,
+        started_utc_ms: run.started_utc_ms,
+        functions,
         log_bytes_per_minute: run.log_bytes.clone(),
         log_bytes_per_minute_max: LOG_BYTES_PER_MINUTE_MAX,
         timeline: crate::report::timeline(ops, run.end_ms),

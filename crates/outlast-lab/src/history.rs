@@ -19,6 +19,15 @@ pub enum OpKind {
     /// Look an order up by client order id on one node (`endpoint`), as a probe of whether
     /// reads see every acknowledged write: `seen` is the status it answered.
     Read,
+    /// Ask one node (`endpoint`) for the order book, as a probe of market data.
+    MarketData,
+}
+
+impl OpKind {
+    /// Whether it is a probe (a read or market data) rather than a change.
+    pub fn is_probe(self) -> bool {
+        matches!(self, OpKind::Read | OpKind::MarketData)
+    }
 }
 
 /// How an operation ended, as the client saw it.

@@ -15,6 +15,7 @@ pub mod chaos;
 pub mod checker;
 pub mod control;
 pub mod demo;
+pub mod functions;
 pub mod history;
 pub mod load;
 pub mod processes;

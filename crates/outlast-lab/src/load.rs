@@ -243,8 +243,8 @@ fn op(
 pub const READ_PROBE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The read prober: every `READ_PROBE_INTERVAL`, asks one node (`endpoint` alone, no failover)
-/// for the order of the latest acknowledged order or cancel of the next trader in turn, and
-/// records what it answered. Run one per node, from before the first fault until `stop`; the
+/// for the order of the latest acknowledged order or cancel of the next trader in turn, and for
+/// the order book, and records what it answered. Run one per node, from before the first fault until `stop`; the
 /// checker calls a read stale when it misses a write acknowledged before it began.
 pub async fn probe_reads(
     endpoint: String,
@@ -290,6 +290,12 @@ pub async fn probe_reads(
             read.seen = result.as_ref().ok().and_then(|v| v["status"].as_str()).map(str::to_string);
             recorder.record(read);
         }
+        let invoked = Instant::now();
+        let params = [("symbol", "BTCUSDT".to_string()), ("limit", "5".to_string())];
+        let result = clients[turn % traders.len()].public("GET", "/api/v3/depth", &params).await;
+        let depth =
+            op(trader, OpKind::MarketData, "depth", &result, elapsed(invoked), elapsed(Instant::now()), &endpoint);
+        recorder.record(depth);
         tokio::time::sleep_until(next).await;
     }
 }

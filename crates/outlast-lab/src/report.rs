@@ -63,6 +63,10 @@ pub struct Report {
     pub region_availability: Vec<(String, f64)>,
     /// Leader changes and faults, in order.
     pub incidents: Vec<Incident>,
+    /// When the run started, ms since the Unix epoch: every `*_ms` offset counts from here.
+    pub started_utc_ms: u64,
+    /// Per exchange function: when it was down or degraded, and for how long.
+    pub functions: Vec<crate::functions::Impact>,
     /// Per node: bytes its log grew by per minute over the run.
     pub log_bytes_per_minute: std::collections::BTreeMap<u64, u64>,
     /// The ceiling on that (the verdict fails above it).
@@ -187,9 +191,11 @@ impl Report {
         for (node, bytes) in &self.log_bytes_per_minute {
             out += &format!("| {node} | {bytes} |\n");
         }
-        out += "\n## Timeline\n\n![chart](chart.svg)\n\n";
+        out += &self.functions_markdown();
+        out += "\n## Timeline (UTC)\n\n![chart](chart.svg)\n\n";
         for incident in &self.incidents {
-            out += &format!("- {} ms: {}\n", incident.at_ms, incident.what);
+            let at = crate::functions::utc(self.started_utc_ms + incident.at_ms, false);
+            out += &format!("- {at} (+{} ms): {}\n", incident.at_ms, incident.what);
         }
         if !self.verdict.failures.is_empty() {
             out += "\n## Why it failed\n\n";
@@ -200,21 +206,65 @@ impl Report {
         out
     }
 
-    /// An SVG chart: acknowledged and failed operations per bucket (top), p99 latency (bottom),
-    /// the fault window shaded, leader changes as vertical lines.
+    /// The impact per function: totals, then every stretch not up, on a UTC timeline.
+    fn functions_markdown(&self) -> String {
+        use crate::functions::{utc, Mode};
+        let started = utc(self.started_utc_ms, true);
+        let mut out = format!(
+            "\n## Impact per function\n\nRun started {started} UTC. Down: requests made, none served; degraded: some \
+             refused for unavailability, unanswered or slower than {} ms, others served (judged per {} ms).\n\n\
+             | function | requests | down | degraded |\n|---|---|---|---|\n",
+            crate::functions::SLOW_MS,
+            crate::functions::BUCKET_MS
+        );
+        for impact in &self.functions {
+            out += &format!(
+                "| {} | {} | {} ms | {} ms |\n",
+                impact.function, impact.requests, impact.down_ms, impact.degraded_ms
+            );
+        }
+        let stretches: Vec<_> =
+            self.functions.iter().flat_map(|i| i.stretches.iter().map(move |s| (&i.function, s))).collect();
+        if !stretches.is_empty() {
+            out += "\n| function | mode | from (UTC) | to (UTC) | for |\n|---|---|---|---|---|\n";
+            for (function, stretch) in stretches {
+                let mode = if stretch.mode == Mode::Down { "down" } else { "degraded" };
+                out += &format!(
+                    "| {function} | {mode} | {} | {} | {} ms |\n",
+                    utc(self.started_utc_ms + stretch.from_ms, false),
+                    utc(self.started_utc_ms + stretch.to_ms, false),
+                    stretch.to_ms - stretch.from_ms
+                );
+            }
+        }
+        out
+    }
+
+    /// An SVG chart, every axis with values and units: acknowledged and failed operations per
+    /// step (top), p99 latency (middle), each function's mode (bottom bands); the fault window
+    /// shaded, leader changes as dashed lines, time in seconds since the run started (UTC start
+    /// in the caption).
     pub fn svg(&self) -> String {
-        let (width, height, pad) = (900.0, 420.0, 40.0);
+        use crate::functions::Mode;
+        let (width, left, right) = (960.0, 150.0, 30.0);
+        let top = (40.0, 190.0);
+        let middle = (230.0, 330.0);
+        let band_height = 16.0;
+        let bands_top = 370.0;
+        let bands_bottom = bands_top + band_height * self.functions.len() as f64;
+        let height = bands_bottom + 60.0;
         let end = self.timeline.last().map_or(1, |b| b.at_ms + BUCKET_MS).max(1) as f64;
-        let x = |ms: u64| pad + (ms as f64 / end) * (width - 2.0 * pad);
-        let top = (pad, 200.0);
-        let bottom = (240.0, 380.0);
-        let ops_max = self.timeline.iter().map(|b| b.ok.max(b.failed + b.unknown)).max().unwrap_or(1).max(1) as f64;
-        let lat_max = self.timeline.iter().map(|b| b.p99_ms).max().unwrap_or(1).max(1) as f64;
-        let y_ops = |v: u64| top.1 - (v as f64 / ops_max) * (top.1 - top.0);
-        let y_lat = |v: u64| bottom.1 - (v as f64 / lat_max) * (bottom.1 - bottom.0);
+        let x = |ms: u64| left + (ms as f64 / end) * (width - left - right);
+        let ops_max = self.timeline.iter().map(|b| b.ok.max(b.failed + b.unknown)).max().unwrap_or(1).max(1);
+        let lat_max = self.timeline.iter().map(|b| b.p99_ms).max().unwrap_or(1).max(1);
+        let y_of = |panel: (f64, f64), max: u64| move |v: u64| panel.1 - (v as f64 / max as f64) * (panel.1 - panel.0);
+        let (y_ops, y_lat) = (y_of(top, ops_max), y_of(middle, lat_max));
         let line = |points: Vec<(f64, f64)>, color: &str| {
             let path: Vec<String> = points.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
             format!("<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>\n", path.join(" "))
+        };
+        let text = |x: f64, y: f64, anchor: &str, body: &str| {
+            format!("<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\">{}</text>\n", escape(body))
         };
         let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
         let [a, b] = self.fault_window_ms;
@@ -223,7 +273,7 @@ impl Report {
             x(a),
             top.0,
             (x(b) - x(a)).max(1.0),
-            bottom.1 - top.0
+            bands_bottom - top.0
         );
         svg += &format!(
             "<text x=\"{:.1}\" y=\"{}\" fill=\"#a33\">fault: {}</text>\n",
@@ -236,24 +286,85 @@ impl Report {
                 "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#36c\" stroke-dasharray=\"3,3\"/>\n",
                 x(incident.at_ms),
                 top.0,
-                bottom.1
+                bands_bottom
             );
+        }
+        // Y axes: zero, half and the maximum, with units.
+        for (panel, max, unit, y) in [
+            (top, ops_max, "ops", &y_ops as &dyn Fn(u64) -> f64),
+            (middle, lat_max, "ms", &y_lat as &dyn Fn(u64) -> f64),
+        ] {
+            svg +=
+                &format!("<line x1=\"{left}\" x2=\"{left}\" y1=\"{}\" y2=\"{}\" stroke=\"#999\"/>\n", panel.0, panel.1);
+            for value in [0, max / 2, max] {
+                svg += &text(left - 4.0, y(value) + 4.0, "end", &format!("{value} {unit}"));
+            }
         }
         svg += &line(self.timeline.iter().map(|b| (x(b.at_ms), y_ops(b.ok))).collect(), "#2a2");
         svg += &line(self.timeline.iter().map(|b| (x(b.at_ms), y_ops(b.failed + b.unknown))).collect(), "#d22");
         svg += &line(self.timeline.iter().map(|b| (x(b.at_ms), y_lat(b.p99_ms))).collect(), "#555");
-        svg += &format!("<text x=\"{pad}\" y=\"{}\">acknowledged (green) and failed or unknown (red) operations per {BUCKET_MS} ms, max {ops_max}</text>\n", top.0 - 8.0);
-        svg += &format!("<text x=\"{pad}\" y=\"{}\">p99 latency per bucket (max {lat_max} ms); dashed blue: leader changes</text>\n", bottom.0 - 8.0);
+        svg += &text(
+            left,
+            top.0 - 8.0,
+            "start",
+            &format!("writes per {BUCKET_MS} ms: acknowledged (green), refused or unknown (red)"),
+        );
+        svg += &text(
+            left,
+            middle.0 - 8.0,
+            "start",
+            &format!("p99 write latency per {BUCKET_MS} ms (ms); dashed blue: leader changes"),
+        );
+        svg += &text(left, bands_top - 8.0, "start", "per function: up (green), degraded (amber), down (red)");
+        for (row, impact) in self.functions.iter().enumerate() {
+            let y = bands_top + row as f64 * band_height;
+            svg += &text(left - 4.0, y + band_height - 4.0, "end", &impact.function);
+            for (step, mode) in impact.steps.iter().enumerate() {
+                let color = match mode {
+                    Mode::Up => "#cfe8cf",
+                    Mode::Degraded => "#f5c542",
+                    Mode::Down => "#d22",
+                };
+                let from = step as u64 * crate::functions::BUCKET_MS;
+                let to = from + crate::functions::BUCKET_MS;
+                svg += &format!(
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"/>\n",
+                    x(from),
+                    y + 1.0,
+                    (x(to.min(end as u64)) - x(from)).max(0.5),
+                    band_height - 2.0
+                );
+            }
+        }
+        // X axis: seconds since the run started, a tick every whole step of a readable size.
+        let step_s = [1u64, 2, 5, 10, 15, 30, 60, 120, 300]
+            .into_iter()
+            .find(|s| end / 1000.0 / *s as f64 <= 12.0)
+            .unwrap_or(600);
         svg += &format!(
-            "<text x=\"{pad}\" y=\"{}\">0 s</text><text x=\"{:.1}\" y=\"{}\">{:.1} s</text>\n",
-            bottom.1 + 16.0,
-            width - pad - 30.0,
-            bottom.1 + 16.0,
-            end / 1000.0
+            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{bands_bottom}\" y2=\"{bands_bottom}\" stroke=\"#999\"/>\n",
+            width - right
+        );
+        let mut second = 0;
+        while (second * 1000) as f64 <= end {
+            let at = x(second * 1000);
+            svg += &format!(
+                "<line x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"{bands_bottom}\" y2=\"{:.1}\" stroke=\"#999\"/>\n",
+                bands_bottom + 4.0
+            );
+            svg += &text(at, bands_bottom + 16.0, "middle", &format!("{second} s"));
+            second += step_s;
+        }
+        let started = crate::functions::utc(self.started_utc_ms, true);
+        svg += &text(
+            left,
+            bands_bottom + 36.0,
+            "start",
+            &format!("time since the run started (s); started {started} UTC"),
         );
         svg += &format!(
             "<text x=\"{:.1}\" y=\"{}\" font-size=\"14\" fill=\"{}\">{}</text>\n",
-            width - pad - 60.0,
+            width - right - 40.0,
             top.0 - 8.0,
             if self.verdict.pass { "#2a2" } else { "#d22" },
             if self.verdict.pass { "PASS" } else { "FAIL" }

@@ -103,15 +103,47 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Logs to stderr at `level` through `limiter`.
-pub fn init(level: tracing::Level, limiter: Limiter) {
+/// A subscriber that writes to `writer` at `level` through `limiter`.
+fn subscriber<W>(level: tracing::Level, limiter: Limiter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::Layer;
-    let filter = tracing_subscriber::filter::filter_fn(move |metadata| {
-        metadata.level() <= &level && (!metadata.is_event() || limiter.admit(metadata, now_ms()))
-    });
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_filter(filter);
-    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+    let filter = LimitFilter { level, limiter };
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_filter(filter);
+    tracing_subscriber::registry().with(layer)
+}
+
+/// The level and the limiter as a per-layer filter. Its answer changes from one event of a
+/// statement to the next, so it must never let tracing cache it per callsite (as
+/// `filter_fn`'s does: it asks once and then lets every event through).
+struct LimitFilter {
+    level: tracing::Level,
+    limiter: Limiter,
+}
+
+impl<S> tracing_subscriber::layer::Filter<S> for LimitFilter {
+    fn enabled(&self, metadata: &Metadata<'_>, _: &tracing_subscriber::layer::Context<'_, S>) -> bool {
+        metadata.level() <= &self.level && (!metadata.is_event() || self.limiter.admit(metadata, now_ms()))
+    }
+
+    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        if metadata.level() <= &self.level {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(self.level.into())
+    }
+}
+
+/// Logs to stderr at `level` through `limiter`.
+pub fn init(level: tracing::Level, limiter: Limiter) {
+    let _ = tracing::subscriber::set_global_default(subscriber(level, limiter, std::io::stderr));
 }
 
 /// Runs forever (in a node's runtime): every second, one line per statement that had lines held
@@ -128,6 +160,42 @@ pub async fn report(limiter: Limiter) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines written, shared with the test.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_node_logging_the_same_error_in_a_loop_writes_the_limit_then_stops() {
+        let (lines, limiter) = (Lines::default(), Limiter::default());
+        let writer = lines.clone();
+        let subscriber = subscriber(tracing::Level::WARN, limiter.clone(), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            for attempt in 0..1_000 {
+                tracing::warn!(attempt, "replication to a peer failed");
+                tracing::debug!("below the level: neither written nor counted");
+            }
+            tracing::error!("a different statement still gets through");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().filter(|l| l.contains("replication to a peer failed")).count(), 10, "{text}");
+        assert_eq!(text.lines().filter(|l| l.contains("a different statement")).count(), 1);
+        assert!(!text.contains("below the level"));
+        let summaries = limiter.summaries(now_ms() + WINDOW_MS);
+        assert_eq!(summaries.len(), 1);
+        assert_eq!(summaries[0].1, 990);
+        assert!(summaries[0].0.contains("log_limit.rs:"), "{summaries:?}");
+    }
 
     #[test]
     fn a_burst_is_cut_to_the_limit_and_summarised_once_per_window() {
