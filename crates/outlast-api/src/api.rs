@@ -57,6 +57,8 @@ pub struct Api {
     pub weight_limits: crate::weights::WeightLimits,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Served and denied requests per exchange function since the status recorder's last sample.
+    pub functions: crate::function::Counters,
     /// Listen keys closed on this node (their streams end).
     pub closed_listen_keys: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -98,12 +100,17 @@ impl Api {
     /// leader's quorum-confirmed read index; see `outlast_cluster::read::catch_up`). A node that
     /// cannot within `CATCH_UP_DEADLINE` answers -1001: nothing was done, any node may be asked.
     pub async fn catch_up(&self) -> Result<(), ApiError> {
-        let dialer = &self.writer.dialer;
-        if outlast_cluster::read::catch_up(&self.raft, &self.reader, dialer, self.me.0, CATCH_UP_DEADLINE).await {
+        if self.caught_up().await {
             return Ok(());
         }
         self.metrics.reads_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Err(ApiError::unavailable("this node cannot confirm it has the cluster's latest state; try another node"))
+    }
+
+    /// `catch_up` without the answer or the count (for `/ready`, which probes call all day).
+    pub async fn caught_up(&self) -> bool {
+        let dialer = &self.writer.dialer;
+        outlast_cluster::read::catch_up(&self.raft, &self.reader, dialer, self.me.0, CATCH_UP_DEADLINE).await
     }
 
     fn unknown(&self, why: &str) -> ApiError {

@@ -142,7 +142,7 @@ pub enum Reads {
     /// Linearizable: before decoding, the node learns the leader's read index (the leader
     /// confirms its leadership with a quorum) and applies up to it, so the answer includes every
     /// write acknowledged before the request arrived; a node that cannot do that within
-    /// `READ_CATCH_UP_DEADLINE` refuses (503, -1001, nothing done: retry anywhere). Every
+    /// `api::CATCH_UP_DEADLINE` (0.9 s) refuses (503, -1001, nothing done: retry anywhere). Every
     /// account read is this: a "does not exist" from a node that is behind would be a lie.
     Linearizable,
     /// The answer is a command's outcome from the log (a write): committed on a quorum and
@@ -164,11 +164,20 @@ pub struct Endpoint {
     pub weight: Weight,
     /// How current its answer is.
     pub reads: Reads,
+    /// The exchange function it serves, if it is one that incident reports follow.
+    pub function: Option<crate::function::Function>,
     /// The credential and the handler.
     pub handler: Handler,
 }
 
 /// A row, written on one line.
-pub const fn row(method: Method, path: &'static str, weight: Weight, reads: Reads, handler: Handler) -> Endpoint {
-    Endpoint { method, path, weight, reads, handler }
+pub const fn row(
+    method: Method,
+    path: &'static str,
+    weight: Weight,
+    reads: Reads,
+    function: Option<crate::function::Function>,
+    handler: Handler,
+) -> Endpoint {
+    Endpoint { method, path, weight, reads, function, handler }
 }

@@ -1,5 +1,5 @@
 //! The API as a table: every REST endpoint's method, path, request weight, read consistency,
-//! credential and handler, in one place.
+//! exchange function, credential and handler, in one place.
 //!
 //! The front door (`rest`) routes, charges, authenticates and dispatches from this table alone,
 //! so adding an endpoint is adding a row and its handler. The table holds no logic beyond
@@ -12,6 +12,9 @@ use crate::endpoint::Handler::{Key, Operator, Public, Signed};
 use crate::endpoint::Reads::{Linearizable, Local, Logged};
 use crate::endpoint::Weight::{Computed, Fixed, Free, PerSymbol};
 use crate::endpoint::{row, Endpoint};
+use crate::function::Function::{
+    AccountReads, Cancels, DepositCredits, MarketData, OrderPlacement, WithdrawalRequests,
+};
 use crate::params::Params;
 use crate::{operator, public, status, trading, user_stream, wallet};
 
@@ -23,59 +26,81 @@ const DELETE: Method = Method::DELETE;
 /// The price and book tickers: one market, or every market.
 const TICKER: crate::endpoint::Weight = PerSymbol { one: 2, all: 4 };
 
-/// Every REST endpoint: method, path, weight, reads, credential(handler).
+/// Every REST endpoint: method, path, weight, reads, function (for the status page's impact
+/// per function), credential(handler).
 pub static ENDPOINTS: &[Endpoint] = &[
     // Market data.
-    row(GET, "/api/v3/ping", Fixed(1), Local, Public(public::ping)),
-    row(GET, "/api/v3/time", Fixed(1), Local, Public(public::time)),
-    row(GET, "/api/v3/exchangeInfo", Fixed(20), Local, Public(public::exchange_info)),
-    row(GET, "/api/v3/depth", Computed(depth_weight), Local, Public(public::depth)),
-    row(GET, "/api/v3/trades", Fixed(25), Local, Public(public::trades)),
-    row(GET, "/api/v3/ticker/price", TICKER, Local, Public(public::ticker_price)),
-    row(GET, "/api/v3/ticker/bookTicker", TICKER, Local, Public(public::book_ticker)),
-    row(GET, "/api/v3/ticker/24hr", PerSymbol { one: 2, all: 80 }, Local, Public(public::ticker_24h)),
+    row(GET, "/api/v3/ping", Fixed(1), Local, None, Public(public::ping)),
+    row(GET, "/api/v3/time", Fixed(1), Local, None, Public(public::time)),
+    row(GET, "/api/v3/exchangeInfo", Fixed(20), Local, Some(MarketData), Public(public::exchange_info)),
+    row(GET, "/api/v3/depth", Computed(depth_weight), Local, Some(MarketData), Public(public::depth)),
+    row(GET, "/api/v3/trades", Fixed(25), Local, Some(MarketData), Public(public::trades)),
+    row(GET, "/api/v3/ticker/price", TICKER, Local, Some(MarketData), Public(public::ticker_price)),
+    row(GET, "/api/v3/ticker/bookTicker", TICKER, Local, Some(MarketData), Public(public::book_ticker)),
+    row(GET, "/api/v3/ticker/24hr", PerSymbol { one: 2, all: 80 }, Local, Some(MarketData), Public(public::ticker_24h)),
     // Trading, for the signing key's account.
-    row(POST, "/api/v3/order", Fixed(1), Logged, Signed(trading::new_order)),
-    row(GET, "/api/v3/order", Fixed(4), Linearizable, Signed(trading::query_order)),
-    row(DELETE, "/api/v3/order", Fixed(1), Logged, Signed(trading::cancel_order)),
-    row(POST, "/api/v3/order/test", Fixed(1), Local, Signed(trading::test_order)),
-    row(GET, "/api/v3/openOrders", PerSymbol { one: 6, all: 80 }, Linearizable, Signed(trading::open_orders)),
-    row(DELETE, "/api/v3/openOrders", Fixed(1), Logged, Signed(trading::cancel_open_orders)),
-    row(GET, "/api/v3/allOrders", Fixed(20), Linearizable, Signed(trading::all_orders)),
-    row(GET, "/api/v3/myTrades", Fixed(20), Linearizable, Signed(trading::my_trades)),
-    row(GET, "/api/v3/account", Fixed(20), Linearizable, Signed(trading::account)),
+    row(POST, "/api/v3/order", Fixed(1), Logged, Some(OrderPlacement), Signed(trading::new_order)),
+    row(GET, "/api/v3/order", Fixed(4), Linearizable, Some(AccountReads), Signed(trading::query_order)),
+    row(DELETE, "/api/v3/order", Fixed(1), Logged, Some(Cancels), Signed(trading::cancel_order)),
+    row(POST, "/api/v3/order/test", Fixed(1), Local, None, Signed(trading::test_order)),
+    row(
+        GET,
+        "/api/v3/openOrders",
+        PerSymbol { one: 6, all: 80 },
+        Linearizable,
+        Some(AccountReads),
+        Signed(trading::open_orders),
+    ),
+    row(DELETE, "/api/v3/openOrders", Fixed(1), Logged, Some(Cancels), Signed(trading::cancel_open_orders)),
+    row(GET, "/api/v3/allOrders", Fixed(20), Linearizable, Some(AccountReads), Signed(trading::all_orders)),
+    row(GET, "/api/v3/myTrades", Fixed(20), Linearizable, Some(AccountReads), Signed(trading::my_trades)),
+    row(GET, "/api/v3/account", Fixed(20), Linearizable, Some(AccountReads), Signed(trading::account)),
     // The user data stream's listen keys.
-    row(POST, "/api/v3/userDataStream", Fixed(1), Local, Key(user_stream::new_listen_key)),
-    row(PUT, "/api/v3/userDataStream", Fixed(1), Local, Key(user_stream::keep_listen_key)),
-    row(DELETE, "/api/v3/userDataStream", Fixed(1), Local, Key(user_stream::close_listen_key)),
+    row(POST, "/api/v3/userDataStream", Fixed(1), Local, None, Key(user_stream::new_listen_key)),
+    row(PUT, "/api/v3/userDataStream", Fixed(1), Local, None, Key(user_stream::keep_listen_key)),
+    row(DELETE, "/api/v3/userDataStream", Fixed(1), Local, None, Key(user_stream::close_listen_key)),
     // Wallet.
-    row(POST, "/sapi/v1/capital/withdraw/apply", Fixed(1), Logged, Signed(wallet::withdraw)),
-    row(GET, "/sapi/v1/capital/withdraw/history", Fixed(1), Linearizable, Signed(wallet::withdraw_history)),
-    row(GET, "/sapi/v1/capital/deposit/hisrec", Fixed(1), Linearizable, Signed(wallet::deposit_history)),
+    row(POST, "/sapi/v1/capital/withdraw/apply", Fixed(1), Logged, Some(WithdrawalRequests), Signed(wallet::withdraw)),
+    row(
+        GET,
+        "/sapi/v1/capital/withdraw/history",
+        Fixed(1),
+        Linearizable,
+        Some(AccountReads),
+        Signed(wallet::withdraw_history),
+    ),
+    row(
+        GET,
+        "/sapi/v1/capital/deposit/hisrec",
+        Fixed(1),
+        Linearizable,
+        Some(AccountReads),
+        Signed(wallet::deposit_history),
+    ),
     // The operator.
-    row(POST, "/operator/v1/assets", Free, Logged, Operator(operator::create_asset)),
-    row(POST, "/operator/v1/markets", Free, Logged, Operator(operator::create_market)),
-    row(POST, "/operator/v1/markets/status", Free, Logged, Operator(operator::market_status)),
-    row(POST, "/operator/v1/accounts", Free, Logged, Operator(operator::create_account)),
-    row(POST, "/operator/v1/apiKeys", Free, Logged, Operator(operator::create_key)),
-    row(DELETE, "/operator/v1/apiKeys", Free, Logged, Operator(operator::revoke_key)),
-    row(POST, "/operator/v1/deposits", Free, Logged, Operator(operator::deposit)),
-    row(GET, "/operator/v1/withdrawals", Free, Linearizable, Operator(operator::withdrawals)),
-    row(POST, "/operator/v1/withdrawals/sent", Free, Logged, Operator(operator::withdrawal_sent)),
-    row(POST, "/operator/v1/withdrawals/confirmed", Free, Logged, Operator(operator::withdrawal_confirmed)),
-    row(POST, "/operator/v1/withdrawals/failed", Free, Logged, Operator(operator::withdrawal_failed)),
-    row(GET, "/operator/v1/cluster", Free, Local, Operator(operator::cluster)),
-    row(GET, "/operator/v1/audit", Free, Local, Operator(operator::audit)),
+    row(POST, "/operator/v1/assets", Free, Logged, None, Operator(operator::create_asset)),
+    row(POST, "/operator/v1/markets", Free, Logged, None, Operator(operator::create_market)),
+    row(POST, "/operator/v1/markets/status", Free, Logged, None, Operator(operator::market_status)),
+    row(POST, "/operator/v1/accounts", Free, Logged, None, Operator(operator::create_account)),
+    row(POST, "/operator/v1/apiKeys", Free, Logged, None, Operator(operator::create_key)),
+    row(DELETE, "/operator/v1/apiKeys", Free, Logged, None, Operator(operator::revoke_key)),
+    row(POST, "/operator/v1/deposits", Free, Logged, Some(DepositCredits), Operator(operator::deposit)),
+    row(GET, "/operator/v1/withdrawals", Free, Linearizable, None, Operator(operator::withdrawals)),
+    row(POST, "/operator/v1/withdrawals/sent", Free, Logged, None, Operator(operator::withdrawal_sent)),
+    row(POST, "/operator/v1/withdrawals/confirmed", Free, Logged, None, Operator(operator::withdrawal_confirmed)),
+    row(POST, "/operator/v1/withdrawals/failed", Free, Logged, None, Operator(operator::withdrawal_failed)),
+    row(GET, "/operator/v1/cluster", Free, Local, None, Operator(operator::cluster)),
+    row(GET, "/operator/v1/audit", Free, Local, None, Operator(operator::audit)),
     // Probes for load balancers and Prometheus: no token, never charged.
-    row(GET, "/operator/v1/health", Free, Local, Public(operator::health)),
-    row(GET, "/health", Free, Local, Public(operator::health)),
-    row(GET, "/operator/v1/ready", Free, Local, Public(operator::ready)),
-    row(GET, "/ready", Free, Local, Public(operator::ready)),
-    row(GET, "/metrics", Free, Local, Public(operator::metrics)),
-    row(GET, "/operator/v1/metrics", Free, Local, Public(operator::metrics)),
+    row(GET, "/operator/v1/health", Free, Local, None, Public(operator::health)),
+    row(GET, "/health", Free, Local, None, Public(operator::health)),
+    row(GET, "/operator/v1/ready", Free, Local, None, Public(operator::ready)),
+    row(GET, "/ready", Free, Local, None, Public(operator::ready)),
+    row(GET, "/metrics", Free, Local, None, Public(operator::metrics)),
+    row(GET, "/operator/v1/metrics", Free, Local, None, Public(operator::metrics)),
     // The public status page's data.
-    row(GET, "/status/v1/cluster", Fixed(1), Local, Public(status::cluster)),
-    row(GET, "/status/v1/history", Fixed(1), Local, Public(status::history)),
+    row(GET, "/status/v1/cluster", Fixed(1), Local, None, Public(status::cluster)),
+    row(GET, "/status/v1/history", Fixed(1), Local, None, Public(status::history)),
 ];
 
 /// The endpoint for a method and path. A known path with another method is not found either

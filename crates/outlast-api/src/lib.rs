@@ -15,6 +15,7 @@ pub mod decimal;
 mod endpoint;
 mod endpoints;
 pub mod error;
+pub mod function;
 mod metrics;
 mod names;
 mod operator;
@@ -64,6 +65,7 @@ pub fn new_api(
         metrics: Default::default(),
         closed_listen_keys: Default::default(),
         status: Default::default(),
+        functions: Default::default(),
     })
 }
 

@@ -252,7 +252,9 @@ async fn readiness(api: &Shared) -> Reply {
     if outlast_cluster::quorum::lost(&api.raft) {
         return Err(ApiError::unavailable("this node leads without a quorum behind it"));
     }
-    api.catch_up().await?;
+    if !api.caught_up().await {
+        return Err(ApiError::unavailable("not caught up with the cluster: no quorum confirmed its commit in time"));
+    }
     let metrics = api.raft.metrics().borrow().clone();
     let applied = metrics.last_applied.map_or(0, |l| l.index);
     let lag = metrics.last_log_index.unwrap_or(0).saturating_sub(applied);

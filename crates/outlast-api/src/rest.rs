@@ -22,7 +22,7 @@ use axum::http::{HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::{now_ms, Shared};
-use crate::endpoint::{Answer, Caller, Handler, Reads};
+use crate::endpoint::{Answer, Caller, Endpoint, Handler, Reads};
 use crate::error::ApiError;
 use crate::params::{split_signature, Params, BODY_BYTES_MAX};
 use crate::weights::{Charge, Counter};
@@ -140,13 +140,22 @@ fn preflight(origin: Option<HeaderValue>) -> Response {
     response
 }
 
-async fn serve(
-    api: &Shared,
-    peer: SocketAddr,
-    request: Request<Body>,
-) -> Result<(Answer, Option<u32>), (ApiError, Option<u32>)> {
+/// What `serve` answers: the answer and the weight used, or the error and the weight used.
+type Served = Result<(Answer, Option<u32>), (ApiError, Option<u32>)>;
+
+async fn serve(api: &Shared, peer: SocketAddr, request: Request<Body>) -> Served {
     let endpoint =
         crate::endpoints::route(request.method(), request.uri().path()).ok_or((ApiError::not_found(), None))?;
+    let served = serve_endpoint(api, endpoint, peer, request).await;
+    if let Some(function) = endpoint.function {
+        // Denied: the cluster could not serve it (503 not done or unknown, or a 500).
+        let denied = served.as_ref().is_err_and(|(error, _)| error.status.is_server_error());
+        api.functions.note(function, !denied);
+    }
+    served
+}
+
+async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, peer: SocketAddr, request: Request<Body>) -> Served {
     let query = request.uri().query().unwrap_or("").as_bytes().to_vec();
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, BODY_BYTES_MAX)

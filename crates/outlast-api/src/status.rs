@@ -1,5 +1,7 @@
 //! The public status of the cluster, for the status page: what every node is and does now
-//! (`/status/v1/cluster`), and what this node saw over the last hour (`/status/v1/history`).
+//! (`/status/v1/cluster`), and what this node saw over the last hour (`/status/v1/history`):
+//! members answering, leader changes, and each exchange function's mode on this node (idle, up,
+//! degraded, down) per sample.
 //!
 //! A recorder task on every node probes every member's client port every `SAMPLE_EVERY_MS`
 //! (the same `Status` call `outlast status` makes) and keeps the answers: the latest for the
@@ -20,6 +22,7 @@ use serde_json::{json, Value};
 
 use crate::api::{now_ms, Shared};
 use crate::endpoint::{then, Decoded};
+use crate::function::{Function, Mode};
 use crate::params::Params;
 
 /// How often every member is probed, ms.
@@ -45,6 +48,8 @@ struct Inner {
     samples: VecDeque<(u64, Vec<NodeId>)>,
     /// Each member's latest answer, and when it was probed.
     latest: BTreeMap<NodeId, (u64, Option<NodeStatus>)>,
+    /// (at ms, each function's mode on this node since the previous sample), oldest first.
+    functions: VecDeque<(u64, [Mode; 6])>,
 }
 
 impl StatusLog {
@@ -61,6 +66,14 @@ impl StatusLog {
             inner.events.pop_front();
         }
         inner.events.push_back((at_ms, term, leader));
+    }
+
+    fn note_functions(&self, at_ms: u64, modes: [Mode; 6]) {
+        let mut inner = self.lock();
+        if inner.functions.len() == SAMPLES_MAX {
+            inner.functions.pop_front();
+        }
+        inner.functions.push_back((at_ms, modes));
     }
 
     fn note_sample(&self, at_ms: u64, answers: BTreeMap<NodeId, Option<NodeStatus>>) {
@@ -126,6 +139,7 @@ pub async fn record(api: Shared) {
             }
         }
         api.status.note_sample(now_ms(), answers);
+        api.status.note_functions(now_ms(), api.functions.take());
     }
 }
 
@@ -194,7 +208,17 @@ fn history_view(api: &Shared) -> Value {
     let events: Vec<Value> =
         inner.events.iter().map(|&(at, term, leader)| json!({ "atMs": at, "term": term, "leader": leader })).collect();
     let samples: Vec<Value> = inner.samples.iter().map(|(at, up)| json!([at, up])).collect();
-    json!({ "node": api.me.0, "nowMs": now_ms(), "sampleEveryMs": SAMPLE_EVERY_MS, "events": events, "samples": samples })
+    let names: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
+    let functions: Vec<Value> = inner.functions.iter().map(|(at, modes)| json!([at, modes])).collect();
+    json!({
+        "node": api.me.0,
+        "nowMs": now_ms(),
+        "sampleEveryMs": SAMPLE_EVERY_MS,
+        "events": events,
+        "samples": samples,
+        "functions": names,
+        "functionSamples": functions,
+    })
 }
 
 #[cfg(test)]
@@ -208,6 +232,10 @@ mod tests {
             log.note_sample(i, BTreeMap::from([(1, None)]));
         }
         assert_eq!(log.lock().samples.len(), SAMPLES_MAX);
+        for i in 0..(SAMPLES_MAX as u64 + 1) {
+            log.note_functions(i, [Mode::Up; 6]);
+        }
+        assert_eq!(log.lock().functions.len(), SAMPLES_MAX);
         assert_eq!(log.lock().samples.front().map(|s| s.0), Some(10));
         for i in 0..(EVENTS_MAX as u64 * 2) {
             log.note_leader(i, i / 2, Some(1));

@@ -268,7 +268,14 @@ impl Client {
         let mut launched = 0;
         let mut last_launch = tokio::time::Instant::now();
         let mut next_index = self.current.load(Ordering::Relaxed) % self.endpoints.len();
+        // A hedged change's refusal, waiting on the other copy's answer.
+        let mut held: Option<ClientError> = None;
         loop {
+            if in_flight.is_empty() {
+                if let Some(refusal) = held.take() {
+                    return Err(refusal);
+                }
+            }
             let left = self.policy.budget.saturating_sub(started.elapsed());
             let may_launch = launched < self.policy.attempts_max && !left.is_zero();
             if in_flight.is_empty() {
@@ -304,7 +311,15 @@ impl Client {
                             }
                             let code = value.get("code").and_then(Value::as_i64).unwrap_or(0);
                             let msg = value.get("msg").and_then(Value::as_str).unwrap_or("").to_string();
-                            return Err(ClientError::Exchange { status, code, msg });
+                            let refusal = ClientError::Exchange { status, code, msg };
+                            if method != "GET" && !in_flight.is_empty() {
+                                // A node may refuse a change for reasons of its own (its weight
+                                // counters, its clock, a state that is behind) while the other
+                                // copy still applies: that copy's answer is the one that counts.
+                                held = Some(refusal);
+                                continue;
+                            }
+                            return Err(refusal);
                         }
                         Attempt::Answer { status, body } => attempts.push(format!("{endpoint}: HTTP {status} {body}")),
                         Attempt::Failed(why) => attempts.push(format!("{endpoint}: {why}")),

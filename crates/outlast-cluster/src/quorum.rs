@@ -11,8 +11,16 @@
 //! everyone).
 //!
 //! The rule: a leader has lost its quorum once no quorum has acknowledged anything it sent for
-//! longer than openraft's leader lease (`election_timeout_max`): after that, the voters may
-//! have elected someone else. openraft refreshes the measure every tick (1.5 heartbeats).
+//! longer than twice openraft's leader lease (`election_timeout_max`). After one lease the
+//! voters may elect someone else; but a healthy leader's measure already reaches 1.5
+//! heartbeats (openraft sends heartbeats on its tick) plus the round trip to the quorum before
+//! the next acknowledgement, which on a WAN is more than one lease (heartbeat 172 ms, lease
+//! 344 ms, tick 258 ms + 130 ms round trip). Two leases keep a healthy leader clear of it and
+//! still step a cut-off one down well before a client's 5 s deadline. openraft refreshes the
+//! measure every tick. Not judged: a leader no quorum has acknowledged at all yet (just
+//! elected), and a leader streaming a snapshot to the only voter that completes its quorum
+//! (its clock stays at the stream's start) is judged by that — it cannot commit meanwhile
+//! either.
 //!
 //! Must never: change Raft's state (it only reads metrics).
 
@@ -26,14 +34,19 @@ pub fn lost_in(metrics: &RaftMetrics<NodeId, NodeInfo>, lease_ms: u64) -> bool {
     metrics.state == ServerState::Leader && metrics.millis_since_quorum_ack.is_some_and(|ms| ms > lease_ms)
 }
 
+/// How long without a quorum's acknowledgement a leader of `raft` is judged to have lost it.
+fn limit_ms(raft: &Raft<TypeConfig>) -> u64 {
+    2 * raft.config().election_timeout_max
+}
+
 /// Whether this node leads without a quorum behind it (see the module doc).
 pub fn lost(raft: &Raft<TypeConfig>) -> bool {
-    lost_in(&raft.metrics().borrow(), raft.config().election_timeout_max)
+    lost_in(&raft.metrics().borrow(), limit_ms(raft))
 }
 
 /// Returns once this node is a leader that has lost its quorum (never, if that never happens).
 pub async fn until_lost(raft: &Raft<TypeConfig>) {
-    let lease_ms = raft.config().election_timeout_max;
+    let lease_ms = limit_ms(raft);
     let mut metrics = raft.metrics();
     loop {
         if lost_in(&metrics.borrow_and_update(), lease_ms) {

@@ -109,6 +109,14 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
         if let Some(premature) = planted_ack_before_commit(writer, &command) {
             return premature;
         }
+        // Whether this node may append the command to its log during the attempt: it leads, or
+        // its term moves meanwhile (it may lead briefly). openraft answers ForwardToLeader
+        // also to a write whose entry it appended and then lost to a newer leader, and such an
+        // entry can still commit elsewhere: then the command was sent, not refused.
+        let (leading, term) = {
+            let metrics = raft.metrics().borrow().clone();
+            (metrics.state == openraft::ServerState::Leader, metrics.current_term)
+        };
         let written = tokio::select! {
             written = writer.batcher.write(command) => written,
             () = crate::quorum::until_lost(raft) => {
@@ -120,6 +128,12 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
             Ok(Err(error)) => error,
             Err(why) => return ClientReply::Unavailable(why.into()),
         };
+        if leading || raft.metrics().borrow().current_term != term {
+            sent = true;
+            if forwarded || !resendable(&body) {
+                return ClientReply::Unavailable(format!("lost leadership with the command in flight: {error}"));
+            }
+        }
         let request = ClientRequest::Submit { body: body.clone(), forwarded: true };
         let forward = match error.forward_to_leader() {
             Some(forward) if !forwarded => forward.clone(),

@@ -483,7 +483,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let traders =
         crate::load::open_traders(&admin, &token, config.load.traders).await.map_err(|e| format!("traders: {e}"))?;
 
-    let log_sizes_at_start = log_sizes(cluster.dir(), &cluster.ids());
+    let mut log_sizes_at_fault = BTreeMap::new();
     let started_utc_ms = crate::functions::now_utc_ms();
     let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -514,6 +514,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         tokio::time::sleep(step.after).await;
         if n == 0 {
             leader = cluster.leader().await?;
+            log_sizes_at_fault = log_sizes(cluster.dir(), &cluster.ids());
         }
         let (what, at) = inject(&mut cluster, step, &watch, started, &token).await?;
         let healed = incident(&watch, started, format!("heal: {}", step.scenario.name()));
@@ -521,11 +522,16 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         windows.push((at, healed));
     }
     let (fault_start, fault_end) = (windows[0].0, windows[windows.len() - 1].1);
+    // Log volume is judged over the faults, where it grows: a quiet warm-up would dilute it.
+    let log_bytes = log_growth(
+        &log_sizes_at_fault,
+        &log_sizes(cluster.dir(), &cluster.ids()),
+        fault_end.saturating_sub(fault_start),
+    );
     let fault = faults.join("; then ");
     tokio::time::sleep(config.cooldown).await;
     // Unavailability is judged up to here: after this the traders wind down on purpose.
     let load_end_ms = started.elapsed().as_millis() as u64;
-    let log_bytes = log_growth(&log_sizes_at_start, &log_sizes(cluster.dir(), &cluster.ids()), load_end_ms);
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
@@ -580,7 +586,7 @@ struct Run {
     load_end_ms: u64,
     /// When the load had stopped, ms.
     end_ms: u64,
-    /// Per node: bytes logged per minute over the run.
+    /// Per node: bytes logged per minute from the first fault to the last heal.
     log_bytes: BTreeMap<u64, u64>,
     /// When the run started, ms since the Unix epoch (UTC).
     started_utc_ms: u64,

@@ -2,11 +2,12 @@
 //! cancels, withdrawal requests, deposit credits, account reads and market data, when each was
 //! down or degraded and for how long.
 //!
-//! Judged from the history in `BUCKET_MS` steps: a step in which a function's requests met the
+//! Judged from the history in `BUCKET_MS` steps, with the same functions and modes as the
+//! status page (`outlast_api::function`): a step in which a function's requests met the
 //! cluster's unavailability (refused as not done, -1001; fate unknown, -1007; or no answer) and
 //! none succeeded is **down**; one in which some did and some did not, or a success took longer
-//! than `SLOW_MS`, is **degraded**; otherwise it is up (a step without requests is up: nothing
-//! was denied). Business refusals (insufficient balance, unknown order) are answers, not impact.
+//! than `SLOW_MS`, is **degraded**; one with requests all served in time is up, one without any
+//! is idle (nothing was denied). Business refusals (insufficient balance, unknown order) are answers, not impact.
 //! Reads are probed on every node, so one node refusing while others answer is degraded, not
 //! down: a client fails over.
 //!
@@ -22,32 +23,18 @@ pub const BUCKET_MS: u64 = crate::load::READ_PROBE_INTERVAL.as_millis() as u64;
 /// A success slower than this degrades its function, ms.
 pub const SLOW_MS: u64 = 1_000;
 
-/// An exchange function, as the report names it.
-pub const FUNCTIONS: [&str; 6] =
-    ["order placement", "cancels", "withdrawal requests", "deposit credits", "account reads", "market data"];
+pub use outlast_api::function::{Function, Mode};
 
 /// The function an operation exercises.
-pub fn function_of(kind: OpKind) -> &'static str {
+pub fn function_of(kind: OpKind) -> Function {
     match kind {
-        OpKind::Place | OpKind::Retry => FUNCTIONS[0],
-        OpKind::Cancel => FUNCTIONS[1],
-        OpKind::Withdraw => FUNCTIONS[2],
-        OpKind::Deposit => FUNCTIONS[3],
-        OpKind::Read => FUNCTIONS[4],
-        OpKind::MarketData => FUNCTIONS[5],
+        OpKind::Place | OpKind::Retry => Function::OrderPlacement,
+        OpKind::Cancel => Function::Cancels,
+        OpKind::Withdraw => Function::WithdrawalRequests,
+        OpKind::Deposit => Function::DepositCredits,
+        OpKind::Read => Function::AccountReads,
+        OpKind::MarketData => Function::MarketData,
     }
-}
-
-/// How a function fared over an interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Requests were served.
-    Up,
-    /// Some requests failed for unavailability or were slow, others were served.
-    Degraded,
-    /// Requests were made and none was served.
-    Down,
 }
 
 /// One stretch of a function's timeline in one mode.
@@ -72,7 +59,7 @@ pub struct Impact {
     pub down_ms: u64,
     /// Time degraded, ms.
     pub degraded_ms: u64,
-    /// Every stretch that was not up, in order.
+    /// Every stretch that was down or degraded, in order.
     pub stretches: Vec<Stretch>,
     /// The mode of every step from 0 (for the chart).
     pub steps: Vec<Mode>,
@@ -86,9 +73,9 @@ fn unavailable(result: &OpResult) -> bool {
 /// Every function's impact over `[0, end_ms)`.
 pub fn impacts(ops: &[Op], end_ms: u64) -> Vec<Impact> {
     let steps = (end_ms / BUCKET_MS + 1) as usize;
-    FUNCTIONS
-        .iter()
-        .map(|&function| {
+    Function::ALL
+        .into_iter()
+        .map(|function| {
             // Per step: (served, denied, slow).
             let mut counts = vec![(0u32, 0u32, 0u32); steps];
             let mut requests = 0;
@@ -100,17 +87,18 @@ pub fn impacts(ops: &[Op], end_ms: u64) -> Vec<Impact> {
                     let first = ((op.invoke_ms / BUCKET_MS) as usize).min(step);
                     counts[first..=step].iter_mut().for_each(|c| c.1 += 1);
                 } else if op.complete_ms - op.invoke_ms > SLOW_MS {
-                    counts[step].2 += 1;
+                    // Slow for the whole time it waited.
+                    let first = ((op.invoke_ms / BUCKET_MS) as usize).min(step);
+                    counts[first..=step].iter_mut().for_each(|c| c.2 += 1);
                 } else {
                     counts[step].0 += 1;
                 }
             }
             let modes: Vec<Mode> = counts
                 .iter()
-                .map(|&(served, denied, slow)| match (served, denied, slow) {
-                    (0, 1.., 0) => Mode::Down,
-                    (_, 1.., _) | (_, _, 1..) => Mode::Degraded,
-                    _ => Mode::Up,
+                .map(|&(served, denied, slow)| match Mode::of(u64::from(served + slow), u64::from(denied)) {
+                    Mode::Up if slow > 0 => Mode::Degraded,
+                    mode => mode,
                 })
                 .collect();
             let mut stretches: Vec<Stretch> = Vec::new();
@@ -118,13 +106,13 @@ pub fn impacts(ops: &[Op], end_ms: u64) -> Vec<Impact> {
                 let (from_ms, to_ms) = (i as u64 * BUCKET_MS, (i as u64 + 1) * BUCKET_MS);
                 match stretches.last_mut() {
                     Some(last) if last.mode == mode && last.to_ms == from_ms => last.to_ms = to_ms,
-                    _ if mode == Mode::Up => {}
+                    _ if matches!(mode, Mode::Up | Mode::Idle) => {}
                     _ => stretches.push(Stretch { from_ms, to_ms, mode }),
                 }
             }
             let total = |mode| stretches.iter().filter(|s| s.mode == mode).map(|s| s.to_ms - s.from_ms).sum();
             Impact {
-                function: function.to_string(),
+                function: function.name().to_string(),
                 requests,
                 down_ms: total(Mode::Down),
                 degraded_ms: total(Mode::Degraded),
@@ -195,7 +183,7 @@ mod tests {
         );
         assert_eq!((placement.down_ms, placement.degraded_ms), (500, 500));
         assert_eq!(of("cancels").stretches, vec![Stretch { from_ms: 500, to_ms: 1000, mode: Mode::Degraded }]);
-        assert_eq!(of("deposit credits").degraded_ms, 500, "slow is degraded");
+        assert_eq!(of("deposit credits").degraded_ms, 1500, "slow is degraded for as long as it waited");
         assert_eq!(of("market data").requests, 0);
         assert!(of("market data").stretches.is_empty(), "nothing asked, nothing denied");
     }

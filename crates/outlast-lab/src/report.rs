@@ -67,7 +67,7 @@ pub struct Report {
     pub started_utc_ms: u64,
     /// Per exchange function: when it was down or degraded, and for how long.
     pub functions: Vec<crate::functions::Impact>,
-    /// Per node: bytes its log grew by per minute over the run.
+    /// Per node: bytes its log grew by per minute, from the first fault to the last heal.
     pub log_bytes_per_minute: std::collections::BTreeMap<u64, u64>,
     /// The ceiling on that (the verdict fails above it).
     pub log_bytes_per_minute_max: u64,
@@ -187,7 +187,10 @@ impl Report {
         for (region, share) in &self.region_availability {
             out += &format!("| {region} | {:.1} % |\n", share * 100.0);
         }
-        out += &format!("\n| node | log bytes per minute (ceiling {}) |\n|---|---|\n", self.log_bytes_per_minute_max);
+        out += &format!(
+            "\n| node | log bytes per minute during the fault (ceiling {}) |\n|---|---|\n",
+            self.log_bytes_per_minute_max
+        );
         for (node, bytes) in &self.log_bytes_per_minute {
             out += &format!("| {node} | {bytes} |\n");
         }
@@ -315,12 +318,18 @@ impl Report {
             "start",
             &format!("p99 write latency per {BUCKET_MS} ms (ms); dashed blue: leader changes"),
         );
-        svg += &text(left, bands_top - 8.0, "start", "per function: up (green), degraded (amber), down (red)");
+        svg += &text(
+            left,
+            bands_top - 8.0,
+            "start",
+            "per function: up (green), idle (grey), degraded (amber), down (red)",
+        );
         for (row, impact) in self.functions.iter().enumerate() {
             let y = bands_top + row as f64 * band_height;
             svg += &text(left - 4.0, y + band_height - 4.0, "end", &impact.function);
             for (step, mode) in impact.steps.iter().enumerate() {
                 let color = match mode {
+                    Mode::Idle => "#eeeeee",
                     Mode::Up => "#cfe8cf",
                     Mode::Degraded => "#f5c542",
                     Mode::Down => "#d22",

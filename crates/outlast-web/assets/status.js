@@ -1,5 +1,6 @@
 // The status page: every node now, the leader, availability per provider over the last hour,
-// elections and unavailability, and the latest chaos reports.
+// the impact per exchange function over the last hour, elections and unavailability, and the
+// latest chaos reports.
 //
 // "Now" comes from the current origin's /status/v1/cluster. The hour comes from every reachable
 // origin's /status/v1/history, merged: a node was up in a sample if any node reached it, and an
@@ -58,7 +59,47 @@
     if (all.length === 0) return;
     const now = Math.max(...all.map((h) => h.nowMs));
     renderProviders(all, now);
+    renderFunctions(all, now);
     renderTimeline(all);
+  }
+
+  // Worse first: a minute shows the worst mode of its samples.
+  const RANK = { idle: 0, up: 1, degraded: 2, down: 3 };
+
+  function renderFunctions(all, now) {
+    const names = all[0].functions || [];
+    const step = all[0].sampleEveryMs;
+    const rows = names.map((name, index) => {
+      // sample key -> [served somewhere, denied somewhere], merged over the nodes
+      const merged = new Map();
+      for (const h of all) {
+        for (const [at, modes] of h.functionSamples || []) {
+          if (now - at > HOUR_MS) continue;
+          const key = Math.floor(at / step);
+          const [served, denied] = merged.get(key) || [false, false];
+          const mode = modes[index];
+          merged.set(key, [served || mode === 'up' || mode === 'degraded', denied || mode === 'down' || mode === 'degraded']);
+        }
+      }
+      let downMs = 0;
+      let degradedMs = 0;
+      const cells = new Array(HOUR_MS / CELL_MS).fill(null);
+      for (const [key, [served, denied]] of merged) {
+        const mode = denied ? (served ? 'degraded' : 'down') : (served ? 'up' : 'idle');
+        if (mode === 'down') downMs += step;
+        if (mode === 'degraded') degradedMs += step;
+        const cell = Math.floor((key * step - (now - HOUR_MS)) / CELL_MS);
+        if (cell < 0 || cell >= cells.length) continue;
+        if (cells[cell] === null || RANK[mode] > RANK[cells[cell]]) cells[cell] = mode;
+      }
+      const strip = UI.el('div', { class: 'strip', title: 'last hour, one cell per minute' },
+        cells.map((c) => UI.el('span', { class: c === null ? 'unknown' : c })));
+      return {
+        attrs: { 'data-function': name, 'data-down-ms': String(downMs) },
+        cells: [name, `${(downMs / 1000).toFixed(0)} s`, `${(degradedMs / 1000).toFixed(0)} s`, strip],
+      };
+    });
+    UI.rows($('functions').tBodies[0], rows, 'no samples yet');
   }
 
   function renderProviders(all, now) {

@@ -17,6 +17,9 @@ use std::time::Duration;
 use tracing::callsite::Identifier;
 use tracing::Metadata;
 
+/// The target of the summary lines.
+const SUMMARY_TARGET: &str = "outlast::log_limit";
+
 /// Lines let through per log statement per window.
 pub const EVENTS_PER_WINDOW_MAX: u32 = 10;
 /// The window, ms.
@@ -125,7 +128,9 @@ struct LimitFilter {
 
 impl<S> tracing_subscriber::layer::Filter<S> for LimitFilter {
     fn enabled(&self, metadata: &Metadata<'_>, _: &tracing_subscriber::layer::Context<'_, S>) -> bool {
-        metadata.level() <= &self.level && (!metadata.is_event() || self.limiter.admit(metadata, now_ms()))
+        // The summaries themselves are never held back (at most one per statement per window).
+        metadata.level() <= &self.level
+            && (!metadata.is_event() || metadata.target() == SUMMARY_TARGET || self.limiter.admit(metadata, now_ms()))
     }
 
     fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> tracing::subscriber::Interest {
@@ -152,7 +157,7 @@ pub async fn report(limiter: Limiter) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         for (location, held_back) in limiter.summaries(now_ms()) {
-            tracing::warn!(target: "outlast::log_limit", "{held_back} more lines like {location} held back in {WINDOW_MS} ms");
+            tracing::warn!(target: SUMMARY_TARGET, "{held_back} more lines like {location} held back in {WINDOW_MS} ms");
         }
     }
 }

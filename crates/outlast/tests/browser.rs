@@ -237,6 +237,12 @@ fn the_trading_page_survives_a_provider_outage_in_a_real_browser() {
         (rows.len() == cluster.nodes.len() && down == victims && b.text("#leader-line").starts_with("Leader: n")).then_some(())
     });
     browser.wait_for("the availability table", long, |b| Some(()).filter(|_| b.text("#providers").contains(&provider)));
+    // The orders placed above were served: order placement shows a minute up.
+    browser.wait_for("the impact per function", long, |b| {
+        let script =
+            "return document.querySelectorAll('#functions tr[data-function=\"order placement\"] .strip .up').length;";
+        (b.eval(script, json!([])).as_u64()? > 0).then_some(())
+    });
     browser.screenshot(&shots.join("05-status.png"));
 
     // A dead origin at page load: the trading page reopened from the node that died (the
