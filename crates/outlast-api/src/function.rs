@@ -1,7 +1,8 @@
 //! The exchange's functions as incident reports name them (order placement, cancels,
-//! withdrawal requests, deposit credits, account reads, market data), and what a node counts
-//! of each: requests served, and requests denied for unavailability (503: not done, or fate
-//! unknown; or a 500).
+//! withdrawal requests, deposit credits, account reads, market data, streams), and what a node
+//! counts of each: requests served, and requests denied for unavailability (503: not done, or
+//! fate unknown; or a 500). For streams: each batch of events delivered to a connection is
+//! served, a connection closed by the node (fell behind, or a gap) is denied.
 //!
 //! Every endpoint's row names its function (`endpoints`); the front door counts each answer;
 //! the status recorder takes the counts every sample and keeps the mode per function for the
@@ -28,17 +29,23 @@ pub enum Function {
     AccountReads = 4,
     /// The book, trades and tickers.
     MarketData = 5,
+    /// WebSocket streams.
+    Streams = 6,
 }
+
+/// How many functions there are.
+pub const FUNCTIONS: usize = 7;
 
 impl Function {
     /// Every function, in the order reports list them.
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; FUNCTIONS] = [
         Function::OrderPlacement,
         Function::Cancels,
         Function::WithdrawalRequests,
         Function::DepositCredits,
         Function::AccountReads,
         Function::MarketData,
+        Function::Streams,
     ];
 
     /// Its name in reports and on the status page.
@@ -50,6 +57,7 @@ impl Function {
             Function::DepositCredits => "deposit credits",
             Function::AccountReads => "account reads",
             Function::MarketData => "market data",
+            Function::Streams => "streams",
         }
     }
 }
@@ -83,8 +91,8 @@ impl Mode {
 /// Served and denied requests per function since the last `take`.
 #[derive(Debug, Default)]
 pub struct Counters {
-    served: [AtomicU64; 6],
-    denied: [AtomicU64; 6],
+    served: [AtomicU64; FUNCTIONS],
+    denied: [AtomicU64; FUNCTIONS],
 }
 
 impl Counters {
@@ -95,7 +103,7 @@ impl Counters {
     }
 
     /// Each function's mode since the last call, and a fresh start.
-    pub fn take(&self) -> [Mode; 6] {
+    pub fn take(&self) -> [Mode; FUNCTIONS] {
         let take = |c: &AtomicU64| c.swap(0, Ordering::Relaxed);
         std::array::from_fn(|i| Mode::of(take(&self.served[i]), take(&self.denied[i])))
     }
@@ -117,7 +125,7 @@ mod tests {
         assert_eq!(modes[Function::Cancels as usize], Mode::Degraded);
         assert_eq!(modes[Function::AccountReads as usize], Mode::Down);
         assert_eq!(modes[Function::MarketData as usize], Mode::Idle);
-        assert_eq!(counters.take(), [Mode::Idle; 6]);
+        assert_eq!(counters.take(), [Mode::Idle; FUNCTIONS]);
         for (i, function) in Function::ALL.into_iter().enumerate() {
             assert_eq!(function as usize, i, "ALL is in index order");
         }

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::api::{now_ms, Shared};
 use crate::endpoint::{then, Decoded};
-use crate::function::{Function, Mode};
+use crate::function::{Function, Mode, FUNCTIONS};
 use crate::params::Params;
 
 /// How often every member is probed, ms.
@@ -49,7 +49,7 @@ struct Inner {
     /// Each member's latest answer, and when it was probed.
     latest: BTreeMap<NodeId, (u64, Option<NodeStatus>)>,
     /// (at ms, each function's mode on this node since the previous sample), oldest first.
-    functions: VecDeque<(u64, [Mode; 6])>,
+    functions: VecDeque<(u64, [Mode; FUNCTIONS])>,
 }
 
 impl StatusLog {
@@ -68,7 +68,7 @@ impl StatusLog {
         inner.events.push_back((at_ms, term, leader));
     }
 
-    fn note_functions(&self, at_ms: u64, modes: [Mode; 6]) {
+    fn note_functions(&self, at_ms: u64, modes: [Mode; FUNCTIONS]) {
         let mut inner = self.lock();
         if inner.functions.len() == SAMPLES_MAX {
             inner.functions.pop_front();
@@ -233,7 +233,7 @@ mod tests {
         }
         assert_eq!(log.lock().samples.len(), SAMPLES_MAX);
         for i in 0..(SAMPLES_MAX as u64 + 1) {
-            log.note_functions(i, [Mode::Up; 6]);
+            log.note_functions(i, [Mode::Up; FUNCTIONS]);
         }
         assert_eq!(log.lock().functions.len(), SAMPLES_MAX);
         assert_eq!(log.lock().samples.front().map(|s| s.0), Some(10));

@@ -233,6 +233,10 @@ impl Connection {
                 break end;
             }
         };
+        if matches!(end, End::Close(CLOSE_LAGGED | CLOSE_GAP, _)) {
+            // The node ended the stream on the client: denied (see `function`).
+            self.api.functions.note(crate::function::Function::Streams, false);
+        }
         if let End::Close(code, reason) = end {
             let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
             let _ = tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Close(Some(frame)))).await;
@@ -363,6 +367,9 @@ impl Connection {
             }
         }
         self.last_seq = batch.events.last().map(|e| e.seq);
+        if !self.subs.is_empty() || self.user.is_some() {
+            self.api.functions.note(crate::function::Function::Streams, true);
+        }
         for event in &batch.events {
             match &event.kind {
                 EventKind::Trade(trade) if self.subs.contains(&Stream::Trade(trade.market)) => {

@@ -2,8 +2,8 @@
 //! report.
 //!
 //! The schedule is fixed per run: warm-up, the fault for its duration, heal, cool-down. The load
-//! generator records every operation, and a read prober per node asks it every 0.5 s for an
-//! order just acknowledged; a monitor polls the cluster view for leader changes and node health;
+//! generator records every operation, a read prober per node asks it every 0.5 s for an order
+//! just acknowledged and for the book, a stream prober per node keeps a depth stream open; a monitor polls the cluster view for leader changes and node health;
 //! the checker then judges the settled cluster and every read against the history.
 
 use std::collections::BTreeMap;
@@ -506,6 +506,8 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     for endpoint in &endpoints {
         let (recorder, stop) = (recorder.clone(), stop.clone());
         tasks.push(tokio::spawn(crate::load::probe_reads(endpoint.clone(), traders.clone(), started, recorder, stop)));
+        let (recorder, stop) = (recorder.clone(), stop.clone());
+        tasks.push(tokio::spawn(crate::load::probe_stream(endpoint.clone(), started, recorder, stop)));
     }
     let mut faults = Vec::new();
     let mut windows = Vec::new();

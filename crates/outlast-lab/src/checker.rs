@@ -272,7 +272,7 @@ fn check_account(verdict: &mut Verdict, account: u64, held: &Held, ops: &[Op]) {
                     verdict.failures.push(format!("account {account}: refused {} ({code}) took effect", op.client_id));
                 }
             }
-            (OpKind::Read | OpKind::MarketData, _) => {}
+            (OpKind::Read | OpKind::MarketData | OpKind::Stream, _) => {}
             (_, OpResult::Fail(_)) => verdict.refused += 1,
             (OpKind::Cancel, OpResult::Unknown) => {}
         }

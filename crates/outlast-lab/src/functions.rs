@@ -1,6 +1,6 @@
 //! The impact of a run per exchange function, as postmortems give it: for order placement,
-//! cancels, withdrawal requests, deposit credits, account reads and market data, when each was
-//! down or degraded and for how long.
+//! cancels, withdrawal requests, deposit credits, account reads, market data and streams, when
+//! each was down or degraded and for how long.
 //!
 //! Judged from the history in `BUCKET_MS` steps, with the same functions and modes as the
 //! status page (`outlast_api::function`): a step in which a function's requests met the
@@ -34,6 +34,7 @@ pub fn function_of(kind: OpKind) -> Function {
         OpKind::Deposit => Function::DepositCredits,
         OpKind::Read => Function::AccountReads,
         OpKind::MarketData => Function::MarketData,
+        OpKind::Stream => Function::Streams,
     }
 }
 

@@ -21,12 +21,15 @@ pub enum OpKind {
     Read,
     /// Ask one node (`endpoint`) for the order book, as a probe of market data.
     MarketData,
+    /// A probe of one node's depth stream: a connection made (or not), or half a second of an
+    /// open connection that delivered updates, or the connection's end.
+    Stream,
 }
 
 impl OpKind {
-    /// Whether it is a probe (a read or market data) rather than a change.
+    /// Whether it is a probe (a read, market data or a stream) rather than a change.
     pub fn is_probe(self) -> bool {
-        matches!(self, OpKind::Read | OpKind::MarketData)
+        matches!(self, OpKind::Read | OpKind::MarketData | OpKind::Stream)
     }
 }
 

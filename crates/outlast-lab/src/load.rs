@@ -329,3 +329,60 @@ pub async fn drive_withdrawals(endpoints: Vec<String>, token: String, stop: Arc<
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The stream prober: keeps one depth stream open on one node (`endpoint`, an `http://` origin)
+/// and records, every `READ_PROBE_INTERVAL`, that it delivered updates (served); a connection
+/// that cannot be made within a second, or that ends, is denied. A half second without updates
+/// on an open connection records nothing: with no commits there is nothing to send. Runs until
+/// `stop`.
+pub async fn probe_stream(endpoint: String, started: Instant, recorder: Arc<Recorder>, stop: Arc<AtomicBool>) {
+    use futures_util::StreamExt;
+    let elapsed = |at: Instant| at.duration_since(started).as_millis() as u64;
+    let url = format!("{}/ws/btcusdt@depth@100ms", endpoint.replacen("http://", "ws://", 1));
+    let record = |kind_result: OpResult, from: Instant| {
+        recorder.record(Op {
+            id: 0,
+            account: 0,
+            kind: OpKind::Stream,
+            client_id: "depth".into(),
+            order_id: None,
+            invoke_ms: elapsed(from),
+            complete_ms: elapsed(Instant::now()),
+            endpoint: endpoint.clone(),
+            result: kind_result,
+            seen: None,
+        });
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let attempt = Instant::now();
+        let connected =
+            tokio::time::timeout(Duration::from_secs(1), tokio_tungstenite::connect_async(url.as_str())).await;
+        let Ok(Ok((mut socket, _))) = connected else {
+            record(OpResult::Fail(-1001), attempt);
+            tokio::time::sleep(READ_PROBE_INTERVAL).await;
+            continue;
+        };
+        let mut window = Instant::now();
+        let mut updates = 0u32;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let left = READ_PROBE_INTERVAL.saturating_sub(window.elapsed());
+            match tokio::time::timeout(left, socket.next()).await {
+                Ok(Some(Ok(message))) => updates += u32::from(message.is_text()),
+                // Closed or broken: the stream ended under the client.
+                Ok(_) => {
+                    record(OpResult::Unknown, window);
+                    break;
+                }
+                Err(_) => {
+                    if updates > 0 {
+                        record(OpResult::Ok, window);
+                    }
+                    (window, updates) = (Instant::now(), 0);
+                }
+            }
+        }
+    }
+}
