@@ -504,10 +504,11 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         )));
     }
     for endpoint in &endpoints {
-        let (recorder, stop) = (recorder.clone(), stop.clone());
-        tasks.push(tokio::spawn(crate::load::probe_reads(endpoint.clone(), traders.clone(), started, recorder, stop)));
-        let (recorder, stop) = (recorder.clone(), stop.clone());
-        tasks.push(tokio::spawn(crate::load::probe_stream(endpoint.clone(), started, recorder, stop)));
+        let reads =
+            crate::load::probe_reads(endpoint.clone(), traders.clone(), started, recorder.clone(), stop.clone());
+        tasks.push(tokio::spawn(reads));
+        let stream = crate::load::probe_stream(endpoint.clone(), started, recorder.clone(), stop.clone());
+        tasks.push(tokio::spawn(stream));
     }
     let mut faults = Vec::new();
     let mut windows = Vec::new();
