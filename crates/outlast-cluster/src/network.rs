@@ -120,10 +120,11 @@ impl<D: Dialer> Peer<D> {
         if fresh {
             self.stream = Some(self.dialer.dial(&self.addr).await.map_err(CallError::Unreachable)?);
         }
-        // A connection made just now and closed or reset before any reply did not reach the
-        // peer: a link proxy (or a load balancer) accepts for a peer that is down. openraft
-        // backs off only from `Unreachable`; calling it a network error made it retry at once,
-        // thousands of times a second, each a log line.
+        // A connection made just now and closed or reset before any reply most likely did not
+        // reach a live peer: a link proxy (or a load balancer) accepts for a peer that is down.
+        // openraft backs off only from `Unreachable`; calling it a network error made it retry
+        // at once, thousands of times a second, each a log line. (Should the peer have crashed
+        // after reading the request, only the pause before the retry differs.)
         let broken = if fresh { CallError::Unreachable } else { CallError::Network };
         let stream = self.stream.as_mut().expect("connected above");
         frame::write(stream, request).await.map_err(broken)?;
@@ -146,20 +147,17 @@ impl<D: Dialer> Peer<D> {
     }
 }
 
-/// First pause between attempts to reach a peer that could not be reached (refused, or reset
-/// before any reply), doubled after each failure up to `RECONNECT_BACKOFF_MS_MAX`. openraft's
-/// default is a constant 500 ms, which a restarted node waits out before its leader notices it
-/// is back (up to half a second of its catch-up; recovery benchmark); starting at 100 ms keeps
-/// a quick restart quick, and doubling keeps a long outage to two attempts a second per peer.
+/// Pause between attempts to reach a peer that could not be reached (refused, or reset before
+/// any reply). openraft's default is 500 ms, which a restarted node waits out before its leader
+/// notices it is back (up to half a second of its catch-up; recovery benchmark) — and which,
+/// longer than a LAN election timeout, would let a peer back from a flap call an election. A
+/// refused connect costs a SYN and a RST, so ten attempts a second per peer are cheap (the log
+/// limiter keeps their lines few).
 pub const RECONNECT_BACKOFF_MS: u64 = 100;
-/// Longest pause between attempts to reach an unreachable peer.
-pub const RECONNECT_BACKOFF_MS_MAX: u64 = 500;
 
 impl<D: Dialer> RaftNetwork<TypeConfig> for Peer<D> {
     fn backoff(&self) -> openraft::network::Backoff {
-        let pauses =
-            std::iter::successors(Some(RECONNECT_BACKOFF_MS), |ms| Some((ms * 2).min(RECONNECT_BACKOFF_MS_MAX)));
-        openraft::network::Backoff::new(pauses.map(Duration::from_millis))
+        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(RECONNECT_BACKOFF_MS)))
     }
 
     async fn append_entries(
