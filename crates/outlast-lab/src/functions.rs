@@ -80,9 +80,24 @@ pub fn impacts(ops: &[Op], end_ms: u64) -> Vec<Impact> {
             // Per step: (served, denied, slow).
             let mut counts = vec![(0u32, 0u32, 0u32); steps];
             let mut requests = 0;
+            // Steps in which some node's stream delivered updates: a quiet stream then is
+            // one that stopped serving; in other steps nothing happened to send.
+            let quiet = |op: &Op| op.seen.as_deref() == Some(crate::load::QUIET);
+            let delivered: std::collections::BTreeSet<usize> = ops
+                .iter()
+                .filter(|op| op.kind == OpKind::Stream && op.result == OpResult::Ok && !quiet(op))
+                .map(|op| (op.complete_ms / BUCKET_MS) as usize)
+                .collect();
             for op in ops.iter().filter(|op| function_of(op.kind) == function) {
-                requests += 1;
                 let step = ((op.complete_ms / BUCKET_MS) as usize).min(steps - 1);
+                if quiet(op) {
+                    if delivered.contains(&step) {
+                        requests += 1;
+                        counts[step].1 += 1;
+                    }
+                    continue;
+                }
+                requests += 1;
                 if unavailable(&op.result) {
                     // Denied for the whole time it waited.
                     let first = ((op.invoke_ms / BUCKET_MS) as usize).min(step);
@@ -187,6 +202,23 @@ mod tests {
         assert_eq!(of("deposit credits").degraded_ms, 1500, "slow is degraded for as long as it waited");
         assert_eq!(of("market data").requests, 0);
         assert!(of("market data").stretches.is_empty(), "nothing asked, nothing denied");
+    }
+
+    #[test]
+    fn a_quiet_stream_is_denied_only_while_another_delivers() {
+        let quiet =
+            |at: u64| Op { seen: Some(crate::load::QUIET.into()), ..op(OpKind::Stream, OpResult::Ok, at, at + 490) };
+        let ops = vec![
+            // Step 0: both quiet (no commits): idle. Step 1: one delivers, one quiet: degraded.
+            quiet(0),
+            quiet(0),
+            op(OpKind::Stream, OpResult::Ok, 500, 990),
+            quiet(500),
+        ];
+        let streams = impacts(&ops, 999).into_iter().find(|i| i.function == "streams").unwrap();
+        assert_eq!(streams.steps[0], Mode::Idle);
+        assert_eq!(streams.stretches, vec![Stretch { from_ms: 500, to_ms: 1000, mode: Mode::Degraded }]);
+        assert_eq!(streams.requests, 2);
     }
 
     #[test]

@@ -89,6 +89,14 @@ impl Recorder {
         op
     }
 
+    /// Marks the stream window `id` quiet: the connection was open and delivered nothing.
+    fn mark_quiet(&self, id: u64) {
+        let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(op) = ops.iter_mut().rev().find(|op| op.id == id) {
+            op.seen = Some(QUIET.to_string());
+        }
+    }
+
     /// Every operation so far, in completion order.
     pub fn ops(&self) -> Vec<Op> {
         self.ops.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -330,28 +338,34 @@ pub async fn drive_withdrawals(endpoints: Vec<String>, token: String, stop: Arc<
     }
 }
 
+/// What a stream window that delivered nothing is marked `seen`.
+pub const QUIET: &str = "quiet";
+
 /// The stream prober: keeps one depth stream open on one node (`endpoint`, an `http://` origin)
-/// and records, every `READ_PROBE_INTERVAL`, that it delivered updates (served); a connection
-/// that cannot be made within a second, or that ends, is denied. A half second without updates
-/// on an open connection records nothing: with no commits there is nothing to send. Runs until
-/// `stop`.
+/// and records every `READ_PROBE_INTERVAL` of it, marked `QUIET` if it delivered no update; a
+/// connection that cannot be made within a second, or that ends, is denied. A quiet window is
+/// judged against the other nodes' (`functions`): with no commits there is nothing to send,
+/// but a node whose stream is quiet while another's delivers has stopped serving it (paused,
+/// cut off). Runs until `stop`.
 pub async fn probe_stream(endpoint: String, started: Instant, recorder: Arc<Recorder>, stop: Arc<AtomicBool>) {
     use futures_util::StreamExt;
     let elapsed = |at: Instant| at.duration_since(started).as_millis() as u64;
     let url = format!("{}/ws/btcusdt@depth@100ms", endpoint.replacen("http://", "ws://", 1));
-    let record = |kind_result: OpResult, from: Instant| {
-        recorder.record(Op {
-            id: 0,
-            account: 0,
-            kind: OpKind::Stream,
-            client_id: "depth".into(),
-            order_id: None,
-            invoke_ms: elapsed(from),
-            complete_ms: elapsed(Instant::now()),
-            endpoint: endpoint.clone(),
-            result: kind_result,
-            seen: None,
-        });
+    let record = |kind_result: OpResult, from: Instant| -> u64 {
+        recorder
+            .record(Op {
+                id: 0,
+                account: 0,
+                kind: OpKind::Stream,
+                client_id: "depth".into(),
+                order_id: None,
+                invoke_ms: elapsed(from),
+                complete_ms: elapsed(Instant::now()),
+                endpoint: endpoint.clone(),
+                result: kind_result,
+                seen: None,
+            })
+            .id
     };
     while !stop.load(Ordering::Relaxed) {
         let attempt = Instant::now();
@@ -377,8 +391,9 @@ pub async fn probe_stream(endpoint: String, started: Instant, recorder: Arc<Reco
                     break;
                 }
                 Err(_) => {
-                    if updates > 0 {
-                        record(OpResult::Ok, window);
+                    let quiet = record(OpResult::Ok, window);
+                    if updates == 0 {
+                        recorder.mark_quiet(quiet);
                     }
                     (window, updates) = (Instant::now(), 0);
                 }
