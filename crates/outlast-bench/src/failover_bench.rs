@@ -36,27 +36,55 @@ pub struct Report {
     pub lost: usize,
 }
 
+/// One chaos trial of the fault benchmarks: a fresh cluster in its own directory, four traders,
+/// one fault.
+#[derive(Clone, Copy, Debug)]
+pub struct Trial {
+    /// The fault.
+    pub scenario: Scenario,
+    /// Load before it.
+    pub after: Duration,
+    /// How long it lasts.
+    pub fault: Duration,
+    /// Load after the heal.
+    pub cooldown: Duration,
+}
+
+impl Trial {
+    /// Runs it on `runtime` with `binary` as the `outlast` executable, in `dir` (wiped first).
+    pub fn run(
+        self,
+        runtime: &tokio::runtime::Runtime,
+        binary: &Path,
+        dir: &Path,
+    ) -> Result<outlast_lab::report::Report, String> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let chaos = ChaosConfig {
+            steps: vec![Step { scenario: self.scenario, after: self.after, duration: self.fault }],
+            cooldown: self.cooldown,
+            load: LoadConfig { traders: 4, ..LoadConfig::default() },
+            dir: dir.to_path_buf(),
+            topology: None,
+            attach: None,
+        };
+        runtime.block_on(outlast_lab::chaos::run(binary, &chaos))
+    }
+}
+
 /// Runs the trials with `binary` as the `outlast` executable.
 pub fn run(binary: &Path, config: &Config) -> Result<Report, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let mut report = Report::default();
     for trial in 0..config.trials {
         let dir = config.dir.join(format!("trial-{trial}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let chaos = ChaosConfig {
-            steps: vec![Step {
-                scenario: Scenario::ProviderOutage,
-                after: Duration::from_secs(2),
-                duration: Duration::from_secs(4),
-            }],
+        let run = Trial {
+            scenario: Scenario::ProviderOutage,
+            after: Duration::from_secs(2),
+            fault: Duration::from_secs(4),
             cooldown: Duration::from_secs(2),
-            load: LoadConfig { traders: 4, ..LoadConfig::default() },
-            dir: dir.clone(),
-            topology: None,
-            attach: None,
         };
-        let result = runtime.block_on(outlast_lab::chaos::run(binary, &chaos))?;
+        let result = run.run(&runtime, binary, &dir)?;
         eprintln!(
             "trial {trial}: unavailable {} ms, new leader {:?} ms, verdict {}",
             result.longest_unavailability_ms,

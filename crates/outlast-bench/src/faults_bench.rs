@@ -7,9 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use outlast_lab::chaos::{ChaosConfig, Scenario, Step};
-use outlast_lab::history::{Op, OpKind, OpResult};
-use outlast_lab::load::LoadConfig;
+use outlast_lab::chaos::Scenario;
+use outlast_lab::history::{Op, OpKind};
 
 /// The `q` quantile of `sorted`, 0 when empty.
 fn quantile(sorted: &[u64], q: f64) -> u64 {
@@ -67,8 +66,8 @@ pub struct Report {
 fn read_latencies(history: &[Op], before_ms: u64) -> Vec<u64> {
     history
         .iter()
-        .filter(|op| op.kind == OpKind::Read && op.result != OpResult::Unknown && op.invoke_ms < before_ms)
-        .filter(|op| !matches!(op.result, OpResult::Fail(-1001 | -1007)))
+        .filter(|op| op.kind == OpKind::Read && op.invoke_ms < before_ms)
+        .filter(|op| !outlast_lab::functions::unavailable(&op.result))
         .map(|op| op.complete_ms - op.invoke_ms)
         .collect()
 }
@@ -91,17 +90,13 @@ pub fn run(binary: &Path, config: &Config) -> Result<Report, String> {
         };
         for trial in 0..trials {
             let dir = config.dir.join(format!("{}-{trial}", scenario.name()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let chaos = ChaosConfig {
-                steps: vec![Step { scenario, after: Duration::from_secs(3), duration: config.fault }],
+            let run = crate::failover_bench::Trial {
+                scenario,
+                after: Duration::from_secs(3),
+                fault: config.fault,
                 cooldown: Duration::from_secs(3),
-                load: LoadConfig { traders: 4, ..LoadConfig::default() },
-                dir: dir.clone(),
-                topology: None,
-                attach: None,
             };
-            let result = runtime.block_on(outlast_lab::chaos::run(binary, &chaos))?;
+            let result = run.run(&runtime, binary, &dir)?;
             let history = std::fs::read_to_string(dir.join("history.jsonl")).map_err(|e| e.to_string())?;
             let ops: Vec<Op> = history.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
             row.read_ms.extend(read_latencies(&ops, result.fault_window_ms[0]));

@@ -46,16 +46,10 @@ pub fn lost(raft: &Raft<TypeConfig>) -> bool {
 
 /// Returns once this node is a leader that has lost its quorum (never, if that never happens).
 pub async fn until_lost(raft: &Raft<TypeConfig>) {
-    let lease_ms = limit_ms(raft);
-    let mut metrics = raft.metrics();
-    loop {
-        if lost_in(&metrics.borrow_and_update(), lease_ms) {
-            return;
-        }
-        if metrics.changed().await.is_err() {
-            // Raft stopped: nothing will be acknowledged any more.
-            return std::future::pending().await;
-        }
+    let limit = limit_ms(raft);
+    if raft.wait(None).metrics(|m| lost_in(m, limit), "quorum lost").await.is_err() {
+        // Raft stopped: nothing will be acknowledged any more, and nothing decided here either.
+        std::future::pending::<()>().await;
     }
 }
 

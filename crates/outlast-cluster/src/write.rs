@@ -202,18 +202,12 @@ fn not_done(sent: bool, why: String) -> ClientReply {
     }
 }
 
-/// Returns true once this node knows a leader other than `leader` (never returns false).
+/// Returns true once this node knows a leader other than `leader`; false only if Raft stops.
 async fn changed_from(raft: &Raft<TypeConfig>, leader: Option<NodeId>) -> bool {
-    let mut metrics = raft.metrics();
-    loop {
-        let known = metrics.borrow_and_update().current_leader;
-        if known.is_some() && known != leader {
-            return true;
-        }
-        if metrics.changed().await.is_err() {
-            return std::future::pending().await;
-        }
-    }
+    let newer = |m: &openraft::RaftMetrics<NodeId, crate::types::NodeInfo>| {
+        m.current_leader.is_some() && m.current_leader != leader
+    };
+    raft.wait(None).metrics(newer, "a newer leader").await.is_ok()
 }
 
 /// THE PLANTED FAULT ack-before-commit (feature `planted-faults`, when planted): a leader

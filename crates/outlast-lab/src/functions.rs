@@ -67,7 +67,7 @@ pub struct Impact {
 }
 
 /// Whether a result means the cluster could not serve the request (not a business refusal).
-fn unavailable(result: &OpResult) -> bool {
+pub fn unavailable(result: &OpResult) -> bool {
     matches!(result, OpResult::Unknown | OpResult::Fail(-1001 | -1007))
 }
 
