@@ -13,6 +13,7 @@
 //! snapshot_every_entries = 10000     # optional
 //! log_kept_behind_snapshot = 1000    # optional
 //! preferred_region = "us-east-1"     # optional: where the leader should be
+//! succession_regions = ["us-west-2", "eu-west-1"] # optional: where a new leader comes from next, nearest first
 //! raft_listen_addr = "127.0.1.1:7101" # optional: listen here; peers reach raft_addr (a proxy, NAT)
 //! client_listen_addr = "127.0.1.1:7201" # optional: listen here; others reach client_addr
 //! source_ip = "127.0.1.1"            # optional: dial peers from this address
@@ -22,6 +23,12 @@
 //! reports_dir = "reports"            # optional: chaos reports the status page links to
 //! api_ip_weight_per_minute = 6000   # optional: request weight per client IP per minute
 //! api_key_weight_per_minute = 6000  # optional: request weight per API key per minute
+//!
+//! [tls]                              # optional (clear text without): mutual TLS on the Raft port
+//! cluster = "lab"                    # the cluster id in the certificates' names
+//! ca_file = "pki/ca.pem"             # the cluster's CA certificate (not its key)
+//! cert_file = "pki/node-1.pem"       # `outlast cert node --id 1`
+//! key_file = "pki/node-1.key"
 //!
 //! [[peers]]                          # every voter, this node included
 //! id = 1
@@ -111,6 +118,12 @@ pub struct NodeConfig {
     /// Where the leader should be when a healthy voter there can take it (near the users).
     #[serde(default)]
     pub preferred_region: Option<String>,
+    /// After `preferred_region`, the regions a new leader should come from, nearest to the
+    /// preferred region first. The nodes nearest the leader hold the freshest log, so when the
+    /// preferred region is lost the first candidate in this order can win at once; a candidate
+    /// farther away would be refused for a shorter log and cost a second round (see `elections`).
+    #[serde(default)]
+    pub succession_regions: Vec<String>,
     /// Where to listen for peers, when that differs from the address peers dial (`raft_addr`
     /// then names a proxy or NAT in front of this node).
     #[serde(default)]
@@ -143,8 +156,34 @@ pub struct NodeConfig {
     /// Request weight one API key may use per minute (default 6,000).
     #[serde(default)]
     pub api_key_weight_per_minute: Option<u32>,
+    /// Mutual TLS between nodes (see `TlsConfig`); without it peers talk in clear, which only
+    /// a simulation or a single host should do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     /// The voters, this node included.
     pub peers: Vec<PeerConfig>,
+}
+
+/// Mutual TLS on the Raft port: this node dials and admits only nodes of `cluster` whose
+/// certificates come from the CA in `ca_file`, and admits only current members (or the
+/// configured peers, before the cluster has a membership).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// The cluster's id, as in its certificates (`node-<id>.<cluster>.outlast`).
+    pub cluster: String,
+    /// The cluster's CA certificate (PEM). Not its key: that stays with the operator.
+    pub ca_file: PathBuf,
+    /// This node's certificate (PEM), issued by `outlast cert node`.
+    pub cert_file: PathBuf,
+    /// This node's private key (PEM).
+    pub key_file: PathBuf,
+}
+
+impl TlsConfig {
+    /// The files, as `outlast_tls` takes them.
+    pub fn files(&self) -> outlast_tls::TlsFiles {
+        outlast_tls::TlsFiles { ca: self.ca_file.clone(), cert: self.cert_file.clone(), key: self.key_file.clone() }
+    }
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -181,6 +220,7 @@ impl NodeConfig {
             snapshot_every_entries: default_snapshot_every_entries(),
             log_kept_behind_snapshot: default_log_kept_behind_snapshot(),
             preferred_region: None,
+            succession_regions: Vec::new(),
             raft_listen_addr: None,
             client_listen_addr: None,
             source_ip: None,
@@ -190,6 +230,7 @@ impl NodeConfig {
             reports_dir: None,
             api_ip_weight_per_minute: None,
             api_key_weight_per_minute: None,
+            tls: None,
             peers,
         })
     }
@@ -234,6 +275,11 @@ impl NodeConfig {
                 if me.api_addr != self.api_addr.clone().unwrap_or_default() {
                     return Err(format!("peer entry {} has another api_addr than the node's own", self.id));
                 }
+            }
+        }
+        if let Some(tls) = &self.tls {
+            if !outlast_tls::valid_cluster_id(&tls.cluster) {
+                return Err(format!("tls.cluster {:?}: use 1 to 40 of a-z, 0-9 and '-'", tls.cluster));
             }
         }
         if self.api_addr.is_some() && (self.api_secret_file.is_none() || self.operator_token_file.is_none()) {

@@ -6,24 +6,40 @@
 //! their own lease has run out, so nobody can win before the lease; everything after it is
 //! waiting for nothing. This watcher calls the election as soon as the lease has run out (plus
 //! a small margin for the voters, who heard the last heartbeat a little later), one node at a
-//! time in a fixed order — preferred region first, then by id — one heartbeat apart, so the
-//! survivors do not split their votes and the next in line steps in when the first is dead too.
+//! time in a fixed line, one heartbeat apart, so the survivors do not split their votes and the
+//! next in line steps in when the first is dead too.
+//!
+//! The line: once the leader has been silent for more than a heartbeat, a node asks every
+//! other voter whether it is there and how far its log goes (`Ping`, bounded by a heartbeat;
+//! no leader means no log grows meanwhile, so every node sees the same logs). Nodes that do
+//! not answer, and the lost leader, have no place. The rest line up longest log first — a
+//! voter refuses a candidate whose log is shorter than its own, so the first in line can win
+//! at once — then by the region's place in `region_order` (the preferred region, then the
+//! succession regions), then by id. A wrong guess (a live node that did not answer, a log
+//! compared while an entry was landing) costs at most a round, never safety.
 //!
 //! It only ever asks openraft to campaign; it never changes safety: a voter whose lease holds
 //! refuses, a candidate with a shorter log loses. A node that has just refused a candidate with
-//! a longer log than its own stands aside for a round, so that candidate can win. It must never campaign while it hears from a
-//! leader, so "heard" is recorded by the RPC server on every AppendEntries or InstallSnapshot
-//! the node accepted, and on every vote it granted (the candidate it chose gets its chance).
+//! a longer log than its own stands aside for a round, so that candidate can win. It must never
+//! campaign while it hears from a leader, so "heard" is recorded by the RPC server on every
+//! AppendEntries or InstallSnapshot the node accepted, and on every vote it granted (the
+//! candidate it chose gets its chance).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::{Raft, ServerState};
+use openraft::{LogId, Raft, ServerState};
+use outlast_tls::Connector;
 // Tokio's clock, not the OS's: in a simulation it is the simulated one.
 use tokio::time::Instant;
 
+use crate::frame;
+use crate::network::{dial_peer, Dialer};
+use crate::rpc::{Reply, Request};
 use crate::types::{NodeId, TypeConfig};
+use crate::LogStore;
 
 /// How often the watcher looks; the granularity it adds to an election.
 const CHECK_INTERVAL: Duration = Duration::from_millis(10);
@@ -86,8 +102,9 @@ pub struct ElectionTiming {
     /// The leader's heartbeat interval; it spaces the candidates (a vote round trip is
     /// shorter than a heartbeat, see `Topology::raft_timing_ms`).
     pub heartbeat: Duration,
-    /// Where the leader should be: nodes there go first.
-    pub preferred_region: Option<String>,
+    /// Regions in the order their nodes campaign: the preferred region, then the succession
+    /// regions (see `NodeConfig::succession_regions`); nodes elsewhere go last.
+    pub region_order: Vec<String>,
 }
 
 impl ElectionTiming {
@@ -95,20 +112,82 @@ impl ElectionTiming {
     pub fn due(&self, rank: usize) -> Duration {
         self.lease + self.heartbeat / 4 + self.heartbeat * rank as u32
     }
+
+    /// Silence after which the leader is suspect and the nodes ahead in line are asked whether
+    /// they are there: a heartbeat is overdue. The answers (bounded by a heartbeat, longer than
+    /// any round trip) are in before the first node's turn.
+    pub fn suspect_after(&self) -> Duration {
+        self.heartbeat + self.heartbeat / 4
+    }
 }
 
-/// This node's place in line among `voters` (id, region), leaving out the lost leader:
-/// preferred-region nodes first, then by id.
-pub fn rank(me: NodeId, voters: &[(NodeId, String)], lost_leader: Option<NodeId>, preferred: Option<&str>) -> usize {
-    let mut line: Vec<&(NodeId, String)> = voters.iter().filter(|(id, _)| Some(*id) != lost_leader).collect();
-    line.sort_by_key(|(id, region)| (Some(region.as_str()) != preferred, *id));
-    line.iter().position(|(id, _)| *id == me).unwrap_or(line.len())
+/// A voter as the line sees it: id, region and the id of its last log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// The node.
+    pub id: NodeId,
+    /// Its region.
+    pub region: String,
+    /// How far its log goes.
+    pub last_log: Option<LogId<NodeId>>,
 }
 
-/// Runs forever on node `me`.
-pub async fn campaign_when_due(raft: Raft<TypeConfig>, me: NodeId, contact: LeaderContact, timing: ElectionTiming) {
+/// This node's place in line among `present` (the voters that answered, this node included):
+/// longest log first, then by the region's place in `region_order` (others last), then by id.
+/// `present.len()` if this node is not among them.
+pub fn rank(me: NodeId, present: &[Standing], region_order: &[String]) -> usize {
+    let mut line: Vec<&Standing> = present.iter().collect();
+    line.sort_by_key(|s| {
+        let region = region_order.iter().position(|r| *r == s.region).unwrap_or(region_order.len());
+        (std::cmp::Reverse(s.last_log), region, s.id)
+    });
+    line.iter().position(|s| s.id == me).unwrap_or(line.len())
+}
+
+/// How far the logs of `nodes` (id, Raft address) go, for those that answer a `Ping` within
+/// `deadline`.
+async fn ask<D: Dialer>(
+    dialer: &D,
+    tls: Option<&Connector>,
+    nodes: Vec<(NodeId, String)>,
+    deadline: Duration,
+) -> BTreeMap<NodeId, Option<LogId<NodeId>>> {
+    let mut asks = tokio::task::JoinSet::new();
+    for (id, addr) in nodes {
+        let (dialer, tls) = (dialer.clone(), tls.cloned());
+        asks.spawn(async move {
+            let ask = async {
+                let mut stream = dial_peer(&dialer, tls.as_ref(), &addr, id).await?;
+                frame::write(&mut stream, &Request::Ping).await?;
+                frame::read::<_, Reply>(&mut stream).await
+            };
+            match tokio::time::timeout(deadline, ask).await {
+                Ok(Ok(Some(Reply::Pong(last_log)))) => Some((id, last_log)),
+                _ => None,
+            }
+        });
+    }
+    let mut answers = BTreeMap::new();
+    while let Some(answer) = asks.join_next().await {
+        answers.extend(answer.ok().flatten());
+    }
+    answers
+}
+
+/// Runs forever on node `me`, whose log is `log`, asking peers through `dialer` (over TLS
+/// with `tls`, as Raft itself).
+pub async fn campaign_when_due<D: Dialer>(
+    raft: Raft<TypeConfig>,
+    me: NodeId,
+    log: LogStore,
+    contact: LeaderContact,
+    timing: ElectionTiming,
+    (dialer, tls): (D, Option<Connector>),
+) {
     let mut last_leader: Option<NodeId> = None;
     let mut campaigned_at: Option<Instant> = None;
+    // The voters that answered during this silence, this node included; `None` until asked.
+    let mut present: Option<Vec<Standing>> = None;
     loop {
         tokio::time::sleep(CHECK_INTERVAL).await;
         let metrics = raft.metrics().borrow().clone();
@@ -116,25 +195,44 @@ pub async fn campaign_when_due(raft: Raft<TypeConfig>, me: NodeId, contact: Lead
             last_leader = Some(leader);
         }
         if metrics.state == ServerState::Leader || metrics.state == ServerState::Learner {
-            campaigned_at = None;
+            (campaigned_at, present) = (None, None);
             continue;
         }
         let membership = metrics.membership_config.membership();
-        let voters: Vec<(NodeId, String)> = membership
-            .voter_ids()
-            .map(|id| (id, membership.get_node(&id).map(|n| n.region.clone()).unwrap_or_default()))
-            .collect();
-        if !voters.iter().any(|(id, _)| *id == me) {
+        if !membership.voter_ids().any(|id| id == me) {
             continue;
         }
         let Some(silence) = contact.silence() else { continue };
-        let line = rank(me, &voters, last_leader, timing.preferred_region.as_deref());
+        if silence < timing.suspect_after() {
+            (campaigned_at, present) = (None, None);
+            continue;
+        }
+        let Some(present) = &present else {
+            let others: Vec<(NodeId, String)> = membership
+                .voter_ids()
+                .filter(|id| *id != me && Some(*id) != last_leader)
+                .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
+                .collect();
+            let mut answers = ask(&dialer, tls.as_ref(), others, timing.heartbeat).await;
+            answers.insert(me, log.last_log_id().ok().flatten());
+            let standing: Vec<Standing> = answers
+                .into_iter()
+                .map(|(id, last_log)| {
+                    let region = membership.get_node(&id).map(|n| n.region.clone()).unwrap_or_default();
+                    Standing { id, region, last_log }
+                })
+                .collect();
+            tracing::info!(node = me, line = ?standing, "leader silent: the voters that answer");
+            present = Some(standing);
+            continue;
+        };
+        let line = rank(me, present, &timing.region_order);
         if silence < timing.due(line) {
             campaigned_at = None;
             continue;
         }
         // Once in, try again only after everyone else in line has had a turn.
-        let retry_after = timing.heartbeat * voters.len() as u32;
+        let retry_after = timing.heartbeat * membership.voter_ids().count() as u32;
         if campaigned_at.is_some_and(|at| at.elapsed() < retry_after) {
             continue;
         }
@@ -161,23 +259,57 @@ pub async fn campaign_when_due(raft: Raft<TypeConfig>, me: NodeId, contact: Lead
 mod tests {
     use super::*;
 
-    fn voters() -> Vec<(NodeId, String)> {
-        [(1, "east"), (2, "east"), (3, "eu"), (4, "eu"), (5, "west")].map(|(id, r)| (id, r.to_string())).to_vec()
+    fn log(term: u64, index: u64) -> Option<LogId<NodeId>> {
+        Some(LogId::new(openraft::CommittedLeaderId::new(term, 0), index))
+    }
+
+    /// Five voters over three regions, all with the same log; `absent` did not answer.
+    fn present(absent: &[NodeId]) -> Vec<Standing> {
+        [(1, "east"), (2, "east"), (3, "eu"), (4, "eu"), (5, "west")]
+            .into_iter()
+            .filter(|(id, _)| !absent.contains(id))
+            .map(|(id, region)| Standing { id, region: region.to_string(), last_log: log(2, 10) })
+            .collect()
+    }
+
+    fn order(regions: &[&str]) -> Vec<String> {
+        regions.iter().map(|r| r.to_string()).collect()
     }
 
     #[test]
-    fn the_preferred_region_goes_first_and_the_lost_leader_is_skipped() {
-        let v = voters();
-        assert_eq!(rank(2, &v, Some(1), Some("east")), 0);
-        assert_eq!(rank(3, &v, Some(1), Some("east")), 1);
-        assert_eq!(rank(5, &v, Some(1), Some("west")), 0);
-        assert_eq!(rank(2, &v, Some(1), Some("west")), 1);
-        assert_eq!(rank(1, &v, Some(4), None), 0);
-        assert_eq!(rank(5, &v, Some(4), None), 3);
+    fn equal_logs_line_up_by_region_order_then_id() {
+        let east_first = order(&["east", "west", "eu"]);
+        assert_eq!(rank(2, &present(&[1]), &east_first), 0);
+        assert_eq!(rank(5, &present(&[1]), &east_first), 1, "the succession region comes next");
+        assert_eq!(rank(3, &present(&[1]), &east_first), 2);
+        // The preferred region lost: its nodes did not answer and cost no slot.
+        assert_eq!(rank(5, &present(&[1, 2]), &east_first), 0);
+        assert_eq!(rank(4, &present(&[1, 2]), &east_first), 2);
+        // Regions not in the order go last; no order at all is by id.
+        assert_eq!(rank(5, &present(&[4]), &order(&["west"])), 0);
+        assert_eq!(rank(2, &present(&[1]), &order(&["west"])), 1);
+        assert_eq!(rank(1, &present(&[4]), &[]), 0);
+        assert_eq!(rank(5, &present(&[4]), &[]), 3);
+        assert_eq!(rank(1, &present(&[1]), &[]), 4, "not present: after everyone");
         // Distinct ranks: no two nodes campaign at the same moment.
-        let mut ranks: Vec<usize> = (1..=5).filter(|&id| id != 3).map(|id| rank(id, &v, Some(3), Some("eu"))).collect();
+        let line = present(&[3]);
+        let mut ranks: Vec<usize> = line.iter().map(|s| rank(s.id, &line, &order(&["eu"]))).collect();
         ranks.sort();
         assert_eq!(ranks, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn the_longest_log_goes_first_whatever_its_region() {
+        let east_first = order(&["east", "west", "eu"]);
+        let mut line = present(&[1, 2]);
+        line.iter_mut().find(|s| s.id == 4).unwrap().last_log = log(2, 11);
+        assert_eq!(rank(4, &line, &east_first), 0, "one entry more beats the preferred order");
+        assert_eq!(rank(5, &line, &east_first), 1);
+        // A later term beats a higher index, as in Raft's own comparison.
+        line.iter_mut().find(|s| s.id == 3).unwrap().last_log = log(3, 5);
+        assert_eq!(rank(3, &line, &east_first), 0);
+        line.iter_mut().find(|s| s.id == 5).unwrap().last_log = None;
+        assert_eq!(rank(5, &line, &east_first), 2, "an empty or unreadable log goes last");
     }
 
     #[test]
@@ -196,8 +328,10 @@ mod tests {
         let timing = ElectionTiming {
             lease: Duration::from_millis(500),
             heartbeat: Duration::from_millis(100),
-            preferred_region: None,
+            region_order: Vec::new(),
         };
+        assert_eq!(timing.suspect_after(), Duration::from_millis(125));
+        assert!(timing.suspect_after() + timing.heartbeat <= timing.due(0), "the answers are in before the first turn");
         assert_eq!(timing.due(0), Duration::from_millis(525));
         assert_eq!(timing.due(2), Duration::from_millis(725));
     }

@@ -50,7 +50,7 @@ mod types;
 pub mod write;
 
 pub use log_store::LogStore;
-pub use network::{Dialer, Network, Peer, TcpDialer};
+pub use network::{dial_peer, Dialer, Network, Peer, TcpDialer};
 pub use server::{serve, CONNECTIONS_MAX};
 pub use state_machine::{AppliedEvents, EngineReader, StateMachine, FEED_BATCHES_MAX};
 pub use types::{Batch, NodeId, NodeInfo, TypeConfig};

@@ -92,6 +92,18 @@ impl LogStore {
         Ok(LogStore { inner: Arc::new(Mutex::new(inner)) })
     }
 
+    /// The id of the last entry in the log (or of the last purged one, if none is left).
+    pub fn last_log_id(&self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        let inner = self.lock();
+        let (first, next) = (inner.wal.first_index(), inner.wal.next_index());
+        if next <= first {
+            return Ok(inner.last_purged);
+        }
+        let bytes = inner.wal.read(next - 1, next).map_err(|e| read_error(&e))?;
+        let last: Entry<TypeConfig> = decode(&bytes[0]).map_err(|e| read_error(&e))?;
+        Ok(Some(last.log_id))
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock means a panic mid-write; the log's own recovery handles what is on
         // disk, and the in-memory index was updated only after each write succeeded.
@@ -130,16 +142,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
-        let inner = self.lock();
-        let (first, next) = (inner.wal.first_index(), inner.wal.next_index());
-        let last_log_id = if next > first {
-            let bytes = inner.wal.read(next - 1, next).map_err(|e| read_error(&e))?;
-            let last: Entry<TypeConfig> = decode(&bytes[0]).map_err(|e| read_error(&e))?;
-            Some(last.log_id)
-        } else {
-            inner.last_purged
-        };
-        Ok(LogState { last_purged_log_id: inner.last_purged, last_log_id })
+        let last_log_id = self.last_log_id()?;
+        Ok(LogState { last_purged_log_id: self.lock().last_purged, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {

@@ -21,6 +21,8 @@ use openraft::raft::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use outlast_tls::{Connector, Identity, MaybeTls};
+
 use crate::frame;
 use crate::rpc::{Reply, Request};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
@@ -64,16 +66,32 @@ impl Dialer for TcpDialer {
     }
 }
 
+/// Dials node `id`'s Raft address `addr` through `dialer`: over mutual TLS when `tls` is set,
+/// refusing a peer that cannot prove it is node `id` of this cluster; in clear otherwise.
+pub async fn dial_peer<D: Dialer>(
+    dialer: &D,
+    tls: Option<&Connector>,
+    addr: &str,
+    id: NodeId,
+) -> io::Result<MaybeTls<D::Stream>> {
+    let stream = dialer.dial(addr).await?;
+    match tls {
+        None => Ok(MaybeTls::Plain(stream)),
+        Some(tls) => Ok(MaybeTls::Tls(Box::new(tls.connect(stream, &Identity::Node(id)).await?))),
+    }
+}
+
 /// Creates a [`Peer`] per target node from the address in its membership entry.
 #[derive(Clone, Debug, Default)]
 pub struct Network<D: Dialer = TcpDialer> {
     dialer: D,
+    tls: Option<Connector>,
 }
 
 impl<D: Dialer> Network<D> {
-    /// A network that dials with `dialer`.
-    pub fn new(dialer: D) -> Network<D> {
-        Network { dialer }
+    /// A network that dials with `dialer`, over TLS with `tls` if set.
+    pub fn new(dialer: D, tls: Option<Connector>) -> Network<D> {
+        Network { dialer, tls }
     }
 }
 
@@ -81,7 +99,7 @@ impl<D: Dialer> RaftNetworkFactory<TypeConfig> for Network<D> {
     type Network = Peer<D>;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
-        Peer { target, addr: node.addr.clone(), dialer: self.dialer.clone(), stream: None }
+        Peer { target, addr: node.addr.clone(), dialer: self.dialer.clone(), tls: self.tls.clone(), stream: None }
     }
 }
 
@@ -91,7 +109,8 @@ pub struct Peer<D: Dialer = TcpDialer> {
     target: NodeId,
     addr: String,
     dialer: D,
-    stream: Option<D::Stream>,
+    tls: Option<Connector>,
+    stream: Option<MaybeTls<D::Stream>>,
 }
 
 enum CallError {
@@ -118,7 +137,9 @@ impl<D: Dialer> Peer<D> {
     async fn exchange(&mut self, request: &Request) -> Result<Reply, CallError> {
         let fresh = self.stream.is_none();
         if fresh {
-            self.stream = Some(self.dialer.dial(&self.addr).await.map_err(CallError::Unreachable)?);
+            let dialled = dial_peer(&self.dialer, self.tls.as_ref(), &self.addr, self.target).await;
+            // A refused handshake is unreachable too: openraft pauses before the next try.
+            self.stream = Some(dialled.map_err(CallError::Unreachable)?);
         }
         // A connection made just now and closed or reset before any reply most likely did not
         // reach a live peer: a link proxy (or a load balancer) accepts for a peer that is down.

@@ -30,9 +30,10 @@ use crate::listener::Listener;
 use crate::state_machine::EngineReader;
 use crate::status::report_config_mismatch;
 use crate::topology::fatal_provider_losses;
-use crate::types::TypeConfig;
+use crate::types::{NodeId, TypeConfig};
 use crate::write::{system_clock, Clock, Writer};
 use crate::{serve, Dialer, LogStore, Network, StateMachine, TcpDialer};
+use outlast_tls::{Acceptor, Connector};
 
 /// A started node. Dropping it leaves its tasks running; call `shutdown`.
 pub struct RunningNode<D: Dialer = TcpDialer> {
@@ -131,24 +132,37 @@ pub async fn assemble<D: Dialer, L: Listener>(
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);
-    let raft = Raft::new(config.id, raft_config, Network::new(dialer.clone()), log, machine)
+    let connector = match &config.tls {
+        Some(tls) => Some(Connector::new(&tls.cluster, &tls.files()).map_err(|e| format!("tls: {e}"))?),
+        None => None,
+    };
+    let network = Network::new(dialer.clone(), connector.clone());
+    let raft = Raft::new(config.id, raft_config, network, log.clone(), machine)
         .await
         .map_err(|e| format!("raft: {e}"))?;
     // From here on nothing awaits (see the module's rule).
-    let writer = Writer::new(raft.clone(), reader.clone(), clock, dialer);
+    let writer = Writer::new(raft.clone(), reader.clone(), clock, dialer.clone());
+    let acceptor = match &config.tls {
+        Some(tls) => {
+            let configured: Vec<NodeId> = config.peers.iter().map(|p| p.id).collect();
+            let admit = crate::server::admitted(raft.clone(), configured);
+            Some(Acceptor::new(&tls.cluster, &tls.files(), admit).map_err(|e| format!("tls: {e}"))?)
+        }
+        None => None,
+    };
     let contact = LeaderContact::default();
     let me = (config.id, config.own_info());
     let mut tasks = vec![
-        tokio::spawn(serve(raft_listener, raft.clone(), contact.clone())),
+        tokio::spawn(serve(raft_listener, acceptor, raft.clone(), log.clone(), contact.clone())),
         tokio::spawn(serve_clients(client_listener, writer.clone(), me.clone())),
         forever(report_config_mismatch(raft.clone(), me)),
     ];
     let timing = ElectionTiming {
         lease: Duration::from_millis(config.election_timeout_ms[1]),
         heartbeat: Duration::from_millis(config.heartbeat_ms),
-        preferred_region: config.preferred_region.clone(),
+        region_order: config.preferred_region.iter().chain(&config.succession_regions).cloned().collect(),
     };
-    tasks.push(forever(campaign_when_due(raft.clone(), config.id, contact, timing)));
+    tasks.push(forever(campaign_when_due(raft.clone(), config.id, log, contact, timing, (dialer.clone(), connector))));
     if let Some(region) = config.preferred_region.clone() {
         tasks.push(forever(crate::preferred::keep_leader_in(raft.clone(), config.id, region)));
     }

@@ -1,6 +1,7 @@
 //! The messages nodes exchange: openraft's RPCs, one request and one reply per frame.
 
 use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::LogId;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
@@ -18,6 +19,9 @@ pub enum Request {
     Vote(VoteRequest<NodeId>),
     /// One chunk of a snapshot.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Are you there, and how far does your log go? Asked by a follower whose leader went
+    /// silent, of the other voters, to line up the candidates (see `elections`); changes nothing.
+    Ping,
 }
 
 /// The reply to a `Request`, of the same kind.
@@ -29,4 +33,6 @@ pub enum Reply {
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     /// To `InstallSnapshot`.
     InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    /// To `Ping`: the id of the last entry in the answering node's log.
+    Pong(Option<LogId<NodeId>>),
 }

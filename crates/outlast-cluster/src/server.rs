@@ -3,29 +3,49 @@
 //!
 //! Each connection is served by its own task, one request at a time, up to
 //! `CONNECTIONS_MAX` at once (more wait in the kernel's backlog). A malformed or oversized
-//! frame closes that connection only; the node keeps serving.
+//! frame closes that connection only; the node keeps serving. With TLS (a node with `[tls]`),
+//! a connection's first bytes are a mutual-TLS handshake that only a current member's
+//! certificate passes (`admitted`); nothing from anyone else reaches openraft. Besides
+//! openraft's RPCs it answers `Ping` (how far this node's log goes; see `elections`).
 
 use std::io;
 
 use openraft::raft::AppendEntriesResponse;
 use openraft::Raft;
+use outlast_tls::{Acceptor, Admit, Identity};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::elections::LeaderContact;
 use crate::frame;
 use crate::listener::{serve_bounded, Listener};
 use crate::rpc::{Reply, Request};
-use crate::types::TypeConfig;
+use crate::types::{NodeId, TypeConfig};
+use crate::LogStore;
 
 /// Concurrent peer connections served. A cluster has a handful of peers, each with one
 /// replication stream; this leaves room for reconnects without letting a flood of connections
 /// exhaust memory.
 pub const CONNECTIONS_MAX: usize = 256;
 
-/// Serves Raft RPCs for `raft` on `listener` until the listener fails, recording in `contact`
-/// every message accepted from a leader.
-pub async fn serve<L: Listener>(listener: L, raft: Raft<TypeConfig>, contact: LeaderContact) -> io::Result<()> {
-    let serve_one = |stream| serve_connection(stream, raft.clone(), contact.clone());
+/// Serves Raft RPCs for `raft` (whose log is `log`) on `listener` until the listener fails,
+/// recording in `contact` every message accepted from a leader; over mutual TLS if `tls`.
+pub async fn serve<L: Listener>(
+    listener: L,
+    tls: Option<Acceptor>,
+    raft: Raft<TypeConfig>,
+    log: LogStore,
+    contact: LeaderContact,
+) -> io::Result<()> {
+    let serve_one = |stream| {
+        let (tls, raft, log, contact) = (tls.clone(), raft.clone(), log.clone(), contact.clone());
+        async move {
+            match tls {
+                None => serve_connection(stream, raft, log, contact).await,
+                // Only a node that proves it is a member gets this far (see `admitted`).
+                Some(tls) => serve_connection(tls.accept(stream).await?.0, raft, log, contact).await,
+            }
+        }
+    };
     serve_bounded(listener, CONNECTIONS_MAX, "raft", tracing::Level::WARN, serve_one).await
 }
 
@@ -34,6 +54,7 @@ pub async fn serve<L: Listener>(listener: L, raft: Raft<TypeConfig>, contact: Le
 pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     raft: Raft<TypeConfig>,
+    log: LogStore,
     contact: LeaderContact,
 ) -> io::Result<()> {
     while let Some(request) = frame::read::<_, Request>(&mut stream).await? {
@@ -70,8 +91,22 @@ pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Reply::InstallSnapshot(reply)
             }
+            // A log that cannot be read answers as empty: last in line.
+            Request::Ping => Reply::Pong(log.last_log_id().ok().flatten()),
         };
         frame::write(&mut stream, &reply).await?;
     }
     Ok(())
+}
+
+/// Who may dial this node's Raft port: the nodes of the current membership (voters and
+/// learners), and before the first membership is known (a fresh node waiting to be added) the
+/// configured peers and `me`. A removed node's certificate stops opening connections here.
+pub fn admitted(raft: Raft<TypeConfig>, configured: Vec<NodeId>) -> Admit {
+    std::sync::Arc::new(move || {
+        let metrics = raft.metrics().borrow().clone();
+        let members: Vec<NodeId> = metrics.membership_config.membership().nodes().map(|(id, _)| *id).collect();
+        let ids = if members.is_empty() { configured.clone() } else { members };
+        ids.into_iter().map(Identity::Node).collect()
+    })
 }

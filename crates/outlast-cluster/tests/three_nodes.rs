@@ -26,8 +26,8 @@ async fn start(id: u64, listener: TcpListener) -> Node {
     let config =
         Config { heartbeat_interval: 50, election_timeout_min: 300, election_timeout_max: 600, ..Config::default() };
     let config = Arc::new(config.validate().unwrap());
-    let raft = Raft::new(id, config, Network::new(TcpDialer::default()), log, machine).await.unwrap();
-    let server = tokio::spawn(serve(listener, raft.clone(), Default::default()));
+    let raft = Raft::new(id, config, Network::new(TcpDialer::default(), None), log.clone(), machine).await.unwrap();
+    let server = tokio::spawn(serve(listener, None, raft.clone(), log, Default::default()));
     Node { raft, reader, server, _dir: dir }
 }
 

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
+use outlast_cluster::config::{NodeConfig, PeerConfig, Role, TlsConfig};
 use outlast_cluster::protocol::{call, ClientReply, ClientRequest, NodeStatus};
 use outlast_engine::{CommandBody, Outcome};
+use outlast_tls::Identity;
 
 use crate::state_dir::StateDir;
 
@@ -70,6 +71,9 @@ impl Drop for ProcessCluster {
         }
     }
 }
+
+/// The cluster id of `loopback` clusters' certificates.
+pub const LOOPBACK_CLUSTER: &str = "loopback";
 
 impl ProcessCluster {
     /// A cluster whose node configurations are `configs`, written into `dir` now (nothing is
@@ -120,11 +124,23 @@ impl ProcessCluster {
                 role: if learners.contains(&id) { Role::Learner } else { Role::Voter },
             });
         }
+        // Mutual TLS between the nodes, as in `up`, under a CA of this cluster's own.
+        let mut identities: Vec<Identity> = peers.iter().map(|p| Identity::Node(p.id)).collect();
+        identities.push(Identity::Operator(crate::up::LAB_OPERATOR.into()));
+        let pki = outlast_tls::write_cluster_pki(&dir.pki().dir, LOOPBACK_CLUSTER, &identities).map_err(io::Error::other)?;
+        std::fs::write(dir.cluster_id_file(), LOOPBACK_CLUSTER)?;
         let mut configs = Vec::new();
         for peer in &peers {
             let mut config = NodeConfig::of_peer(peer.id, dir.data(peer.id), peers.clone()).expect("a member");
             config.api_secret_file = Some(dir.api_secret());
             config.operator_token_file = Some(dir.operator_token());
+            let me = Identity::Node(peer.id);
+            config.tls = Some(TlsConfig {
+                cluster: LOOPBACK_CLUSTER.into(),
+                ca_file: pki.ca_cert(),
+                cert_file: pki.cert(&me),
+                key_file: pki.key(&me),
+            });
             tweak(&mut config);
             configs.push(config);
         }
@@ -177,6 +193,17 @@ impl ProcessCluster {
     pub fn client_addr(&self, id: u64) -> &str {
         let config = &self.configs[&id];
         config.client_listen_addr.as_deref().unwrap_or(&config.client_addr)
+    }
+
+    /// Where node `id` answers Raft RPCs (its own listener, not a proxy).
+    pub fn raft_addr(&self, id: u64) -> &str {
+        let config = &self.configs[&id];
+        config.raft_listen_addr.as_deref().unwrap_or(&config.raft_addr)
+    }
+
+    /// The cluster's state directory (configurations, certificates, data).
+    pub fn state_dir(&self) -> &StateDir {
+        &self.dir
     }
 
     /// Node `id`'s public API address.

@@ -1,5 +1,6 @@
 //! The state directory of a process cluster: where each node's configuration, data and log
-//! live, the cluster's secrets, the reports chaos runs leave, and `up`'s control socket.
+//! live, the cluster's secrets and certificates, the reports chaos runs leave, and `up`'s
+//! control socket.
 //!
 //! Must never: create or change files (it only names them; `up::prepare` and the launcher
 //! write).
@@ -25,6 +26,20 @@ impl StateDir {
     /// The operator token.
     pub fn operator_token(&self) -> PathBuf {
         self.root.join("secrets").join("operator.token")
+    }
+    /// The cluster's certificates (CA, one per node, the lab's operator): see `outlast_tls`.
+    pub fn pki(&self) -> outlast_tls::PkiFiles {
+        outlast_tls::PkiFiles::in_dir(&self.root.join("pki"))
+    }
+    /// The cluster's id (in its certificates' names), chosen at random when the directory is made.
+    pub fn cluster_id_file(&self) -> PathBuf {
+        self.root.join("pki").join("cluster")
+    }
+    /// The cluster id's text.
+    pub fn read_cluster_id(&self) -> Result<String, String> {
+        std::fs::read_to_string(self.cluster_id_file())
+            .map(|t| t.trim().to_string())
+            .map_err(|e| format!("{}: {e}", self.cluster_id_file().display()))
     }
     /// Node `id`'s configuration.
     pub fn config(&self, id: u64) -> PathBuf {

@@ -168,6 +168,17 @@ impl Topology {
             .map(|l| l.ms)
     }
 
+    /// The other regions in the order a new leader should come from when the preferred region
+    /// is lost: nearest to the preferred region first (its nodes receive the leader's entries
+    /// first, so they hold the freshest log), then by name. Empty without a preferred region.
+    pub fn succession_regions(&self) -> Vec<String> {
+        let Some(preferred) = self.preferred_region.as_deref() else { return Vec::new() };
+        let mut regions: Vec<&str> = self.nodes.iter().map(|n| n.region.as_str()).filter(|r| *r != preferred).collect();
+        regions.sort_by_key(|r| (self.region_latency_ms(preferred, r).unwrap_or(u32::MAX), *r));
+        regions.dedup();
+        regions.into_iter().map(String::from).collect()
+    }
+
     /// The longest round trip between two nodes, jitter included, in ms.
     pub fn max_rtt_ms(&self) -> u32 {
         let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
@@ -207,6 +218,7 @@ mod tests {
         assert_eq!(t.latency_ms(5, 4), 65);
         assert_eq!(t.max_rtt_ms(), 132);
         assert_eq!(t.raft_timing_ms(), (172, [258, 344]));
+        assert_eq!(t.succession_regions(), ["us-west-2", "eu-west-1"], "us-west-2 is 32 ms from us-east-1, eu-west-1 38");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
+use outlast_cluster::config::{NodeConfig, PeerConfig, Role, TlsConfig};
+use outlast_tls::Identity;
 use outlast_links::{LinkRule, LinkTable, ProxyStats};
 
 use crate::processes::{ProcessCluster, STOP_DEADLINE};
@@ -76,7 +77,10 @@ fn write_secret(path: &Path, text: &str) -> Result<(), String> {
     file.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Creates the directory on first use (topology, secrets) or loads what it holds.
+/// The operator identity `up` issues a certificate for, for its own tools.
+pub const LAB_OPERATOR: &str = "lab";
+
+/// Creates the directory on first use (topology, secrets, certificates) or loads what it holds.
 pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topology), String> {
     let dir = StateDir { root: root.to_path_buf() };
     std::fs::create_dir_all(root.join("secrets")).map_err(|e| format!("{}: {e}", root.display()))?;
@@ -105,6 +109,15 @@ pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topolo
     }
     if !dir.operator_token().exists() {
         write_secret(&dir.operator_token(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
+    }
+    if !dir.cluster_id_file().exists() {
+        // A CA of its own and a random cluster id: certificates of one lab prove nothing in another.
+        let random = outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?;
+        let cluster = format!("lab-{}", &random[..8]);
+        let mut identities: Vec<Identity> = topology.nodes.iter().map(|n| Identity::Node(n.id)).collect();
+        identities.push(Identity::Operator(LAB_OPERATOR.into()));
+        outlast_tls::write_cluster_pki(&dir.pki().dir, &cluster, &identities)?;
+        write_secret(&dir.cluster_id_file(), &cluster)?;
     }
     Ok((dir, topology))
 }
@@ -141,6 +154,11 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
     config.operator_token_file = Some(dir.operator_token());
     config.reports_dir = Some(dir.reports());
     config.preferred_region = topology.preferred_region.clone();
+    let pki = dir.pki();
+    let cluster = dir.read_cluster_id().expect("prepare wrote the cluster id");
+    let me = Identity::Node(id);
+    config.tls = Some(TlsConfig { cluster, ca_file: pki.ca_cert(), cert_file: pki.cert(&me), key_file: pki.key(&me) });
+    config.succession_regions = topology.succession_regions();
     config
 }
 

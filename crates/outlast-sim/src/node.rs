@@ -85,6 +85,14 @@ pub fn config(id: NodeId, preferred_region: Option<String>) -> NodeConfig {
         election_timeout_ms: ELECTION_TIMEOUT_MS,
         snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
         log_kept_behind_snapshot: LOG_KEPT_BEHIND_SNAPSHOT,
+        // The other regions, in an order that is not the ids' (so the line differs from it).
+        succession_regions: match preferred_region.as_deref().and_then(|r| r.strip_prefix("region-")) {
+            Some(k) => {
+                let k: u64 = k.parse().expect("a simulated region");
+                [(k + 2) % 3, (k + 1) % 3].map(|r| format!("region-{r}")).to_vec()
+            }
+            None => Vec::new(),
+        },
         preferred_region,
         raft_listen_addr: None,
         client_listen_addr: None,
@@ -95,6 +103,8 @@ pub fn config(id: NodeId, preferred_region: Option<String>) -> NodeConfig {
         reports_dir: None,
         api_ip_weight_per_minute: None,
         api_key_weight_per_minute: None,
+        // The simulated network has no TLS: it tests consensus and the engine, not handshakes.
+        tls: None,
         peers: crate::plan::NODES.iter().map(|&id| peer(id)).collect(),
     }
 }

@@ -1,6 +1,7 @@
 //! The `outlast` command: argument parsing and dispatch to the crates that do the work.
 //!
-//! Subcommands: `node` (one cluster node), `admin` (membership), `plan` (failure-domain
+//! Subcommands: `node` (one cluster node), `admin` (membership), `cert` (certificates),
+//! `plan` (failure-domain
 //! survival), `up` and `status` (a local multi-cloud cluster), `chaos` (rehearsals, from
 //! `outlast-lab`), `simulate` (from `outlast-sim`), `demo` (the engine on its own), `bench`
 //! (from `outlast-bench`, only in a build with `--features bench`, so that a serving node links
@@ -8,6 +9,7 @@
 //! and `health`. The files beside this one print; none holds exchange logic.
 
 mod admin_cmd;
+mod cert_cmd;
 mod client_cmd;
 mod demo;
 mod log_limit;
@@ -49,6 +51,15 @@ enum Top {
         node: String,
         #[command(subcommand)]
         action: admin_cmd::Action,
+    },
+    /// Make a cluster's certificate authority and issue node and operator certificates (mutual
+    /// TLS between nodes; see `outlast_tls`).
+    Cert {
+        /// The directory of the cluster's certificates (created by `cert ca`).
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: cert_cmd::Action,
     },
     /// Print which single and double losses of providers, regions and zones the voters survive.
     /// Exits 1 if losing one provider would stop the cluster.
@@ -149,6 +160,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
         Top::Plan { cluster } => plan_cmd::run(&cluster),
+        Top::Cert { dir, action } => cert_cmd::run(&dir, action),
         Top::Admin { node, action } => admin_cmd::run(&node, action),
         Top::Demo => demo::run(),
         Top::Simulate { seeds, from, trace, jobs, plant } => simulate(seeds, from, trace, jobs, plant),

@@ -453,3 +453,87 @@ async fn a_node_whose_file_disagrees_with_the_cluster_reports_it() {
     }
     assert_eq!(cluster.status(1).await.unwrap().config_mismatch, None);
 }
+
+/// Raft's port takes orders from whoever holds a member's certificate of this cluster, and
+/// from nobody else: a forged vote in clear, a certificate from another CA, a valid certificate
+/// of a node that is not a member, and a member's certificate of another cluster under the
+/// same CA key are all refused, and the cluster does not notice (same term, same leader, same
+/// digest). A member's own certificate is answered: the refusals are not a broken listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raft_port_admits_only_this_clusters_members_over_mutual_tls() {
+    use outlast_cluster::frame;
+    use outlast_cluster::rpc::{Reply, Request};
+    use outlast_cluster::{dial_peer, TcpDialer};
+    use outlast_tls::{write_cluster_pki, Authority, Connector, Identity, PkiFiles, TlsFiles};
+
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
+    cluster.spawn_all().unwrap();
+    let all = cluster.ids();
+    let leader = cluster.leader(&all, DEADLINE).await.expect("a leader");
+    assert!(matches!(
+        submit(&cluster, 1, CommandBody::CreateAsset { symbol: "BTC".into(), decimals: 8 }).await,
+        Outcome::Applied(_)
+    ));
+    let before = cluster.status(leader).await.unwrap();
+    let target = cluster.raft_addr(1).to_string();
+    let pki = cluster.state_dir().pki();
+    let files = |pki: &PkiFiles, who: &Identity| TlsFiles { ca: pki.ca_cert(), cert: pki.cert(who), key: pki.key(who) };
+    let ping = |tls: Option<Connector>| {
+        let target = target.clone();
+        async move {
+            let mut stream = dial_peer(&TcpDialer::default(), tls.as_ref(), &target, 1).await?;
+            frame::write(&mut stream, &Request::Ping).await?;
+            frame::read::<_, Reply>(&mut stream).await
+        }
+    };
+
+    // The positive control: node 2's own certificate.
+    let member = Connector::new("loopback", &files(&pki, &Identity::Node(2))).unwrap();
+    assert!(matches!(ping(Some(member)).await, Ok(Some(Reply::Pong(Some(_))))));
+
+    // In clear: a vote for a far higher term, as an attacker who read the term off /metrics.
+    let forged = openraft::raft::VoteRequest::new(openraft::Vote::new(before.term + 100, 9), None);
+    let mut clear = tokio::net::TcpStream::connect(&target).await.unwrap();
+    let answered = async {
+        frame::write(&mut clear, &Request::Vote(forged)).await?;
+        frame::read::<_, Reply>(&mut clear).await
+    };
+    assert!(!matches!(answered.await, Ok(Some(_))), "a plaintext vote was answered");
+    assert!(!matches!(ping(None).await, Ok(Some(_))), "a plaintext ping was answered");
+
+    // Another CA's certificate for "node 2 of loopback" (the dialler trusts our CA, so only the
+    // listener's check can refuse it).
+    let scratch = tempfile::tempdir().unwrap();
+    let other = write_cluster_pki(&scratch.path().join("other"), "loopback", &[Identity::Node(2)]).unwrap();
+    let stranger = Connector::new("loopback", &TlsFiles { ca: pki.ca_cert(), ..files(&other, &Identity::Node(2)) }).unwrap();
+    assert!(ping(Some(stranger)).await.is_err(), "another CA's certificate got in");
+
+    // This CA, a node that is not a member; and a member's name in another cluster.
+    let ca_key = std::fs::read_to_string(pki.ca_key()).unwrap();
+    for (cluster_id, id) in [("loopback", 9), ("prod", 2)] {
+        let ca = Authority::from_key_pem(cluster_id, &ca_key).unwrap();
+        let issued = PkiFiles::in_dir(&scratch.path().join(format!("{cluster_id}-{id}")));
+        std::fs::create_dir_all(&issued.dir).unwrap();
+        issued.write(&Identity::Node(id), &ca.issue(&Identity::Node(id)).unwrap()).unwrap();
+        let connector = Connector::new("loopback", &TlsFiles { ca: pki.ca_cert(), ..files(&issued, &Identity::Node(id)) }).unwrap();
+        assert!(ping(Some(connector)).await.is_err(), "node {id} of {cluster_id} got in");
+    }
+
+    // Nobody noticed: same term, same leader, the same state everywhere once caught up.
+    assert_eq!(cluster.leader(&all, DEADLINE).await, Some(leader));
+    let after = cluster.status(leader).await.unwrap();
+    assert_eq!(after.term, before.term, "the forged vote moved the term");
+    assert_eq!(after.digest, before.digest);
+    for id in all {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let status = cluster.status(id).await.unwrap();
+            if status.last_applied == after.last_applied {
+                assert_eq!(status.digest, after.digest, "node {id}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {id} did not catch up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

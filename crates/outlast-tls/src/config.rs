@@ -1,0 +1,243 @@
+//! Mutual TLS between nodes and operators, with rustls (TLS 1.3 only, the `ring` provider).
+//!
+//! A `Connector` dials a named peer: the peer must present a certificate from the cluster's CA
+//! valid for that peer's name (`node-3.<cluster>.outlast`), and this side presents its own. An
+//! `Acceptor` requires a client certificate from the CA and, during the handshake, that it be
+//! valid for one of the identities its `Admit` returns at that moment (the current members, the
+//! configured operators); anyone else gets a TLS alert, not a connection. After the handshake
+//! the acceptor says which identity it was, for the server to authorise by.
+//!
+//! Must never: accept a handshake that has not finished within `HANDSHAKE_TIMEOUT` (a
+//! slow or silent client holds a socket, nothing more), or admit an identity by anything but
+//! webpki's name check on a verified chain.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::client::verify_server_name;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
+
+use crate::names::Identity;
+
+/// Longest a TLS handshake may take on either side: several WAN round trips, and short
+/// enough that a client which never finishes one does not hold a connection slot for long.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The identities a listener admits right now (read at every handshake: membership changes).
+pub type Admit = Arc<dyn Fn() -> Vec<Identity> + Send + Sync>;
+
+/// Where this side's TLS material is: the cluster's CA certificate, and this node's or
+/// operator's own certificate and key (PEM).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The cluster's CA certificate.
+    pub ca: PathBuf,
+    /// This side's certificate (chain).
+    pub cert: PathBuf,
+    /// This side's private key.
+    pub key: PathBuf,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn invalid(what: &Path, e: impl fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", what.display()))
+}
+
+struct Material {
+    roots: Arc<RootCertStore>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl TlsFiles {
+    fn load(&self) -> io::Result<Material> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.ca).map_err(|e| invalid(&self.ca, e))? {
+            roots.add(cert.map_err(|e| invalid(&self.ca, e))?).map_err(|e| invalid(&self.ca, e))?;
+        }
+        if roots.is_empty() {
+            return Err(invalid(&self.ca, "no CA certificate"));
+        }
+        let chain = CertificateDer::pem_file_iter(&self.cert)
+            .map_err(|e| invalid(&self.cert, e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(&self.cert, e))?;
+        if chain.is_empty() {
+            return Err(invalid(&self.cert, "no certificate"));
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| invalid(&self.key, e))?;
+        Ok(Material { roots: Arc::new(roots), chain, key })
+    }
+}
+
+/// Dials peers of one cluster over TLS, as one identity.
+#[derive(Clone)]
+pub struct Connector {
+    cluster: String,
+    connector: TlsConnector,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Connector({})", self.cluster)
+    }
+}
+
+impl Connector {
+    /// A connector for cluster `cluster` from `files`.
+    pub fn new(cluster: &str, files: &TlsFiles) -> io::Result<Connector> {
+        let Material { roots, chain, key } = files.load()?;
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| invalid(&files.cert, e))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| invalid(&files.key, e))?;
+        Ok(Connector { cluster: cluster.to_string(), connector: TlsConnector::from(Arc::new(config)) })
+    }
+
+    /// Runs the handshake on `stream` with the peer that must be `peer`.
+    pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        peer: &Identity,
+    ) -> io::Result<client::TlsStream<S>> {
+        let name = ServerName::try_from(peer.name(&self.cluster))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, stream)).await {
+            Ok(result) => result.map_err(|e| io::Error::new(e.kind(), format!("TLS with {peer}: {e}"))),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("TLS with {peer}: no handshake within {HANDSHAKE_TIMEOUT:?}"))),
+        }
+    }
+}
+
+/// Accepts TLS connections of one cluster from the identities `Admit` names.
+#[derive(Clone)]
+pub struct Acceptor {
+    cluster: String,
+    admit: Admit,
+    acceptor: TlsAcceptor,
+}
+
+impl fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Acceptor({})", self.cluster)
+    }
+}
+
+/// Whether `cert` (whose chain is verified) is valid for `who` in `cluster`.
+fn proves(cert: &ParsedCertificate<'_>, cluster: &str, who: &Identity) -> bool {
+    ServerName::try_from(who.name(cluster)).is_ok_and(|name| verify_server_name(cert, &name).is_ok())
+}
+
+/// The first of `admitted` that `cert` proves.
+fn identify(cert: &CertificateDer<'_>, cluster: &str, admitted: &[Identity]) -> Option<Identity> {
+    let parsed = ParsedCertificate::try_from(cert).ok()?;
+    admitted.iter().find(|who| proves(&parsed, cluster, who)).cloned()
+}
+
+/// The CA's check, then the admission check, in the handshake.
+struct AdmitVerifier {
+    cluster: String,
+    admit: Admit,
+    ca: Arc<dyn ClientCertVerifier>,
+}
+
+impl fmt::Debug for AdmitVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AdmitVerifier({})", self.cluster)
+    }
+}
+
+impl ClientCertVerifier for AdmitVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.ca.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.ca.verify_client_cert(end_entity, intermediates, now)?;
+        match identify(end_entity, &self.cluster, &(self.admit)()) {
+            Some(_) => Ok(verified),
+            None => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.ca.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.ca.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.ca.supported_verify_schemes()
+    }
+}
+
+impl Acceptor {
+    /// An acceptor for cluster `cluster` from `files`, admitting what `admit` returns.
+    pub fn new(cluster: &str, files: &TlsFiles, admit: Admit) -> io::Result<Acceptor> {
+        let Material { roots, chain, key } = files.load()?;
+        let ca = WebPkiClientVerifier::builder_with_provider(roots, provider())
+            .build()
+            .map_err(|e| invalid(&files.ca, e))?;
+        let verifier = Arc::new(AdmitVerifier { cluster: cluster.to_string(), admit: admit.clone(), ca });
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| invalid(&files.cert, e))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| invalid(&files.key, e))?;
+        Ok(Acceptor { cluster: cluster.to_string(), admit, acceptor: TlsAcceptor::from(Arc::new(config)) })
+    }
+
+    /// Runs the handshake on `stream`; on success, who is on the other end.
+    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+    ) -> io::Result<(server::TlsStream<S>, Identity)> {
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}")))
+            }
+        };
+        let cert = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first().cloned());
+        // Checked in the handshake; looked up again only to say who it was.
+        let who = cert.and_then(|cert| identify(&cert, &self.cluster, &(self.admit)()));
+        match who {
+            Some(who) => Ok((stream, who)),
+            None => Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer no longer admitted")),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Who gets in: handshakes over in-memory pipes between certificates made by `Authority`.
+
+use std::sync::Arc;
+
+use outlast_tls::{write_cluster_pki, Acceptor, Admit, Authority, Connector, Identity, PkiFiles, TlsFiles};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn files(pki: &PkiFiles, who: &Identity) -> TlsFiles {
+    TlsFiles { ca: pki.ca_cert(), cert: pki.cert(who), key: pki.key(who) }
+}
+
+fn members(ids: &[u64]) -> Admit {
+    let ids = ids.to_vec();
+    Arc::new(move || ids.iter().map(|&id| Identity::Node(id)).collect())
+}
+
+/// Runs one handshake: `client` dials expecting `expect`, the server is `server` admitting
+/// `admit`. The server's view of who connected, or the errors of both sides.
+async fn handshake(
+    client: &Connector,
+    expect: &Identity,
+    server: &Acceptor,
+) -> Result<Identity, (String, String)> {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (dialled, accepted) = tokio::join!(client.connect(a, expect), server.accept(b));
+    match (dialled, accepted) {
+        (Ok(mut c), Ok((mut s, who))) => {
+            // The session carries bytes both ways.
+            c.write_all(b"ping").await.unwrap();
+            c.flush().await.unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"ping");
+            Ok(who)
+        }
+        (c, s) => Err((c.err().map(|e| e.to_string()).unwrap_or_default(), s.err().map(|e| e.to_string()).unwrap_or_default())),
+    }
+}
+
+#[tokio::test]
+async fn only_current_members_of_this_cluster_under_its_ca_get_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<Identity> = (1..=4).map(Identity::Node).chain([Identity::Operator("alice".into())]).collect();
+    let pki = write_cluster_pki(&dir.path().join("lab"), "lab", &nodes).unwrap();
+    let server = Acceptor::new("lab", &files(&pki, &Identity::Node(1)), members(&[1, 2, 3])).unwrap();
+    let connector = |who: &Identity| Connector::new("lab", &files(&pki, who)).unwrap();
+
+    // A member dialling a member, each checking the other.
+    assert_eq!(handshake(&connector(&Identity::Node(2)), &Identity::Node(1), &server).await, Ok(Identity::Node(2)));
+
+    // A valid certificate of the cluster, but not a member (nor an admitted operator).
+    let (_, refused) = handshake(&connector(&Identity::Node(4)), &Identity::Node(1), &server).await.unwrap_err();
+    assert!(!refused.is_empty());
+    assert!(handshake(&connector(&Identity::Operator("alice".into())), &Identity::Node(1), &server).await.is_err());
+
+    // An operator's tool that needs some node of the cluster, not a particular one.
+    let tool = Acceptor::new("lab", &files(&pki, &Identity::Node(1)), Arc::new(|| vec![Identity::Operator("alice".into())])).unwrap();
+    let alice = connector(&Identity::Operator("alice".into()));
+    assert_eq!(handshake(&alice, &Identity::AnyNode, &tool).await, Ok(Identity::Operator("alice".into())));
+
+    // Dialling node 3 but reaching node 1: the client refuses.
+    let (dialler, _) = handshake(&connector(&Identity::Node(2)), &Identity::Node(3), &server).await.unwrap_err();
+    assert!(dialler.contains("node 3"), "{dialler}");
+
+    // Another CA, same cluster id and node id.
+    let other = write_cluster_pki(&dir.path().join("other"), "lab", &[Identity::Node(2)]).unwrap();
+    let stranger = Connector::new("lab", &TlsFiles { ca: pki.ca_cert(), ..files(&other, &Identity::Node(2)) }).unwrap();
+    assert!(handshake(&stranger, &Identity::Node(1), &server).await.is_err());
+
+    // This CA's key, but certificates of another cluster: replayed here they prove nothing.
+    let key = std::fs::read_to_string(pki.ca_key()).unwrap();
+    let elsewhere = Authority::from_key_pem("prod", &key).unwrap();
+    let replay = PkiFiles::in_dir(&dir.path().join("replay"));
+    std::fs::create_dir_all(&replay.dir).unwrap();
+    replay.write(&Identity::Node(2), &elsewhere.issue(&Identity::Node(2)).unwrap()).unwrap();
+    let replayed = Connector::new("lab", &TlsFiles { ca: pki.ca_cert(), ..files(&replay, &Identity::Node(2)) }).unwrap();
+    assert!(handshake(&replayed, &Identity::Node(1), &server).await.is_err());
+
+    // Membership is read at every handshake: node 4 added, node 2 removed.
+    let now = Acceptor::new("lab", &files(&pki, &Identity::Node(1)), members(&[1, 3, 4])).unwrap();
+    assert_eq!(handshake(&connector(&Identity::Node(4)), &Identity::Node(1), &now).await, Ok(Identity::Node(4)));
+    assert!(handshake(&connector(&Identity::Node(2)), &Identity::Node(1), &now).await.is_err());
+}
+
+#[tokio::test]
+async fn plaintext_is_refused_and_the_key_files_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = write_cluster_pki(dir.path(), "lab", &[Identity::Node(1)]).unwrap();
+    let server = Acceptor::new("lab", &files(&pki, &Identity::Node(1)), members(&[1])).unwrap();
+    let (mut a, b) = tokio::io::duplex(64 * 1024);
+    let (_, accepted) = tokio::join!(
+        async {
+            a.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            a.shutdown().await.unwrap();
+        },
+        server.accept(b)
+    );
+    assert!(accepted.is_err());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in [pki.ca_key(), pki.key(&Identity::Node(1))] {
+            assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600, "{}", key.display());
+        }
+    }
+    assert!(Authority::generate("Not A Label").is_err());
+}
