@@ -137,9 +137,8 @@ pub async fn assemble<D: Dialer, L: Listener>(
         None => None,
     };
     let network = Network::new(dialer.clone(), connector.clone());
-    let raft = Raft::new(config.id, raft_config, network, log.clone(), machine)
-        .await
-        .map_err(|e| format!("raft: {e}"))?;
+    let raft =
+        Raft::new(config.id, raft_config, network, log.clone(), machine).await.map_err(|e| format!("raft: {e}"))?;
     // From here on nothing awaits (see the module's rule).
     let writer = Writer::new(raft.clone(), reader.clone(), clock, dialer.clone());
     let acceptor = match &config.tls {

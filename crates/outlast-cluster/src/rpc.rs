@@ -1,11 +1,11 @@
 //! The messages nodes exchange: openraft's RPCs, one request and one reply per frame.
 
 use openraft::error::{InstallSnapshotError, RaftError};
-use openraft::LogId;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
+use openraft::LogId;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{NodeId, TypeConfig};

@@ -127,7 +127,8 @@ impl ProcessCluster {
         // Mutual TLS between the nodes, as in `up`, under a CA of this cluster's own.
         let mut identities: Vec<Identity> = peers.iter().map(|p| Identity::Node(p.id)).collect();
         identities.push(Identity::Operator(crate::up::LAB_OPERATOR.into()));
-        let pki = outlast_tls::write_cluster_pki(&dir.pki().dir, LOOPBACK_CLUSTER, &identities).map_err(io::Error::other)?;
+        let pki =
+            outlast_tls::write_cluster_pki(&dir.pki().dir, LOOPBACK_CLUSTER, &identities).map_err(io::Error::other)?;
         std::fs::write(dir.cluster_id_file(), LOOPBACK_CLUSTER)?;
         let mut configs = Vec::new();
         for peer in &peers {

@@ -218,7 +218,11 @@ mod tests {
         assert_eq!(t.latency_ms(5, 4), 65);
         assert_eq!(t.max_rtt_ms(), 132);
         assert_eq!(t.raft_timing_ms(), (172, [258, 344]));
-        assert_eq!(t.succession_regions(), ["us-west-2", "eu-west-1"], "us-west-2 is 32 ms from us-east-1, eu-west-1 38");
+        assert_eq!(
+            t.succession_regions(),
+            ["us-west-2", "eu-west-1"],
+            "us-west-2 is 32 ms from us-east-1, eu-west-1 38"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outlast_cluster::config::{NodeConfig, PeerConfig, Role, TlsConfig};
-use outlast_tls::Identity;
 use outlast_links::{LinkRule, LinkTable, ProxyStats};
+use outlast_tls::Identity;
 
 use crate::processes::{ProcessCluster, STOP_DEADLINE};
 use crate::state_dir::StateDir;

@@ -120,7 +120,10 @@ impl Connector {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, stream)).await {
             Ok(result) => result.map_err(|e| io::Error::new(e.kind(), format!("TLS with {peer}: {e}"))),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("TLS with {peer}: no handshake within {HANDSHAKE_TIMEOUT:?}"))),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("TLS with {peer}: no handshake within {HANDSHAKE_TIMEOUT:?}"),
+            )),
         }
     }
 }
@@ -229,7 +232,10 @@ impl Acceptor {
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
             Ok(result) => result?,
             Err(_) => {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}")))
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}"),
+                ))
             }
         };
         let cert = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first().cloned());

@@ -16,11 +16,7 @@ fn members(ids: &[u64]) -> Admit {
 
 /// Runs one handshake: `client` dials expecting `expect`, the server is `server` admitting
 /// `admit`. The server's view of who connected, or the errors of both sides.
-async fn handshake(
-    client: &Connector,
-    expect: &Identity,
-    server: &Acceptor,
-) -> Result<Identity, (String, String)> {
+async fn handshake(client: &Connector, expect: &Identity, server: &Acceptor) -> Result<Identity, (String, String)> {
     let (a, b) = tokio::io::duplex(64 * 1024);
     let (dialled, accepted) = tokio::join!(client.connect(a, expect), server.accept(b));
     match (dialled, accepted) {
@@ -33,7 +29,10 @@ async fn handshake(
             assert_eq!(&buf, b"ping");
             Ok(who)
         }
-        (c, s) => Err((c.err().map(|e| e.to_string()).unwrap_or_default(), s.err().map(|e| e.to_string()).unwrap_or_default())),
+        (c, s) => Err((
+            c.err().map(|e| e.to_string()).unwrap_or_default(),
+            s.err().map(|e| e.to_string()).unwrap_or_default(),
+        )),
     }
 }
 
@@ -54,7 +53,9 @@ async fn only_current_members_of_this_cluster_under_its_ca_get_in() {
     assert!(handshake(&connector(&Identity::Operator("alice".into())), &Identity::Node(1), &server).await.is_err());
 
     // An operator's tool that needs some node of the cluster, not a particular one.
-    let tool = Acceptor::new("lab", &files(&pki, &Identity::Node(1)), Arc::new(|| vec![Identity::Operator("alice".into())])).unwrap();
+    let tool =
+        Acceptor::new("lab", &files(&pki, &Identity::Node(1)), Arc::new(|| vec![Identity::Operator("alice".into())]))
+            .unwrap();
     let alice = connector(&Identity::Operator("alice".into()));
     assert_eq!(handshake(&alice, &Identity::AnyNode, &tool).await, Ok(Identity::Operator("alice".into())));
 
@@ -73,7 +74,8 @@ async fn only_current_members_of_this_cluster_under_its_ca_get_in() {
     let replay = PkiFiles::in_dir(&dir.path().join("replay"));
     std::fs::create_dir_all(&replay.dir).unwrap();
     replay.write(&Identity::Node(2), &elsewhere.issue(&Identity::Node(2)).unwrap()).unwrap();
-    let replayed = Connector::new("lab", &TlsFiles { ca: pki.ca_cert(), ..files(&replay, &Identity::Node(2)) }).unwrap();
+    let replayed =
+        Connector::new("lab", &TlsFiles { ca: pki.ca_cert(), ..files(&replay, &Identity::Node(2)) }).unwrap();
     assert!(handshake(&replayed, &Identity::Node(1), &server).await.is_err());
 
     // Membership is read at every handshake: node 4 added, node 2 removed.

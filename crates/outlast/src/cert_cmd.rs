@@ -69,7 +69,9 @@ fn act(dir: &Path, action: Action) -> Result<String, String> {
         Action::Node { .. } => return Err("node ids start at 1".into()),
         Action::Operator { name } => Identity::Operator(name),
     };
-    let read = |path: &Path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e} (run `outlast cert ca` first)", path.display()));
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e} (run `outlast cert ca` first)", path.display()))
+    };
     let cluster = read(&cluster_file(&files))?.trim().to_string();
     let ca = Authority::from_key_pem(&cluster, &read(&files.ca_key())?)?;
     files.write(&who, &ca.issue(&who)?)?;

@@ -505,7 +505,8 @@ async fn the_raft_port_admits_only_this_clusters_members_over_mutual_tls() {
     // listener's check can refuse it).
     let scratch = tempfile::tempdir().unwrap();
     let other = write_cluster_pki(&scratch.path().join("other"), "loopback", &[Identity::Node(2)]).unwrap();
-    let stranger = Connector::new("loopback", &TlsFiles { ca: pki.ca_cert(), ..files(&other, &Identity::Node(2)) }).unwrap();
+    let stranger =
+        Connector::new("loopback", &TlsFiles { ca: pki.ca_cert(), ..files(&other, &Identity::Node(2)) }).unwrap();
     assert!(ping(Some(stranger)).await.is_err(), "another CA's certificate got in");
 
     // This CA, a node that is not a member; and a member's name in another cluster.
@@ -515,7 +516,8 @@ async fn the_raft_port_admits_only_this_clusters_members_over_mutual_tls() {
         let issued = PkiFiles::in_dir(&scratch.path().join(format!("{cluster_id}-{id}")));
         std::fs::create_dir_all(&issued.dir).unwrap();
         issued.write(&Identity::Node(id), &ca.issue(&Identity::Node(id)).unwrap()).unwrap();
-        let connector = Connector::new("loopback", &TlsFiles { ca: pki.ca_cert(), ..files(&issued, &Identity::Node(id)) }).unwrap();
+        let connector =
+            Connector::new("loopback", &TlsFiles { ca: pki.ca_cert(), ..files(&issued, &Identity::Node(id)) }).unwrap();
         assert!(ping(Some(connector)).await.is_err(), "node {id} of {cluster_id} got in");
     }
 
