@@ -282,7 +282,8 @@ async fn cluster_view(api: &Shared) -> Value {
         let status = if *id == api.me.0 {
             Some(outlast_cluster::status::status(&api.raft, &api.reader, &api.me))
         } else {
-            match call_with(&api.writer.dialer, &info.client_addr, &ClientRequest::Status, STATUS_DEADLINE).await {
+            let peer = outlast_cluster::Identity::Node(*id);
+            match call_with(&api.writer.dialer, &info.client_addr, &peer, &ClientRequest::Status, STATUS_DEADLINE).await {
                 Ok(ClientReply::Status(status)) => Some(status),
                 _ => None,
             }

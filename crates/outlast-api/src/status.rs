@@ -125,7 +125,8 @@ pub async fn record(api: Shared) {
                         return (id, Some(outlast_cluster::status::status(&api.raft, &api.reader, &api.me)));
                     }
                     let deadline = Duration::from_millis(PROBE_DEADLINE_MS);
-                    match call_with(&api.writer.dialer, &addr, &ClientRequest::Status, deadline).await {
+                    let peer = outlast_cluster::Identity::Node(id);
+                    match call_with(&api.writer.dialer, &addr, &peer, &ClientRequest::Status, deadline).await {
                         Ok(ClientReply::Status(status)) => (id, Some(status)),
                         _ => (id, None),
                     }

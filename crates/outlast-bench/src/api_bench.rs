@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use outlast_client::{Client, Credentials, FailoverPolicy};
 use outlast_cluster::protocol::{ClientReply, ClientRequest, Connection};
+use outlast_cluster::Identity;
 use outlast_engine::{
     AccountAction, AccountRequest, ClientId, CommandBody, OrderKind, OrderSpec, Side, StpMode, TimeInForce,
 };
@@ -194,11 +195,17 @@ fn ioc_order(account: u64, id: &str, side: Side, price: u64, qty: u64, tif: Time
     })
 }
 
-pub(crate) async fn internal_load(addr: &str, clients: usize, per_client: usize, round: usize) -> (f64, [f64; 2]) {
+pub(crate) async fn internal_load(
+    cluster: &ProcessCluster,
+    to: u64,
+    clients: usize,
+    per_client: usize,
+    round: usize,
+) -> (f64, [f64; 2]) {
     measure(clients, |client| {
-        let addr = addr.to_string();
+        let (addr, dialer) = (cluster.client_addr(to).to_string(), cluster.dialer().clone());
         async move {
-            let mut connection = Connection::open(&addr).await.expect("connect");
+            let mut connection = Connection::open(&dialer, &addr, &Identity::Node(to)).await.expect("connect");
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 // The same order as the REST one: IOC buy of 1 BTC (10^8 minor) at 1 USDT (10^6 minor).
@@ -262,7 +269,7 @@ async fn fan_out(
         .collect();
     let addr = cluster.client_addr(leader).to_string();
     let started = Instant::now();
-    let mut connection = Connection::open(&addr).await.expect("connect");
+    let mut connection = Connection::open(cluster.dialer(), &addr, &Identity::Node(leader)).await.expect("connect");
     for n in 0..trades {
         let price = 2_000_000_000;
         let maker = ioc_order(1, &format!("m{round}-{n}"), Side::Sell, price, 100_000, TimeInForce::Gtc);
@@ -305,7 +312,7 @@ pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
         for (round, &clients) in config.concurrencies.iter().enumerate() {
             // Interleaved in one run, so that a noisy machine affects both alike.
             let (internal_per_sec, internal_ms) =
-                internal_load(cluster.client_addr(leader), clients, config.orders_per_client, round).await;
+                internal_load(&cluster, leader, clients, config.orders_per_client, round).await;
             let (rest_per_sec, rest_ms) = rest_load(&endpoint, &keys, clients, config.orders_per_client, round).await;
             rest.push(Rest { clients, rest_per_sec, rest_ms, internal_per_sec, internal_ms });
         }

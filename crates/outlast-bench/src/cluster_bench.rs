@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use outlast_cluster::protocol::{ClientReply, ClientRequest, Connection};
+use outlast_cluster::{Identity, TcpDialer};
 use outlast_engine::CommandBody;
 
 use crate::api_bench::measure;
@@ -60,18 +61,27 @@ pub struct Report {
 const DEADLINE: Duration = Duration::from_secs(30);
 
 async fn load(cluster: &ProcessCluster, leader: u64, clients: usize, per_client: usize, base: u64) -> Throughput {
-    let (commits_per_sec, latency_ms) = create_accounts(cluster.client_addr(leader), clients, per_client, base).await;
+    let (commits_per_sec, latency_ms) =
+        create_accounts(cluster.dialer(), cluster.client_addr(leader), leader, clients, per_client, base).await;
     Throughput { clients, commits_per_sec, latency_ms }
 }
 
-/// `clients` connections to the node at `addr`, each committing `per_client` `CreateAccount`
-/// commands one after another (accounts from `base` on, none twice); returns commits per second
-/// and p50 / p99 latency in ms. Panics if a commit fails: a benchmark measures a healthy cluster.
-pub(crate) async fn create_accounts(addr: &str, clients: usize, per_client: usize, base: u64) -> (f64, [f64; 2]) {
+/// `clients` connections through `dialer` to node `to` at `addr`, each committing `per_client`
+/// `CreateAccount` commands one after another (accounts from `base` on, none twice); returns
+/// commits per second and p50 / p99 latency in ms. Panics if a commit fails: a benchmark
+/// measures a healthy cluster.
+pub(crate) async fn create_accounts(
+    dialer: &TcpDialer,
+    addr: &str,
+    to: u64,
+    clients: usize,
+    per_client: usize,
+    base: u64,
+) -> (f64, [f64; 2]) {
     measure(clients, |client| {
-        let addr = addr.to_string();
+        let (addr, dialer) = (addr.to_string(), dialer.clone());
         async move {
-            let mut connection = Connection::open(&addr).await.expect("connect to the leader");
+            let mut connection = Connection::open(&dialer, &addr, &Identity::Node(to)).await.expect("connect to the leader");
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let account = base + (client * per_client + n) as u64;
@@ -100,8 +110,7 @@ async fn failover_trial(cluster: &mut ProcessCluster, trial: u64) -> f64 {
     loop {
         account += 1;
         let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
-        let reply =
-            outlast_cluster::protocol::call(cluster.client_addr(via), &request, Duration::from_millis(500)).await;
+        let reply = cluster.call(via, &request, Duration::from_millis(500)).await;
         if let Ok(ClientReply::Outcome { .. }) = reply {
             break;
         }

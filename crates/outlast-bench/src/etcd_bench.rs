@@ -242,7 +242,7 @@ pub fn run(binary: &Path, etcd_binary: &Path, config: &Config) -> std::io::Resul
             let (mut internal, mut rest, mut other) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..config.rounds {
                 round += 1;
-                internal.push(internal_load(cluster.client_addr(leader), clients, per_client, round).await);
+                internal.push(internal_load(&cluster, leader, clients, per_client, round).await);
                 rest.push(rest_load(&endpoint, &keys, clients, per_client, round).await);
                 other.push(etcd_load(&http, &etcd_leader, clients, per_client, round).await);
             }

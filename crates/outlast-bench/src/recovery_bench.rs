@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use outlast_cluster::config::NodeConfig;
 use outlast_cluster::protocol::AdminRequest;
-use outlast_cluster::protocol::{call, ClientReply, ClientRequest};
+use outlast_cluster::protocol::{ClientReply, ClientRequest};
 
 use crate::cluster_bench::create_accounts;
 use crate::report::{spread, Spread};
@@ -118,7 +118,7 @@ impl Report {
 /// through the leader.
 async fn write(cluster: &ProcessCluster, leader: u64, first: u64, count: usize) {
     assert!(count >= WRITERS && count % WRITERS == 0);
-    create_accounts(cluster.client_addr(leader), WRITERS, count / WRITERS, first).await;
+    create_accounts(cluster.dialer(), cluster.client_addr(leader), leader, WRITERS, count / WRITERS, first).await;
 }
 
 async fn applied(cluster: &ProcessCluster, id: u64) -> Option<u64> {
@@ -200,7 +200,7 @@ async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>,
         let target = applied(&cluster, leader).await.ok_or("leader status")?;
         let leader_before = snapshot_modified(&cluster, leader);
         let request = ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false };
-        match call(cluster.client_addr(leader), &request, DEADLINE).await {
+        match cluster.call(leader, &request, DEADLINE).await {
             Ok(ClientReply::Done(_)) => {}
             other => return Err(format!("snapshot request: {other:?}")),
         }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use outlast_cluster::protocol::{ClientReply, ClientRequest, Connection};
+use outlast_cluster::{Identity, TcpDialer};
 use outlast_lab::up::{Cluster, NodeAddrs};
 
 use crate::cluster_bench::create_accounts;
@@ -85,9 +86,11 @@ pub struct Report {
 }
 
 /// Median round trip (ms) of a status request from `source` through node `to`'s link proxy.
-async fn probe(source: std::net::IpAddr, to: u64) -> Result<f64, String> {
+async fn probe(dialer: &TcpDialer, source: std::net::IpAddr, to: u64) -> Result<f64, String> {
     let addr = NodeAddrs::of(to).client.to_string();
-    let mut connection = Connection::open_from(&addr, source).await.map_err(|e| format!("probe {addr}: {e}"))?;
+    let from = TcpDialer { source_ip: Some(source), ..dialer.clone() };
+    let mut connection =
+        Connection::open(&from, &addr, &Identity::Node(to)).await.map_err(|e| format!("probe {addr}: {e}"))?;
     let mut rtts = Vec::with_capacity(PROBES_PER_FOLLOWER);
     for _ in 0..PROBES_PER_FOLLOWER {
         let sent = Instant::now();
@@ -142,7 +145,7 @@ async fn measure_cluster(cluster: &Cluster, config: &Config) -> Result<Report, S
     let mut per_clients: BTreeMap<usize, [Vec<f64>; 4]> = BTreeMap::new();
     for round in 0..config.rounds.max(1) {
         for &follower in &followers {
-            rtt_ms.insert(follower, probe(source, follower).await?);
+            rtt_ms.insert(follower, probe(cluster.dialer(), source, follower).await?);
         }
         let mut sorted: Vec<f64> = rtt_ms.values().copied().collect();
         sorted.sort_by(f64::total_cmp);
@@ -151,7 +154,9 @@ async fn measure_cluster(cluster: &Cluster, config: &Config) -> Result<Report, S
         for (index, &clients) in config.concurrencies.iter().enumerate() {
             let base = 1 + ((round * config.concurrencies.len() + index) as u64) * 1_000_000;
             let (rate, [p50, p99]) = create_accounts(
+                cluster.dialer(),
                 &NodeAddrs::of(leader).client_listen.to_string(),
+                leader,
                 clients,
                 config.commands_per_client,
                 base,

@@ -15,6 +15,7 @@ use openraft::Raft;
 
 use crate::forward::to_leader;
 use crate::network::Dialer;
+use crate::pool::Pool;
 use crate::protocol::AdminRequest;
 use crate::protocol::{ClientReply, ClientRequest};
 use crate::topology::fatal_provider_losses;
@@ -24,10 +25,11 @@ use crate::types::{NodeId, NodeInfo, TypeConfig};
 /// to catch up).
 const ADMIN_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Runs `request` here if this node leads, else forwards it once to the leader through `dialer`.
+/// Runs `request` here if this node leads, else forwards it once to the leader through `pool`
+/// (on a new connection: a membership change must not be sent twice).
 pub(crate) async fn handle<D: Dialer>(
     raft: &Raft<TypeConfig>,
-    dialer: &D,
+    pool: &Pool<D>,
     request: AdminRequest,
     forwarded: bool,
 ) -> ClientReply {
@@ -71,7 +73,7 @@ pub(crate) async fn handle<D: Dialer>(
         Ok(done) => ClientReply::Done(done),
         Err(error) => {
             let request = ClientRequest::Admin { request, forwarded: true };
-            to_leader(dialer, error.forward_to_leader(), forwarded, request, ADMIN_DEADLINE, error.to_string()).await
+            to_leader(pool, error.forward_to_leader(), forwarded, request, ADMIN_DEADLINE, error.to_string(), false).await
         }
     }
 }

@@ -24,11 +24,12 @@
 //! api_ip_weight_per_minute = 6000   # optional: request weight per client IP per minute
 //! api_key_weight_per_minute = 6000  # optional: request weight per API key per minute
 //!
-//! [tls]                              # optional (clear text without): mutual TLS on the Raft port
+//! [tls]                              # optional (clear text without): mutual TLS between nodes
 //! cluster = "lab"                    # the cluster id in the certificates' names
 //! ca_file = "pki/ca.pem"             # the cluster's CA certificate (not its key)
 //! cert_file = "pki/node-1.pem"       # `outlast cert node --id 1`
 //! key_file = "pki/node-1.key"
+//! operators = ["alice"]              # operators admitted to the client port (`outlast cert operator`)
 //!
 //! [[peers]]                          # every voter, this node included
 //! id = 1
@@ -164,10 +165,12 @@ pub struct NodeConfig {
     pub peers: Vec<PeerConfig>,
 }
 
-/// Mutual TLS on the Raft port: this node dials and admits only nodes of `cluster` whose
-/// certificates come from the CA in `ca_file`, and admits only current members (or the
-/// configured peers, before the cluster has a membership).
+/// Mutual TLS between nodes, and between operators and nodes: this node dials and admits only
+/// nodes of `cluster` whose certificates come from the CA in `ca_file`, only current members
+/// (or the configured peers, before the cluster has a membership), and on its client port also
+/// the `operators` named here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The cluster's id, as in its certificates (`node-<id>.<cluster>.outlast`).
     pub cluster: String,
@@ -177,6 +180,10 @@ pub struct TlsConfig {
     pub cert_file: PathBuf,
     /// This node's private key (PEM).
     pub key_file: PathBuf,
+    /// The operators whose certificates (`outlast cert operator`) the client port admits, for
+    /// `outlast admin` and the lab's tools.
+    #[serde(default)]
+    pub operators: Vec<String>,
 }
 
 impl TlsConfig {

@@ -31,12 +31,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::{LogId, Raft, ServerState};
-use outlast_tls::Connector;
+use outlast_tls::Identity;
 // Tokio's clock, not the OS's: in a simulation it is the simulated one.
 use tokio::time::Instant;
 
 use crate::frame;
-use crate::network::{dial_peer, Dialer};
+use crate::network::Dialer;
 use crate::rpc::{Reply, Request};
 use crate::types::{NodeId, TypeConfig};
 use crate::LogStore;
@@ -148,16 +148,15 @@ pub fn rank(me: NodeId, present: &[Standing], region_order: &[String]) -> usize 
 /// `deadline`.
 async fn ask<D: Dialer>(
     dialer: &D,
-    tls: Option<&Connector>,
     nodes: Vec<(NodeId, String)>,
     deadline: Duration,
 ) -> BTreeMap<NodeId, Option<LogId<NodeId>>> {
     let mut asks = tokio::task::JoinSet::new();
     for (id, addr) in nodes {
-        let (dialer, tls) = (dialer.clone(), tls.cloned());
+        let dialer = dialer.clone();
         asks.spawn(async move {
             let ask = async {
-                let mut stream = dial_peer(&dialer, tls.as_ref(), &addr, id).await?;
+                let mut stream = dialer.dial(&addr, &Identity::Node(id)).await?;
                 frame::write(&mut stream, &Request::Ping).await?;
                 frame::read::<_, Reply>(&mut stream).await
             };
@@ -174,15 +173,14 @@ async fn ask<D: Dialer>(
     answers
 }
 
-/// Runs forever on node `me`, whose log is `log`, asking peers through `dialer` (over TLS
-/// with `tls`, as Raft itself).
+/// Runs forever on node `me`, whose log is `log`, asking peers through `dialer`.
 pub async fn campaign_when_due<D: Dialer>(
     raft: Raft<TypeConfig>,
     me: NodeId,
     log: LogStore,
     contact: LeaderContact,
     timing: ElectionTiming,
-    (dialer, tls): (D, Option<Connector>),
+    dialer: D,
 ) {
     let mut last_leader: Option<NodeId> = None;
     let mut campaigned_at: Option<Instant> = None;
@@ -213,7 +211,7 @@ pub async fn campaign_when_due<D: Dialer>(
                 .filter(|id| *id != me && Some(*id) != last_leader)
                 .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
                 .collect();
-            let mut answers = ask(&dialer, tls.as_ref(), others, timing.heartbeat).await;
+            let mut answers = ask(&dialer, others, timing.heartbeat).await;
             answers.insert(me, log.last_log_id().ok().flatten());
             let standing: Vec<Standing> = answers
                 .into_iter()

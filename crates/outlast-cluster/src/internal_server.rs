@@ -1,6 +1,8 @@
 //! Serves the internal client protocol (`protocol`) on a node's client address: one task per
 //! connection, up to `CLIENT_CONNECTIONS_MAX` at once, one request at a time per connection,
-//! each handed to the module that does that job (`write`, `read`, `status`, `admin`).
+//! each handed to the module that does that job (`write`, `read`, `status`, `admin`). With TLS,
+//! a connection starts with a mutual-TLS handshake that only members and the configured
+//! operators pass.
 //!
 //! Must never: decide anything itself (no forwarding, no stamping, no reads of its own): it
 //! only decodes a request, dispatches it and encodes the reply. A malformed frame closes that
@@ -12,6 +14,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::frame;
 use crate::listener::{serve_bounded, Listener};
+use outlast_tls::{Acceptor, Admit, Identity};
+
 use crate::network::Dialer;
 use crate::protocol::{ClientReply, ClientRequest};
 use crate::types::{NodeId, NodeInfo};
@@ -21,14 +25,24 @@ use crate::write::{submit, Writer};
 /// buffers a burst of clients can make a node hold.
 pub const CLIENT_CONNECTIONS_MAX: usize = 4_096;
 
-/// Serves the client protocol on `listener` until the listener fails.
+/// Serves the client protocol on `listener` until the listener fails, over mutual TLS if
+/// `tls` (only current members and the configured operators get in: see `admitted`).
 /// `me` is this node's id and its configured description.
 pub async fn serve_clients<L: Listener, D: Dialer>(
     listener: L,
+    tls: Option<Acceptor>,
     writer: Writer<D>,
     me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
-    let serve_one = |stream| serve_client_connection(stream, writer.clone(), me.clone());
+    let serve_one = |stream| {
+        let (tls, writer, me) = (tls.clone(), writer.clone(), me.clone());
+        async move {
+            match tls {
+                None => serve_client_connection(stream, writer, me).await,
+                Some(tls) => serve_client_connection(tls.accept(stream).await?.0, writer, me).await,
+            }
+        }
+    };
     serve_bounded(listener, CLIENT_CONNECTIONS_MAX, "client", tracing::Level::DEBUG, serve_one).await
 }
 
@@ -39,17 +53,27 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
     writer: Writer<D>,
     me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
-    let (raft, reader, dialer) = (&writer.raft, &writer.reader, &writer.dialer);
+    let (raft, reader, pool) = (&writer.raft, &writer.reader, &writer.pool);
     while let Some(request) = frame::read::<_, ClientRequest>(&mut stream).await? {
         let reply = match request {
             ClientRequest::Status => ClientReply::Status(crate::status::status(raft, reader, &me)),
-            ClientRequest::Admin { request, forwarded } => crate::admin::handle(raft, dialer, request, forwarded).await,
+            ClientRequest::Admin { request, forwarded } => crate::admin::handle(raft, pool, request, forwarded).await,
             ClientRequest::Submit { body, forwarded } => submit(&writer, body, forwarded).await,
             ClientRequest::Read { query, follower_ok, forwarded } => {
-                crate::read::read(raft, reader, dialer, me.0, query, follower_ok, forwarded).await
+                crate::read::read(raft, reader, pool, me.0, query, follower_ok, forwarded).await
             }
         };
         frame::write(&mut stream, &reply).await?;
     }
     Ok(())
+}
+
+/// Who may dial this node's client port: the nodes the Raft port admits (members, forwarding
+/// what their API authenticated) and the configured `operators` (their tools).
+pub fn admitted(nodes: Admit, operators: Vec<String>) -> Admit {
+    std::sync::Arc::new(move || {
+        let mut who = nodes();
+        who.extend(operators.iter().map(|name| Identity::Operator(name.clone())));
+        who
+    })
 }

@@ -4,21 +4,22 @@
 //! `outlast-log`; it must never interpret commands) and [`StateMachine`] (the engine applying
 //! committed commands; it must never touch the log), both checked with openraft's storage test
 //! suite. The network: `frame` (bounded length-prefixed postcard), `rpc` (Raft's messages),
-//! [`Network`] (dials peers through a [`Dialer`]) and [`serve`] (answers them).
+//! [`Network`] (dials peers through a [`Dialer`], which names the peer it must reach: with TLS
+//! the peer must prove it) and [`serve`] (answers them).
 //!
 //! The node's own jobs, one per module: `protocol` (the internal client protocol's messages and
 //! a connection carrying them), `internal_server` (serves that protocol), `write` (stamping and
 //! replicating commands, through the `batcher`), `read` (linearizable reads, read index,
 //! catch-up), `status`, `admin` (membership changes at the leader), `forward` (a follower's one
-//! hop to the leader), `elections` and `preferred` (who campaigns when), `topology` (which
+//! hop to the leader), `pool` (kept-open connections for those hops), `elections` and `preferred` (who campaigns when), `topology` (which
 //! failure domains the voters survive), `config` (the node's file), `listener` (the accept
 //! seam and the one bounded accept loop), `planted` (test-only faults, feature
 //! `planted-faults`) and `node` (the assembly of all of it, started the same way by `outlast
 //! node` and by the simulation, which differ only in the seams: disk, dialer, listeners, clock).
 //!
 //! Must never: read the OS clock, entropy or network inside a node except through those seams
-//! (a simulation replaces them and must stay a pure function of its seed). `protocol::call` and
-//! `Connection::open` dial TCP directly: they are for clients and tools outside a node.
+//! (a simulation replaces them and must stay a pure function of its seed). `Connection::open`
+//! dials TCP directly (through a `TcpDialer`): it is for clients and tools outside a node.
 
 #![deny(missing_docs)]
 // openraft's `StorageError` is large, and it is the error type openraft's traits require.
@@ -35,6 +36,7 @@ pub mod listener;
 mod log_store;
 mod network;
 pub mod node;
+pub mod pool;
 #[cfg(feature = "planted-faults")]
 pub mod planted;
 mod preferred;
@@ -50,7 +52,9 @@ mod types;
 pub mod write;
 
 pub use log_store::LogStore;
-pub use network::{dial_peer, Dialer, Network, Peer, TcpDialer};
+pub use network::{Dialer, Network, Peer, TcpDialer};
 pub use server::{serve, CONNECTIONS_MAX};
 pub use state_machine::{AppliedEvents, EngineReader, StateMachine, FEED_BATCHES_MAX};
 pub use types::{Batch, NodeId, NodeInfo, TypeConfig};
+// Who a dial must reach (see `Dialer`), from `outlast-tls`.
+pub use outlast_tls::Identity;

@@ -27,27 +27,42 @@ use crate::frame;
 use crate::rpc::{Reply, Request};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
-/// Opens byte streams to peers by address.
+/// Opens byte streams to other nodes (and, for tools, to any node) by address.
 pub trait Dialer: Clone + Send + Sync + 'static {
     /// The stream type.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static;
-    /// Connects to `addr`.
-    fn dial(&self, addr: &str) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// Connects to `addr`, where `peer` must answer: a dialer with TLS refuses anyone else.
+    fn dial(&self, addr: &str, peer: &Identity) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 }
 
 /// Real TCP, with Nagle off (frames are small and latency-bound), optionally from a chosen
 /// source address — on a multi-homed host, or so that a link proxy can tell which node a
-/// connection comes from.
-#[derive(Clone, Copy, Debug, Default)]
+/// connection comes from — and over mutual TLS when `tls` is set (every node with a `[tls]`
+/// section, and the tools of an operator with a certificate).
+#[derive(Clone, Debug, Default)]
 pub struct TcpDialer {
     /// Connect from this address (any port) instead of the one the kernel picks.
     pub source_ip: Option<std::net::IpAddr>,
+    /// Mutual TLS as this side's identity; clear text if `None`.
+    pub tls: Option<Connector>,
+}
+
+impl TcpDialer {
+    /// Plain TCP from wherever the kernel picks: a cluster without TLS.
+    pub fn clear() -> TcpDialer {
+        TcpDialer::default()
+    }
+
+    /// TCP over mutual TLS as `tls`'s identity.
+    pub fn tls(tls: Connector) -> TcpDialer {
+        TcpDialer { source_ip: None, tls: Some(tls) }
+    }
 }
 
 impl Dialer for TcpDialer {
-    type Stream = TcpStream;
+    type Stream = MaybeTls<TcpStream>;
 
-    async fn dial(&self, addr: &str) -> io::Result<TcpStream> {
+    async fn dial(&self, addr: &str, peer: &Identity) -> io::Result<MaybeTls<TcpStream>> {
         let stream = match self.source_ip {
             None => TcpStream::connect(addr).await?,
             Some(source) => {
@@ -62,22 +77,10 @@ impl Dialer for TcpDialer {
             }
         };
         stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-}
-
-/// Dials node `id`'s Raft address `addr` through `dialer`: over mutual TLS when `tls` is set,
-/// refusing a peer that cannot prove it is node `id` of this cluster; in clear otherwise.
-pub async fn dial_peer<D: Dialer>(
-    dialer: &D,
-    tls: Option<&Connector>,
-    addr: &str,
-    id: NodeId,
-) -> io::Result<MaybeTls<D::Stream>> {
-    let stream = dialer.dial(addr).await?;
-    match tls {
-        None => Ok(MaybeTls::Plain(stream)),
-        Some(tls) => Ok(MaybeTls::Tls(Box::new(tls.connect(stream, &Identity::Node(id)).await?))),
+        match &self.tls {
+            None => Ok(MaybeTls::Plain(stream)),
+            Some(tls) => Ok(MaybeTls::Tls(Box::new(tls.connect(stream, peer).await?))),
+        }
     }
 }
 
@@ -85,13 +88,12 @@ pub async fn dial_peer<D: Dialer>(
 #[derive(Clone, Debug, Default)]
 pub struct Network<D: Dialer = TcpDialer> {
     dialer: D,
-    tls: Option<Connector>,
 }
 
 impl<D: Dialer> Network<D> {
-    /// A network that dials with `dialer`, over TLS with `tls` if set.
-    pub fn new(dialer: D, tls: Option<Connector>) -> Network<D> {
-        Network { dialer, tls }
+    /// A network that dials with `dialer`.
+    pub fn new(dialer: D) -> Network<D> {
+        Network { dialer }
     }
 }
 
@@ -99,7 +101,7 @@ impl<D: Dialer> RaftNetworkFactory<TypeConfig> for Network<D> {
     type Network = Peer<D>;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
-        Peer { target, addr: node.addr.clone(), dialer: self.dialer.clone(), tls: self.tls.clone(), stream: None }
+        Peer { target, addr: node.addr.clone(), dialer: self.dialer.clone(), stream: None }
     }
 }
 
@@ -109,8 +111,7 @@ pub struct Peer<D: Dialer = TcpDialer> {
     target: NodeId,
     addr: String,
     dialer: D,
-    tls: Option<Connector>,
-    stream: Option<MaybeTls<D::Stream>>,
+    stream: Option<D::Stream>,
 }
 
 enum CallError {
@@ -137,7 +138,7 @@ impl<D: Dialer> Peer<D> {
     async fn exchange(&mut self, request: &Request) -> Result<Reply, CallError> {
         let fresh = self.stream.is_none();
         if fresh {
-            let dialled = dial_peer(&self.dialer, self.tls.as_ref(), &self.addr, self.target).await;
+            let dialled = self.dialer.dial(&self.addr, &Identity::Node(self.target)).await;
             // A refused handshake is unreachable too: openraft pauses before the next try.
             self.stream = Some(dialled.map_err(CallError::Unreachable)?);
         }

@@ -97,9 +97,13 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
     let raft_listener = TcpListener::bind(listen).await.map_err(|e| format!("{listen}: {e}"))?;
     let client_listen = config.client_listen_addr.as_ref().unwrap_or(&config.client_addr);
     let client_listener = TcpListener::bind(client_listen).await.map_err(|e| format!("{client_listen}: {e}"))?;
+    let tls = match &config.tls {
+        Some(tls) => Some(Connector::new(&tls.cluster, &tls.files()).map_err(|e| format!("tls: {e}"))?),
+        None => None,
+    };
     let seams = Seams {
         disk: outlast_log::disk::os(),
-        dialer: TcpDialer { source_ip: config.source_ip },
+        dialer: TcpDialer { source_ip: config.source_ip, tls },
         raft_listener,
         client_listener,
         clock: system_clock(),
@@ -132,28 +136,26 @@ pub async fn assemble<D: Dialer, L: Listener>(
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);
-    let connector = match &config.tls {
-        Some(tls) => Some(Connector::new(&tls.cluster, &tls.files()).map_err(|e| format!("tls: {e}"))?),
-        None => None,
-    };
-    let network = Network::new(dialer.clone(), connector.clone());
+    let network = Network::new(dialer.clone());
     let raft =
         Raft::new(config.id, raft_config, network, log.clone(), machine).await.map_err(|e| format!("raft: {e}"))?;
     // From here on nothing awaits (see the module's rule).
     let writer = Writer::new(raft.clone(), reader.clone(), clock, dialer.clone());
-    let acceptor = match &config.tls {
+    let (acceptor, client_acceptor) = match &config.tls {
         Some(tls) => {
             let configured: Vec<NodeId> = config.peers.iter().map(|p| p.id).collect();
-            let admit = crate::server::admitted(raft.clone(), configured);
-            Some(Acceptor::new(&tls.cluster, &tls.files(), admit).map_err(|e| format!("tls: {e}"))?)
+            let nodes = crate::server::admitted(raft.clone(), configured);
+            let clients = crate::internal_server::admitted(nodes.clone(), tls.operators.clone());
+            let acceptor = |admit| Acceptor::new(&tls.cluster, &tls.files(), admit).map_err(|e| format!("tls: {e}"));
+            (Some(acceptor(nodes)?), Some(acceptor(clients)?))
         }
-        None => None,
+        None => (None, None),
     };
     let contact = LeaderContact::default();
     let me = (config.id, config.own_info());
     let mut tasks = vec![
         tokio::spawn(serve(raft_listener, acceptor, raft.clone(), log.clone(), contact.clone())),
-        tokio::spawn(serve_clients(client_listener, writer.clone(), me.clone())),
+        tokio::spawn(serve_clients(client_listener, client_acceptor, writer.clone(), me.clone())),
         forever(report_config_mismatch(raft.clone(), me)),
     ];
     let timing = ElectionTiming {
@@ -161,7 +163,7 @@ pub async fn assemble<D: Dialer, L: Listener>(
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         region_order: config.preferred_region.iter().chain(&config.succession_regions).cloned().collect(),
     };
-    tasks.push(forever(campaign_when_due(raft.clone(), config.id, log, contact, timing, (dialer.clone(), connector))));
+    tasks.push(forever(campaign_when_due(raft.clone(), config.id, log, contact, timing, dialer.clone())));
     if let Some(region) = config.preferred_region.clone() {
         tasks.push(forever(crate::preferred::keep_leader_in(raft.clone(), config.id, region)));
     }

@@ -13,6 +13,7 @@ use std::io;
 use std::time::Duration;
 
 use outlast_engine::{CommandBody, Outcome};
+use outlast_tls::{Identity, MaybeTls};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -162,21 +163,18 @@ pub struct NodeStatus {
     pub config_mismatch: Option<String>,
 }
 
-/// Sends one request to `addr` over TCP on a new connection and waits for the reply, within
+/// Sends one request to `peer` at `addr` on a new connection from `dialer` (a node's own, a
+/// tool's with the operator's certificate, or simulated) and waits for the reply, within
 /// `deadline` (connecting included).
-pub async fn call(addr: &str, request: &ClientRequest, deadline: Duration) -> io::Result<ClientReply> {
-    call_with(&TcpDialer::default(), addr, request, deadline).await
-}
-
-/// `call`, on a stream from `dialer` (a node's own: from its source address, or simulated).
 pub async fn call_with<D: Dialer>(
     dialer: &D,
     addr: &str,
+    peer: &Identity,
     request: &ClientRequest,
     deadline: Duration,
 ) -> io::Result<ClientReply> {
     let exchange = async {
-        let mut connection = Connection::over(dialer.dial(addr).await?);
+        let mut connection = Connection::over(dialer.dial(addr, peer).await?);
         connection.request(request, deadline).await
     };
     tokio::time::timeout(deadline, exchange)
@@ -184,23 +182,18 @@ pub async fn call_with<D: Dialer>(
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no reply from {addr} within {deadline:?}")))?
 }
 
-/// A kept-open connection to one node, for callers that send many requests. TCP unless made
-/// `over` another stream.
+/// A kept-open connection to one node, for callers that send many requests. TCP (over TLS if
+/// the dialer has it) unless made `over` another stream.
 #[derive(Debug)]
-pub struct Connection<S = TcpStream> {
+pub struct Connection<S = MaybeTls<TcpStream>> {
     stream: S,
 }
 
 impl Connection {
-    /// Connects to a node's client address over TCP.
-    pub async fn open(addr: &str) -> io::Result<Connection> {
-        Ok(Connection { stream: TcpDialer::default().dial(addr).await? })
-    }
-
-    /// Connects to a node's client address from `source`, so that a link proxy in front of it
-    /// applies the links of whichever node owns `source` (benchmarks that stand in for a node).
-    pub async fn open_from(addr: &str, source: std::net::IpAddr) -> io::Result<Connection> {
-        Ok(Connection { stream: TcpDialer { source_ip: Some(source) }.dial(addr).await? })
+    /// Connects to `peer`'s client address `addr` through `dialer` (from its source address,
+    /// if it has one, so that a link proxy applies that node's links; over TLS if it has it).
+    pub async fn open(dialer: &TcpDialer, addr: &str, peer: &Identity) -> io::Result<Connection> {
+        Ok(Connection { stream: dialer.dial(addr, peer).await? })
     }
 }
 

@@ -12,16 +12,17 @@ use openraft::Raft;
 
 use crate::forward::{to_leader, FORWARD_DEADLINE};
 use crate::network::Dialer;
+use crate::pool::Pool;
 use crate::protocol::{Answer, ClientReply, ClientRequest, Query};
 use crate::state_machine::EngineReader;
 use crate::types::{NodeId, TypeConfig};
 
-/// Answers `query` (`forwarded` if it came from another node), forwarding through `dialer` to
+/// Answers `query` (`forwarded` if it came from another node), forwarding through `pool` to
 /// the leader when it must be linearizable and this node does not lead.
 pub async fn read<D: Dialer>(
     raft: &Raft<TypeConfig>,
     reader: &EngineReader,
-    dialer: &D,
+    pool: &Pool<D>,
     id: NodeId,
     query: Query,
     follower_ok: bool,
@@ -38,19 +39,20 @@ pub async fn read<D: Dialer>(
         Ok(_) => ClientReply::Read { answer: answer(reader, &query), node: id },
         Err(error) => {
             let request = ClientRequest::Read { query, follower_ok: false, forwarded: true };
-            to_leader(dialer, error.forward_to_leader(), forwarded, request, FORWARD_DEADLINE, error.to_string()).await
+            let why = error.to_string();
+            to_leader(pool, error.forward_to_leader(), forwarded, request, FORWARD_DEADLINE, why, true).await
         }
     }
 }
 
 /// Waits (within `deadline`) until this node has applied every write the cluster committed
-/// before the call: asks the leader for its read index (forwarding once through `dialer` if
+/// before the call: asks the leader for its read index (forwarding once through `pool` if
 /// this node does not lead) and waits to apply that far. False if that could not be done in
 /// time.
 pub async fn catch_up<D: Dialer>(
     raft: &Raft<TypeConfig>,
     reader: &EngineReader,
-    dialer: &D,
+    pool: &Pool<D>,
     id: NodeId,
     deadline: Duration,
 ) -> bool {
@@ -62,7 +64,7 @@ pub async fn catch_up<D: Dialer>(
         return false;
     }
     let work = async {
-        let request_reply = read(raft, reader, dialer, id, Query::ReadIndex, false, false).await;
+        let request_reply = read(raft, reader, pool, id, Query::ReadIndex, false, false).await;
         let ClientReply::Read { answer: Answer::ReadIndex(index), .. } = request_reply else { return false };
         raft.wait(Some(deadline)).applied_index_at_least(Some(index), "catch up").await.is_ok()
     };

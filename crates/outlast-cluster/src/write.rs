@@ -18,11 +18,13 @@ use std::time::Duration;
 
 use openraft::Raft;
 use outlast_engine::CommandBody;
+use outlast_tls::Identity;
 
 use crate::batcher::Batcher;
 use crate::forward::{to_leader, FORWARD_DEADLINE};
 use crate::network::{Dialer, TcpDialer};
-use crate::protocol::{ClientReply, ClientRequest, Connection};
+use crate::pool::{Lease, Pool};
+use crate::protocol::{ClientReply, ClientRequest};
 use crate::state_machine::EngineReader;
 use crate::types::{NodeId, TypeConfig};
 
@@ -66,12 +68,14 @@ pub struct Writer<D: Dialer = TcpDialer> {
     pub reader: EngineReader,
     /// How this node reaches other nodes' client addresses.
     pub dialer: D,
+    /// Kept-open connections to them, for forwarding.
+    pub pool: Pool<D>,
 }
 
 impl<D: Dialer> Writer<D> {
     /// A writer with its own batcher (must be called inside a Tokio runtime).
     pub fn new(raft: Raft<TypeConfig>, reader: EngineReader, clock: Clock, dialer: D) -> Writer<D> {
-        Writer { batcher: Batcher::start(raft.clone()), raft, clock, reader, dialer }
+        Writer { batcher: Batcher::start(raft.clone()), raft, clock, reader, pool: Pool::new(dialer.clone()), dialer }
     }
 }
 
@@ -139,39 +143,57 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
             Some(forward) if !forwarded => forward.clone(),
             other => {
                 let why = error.to_string();
-                return to_leader(&writer.dialer, other, forwarded, request, FORWARD_DEADLINE, why).await;
+                return to_leader(&writer.pool, other, forwarded, request, FORWARD_DEADLINE, why, false).await;
             }
         };
         // The leader to wait past before the next attempt.
         let gone = match &forward.leader_node {
             Some(leader) => {
-                match tokio::time::timeout(CONNECT_TIMEOUT, writer.dialer.dial(&leader.client_addr)).await {
-                    Ok(Ok(stream)) => {
-                        let mut connection = Connection::over(stream);
-                        let exchange = connection.request(&request, FORWARD_DEADLINE);
-                        let unknown =
-                            |e: std::io::Error| ClientReply::Unavailable(format!("leader {}: {e}", leader.client_addr));
+                let addr = &leader.client_addr;
+                let peer = forward.leader_id.map_or(Identity::AnyNode, Identity::Node);
+                // Only a command that may arrive twice rides a kept connection (see `pool`).
+                match writer.pool.checkout(addr, &peer, resendable(&body), CONNECT_TIMEOUT).await {
+                    Ok(Lease { mut connection, reused }) => {
+                        let unknown = |e: std::io::Error| ClientReply::Unavailable(format!("leader {addr}: {e}"));
                         if !resendable(&body) || resends >= RESENDS_MAX {
-                            match exchange.await {
+                            let reply = connection.request(&request, FORWARD_DEADLINE).await;
+                            if reply.is_ok() {
+                                writer.pool.checkin(addr, connection);
+                            }
+                            match reply {
                                 // The leader refused before doing anything: try the next one.
                                 Ok(ClientReply::NotSent(_)) => forward.leader_id,
                                 reply => return reply.unwrap_or_else(unknown),
                             }
                         } else {
                             resends += 1;
-                            tokio::select! {
-                                reply = exchange => match reply {
-                                    Ok(ClientReply::NotSent(_)) => forward.leader_id,
-                                    Ok(reply) => return reply,
-                                    // Broke off after sending: the command may or may not have
-                                    // applied; repeating it is safe, so it goes to the next leader.
-                                    Err(_) => {
-                                        sent = true;
-                                        forward.leader_id
-                                    }
-                                },
+                            let answered = tokio::select! {
+                                reply = connection.request(&request, FORWARD_DEADLINE) => Some(reply),
                                 // A newer leader is known while the old one keeps silent.
-                                true = changed_from(raft, forward.leader_id) => {
+                                true = changed_from(raft, forward.leader_id) => None,
+                            };
+                            match answered {
+                                Some(Ok(reply)) => {
+                                    writer.pool.checkin(addr, connection);
+                                    match reply {
+                                        ClientReply::NotSent(_) => forward.leader_id,
+                                        reply => return reply,
+                                    }
+                                }
+                                // A kept connection broke: the leader may be fine (it dropped an
+                                // old connection). Repeating is safe: again at once, on a new one.
+                                Some(Err(_)) if reused => {
+                                    writer.pool.forget(addr);
+                                    sent = true;
+                                    None
+                                }
+                                // Broke off after sending: the command may or may not have
+                                // applied; repeating it is safe, so it goes to the next leader.
+                                Some(Err(_)) => {
+                                    sent = true;
+                                    forward.leader_id
+                                }
+                                None => {
                                     sent = true;
                                     None
                                 }
@@ -179,7 +201,7 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
                         }
                     }
                     // Could not connect: the command never left this node.
-                    _ => forward.leader_id,
+                    Err(_) => forward.leader_id,
                 }
             }
             None => forward.leader_id,

@@ -26,7 +26,7 @@ async fn start(id: u64, listener: TcpListener) -> Node {
     let config =
         Config { heartbeat_interval: 50, election_timeout_min: 300, election_timeout_max: 600, ..Config::default() };
     let config = Arc::new(config.validate().unwrap());
-    let raft = Raft::new(id, config, Network::new(TcpDialer::default(), None), log.clone(), machine).await.unwrap();
+    let raft = Raft::new(id, config, Network::new(TcpDialer::clear()), log.clone(), machine).await.unwrap();
     let server = tokio::spawn(serve(listener, None, raft.clone(), log, Default::default()));
     Node { raft, reader, server, _dir: dir }
 }

@@ -21,7 +21,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use outlast_cluster::config::{NodeConfig, PeerConfig, Role, TlsConfig};
-use outlast_cluster::protocol::{call, ClientReply, ClientRequest, NodeStatus};
+use outlast_cluster::protocol::{call_with, ClientReply, ClientRequest, NodeStatus};
+use outlast_cluster::TcpDialer;
 use outlast_engine::{CommandBody, Outcome};
 use outlast_tls::Identity;
 
@@ -61,6 +62,8 @@ pub struct ProcessCluster {
     configs: BTreeMap<u64, NodeConfig>,
     logs: Logs,
     children: BTreeMap<u64, Child>,
+    /// How this launcher reaches the nodes' client ports: as the lab's operator, over TLS.
+    dialer: TcpDialer,
 }
 
 impl Drop for ProcessCluster {
@@ -72,6 +75,20 @@ impl Drop for ProcessCluster {
     }
 }
 
+/// The lab operator's dialer for the cluster in `dir`: mutual TLS with the operator
+/// certificate `up` (or `loopback`) issued; clear text for a directory without certificates.
+pub fn operator_dialer(dir: &StateDir) -> Result<TcpDialer, String> {
+    if !dir.cluster_id_file().exists() {
+        return Ok(TcpDialer::clear());
+    }
+    let cluster = dir.read_cluster_id()?;
+    let pki = dir.pki();
+    let me = Identity::Operator(crate::up::LAB_OPERATOR.into());
+    let files = outlast_tls::TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&me), key: pki.key(&me) };
+    let tls = outlast_tls::Connector::new(&cluster, &files).map_err(|e| format!("the lab operator's certificate: {e}"))?;
+    Ok(TcpDialer::tls(tls))
+}
+
 /// The cluster id of `loopback` clusters' certificates.
 pub const LOOPBACK_CLUSTER: &str = "loopback";
 
@@ -79,9 +96,11 @@ impl ProcessCluster {
     /// A cluster whose node configurations are `configs`, written into `dir` now (nothing is
     /// started). Each node's stderr is appended to its log file in `dir`.
     pub fn new(binary: &Path, dir: StateDir, configs: Vec<NodeConfig>, header: &str) -> Result<ProcessCluster, String> {
+        let dialer = operator_dialer(&dir)?;
         let mut cluster = ProcessCluster {
             binary: binary.to_path_buf(),
             logs: Logs::Files(dir.root.clone()),
+            dialer,
             dir,
             _temp: None,
             configs: BTreeMap::new(),
@@ -141,6 +160,7 @@ impl ProcessCluster {
                 ca_file: pki.ca_cert(),
                 cert_file: pki.cert(&me),
                 key_file: pki.key(&me),
+                operators: vec![crate::up::LAB_OPERATOR.into()],
             });
             tweak(&mut config);
             configs.push(config);
@@ -345,9 +365,21 @@ impl ProcessCluster {
         }
     }
 
+    /// Sends `request` to node `id`'s client port as the lab's operator and waits for the reply
+    /// (within `deadline`).
+    pub async fn call(&self, id: u64, request: &ClientRequest, deadline: Duration) -> io::Result<ClientReply> {
+        call_with(&self.dialer, self.client_addr(id), &Identity::Node(id), request, deadline).await
+    }
+
+    /// How this launcher dials the nodes (as the lab's operator, over TLS): for callers that
+    /// keep a connection open.
+    pub fn dialer(&self) -> &TcpDialer {
+        &self.dialer
+    }
+
     /// Node `id`'s status, if it answers within `STATUS_DEADLINE`.
     pub async fn status(&self, id: u64) -> Option<NodeStatus> {
-        match call(self.client_addr(id), &ClientRequest::Status, STATUS_DEADLINE).await {
+        match self.call(id, &ClientRequest::Status, STATUS_DEADLINE).await {
             Ok(ClientReply::Status(status)) => Some(status),
             _ => None,
         }
@@ -375,9 +407,7 @@ impl ProcessCluster {
         let started = Instant::now();
         while started.elapsed() < deadline {
             let request = ClientRequest::Submit { body: body.clone(), forwarded: false };
-            if let Ok(ClientReply::Outcome { outcome, .. }) =
-                call(self.client_addr(via), &request, SUBMIT_ATTEMPT_DEADLINE).await
-            {
+            if let Ok(ClientReply::Outcome { outcome, .. }) = self.call(via, &request, SUBMIT_ATTEMPT_DEADLINE).await {
                 return Some(outcome);
             }
             tokio::time::sleep(POLL_PAUSE).await;

@@ -157,7 +157,13 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
     let pki = dir.pki();
     let cluster = dir.read_cluster_id().expect("prepare wrote the cluster id");
     let me = Identity::Node(id);
-    config.tls = Some(TlsConfig { cluster, ca_file: pki.ca_cert(), cert_file: pki.cert(&me), key_file: pki.key(&me) });
+    config.tls = Some(TlsConfig {
+        cluster,
+        ca_file: pki.ca_cert(),
+        cert_file: pki.cert(&me),
+        key_file: pki.key(&me),
+        operators: vec![LAB_OPERATOR.into()],
+    });
     config.succession_regions = topology.succession_regions();
     config
 }
@@ -293,6 +299,11 @@ impl Cluster {
     /// Waits (bounded) until some running node's API reports a leader; returns its id.
     pub async fn wait_for_leader(&self, deadline: Duration) -> Result<u64, String> {
         wait_for_leader(&self.processes.started(), &self.dir.read_token()?, deadline).await
+    }
+
+    /// How the lab's tools dial the nodes (as the lab's operator, over TLS).
+    pub fn dialer(&self) -> &outlast_cluster::TcpDialer {
+        self.processes.dialer()
     }
 
     /// The default leader wait.

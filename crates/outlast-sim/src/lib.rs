@@ -89,7 +89,17 @@ pub fn run_seeds(from: u64, count: u64, options: Options, mut report: impl FnMut
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut failed = Vec::new();
     for seed in from..from.saturating_add(count) {
-        let outcome = run_seed_unguarded(seed, options);
+        // A node that panics (openraft asserts on a log its storage lost, as a planted fsync
+        // lie makes it) fails its seed; the seeds after it still run.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_seed_unguarded(seed, options)));
+        let outcome = run.unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Outcome { seed, violations: vec![format!("a node panicked: {why}")], trace: Vec::new(), acked: 0, terms: 0 }
+        });
         if !outcome.passed() {
             failed.push(seed);
         }

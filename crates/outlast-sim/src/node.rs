@@ -24,7 +24,7 @@ use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
 use outlast_cluster::listener::Listener;
 use outlast_cluster::node::{assemble, initialize, Seams};
 use outlast_cluster::write::Clock;
-use outlast_cluster::{Dialer, NodeId, NodeInfo, TypeConfig};
+use outlast_cluster::{Dialer, Identity, NodeId, NodeInfo, TypeConfig};
 use outlast_engine::Limits;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -145,7 +145,7 @@ pub struct SimDialer {
 impl Dialer for SimDialer {
     type Stream = SimStream;
 
-    async fn dial(&self, addr: &str) -> io::Result<SimStream> {
+    async fn dial(&self, addr: &str, _peer: &Identity) -> io::Result<SimStream> {
         let forward = addr.strip_suffix(&format!(":{CLIENT_PORT}")).map(|leader| {
             crate::check::shared(&self.observed).note(format!("n{} forwards to leader {leader}", self.from));
             Forward {

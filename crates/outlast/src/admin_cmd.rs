@@ -1,14 +1,15 @@
 //! `outlast admin --node ADDR ...`: membership changes and status, through any node.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
 use outlast_cluster::config::NodeConfig;
 use outlast_cluster::protocol::AdminRequest;
-use outlast_cluster::protocol::{call, ClientReply, ClientRequest};
+use outlast_cluster::protocol::{call_with, ClientReply, ClientRequest};
+use outlast_cluster::{Identity, TcpDialer};
 
 /// What to do.
 #[derive(Subcommand)]
@@ -40,7 +41,26 @@ pub enum Action {
     Status,
 }
 
-pub fn run(node: &str, action: Action) -> ExitCode {
+/// How `outlast admin` dials: as operator `operator` with the certificates in `pki` (a cluster
+/// on TLS), or in clear without `pki`.
+fn dialer(pki: Option<&Path>, operator: &str) -> Result<TcpDialer, String> {
+    let Some(dir) = pki else { return Ok(TcpDialer::clear()) };
+    let files = outlast_tls::PkiFiles::in_dir(dir);
+    let cluster_file = dir.join("cluster");
+    let cluster = std::fs::read_to_string(&cluster_file).map_err(|e| format!("{}: {e}", cluster_file.display()))?;
+    let me = Identity::Operator(operator.to_string());
+    let tls = outlast_tls::TlsFiles { ca: files.ca_cert(), cert: files.cert(&me), key: files.key(&me) };
+    Ok(TcpDialer::tls(outlast_tls::Connector::new(cluster.trim(), &tls).map_err(|e| e.to_string())?))
+}
+
+pub fn run(node: &str, pki: Option<&Path>, operator: &str, action: Action) -> ExitCode {
+    let dialer = match dialer(pki, operator) {
+        Ok(dialer) => dialer,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let request = match action {
         Action::AddLearner { config } => match NodeConfig::load(&config) {
             Ok(config) => admin(AdminRequest::AddLearner { id: config.id, info: config.own_info() }),
@@ -63,7 +83,7 @@ pub fn run(node: &str, action: Action) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(call(node, &request, Duration::from_secs(60))) {
+    match runtime.block_on(call_with(&dialer, node, &Identity::AnyNode, &request, Duration::from_secs(60))) {
         Ok(ClientReply::Done(what)) => {
             println!("{what}");
             ExitCode::SUCCESS

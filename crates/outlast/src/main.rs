@@ -49,6 +49,13 @@ enum Top {
         /// A node's client address, host:port.
         #[arg(long)]
         node: String,
+        /// The cluster's certificate directory (`outlast cert`; `.outlast/pki` for `up`): dial
+        /// over mutual TLS as --operator. Without it, in clear (a cluster without TLS).
+        #[arg(long)]
+        pki: Option<PathBuf>,
+        /// The operator whose certificate (operator-NAME.pem in --pki) to present.
+        #[arg(long, default_value = "lab")]
+        operator: String,
         #[command(subcommand)]
         action: admin_cmd::Action,
     },
@@ -161,7 +168,7 @@ fn main() -> ExitCode {
         Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
         Top::Plan { cluster } => plan_cmd::run(&cluster),
         Top::Cert { dir, action } => cert_cmd::run(&dir, action),
-        Top::Admin { node, action } => admin_cmd::run(&node, action),
+        Top::Admin { node, pki, operator, action } => admin_cmd::run(&node, pki.as_deref(), &operator, action),
         Top::Demo => demo::run(),
         Top::Simulate { seeds, from, trace, jobs, plant } => simulate(seeds, from, trace, jobs, plant),
         Top::Up { dir, topology } => up_cmd::up(&dir, topology.as_deref()),

@@ -223,7 +223,7 @@ async fn five_nodes_over_three_providers_keep_committing_through_a_whole_provide
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked_for() {
-    use outlast_cluster::protocol::{call, Answer, ClientReply, ClientRequest, Query};
+    use outlast_cluster::protocol::{call_with, Answer, ClientReply, ClientRequest, Query};
     let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
@@ -237,7 +237,7 @@ async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked
     let query = Query::Balance { account: 7, asset: 0 };
     let read = |follower_ok| ClientRequest::Read { query: query.clone(), follower_ok, forwarded: false };
     // Linearizable through a follower: answered by the leader, and it sees the deposit.
-    match call(cluster.client_addr(follower), &read(false), DEADLINE).await.unwrap() {
+    match cluster.call(follower, &read(false), DEADLINE).await.unwrap() {
         ClientReply::Read { answer: Answer::Balance(Some(balance)), node } => {
             assert_eq!((balance.available, node), (500, leader));
         }
@@ -246,7 +246,7 @@ async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked
     // A follower read is answered locally; it catches up within the deadline.
     let started = Instant::now();
     loop {
-        match call(cluster.client_addr(follower), &read(true), DEADLINE).await.unwrap() {
+        match cluster.call(follower, &read(true), DEADLINE).await.unwrap() {
             ClientReply::Read { answer: Answer::Balance(Some(balance)), node } if balance.available == 500 => {
                 assert_eq!(node, follower);
                 break;
@@ -269,28 +269,32 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     for account in 1..=10 {
         assert!(matches!(submit(&cluster, 2, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
     }
+    let pki = cluster.state_dir().pki().dir;
     let admin = |args: &[&str]| {
-        let output =
-            Command::new(binary).arg("admin").arg("--node").arg(cluster.client_addr(2)).args(args).output().unwrap();
+        let node = ["admin", "--node", cluster.client_addr(2), "--pki", pki.to_str().unwrap()];
+        let output = Command::new(binary).args(node).args(args).output().unwrap();
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
         )
     };
+    // Without the operator's certificate, nothing: the client port speaks only mutual TLS.
+    let clear = Command::new(binary).args(["admin", "--node", cluster.client_addr(2), "status"]).output().unwrap();
+    assert!(!clear.status.success(), "a clear-text admin call was answered");
     let config4 = cluster.config(4);
     let (ok, text) = admin(&["add-learner", "--config", config4.to_str().unwrap()]);
     assert!(ok, "{text}");
     assert!(cluster.converged(&[1, 2, 3, 4], DEADLINE).await, "the learner did not catch up");
     // As a read replica the learner answers follower reads from its own state.
     {
-        use outlast_cluster::protocol::{call, Answer, ClientReply, ClientRequest, Query};
+        use outlast_cluster::protocol::{call_with, Answer, ClientReply, ClientRequest, Query};
         let read = ClientRequest::Read { query: Query::Digest, follower_ok: true, forwarded: false };
         let digest_of = |reply| match reply {
             ClientReply::Read { answer: Answer::Digest(digest), node } => (digest, node),
             other => panic!("{other:?}"),
         };
-        let (learner_digest, node) = digest_of(call(cluster.client_addr(4), &read, DEADLINE).await.unwrap());
-        let (voter_digest, _) = digest_of(call(cluster.client_addr(1), &read, DEADLINE).await.unwrap());
+        let (learner_digest, node) = digest_of(cluster.call(4, &read, DEADLINE).await.unwrap());
+        let (voter_digest, _) = digest_of(cluster.call(1, &read, DEADLINE).await.unwrap());
         assert_eq!((learner_digest, node), (voter_digest, 4));
     }
 
@@ -312,7 +316,7 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_none_twice() {
-    use outlast_cluster::protocol::{call, Answer, ClientReply, ClientRequest, Query};
+    use outlast_cluster::protocol::{call_with, Answer, ClientReply, ClientRequest, Query};
     use std::sync::{Arc, Mutex};
     let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();
@@ -329,18 +333,19 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
     let deposit = |tx: String| CommandBody::Deposit { account: 1, asset: 0, amount: 1, chain_tx: tx };
     let mut writers = Vec::new();
     for writer in 0..4u64 {
-        let addrs: Vec<String> = all.iter().map(|&id| cluster.client_addr(id).to_string()).collect();
+        let addrs: Vec<(u64, String)> = all.iter().map(|&id| (id, cluster.client_addr(id).to_string())).collect();
+        let dialer = cluster.dialer().clone();
         let (acknowledged, attempted, stop) = (acknowledged.clone(), attempted.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 n += 1;
                 let tx = format!("w{writer}-{n}");
-                let addr = &addrs[(n as usize + writer as usize) % addrs.len()];
+                let (id, addr) = &addrs[(n as usize + writer as usize) % addrs.len()];
                 attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let request = ClientRequest::Submit { body: deposit(tx.clone()), forwarded: false };
                 if let Ok(ClientReply::Outcome { outcome: Outcome::Applied(_), .. }) =
-                    call(addr, &request, Duration::from_secs(2)).await
+                    call_with(&dialer, addr, &outlast_cluster::Identity::Node(*id), &request, Duration::from_secs(2)).await
                 {
                     acknowledged.lock().unwrap().push(tx);
                 }
@@ -374,7 +379,7 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
     // Every replica's state passes the engine's invariants (conservation included).
     for id in &all {
         let request = ClientRequest::Read { query: Query::Invariants, follower_ok: true, forwarded: false };
-        match call(cluster.client_addr(*id), &request, DEADLINE).await.unwrap() {
+        match cluster.call(*id, &request, DEADLINE).await.unwrap() {
             ClientReply::Read { answer: Answer::Invariants(result), .. } => assert_eq!(result, Ok(()), "node {id}"),
             other => panic!("{other:?}"),
         }
@@ -383,7 +388,7 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
     // every attempted one (an unanswered attempt may or may not have applied).
     let read =
         ClientRequest::Read { query: Query::Balance { account: 1, asset: 0 }, follower_ok: false, forwarded: false };
-    let balance = match call(cluster.client_addr(1), &read, DEADLINE).await.unwrap() {
+    let balance = match cluster.call(1, &read, DEADLINE).await.unwrap() {
         ClientReply::Read { answer: Answer::Balance(Some(balance)), .. } => balance.available,
         other => panic!("{other:?}"),
     };
@@ -395,7 +400,7 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
     for tx in acknowledged.iter().take(50) {
         assert!(matches!(submit(&cluster, 2, deposit(tx.clone())).await, Outcome::Duplicate(_)), "{tx} applied twice");
     }
-    match call(cluster.client_addr(3), &read, DEADLINE).await.unwrap() {
+    match cluster.call(3, &read, DEADLINE).await.unwrap() {
         ClientReply::Read { answer: Answer::Balance(Some(after)), .. } => assert_eq!(after.available, balance),
         other => panic!("{other:?}"),
     }
@@ -454,16 +459,18 @@ async fn a_node_whose_file_disagrees_with_the_cluster_reports_it() {
     assert_eq!(cluster.status(1).await.unwrap().config_mismatch, None);
 }
 
-/// Raft's port takes orders from whoever holds a member's certificate of this cluster, and
-/// from nobody else: a forged vote in clear, a certificate from another CA, a valid certificate
-/// of a node that is not a member, and a member's certificate of another cluster under the
-/// same CA key are all refused, and the cluster does not notice (same term, same leader, same
-/// digest). A member's own certificate is answered: the refusals are not a broken listener.
+/// Raft's port and the client port take orders from whoever holds a member's certificate of
+/// this cluster (and the client port, from its configured operators), and from nobody else: a
+/// forged vote in clear, a certificate from another CA, a valid certificate of a node that is
+/// not a member, and a member's certificate of another cluster under the same CA key are all
+/// refused, and the cluster does not notice (same term, same leader, same digest). A member's
+/// own certificate is answered: the refusals are not a broken listener.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_raft_port_admits_only_this_clusters_members_over_mutual_tls() {
+async fn the_raft_and_client_ports_admit_only_this_clusters_members_over_mutual_tls() {
     use outlast_cluster::frame;
     use outlast_cluster::rpc::{Reply, Request};
-    use outlast_cluster::{dial_peer, TcpDialer};
+    use outlast_cluster::protocol::{call_with, ClientReply, ClientRequest};
+    use outlast_cluster::{Dialer, TcpDialer};
     use outlast_tls::{write_cluster_pki, Authority, Connector, Identity, PkiFiles, TlsFiles};
 
     let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
@@ -478,12 +485,21 @@ async fn the_raft_port_admits_only_this_clusters_members_over_mutual_tls() {
     let target = cluster.raft_addr(1).to_string();
     let pki = cluster.state_dir().pki();
     let files = |pki: &PkiFiles, who: &Identity| TlsFiles { ca: pki.ca_cert(), cert: pki.cert(who), key: pki.key(who) };
+    let client_target = cluster.client_addr(1).to_string();
     let ping = |tls: Option<Connector>| {
-        let target = target.clone();
+        let (target, client_target) = (target.clone(), client_target.clone());
         async move {
-            let mut stream = dial_peer(&TcpDialer::default(), tls.as_ref(), &target, 1).await?;
+            let dialer = TcpDialer { source_ip: None, tls };
+            let status = call_with(&dialer, &client_target, &Identity::Node(1), &ClientRequest::Status, DEADLINE).await;
+            let mut stream = dialer.dial(&target, &Identity::Node(1)).await?;
             frame::write(&mut stream, &Request::Ping).await?;
-            frame::read::<_, Reply>(&mut stream).await
+            let pong = frame::read::<_, Reply>(&mut stream).await;
+            // Both listeners must agree: one error or one answer for the pair.
+            match (status, pong) {
+                (Ok(ClientReply::Status(_)), Ok(Some(pong))) => Ok(Some(pong)),
+                (Err(e), Ok(None) | Err(_)) => Err(e),
+                (status, pong) => panic!("the listeners disagree: client port {status:?}, Raft port {pong:?}"),
+            }
         }
     };
 
