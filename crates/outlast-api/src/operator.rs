@@ -283,7 +283,8 @@ async fn cluster_view(api: &Shared) -> Value {
             Some(outlast_cluster::status::status(&api.raft, &api.reader, &api.me))
         } else {
             let peer = outlast_cluster::Identity::Node(*id);
-            match call_with(&api.writer.dialer, &info.client_addr, &peer, &ClientRequest::Status, STATUS_DEADLINE).await {
+            match call_with(&api.writer.dialer, &info.client_addr, &peer, &ClientRequest::Status, STATUS_DEADLINE).await
+            {
                 Ok(ClientReply::Status(status)) => Some(status),
                 _ => None,
             }

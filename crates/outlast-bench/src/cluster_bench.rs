@@ -81,7 +81,8 @@ pub(crate) async fn create_accounts(
     measure(clients, |client| {
         let (addr, dialer) = (addr.to_string(), dialer.clone());
         async move {
-            let mut connection = Connection::open(&dialer, &addr, &Identity::Node(to)).await.expect("connect to the leader");
+            let mut connection =
+                Connection::open(&dialer, &addr, &Identity::Node(to)).await.expect("connect to the leader");
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let account = base + (client * per_client + n) as u64;

@@ -73,7 +73,8 @@ pub(crate) async fn handle<D: Dialer>(
         Ok(done) => ClientReply::Done(done),
         Err(error) => {
             let request = ClientRequest::Admin { request, forwarded: true };
-            to_leader(pool, error.forward_to_leader(), forwarded, request, ADMIN_DEADLINE, error.to_string(), false).await
+            to_leader(pool, error.forward_to_leader(), forwarded, request, ADMIN_DEADLINE, error.to_string(), false)
+                .await
         }
     }
 }

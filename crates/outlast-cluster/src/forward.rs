@@ -42,7 +42,8 @@ pub(crate) async fn to_leader<D: Dialer>(
                 let peer = forward.leader_id.map_or(Identity::AnyNode, Identity::Node);
                 let mut reused_broke = false;
                 loop {
-                    let Lease { mut connection, reused } = match pool.checkout(addr, &peer, repeatable, deadline).await {
+                    let Lease { mut connection, reused } = match pool.checkout(addr, &peer, repeatable, deadline).await
+                    {
                         Ok(lease) => lease,
                         // A connection that could not be made carried nothing (but an earlier
                         // attempt on a kept connection may have).

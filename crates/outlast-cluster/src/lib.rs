@@ -36,9 +36,9 @@ pub mod listener;
 mod log_store;
 mod network;
 pub mod node;
-pub mod pool;
 #[cfg(feature = "planted-faults")]
 pub mod planted;
+pub mod pool;
 mod preferred;
 pub mod protocol;
 pub mod quorum;

@@ -85,7 +85,8 @@ pub fn operator_dialer(dir: &StateDir) -> Result<TcpDialer, String> {
     let pki = dir.pki();
     let me = Identity::Operator(crate::up::LAB_OPERATOR.into());
     let files = outlast_tls::TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&me), key: pki.key(&me) };
-    let tls = outlast_tls::Connector::new(&cluster, &files).map_err(|e| format!("the lab operator's certificate: {e}"))?;
+    let tls =
+        outlast_tls::Connector::new(&cluster, &files).map_err(|e| format!("the lab operator's certificate: {e}"))?;
     Ok(TcpDialer::tls(tls))
 }
 

@@ -223,7 +223,7 @@ async fn five_nodes_over_three_providers_keep_committing_through_a_whole_provide
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked_for() {
-    use outlast_cluster::protocol::{call_with, Answer, ClientReply, ClientRequest, Query};
+    use outlast_cluster::protocol::{Answer, ClientReply, ClientRequest, Query};
     let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
     cluster.spawn_all().unwrap();
     let all = cluster.ids();
@@ -287,7 +287,7 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     assert!(cluster.converged(&[1, 2, 3, 4], DEADLINE).await, "the learner did not catch up");
     // As a read replica the learner answers follower reads from its own state.
     {
-        use outlast_cluster::protocol::{call_with, Answer, ClientReply, ClientRequest, Query};
+        use outlast_cluster::protocol::{Answer, ClientReply, ClientRequest, Query};
         let read = ClientRequest::Read { query: Query::Digest, follower_ok: true, forwarded: false };
         let digest_of = |reply| match reply {
             ClientReply::Read { answer: Answer::Digest(digest), node } => (digest, node),
@@ -345,7 +345,8 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
                 attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let request = ClientRequest::Submit { body: deposit(tx.clone()), forwarded: false };
                 if let Ok(ClientReply::Outcome { outcome: Outcome::Applied(_), .. }) =
-                    call_with(&dialer, addr, &outlast_cluster::Identity::Node(*id), &request, Duration::from_secs(2)).await
+                    call_with(&dialer, addr, &outlast_cluster::Identity::Node(*id), &request, Duration::from_secs(2))
+                        .await
                 {
                     acknowledged.lock().unwrap().push(tx);
                 }
@@ -468,8 +469,8 @@ async fn a_node_whose_file_disagrees_with_the_cluster_reports_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_raft_and_client_ports_admit_only_this_clusters_members_over_mutual_tls() {
     use outlast_cluster::frame;
-    use outlast_cluster::rpc::{Reply, Request};
     use outlast_cluster::protocol::{call_with, ClientReply, ClientRequest};
+    use outlast_cluster::rpc::{Reply, Request};
     use outlast_cluster::{Dialer, TcpDialer};
     use outlast_tls::{write_cluster_pki, Authority, Connector, Identity, PkiFiles, TlsFiles};
 
