@@ -50,8 +50,10 @@ pub struct Throughput {
 pub struct Report {
     /// The configuration.
     pub config: Config,
-    /// Per concurrency.
+    /// Per concurrency, nodes on mutual TLS (as every cluster runs).
     pub throughput: Vec<Throughput>,
+    /// Per concurrency, the same on a cluster in clear text (the baseline for TLS's cost).
+    pub clear_throughput: Vec<Throughput>,
     /// Time from SIGKILL of the leader to the next commit, per trial, in ms.
     pub failover_ms: Vec<f64>,
     /// Spread of `failover_ms`.
@@ -127,6 +129,20 @@ async fn failover_trial(cluster: &mut ProcessCluster, trial: u64) -> f64 {
 pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
+        // The baseline first: the same cluster with TLS off, then stopped.
+        let clear_throughput = {
+            let mut clear = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], |c| c.tls = None)?;
+            clear.spawn_all().map_err(std::io::Error::other)?;
+            let ids = clear.ids();
+            let leader = clear.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
+            let mut throughput = Vec::new();
+            for (round, &clients) in config.concurrencies.iter().enumerate() {
+                let base = 1 + (round as u64) * 1_000_000;
+                throughput.push(load(&clear, leader, clients, config.commands_per_client, base).await);
+            }
+            clear.stop_all();
+            throughput
+        };
         let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], |_| {})?;
         cluster.spawn_all().map_err(std::io::Error::other)?;
         let ids = cluster.ids();
@@ -141,7 +157,7 @@ pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
             failover_ms.push(failover_trial(&mut cluster, trial as u64).await);
         }
         let failover = spread(&failover_ms);
-        Ok(Report { config: config.clone(), throughput, failover_ms, failover })
+        Ok(Report { config: config.clone(), throughput, clear_throughput, failover_ms, failover })
     })
 }
 
@@ -153,14 +169,24 @@ impl Report {
              - Command: `{command}`\n- Date: {date}\n- Machine: {machine}\n\
              - Setup: 3 `outlast node` processes (labels aws / gcp / azure) on 127.0.0.1, each fsyncing its \
              log; clients hold one connection each to the leader and submit `CreateAccount` commands; a \
-             command counts when the leader replies after commit and apply. {per} commands per client.\n\n\
-             | clients | commits/s | p50 ms | p99 ms |\n|---|---|---|---|\n",
+             command counts when the leader replies after commit and apply. {per} commands per client. \
+             Nodes and clients on mutual TLS 1.3 (rustls, ring), against the same cluster in clear text \
+             started in the same run.\n\n\
+             | clients | commits/s TLS | commits/s clear | TLS / clear | p50 ms TLS / clear | p99 ms TLS / clear |\n\
+             |---|---|---|---|---|---|\n",
             per = self.config.commands_per_client
         );
-        for t in &self.throughput {
+        for (t, c) in self.throughput.iter().zip(&self.clear_throughput) {
             out += &format!(
-                "| {} | {:.0} | {:.2} | {:.2} |\n",
-                t.clients, t.commits_per_sec, t.latency_ms[0], t.latency_ms[1]
+                "| {} | {:.0} | {:.0} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} |\n",
+                t.clients,
+                t.commits_per_sec,
+                c.commits_per_sec,
+                t.commits_per_sec / c.commits_per_sec.max(1e-9),
+                t.latency_ms[0],
+                c.latency_ms[0],
+                t.latency_ms[1],
+                c.latency_ms[1]
             );
         }
         if let Some(f) = self.failover {

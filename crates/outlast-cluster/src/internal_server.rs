@@ -13,7 +13,7 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::frame;
-use crate::listener::{serve_bounded, Listener};
+use crate::listener::{next_frame, serve_bounded, Limits, Listener};
 use outlast_tls::{Acceptor, Admit, Identity};
 
 use crate::network::Dialer;
@@ -24,6 +24,10 @@ use crate::write::{submit, Writer};
 /// Client connections served at once; more wait in the listener's backlog. Bounds the tasks and
 /// buffers a burst of clients can make a node hold.
 pub const CLIENT_CONNECTIONS_MAX: usize = 4_096;
+
+/// Client connections from one address: the forwards of the nodes behind it (kept ones
+/// included) and its tools, but not the whole listener.
+pub const CLIENT_CONNECTIONS_PER_SOURCE_MAX: usize = 512;
 
 /// Serves the client protocol on `listener` until the listener fails, over mutual TLS if
 /// `tls` (only current members and the configured operators get in: see `admitted`).
@@ -43,7 +47,8 @@ pub async fn serve_clients<L: Listener, D: Dialer>(
             }
         }
     };
-    serve_bounded(listener, CLIENT_CONNECTIONS_MAX, "client", tracing::Level::DEBUG, serve_one).await
+    let limits = Limits { connections_max: CLIENT_CONNECTIONS_MAX, per_source_max: CLIENT_CONNECTIONS_PER_SOURCE_MAX };
+    serve_bounded(listener, limits, "client", tracing::Level::DEBUG, serve_one).await
 }
 
 /// Answers one client connection until it closes (any byte stream: TCP in a node, a simulated
@@ -54,7 +59,7 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
     me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
     let (raft, reader, pool) = (&writer.raft, &writer.reader, &writer.pool);
-    while let Some(request) = frame::read::<_, ClientRequest>(&mut stream).await? {
+    while let Some(request) = next_frame::<_, ClientRequest>(&mut stream).await? {
         let reply = match request {
             ClientRequest::Status => ClientReply::Status(crate::status::status(raft, reader, &me)),
             ClientRequest::Admin { request, forwarded } => crate::admin::handle(raft, pool, request, forwarded).await,

@@ -2,13 +2,16 @@
 //! listener in a node, a simulated one in a simulation), and the one bounded loop that serves
 //! them, one task per connection, for both servers (`serve`, `internal_server`).
 //!
-//! Must never: read from a connection (the servers do), or serve more connections at once than
-//! the limit it was given.
+//! Must never: read from a connection (the servers do, through `next_frame`), serve more
+//! connections at once than the limits it was given, or hold a connection it cannot serve
+//! (beyond a limit it closes it at once).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,12 +36,28 @@ impl Listener for TcpListener {
     }
 }
 
+/// Longest a served connection may go without a complete request: an idle connection, or one
+/// that sends a request a byte at a time (slowloris), is closed and frees its slot. Longer than
+/// `pool::IDLE_REUSE_MAX`, so a kept connection is not closed under its holder.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The limits of one listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections served at once.
+    pub connections_max: usize,
+    /// Connections served at once from one source address: one host cannot take them all
+    /// (peers and tools come from their own addresses).
+    pub per_source_max: usize,
+}
+
 /// Accepts connections from `listener` until it fails, serving each with `serve_one` in a task
-/// of its own, at most `connections_max` at once (more wait in the listener's backlog). A
+/// of its own, within `limits`: a connection beyond them is closed at once (shed), not left in
+/// the backlog, so a flood costs the flooder its connections, not the peers theirs. A
 /// connection that ends in an error is logged at `level` as a `what` connection.
 pub async fn serve_bounded<L, F, Fut>(
     mut listener: L,
-    connections_max: usize,
+    limits: Limits,
     what: &'static str,
     level: tracing::Level,
     serve_one: F,
@@ -48,16 +67,32 @@ where
     F: Fn(L::Stream) -> Fut,
     Fut: Future<Output = io::Result<()>> + Send + 'static,
 {
-    assert!(connections_max > 0);
+    assert!(limits.connections_max > 0 && limits.per_source_max > 0);
+    assert!(limits.per_source_max <= limits.connections_max);
     assert!(
         level == tracing::Level::WARN || level == tracing::Level::DEBUG,
         "log a closed connection at WARN or DEBUG"
     );
-    let permits = Arc::new(Semaphore::new(connections_max));
+    let permits = Arc::new(Semaphore::new(limits.connections_max));
+    let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     loop {
-        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let (stream, peer) = listener.accept().await?;
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = limits.connections_max, "{what} connections at their limit: shed one");
+            continue;
+        };
+        let source = peer.ip();
+        {
+            let mut counts = per_source.lock().unwrap_or_else(|p| p.into_inner());
+            let count = counts.entry(source).or_default();
+            if *count >= limits.per_source_max {
+                tracing::warn!(%peer, limit = limits.per_source_max, "{what} connections from one source at their limit: shed one");
+                continue;
+            }
+            *count += 1;
+        }
         let served = serve_one(stream);
+        let per_source = per_source.clone();
         tokio::spawn(async move {
             if let Err(error) = served.await {
                 if level == tracing::Level::WARN {
@@ -66,7 +101,24 @@ where
                     tracing::debug!(%peer, %error, "{what} connection closed");
                 }
             }
+            let mut counts = per_source.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = counts.get_mut(&source) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&source);
+                }
+            }
             drop(permit);
         });
+    }
+}
+
+/// Reads the next frame from `stream`, or fails if none completes within `IDLE_TIMEOUT`.
+pub(crate) async fn next_frame<S: AsyncRead + Unpin, T: serde::de::DeserializeOwned>(
+    stream: &mut S,
+) -> io::Result<Option<T>> {
+    match tokio::time::timeout(IDLE_TIMEOUT, crate::frame::read(stream)).await {
+        Ok(read) => read,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no complete request within {IDLE_TIMEOUT:?}"))),
     }
 }

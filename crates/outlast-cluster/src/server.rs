@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::elections::LeaderContact;
 use crate::frame;
-use crate::listener::{serve_bounded, Listener};
+use crate::listener::{next_frame, serve_bounded, Limits, Listener};
 use crate::rpc::{Reply, Request};
 use crate::types::{NodeId, TypeConfig};
 use crate::LogStore;
@@ -26,6 +26,10 @@ use crate::LogStore;
 /// replication stream; this leaves room for reconnects without letting a flood of connections
 /// exhaust memory.
 pub const CONNECTIONS_MAX: usize = 256;
+
+/// Concurrent peer connections from one address: a peer needs one for replication and a few
+/// for election pings (and behind a link proxy or NAT, several peers share one address).
+pub const CONNECTIONS_PER_SOURCE_MAX: usize = 64;
 
 /// Serves Raft RPCs for `raft` (whose log is `log`) on `listener` until the listener fails,
 /// recording in `contact` every message accepted from a leader; over mutual TLS if `tls`.
@@ -46,7 +50,8 @@ pub async fn serve<L: Listener>(
             }
         }
     };
-    serve_bounded(listener, CONNECTIONS_MAX, "raft", tracing::Level::WARN, serve_one).await
+    let limits = Limits { connections_max: CONNECTIONS_MAX, per_source_max: CONNECTIONS_PER_SOURCE_MAX };
+    serve_bounded(listener, limits, "raft", tracing::Level::WARN, serve_one).await
 }
 
 /// Answers one peer connection, one request at a time, until it closes. Generic over the
@@ -57,7 +62,7 @@ pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     log: LogStore,
     contact: LeaderContact,
 ) -> io::Result<()> {
-    while let Some(request) = frame::read::<_, Request>(&mut stream).await? {
+    while let Some(request) = next_frame::<_, Request>(&mut stream).await? {
         let reply = match request {
             Request::AppendEntries(rpc) => {
                 let reply = raft.append_entries(rpc).await;

@@ -146,19 +146,18 @@ impl Dialer for SimDialer {
     type Stream = SimStream;
 
     async fn dial(&self, addr: &str, _peer: &Identity) -> io::Result<SimStream> {
-        let forward = addr.strip_suffix(&format!(":{CLIENT_PORT}")).map(|leader| {
-            crate::check::shared(&self.observed).note(format!("n{} forwards to leader {leader}", self.from));
-            Forward {
-                line: format!("n{}'s forward to {leader}", self.from),
-                observed: self.observed.clone(),
-                read: false,
-            }
+        let forward = addr.strip_suffix(&format!(":{CLIENT_PORT}")).map(|leader| Forward {
+            from: self.from,
+            leader: leader.to_string(),
+            observed: self.observed.clone(),
+            pending: false,
         });
         match turmoil::net::TcpStream::connect(addr).await {
             Ok(stream) => Ok(SimStream { stream, forward }),
             Err(error) => {
                 if let Some(forward) = forward {
-                    crate::check::shared(&forward.observed).note(format!("{}: no connection", forward.line));
+                    forward.note("forwards to leader");
+                    forward.note_end("no connection");
                 }
                 Err(error)
             }
@@ -166,15 +165,28 @@ impl Dialer for SimDialer {
     }
 }
 
-/// A forward to the leader in flight: traced again when its connection is dropped.
+/// Forwards to the leader on one connection (a node keeps connections for forwards that may
+/// arrive twice, see `outlast_cluster::pool`): each request is traced when its first byte is
+/// written, and again when its answer starts to arrive or the connection is dropped before.
 struct Forward {
-    line: String,
+    from: NodeId,
+    leader: String,
     observed: Arc<Mutex<Observed>>,
-    /// Whether any reply bytes arrived.
-    read: bool,
+    /// A request was written and no answer has arrived yet.
+    pending: bool,
 }
 
-/// A simulated TCP stream, traced if it carries a forward.
+impl Forward {
+    fn note(&self, what: &str) {
+        crate::check::shared(&self.observed).note(format!("n{} {what} {}", self.from, self.leader));
+    }
+
+    fn note_end(&self, end: &str) {
+        crate::check::shared(&self.observed).note(format!("n{}'s forward to {}: {end}", self.from, self.leader));
+    }
+}
+
+/// A simulated TCP stream, traced if it carries forwards.
 pub struct SimStream {
     stream: turmoil::net::TcpStream,
     forward: Option<Forward>,
@@ -184,9 +196,11 @@ impl Drop for SimStream {
     fn drop(&mut self) {
         // Outside a host (its crash tearing it down) there is no simulated time to trace at.
         let (Some(forward), Some(_)) = (&self.forward, turmoil::sim_elapsed()) else { return };
-        let end = if forward.read { "answered" } else { "no answer" };
+        if !forward.pending {
+            return;
+        }
         if let Ok(mut observed) = forward.observed.try_lock() {
-            observed.note_at(now_ms(), format!("{}: {end}", forward.line));
+            observed.note_at(now_ms(), format!("n{}'s forward to {}: no answer", forward.from, forward.leader));
         }
     }
 }
@@ -196,8 +210,9 @@ impl AsyncRead for SimStream {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
         if buf.filled().len() > before {
-            if let Some(forward) = &mut self.forward {
-                forward.read = true;
+            if let Some(forward) = self.forward.as_mut().filter(|f| f.pending) {
+                forward.pending = false;
+                forward.note_end("answered");
             }
         }
         polled
@@ -206,6 +221,10 @@ impl AsyncRead for SimStream {
 
 impl AsyncWrite for SimStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        if let Some(forward) = self.forward.as_mut().filter(|f| !f.pending && !bytes.is_empty()) {
+            forward.pending = true;
+            forward.note("forwards to leader");
+        }
         Pin::new(&mut self.stream).poll_write(cx, bytes)
     }
 

@@ -556,3 +556,83 @@ async fn the_raft_and_client_ports_admit_only_this_clusters_members_over_mutual_
         }
     }
 }
+
+/// One host that keeps hundreds of idle sockets open against a node's Raft and client ports
+/// (never starting a TLS handshake, reconnecting as they are closed) costs the cluster nothing:
+/// the node sheds what is over its per-source limit at once instead of letting it fill the
+/// listener, so when the leader dies the new leader still connects to it, and the node keeps
+/// applying what the cluster commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_sockets_from_one_host_leaves_the_node_in_the_cluster() {
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
+    cluster.spawn_all().unwrap();
+    let all = cluster.ids();
+    let leader = cluster.leader(&all, DEADLINE).await.expect("a leader");
+    let flooded = *all.iter().find(|&&id| id != leader).unwrap();
+    let third = *all.iter().find(|&&id| id != leader && id != flooded).unwrap();
+
+    // More sockets than the whole Raft listener serves (`CONNECTIONS_MAX`), from 127.0.0.99.
+    let targets = [cluster.raft_addr(flooded).to_string(), cluster.client_addr(flooded).to_string()];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut open = std::collections::VecDeque::new();
+            let mut opened = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for target in &targets {
+                    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                    socket.bind("127.0.0.99:0".parse().unwrap()).unwrap();
+                    if let Ok(stream) = socket.connect(target.parse().unwrap()).await {
+                        open.push_back(stream);
+                        opened += 1;
+                    }
+                }
+                while open.len() > 2 * (outlast_cluster::CONNECTIONS_MAX + 44) {
+                    open.pop_front();
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            opened
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await; // let the flood fill up
+
+    // A member opening a new connection from elsewhere is served at once, again and again.
+    {
+        use outlast_cluster::frame;
+        use outlast_cluster::rpc::{Reply, Request};
+        use outlast_cluster::{Dialer, Identity, TcpDialer};
+        let pki = cluster.state_dir().pki();
+        let me = Identity::Node(third);
+        let files = outlast_tls::TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&me), key: pki.key(&me) };
+        let member = TcpDialer::tls(outlast_tls::Connector::new("loopback", &files).unwrap());
+        for _ in 0..5 {
+            let mut stream = member.dial(cluster.raft_addr(flooded), &Identity::Node(flooded)).await.unwrap();
+            frame::write(&mut stream, &Request::Ping).await.unwrap();
+            let answer = tokio::time::timeout(DEADLINE, frame::read::<_, Reply>(&mut stream)).await.unwrap();
+            assert!(matches!(answer, Ok(Some(Reply::Pong(_)))), "{answer:?}");
+        }
+    }
+
+    // The leader dies: a new one must reach the flooded node (two of three make the quorum).
+    cluster.kill(leader);
+    let survivors = [flooded, third];
+    let new_leader = cluster.leader(&survivors, DEADLINE).await.expect("a new leader");
+    for account in 1..=20 {
+        assert!(matches!(submit(&cluster, third, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
+    }
+    let committed = cluster.status(new_leader).await.unwrap().last_applied;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        // Asked over the lab's own connection from 127.0.0.1: another source than the flood.
+        if cluster.status(flooded).await.is_some_and(|s| s.last_applied >= committed) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the flooded node stopped applying what the cluster commits");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let opened = flood.await.unwrap();
+    assert!(opened as usize > 2 * outlast_cluster::CONNECTIONS_MAX, "the flood opened only {opened} sockets");
+}
