@@ -129,29 +129,45 @@ async fn failover_trial(cluster: &mut ProcessCluster, trial: u64) -> f64 {
 pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        // The baseline first: the same cluster with TLS off, then stopped.
-        let clear_throughput = {
-            let mut clear = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], |c| c.tls = None)?;
-            clear.spawn_all().map_err(std::io::Error::other)?;
-            let ids = clear.ids();
-            let leader = clear.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
-            let mut throughput = Vec::new();
+        // TLS against clear text, in the order clear, TLS, TLS, clear (ABBA), so that what a
+        // run's order does (a warmer page cache, a busier disk) falls on both alike; each
+        // figure is the mean of its two runs. Each run is a fresh cluster, stopped after.
+        let mut runs: [Vec<Vec<Throughput>>; 2] = [Vec::new(), Vec::new()];
+        for (run, tls) in [false, true, true, false].into_iter().enumerate() {
+            let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], |c| {
+                if !tls {
+                    c.tls = None
+                }
+            })?;
+            cluster.spawn_all().map_err(std::io::Error::other)?;
+            let ids = cluster.ids();
+            let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
+            let mut measured = Vec::new();
             for (round, &clients) in config.concurrencies.iter().enumerate() {
-                let base = 1 + (round as u64) * 1_000_000;
-                throughput.push(load(&clear, leader, clients, config.commands_per_client, base).await);
+                let base = 1 + ((run * config.concurrencies.len() + round) as u64) * 1_000_000;
+                measured.push(load(&cluster, leader, clients, config.commands_per_client, base).await);
             }
-            clear.stop_all();
-            throughput
+            cluster.stop_all();
+            runs[usize::from(tls)].push(measured);
+        }
+        let mean = |runs: &[Vec<Throughput>]| -> Vec<Throughput> {
+            (0..config.concurrencies.len())
+                .map(|i| {
+                    let n = runs.len() as f64;
+                    let sum = |f: &dyn Fn(&Throughput) -> f64| runs.iter().map(|r| f(&r[i])).sum::<f64>() / n;
+                    Throughput {
+                        clients: runs[0][i].clients,
+                        commits_per_sec: sum(&|t| t.commits_per_sec),
+                        latency_ms: [sum(&|t| t.latency_ms[0]), sum(&|t| t.latency_ms[1])],
+                    }
+                })
+                .collect()
         };
+        let (clear_throughput, throughput) = (mean(&runs[0]), mean(&runs[1]));
+        // Leader kills on a cluster on TLS, as every cluster runs.
         let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], |_| {})?;
         cluster.spawn_all().map_err(std::io::Error::other)?;
-        let ids = cluster.ids();
-        let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
-        let mut throughput = Vec::new();
-        for (round, &clients) in config.concurrencies.iter().enumerate() {
-            let base = 1 + (round as u64) * 1_000_000;
-            throughput.push(load(&cluster, leader, clients, config.commands_per_client, base).await);
-        }
+        cluster.leader(&cluster.ids(), DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
         let mut failover_ms = Vec::new();
         for trial in 0..config.failover_trials {
             failover_ms.push(failover_trial(&mut cluster, trial as u64).await);
@@ -170,8 +186,8 @@ impl Report {
              - Setup: 3 `outlast node` processes (labels aws / gcp / azure) on 127.0.0.1, each fsyncing its \
              log; clients hold one connection each to the leader and submit `CreateAccount` commands; a \
              command counts when the leader replies after commit and apply. {per} commands per client. \
-             Nodes and clients on mutual TLS 1.3 (rustls, ring), against the same cluster in clear text \
-             started in the same run.\n\n\
+             Nodes and clients on mutual TLS 1.3 (rustls, ring), against the same cluster in clear text, \
+             fresh clusters run in the order clear, TLS, TLS, clear; each figure is the mean of its two runs.\n\n\
              | clients | commits/s TLS | commits/s clear | TLS / clear | p50 ms TLS / clear | p99 ms TLS / clear |\n\
              |---|---|---|---|---|---|\n",
             per = self.config.commands_per_client

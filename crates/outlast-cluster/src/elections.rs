@@ -10,7 +10,8 @@
 //! next in line steps in when the first is dead too.
 //!
 //! The line: once the leader has been silent for more than a heartbeat, a node asks every
-//! other voter whether it is there and how far its log goes (`Ping`, bounded by a heartbeat;
+//! other voter whether it is there and how far its log goes (`Ping` on a connection kept open
+//! for it, so one round trip, bounded by the time until the first turn;
 //! no leader means no log grows meanwhile, so every node sees the same logs). Nodes that do
 //! not answer, and the lost leader, have no place. The rest line up longest log first — a
 //! voter refuses a candidate whose log is shorter than its own, so the first in line can win
@@ -36,7 +37,7 @@ use outlast_tls::Identity;
 use tokio::time::Instant;
 
 use crate::frame;
-use crate::network::Dialer;
+use crate::network::{Dialer, Kept};
 use crate::rpc::{Reply, Request};
 use crate::types::{NodeId, TypeConfig};
 use crate::LogStore;
@@ -113,11 +114,25 @@ impl ElectionTiming {
         self.lease + self.heartbeat / 4 + self.heartbeat * rank as u32
     }
 
-    /// Silence after which the leader is suspect and the nodes ahead in line are asked whether
-    /// they are there: a heartbeat is overdue. The answers (bounded by a heartbeat, longer than
-    /// any round trip) are in before the first node's turn.
+    /// Silence after which the leader is suspect and the other voters are asked how far their
+    /// logs go: a heartbeat is overdue.
     pub fn suspect_after(&self) -> Duration {
         self.heartbeat + self.heartbeat / 4
+    }
+
+    /// How long the answers may take: until the first node's turn. A live voter that answers
+    /// too late is taken for absent and may campaign at the same time as another (a split
+    /// vote), so the bound is as long as the line allows, not a round trip.
+    pub fn ask_deadline(&self) -> Duration {
+        self.due(0).saturating_sub(self.suspect_after())
+    }
+
+    /// After a campaign that did not win, how long node `me` waits before the next: everyone
+    /// else in line gets a turn first, and two nodes that both believed they were first (each
+    /// took the other for absent) retry at different times, by their ids' order.
+    pub fn retry_after(&self, me: NodeId, voters: &[NodeId]) -> Duration {
+        let place = voters.iter().filter(|&&id| id < me).count() as u32;
+        self.heartbeat * voters.len() as u32 + self.heartbeat / 2 * place
     }
 }
 
@@ -144,46 +159,69 @@ pub fn rank(me: NodeId, present: &[Standing], region_order: &[String]) -> usize 
     line.iter().position(|s| s.id == me).unwrap_or(line.len())
 }
 
+/// How often every peer is pinged while the leader is heard, so that a kept connection to each
+/// is always there (`network::Kept`, shared with Raft's clients): a ping, or a vote, when the
+/// leader is lost is then one round trip, not three (TCP and TLS handshakes first).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How far the logs of `nodes` (id, Raft address) go, for those that answer a `Ping` within
-/// `deadline`.
+/// `deadline`; on the kept connection to each if there is one (else, or if it has died, on a
+/// new one), kept again after.
 async fn ask<D: Dialer>(
     dialer: &D,
+    kept: &Kept<D::Stream>,
     nodes: Vec<(NodeId, String)>,
     deadline: Duration,
 ) -> BTreeMap<NodeId, Option<LogId<NodeId>>> {
     let mut asks = tokio::task::JoinSet::new();
     for (id, addr) in nodes {
         let dialer = dialer.clone();
+        let kept_stream = kept.take(id);
         asks.spawn(async move {
-            let ask = async {
-                let mut stream = dialer.dial(&addr, &Identity::Node(id)).await?;
+            let ping = |mut stream: D::Stream| async move {
                 frame::write(&mut stream, &Request::Ping).await?;
-                frame::read::<_, Reply>(&mut stream).await
+                match frame::read::<_, Reply>(&mut stream).await? {
+                    Some(Reply::Pong(last_log)) => Ok((stream, last_log)),
+                    _ => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "no pong")),
+                }
+            };
+            let ask = async {
+                if let Some(stream) = kept_stream {
+                    if let Ok(answer) = ping(stream).await {
+                        return Ok(answer);
+                    }
+                }
+                ping(dialer.dial(&addr, &Identity::Node(id)).await?).await
             };
             match tokio::time::timeout(deadline, ask).await {
-                Ok(Ok(Some(Reply::Pong(last_log)))) => Some((id, last_log)),
+                Ok(Ok((stream, last_log))) => Some((id, last_log, stream)),
                 _ => None,
             }
         });
     }
     let mut answers = BTreeMap::new();
     while let Some(answer) = asks.join_next().await {
-        answers.extend(answer.ok().flatten());
+        if let Ok(Some((id, last_log, stream))) = answer {
+            answers.insert(id, last_log);
+            kept.put(id, stream);
+        }
     }
     answers
 }
 
-/// Runs forever on node `me`, whose log is `log`, asking peers through `dialer`.
+/// Runs forever on node `me`, whose log is `log`, asking peers through `dialer` on the
+/// connections `kept` (shared with Raft's clients).
 pub async fn campaign_when_due<D: Dialer>(
     raft: Raft<TypeConfig>,
     me: NodeId,
     log: LogStore,
     contact: LeaderContact,
     timing: ElectionTiming,
-    dialer: D,
+    (dialer, kept): (D, Kept<D::Stream>),
 ) {
     let mut last_leader: Option<NodeId> = None;
     let mut campaigned_at: Option<Instant> = None;
+    let mut kept_warm_at = Instant::now();
     // The voters that answered during this silence, this node included; `None` until asked.
     let mut present: Option<Vec<Standing>> = None;
     loop {
@@ -203,6 +241,16 @@ pub async fn campaign_when_due<D: Dialer>(
         let Some(silence) = contact.silence() else { continue };
         if silence < timing.suspect_after() {
             (campaigned_at, present) = (None, None);
+            if kept_warm_at.elapsed() >= KEEPALIVE_INTERVAL {
+                kept_warm_at = Instant::now();
+                let others: Vec<(NodeId, String)> = membership
+                    .voter_ids()
+                    .filter(|id| *id != me)
+                    .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
+                    .collect();
+                let (dialer, kept, deadline) = (dialer.clone(), kept.clone(), timing.lease);
+                tokio::spawn(async move { ask(&dialer, &kept, others, deadline).await });
+            }
             continue;
         }
         let Some(present) = &present else {
@@ -211,7 +259,7 @@ pub async fn campaign_when_due<D: Dialer>(
                 .filter(|id| *id != me && Some(*id) != last_leader)
                 .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
                 .collect();
-            let mut answers = ask(&dialer, others, timing.heartbeat).await;
+            let mut answers = ask(&dialer, &kept, others, timing.ask_deadline()).await;
             answers.insert(me, log.last_log_id().ok().flatten());
             let standing: Vec<Standing> = answers
                 .into_iter()
@@ -230,7 +278,8 @@ pub async fn campaign_when_due<D: Dialer>(
             continue;
         }
         // Once in, try again only after everyone else in line has had a turn.
-        let retry_after = timing.heartbeat * membership.voter_ids().count() as u32;
+        let voter_ids: Vec<NodeId> = membership.voter_ids().collect();
+        let retry_after = timing.retry_after(me, &voter_ids);
         if campaigned_at.is_some_and(|at| at.elapsed() < retry_after) {
             continue;
         }
@@ -329,7 +378,13 @@ mod tests {
             region_order: Vec::new(),
         };
         assert_eq!(timing.suspect_after(), Duration::from_millis(125));
-        assert!(timing.suspect_after() + timing.heartbeat <= timing.due(0), "the answers are in before the first turn");
+        assert_eq!(
+            timing.suspect_after() + timing.ask_deadline(),
+            timing.due(0),
+            "the answers are in before the first turn"
+        );
+        assert_eq!(timing.retry_after(1, &[1, 2, 3]), Duration::from_millis(300));
+        assert_eq!(timing.retry_after(3, &[1, 2, 3]), Duration::from_millis(400), "distinct retries by id");
         assert_eq!(timing.due(0), Duration::from_millis(525));
         assert_eq!(timing.due(2), Duration::from_millis(725));
     }

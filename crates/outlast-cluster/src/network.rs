@@ -8,8 +8,10 @@
 //! it. A peer that cannot be dialled is `Unreachable`; a broken exchange is a network error;
 //! an error raised by the remote Raft is passed back as a remote error.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
@@ -20,6 +22,8 @@ use openraft::raft::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+// Tokio's clock, not the OS's: in a simulation it is the simulated one.
+use tokio::time::Instant;
 
 use outlast_tls::{Connector, Identity, MaybeTls};
 
@@ -84,16 +88,80 @@ impl Dialer for TcpDialer {
     }
 }
 
+/// Connections to peers' Raft ports kept between uses. openraft makes a new client for every
+/// election and every read-index round, and a new connection would pay the TCP and TLS
+/// handshakes inside the RPC's deadline (a vote gets `election_timeout_min`, an AppendEntries
+/// one heartbeat: across an ocean, less than three round trips). So a client whose last
+/// exchange completed leaves its connection here when dropped, and the next client to the same
+/// peer (or the campaigner's pings, see `elections`) takes it.
+pub struct Kept<S> {
+    streams: Arc<Mutex<HashMap<NodeId, Vec<(S, Instant)>>>>,
+}
+
+impl<S> Clone for Kept<S> {
+    fn clone(&self) -> Self {
+        Kept { streams: self.streams.clone() }
+    }
+}
+
+impl<S> Default for Kept<S> {
+    fn default() -> Self {
+        Kept { streams: Arc::default() }
+    }
+}
+
+impl<S> std::fmt::Debug for Kept<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept")
+    }
+}
+
+/// Connections kept per peer: a few clients at once (replication, a vote, read-index rounds).
+const KEPT_PER_PEER_MAX: usize = 8;
+
+/// Longest a connection is kept unused: under the listeners' idle timeout, so the peer has not
+/// closed it (`listener::IDLE_TIMEOUT`); the campaigner's keep-alive pings use it sooner.
+const KEPT_FOR: Duration = Duration::from_secs(30);
+
+impl<S> Kept<S> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Vec<(S, Instant)>>> {
+        self.streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A kept connection to `peer`, the most recently used first.
+    pub fn take(&self, peer: NodeId) -> Option<S> {
+        let mut streams = self.lock();
+        let kept = streams.get_mut(&peer)?;
+        kept.retain(|(_, since)| since.elapsed() < KEPT_FOR);
+        kept.pop().map(|(stream, _)| stream)
+    }
+
+    /// Keeps `stream`, whose last exchange with `peer` completed.
+    pub fn put(&self, peer: NodeId, stream: S) {
+        let mut streams = self.lock();
+        let kept = streams.entry(peer).or_default();
+        if kept.len() < KEPT_PER_PEER_MAX {
+            kept.push((stream, Instant::now()));
+        }
+    }
+}
+
 /// Creates a [`Peer`] per target node from the address in its membership entry.
 #[derive(Clone, Debug, Default)]
 pub struct Network<D: Dialer = TcpDialer> {
     dialer: D,
+    kept: Kept<D::Stream>,
 }
 
 impl<D: Dialer> Network<D> {
     /// A network that dials with `dialer`.
     pub fn new(dialer: D) -> Network<D> {
-        Network { dialer }
+        Network { dialer, kept: Kept::default() }
+    }
+
+    /// A network that dials with `dialer` and shares kept connections with `kept`.
+    pub fn with_kept(dialer: D, kept: Kept<D::Stream>) -> Network<D> {
+        Network { dialer, kept }
     }
 }
 
@@ -101,7 +169,8 @@ impl<D: Dialer> RaftNetworkFactory<TypeConfig> for Network<D> {
     type Network = Peer<D>;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
-        Peer { target, addr: node.addr.clone(), dialer: self.dialer.clone(), stream: None }
+        let (dialer, kept) = (self.dialer.clone(), self.kept.clone());
+        Peer { target, addr: node.addr.clone(), dialer, kept, stream: None, clean: true }
     }
 }
 
@@ -111,7 +180,18 @@ pub struct Peer<D: Dialer = TcpDialer> {
     target: NodeId,
     addr: String,
     dialer: D,
+    kept: Kept<D::Stream>,
     stream: Option<D::Stream>,
+    /// No exchange is half done on `stream` (one cut off by a deadline may hold half a frame).
+    clean: bool,
+}
+
+impl<D: Dialer> Drop for Peer<D> {
+    fn drop(&mut self) {
+        if let (Some(stream), true) = (self.stream.take(), self.clean) {
+            self.kept.put(self.target, stream);
+        }
+    }
 }
 
 enum CallError {
@@ -136,9 +216,50 @@ impl<D: Dialer> Peer<D> {
     }
 
     async fn exchange(&mut self, request: &Request) -> Result<Reply, CallError> {
+        self.clean = false;
+        if self.stream.is_none() {
+            if let Some(kept) = self.kept.take(self.target) {
+                self.stream = Some(kept);
+                // A kept connection may have died meanwhile: then once more on a new one.
+                match self.exchange_on(request, CallError::Network).await {
+                    Ok(reply) => {
+                        self.clean = true;
+                        return Ok(reply);
+                    }
+                    Err(_) => self.stream = None,
+                }
+            }
+        }
+        let reply = self.exchange_fresh_or_open(request).await;
+        self.clean = reply.is_ok();
+        reply
+    }
+
+    async fn exchange_on(&mut self, request: &Request, broken: fn(io::Error) -> CallError) -> Result<Reply, CallError> {
+        let stream = self.stream.as_mut().expect("a stream to exchange on");
+        frame::write(stream, request).await.map_err(broken)?;
+        match frame::read(stream).await.map_err(broken)? {
+            Some(reply) => Ok(reply),
+            None => Err(broken(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection"))),
+        }
+    }
+
+    async fn exchange_fresh_or_open(&mut self, request: &Request) -> Result<Reply, CallError> {
         let fresh = self.stream.is_none();
         if fresh {
-            let dialled = self.dialer.dial(&self.addr, &Identity::Node(self.target)).await;
+            // Dialled in a task of its own: should openraft's deadline cut this call off
+            // during the handshakes, the connection is still made and kept for the next client
+            // (across an ocean a new TLS connection takes two round trips of an AppendEntries'
+            // one-heartbeat deadline).
+            let (dialer, addr, target, kept) = (self.dialer.clone(), self.addr.clone(), self.target, self.kept.clone());
+            let (sent, dialled) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                let stream = dialer.dial(&addr, &Identity::Node(target)).await;
+                if let Err(Ok(stream)) = sent.send(stream) {
+                    kept.put(target, stream);
+                }
+            });
+            let dialled = dialled.await.unwrap_or_else(|_| Err(io::Error::other("the dial was dropped")));
             // A refused handshake is unreachable too: openraft pauses before the next try.
             self.stream = Some(dialled.map_err(CallError::Unreachable)?);
         }
@@ -147,13 +268,8 @@ impl<D: Dialer> Peer<D> {
         // openraft backs off only from `Unreachable`; calling it a network error made it retry
         // at once, thousands of times a second, each a log line. (Should the peer have crashed
         // after reading the request, only the pause before the retry differs.)
-        let broken = if fresh { CallError::Unreachable } else { CallError::Network };
-        let stream = self.stream.as_mut().expect("connected above");
-        frame::write(stream, request).await.map_err(broken)?;
-        match frame::read(stream).await.map_err(broken)? {
-            Some(reply) => Ok(reply),
-            None => Err(broken(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection"))),
-        }
+        let broken: fn(io::Error) -> CallError = if fresh { CallError::Unreachable } else { CallError::Network };
+        self.exchange_on(request, broken).await
     }
 
     fn transport_error<E: std::error::Error>(error: CallError) -> RPCError<NodeId, NodeInfo, E> {

@@ -27,6 +27,7 @@ use crate::config::NodeConfig;
 use crate::elections::{campaign_when_due, ElectionTiming, LeaderContact};
 use crate::internal_server::serve_clients;
 use crate::listener::Listener;
+use crate::network::Kept;
 use crate::state_machine::EngineReader;
 use crate::status::report_config_mismatch;
 use crate::topology::fatal_provider_losses;
@@ -136,7 +137,8 @@ pub async fn assemble<D: Dialer, L: Listener>(
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);
-    let network = Network::new(dialer.clone());
+    let kept = Kept::default();
+    let network = Network::with_kept(dialer.clone(), kept.clone());
     let raft =
         Raft::new(config.id, raft_config, network, log.clone(), machine).await.map_err(|e| format!("raft: {e}"))?;
     // From here on nothing awaits (see the module's rule).
@@ -163,7 +165,7 @@ pub async fn assemble<D: Dialer, L: Listener>(
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         region_order: config.preferred_region.iter().chain(&config.succession_regions).cloned().collect(),
     };
-    tasks.push(forever(campaign_when_due(raft.clone(), config.id, log, contact, timing, dialer.clone())));
+    tasks.push(forever(campaign_when_due(raft.clone(), config.id, log, contact, timing, (dialer.clone(), kept))));
     if let Some(region) = config.preferred_region.clone() {
         tasks.push(forever(crate::preferred::keep_leader_in(raft.clone(), config.id, region)));
     }

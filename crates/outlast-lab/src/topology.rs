@@ -58,6 +58,12 @@ pub struct Topology {
     /// Where the leader should be.
     #[serde(default)]
     pub preferred_region: Option<String>,
+    /// Mutual TLS between the nodes (default off in the WAN lab: openraft makes a new client per
+    /// read-index round, and on a new connection the TLS handshake does not fit in an
+    /// AppendEntries' one-heartbeat deadline across the simulated ocean; linearizable reads then
+    /// fail. Loopback clusters, whose round trips are short, always run TLS).
+    #[serde(default)]
+    pub tls: bool,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
     /// Latencies between regions; every pair of regions used must be listed.

@@ -157,7 +157,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
     let pki = dir.pki();
     let cluster = dir.read_cluster_id().expect("prepare wrote the cluster id");
     let me = Identity::Node(id);
-    config.tls = Some(TlsConfig {
+    config.tls = topology.tls.then(|| TlsConfig {
         cluster,
         ca_file: pki.ca_cert(),
         cert_file: pki.cert(&me),
