@@ -6,7 +6,7 @@ use outlast_sim::{run_seed, Options};
 
 /// A seed whose run has a follower forward a command to the leader and then the leader crash
 /// while that forward is in flight (found with `find_a_leader_crash_during_a_forward`).
-const LEADER_CRASH_DURING_FORWARD_SEED: u64 = 95;
+const LEADER_CRASH_DURING_FORWARD_SEED: u64 = 1;
 
 /// A forward to a leader that crashed while it was in flight, and ended without an answer:
 /// the trace lines of the forward, the crash and the forward's end.
