@@ -63,11 +63,6 @@ impl<D: Dialer> Pool<D> {
         Pool { dialer, idle: Arc::default() }
     }
 
-    /// The dialer new connections come from.
-    pub fn dialer(&self) -> &D {
-        &self.dialer
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Idle<D::Stream>>> {
         // A panic while holding the lock leaves a map of whole connections: still usable.
         self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

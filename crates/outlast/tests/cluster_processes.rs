@@ -574,18 +574,18 @@ async fn a_flood_of_idle_sockets_from_one_host_leaves_the_node_in_the_cluster() 
     // More sockets than the whole Raft listener serves (`CONNECTIONS_MAX`), from 127.0.0.99.
     let targets = [cluster.raft_addr(flooded).to_string(), cluster.client_addr(flooded).to_string()];
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let flood = {
-        let stop = stop.clone();
+        let (stop, opened) = (stop.clone(), opened.clone());
         tokio::spawn(async move {
             let mut open = std::collections::VecDeque::new();
-            let mut opened = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 for target in &targets {
                     let socket = tokio::net::TcpSocket::new_v4().unwrap();
                     socket.bind("127.0.0.99:0".parse().unwrap()).unwrap();
                     if let Ok(stream) = socket.connect(target.parse().unwrap()).await {
                         open.push_back(stream);
-                        opened += 1;
+                        opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 while open.len() > 2 * (outlast_cluster::CONNECTIONS_MAX + 44) {
@@ -593,10 +593,14 @@ async fn a_flood_of_idle_sockets_from_one_host_leaves_the_node_in_the_cluster() 
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            opened
         })
     };
-    tokio::time::sleep(Duration::from_secs(1)).await; // let the flood fill up
+    // Wait until the flood has opened more sockets than the whole Raft listener serves.
+    let filled = Instant::now() + DEADLINE;
+    while opened.load(std::sync::atomic::Ordering::Relaxed) <= 2 * outlast_cluster::CONNECTIONS_MAX {
+        assert!(Instant::now() < filled, "the flood could not open its sockets");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // A member opening a new connection from elsewhere is served at once, again and again.
     {
@@ -633,6 +637,5 @@ async fn a_flood_of_idle_sockets_from_one_host_leaves_the_node_in_the_cluster() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let opened = flood.await.unwrap();
-    assert!(opened as usize > 2 * outlast_cluster::CONNECTIONS_MAX, "the flood opened only {opened} sockets");
+    flood.await.unwrap();
 }
