@@ -109,8 +109,7 @@ impl Api {
 
     /// `catch_up` without the answer or the count (for `/ready`, which probes call all day).
     pub async fn caught_up(&self) -> bool {
-        let pool = &self.writer.pool;
-        outlast_cluster::read::catch_up(&self.raft, &self.reader, pool, self.me.0, CATCH_UP_DEADLINE).await
+        outlast_cluster::read::catch_up(&self.writer, self.me.0, CATCH_UP_DEADLINE).await
     }
 
     fn unknown(&self, why: &str) -> ApiError {

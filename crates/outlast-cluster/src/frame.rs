@@ -15,6 +15,11 @@ pub const FRAME_BYTES_MAX: u32 = 64 << 20;
 
 /// Writes `message` as one frame.
 pub async fn write<W: AsyncWrite + Unpin, T: Serialize>(stream: &mut W, message: &T) -> io::Result<()> {
+    write_encoded(stream, &encode(message)?).await
+}
+
+/// `message` as one frame's bytes (to send later, or more than once).
+pub fn encode<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
     let body = postcard::to_allocvec(message).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let len = u32::try_from(body.len()).ok().filter(|&len| len <= FRAME_BYTES_MAX).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("frame of {} bytes is too large", body.len()))
@@ -22,7 +27,12 @@ pub async fn write<W: AsyncWrite + Unpin, T: Serialize>(stream: &mut W, message:
     let mut buffer = Vec::with_capacity(4 + body.len());
     buffer.extend_from_slice(&len.to_le_bytes());
     buffer.extend_from_slice(&body);
-    stream.write_all(&buffer).await?;
+    Ok(buffer)
+}
+
+/// Writes a frame made by `encode`.
+pub async fn write_encoded<W: AsyncWrite + Unpin>(stream: &mut W, frame: &[u8]) -> io::Result<()> {
+    stream.write_all(frame).await?;
     stream.flush().await
 }
 

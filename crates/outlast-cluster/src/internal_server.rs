@@ -65,7 +65,7 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
             ClientRequest::Admin { request, forwarded } => crate::admin::handle(raft, pool, request, forwarded).await,
             ClientRequest::Submit { body, forwarded } => submit(&writer, body, forwarded).await,
             ClientRequest::Read { query, follower_ok, forwarded } => {
-                crate::read::read(raft, reader, pool, me.0, query, follower_ok, forwarded).await
+                crate::read::read(&writer, me.0, query, follower_ok, forwarded).await
             }
         };
         frame::write(&mut stream, &reply).await?;

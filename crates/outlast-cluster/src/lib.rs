@@ -10,12 +10,14 @@
 //! The node's own jobs, one per module: `protocol` (the internal client protocol's messages and
 //! a connection carrying them), `internal_server` (serves that protocol), `write` (stamping and
 //! replicating commands, through the `batcher`), `read` (linearizable reads, read index,
-//! catch-up), `status`, `admin` (membership changes at the leader), `forward` (a follower's one
-//! hop to the leader), `pool` (kept-open connections for those hops), `elections` and `preferred` (who campaigns when), `topology` (which
-//! failure domains the voters survive), `config` (the node's file), `listener` (the accept
-//! seam and the one bounded accept loop), `planted` (test-only faults, feature
-//! `planted-faults`) and `node` (the assembly of all of it, started the same way by `outlast
-//! node` and by the simulation, which differ only in the seams: disk, dialer, listeners, clock).
+//! catch-up), `shared_round` (concurrent reads share one read-index round), `status`, `admin`
+//! (membership changes at the leader), `forward` (a follower's one hop to the leader), `pool`
+//! (kept-open connections for those hops), `elections` and `preferred` (who campaigns when),
+//! `topology` (which failure domains the voters survive), `config` (the node's file),
+//! `listener` (the accept seam and the one bounded accept loop), `planted` (test-only faults,
+//! feature `planted-faults`) and `node` (the assembly of all of it, started the same way by
+//! `outlast node` and by the simulation, which differ only in the seams: disk, dialer,
+//! listeners, clock).
 //!
 //! Must never: read the OS clock, entropy or network inside a node except through those seams
 //! (a simulation replaces them and must stay a pure function of its seed). `Connection::open`
@@ -45,6 +47,7 @@ pub mod quorum;
 pub mod read;
 pub mod rpc;
 mod server;
+pub mod shared_round;
 mod state_machine;
 pub mod status;
 pub mod topology;

@@ -3,10 +3,12 @@
 //! How a stream to a peer is obtained is a `Dialer`: TCP in a node (`TcpDialer`), something
 //! else in a simulation, with the same frames and the same code above it.
 //!
-//! One connection per peer, reused across calls and re-dialled after any error (openraft's
-//! replication retries with its own backoff). Every call is bounded by openraft's deadline for
-//! it. A peer that cannot be dialled is `Unreachable`; a broken exchange is a network error;
-//! an error raised by the remote Raft is passed back as a remote error.
+//! One connection per client, reused across its calls, taken from and returned to the node's
+//! kept connections (`Kept`), and re-dialled after any error (openraft's replication retries
+//! with its own backoff). Every call is bounded by openraft's deadline for it; the exchange
+//! itself runs on (bounded) when the deadline cuts the call off, so its connection is kept.
+//! A peer that cannot be dialled is `Unreachable`; a broken exchange is a network error; an
+//! error raised by the remote Raft is passed back as a remote error.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -169,8 +171,7 @@ impl<D: Dialer> RaftNetworkFactory<TypeConfig> for Network<D> {
     type Network = Peer<D>;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
-        let (dialer, kept) = (self.dialer.clone(), self.kept.clone());
-        Peer { target, addr: node.addr.clone(), dialer, kept, stream: None, clean: true }
+        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone())
     }
 }
 
@@ -181,95 +182,73 @@ pub struct Peer<D: Dialer = TcpDialer> {
     addr: String,
     dialer: D,
     kept: Kept<D::Stream>,
+    /// A connection whose last exchange completed (never one holding half a frame).
     stream: Option<D::Stream>,
-    /// No exchange is half done on `stream` (one cut off by a deadline may hold half a frame).
-    clean: bool,
 }
 
 impl<D: Dialer> Drop for Peer<D> {
     fn drop(&mut self) {
-        if let (Some(stream), true) = (self.stream.take(), self.clean) {
+        if let Some(stream) = self.stream.take() {
             self.kept.put(self.target, stream);
         }
     }
 }
 
-enum CallError {
+/// Why a call failed: the peer could not be reached (openraft backs off), or the exchange broke.
+pub(crate) enum CallError {
+    /// Refused, reset before any reply, or the handshake failed.
     Unreachable(io::Error),
+    /// Broken or cut off by the deadline.
     Network(io::Error),
 }
 
 type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, NodeInfo, E>>;
 
+/// Longest an exchange goes on after its caller's deadline cut the call off (see `Peer::call`).
+const EXCHANGE_AFTER_CUTOFF_MAX: Duration = Duration::from_secs(5);
+
+/// What an exchange is doing, for the error when a deadline cuts its call off.
+const DOING: [&str; 3] = ["waiting on a kept connection", "dialling", "waiting on a new connection"];
+
 impl<D: Dialer> Peer<D> {
-    /// Sends `request` and waits for the reply, within `deadline`.
-    async fn call(&mut self, request: &Request, deadline: Duration) -> Result<Reply, CallError> {
-        let result = match tokio::time::timeout(deadline, self.exchange(request)).await {
-            Ok(result) => result,
-            Err(_) => Err(CallError::Network(io::Error::new(io::ErrorKind::TimedOut, "no reply within the deadline"))),
-        };
-        if result.is_err() {
-            // The stream may hold half a frame: never reuse it.
-            self.stream = None;
-        }
-        result
+    /// A client of node `target` at `addr` (kept connections shared through `kept`).
+    pub(crate) fn new(target: NodeId, addr: String, dialer: D, kept: Kept<D::Stream>) -> Peer<D> {
+        Peer { target, addr, dialer, kept, stream: None }
     }
 
-    async fn exchange(&mut self, request: &Request) -> Result<Reply, CallError> {
-        self.clean = false;
-        if self.stream.is_none() {
-            if let Some(kept) = self.kept.take(self.target) {
-                self.stream = Some(kept);
-                // A kept connection may have died meanwhile: then once more on a new one.
-                match self.exchange_on(request, CallError::Network).await {
-                    Ok(reply) => {
-                        self.clean = true;
-                        return Ok(reply);
-                    }
-                    Err(_) => self.stream = None,
-                }
+    /// Sends `request` and waits for the reply, within `deadline`.
+    ///
+    /// The exchange runs in a task of its own. Should the deadline cut the call off, the task
+    /// still finishes it (within `EXCHANGE_AFTER_CUTOFF_MAX`) and keeps the connection for the
+    /// next client. Otherwise a link whose round trip plus handshakes exceed the deadline (a new
+    /// TLS connection across an ocean, within an AppendEntries' one-heartbeat deadline) would
+    /// throw away every connection it made and dial again forever. A request the deadline cut
+    /// off before it was sent is not sent late: the new connection is kept unused.
+    pub(crate) async fn call(&mut self, request: &Request, deadline: Duration) -> Result<Reply, CallError> {
+        let frame = frame::encode(request).map_err(CallError::Network)?;
+        let stream = self.stream.take().or_else(|| self.kept.take(self.target));
+        let (replied, reply) = tokio::sync::oneshot::channel();
+        let doing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let exchange = Exchange {
+            peer: (self.target, self.addr.clone()),
+            dialer: self.dialer.clone(),
+            kept: self.kept.clone(),
+            doing: doing.clone(),
+        };
+        tokio::spawn(exchange.run(stream, frame, deadline.max(EXCHANGE_AFTER_CUTOFF_MAX), replied));
+        match tokio::time::timeout(deadline, reply).await {
+            Ok(Ok(Ok((reply, stream)))) => {
+                self.stream = Some(stream);
+                Ok(reply)
+            }
+            Ok(Ok(Err(error))) => Err(error),
+            Ok(Err(_)) => Err(CallError::Network(io::Error::other("the exchange ended without a reply"))),
+            Err(_) => {
+                let doing = DOING[doing.load(std::sync::atomic::Ordering::Relaxed)];
+                let why = format!("no reply within the deadline ({} ms, {doing})", deadline.as_millis());
+                Err(CallError::Network(io::Error::new(io::ErrorKind::TimedOut, why)))
             }
         }
-        let reply = self.exchange_fresh_or_open(request).await;
-        self.clean = reply.is_ok();
-        reply
-    }
-
-    async fn exchange_on(&mut self, request: &Request, broken: fn(io::Error) -> CallError) -> Result<Reply, CallError> {
-        let stream = self.stream.as_mut().expect("a stream to exchange on");
-        frame::write(stream, request).await.map_err(broken)?;
-        match frame::read(stream).await.map_err(broken)? {
-            Some(reply) => Ok(reply),
-            None => Err(broken(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection"))),
-        }
-    }
-
-    async fn exchange_fresh_or_open(&mut self, request: &Request) -> Result<Reply, CallError> {
-        let fresh = self.stream.is_none();
-        if fresh {
-            // Dialled in a task of its own: should openraft's deadline cut this call off
-            // during the handshakes, the connection is still made and kept for the next client
-            // (across an ocean a new TLS connection takes two round trips of an AppendEntries'
-            // one-heartbeat deadline).
-            let (dialer, addr, target, kept) = (self.dialer.clone(), self.addr.clone(), self.target, self.kept.clone());
-            let (sent, dialled) = tokio::sync::oneshot::channel();
-            tokio::spawn(async move {
-                let stream = dialer.dial(&addr, &Identity::Node(target)).await;
-                if let Err(Ok(stream)) = sent.send(stream) {
-                    kept.put(target, stream);
-                }
-            });
-            let dialled = dialled.await.unwrap_or_else(|_| Err(io::Error::other("the dial was dropped")));
-            // A refused handshake is unreachable too: openraft pauses before the next try.
-            self.stream = Some(dialled.map_err(CallError::Unreachable)?);
-        }
-        // A connection made just now and closed or reset before any reply most likely did not
-        // reach a live peer: a link proxy (or a load balancer) accepts for a peer that is down.
-        // openraft backs off only from `Unreachable`; calling it a network error made it retry
-        // at once, thousands of times a second, each a log line. (Should the peer have crashed
-        // after reading the request, only the pause before the retry differs.)
-        let broken: fn(io::Error) -> CallError = if fresh { CallError::Unreachable } else { CallError::Network };
-        self.exchange_on(request, broken).await
     }
 
     fn transport_error<E: std::error::Error>(error: CallError) -> RPCError<NodeId, NodeInfo, E> {
@@ -282,6 +261,89 @@ impl<D: Dialer> Peer<D> {
     fn mismatch<E: std::error::Error>() -> RPCError<NodeId, NodeInfo, E> {
         let e = io::Error::new(io::ErrorKind::InvalidData, "reply of the wrong kind");
         RPCError::Network(NetworkError::new(&e))
+    }
+}
+
+/// One request's exchange with a peer, run in a task of its own by `Peer::call`.
+struct Exchange<D: Dialer> {
+    peer: (NodeId, String),
+    dialer: D,
+    kept: Kept<D::Stream>,
+    /// Index into `DOING`.
+    doing: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+type Replied<S> = tokio::sync::oneshot::Sender<Result<(Reply, S), CallError>>;
+
+impl<D: Dialer> Exchange<D> {
+    /// Sends `frame` on `stream` (if it has died meanwhile, or there is none, on a new
+    /// connection) and hands the reply and the connection to `replied`; to the kept
+    /// connections if the caller has gone. Gives up after `bound`.
+    async fn run(self, stream: Option<D::Stream>, frame: Vec<u8>, bound: Duration, replied: Replied<D::Stream>) {
+        let target = self.peer.0;
+        let kept = self.kept.clone();
+        match tokio::time::timeout(bound, self.exchange(stream, &frame, &replied)).await {
+            Ok(Some(Ok((reply, stream)))) => {
+                if let Err(Ok((_, stream))) = replied.send(Ok((reply, stream))) {
+                    kept.put(target, stream);
+                }
+            }
+            Ok(Some(Err(error))) => {
+                let _ = replied.send(Err(error));
+            }
+            // The caller left before anything was sent; or the peer took longer than `bound`.
+            Ok(None) | Err(_) => {}
+        }
+    }
+
+    async fn exchange(
+        &self,
+        stream: Option<D::Stream>,
+        frame: &[u8],
+        replied: &Replied<D::Stream>,
+    ) -> Option<Result<(Reply, D::Stream), CallError>> {
+        let set = |doing: usize| self.doing.store(doing, std::sync::atomic::Ordering::Relaxed);
+        if let Some(mut stream) = stream {
+            set(0);
+            if let Ok(reply) = Self::exchange_on(&mut stream, frame, CallError::Network).await {
+                return Some(Ok((reply, stream)));
+            }
+            // A kept connection may have died meanwhile: then once more on a new one, if the
+            // caller still waits.
+            if replied.is_closed() {
+                return None;
+            }
+        }
+        set(1);
+        let (target, addr) = (self.peer.0, &self.peer.1);
+        let mut stream = match self.dialer.dial(addr, &Identity::Node(target)).await {
+            Ok(stream) => stream,
+            // A refused handshake is unreachable too: openraft pauses before the next try.
+            Err(error) => return Some(Err(CallError::Unreachable(error))),
+        };
+        if replied.is_closed() {
+            self.kept.put(target, stream);
+            return None;
+        }
+        set(2);
+        // A connection made just now and closed or reset before any reply most likely did not
+        // reach a live peer: a link proxy (or a load balancer) accepts for a peer that is down.
+        // openraft backs off only from `Unreachable`; calling it a network error made it retry
+        // at once, thousands of times a second, each a log line. (Should the peer have crashed
+        // after reading the request, only the pause before the retry differs.)
+        Some(Self::exchange_on(&mut stream, frame, CallError::Unreachable).await.map(|reply| (reply, stream)))
+    }
+
+    async fn exchange_on(
+        stream: &mut D::Stream,
+        frame: &[u8],
+        broken: fn(io::Error) -> CallError,
+    ) -> Result<Reply, CallError> {
+        frame::write_encoded(stream, frame).await.map_err(broken)?;
+        match frame::read(stream).await.map_err(broken)? {
+            Some(reply) => Ok(reply),
+            None => Err(broken(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection"))),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Each fault is implemented once, where the real code would go wrong: ack-before-commit in the
 //! write path (`write`), ack-before-fsync in the log (`outlast_log::planted`), stale-read in the
-//! read path (`read`). `outlast node`
+//! read path (`read`), join-round-in-flight where reads share rounds (`shared_round`). `outlast node`
 //! plants the one `OUTLAST_PLANTED_FAULT` names at start; `outlast simulate --plant NAME` plants
 //! it for every run of the process.
 //!
@@ -28,11 +28,15 @@ pub enum Bug {
     /// off, or just a few milliseconds late) then tells a client its acknowledged order does not
     /// exist.
     StaleRead = 3,
+    /// Concurrent reads share the read-index round already in flight when they arrive, though
+    /// it started before them: its read index can predate a write acknowledged before the read
+    /// arrived, so the read misses it.
+    JoinRoundInFlight = 4,
 }
 
 impl Bug {
     /// Every plantable fault.
-    pub const ALL: [Bug; 3] = [Bug::AckBeforeCommit, Bug::AckBeforeFsync, Bug::StaleRead];
+    pub const ALL: [Bug; 4] = [Bug::AckBeforeCommit, Bug::AckBeforeFsync, Bug::StaleRead, Bug::JoinRoundInFlight];
 
     /// The fault's name, as `--plant` and `OUTLAST_PLANTED_FAULT` spell it.
     pub fn name(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Bug {
             Bug::AckBeforeCommit => "ack-before-commit",
             Bug::AckBeforeFsync => "ack-before-fsync",
             Bug::StaleRead => "stale-read",
+            Bug::JoinRoundInFlight => "join-round-in-flight",
         }
     }
 

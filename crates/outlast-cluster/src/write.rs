@@ -70,12 +70,15 @@ pub struct Writer<D: Dialer = TcpDialer> {
     pub dialer: D,
     /// Kept-open connections to them, for forwarding.
     pub pool: Pool<D>,
+    /// Read-index rounds shared among concurrent reads (see `read`).
+    pub reads: std::sync::Arc<crate::read::ReadRounds>,
 }
 
 impl<D: Dialer> Writer<D> {
     /// A writer with its own batcher (must be called inside a Tokio runtime).
     pub fn new(raft: Raft<TypeConfig>, reader: EngineReader, clock: Clock, dialer: D) -> Writer<D> {
-        Writer { batcher: Batcher::start(raft.clone()), raft, clock, reader, pool: Pool::new(dialer.clone()), dialer }
+        let (batcher, pool, reads) = (Batcher::start(raft.clone()), Pool::new(dialer.clone()), Default::default());
+        Writer { batcher, raft, clock, reader, pool, dialer, reads }
     }
 }
 

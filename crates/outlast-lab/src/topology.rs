@@ -58,11 +58,9 @@ pub struct Topology {
     /// Where the leader should be.
     #[serde(default)]
     pub preferred_region: Option<String>,
-    /// Mutual TLS between the nodes (default off in the WAN lab: openraft makes a new client per
-    /// read-index round, and on a new connection the TLS handshake does not fit in an
-    /// AppendEntries' one-heartbeat deadline across the simulated ocean; linearizable reads then
-    /// fail. Loopback clusters, whose round trips are short, always run TLS).
-    #[serde(default)]
+    /// Mutual TLS between the nodes and for the lab's tools (default on; `false` only to
+    /// measure what TLS costs. Loopback clusters always run TLS).
+    #[serde(default = "default_tls")]
     pub tls: bool,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
@@ -73,6 +71,10 @@ pub struct Topology {
 
 fn default_intra_ms() -> u32 {
     1
+}
+
+fn default_tls() -> bool {
+    true
 }
 
 /// The built-in topology: five nodes over aws, gcp and azure in three regions, so that losing

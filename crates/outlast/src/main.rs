@@ -208,7 +208,7 @@ fn simulate(seeds: u64, from: u64, trace: bool, jobs: Option<usize>, plant: Opti
         #[cfg(not(feature = "planted-faults"))]
         let planted = false;
         if !planted {
-            let why = format!("cannot plant {name:?} (ack-before-commit, ack-before-fsync and stale-read need a build with --features planted-faults)");
+            let why = format!("cannot plant {name:?} (ack-before-commit, ack-before-fsync, stale-read and join-round-in-flight need a build with --features planted-faults)");
             return fail(2, &why);
         }
     }
