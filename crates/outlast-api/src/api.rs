@@ -84,6 +84,9 @@ impl Api {
                 self.metrics.writes_not_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(ApiError::unavailable(&format!("not sent to any leader: {why}")));
             }
+            // This node's API authenticated the caller, yet the cluster refused what it relayed:
+            // the nodes' operator tokens differ (a configuration error, not the caller's).
+            Ok(ClientReply::Forbidden(why)) => return Err(ApiError::internal(&format!("the cluster refused: {why}"))),
             Ok(other) => return Err(ApiError::internal(&format!("unexpected reply {other:?}"))),
             Err(_) => return Err(self.unknown("no commit within the deadline")),
         };

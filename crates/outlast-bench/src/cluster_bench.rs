@@ -88,7 +88,11 @@ pub(crate) async fn create_accounts(
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let account = base + (client * per_client + n) as u64;
-                let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
+                let request = ClientRequest::Submit {
+                    body: CommandBody::CreateAccount { account },
+                    forwarded: false,
+                    operator_token: None,
+                };
                 let sent = Instant::now();
                 match connection.request(&request, DEADLINE).await {
                     Ok(ClientReply::Outcome { .. }) => latencies.push(sent.elapsed().as_micros() as u64),
@@ -112,7 +116,11 @@ async fn failover_trial(cluster: &mut ProcessCluster, trial: u64) -> f64 {
     let mut account = 10_000_000 + trial * 100_000;
     loop {
         account += 1;
-        let request = ClientRequest::Submit { body: CommandBody::CreateAccount { account }, forwarded: false };
+        let request = ClientRequest::Submit {
+            body: CommandBody::CreateAccount { account },
+            forwarded: false,
+            operator_token: None,
+        };
         let reply = cluster.call(via, &request, Duration::from_millis(500)).await;
         if let Ok(ClientReply::Outcome { .. }) = reply {
             break;

@@ -199,7 +199,7 @@ async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>,
         write(&cluster, leader, base + (config.snapshot_accounts + round * BEHIND) as u64, BEHIND).await;
         let target = applied(&cluster, leader).await.ok_or("leader status")?;
         let leader_before = snapshot_modified(&cluster, leader);
-        let request = ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false };
+        let request = ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false, operator_token: None };
         match cluster.call(leader, &request, DEADLINE).await {
             Ok(ClientReply::Done(_)) => {}
             other => return Err(format!("snapshot request: {other:?}")),

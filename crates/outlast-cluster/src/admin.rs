@@ -2,8 +2,8 @@
 //! remove learners, snapshot now (the request itself is `protocol::AdminRequest`).
 //!
 //! Membership changes go through openraft's joint consensus, so the cluster never has two
-//! disjoint majorities. They run at the leader; a follower forwards them once. (Who may call
-//! this is the operator API's and the node's client address's business.)
+//! disjoint majorities. They run at the leader; a follower forwards them once, relaying the
+//! operator token (who may call this is `authority`'s business, checked by the server first).
 //!
 //! Must never: accept a voter set that one provider's loss would stop unless explicitly
 //! allowed (as at initialisation), or depend on the server that dispatches to it.
@@ -26,12 +26,13 @@ use crate::types::{NodeId, NodeInfo, TypeConfig};
 const ADMIN_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs `request` here if this node leads, else forwards it once to the leader through `pool`
-/// (on a new connection: a membership change must not be sent twice).
+/// (on a new connection: a membership change must not be sent twice) with `operator_token`.
 pub(crate) async fn handle<D: Dialer>(
     raft: &Raft<TypeConfig>,
     pool: &Pool<D>,
     request: AdminRequest,
     forwarded: bool,
+    operator_token: Option<String>,
 ) -> ClientReply {
     let result = match request.clone() {
         AdminRequest::AddLearner { id, info } => {
@@ -72,7 +73,7 @@ pub(crate) async fn handle<D: Dialer>(
     match result {
         Ok(done) => ClientReply::Done(done),
         Err(error) => {
-            let request = ClientRequest::Admin { request, forwarded: true };
+            let request = ClientRequest::Admin { request, forwarded: true, operator_token };
             to_leader(pool, error.forward_to_leader(), forwarded, request, ADMIN_DEADLINE, error.to_string(), false)
                 .await
         }

@@ -20,6 +20,7 @@
 //! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
 //! api_secret_file = "secrets/api.key"          # with api_addr: hex master secret, same on every node
 //! operator_token_file = "secrets/operator.token" # with api_addr: the operator API's bearer token
+//!                                    # (also relayed with operator commands: see `authority`)
 //! reports_dir = "reports"            # optional: chaos reports the status page links to
 //! api_ip_weight_per_minute = 6000   # optional: request weight per client IP per minute
 //! api_key_weight_per_minute = 6000  # optional: request weight per API key per minute
@@ -143,7 +144,8 @@ pub struct NodeConfig {
     /// The API master secret (hex), required with `api_addr`. Every node must hold the same one.
     #[serde(default)]
     pub api_secret_file: Option<PathBuf>,
-    /// The operator API's bearer token, required with `api_addr`.
+    /// The operator API's bearer token, required with `api_addr`. With `[tls]`, a node relays it
+    /// with the operator commands it forwards; without it, it relays none (see `authority`).
     #[serde(default)]
     pub operator_token_file: Option<PathBuf>,
     /// Where `outlast chaos` leaves its reports (one directory per run), for the status page

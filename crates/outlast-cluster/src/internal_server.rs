@@ -42,8 +42,11 @@ pub async fn serve_clients<L: Listener, D: Dialer>(
         let (tls, writer, me) = (tls.clone(), writer.clone(), me.clone());
         async move {
             match tls {
-                None => serve_client_connection(stream, writer, me).await,
-                Some(tls) => serve_client_connection(tls.accept(stream).await?.0, writer, me).await,
+                None => serve_client_connection(stream, None, writer, me).await,
+                Some(tls) => {
+                    let (stream, sender) = tls.accept(stream).await?;
+                    serve_client_connection(stream, Some(sender), writer, me).await
+                }
             }
         }
     };
@@ -52,18 +55,35 @@ pub async fn serve_clients<L: Listener, D: Dialer>(
 }
 
 /// Answers one client connection until it closes (any byte stream: TCP in a node, a simulated
-/// one in a simulation).
+/// one in a simulation); `sender` is who the TLS handshake proved is at the other end (none
+/// without TLS), and `authority` says what it may ask for.
 pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D: Dialer>(
     mut stream: S,
+    sender: Option<Identity>,
     writer: Writer<D>,
     me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
     let (raft, reader, pool) = (&writer.raft, &writer.reader, &writer.pool);
+    let mine = writer.operator_token.as_deref();
+    let check = |operator_only: bool, token: &Option<String>| {
+        crate::authority::check(sender.as_ref(), operator_only, token.as_deref(), mine)
+    };
     while let Some(request) = next_frame::<_, ClientRequest>(&mut stream).await? {
         let reply = match request {
             ClientRequest::Status => ClientReply::Status(crate::status::status(raft, reader, &me)),
-            ClientRequest::Admin { request, forwarded } => crate::admin::handle(raft, pool, request, forwarded).await,
-            ClientRequest::Submit { body, forwarded } => submit(&writer, body, forwarded).await,
+            ClientRequest::Admin { request, forwarded, operator_token } => match check(true, &operator_token) {
+                Err(why) => forbidden(&sender, why),
+                Ok(()) => {
+                    let relayed = mine.map(String::from);
+                    crate::admin::handle(raft, pool, request, forwarded, relayed).await
+                }
+            },
+            ClientRequest::Submit { body, forwarded, operator_token } => {
+                match check(crate::authority::operator_only(&body), &operator_token) {
+                    Err(why) => forbidden(&sender, why),
+                    Ok(()) => submit(&writer, body, forwarded).await,
+                }
+            }
             ClientRequest::Read { query, follower_ok, forwarded } => {
                 crate::read::read(&writer, me.0, query, follower_ok, forwarded).await
             }
@@ -71,6 +91,12 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
         frame::write(&mut stream, &reply).await?;
     }
     Ok(())
+}
+
+/// A refusal by `authority`, logged (a member asking for what it may not is a finding).
+fn forbidden(sender: &Option<Identity>, why: String) -> ClientReply {
+    tracing::warn!(?sender, %why, "refused a command the sender may not give");
+    ClientReply::Forbidden(why)
 }
 
 /// Who may dial this node's client port: the nodes the Raft port admits (members, forwarding

@@ -13,7 +13,8 @@
 //! catch-up), `shared_round` (concurrent reads share one read-index round), `status`, `admin`
 //! (membership changes at the leader), `forward` (a follower's one hop to the leader), `pool`
 //! (kept-open connections for those hops), `elections` and `preferred` (who campaigns when),
-//! `topology` (which failure domains the voters survive), `config` (the node's file),
+//! `authority` (who may give which command), `topology` (which failure domains the voters
+//! survive), `config` (the node's file),
 //! `listener` (the accept seam and the one bounded accept loop), `planted` (test-only faults,
 //! feature `planted-faults`) and `node` (the assembly of all of it, started the same way by
 //! `outlast node` and by the simulation, which differ only in the seams: disk, dialer,
@@ -28,6 +29,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod authority;
 pub mod batcher;
 pub mod config;
 pub mod elections;

@@ -73,6 +73,10 @@ pub struct Seams<D: Dialer, L: Listener> {
     /// Seeds the engine's maps keyed by client-chosen ids (see `Engine::with_hash_seed`): secret
     /// per process in a node, fixed in a simulation.
     pub hash_seed: u64,
+    /// The operator token, which the node relays with commands only an operator may give (see
+    /// `authority`): from `operator_token_file` in a node; none in a simulation, which has no
+    /// TLS and so no identities to check.
+    pub operator_token: Option<Arc<str>>,
 }
 
 /// Waits until Raft stops for good and says why. openraft stops a node on a storage error (a
@@ -110,6 +114,13 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
         clock: system_clock(),
         // A secret per process: it only shapes hash tables (see Engine::with_hash_seed).
         hash_seed: std::collections::hash_map::RandomState::new().build_hasher().finish(),
+        operator_token: match &config.operator_token_file {
+            Some(path) => {
+                let token = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                Some(Arc::from(token.trim()))
+            }
+            None => None,
+        },
     };
     assemble(config, limits, seams).await
 }
@@ -122,7 +133,7 @@ pub async fn assemble<D: Dialer, L: Listener>(
     limits: Limits,
     seams: Seams<D, L>,
 ) -> Result<RunningNode<D>, String> {
-    let Seams { disk, dialer, raft_listener, client_listener, clock, hash_seed } = seams;
+    let Seams { disk, dialer, raft_listener, client_listener, clock, hash_seed, operator_token } = seams;
     let log = LogStore::open_on(disk.clone(), &config.data_dir.join("log")).map_err(|e| format!("log: {e}"))?;
     let machine = StateMachine::open_on(disk, &config.data_dir.join("state"), limits, hash_seed)
         .map_err(|e| format!("state: {e}"))?;
@@ -142,7 +153,8 @@ pub async fn assemble<D: Dialer, L: Listener>(
     let raft =
         Raft::new(config.id, raft_config, network, log.clone(), machine).await.map_err(|e| format!("raft: {e}"))?;
     // From here on nothing awaits (see the module's rule).
-    let writer = Writer::new(raft.clone(), reader.clone(), clock, dialer.clone());
+    let mut writer = Writer::new(raft.clone(), reader.clone(), clock, dialer.clone());
+    writer.operator_token = operator_token;
     let (acceptor, client_acceptor) = match &config.tls {
         Some(tls) => {
             let configured: Vec<NodeId> = config.peers.iter().map(|p| p.id).collect();

@@ -31,6 +31,10 @@ pub enum ClientRequest {
         body: CommandBody,
         /// Set by a node forwarding to the leader; a forwarded command is not forwarded again.
         forwarded: bool,
+        /// Set by a node relaying a command only an operator may give (see `authority`): the
+        /// operator token, which every node it passes through checks. A member's certificate
+        /// alone gives account requests only.
+        operator_token: Option<String>,
     },
     /// This node's view of the cluster and of its applied state.
     Status,
@@ -40,6 +44,8 @@ pub enum ClientRequest {
         request: AdminRequest,
         /// Set by a node forwarding to the leader.
         forwarded: bool,
+        /// As for `Submit`: administration is for operators only.
+        operator_token: Option<String>,
     },
     /// Read applied state. Linearizable unless `follower_ok`: the leader confirms it still
     /// leads (a quorum round, openraft's read index) and waits until it has applied that far;
@@ -143,6 +149,8 @@ pub enum ClientReply {
     /// Provably not done: refused before it reached any leader (no leader, the leader could not
     /// be connected to, or this node leads without a quorum). Safe to send anywhere.
     NotSent(String),
+    /// Not done, and no node will do it: the sender may not give this command (see `authority`).
+    Forbidden(String),
 }
 
 /// What a node reports about itself.

@@ -72,14 +72,22 @@ pub struct Writer<D: Dialer = TcpDialer> {
     pub pool: Pool<D>,
     /// Read-index rounds shared among concurrent reads (see `read`).
     pub reads: std::sync::Arc<crate::read::ReadRounds>,
+    /// The operator token, relayed with commands only an operator may give (see `authority`);
+    /// `None` on a node without an operator API.
+    pub operator_token: Option<std::sync::Arc<str>>,
 }
 
 impl<D: Dialer> Writer<D> {
     /// A writer with its own batcher (must be called inside a Tokio runtime).
     pub fn new(raft: Raft<TypeConfig>, reader: EngineReader, clock: Clock, dialer: D) -> Writer<D> {
         let (batcher, pool, reads) = (Batcher::start(raft.clone()), Pool::new(dialer.clone()), Default::default());
-        Writer { batcher, raft, clock, reader, pool, dialer, reads }
+        Writer { batcher, raft, clock, reader, pool, dialer, reads, operator_token: None }
     }
+}
+
+/// The operator token to relay with `body`: only with a command only an operator may give.
+fn relayed_token<D: Dialer>(writer: &Writer<D>, body: &CommandBody) -> Option<String> {
+    writer.operator_token.as_deref().filter(|_| crate::authority::operator_only(body)).map(String::from)
 }
 
 /// Most times one command is sent again to a newer leader after an attempt whose fate is unknown.
@@ -141,7 +149,8 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
                 return ClientReply::Unavailable(format!("lost leadership with the command in flight: {error}"));
             }
         }
-        let request = ClientRequest::Submit { body: body.clone(), forwarded: true };
+        let operator_token = relayed_token(writer, &body);
+        let request = ClientRequest::Submit { body: body.clone(), forwarded: true, operator_token };
         let forward = match error.forward_to_leader() {
             Some(forward) if !forwarded => forward.clone(),
             other => {

@@ -68,7 +68,7 @@ async fn request(node: NodeId, request: &ClientRequest) -> Option<ClientReply> {
 async fn submit(body: &CommandBody, via: &mut NodeId, rng: &mut Rng) -> Option<Outcome> {
     for _ in 0..ATTEMPTS_MAX {
         let node = NODES[rng.below(NODES.len() as u64) as usize];
-        let submit = ClientRequest::Submit { body: body.clone(), forwarded: false };
+        let submit = ClientRequest::Submit { body: body.clone(), forwarded: false, operator_token: None };
         if let Some(ClientReply::Outcome { outcome, .. }) = request(node, &submit).await {
             *via = node;
             return Some(outcome);
@@ -146,7 +146,8 @@ async fn read_back(rng: &mut Rng, observed: &Shared, ledger: &std::sync::Mutex<L
     let node = NODES[rng.below(NODES.len() as u64) as usize];
     let acked_before = ledger.lock().expect("ledger").acked.get(&account).copied().unwrap_or(0);
     let query = Query::Balance { account, asset: ASSET };
-    let reply = request(node, &ClientRequest::Read { query, follower_ok: false, forwarded: false }).await;
+    let reply =
+        request(node, &ClientRequest::Read { query, follower_ok: false, forwarded: false, operator_token: None }).await;
     let Some(ClientReply::Read { answer: Answer::Balance(Some(balance)), node: from }) = reply else { return };
     let held = balance.available + balance.locked;
     let attempted = ledger.lock().expect("ledger").attempted.get(&account).copied().unwrap_or(0);

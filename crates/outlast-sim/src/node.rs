@@ -298,6 +298,7 @@ async fn start(
         client_listener: SimListener::bind(CLIENT_PORT).await.map_err(|e| e.to_string())?,
         clock: clock(controls.clock_offset_ms.clone()),
         hash_seed: HASH_SEED,
+        operator_token: None,
     };
     let node = assemble(&config, Limits::default(), seams).await.map_err(|e| format!("node {id} {e}"))?;
     crate::check::watch(id, &node.raft, &node.reader, observed);

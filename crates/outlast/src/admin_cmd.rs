@@ -92,7 +92,7 @@ pub fn run(node: &str, pki: Option<&Path>, operator: &str, action: Action) -> Ex
             println!("{status:?}");
             ExitCode::SUCCESS
         }
-        Ok(ClientReply::Unavailable(why) | ClientReply::NotSent(why)) => {
+        Ok(ClientReply::Unavailable(why) | ClientReply::NotSent(why) | ClientReply::Forbidden(why)) => {
             eprintln!("error: {why}");
             ExitCode::FAILURE
         }
@@ -108,5 +108,5 @@ pub fn run(node: &str, pki: Option<&Path>, operator: &str, action: Action) -> Ex
 }
 
 fn admin(request: AdminRequest) -> ClientRequest {
-    ClientRequest::Admin { request, forwarded: false }
+    ClientRequest::Admin { request, forwarded: false, operator_token: None }
 }

@@ -235,7 +235,8 @@ async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked
     assert!(matches!(submit(&cluster, follower, deposit).await, Outcome::Applied(_)));
 
     let query = Query::Balance { account: 7, asset: 0 };
-    let read = |follower_ok| ClientRequest::Read { query: query.clone(), follower_ok, forwarded: false };
+    let read =
+        |follower_ok| ClientRequest::Read { query: query.clone(), follower_ok, forwarded: false, operator_token: None };
     // Linearizable through a follower: answered by the leader, and it sees the deposit.
     match cluster.call(follower, &read(false), DEADLINE).await.unwrap() {
         ClientReply::Read { answer: Answer::Balance(Some(balance)), node } => {
@@ -288,7 +289,8 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     // As a read replica the learner answers follower reads from its own state.
     {
         use outlast_cluster::protocol::{Answer, ClientReply, ClientRequest, Query};
-        let read = ClientRequest::Read { query: Query::Digest, follower_ok: true, forwarded: false };
+        let read =
+            ClientRequest::Read { query: Query::Digest, follower_ok: true, forwarded: false, operator_token: None };
         let digest_of = |reply| match reply {
             ClientReply::Read { answer: Answer::Digest(digest), node } => (digest, node),
             other => panic!("{other:?}"),
@@ -343,7 +345,8 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
                 let tx = format!("w{writer}-{n}");
                 let (id, addr) = &addrs[(n as usize + writer as usize) % addrs.len()];
                 attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let request = ClientRequest::Submit { body: deposit(tx.clone()), forwarded: false };
+                let request =
+                    ClientRequest::Submit { body: deposit(tx.clone()), forwarded: false, operator_token: None };
                 if let Ok(ClientReply::Outcome { outcome: Outcome::Applied(_), .. }) =
                     call_with(&dialer, addr, &outlast_cluster::Identity::Node(*id), &request, Duration::from_secs(2))
                         .await
@@ -379,7 +382,8 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
 
     // Every replica's state passes the engine's invariants (conservation included).
     for id in &all {
-        let request = ClientRequest::Read { query: Query::Invariants, follower_ok: true, forwarded: false };
+        let request =
+            ClientRequest::Read { query: Query::Invariants, follower_ok: true, forwarded: false, operator_token: None };
         match cluster.call(*id, &request, DEADLINE).await.unwrap() {
             ClientReply::Read { answer: Answer::Invariants(result), .. } => assert_eq!(result, Ok(()), "node {id}"),
             other => panic!("{other:?}"),
@@ -387,8 +391,12 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
     }
     // The balance counts each applied deposit once: at least every acknowledged one, at most
     // every attempted one (an unanswered attempt may or may not have applied).
-    let read =
-        ClientRequest::Read { query: Query::Balance { account: 1, asset: 0 }, follower_ok: false, forwarded: false };
+    let read = ClientRequest::Read {
+        query: Query::Balance { account: 1, asset: 0 },
+        follower_ok: false,
+        forwarded: false,
+        operator_token: None,
+    };
     let balance = match cluster.call(1, &read, DEADLINE).await.unwrap() {
         ClientReply::Read { answer: Answer::Balance(Some(balance)), .. } => balance.available,
         other => panic!("{other:?}"),
@@ -555,6 +563,73 @@ async fn the_raft_and_client_ports_admit_only_this_clusters_members_over_mutual_
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A member's certificate gives account requests, never money or control: a deposit, an API key
+/// registration and an admin request sent with node 2's certificate (as a stolen certificate or
+/// a compromised member would) are refused at every node, follower or leader, and the state does
+/// not change; the same deposit from the lab's operator, sent to a follower that relays it, is
+/// applied, and a member's account request is served (the refusals are the rule, not a broken
+/// path).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_certificate_alone_cannot_create_money_or_change_control() {
+    use outlast_cluster::protocol::{call_with, AdminRequest, ClientReply, ClientRequest};
+    use outlast_cluster::TcpDialer;
+    use outlast_engine::{AccountAction, AccountRequest, ClientId};
+    use outlast_tls::{Connector, Identity, TlsFiles};
+
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
+    cluster.spawn_all().unwrap();
+    let all = cluster.ids();
+    let leader = cluster.leader(&all, DEADLINE).await.expect("a leader");
+    let follower = all.iter().copied().find(|id| *id != leader).unwrap();
+    assert!(matches!(
+        submit(&cluster, leader, CommandBody::CreateAsset { symbol: "USDT".into(), decimals: 6 }).await,
+        Outcome::Applied(_)
+    ));
+    assert!(matches!(submit(&cluster, leader, CommandBody::CreateAccount { account: 7 }).await, Outcome::Applied(_)));
+    let deposit = |tx: &str| CommandBody::Deposit { account: 7, asset: 1, amount: 1_000_000, chain_tx: tx.into() };
+
+    let pki = cluster.state_dir().pki();
+    let me = Identity::Node(2);
+    let files = TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&me), key: pki.key(&me) };
+    let member = TcpDialer::tls(Connector::new("loopback", &files).unwrap());
+    let submit_as_member = |body: CommandBody| ClientRequest::Submit { body, forwarded: false, operator_token: None };
+    let forged = [
+        submit_as_member(deposit("forged")),
+        submit_as_member(CommandBody::RegisterApiKey { key: "k".repeat(16), account: 7 }),
+        ClientRequest::Submit {
+            body: deposit("forged-relay"),
+            forwarded: true,
+            operator_token: Some("guess".repeat(8)),
+        },
+        ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false, operator_token: None },
+    ];
+    let before = cluster.status(leader).await.unwrap();
+    for id in all.clone() {
+        for request in &forged {
+            let reply = call_with(&member, cluster.client_addr(id), &Identity::Node(id), request, DEADLINE).await;
+            assert!(matches!(reply, Ok(ClientReply::Forbidden(_))), "node {id} answered {reply:?} to {request:?}");
+        }
+    }
+    let after = cluster.status(leader).await.unwrap();
+    assert_eq!((after.last_applied, &after.digest), (before.last_applied, &before.digest), "a refusal changed state");
+
+    // The operator's deposit, relayed by a follower to the leader, applies.
+    assert!(matches!(submit(&cluster, follower, deposit("real")).await, Outcome::Applied(_)));
+    // A member's account request is served (the engine answers it; no market 9 to cancel in).
+    let request_id = ClientId::new("member-1").unwrap();
+    let cancel =
+        AccountRequest { account: 7, request_id, request_ts_ms: 1, action: AccountAction::CancelAll { market: 9 } };
+    let reply = call_with(
+        &member,
+        cluster.client_addr(follower),
+        &Identity::Node(follower),
+        &submit_as_member(CommandBody::Account(cancel)),
+        DEADLINE,
+    )
+    .await;
+    assert!(matches!(reply, Ok(ClientReply::Outcome { .. })), "{reply:?}");
 }
 
 /// One host that keeps hundreds of idle sockets open against a node's Raft and client ports
