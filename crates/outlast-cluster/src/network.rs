@@ -216,41 +216,74 @@ impl<D: Dialer> Peer<D> {
         Peer { target, addr, dialer, kept, stream: None }
     }
 
-    /// Sends `request` and waits for the reply, within `deadline`.
+    /// Sends `request` and waits for the reply, within `deadline`: on this client's connection,
+    /// else on a kept one, else (or if the kept one has died) on a new one.
     ///
-    /// The exchange runs in a task of its own. Should the deadline cut the call off, the task
-    /// still finishes it (within `EXCHANGE_AFTER_CUTOFF_MAX`) and keeps the connection for the
-    /// next client. Otherwise a link whose round trip plus handshakes exceed the deadline (a new
-    /// TLS connection across an ocean, within an AppendEntries' one-heartbeat deadline) would
-    /// throw away every connection it made and dial again forever. A request the deadline cut
-    /// off before it was sent is not sent late: the new connection is kept unused.
+    /// A new connection's dial and first exchange run in a task of its own. Should the deadline
+    /// cut the call off, the task still finishes them (within `EXCHANGE_AFTER_CUTOFF_MAX`) and
+    /// keeps the connection for the next client. Otherwise a link whose round trip plus
+    /// handshakes exceed the deadline (a new TLS connection across an ocean, within an
+    /// AppendEntries' one-heartbeat deadline) would throw away every connection it made and
+    /// dial again forever. A request the deadline cut off before it was sent is not sent late:
+    /// the new connection is kept unused. (An exchange on an open connection stays in the
+    /// caller's task: spawning every call made simulated runs differ within one process.)
     pub(crate) async fn call(&mut self, request: &Request, deadline: Duration) -> Result<Reply, CallError> {
         let frame = frame::encode(request).map_err(CallError::Network)?;
-        let stream = self.stream.take().or_else(|| self.kept.take(self.target));
+        let started = Instant::now();
+        let cut_off = |doing: &str| {
+            let why = format!("no reply within the deadline ({} ms, {doing})", deadline.as_millis());
+            CallError::Network(io::Error::new(io::ErrorKind::TimedOut, why))
+        };
+        let (own, kept) = match self.stream.take() {
+            Some(stream) => (Some(stream), None),
+            None => (None, self.kept.take(self.target)),
+        };
+        if let Some(mut stream) = own {
+            let exchange = Exchange::<D>::exchange_on(&mut stream, &frame, CallError::Network);
+            return match tokio::time::timeout(deadline, exchange).await {
+                Ok(Ok(reply)) => {
+                    self.stream = Some(stream);
+                    Ok(reply)
+                }
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(cut_off(DOING[0])),
+            };
+        }
+        if let Some(mut stream) = kept {
+            let exchange = Exchange::<D>::exchange_on(&mut stream, &frame, CallError::Network);
+            match tokio::time::timeout(deadline, exchange).await {
+                Ok(Ok(reply)) => {
+                    self.stream = Some(stream);
+                    return Ok(reply);
+                }
+                // A kept connection may have died meanwhile: then once more on a new one.
+                Ok(Err(_)) => {}
+                Err(_) => return Err(cut_off(DOING[0])),
+            }
+        }
+        let left = deadline.saturating_sub(started.elapsed());
         let (replied, reply) = tokio::sync::oneshot::channel();
-        let doing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let doing = Arc::new(std::sync::atomic::AtomicUsize::new(1));
         let exchange = Exchange {
             peer: (self.target, self.addr.clone()),
             dialer: self.dialer.clone(),
             kept: self.kept.clone(),
             doing: doing.clone(),
         };
-        tokio::spawn(exchange.run(stream, frame, deadline.max(EXCHANGE_AFTER_CUTOFF_MAX), replied));
-        match tokio::time::timeout(deadline, reply).await {
+        tokio::spawn(exchange.run(frame, left.max(EXCHANGE_AFTER_CUTOFF_MAX), replied));
+        match tokio::time::timeout(left, reply).await {
             Ok(Ok(Ok((reply, stream)))) => {
                 self.stream = Some(stream);
                 Ok(reply)
             }
             Ok(Ok(Err(error))) => Err(error),
             Ok(Err(_)) => Err(CallError::Network(io::Error::other("the exchange ended without a reply"))),
-            Err(_) => {
-                let doing = DOING[doing.load(std::sync::atomic::Ordering::Relaxed)];
-                let why = format!("no reply within the deadline ({} ms, {doing})", deadline.as_millis());
-                Err(CallError::Network(io::Error::new(io::ErrorKind::TimedOut, why)))
-            }
+            Err(_) => Err(cut_off(DOING[doing.load(std::sync::atomic::Ordering::Relaxed)])),
         }
     }
+}
 
+impl<D: Dialer> Peer<D> {
     fn transport_error<E: std::error::Error>(error: CallError) -> RPCError<NodeId, NodeInfo, E> {
         match error {
             CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
@@ -264,7 +297,7 @@ impl<D: Dialer> Peer<D> {
     }
 }
 
-/// One request's exchange with a peer, run in a task of its own by `Peer::call`.
+/// A new connection's dial and first exchange, run in a task of its own by `Peer::call`.
 struct Exchange<D: Dialer> {
     peer: (NodeId, String),
     dialer: D,
@@ -276,13 +309,12 @@ struct Exchange<D: Dialer> {
 type Replied<S> = tokio::sync::oneshot::Sender<Result<(Reply, S), CallError>>;
 
 impl<D: Dialer> Exchange<D> {
-    /// Sends `frame` on `stream` (if it has died meanwhile, or there is none, on a new
-    /// connection) and hands the reply and the connection to `replied`; to the kept
+    /// Dials, sends `frame` and hands the reply and the connection to `replied`; to the kept
     /// connections if the caller has gone. Gives up after `bound`.
-    async fn run(self, stream: Option<D::Stream>, frame: Vec<u8>, bound: Duration, replied: Replied<D::Stream>) {
+    async fn run(self, frame: Vec<u8>, bound: Duration, replied: Replied<D::Stream>) {
         let target = self.peer.0;
         let kept = self.kept.clone();
-        match tokio::time::timeout(bound, self.exchange(stream, &frame, &replied)).await {
+        match tokio::time::timeout(bound, self.exchange(&frame, &replied)).await {
             Ok(Some(Ok((reply, stream)))) => {
                 if let Err(Ok((_, stream))) = replied.send(Ok((reply, stream))) {
                     kept.put(target, stream);
@@ -298,23 +330,9 @@ impl<D: Dialer> Exchange<D> {
 
     async fn exchange(
         &self,
-        stream: Option<D::Stream>,
         frame: &[u8],
         replied: &Replied<D::Stream>,
     ) -> Option<Result<(Reply, D::Stream), CallError>> {
-        let set = |doing: usize| self.doing.store(doing, std::sync::atomic::Ordering::Relaxed);
-        if let Some(mut stream) = stream {
-            set(0);
-            if let Ok(reply) = Self::exchange_on(&mut stream, frame, CallError::Network).await {
-                return Some(Ok((reply, stream)));
-            }
-            // A kept connection may have died meanwhile: then once more on a new one, if the
-            // caller still waits.
-            if replied.is_closed() {
-                return None;
-            }
-        }
-        set(1);
         let (target, addr) = (self.peer.0, &self.peer.1);
         let mut stream = match self.dialer.dial(addr, &Identity::Node(target)).await {
             Ok(stream) => stream,
@@ -325,7 +343,7 @@ impl<D: Dialer> Exchange<D> {
             self.kept.put(target, stream);
             return None;
         }
-        set(2);
+        self.doing.store(2, std::sync::atomic::Ordering::Relaxed);
         // A connection made just now and closed or reset before any reply most likely did not
         // reach a live peer: a link proxy (or a load balancer) accepts for a peer that is down.
         // openraft backs off only from `Unreachable`; calling it a network error made it retry

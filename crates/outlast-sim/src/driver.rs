@@ -146,8 +146,7 @@ async fn read_back(rng: &mut Rng, observed: &Shared, ledger: &std::sync::Mutex<L
     let node = NODES[rng.below(NODES.len() as u64) as usize];
     let acked_before = ledger.lock().expect("ledger").acked.get(&account).copied().unwrap_or(0);
     let query = Query::Balance { account, asset: ASSET };
-    let reply =
-        request(node, &ClientRequest::Read { query, follower_ok: false, forwarded: false, operator_token: None }).await;
+    let reply = request(node, &ClientRequest::Read { query, follower_ok: false, forwarded: false }).await;
     let Some(ClientReply::Read { answer: Answer::Balance(Some(balance)), node: from }) = reply else { return };
     let held = balance.available + balance.locked;
     let attempted = ledger.lock().expect("ledger").attempted.get(&account).copied().unwrap_or(0);

@@ -50,26 +50,3 @@ fn a_follower_forwards_and_the_leader_crashes_with_the_forward_in_flight() {
     });
     assert!(!found.is_empty(), "no seed of {SEEDS_SEARCHED} crashed a leader during a forward");
 }
-
-/// Lists seeds that crash a leader during a forward and pass (run with `--ignored --nocapture`).
-#[test]
-#[ignore = "a search tool for new seeds, not a check (300 runs)"]
-fn find_a_leader_crash_during_a_forward() {
-    let (from, count) = (0, 300);
-    outlast_sim::run_seeds(from, count, Options::default(), |outcome| {
-        if let Some((forward, crash, end)) = crash_during_forward(&outcome.trace) {
-            let [forward, crash, end] = [forward, crash, end].map(|at| outcome.trace[at].trim());
-            println!("seed {} passed={}: {forward} / {crash} / {end}", outcome.seed, outcome.passed());
-        }
-    });
-}
-
-/// Prints the trace of seed `SEED` (run with `--ignored --nocapture`).
-#[test]
-#[ignore = "prints a trace for a person to read; checks nothing"]
-fn print_a_trace() {
-    let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(LEADER_CRASH_DURING_FORWARD_SEED);
-    for line in run_seed(seed, Options::default()).trace {
-        println!("{line}");
-    }
-}

@@ -235,8 +235,7 @@ async fn reads_are_linearizable_through_any_node_unless_a_follower_read_is_asked
     assert!(matches!(submit(&cluster, follower, deposit).await, Outcome::Applied(_)));
 
     let query = Query::Balance { account: 7, asset: 0 };
-    let read =
-        |follower_ok| ClientRequest::Read { query: query.clone(), follower_ok, forwarded: false, operator_token: None };
+    let read = |follower_ok| ClientRequest::Read { query: query.clone(), follower_ok, forwarded: false };
     // Linearizable through a follower: answered by the leader, and it sees the deposit.
     match cluster.call(follower, &read(false), DEADLINE).await.unwrap() {
         ClientReply::Read { answer: Answer::Balance(Some(balance)), node } => {
@@ -289,8 +288,7 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     // As a read replica the learner answers follower reads from its own state.
     {
         use outlast_cluster::protocol::{Answer, ClientReply, ClientRequest, Query};
-        let read =
-            ClientRequest::Read { query: Query::Digest, follower_ok: true, forwarded: false, operator_token: None };
+        let read = ClientRequest::Read { query: Query::Digest, follower_ok: true, forwarded: false };
         let digest_of = |reply| match reply {
             ClientReply::Read { answer: Answer::Digest(digest), node } => (digest, node),
             other => panic!("{other:?}"),
@@ -382,8 +380,7 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
 
     // Every replica's state passes the engine's invariants (conservation included).
     for id in &all {
-        let request =
-            ClientRequest::Read { query: Query::Invariants, follower_ok: true, forwarded: false, operator_token: None };
+        let request = ClientRequest::Read { query: Query::Invariants, follower_ok: true, forwarded: false };
         match cluster.call(*id, &request, DEADLINE).await.unwrap() {
             ClientReply::Read { answer: Answer::Invariants(result), .. } => assert_eq!(result, Ok(()), "node {id}"),
             other => panic!("{other:?}"),
@@ -391,12 +388,8 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
     }
     // The balance counts each applied deposit once: at least every acknowledged one, at most
     // every attempted one (an unanswered attempt may or may not have applied).
-    let read = ClientRequest::Read {
-        query: Query::Balance { account: 1, asset: 0 },
-        follower_ok: false,
-        forwarded: false,
-        operator_token: None,
-    };
+    let read =
+        ClientRequest::Read { query: Query::Balance { account: 1, asset: 0 }, follower_ok: false, forwarded: false };
     let balance = match cluster.call(1, &read, DEADLINE).await.unwrap() {
         ClientReply::Read { answer: Answer::Balance(Some(balance)), .. } => balance.available,
         other => panic!("{other:?}"),
@@ -588,7 +581,7 @@ async fn a_members_certificate_alone_cannot_create_money_or_change_control() {
         Outcome::Applied(_)
     ));
     assert!(matches!(submit(&cluster, leader, CommandBody::CreateAccount { account: 7 }).await, Outcome::Applied(_)));
-    let deposit = |tx: &str| CommandBody::Deposit { account: 7, asset: 1, amount: 1_000_000, chain_tx: tx.into() };
+    let deposit = |tx: &str| CommandBody::Deposit { account: 7, asset: 0, amount: 1_000_000, chain_tx: tx.into() };
 
     let pki = cluster.state_dir().pki();
     let me = Identity::Node(2);
