@@ -130,8 +130,7 @@ impl Keyring {
         }
         let key = &listen_key[..listen_key.len() - LISTEN_TAG_HEX_LEN];
         let expected = self.listen_key(key);
-        let same = expected.len() == listen_key.len()
-            && expected.bytes().zip(listen_key.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let same: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), listen_key.as_bytes()).into();
         same.then_some(key)
     }
 }
@@ -165,7 +164,7 @@ impl OperatorToken {
     pub fn accepts(&self, header: Option<&[u8]>) -> bool {
         let Some(given) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else { return false };
         let mine = self.0.as_bytes();
-        given.len() == mine.len() && given.iter().zip(mine).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        subtle::ConstantTimeEq::ct_eq(given, mine).into()
     }
 }
 

@@ -16,6 +16,7 @@ mod endpoint;
 mod endpoints;
 pub mod error;
 pub mod function;
+pub mod http_server;
 mod metrics;
 mod names;
 mod operator;
@@ -124,12 +125,34 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1_024)
 }
 
-/// Serves the API and the web front-end on `listener` until it fails, and records the
-/// cluster's status for the status page meanwhile.
-pub async fn serve(listener: TcpListener, api: Shared, reports_dir: Option<PathBuf>) -> std::io::Result<()> {
+/// How the public listener serves: over TLS with this server certificate (else plain HTTP), and
+/// how many connections one client address may hold.
+#[derive(Clone, Debug)]
+pub struct Serving {
+    /// Users' HTTPS.
+    pub tls: Option<outlast_tls::PublicAcceptor>,
+    /// Connections at once from one address (`http_server::HTTP_CONNECTIONS_PER_SOURCE_MAX` by
+    /// default).
+    pub per_source_max: usize,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving { tls: None, per_source_max: http_server::HTTP_CONNECTIONS_PER_SOURCE_MAX }
+    }
+}
+
+/// Serves the API and the web front-end on `listener` until it fails (see `http_server`), and
+/// records the cluster's status for the status page meanwhile.
+pub async fn serve(
+    listener: TcpListener,
+    api: Shared,
+    reports_dir: Option<PathBuf>,
+    serving: Serving,
+) -> std::io::Result<()> {
     let recorder = tokio::spawn(status::record(api.clone()));
-    let app = router(api, reports_dir).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).await;
+    let app = router(api, reports_dir);
+    let served = http_server::serve_http(listener, app, serving.tls, serving.per_source_max).await;
     recorder.abort();
     served
 }

@@ -46,7 +46,12 @@ async fn authenticate(
     query: &[u8],
     body: &[u8],
 ) -> Result<Caller, ApiError> {
-    let key = headers.get("x-mbx-apikey").ok_or_else(ApiError::bad_api_key_format)?;
+    let mut keys = headers.get_all("x-mbx-apikey").iter();
+    let key = keys.next().ok_or_else(ApiError::bad_api_key_format)?;
+    // Two keys: which one signs is ambiguous, so neither does.
+    if keys.next().is_some() {
+        return Err(ApiError::duplicate_param("X-MBX-APIKEY"));
+    }
     let key = key.to_str().map_err(|_| ApiError::bad_api_key_format())?;
     if !outlast_engine::api_key_valid(key) {
         return Err(ApiError::bad_api_key_format());

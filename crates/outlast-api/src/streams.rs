@@ -17,6 +17,8 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use outlast_cluster::listener::Slot;
 use outlast_engine::{AccountId, Engine, EventKind, MarketId, OrderStatus, Side};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
@@ -76,7 +78,12 @@ fn stream_name(engine: &Engine, stream: Stream) -> String {
 }
 
 /// `/ws/<stream or listenKey>`.
-pub async fn ws_path(State(api): State<Shared>, Path(name): Path<String>, upgrade: Upgrade) -> Response {
+pub async fn ws_path(
+    State(api): State<Shared>,
+    Path(name): Path<String>,
+    slot: Option<Extension<Slot>>,
+    upgrade: Upgrade,
+) -> Response {
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return not_websocket(rejection),
@@ -94,19 +101,19 @@ pub async fn ws_path(State(api): State<Shared>, Path(name): Path<String>, upgrad
             return ApiError::bad_listen_key().into_response();
         };
         let user = User { account, key, listen_key: name };
-        return accept(api, upgrade, Vec::new(), false, Some(user));
+        return accept(api, upgrade, slot, Vec::new(), false, Some(user));
     }
     let streams: Option<Vec<Stream>> = name.split('/').map(|n| parse_stream(&api.reader.read(), n)).collect();
     match streams {
-        Some(streams) => accept(api, upgrade, streams, false, None),
+        Some(streams) => accept(api, upgrade, slot, streams, false, None),
         None => ApiError::invalid_enum(-1100, "stream name").into_response(),
     }
 }
 
 /// `/ws` with no stream: subscribe by message.
-pub async fn ws_root(State(api): State<Shared>, upgrade: Upgrade) -> Response {
+pub async fn ws_root(State(api): State<Shared>, slot: Option<Extension<Slot>>, upgrade: Upgrade) -> Response {
     match upgrade {
-        Ok(upgrade) => accept(api, upgrade, Vec::new(), false, None),
+        Ok(upgrade) => accept(api, upgrade, slot, Vec::new(), false, None),
         Err(rejection) => not_websocket(rejection),
     }
 }
@@ -120,7 +127,12 @@ fn not_websocket(rejection: WebSocketUpgradeRejection) -> Response {
 }
 
 /// `/stream?streams=a/b`: combined streams, each message wrapped with its stream name.
-pub async fn combined(State(api): State<Shared>, uri: Uri, upgrade: WebSocketUpgrade) -> Response {
+pub async fn combined(
+    State(api): State<Shared>,
+    uri: Uri,
+    slot: Option<Extension<Slot>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let params = match crate::params::Params::parse(uri.query().unwrap_or("").as_bytes(), b"") {
         Ok(params) => params,
         Err(error) => return error.into_response(),
@@ -129,7 +141,7 @@ pub async fn combined(State(api): State<Shared>, uri: Uri, upgrade: WebSocketUpg
     let streams: Option<Vec<Stream>> =
         names.split('/').filter(|n| !n.is_empty()).map(|n| parse_stream(&api.reader.read(), n)).collect();
     match streams {
-        Some(streams) if streams.len() <= SUBSCRIPTIONS_MAX => accept(api, upgrade, streams, true, None),
+        Some(streams) if streams.len() <= SUBSCRIPTIONS_MAX => accept(api, upgrade, slot, streams, true, None),
         _ => ApiError::invalid_enum(-1100, "stream name").into_response(),
     }
 }
@@ -140,9 +152,12 @@ struct User {
     listen_key: String,
 }
 
+/// Opens a stream connection. It keeps the connection's listener `slot` (see
+/// `http_server`) until it closes, so WebSockets count against their address's share.
 fn accept(
     api: Shared,
     upgrade: WebSocketUpgrade,
+    slot: Option<Extension<Slot>>,
     streams: Vec<Stream>,
     combined: bool,
     user: Option<User>,
@@ -154,6 +169,7 @@ fn accept(
     // the connection open reaches it.
     let feed = api.reader.subscribe();
     upgrade.max_message_size(CLIENT_MESSAGE_BYTES_MAX).on_upgrade(move |socket| async move {
+        let _slot = slot;
         api.metrics.ws_open.fetch_add(1, Ordering::Relaxed);
         let mut connection = Connection::new(api.clone(), socket, combined, user);
         connection.subs.extend(streams);

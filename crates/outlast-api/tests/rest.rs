@@ -126,6 +126,26 @@ async fn bad_input_gets_a_binance_error_and_changes_nothing() {
     assert_eq!(http(node.api, "GET", "/api/v3/ping", &[], b"").await.status, 200, "still serving");
 }
 
+/// Two API keys on one request: which one acts is ambiguous, so the request is refused (-1101),
+/// whichever order they come in, even when the first alone would have been valid and signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_two_api_keys_is_refused() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    let digest = node.digest().await;
+    let order =
+        format!("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=100&timestamp={}", now_ms());
+    let signed = format!("{order}&signature={}", sign(&alice.secret, order.as_bytes()));
+    for keys in [[&alice, &bob], [&alice, &alice]] {
+        let headers = [("x-mbx-apikey", keys[0].key.as_str()), ("X-MBX-APIKEY", keys[1].key.as_str())];
+        let reply = http(node.api, "POST", ORDER, &headers, signed.as_bytes()).await;
+        assert_eq!((reply.status, reply.code()), (400, -1101), "{}", reply.body);
+    }
+    assert_eq!(node.digest().await, digest, "a refused request changed state");
+    // The positive control: the same request with one key is accepted.
+    assert_eq!(node.raw(&alice, "POST", ORDER, &signed).await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_cannot_see_or_touch_another_accounts_orders_or_streams() {
     let node = TestNode::start(0).await;

@@ -24,8 +24,10 @@ pub mod report;
 pub mod svg;
 pub mod wan_bench;
 
-/// Lifts the API's request-weight limits (a load test sends far more than a trader may).
+/// Lifts the API's request-weight and per-address connection limits (a load test sends far more
+/// than a trader may, all from one address).
 pub(crate) fn unthrottled(config: &mut outlast_cluster::config::NodeConfig) {
     config.api_ip_weight_per_minute = Some(4_000_000_000);
     config.api_key_weight_per_minute = Some(4_000_000_000);
+    config.api_connections_per_source_max = Some(outlast_api::http_server::HTTP_CONNECTIONS_MAX);
 }

@@ -24,6 +24,7 @@
 //! reports_dir = "reports"            # optional: chaos reports the status page links to
 //! api_ip_weight_per_minute = 6000   # optional: request weight per client IP per minute
 //! api_key_weight_per_minute = 6000  # optional: request weight per API key per minute
+//! api_connections_per_source_max = 256 # optional: public connections from one address
 //!
 //! [tls]                              # optional (clear text without): mutual TLS between nodes
 //! cluster = "lab"                    # the cluster id in the certificates' names
@@ -31,6 +32,10 @@
 //! cert_file = "pki/node-1.pem"       # `outlast cert node --id 1`
 //! key_file = "pki/node-1.key"
 //! operators = ["alice"]              # operators admitted to the client port (`outlast cert operator`)
+//!
+//! [api_tls]                          # optional (HTTP without): HTTPS on api_addr
+//! cert_file = "pki/server-ex.pem"    # for the name users reach the node by (a public CA's, or
+//! key_file = "pki/server-ex.key"     #   `outlast cert server --name NAME` in a lab)
 //!
 //! [[peers]]                          # every voter, this node included
 //! id = 1
@@ -159,10 +164,18 @@ pub struct NodeConfig {
     /// Request weight one API key may use per minute (default 6,000).
     #[serde(default)]
     pub api_key_weight_per_minute: Option<u32>,
+    /// Public API connections at once from one client address (default 256; see
+    /// `outlast_api::http_server`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_connections_per_source_max: Option<usize>,
     /// Mutual TLS between nodes (see `TlsConfig`); without it peers talk in clear, which only
     /// a simulation or a single host should do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// HTTPS on `api_addr` (see `ApiTlsConfig`); without it the public API speaks plain HTTP,
+    /// which only a single host (`localhost` is a secure context for the page) should do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_tls: Option<ApiTlsConfig>,
     /// The voters, this node included.
     pub peers: Vec<PeerConfig>,
 }
@@ -186,6 +199,16 @@ pub struct TlsConfig {
     /// `outlast admin` and the lab's tools.
     #[serde(default)]
     pub operators: Vec<String>,
+}
+
+/// The public API's server certificate: users' HTTPS (`outlast_tls::PublicAcceptor`), with HSTS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTlsConfig {
+    /// The certificate chain (PEM, leaf first) for the name users reach this node by.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
 }
 
 impl TlsConfig {
@@ -239,7 +262,9 @@ impl NodeConfig {
             reports_dir: None,
             api_ip_weight_per_minute: None,
             api_key_weight_per_minute: None,
+            api_connections_per_source_max: None,
             tls: None,
+            api_tls: None,
             peers,
         })
     }
@@ -293,6 +318,16 @@ impl NodeConfig {
         }
         if self.api_addr.is_some() && (self.api_secret_file.is_none() || self.operator_token_file.is_none()) {
             return Err("api_addr needs api_secret_file and operator_token_file".into());
+        }
+        if self.api_tls.is_some() && self.api_addr.is_none() {
+            return Err("api_tls needs api_addr".into());
+        }
+        if self.tls.is_some() && self.operator_token_file.is_none() {
+            // Without it the node can relay no operator command (see `authority`).
+            return Err("[tls] needs operator_token_file".into());
+        }
+        if self.api_connections_per_source_max == Some(0) {
+            return Err("api_connections_per_source_max must be at least 1".into());
         }
         Ok(())
     }

@@ -38,9 +38,11 @@ pub async fn serve_clients<L: Listener, D: Dialer>(
     writer: Writer<D>,
     me: (NodeId, NodeInfo),
 ) -> io::Result<()> {
-    let serve_one = |stream| {
+    let serve_one = |stream, _peer, slot| {
         let (tls, writer, me) = (tls.clone(), writer.clone(), me.clone());
         async move {
+            // Held until the connection ends.
+            let _slot = slot;
             match tls {
                 None => serve_client_connection(stream, None, writer, me).await,
                 Some(tls) => {

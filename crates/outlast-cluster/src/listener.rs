@@ -1,6 +1,7 @@
 //! Where a node's connections come from: an accept loop that yields byte streams (a TCP
 //! listener in a node, a simulated one in a simulation), and the one bounded loop that serves
-//! them, one task per connection, for both servers (`serve`, `internal_server`).
+//! them, one task per connection, for every server (`serve`, `internal_server`, and the public
+//! API's `outlast_api::http_server`).
 //!
 //! Must never: read from a connection (the servers do, through `next_frame`), serve more
 //! connections at once than the limits it was given, or hold a connection it cannot serve
@@ -30,8 +31,9 @@ impl Listener for TcpListener {
 
     async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, peer) = TcpListener::accept(self).await?;
-        // Frames are small and latency-bound.
-        stream.set_nodelay(true)?;
+        // Frames are small and latency-bound. (A socket that refuses the option is served
+        // anyway: a failure here must not end the listener.)
+        let _ = stream.set_nodelay(true);
         Ok((stream, peer))
     }
 }
@@ -51,10 +53,53 @@ pub struct Limits {
     pub per_source_max: usize,
 }
 
-/// Accepts connections from `listener` until it fails, serving each with `serve_one` in a task
-/// of its own, within `limits`: a connection beyond them is closed at once (shed), not left in
-/// the backlog, so a flood costs the flooder its connections, not the peers theirs. A
-/// connection that ends in an error is logged at `level` as a `what` connection.
+/// One connection's place within a listener's limits, held for as long as the connection
+/// lives: released when the last clone is dropped (a WebSocket's task keeps one after its
+/// upgrade response, see `outlast_api::http_server`), also on a panic.
+#[derive(Clone)]
+pub struct Slot(#[allow(dead_code)] Arc<Held>);
+
+struct Held {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    source: IpAddr,
+    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut counts = self.per_source.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.source) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Pause after an accept that failed for want of resources (file descriptors, buffers): the
+/// listener waits for some to free rather than spin or stop.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Whether a failed accept may succeed later (the listener goes on) rather than mean the
+/// listener itself is gone.
+fn transient(error: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    const ENOBUFS: i32 = 105;
+    const ENOMEM: i32 = 12;
+    matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | OutOfMemory)
+        || matches!(error.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM))
+}
+
+/// Accepts connections from `listener` until it fails, serving each (with the address it came
+/// from and its `Slot`) with `serve_one` in a task of its own, within `limits`: a connection
+/// beyond them is closed at once (shed), not left in the backlog, so a flood costs the flooder
+/// its connections, not the peers theirs. The slot is released when the serving task ends and
+/// every clone of the slot it handed on is dropped. A connection that ends in an error is
+/// logged at `level` as a `what` connection; an accept that fails for want of resources is
+/// logged and retried after `ACCEPT_RETRY_PAUSE`.
 pub async fn serve_bounded<L, F, Fut>(
     mut listener: L,
     limits: Limits,
@@ -64,7 +109,7 @@ pub async fn serve_bounded<L, F, Fut>(
 ) -> io::Result<()>
 where
     L: Listener,
-    F: Fn(L::Stream) -> Fut,
+    F: Fn(L::Stream, SocketAddr, Slot) -> Fut,
     Fut: Future<Output = io::Result<()>> + Send + 'static,
 {
     assert!(limits.connections_max > 0 && limits.per_source_max > 0);
@@ -76,7 +121,15 @@ where
     let permits = Arc::new(Semaphore::new(limits.connections_max));
     let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) if transient(&error) => {
+                tracing::warn!(%error, "{what} listener: accept failed; retrying");
+                tokio::time::sleep(ACCEPT_RETRY_PAUSE).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(%peer, limit = limits.connections_max, "{what} connections at their limit: shed one");
             continue;
@@ -91,8 +144,8 @@ where
             }
             *count += 1;
         }
-        let served = serve_one(stream);
-        let per_source = per_source.clone();
+        let slot = Slot(Arc::new(Held { _permit: permit, source, per_source: per_source.clone() }));
+        let served = serve_one(stream, peer, slot);
         tokio::spawn(async move {
             if let Err(error) = served.await {
                 if level == tracing::Level::WARN {
@@ -101,14 +154,6 @@ where
                     tracing::debug!(%peer, %error, "{what} connection closed");
                 }
             }
-            let mut counts = per_source.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(count) = counts.get_mut(&source) {
-                *count -= 1;
-                if *count == 0 {
-                    counts.remove(&source);
-                }
-            }
-            drop(permit);
         });
     }
 }

@@ -9,6 +9,10 @@
 //! itself runs on (bounded) when the deadline cuts the call off, so its connection is kept.
 //! A peer that cannot be dialled is `Unreachable`; a broken exchange is a network error; an
 //! error raised by the remote Raft is passed back as a remote error.
+//!
+//! Must never: carry anything but Raft's messages and pings. A request may arrive twice (a kept
+//! connection that died after the write is retried on a new one; a cut-off request may still be
+//! sent), which Raft tolerates and a command would not (commands go through `forward`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -98,17 +102,42 @@ impl Dialer for TcpDialer {
 /// peer (or the campaigner's pings, see `elections`) takes it.
 pub struct Kept<S> {
     streams: Arc<Mutex<HashMap<NodeId, Vec<(S, Instant)>>>>,
+    /// New connections being made to each peer (see `DIALS_IN_FLIGHT_MAX`).
+    dialling: Arc<Mutex<HashMap<NodeId, usize>>>,
 }
 
 impl<S> Clone for Kept<S> {
     fn clone(&self) -> Self {
-        Kept { streams: self.streams.clone() }
+        Kept { streams: self.streams.clone(), dialling: self.dialling.clone() }
     }
 }
 
 impl<S> Default for Kept<S> {
     fn default() -> Self {
-        Kept { streams: Arc::default() }
+        Kept { streams: Arc::default(), dialling: Arc::default() }
+    }
+}
+
+/// New connections made to one peer at once. A dial cut off by a deadline runs on (see
+/// `Peer::call`), and openraft retries at once: against a peer that accepts and never finishes
+/// its handshake, unbounded dials would pile up, each holding a socket there for seconds.
+const DIALS_IN_FLIGHT_MAX: usize = 4;
+
+/// One dial in flight to a peer, counted until dropped.
+struct Dialling {
+    peer: NodeId,
+    dialling: Arc<Mutex<HashMap<NodeId, usize>>>,
+}
+
+impl Drop for Dialling {
+    fn drop(&mut self) {
+        let mut dialling = self.dialling.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = dialling.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                dialling.remove(&self.peer);
+            }
+        }
     }
 }
 
@@ -136,6 +165,18 @@ impl<S> Kept<S> {
         let kept = streams.get_mut(&peer)?;
         kept.retain(|(_, since)| since.elapsed() < KEPT_FOR);
         kept.pop().map(|(stream, _)| stream)
+    }
+
+    /// Room for one more new connection to `peer`, if fewer than `DIALS_IN_FLIGHT_MAX` are
+    /// being made.
+    fn start_dial(&self, peer: NodeId) -> Option<Dialling> {
+        let mut dialling = self.dialling.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = dialling.entry(peer).or_default();
+        if *count >= DIALS_IN_FLIGHT_MAX {
+            return None;
+        }
+        *count += 1;
+        Some(Dialling { peer, dialling: self.dialling.clone() })
     }
 
     /// Keeps `stream`, whose last exchange with `peer` completed.
@@ -262,6 +303,10 @@ impl<D: Dialer> Peer<D> {
             }
         }
         let left = deadline.saturating_sub(started.elapsed());
+        let Some(dialling) = self.kept.start_dial(self.target) else {
+            let why = format!("{DIALS_IN_FLIGHT_MAX} connections to node {} are being made already", self.target);
+            return Err(CallError::Unreachable(io::Error::new(io::ErrorKind::WouldBlock, why)));
+        };
         let (replied, reply) = tokio::sync::oneshot::channel();
         let doing = Arc::new(std::sync::atomic::AtomicUsize::new(1));
         let exchange = Exchange {
@@ -270,7 +315,10 @@ impl<D: Dialer> Peer<D> {
             kept: self.kept.clone(),
             doing: doing.clone(),
         };
-        tokio::spawn(exchange.run(frame, left.max(EXCHANGE_AFTER_CUTOFF_MAX), replied));
+        tokio::spawn(async move {
+            exchange.run(frame, left.max(EXCHANGE_AFTER_CUTOFF_MAX), replied).await;
+            drop(dialling);
+        });
         match tokio::time::timeout(left, reply).await {
             Ok(Ok(Ok((reply, stream)))) => {
                 self.stream = Some(stream);

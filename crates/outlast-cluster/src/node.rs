@@ -117,7 +117,16 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
         operator_token: match &config.operator_token_file {
             Some(path) => {
                 let token = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                Some(Arc::from(token.trim()))
+                let token = token.trim();
+                // The API's own rule for the token (`OperatorToken::new`): an empty or short
+                // file must not make an empty relay token count as the operator's.
+                if token.len() < 32 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(format!(
+                        "{}: the operator token must be at least 32 printable ASCII characters",
+                        path.display()
+                    ));
+                }
+                Some(Arc::from(token))
             }
             None => None,
         },

@@ -40,9 +40,11 @@ pub async fn serve<L: Listener>(
     log: LogStore,
     contact: LeaderContact,
 ) -> io::Result<()> {
-    let serve_one = |stream| {
+    let serve_one = |stream, _peer, slot| {
         let (tls, raft, log, contact) = (tls.clone(), raft.clone(), log.clone(), contact.clone());
         async move {
+            // Held until the connection ends.
+            let _slot = slot;
             match tls {
                 None => serve_connection(stream, raft, log, contact).await,
                 // Only a node that proves it is a member gets this far (see `admitted`).

@@ -122,6 +122,29 @@ impl Authority {
         let cert = params.signed_by(&key, &issuer).map_err(|e| err("certificate", e))?;
         Ok(Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
+
+    /// Issues a server certificate for users' HTTPS (`PublicAcceptor`) valid for the DNS names
+    /// (or IP addresses) `names`: for a lab whose clients trust this CA. It proves nothing on the
+    /// nodes' own ports (it names no node or operator), and in production a public CA's
+    /// certificate takes its place.
+    pub fn issue_server(&self, names: &[String]) -> Result<Issued, String> {
+        if names.is_empty() {
+            return Err("a server certificate needs at least one name".into());
+        }
+        let key = KeyPair::generate().map_err(|e| err("key", e))?;
+        let mut params = CertificateParams::new(names.to_vec()).map_err(|e| err("certificate", e))?;
+        let mut subject = DistinguishedName::new();
+        subject.push(DnType::OrganizationName, "Outlast");
+        subject.push(DnType::CommonName, names[0].clone());
+        params.distinguished_name = subject;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        validity(&mut params, CERT_VALIDITY_DAYS);
+        let issuer = Issuer::new(ca_params(&self.cluster), &self.key);
+        let cert = params.signed_by(&key, &issuer).map_err(|e| err("certificate", e))?;
+        Ok(Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    }
 }
 
 /// Where a cluster's certificate files are, in one directory.

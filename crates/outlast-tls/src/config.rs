@@ -7,6 +7,10 @@
 //! configured operators); anyone else gets a TLS alert, not a connection. After the handshake
 //! the acceptor says which identity it was, for the server to authorise by.
 //!
+//! Both sides also name the wire protocol's version (`PROTOCOL`, by ALPN): a node of an
+//! incompatible version is refused during the handshake, with the versions named on both sides,
+//! instead of misreading frames afterwards.
+//!
 //! Must never: accept a handshake that has not finished within `HANDSHAKE_TIMEOUT` (a
 //! slow or silent client holds a socket, nothing more), or admit an identity by anything but
 //! webpki's name check on a verified chain.
@@ -34,6 +38,11 @@ use crate::names::Identity;
 /// enough that a client which never finishes one does not hold a connection slot for long.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The version of the messages nodes and tools exchange over TLS (`outlast_cluster`'s `rpc` and
+/// `protocol`), named in every handshake. Change it with any change a node of the previous
+/// version would misread.
+pub const PROTOCOL: &[u8] = b"outlast/2";
+
 /// The identities a listener admits right now (read at every handshake: membership changes).
 pub type Admit = Arc<dyn Fn() -> Vec<Identity> + Send + Sync>;
 
@@ -49,7 +58,7 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -88,6 +97,8 @@ impl TlsFiles {
 #[derive(Clone)]
 pub struct Connector {
     cluster: String,
+    /// The protocol version it speaks (`PROTOCOL` but in tests).
+    protocol: Vec<u8>,
     connector: TlsConnector,
 }
 
@@ -98,16 +109,25 @@ impl fmt::Debug for Connector {
 }
 
 impl Connector {
-    /// A connector for cluster `cluster` from `files`.
+    /// A connector for cluster `cluster` from `files`, speaking `PROTOCOL`.
     pub fn new(cluster: &str, files: &TlsFiles) -> io::Result<Connector> {
+        Connector::speaking(cluster, files, PROTOCOL)
+    }
+
+    /// A connector that speaks `protocol` (another version than this build's, or none if
+    /// empty: for tests).
+    pub fn speaking(cluster: &str, files: &TlsFiles, protocol: &[u8]) -> io::Result<Connector> {
         let Material { roots, chain, key } = files.load()?;
-        let config = ClientConfig::builder_with_provider(provider())
+        let mut config = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| invalid(&files.cert, e))?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(|e| invalid(&files.key, e))?;
-        Ok(Connector { cluster: cluster.to_string(), connector: TlsConnector::from(Arc::new(config)) })
+        // An empty `protocol` offers none (a client of a build before versions were named).
+        config.alpn_protocols = if protocol.is_empty() { Vec::new() } else { vec![protocol.to_vec()] };
+        let connector = TlsConnector::from(Arc::new(config));
+        Ok(Connector { cluster: cluster.to_string(), protocol: protocol.to_vec(), connector })
     }
 
     /// Runs the handshake on `stream` with the peer that must be `peer`.
@@ -119,7 +139,25 @@ impl Connector {
         let name = ServerName::try_from(peer.name(&self.cluster))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, stream)).await {
-            Ok(result) => result.map_err(|e| io::Error::new(e.kind(), format!("TLS with {peer}: {e}"))),
+            Ok(Ok(stream)) => match stream.get_ref().1.alpn_protocol() {
+                Some(spoken) if spoken == self.protocol => Ok(stream),
+                // A connector that names no version (a test's stand-in for an old build) does
+                // not check one either.
+                _ if self.protocol.is_empty() => Ok(stream),
+                spoken => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "TLS with {peer}: it speaks {}, this side {}",
+                        version(spoken),
+                        version(Some(self.protocol.as_slice()))
+                    ),
+                )),
+            },
+            Ok(Err(e)) if no_common_protocol(&e) => Err(io::Error::new(
+                e.kind(),
+                format!("TLS with {peer}: it does not speak {} ({e})", version(Some(self.protocol.as_slice()))),
+            )),
+            Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS with {peer}: {e}"))),
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("TLS with {peer}: no handshake within {HANDSHAKE_TIMEOUT:?}"),
@@ -215,12 +253,14 @@ impl Acceptor {
             .build()
             .map_err(|e| invalid(&files.ca, e))?;
         let verifier = Arc::new(AdmitVerifier { cluster: cluster.to_string(), admit: admit.clone(), ca });
-        let config = ServerConfig::builder_with_provider(provider())
+        let mut config = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| invalid(&files.cert, e))?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain, key)
             .map_err(|e| invalid(&files.key, e))?;
+        // A client offering other versions only gets a `no_application_protocol` alert.
+        config.alpn_protocols = vec![PROTOCOL.to_vec()];
         Ok(Acceptor { cluster: cluster.to_string(), admit, acceptor: TlsAcceptor::from(Arc::new(config)) })
     }
 
@@ -230,6 +270,10 @@ impl Acceptor {
         stream: S,
     ) -> io::Result<(server::TlsStream<S>, Identity)> {
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
+            Ok(Err(e)) if no_common_protocol(&e) => {
+                let why = format!("the peer does not speak {} ({e})", version(Some(PROTOCOL)));
+                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+            }
             Ok(result) => result?,
             Err(_) => {
                 return Err(io::Error::new(
@@ -238,6 +282,14 @@ impl Acceptor {
                 ))
             }
         };
+        // A client that offered no version at all is not refused by rustls; by us it is.
+        if stream.get_ref().1.alpn_protocol() != Some(PROTOCOL) {
+            let spoken = version(stream.get_ref().1.alpn_protocol());
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the peer speaks {spoken}, this node {}", version(Some(PROTOCOL))),
+            ));
+        }
         let cert = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first().cloned());
         // Checked in the handshake; looked up again only to say who it was.
         let who = cert.and_then(|cert| identify(&cert, &self.cluster, &(self.admit)()));
@@ -246,4 +298,24 @@ impl Acceptor {
             None => Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer no longer admitted")),
         }
     }
+}
+
+/// A protocol name for a message: `outlast/2`, or "no protocol version".
+fn version(protocol: Option<&[u8]>) -> String {
+    match protocol {
+        Some(name) => String::from_utf8_lossy(name).into_owned(),
+        None => "no protocol version".into(),
+    }
+}
+
+/// Whether a handshake failed because the two sides share no protocol version: the listener
+/// found none it speaks, or the dialler was told so by an alert.
+fn no_common_protocol(error: &io::Error) -> bool {
+    matches!(
+        error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(
+            rustls::Error::NoApplicationProtocol
+                | rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+        )
+    )
 }

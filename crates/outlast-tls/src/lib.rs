@@ -9,6 +9,8 @@
 //! - `authority`: making the CA and issuing node and operator certificates (rcgen), as files.
 //! - `config`: loading them and building the rustls configurations: a `Connector` that dials a
 //!   named peer and checks it is that peer, an `Acceptor` that checks who dialled.
+//! - `public`: `PublicAcceptor`, HTTPS for users (a server certificate for the node's public
+//!   name, no client certificates).
 //! - `stream`: `MaybeTls`, a dialled stream with or without TLS (the simulation has none).
 //!
 //! Must never: accept a peer without a certificate chaining to the cluster's CA, trust a
@@ -21,9 +23,11 @@
 mod authority;
 mod config;
 mod names;
+mod public;
 mod stream;
 
 pub use authority::{write_cluster_pki, Authority, Issued, PkiFiles};
-pub use config::{Acceptor, Admit, Connector, TlsFiles};
+pub use config::{Acceptor, Admit, Connector, TlsFiles, HANDSHAKE_TIMEOUT, PROTOCOL};
 pub use names::{any_node_name, node_name, operator_name, valid_cluster_id, Identity};
+pub use public::PublicAcceptor;
 pub use stream::MaybeTls;

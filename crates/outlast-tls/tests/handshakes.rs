@@ -107,3 +107,24 @@ async fn plaintext_is_refused_and_the_key_files_are_private() {
     }
     assert!(Authority::generate("Not A Label").is_err());
 }
+
+/// A node of another wire-protocol version is refused during the handshake, and both sides say
+/// which versions met; a client that names no version at all is refused by the server.
+#[tokio::test]
+async fn a_peer_of_another_protocol_version_is_refused_with_both_versions_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = write_cluster_pki(&dir.path().join("lab"), "lab", &[Identity::Node(1), Identity::Node(2)]).unwrap();
+    let server = Acceptor::new("lab", &files(&pki, &Identity::Node(1)), members(&[1, 2])).unwrap();
+    let speaking = |protocol: &[u8]| Connector::speaking("lab", &files(&pki, &Identity::Node(2)), protocol).unwrap();
+    let this = String::from_utf8_lossy(outlast_tls::PROTOCOL).into_owned();
+
+    let (dialler, listener) = handshake(&speaking(b"outlast/0"), &Identity::Node(1), &server).await.unwrap_err();
+    assert!(dialler.contains("does not speak outlast/0"), "{dialler}");
+    assert!(listener.contains(&format!("does not speak {this}")), "{listener}");
+
+    let (_, listener) = handshake(&speaking(b""), &Identity::Node(1), &server).await.unwrap_err();
+    assert!(listener.contains("no protocol version"), "{listener}");
+
+    // The positive control: the same certificate, this version.
+    assert_eq!(handshake(&speaking(outlast_tls::PROTOCOL), &Identity::Node(1), &server).await, Ok(Identity::Node(2)));
+}

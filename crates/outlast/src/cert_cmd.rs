@@ -28,6 +28,14 @@ pub enum Action {
         #[arg(long)]
         name: String,
     },
+    /// Issue a server certificate for users' HTTPS (server-NAME.pem, server-NAME.key, named
+    /// after the first name), valid for a year: for a lab whose clients trust this CA; in
+    /// production use a public CA's certificate for the node's public name.
+    Server {
+        /// A DNS name (or IP address) users reach the node by; repeat for more.
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+    },
 }
 
 fn cluster_file(files: &PkiFiles) -> std::path::PathBuf {
@@ -68,14 +76,34 @@ fn act(dir: &Path, action: Action) -> Result<String, String> {
         Action::Node { id } if id > 0 => Identity::Node(id),
         Action::Node { .. } => return Err("node ids start at 1".into()),
         Action::Operator { name } => Identity::Operator(name),
+        Action::Server { names } => {
+            let ca = authority(&files)?;
+            let issued = ca.issue_server(&names)?;
+            let stem = format!("server-{}", names[0].replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "-"));
+            let (cert, key) = (dir.join(format!("{stem}.pem")), dir.join(format!("{stem}.key")));
+            write(&cert, &issued.cert_pem)?;
+            write_private(&key, &issued.key_pem)?;
+            return Ok(format!(
+                "server certificate for {}: {} and {}",
+                names.join(", "),
+                cert.display(),
+                key.display()
+            ));
+        }
     };
+    let ca = authority(&files)?;
+    files.write(&who, &ca.issue(&who)?)?;
+    let cluster = ca.cluster();
+    Ok(format!("{who} of cluster {cluster}: {} and {}", files.cert(&who).display(), files.key(&who).display()))
+}
+
+/// The CA kept in `files`' directory.
+fn authority(files: &PkiFiles) -> Result<Authority, String> {
     let read = |path: &Path| {
         std::fs::read_to_string(path).map_err(|e| format!("{}: {e} (run `outlast cert ca` first)", path.display()))
     };
-    let cluster = read(&cluster_file(&files))?.trim().to_string();
-    let ca = Authority::from_key_pem(&cluster, &read(&files.ca_key())?)?;
-    files.write(&who, &ca.issue(&who)?)?;
-    Ok(format!("{who} of cluster {cluster}: {} and {}", files.cert(&who).display(), files.key(&who).display()))
+    let cluster = read(&cluster_file(files))?.trim().to_string();
+    Authority::from_key_pem(&cluster, &read(&files.ca_key())?)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

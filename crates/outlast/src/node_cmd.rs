@@ -138,7 +138,16 @@ async fn start_api(
         key_per_minute: config.api_key_weight_per_minute.unwrap_or(defaults.key_per_minute),
     };
     let api = outlast_api::new_api(running.writer.clone(), running.reader.clone(), me, keyring, operator, limits);
-    Ok(Some(tokio::spawn(outlast_api::serve(listener, api, config.reports_dir.clone()))))
+    let tls = match &config.api_tls {
+        Some(files) => Some(
+            outlast_tls::PublicAcceptor::new(&files.cert_file, &files.key_file).map_err(|e| format!("api_tls: {e}"))?,
+        ),
+        None => None,
+    };
+    let per_source_max =
+        config.api_connections_per_source_max.unwrap_or(outlast_api::http_server::HTTP_CONNECTIONS_PER_SOURCE_MAX);
+    let serving = outlast_api::Serving { tls, per_source_max };
+    Ok(Some(tokio::spawn(outlast_api::serve(listener, api, config.reports_dir.clone(), serving))))
 }
 
 async fn wait_for_signal() {

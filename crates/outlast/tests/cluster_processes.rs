@@ -565,7 +565,7 @@ async fn the_raft_and_client_ports_admit_only_this_clusters_members_over_mutual_
 /// applied, and a member's account request is served (the refusals are the rule, not a broken
 /// path).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_members_certificate_alone_cannot_create_money_or_change_control() {
+async fn a_members_certificate_alone_gives_account_requests_not_money_or_control() {
     use outlast_cluster::protocol::{call_with, AdminRequest, ClientReply, ClientRequest};
     use outlast_cluster::TcpDialer;
     use outlast_engine::{AccountAction, AccountRequest, ClientId};

@@ -56,6 +56,11 @@ impl TestNode {
     /// A node that is the whole cluster (`absent_peers == 0`, it leads) or one voter of a
     /// cluster whose other voters never start (it cannot commit anything).
     pub async fn start(absent_peers: u64) -> TestNode {
+        TestNode::start_serving(absent_peers, outlast_api::Serving::default()).await
+    }
+
+    /// `start`, with the public listener serving as `serving` says (TLS, per-address limit).
+    pub async fn start_serving(absent_peers: u64, serving: outlast_api::Serving) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path(), absent_peers).await;
         let running = node::start(&config, outlast_engine::Limits::default()).await.unwrap();
@@ -75,7 +80,7 @@ impl TestNode {
             operator,
             outlast_api::WeightLimits::default(),
         );
-        tokio::spawn(outlast_api::serve(listener, shared.clone(), None));
+        tokio::spawn(outlast_api::serve(listener, shared.clone(), None, serving));
         TestNode { api, running, shared, _dir: dir }
     }
 

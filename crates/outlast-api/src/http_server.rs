@@ -1,0 +1,101 @@
+//! The public listener: HTTP/1.1 (with WebSocket upgrades), over TLS when the node has a server
+//! certificate, for the API, the page and the dapp endpoint.
+//!
+//! Every connection is bounded: in number (in all and per source address, shed at accept: see
+//! `outlast_cluster::listener`), in how long its handshake and its request headers may take
+//! (`HEADER_TIMEOUT`, which also closes a kept-alive connection that stays idle), and in how
+//! long one request may take, body included (`REQUEST_TIMEOUT`). So a client that trickles
+//! bytes (slowloris) or opens sockets and sends nothing holds a slot for seconds, not forever.
+//! Over TLS every response carries HSTS, so a browser that came once never falls back to clear.
+//!
+//! Must never: serve a connection past its limits, or answer a request whose handler it cut
+//! off with anything but a Binance error that says the outcome is unknown.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::http::HeaderValue;
+use axum::response::IntoResponse;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use outlast_cluster::listener::{serve_bounded, Limits, Slot};
+use outlast_tls::PublicAcceptor;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+use crate::error::ApiError;
+
+/// Public connections served at once; more are shed at accept.
+pub const HTTP_CONNECTIONS_MAX: usize = 16_384;
+
+/// Public connections from one address, by default (`api_connections_per_source_max`): a
+/// trading firm's bots, a browser's tabs, not the whole listener.
+pub const HTTP_CONNECTIONS_PER_SOURCE_MAX: usize = 256;
+
+/// Longest a client may take to send a request's headers, and to start the next request on a
+/// kept-alive connection.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest one request may take from its headers to its response, body included (the node's
+/// own write and read deadlines are shorter; a WebSocket runs on after its upgrade response).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// HSTS for a year: the browser uses HTTPS for this origin from now on.
+const HSTS: &str = "max-age=31536000";
+
+/// Serves `app` on `listener`, over TLS if `tls`, within `per_source_max` connections per client
+/// address; until the listener fails.
+pub async fn serve_http(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<PublicAcceptor>,
+    per_source_max: usize,
+) -> io::Result<()> {
+    let limits =
+        Limits { connections_max: HTTP_CONNECTIONS_MAX, per_source_max: per_source_max.min(HTTP_CONNECTIONS_MAX) };
+    let serve_one = |stream: tokio::net::TcpStream, peer: SocketAddr, slot: Slot| {
+        let (app, tls) = (app.clone(), tls.clone());
+        async move {
+            match tls {
+                None => serve_connection(stream, peer, slot, app, false).await,
+                Some(tls) => serve_connection(tls.accept(stream).await?, peer, slot, app, true).await,
+            }
+        }
+    };
+    serve_bounded(listener, limits, "http", tracing::Level::DEBUG, serve_one).await
+}
+
+/// Answers one connection's requests until it closes or breaks a limit. Each request carries
+/// the connection's `slot`, which a WebSocket handler keeps for the socket's life: an upgraded
+/// connection still counts against its address's share after its HTTP part has ended.
+async fn serve_connection<S>(stream: S, peer: SocketAddr, slot: Slot, app: Router, tls: bool) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let (mut app, slot) = (app.clone(), slot.clone());
+        async move {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(slot.clone());
+            let handled = tower_service::Service::call(&mut app, request);
+            let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(_) => {
+                    ApiError::unknown_outcome(&format!("the request took over {REQUEST_TIMEOUT:?}")).into_response()
+                }
+            };
+            if tls {
+                response.headers_mut().insert("strict-transport-security", HeaderValue::from_static(HSTS));
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    http.serve_connection(TokioIo::new(stream), service).with_upgrades().await.map_err(io::Error::other)
+}
