@@ -72,3 +72,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(site: Site) -> Router<S> {
         .route("/reports/{run}/{file}", get(reports::file))
         .with_state(site)
 }
+
+/// A 404 in the API's error shape (`{"code":-1000,"msg":"Unknown path."}`, as the API's own
+/// unknown paths answer): a Binance client that wanders onto these paths gets an error it parses.
+pub(crate) fn not_found() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+    (axum::http::StatusCode::NOT_FOUND, json, r#"{"code":-1000,"msg":"Unknown path."}"#).into_response()
+}

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::{assets, Origin, Site};
@@ -34,7 +34,7 @@ pub async fn status(State(site): State<Arc<Site>>) -> Response {
 
 pub async fn asset(Path(file): Path<String>) -> Response {
     let Some(asset) = assets::served_as(&file) else {
-        return (StatusCode::NOT_FOUND, "no such asset\n").into_response();
+        return crate::not_found();
     };
     let mut response = asset.bytes.into_response();
     let headers = response.headers_mut();

@@ -8,7 +8,7 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
@@ -38,7 +38,7 @@ pub async fn index(State(site): State<Arc<Site>>, request_headers: axum::http::H
 }
 
 pub async fn file(State(site): State<Arc<Site>>, Path((run, file)): Path<(String, String)>) -> Response {
-    let not_found = || (StatusCode::NOT_FOUND, "no such report\n").into_response();
+    let not_found = crate::not_found;
     let (Some(dir), true) = (site.reports_dir.as_deref(), plain_name(&run)) else { return not_found() };
     let Some(&(name, content_type)) = FILES.iter().find(|(name, _)| *name == file) else { return not_found() };
     let Ok(bytes) = std::fs::read(dir.join(&run).join(name)) else { return not_found() };
