@@ -39,6 +39,7 @@ pub mod internal_server;
 pub mod listener;
 mod log_store;
 mod network;
+mod per_key;
 pub mod node;
 #[cfg(feature = "planted-faults")]
 pub mod planted;

@@ -7,16 +7,17 @@
 //! connections at once than the limits it was given, or hold a connection it cannot serve
 //! (beyond a limit it closes it at once).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+
+use crate::per_key::{PerKey, Unit};
 
 /// Accepts connections, one at a time.
 pub trait Listener: Send + 'static {
@@ -57,25 +58,7 @@ pub struct Limits {
 /// lives: released when the last clone is dropped (a WebSocket's task keeps one after its
 /// upgrade response, see `outlast_api::http_server`), also on a panic.
 #[derive(Clone)]
-pub struct Slot(#[allow(dead_code)] Arc<Held>);
-
-struct Held {
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    source: IpAddr,
-    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let mut counts = self.per_source.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = counts.get_mut(&self.source) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.source);
-            }
-        }
-    }
-}
+pub struct Slot(#[allow(dead_code)] Arc<(tokio::sync::OwnedSemaphorePermit, Unit<IpAddr>)>);
 
 /// Pause after an accept that failed for want of resources (file descriptors, buffers): the
 /// listener waits for some to free rather than spin or stop.
@@ -119,7 +102,7 @@ where
         "log a closed connection at WARN or DEBUG"
     );
     let permits = Arc::new(Semaphore::new(limits.connections_max));
-    let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let per_source = PerKey::default();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -134,17 +117,11 @@ where
             tracing::warn!(%peer, limit = limits.connections_max, "{what} connections at their limit: shed one");
             continue;
         };
-        let source = peer.ip();
-        {
-            let mut counts = per_source.lock().unwrap_or_else(|p| p.into_inner());
-            let count = counts.entry(source).or_default();
-            if *count >= limits.per_source_max {
-                tracing::warn!(%peer, limit = limits.per_source_max, "{what} connections from one source at their limit: shed one");
-                continue;
-            }
-            *count += 1;
-        }
-        let slot = Slot(Arc::new(Held { _permit: permit, source, per_source: per_source.clone() }));
+        let Some(source) = per_source.take(peer.ip(), limits.per_source_max) else {
+            tracing::warn!(%peer, limit = limits.per_source_max, "{what} connections from one source at their limit: shed one");
+            continue;
+        };
+        let slot = Slot(Arc::new((permit, source)));
         let served = serve_one(stream, peer, slot);
         tokio::spawn(async move {
             if let Err(error) = served.await {

@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use outlast_tls::{Connector, Identity, MaybeTls};
 
 use crate::frame;
+use crate::per_key::{PerKey, Unit};
 use crate::rpc::{Reply, Request};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
@@ -103,7 +104,7 @@ impl Dialer for TcpDialer {
 pub struct Kept<S> {
     streams: Arc<Mutex<HashMap<NodeId, Vec<(S, Instant)>>>>,
     /// New connections being made to each peer (see `DIALS_IN_FLIGHT_MAX`).
-    dialling: Arc<Mutex<HashMap<NodeId, usize>>>,
+    dialling: PerKey<NodeId>,
 }
 
 impl<S> Clone for Kept<S> {
@@ -114,7 +115,7 @@ impl<S> Clone for Kept<S> {
 
 impl<S> Default for Kept<S> {
     fn default() -> Self {
-        Kept { streams: Arc::default(), dialling: Arc::default() }
+        Kept { streams: Arc::default(), dialling: PerKey::default() }
     }
 }
 
@@ -123,23 +124,6 @@ impl<S> Default for Kept<S> {
 /// its handshake, unbounded dials would pile up, each holding a socket there for seconds.
 const DIALS_IN_FLIGHT_MAX: usize = 4;
 
-/// One dial in flight to a peer, counted until dropped.
-struct Dialling {
-    peer: NodeId,
-    dialling: Arc<Mutex<HashMap<NodeId, usize>>>,
-}
-
-impl Drop for Dialling {
-    fn drop(&mut self) {
-        let mut dialling = self.dialling.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(count) = dialling.get_mut(&self.peer) {
-            *count -= 1;
-            if *count == 0 {
-                dialling.remove(&self.peer);
-            }
-        }
-    }
-}
 
 impl<S> std::fmt::Debug for Kept<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -169,14 +153,8 @@ impl<S> Kept<S> {
 
     /// Room for one more new connection to `peer`, if fewer than `DIALS_IN_FLIGHT_MAX` are
     /// being made.
-    fn start_dial(&self, peer: NodeId) -> Option<Dialling> {
-        let mut dialling = self.dialling.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = dialling.entry(peer).or_default();
-        if *count >= DIALS_IN_FLIGHT_MAX {
-            return None;
-        }
-        *count += 1;
-        Some(Dialling { peer, dialling: self.dialling.clone() })
+    fn start_dial(&self, peer: NodeId) -> Option<Unit<NodeId>> {
+        self.dialling.take(peer, DIALS_IN_FLIGHT_MAX)
     }
 
     /// Keeps `stream`, whose last exchange with `peer` completed.
