@@ -39,8 +39,8 @@ pub mod internal_server;
 pub mod listener;
 mod log_store;
 mod network;
-mod per_key;
 pub mod node;
+mod per_key;
 #[cfg(feature = "planted-faults")]
 pub mod planted;
 pub mod pool;

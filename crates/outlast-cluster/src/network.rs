@@ -124,7 +124,6 @@ impl<S> Default for Kept<S> {
 /// its handshake, unbounded dials would pile up, each holding a socket there for seconds.
 const DIALS_IN_FLIGHT_MAX: usize = 4;
 
-
 impl<S> std::fmt::Debug for Kept<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Kept")
