@@ -49,7 +49,7 @@ def setup(cluster, node):
     keys = {}
     for account, name in [(1, "alice"), (2, "bob")]:
         op("POST", "/operator/v1/accounts", account=account)
-        keys[name] = op("POST", "/operator/v1/apiKeys", account=account)
+        keys[name] = op("POST", "/operator/v1/apiKeys", account=account, enableWithdrawals="true")
         op("POST", "/operator/v1/deposits", account=account, coin="BTC", amount="10", txId=f"btc-{name}")
         op("POST", "/operator/v1/deposits", account=account, coin="USDT", amount="1000000", txId=f"usdt-{name}")
     return keys

@@ -49,7 +49,7 @@ class Cluster:
             f'id = {peer["id"]}', f'data_dir = "{self.dir}/n{peer["id"]}"',
             f'raft_addr = "{peer["raft"]}"', f'client_addr = "{peer["client"]}"',
             f'provider = "{peer["provider"]}"', f'region = "{peer["region"]}"', f'zone = "{peer["region"]}-a"',
-            f'api_addr = "{peer["api"]}"', f'api_secret_file = "{self.dir}/api.key"',
+            f'api_addr = "{peer["api"]}"', f'api_kek_file = "{self.dir}/api.key"',
             f'operator_token_file = "{self.dir}/operator.token"',
         ]
         for p in self.peers:

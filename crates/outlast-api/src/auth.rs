@@ -1,13 +1,25 @@
-//! Credentials: API-key secrets, request signatures, the receive window, listen keys, and the
+//! Credentials: API-key secrets and signatures, the receive window, listen keys, and the
 //! operator token.
 //!
-//! A key's secret is derived, not stored: `secret = hex(HMAC-SHA256(master, "outlast-api-key:"
-//! ‖ key))`, where `master` is a secret every node holds in a file and nothing else sees. So the
-//! replicated log and snapshots carry only key names (see the engine's `api_keys`), any node can
-//! check any signature, and a revoked key stops working at one log index everywhere. The secret
-//! itself is shown once, when the operator creates the key. Nothing here logs a secret.
+//! Two kinds of API key, as Binance has them:
+//! - **HMAC-SHA256**: the secret is 32 random bytes (64 hex digits) drawn for that key alone. The
+//!   replicated registry holds it only sealed (AES-256-GCM) under a key derived from the nodes'
+//!   key-encryption key (the `api_kek_file`), with the key's name and account as associated
+//!   data, so a sealed secret cannot be moved to another key. The log, snapshots and backups
+//!   therefore never hold a usable secret; the key-encryption key is never in them.
+//! - **Ed25519**: the registry holds the public key only; the node cannot sign for the user at
+//!   all. The signature is the base64 of the Ed25519 signature over the same payload.
+//!
+//! A secret is shown once, to the operator who created the key; no path reads an existing one
+//! back. Nothing here logs a secret, and `Debug` never prints one.
 
+use std::net::IpAddr;
+
+use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use outlast_engine::{AccountId, ApiKey, KeyCredential};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
 use sha2::Sha256;
 
 use crate::error::ApiError;
@@ -15,8 +27,10 @@ use crate::params::Params;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Bytes of entropy the master secret must have at least.
-pub const MASTER_BYTES_MIN: usize = 32;
+/// Bytes of the key-encryption key (AES-256).
+pub const KEK_BYTES: usize = 32;
+/// Bytes of entropy in an HMAC key's secret.
+pub const SECRET_BYTES: usize = 32;
 /// Binance's default receive window, in ms.
 pub const RECV_WINDOW_MS_DEFAULT: u64 = 5_000;
 /// Binance's largest receive window, in ms.
@@ -25,11 +39,15 @@ pub const RECV_WINDOW_MS_MAX: u64 = 60_000;
 pub const AHEAD_MS_MAX: u64 = 1_000;
 /// Hex digits of a listen key's tag.
 const LISTEN_TAG_HEX_LEN: usize = 32;
+/// Bytes of an Ed25519 public key in SubjectPublicKeyInfo form: this prefix and the raw key.
+const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 
-/// The node's signing material. `Debug` never prints it.
-#[derive(Clone)]
+/// The node's key material: the sealing key for HMAC secrets and the listen-key tag key, both
+/// derived from the key-encryption key. `Debug` never prints it.
 pub struct Keyring {
-    master: Vec<u8>,
+    seal: LessSafeKey,
+    listen_tag_key: [u8; 32],
+    random: SystemRandom,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -52,9 +70,8 @@ fn unhex(text: &[u8]) -> Option<Vec<u8>> {
 
 /// Fresh random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
-    use std::io::Read;
     let mut bytes = [0u8; N];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    SystemRandom::new().fill(&mut bytes).map_err(|_| std::io::Error::other("the system random source failed"))?;
     Ok(bytes)
 }
 
@@ -73,54 +90,124 @@ pub fn new_key_name() -> std::io::Result<String> {
     Ok(name)
 }
 
-/// A new master secret as hex text (what `outlast up` writes to the secret file).
+/// A new key-encryption key as hex text (what `outlast up` writes to its file).
 pub fn new_master_hex() -> std::io::Result<String> {
-    Ok(hex(&random_bytes::<32>()?))
+    Ok(hex(&random_bytes::<KEK_BYTES>()?))
+}
+
+/// A key for one purpose, derived from the key-encryption key: HMAC-SHA256(kek, label).
+fn derive(kek: &[u8], label: &str) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(kek).expect("HMAC takes any key length");
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// What a sealed secret is bound to: its key's name and account.
+fn associated(key: &str, account: AccountId) -> Vec<u8> {
+    format!("outlast-api-key-secret/v1\0{key}\0{account}").into_bytes()
+}
+
+/// Reads an Ed25519 public key: PEM (`-----BEGIN PUBLIC KEY-----`, as Binance asks users to
+/// upload), or the base64 of the same DER or of the raw 32 bytes.
+pub fn parse_ed25519_public_key(text: &str) -> Option<[u8; 32]> {
+    use rustls::pki_types::pem::PemObject;
+    let der = match rustls::pki_types::SubjectPublicKeyInfoDer::from_pem_slice(text.as_bytes()) {
+        Ok(der) => der.to_vec(),
+        Err(_) => base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?,
+    };
+    let raw = match der.len() {
+        32 => &der[..],
+        44 => der.strip_prefix(&ED25519_SPKI_PREFIX[..])?,
+        _ => return None,
+    };
+    raw.try_into().ok()
 }
 
 impl Keyring {
-    /// Reads the master secret: hex text of at least 32 bytes.
+    /// Reads the key-encryption key: hex text of exactly 32 bytes.
     pub fn load(path: &std::path::Path) -> Result<Keyring, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Keyring::from_hex(text.trim()).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// A keyring from hex text.
+    /// A keyring from the key-encryption key's hex text.
     pub fn from_hex(text: &str) -> Result<Keyring, String> {
-        let master = unhex(text.as_bytes()).ok_or("the API master secret must be hex")?;
-        if master.len() < MASTER_BYTES_MIN {
-            return Err(format!("the API master secret must be at least {MASTER_BYTES_MIN} bytes"));
+        let kek = unhex(text.as_bytes()).ok_or("the API key-encryption key must be hex")?;
+        if kek.len() != KEK_BYTES {
+            return Err(format!("the API key-encryption key must be {KEK_BYTES} bytes ({} hex digits)", KEK_BYTES * 2));
         }
-        Ok(Keyring { master })
+        let seal = UnboundKey::new(&AES_256_GCM, &derive(&kek, "outlast-api-key-seal/v1")).expect("32-byte AES key");
+        Ok(Keyring {
+            seal: LessSafeKey::new(seal),
+            listen_tag_key: derive(&kek, "outlast-listen-key/v1"),
+            random: SystemRandom::new(),
+        })
     }
 
-    fn mac(&self, label: &str, key: &str) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.master).expect("HMAC takes any key length");
-        mac.update(label.as_bytes());
+    /// A new HMAC key for `key` of `account`: its secret (to show once) and its sealed form
+    /// (to register). The sealed bytes are the nonce followed by the ciphertext and tag.
+    pub fn new_hmac_secret(&self, key: &str, account: AccountId) -> std::io::Result<(String, KeyCredential)> {
+        let secret = hex(&random_bytes::<SECRET_BYTES>()?);
+        let mut nonce = [0u8; NONCE_LEN];
+        self.random.fill(&mut nonce).map_err(|_| std::io::Error::other("the system random source failed"))?;
+        let mut sealed = secret.as_bytes().to_vec();
+        self.seal
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(associated(key, account)),
+                &mut sealed,
+            )
+            .map_err(|_| std::io::Error::other("sealing the secret failed"))?;
+        let mut credential = nonce.to_vec();
+        credential.extend_from_slice(&sealed);
+        Ok((secret, KeyCredential::Hmac { sealed_secret: credential }))
+    }
+
+    /// The secret of an HMAC key, unsealed for one check; `None` if it was not sealed by this
+    /// key-encryption key for this key name and account.
+    fn open(&self, key: &str, account: AccountId, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buffer = ciphertext.to_vec();
+        let plain = self.seal.open_in_place(nonce, Aad::from(associated(key, account)), &mut buffer).ok()?;
+        Some(plain.to_vec())
+    }
+
+    /// Whether `signature` (the decoded `signature` parameter) signs `payload` for `entry`:
+    /// HMAC-SHA256 as hex for HMAC keys, base64 Ed25519 for Ed25519 keys. An HMAC comparison
+    /// takes the same time wherever the first wrong byte is.
+    pub fn verify(&self, entry: &ApiKey, payload: &[u8], signature: &str) -> bool {
+        match &entry.spec.credential {
+            KeyCredential::Hmac { sealed_secret } => {
+                let Some(signature) = unhex(signature.as_bytes()) else { return false };
+                let Some(secret) = self.open(&entry.spec.key, entry.spec.account, sealed_secret) else {
+                    return false;
+                };
+                let mut mac = HmacSha256::new_from_slice(&secret).expect("HMAC takes any key length");
+                mac.update(payload);
+                mac.verify_slice(&signature).is_ok()
+            }
+            KeyCredential::Ed25519 { public_key } => {
+                let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(signature) else { return false };
+                let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key);
+                key.verify(payload, &signature).is_ok()
+            }
+        }
+    }
+
+    fn listen_tag(&self, key: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.listen_tag_key).expect("HMAC takes any key length");
         mac.update(key.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    /// The secret of an API key: 64 hex digits, as Binance's secrets look.
-    pub fn secret_for(&self, key: &str) -> String {
-        hex(&self.mac("outlast-api-key:", key))
-    }
-
-    /// Whether `signature_hex` is the HMAC-SHA256 of `payload` under `key`'s secret. The
-    /// comparison takes the same time wherever the first wrong byte is.
-    pub fn verify(&self, key: &str, payload: &[u8], signature_hex: &[u8]) -> bool {
-        let Some(signature) = unhex(signature_hex) else { return false };
-        let secret = self.secret_for(key);
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-        mac.update(payload);
-        mac.verify_slice(&signature).is_ok()
+        hex(&mac.finalize().into_bytes())
     }
 
     /// The listen key of an API key: the key name and a tag only nodes can make, so any node
     /// can resolve it without shared session state.
     pub fn listen_key(&self, key: &str) -> String {
-        let tag = hex(&self.mac("outlast-listen-key:", key));
-        format!("{key}{}", &tag[..LISTEN_TAG_HEX_LEN])
+        format!("{key}{}", &self.listen_tag(key)[..LISTEN_TAG_HEX_LEN])
     }
 
     /// The API key a listen key belongs to, if its tag is genuine.
@@ -133,6 +220,19 @@ impl Keyring {
         let same: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), listen_key.as_bytes()).into();
         same.then_some(key)
     }
+}
+
+/// Whether a request from `ip` may use `entry` for an endpoint of `function`: the key's IP
+/// allowlist admits it, and the key has the permission the function needs (trading for orders
+/// and cancels, withdrawing for withdrawal requests; reading needs none).
+pub fn permits(entry: &ApiKey, ip: IpAddr, function: Option<crate::function::Function>) -> bool {
+    use crate::function::Function;
+    let permitted = match function {
+        Some(Function::OrderPlacement | Function::Cancels) => entry.spec.permissions.trade,
+        Some(Function::WithdrawalRequests) => entry.spec.permissions.withdraw,
+        _ => true,
+    };
+    permitted && entry.allows_ip(ip)
 }
 
 /// The operator's bearer token. `Debug` never prints it.
@@ -192,21 +292,82 @@ mod tests {
         Keyring::from_hex(&"ab".repeat(32)).unwrap()
     }
 
-    #[test]
-    fn a_signature_verifies_only_over_the_exact_bytes_with_the_right_key() {
-        let ring = keyring();
-        let key = "AliceKey0123456789abcdef";
-        let secret = ring.secret_for(key);
-        let payload = b"symbol=BTCUSDT&timestamp=1";
+    fn entry(key: &str, account: AccountId, credential: KeyCredential) -> ApiKey {
+        let permissions = outlast_engine::KeyPermissions::default();
+        let spec =
+            outlast_engine::ApiKeySpec { key: key.into(), account, credential, permissions, ip_allowlist: vec![] };
+        ApiKey { spec, revoked: false }
+    }
+
+    fn hmac_hex(secret: &str, payload: &[u8]) -> String {
         let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(payload);
-        let signature = hex(&mac.finalize().into_bytes());
-        assert!(ring.verify(key, payload, signature.as_bytes()));
-        assert!(ring.verify(key, payload, signature.to_uppercase().as_bytes()));
-        assert!(!ring.verify(key, b"symbol=BTCUSDT&timestamp=2", signature.as_bytes()));
-        assert!(!ring.verify("BobKey0123456789abcdefgh", payload, signature.as_bytes()));
-        assert!(!ring.verify(key, payload, b"zz"));
-        assert_ne!(ring.secret_for(key), Keyring::from_hex(&"cd".repeat(32)).unwrap().secret_for(key));
+        hex(&mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn an_hmac_signature_verifies_only_over_the_exact_bytes_with_its_own_sealed_secret() {
+        let ring = keyring();
+        let key = "AliceKey0123456789abcdef";
+        let (secret, credential) = ring.new_hmac_secret(key, 1).unwrap();
+        assert_eq!(secret.len(), 64);
+        let KeyCredential::Hmac { sealed_secret } = &credential else { panic!("an HMAC credential") };
+        assert!(!sealed_secret.windows(secret.len()).any(|w| w == secret.as_bytes()), "sealed, not in clear");
+        let alice = entry(key, 1, credential.clone());
+        let payload = b"symbol=BTCUSDT&timestamp=1";
+        let signature = hmac_hex(&secret, payload);
+        assert!(ring.verify(&alice, payload, &signature));
+        assert!(ring.verify(&alice, payload, &signature.to_uppercase()));
+        assert!(!ring.verify(&alice, b"symbol=BTCUSDT&timestamp=2", &signature));
+        assert!(!ring.verify(&alice, payload, "zz"));
+        // The sealed secret is bound to its key name and account, and to this node's KEK.
+        assert!(!ring.verify(&entry("BobKey0123456789abcdefgh", 1, credential.clone()), payload, &signature));
+        assert!(!ring.verify(&entry(key, 2, credential), payload, &signature));
+        assert!(!Keyring::from_hex(&"cd".repeat(32)).unwrap().verify(&alice, payload, &signature));
+        // Two keys never share a secret.
+        assert_ne!(ring.new_hmac_secret(key, 1).unwrap().0, secret);
+    }
+
+    #[test]
+    fn an_ed25519_signature_verifies_under_the_registered_public_key_only() {
+        use ring::signature::{Ed25519KeyPair, KeyPair};
+        let random = SystemRandom::new();
+        let pair = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&random).unwrap().as_ref()).unwrap();
+        let public_key: [u8; 32] = pair.public_key().as_ref().try_into().unwrap();
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut spki = ED25519_SPKI_PREFIX.to_vec();
+        spki.extend_from_slice(&public_key);
+        let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", b64(&spki));
+        for text in [pem.as_str(), &b64(&spki), &b64(&public_key)] {
+            assert_eq!(parse_ed25519_public_key(text), Some(public_key), "{text}");
+        }
+        assert_eq!(parse_ed25519_public_key(&b64(&[0; 31])), None);
+        assert_eq!(parse_ed25519_public_key("-----BEGIN PUBLIC KEY-----\n!!\n-----END PUBLIC KEY-----"), None);
+        let alice = entry("AliceKey0123456789abcdef", 1, KeyCredential::Ed25519 { public_key });
+        let payload = b"symbol=BTCUSDT&timestamp=1";
+        let signature = b64(pair.sign(payload).as_ref());
+        let ring = keyring();
+        assert!(ring.verify(&alice, payload, &signature));
+        assert!(!ring.verify(&alice, b"symbol=BTCUSDT&timestamp=2", &signature));
+        assert!(!ring.verify(&alice, payload, "not base64!"));
+        let other = entry("AliceKey0123456789abcdef", 1, KeyCredential::Ed25519 { public_key: [9; 32] });
+        assert!(!ring.verify(&other, payload, &signature));
+    }
+
+    #[test]
+    fn permissions_and_the_allowlist_gate_each_function() {
+        use crate::function::Function;
+        let mut key = entry("AliceKey0123456789abcdef", 1, KeyCredential::Ed25519 { public_key: [1; 32] });
+        let home: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(permits(&key, home, Some(Function::OrderPlacement)));
+        assert!(permits(&key, home, Some(Function::AccountReads)));
+        assert!(!permits(&key, home, Some(Function::WithdrawalRequests)), "withdrawals are off by default");
+        key.spec.permissions = outlast_engine::KeyPermissions { trade: false, withdraw: true };
+        assert!(!permits(&key, home, Some(Function::Cancels)));
+        assert!(permits(&key, home, Some(Function::WithdrawalRequests)));
+        key.spec.ip_allowlist = vec![outlast_engine::IpNet { addr: "192.0.2.0".parse().unwrap(), prefix_len: 24 }];
+        assert!(permits(&key, home, None));
+        assert!(!permits(&key, "198.51.100.1".parse().unwrap(), None));
     }
 
     #[test]
@@ -219,7 +380,7 @@ mod tests {
         *forged.last_mut().unwrap() ^= 1;
         assert_eq!(ring.listen_key_owner(std::str::from_utf8(&forged).unwrap()), None);
         assert_eq!(ring.listen_key_owner("short"), None);
-        assert!(!format!("{ring:?}").contains("ab"));
+        assert_eq!(format!("{ring:?}"), "Keyring(..)");
     }
 
     #[test]

@@ -9,11 +9,14 @@
 use std::time::Duration;
 
 use outlast_cluster::protocol::{call_with, ClientReply, ClientRequest};
-use outlast_engine::{CommandBody, MarketSpec, MarketStatus, Outcome, Summary, WithdrawalState};
+use outlast_engine::{
+    ApiKeySpec, CommandBody, IpNet, KeyCredential, KeyPermissions, MarketSpec, MarketStatus, Outcome, Summary,
+    WithdrawalState,
+};
 use serde_json::{json, Value};
 
 use crate::api::Shared;
-use crate::auth::new_key_name;
+use crate::auth::{new_key_name, parse_ed25519_public_key};
 use crate::endpoint::{answered, then, Decoded, Reply};
 use crate::error::ApiError;
 use crate::names::{parse_amount, Units};
@@ -88,18 +91,98 @@ pub(crate) fn create_account<'a>(api: &'a Shared, params: &Params) -> Decoded<'a
     then(submit(api, CommandBody::CreateAccount { account }))
 }
 
+/// A `true`/`false` parameter, `default` if absent.
+fn flag(params: &Params, name: &str, default: bool) -> Result<bool, ApiError> {
+    match params.get(name) {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ApiError::mandatory(name)),
+    }
+}
+
+/// `ipRestrict`: comma-separated addresses or ranges (`203.0.113.7`, `10.0.0.0/8`, `2001:db8::/32`).
+fn ip_allowlist(params: &Params) -> Result<Vec<IpNet>, ApiError> {
+    let Some(text) = params.get("ipRestrict").filter(|t| !t.is_empty()) else { return Ok(Vec::new()) };
+    let bad = || ApiError::mandatory("ipRestrict");
+    let nets: Vec<IpNet> = text
+        .split(',')
+        .map(|item| {
+            let (addr, prefix_len) = match item.trim().split_once('/') {
+                Some((addr, len)) => (addr, Some(len)),
+                None => (item.trim(), None),
+            };
+            let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+            let full = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix_len = match prefix_len {
+                Some(len) => len.parse::<u8>().map_err(|_| bad())?,
+                None => full,
+            };
+            let net = IpNet { addr, prefix_len };
+            if net.valid() {
+                Ok(net)
+            } else {
+                Err(bad())
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    if nets.len() > outlast_engine::API_KEY_IPS_MAX {
+        return Err(bad());
+    }
+    Ok(nets)
+}
+
+/// Creates an API key: Ed25519 if `publicKey` is given (PEM or base64), else HMAC-SHA256 with a
+/// fresh random secret, returned in this one answer and never again (a name already taken, or
+/// revoked, is refused: no path reads an existing secret back). Trading is on and withdrawals
+/// off unless `enableTrading` / `enableWithdrawals` say otherwise; `ipRestrict` limits where
+/// the key may be used from.
 pub(crate) fn create_key<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
     let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
-    // The operator may name the key (to recreate a known demo key); else a random one.
+    // The operator may name the key; else a random name.
     let key = match params.get("apiKey") {
         Some(key) => key.to_string(),
         None => new_key_name().map_err(|e| ApiError::internal(&e.to_string()))?,
     };
+    let permissions = KeyPermissions {
+        trade: flag(params, "enableTrading", true)?,
+        withdraw: flag(params, "enableWithdrawals", false)?,
+    };
+    let ip_allowlist = ip_allowlist(params)?;
+    let (secret, credential) = match params.get("publicKey") {
+        Some(text) => {
+            let public_key = parse_ed25519_public_key(text).ok_or_else(|| ApiError::mandatory("publicKey"))?;
+            (None, KeyCredential::Ed25519 { public_key })
+        }
+        None => {
+            let (secret, sealed) =
+                api.keyring.new_hmac_secret(&key, account).map_err(|e| ApiError::internal(&e.to_string()))?;
+            (Some(secret), sealed)
+        }
+    };
+    let kind = match credential {
+        KeyCredential::Hmac { .. } => "HMAC_SHA256",
+        KeyCredential::Ed25519 { .. } => "ED25519",
+    };
+    let ips: Vec<String> = ip_allowlist.iter().map(IpNet::to_string).collect();
+    let spec = ApiKeySpec { key: key.clone(), account, credential, permissions, ip_allowlist };
     then(async move {
-        match api.write(CommandBody::RegisterApiKey { key: key.clone(), account }).await? {
+        match api.write(CommandBody::RegisterApiKey(spec)).await? {
+            // A duplicate is this very registration retried (same sealed bytes, drawn above):
+            // the secret is still the one this call made.
             Outcome::Applied(Summary::ApiKeyRegistered(_)) | Outcome::Duplicate(Summary::ApiKeyRegistered(_)) => {
-                // The one response that carries a secret: the operator hands it to the user.
-                Ok(json!({ "apiKey": key, "secretKey": api.keyring.secret_for(&key), "account": account }))
+                let mut answer = json!({
+                    "apiKey": key,
+                    "account": account,
+                    "keyType": kind,
+                    "enableTrading": permissions.trade,
+                    "enableWithdrawals": permissions.withdraw,
+                    "ipRestrict": ips,
+                });
+                if let Some(secret) = secret {
+                    answer["secretKey"] = Value::String(secret);
+                }
+                Ok(answer)
             }
             other => outcome(other),
         }

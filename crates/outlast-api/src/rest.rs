@@ -37,10 +37,12 @@ fn charge(api: &Shared, counter: Counter, weight: u32, limit: u32) -> Result<u32
     }
 }
 
-/// Checks the API key header (and, for signed endpoints, the signature and timestamp).
+/// Checks the API key header, the key's IP allowlist and permission for the endpoint's
+/// function, and (for signed endpoints) the signature and timestamp.
 async fn authenticate(
     api: &Shared,
-    signed: bool,
+    endpoint: &Endpoint,
+    peer: SocketAddr,
     headers: &axum::http::HeaderMap,
     params: &Params,
     query: &[u8],
@@ -56,22 +58,26 @@ async fn authenticate(
     if !outlast_engine::api_key_valid(key) {
         return Err(ApiError::bad_api_key_format());
     }
-    let known = api.reader.read().api_key_account(key);
-    let account = match known {
-        Some(account) => account,
+    let known = api.reader.read().api_key(key).cloned();
+    let entry = match known {
+        Some(entry) => entry,
         None => {
             // This node may simply not have applied the key yet (created through another node a
             // moment ago): catch up with the leader's read index, then look again. A node that
             // cannot catch up says so (503) rather than calling a good key invalid.
             api.catch_up().await?;
-            api.reader.read().api_key_account(key).ok_or_else(ApiError::rejected_api_key)?
+            api.reader.read().api_key(key).cloned().ok_or_else(ApiError::rejected_api_key)?
         }
     };
-    let mut caller = Caller { key: key.to_string(), account, timestamp_ms: now_ms(), payload: Vec::new() };
-    if signed {
-        let (payload, signature) = split_signature(query, body).ok_or_else(|| ApiError::mandatory("signature"))?;
-        params.get("signature");
-        if !api.keyring.verify(key, &payload, signature) {
+    if !crate::auth::permits(&entry, peer.ip(), endpoint.function) {
+        return Err(ApiError::rejected_api_key());
+    }
+    let mut caller =
+        Caller { key: key.to_string(), account: entry.spec.account, timestamp_ms: now_ms(), payload: Vec::new() };
+    if matches!(endpoint.handler, Handler::Signed(_)) {
+        let (payload, _) = split_signature(query, body).ok_or_else(|| ApiError::mandatory("signature"))?;
+        let signature = params.get("signature").unwrap_or_default();
+        if !api.keyring.verify(&entry, &payload, signature) {
             return Err(ApiError::bad_signature());
         }
         caller.timestamp_ms = crate::auth::check_time(params, now_ms())?;
@@ -200,8 +206,7 @@ async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, peer: SocketAddr, req
             decode(api, &params)
         }
         Handler::Key(decode) | Handler::Signed(decode) => {
-            let signed = matches!(endpoint.handler, Handler::Signed(_));
-            caller = authenticate(api, signed, &parts.headers, &params, &query, &body).await.map_err(fail)?;
+            caller = authenticate(api, endpoint, peer, &parts.headers, &params, &query, &body).await.map_err(fail)?;
             if let Some(weight) = weight {
                 charge(api, Counter::Key(caller.key.clone()), weight, api.weight_limits.key_per_minute)
                     .map_err(fail)?;

@@ -77,7 +77,13 @@ mod tests {
     #[test]
     fn only_account_requests_are_open_to_members() {
         let deposit = CommandBody::Deposit { account: 1, asset: 1, amount: 5, chain_tx: "t".into() };
-        let key = CommandBody::RegisterApiKey { key: "k".repeat(16), account: 1 };
+        let key = CommandBody::RegisterApiKey(outlast_engine::ApiKeySpec {
+            key: "k".repeat(16),
+            account: 1,
+            credential: outlast_engine::KeyCredential::Ed25519 { public_key: [1; 32] },
+            permissions: outlast_engine::KeyPermissions::default(),
+            ip_allowlist: Vec::new(),
+        });
         assert!(operator_only(&deposit) && operator_only(&key));
         assert!(operator_only(&CommandBody::CreateAccount { account: 1 }));
     }

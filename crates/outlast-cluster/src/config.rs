@@ -18,7 +18,7 @@
 //! client_listen_addr = "127.0.1.1:7201" # optional: listen here; others reach client_addr
 //! source_ip = "127.0.1.1"            # optional: dial peers from this address
 //! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
-//! api_secret_file = "secrets/api.key"          # with api_addr: hex master secret, same on every node
+//! api_kek_file = "secrets/api-kek.hex"          # with api_addr: key-encryption key (hex), same on every node
 //! operator_token_file = "secrets/operator.token" # with api_addr: the operator API's bearer token
 //!                                    # (also relayed with operator commands: see `authority`)
 //! reports_dir = "reports"            # optional: chaos reports the status page links to
@@ -146,9 +146,11 @@ pub struct NodeConfig {
     /// Where to serve the public HTTP/WebSocket API (none if absent).
     #[serde(default)]
     pub api_addr: Option<String>,
-    /// The API master secret (hex), required with `api_addr`. Every node must hold the same one.
+    /// The API key-encryption key (32 bytes as hex), required with `api_addr`: it seals every
+    /// HMAC key's secret in the log (see `outlast_api::auth`). Every API node holds the same one;
+    /// it is never in the log, a snapshot or a backup.
     #[serde(default)]
-    pub api_secret_file: Option<PathBuf>,
+    pub api_kek_file: Option<PathBuf>,
     /// The operator API's bearer token, required with `api_addr`. With `[tls]`, a node relays it
     /// with the operator commands it forwards; without it, it relays none (see `authority`).
     #[serde(default)]
@@ -257,7 +259,7 @@ impl NodeConfig {
             client_listen_addr: None,
             source_ip: None,
             api_addr: (!me.api_addr.is_empty()).then_some(me.api_addr),
-            api_secret_file: None,
+            api_kek_file: None,
             operator_token_file: None,
             reports_dir: None,
             api_ip_weight_per_minute: None,
@@ -316,8 +318,8 @@ impl NodeConfig {
                 return Err(format!("tls.cluster {:?}: use 1 to 40 of a-z, 0-9 and '-'", tls.cluster));
             }
         }
-        if self.api_addr.is_some() && (self.api_secret_file.is_none() || self.operator_token_file.is_none()) {
-            return Err("api_addr needs api_secret_file and operator_token_file".into());
+        if self.api_addr.is_some() && (self.api_kek_file.is_none() || self.operator_token_file.is_none()) {
+            return Err("api_addr needs api_kek_file and operator_token_file".into());
         }
         if self.api_tls.is_some() && self.api_addr.is_none() {
             return Err("api_tls needs api_addr".into());
@@ -424,7 +426,7 @@ mod tests {
         };
         let mut config = NodeConfig::of_peer(2, "data/n2".into(), vec![peer(1), peer(2), peer(3)]).unwrap();
         config.source_ip = Some("127.0.1.2".parse().unwrap());
-        config.api_secret_file = Some("secrets/api.key".into());
+        config.api_kek_file = Some("secrets/api-kek.hex".into());
         config.operator_token_file = Some("secrets/operator.token".into());
         config.preferred_region = Some("r".into());
         config.check().unwrap();

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::api_keys::ApiKeySpec;
 use crate::types::{
     AccountId, AssetId, ClientId, MarketId, MarketStatus, OrderId, Side, StpMode, TimeInForce, WithdrawalId,
 };
@@ -74,15 +75,10 @@ pub enum CommandBody {
         /// The withdrawal.
         withdrawal: WithdrawalId,
     },
-    /// Let an API key act for an account. Idempotent by key name. The signing secret is not
-    /// part of the command (see `api_keys`).
-    RegisterApiKey {
-        /// The key's public name: 16 to 64 ASCII letters and digits.
-        key: String,
-        /// The account it acts for.
-        account: AccountId,
-    },
-    /// Stop an API key from acting for anyone.
+    /// Let an API key act for an account. Only the same registration again is a duplicate; a
+    /// taken or revoked name is refused. No secret is in it in clear (see `api_keys`).
+    RegisterApiKey(ApiKeySpec),
+    /// Stop an API key from acting for anyone, for good: its name is never registered again.
     RevokeApiKey {
         /// The key's public name.
         key: String,

@@ -97,7 +97,7 @@ pub struct Engine {
     /// Indexed by `id - 1`.
     pub(crate) withdrawals: Vec<Withdrawal>,
     /// API key name → the account it acts for.
-    pub(crate) api_keys: BTreeMap<String, AccountId>,
+    pub(crate) api_keys: BTreeMap<String, crate::api_keys::ApiKey>,
     /// Remembered request ids (idempotency).
     pub(crate) ids: crate::ids::IdTable,
     /// Scratch for the command being applied (not state): balances it touched.
@@ -187,7 +187,7 @@ impl Engine {
             CommandBody::WithdrawalSent { withdrawal, chain_tx } => self.withdrawal_sent(*withdrawal, chain_tx, events),
             CommandBody::WithdrawalConfirmed { withdrawal } => self.withdrawal_confirmed(*withdrawal, events),
             CommandBody::WithdrawalFailed { withdrawal } => self.withdrawal_failed(*withdrawal, events),
-            CommandBody::RegisterApiKey { key, account } => self.register_api_key(key, *account),
+            CommandBody::RegisterApiKey(spec) => self.register_api_key(spec),
             CommandBody::RevokeApiKey { key } => self.revoke_api_key(key),
             CommandBody::Account(request) => self.account_request(request, events),
         };

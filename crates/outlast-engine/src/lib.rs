@@ -40,7 +40,10 @@ mod types;
 mod wallet;
 
 pub use account::{Balance, IdEntry};
-pub use api_keys::{api_key_valid, API_KEY_LEN_MAX, API_KEY_LEN_MIN};
+pub use api_keys::{
+    api_key_valid, ApiKey, ApiKeySpec, IpNet, KeyCredential, KeyPermissions, API_KEY_IPS_MAX, API_KEY_LEN_MAX,
+    API_KEY_LEN_MIN, SEALED_SECRET_BYTES_MAX,
+};
 pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
 #[cfg(feature = "planted-faults")]
 pub use engine::PlantedBug;

@@ -98,8 +98,12 @@ reject_codes! {
     InvalidMarket = 6002,
     /// A chain transaction id or address is empty, too long or not printable ASCII.
     InvalidChainText = 6003,
-    /// An API key name is not 16 to 64 ASCII letters and digits.
+    /// An API key registration is malformed: the name is not 16 to 64 ASCII letters and
+    /// digits, the sealed secret is empty or too long, or the IP allowlist is too long or has
+    /// an impossible prefix.
     InvalidApiKey = 6004,
+    /// The API key name was revoked: revocation is final, the name is never registered again.
+    ApiKeyRevoked = 6005,
 
     // 7xxx: configured limits reached.
     /// `accounts_max` reached.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::account::{Account, Balance, IdEntry};
+use crate::api_keys::ApiKey;
 use crate::book::{Book, RestingOrder};
 use crate::engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
 use crate::ids::IdRecord;
@@ -17,7 +18,7 @@ use crate::limits::Limits;
 use crate::types::{AccountId, ClientId, OrderId, Side, StpMode};
 
 /// The snapshot format written by this version. Bump on any change to the encoded types.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +57,8 @@ struct Snapshot {
     accounts: Vec<AccountSnapshot>,
     deposits: Vec<(String, DepositRecord)>,
     withdrawals: Vec<Withdrawal>,
-    /// API key name → account, by name.
-    api_keys: Vec<(String, AccountId)>,
+    /// API keys (revoked ones included: revocation is final), by name.
+    api_keys: Vec<ApiKey>,
     /// Remembered ids in apply order (stale records included: they drive forgetting).
     id_ring: Vec<IdRecord>,
     /// Ids kept past their window for resting orders, sorted.
@@ -145,7 +146,7 @@ impl Engine {
             accounts,
             deposits: self.deposits.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             withdrawals: self.withdrawals.clone(),
-            api_keys: self.api_keys.iter().map(|(k, &v)| (k.clone(), v)).collect(),
+            api_keys: self.api_keys.values().cloned().collect(),
             id_ring: self.ids.ring().copied().collect(),
             id_kept: self.ids.kept().map(|(&(account, id), &entry)| (account, id, entry)).collect(),
         };
@@ -209,11 +210,15 @@ impl Engine {
         }
         engine.deposits = snapshot.deposits.into_iter().collect();
         engine.withdrawals = snapshot.withdrawals;
-        for (key, account) in snapshot.api_keys {
-            if !crate::api_keys::api_key_valid(&key) || !engine.accounts.contains_key(&account) {
+        for entry in snapshot.api_keys {
+            let account = entry.spec.account;
+            let malformed = crate::api_keys::spec_reject(&entry.spec).is_some();
+            if malformed || !engine.accounts.contains_key(&account) {
                 return Err(SnapshotError::Invariant(format!("api key for account {account} malformed")));
             }
-            engine.api_keys.insert(key, account);
+            if engine.api_keys.insert(entry.spec.key.clone(), entry).is_some() {
+                return Err(SnapshotError::Invariant("api key registered twice".into()));
+            }
         }
         for record in snapshot.id_ring {
             let owner = engine

@@ -479,7 +479,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let endpoints = cluster.endpoints();
     let admin = Client::new(endpoints.clone(), None, FailoverPolicy::default());
     cluster.leader().await?;
-    crate::demo::seed(&admin, &token).await.map_err(|e| format!("seeding: {e}"))?;
+    crate::demo::seed(&admin, &token, &cluster.dir().demo_keys()).await.map_err(|e| format!("seeding: {e}"))?;
     let traders =
         crate::load::open_traders(&admin, &token, config.load.traders).await.map_err(|e| format!("traders: {e}"))?;
 

@@ -1,8 +1,15 @@
 //! The demo exchange `outlast up` seeds: assets, markets, three funded accounts with API keys,
 //! and a market maker's ladder so the books are not empty. Every step is idempotent (fixed
 //! names, chain ids and client order ids), so seeding a resumed cluster changes nothing.
+//!
+//! A key's secret is shown once, when it is created, and no node can show it again; so the
+//! demo keeps its users' credentials in a file of the state directory (mode 0600), written when
+//! the keys are created and read back when a resumed cluster is seeded.
+
+use std::path::Path;
 
 use outlast_client::{Client, ClientError, Credentials};
+use serde_json::Value;
 
 /// A demo user and the key it trades with.
 #[derive(Clone, Debug)]
@@ -26,10 +33,34 @@ pub const USERS: [(&str, u64, &str); 3] = [
     ("maker", 3, "DemoMakerKey000000000000000000003"),
 ];
 
-/// Seeds the exchange through the operator API; returns the users with their secrets.
-pub async fn seed(client: &Client, token: &str) -> Result<Vec<DemoUser>, ClientError> {
+/// The saved credentials: user name → `{apiKey, secretKey}`.
+fn read_saved(path: &Path) -> Result<serde_json::Map<String, Value>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes the credentials file whole: a temporary file (0600), then a rename over the old one.
+fn write_saved(path: &Path, saved: &serde_json::Map<String, Value>) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension("tmp");
+    let fail = |e: std::io::Error| format!("{}: {e}", temporary.display());
+    let _ = std::fs::remove_file(&temporary);
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary).map_err(fail)?;
+    file.write_all(Value::Object(saved.clone()).to_string().as_bytes()).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&temporary, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Seeds the exchange through the operator API; returns the users with their secrets, which
+/// `keys_file` keeps between runs.
+pub async fn seed(client: &Client, token: &str, keys_file: &Path) -> Result<Vec<DemoUser>, String> {
     let op = |path: &'static str, params: Vec<(&'static str, String)>| async move {
-        client.operator(token, "POST", path, &params).await
+        client.operator(token, "POST", path, &params).await.map_err(|e| e.to_string())
     };
     for (symbol, decimals) in [("BTC", "8"), ("ETH", "8"), ("USDT", "6")] {
         op("/operator/v1/assets", p(&[("symbol", symbol), ("decimals", decimals)])).await?;
@@ -47,6 +78,7 @@ pub async fn seed(client: &Client, token: &str) -> Result<Vec<DemoUser>, ClientE
         ];
         op("/operator/v1/markets", p(&market)).await?;
     }
+    let mut saved = read_saved(keys_file)?;
     let mut users = Vec::new();
     for (name, account, key) in USERS {
         let a = account.to_string();
@@ -60,8 +92,22 @@ pub async fn seed(client: &Client, token: &str) -> Result<Vec<DemoUser>, ClientE
             )
             .await?;
         }
-        let created = op("/operator/v1/apiKeys", p(&[("account", &a), ("apiKey", key)])).await?;
-        let secret = created["secretKey"].as_str().unwrap_or_default().to_string();
+        let saved_secret = saved.get(name).and_then(|s| s["secretKey"].as_str()).map(str::to_string);
+        let secret = match saved_secret {
+            Some(secret) => secret,
+            None => {
+                // A key made before but missing from the file cannot be recovered (no node can
+                // show a secret again): the refusal says where the secret should have been.
+                let created =
+                    op("/operator/v1/apiKeys", p(&[("account", &a), ("apiKey", key)])).await.map_err(|e| {
+                        format!("creating {name}'s demo key: {e} (its secret is not in {})", keys_file.display())
+                    })?;
+                let secret = created["secretKey"].as_str().unwrap_or_default().to_string();
+                saved.insert(name.to_string(), serde_json::json!({ "apiKey": key, "secretKey": secret }));
+                write_saved(keys_file, &saved)?;
+                secret
+            }
+        };
         users.push(DemoUser { name, account, credentials: Credentials { key: key.to_string(), secret } });
     }
     // The maker's ladder: five levels each side around a mid price.
@@ -85,7 +131,7 @@ pub async fn seed(client: &Client, token: &str) -> Result<Vec<DemoUser>, ClientE
                 match maker.place_order(&order).await {
                     // Resting already (a resumed cluster): nothing to do.
                     Ok(_) | Err(ClientError::Exchange { .. }) => {}
-                    Err(error) => return Err(error),
+                    Err(error) => return Err(error.to_string()),
                 }
             }
         }

@@ -67,8 +67,14 @@ pub async fn open_traders(client: &Client, token: &str, count: u64) -> Result<Ve
                 .await?;
         }
         let key = format!("ChaosTrader{account:021}");
-        let created =
-            client.operator(token, "POST", "/operator/v1/apiKeys", &p(&[("account", &a), ("apiKey", &key)])).await?;
+        let created = client
+            .operator(
+                token,
+                "POST",
+                "/operator/v1/apiKeys",
+                &p(&[("account", &a), ("apiKey", &key), ("enableWithdrawals", "true")]),
+            )
+            .await?;
         let secret = created["secretKey"].as_str().unwrap_or_default().to_string();
         traders.push(Trader { account, credentials: Credentials { key, secret } });
     }

@@ -41,8 +41,8 @@ const POLL_PAUSE: Duration = Duration::from_millis(10);
 
 /// The operator token every loopback cluster's nodes accept.
 pub const OPERATOR_TOKEN: &str = "local-cluster-operator-token-0123456789";
-/// The API master secret (hex) of every loopback cluster.
-const LOOPBACK_API_SECRET_HEX: &str = "6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b";
+/// The API key-encryption key (hex) of every loopback cluster.
+const LOOPBACK_API_KEK_HEX: &str = "6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b";
 
 /// Where a node's stderr goes.
 #[derive(Clone, Debug)]
@@ -129,7 +129,7 @@ impl ProcessCluster {
         let temp = tempfile::tempdir()?;
         let dir = StateDir { root: temp.path().to_path_buf() };
         std::fs::create_dir_all(dir.root.join("secrets"))?;
-        std::fs::write(dir.api_secret(), LOOPBACK_API_SECRET_HEX)?;
+        std::fs::write(dir.api_kek(), LOOPBACK_API_KEK_HEX)?;
         std::fs::write(dir.operator_token(), OPERATOR_TOKEN)?;
         let mut peers = Vec::new();
         for (index, provider) in providers.iter().enumerate() {
@@ -154,7 +154,7 @@ impl ProcessCluster {
         let mut configs = Vec::new();
         for peer in &peers {
             let mut config = NodeConfig::of_peer(peer.id, dir.data(peer.id), peers.clone()).expect("a member");
-            config.api_secret_file = Some(dir.api_secret());
+            config.api_kek_file = Some(dir.api_kek());
             config.operator_token_file = Some(dir.operator_token());
             let me = Identity::Node(peer.id);
             config.tls = Some(TlsConfig {

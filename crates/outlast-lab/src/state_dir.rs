@@ -19,9 +19,13 @@ impl StateDir {
     pub fn topology(&self) -> PathBuf {
         self.root.join("topology.toml")
     }
-    /// The API master secret.
-    pub fn api_secret(&self) -> PathBuf {
-        self.root.join("secrets").join("api.key")
+    /// The API key-encryption key (hex).
+    pub fn api_kek(&self) -> PathBuf {
+        self.root.join("secrets").join("api-kek.hex")
+    }
+    /// The demo users' API keys and secrets (`outlast_lab::demo`).
+    pub fn demo_keys(&self) -> PathBuf {
+        self.root.join("secrets").join("demo-keys.json")
     }
     /// The operator token.
     pub fn operator_token(&self) -> PathBuf {

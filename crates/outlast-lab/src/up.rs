@@ -104,8 +104,8 @@ pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topolo
         std::fs::write(dir.topology(), text).map_err(|e| format!("{}: {e}", dir.topology().display()))?;
         topology
     };
-    if !dir.api_secret().exists() {
-        write_secret(&dir.api_secret(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
+    if !dir.api_kek().exists() {
+        write_secret(&dir.api_kek(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
     }
     if !dir.operator_token().exists() {
         write_secret(&dir.operator_token(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
@@ -150,7 +150,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
     config.raft_listen_addr = Some(addrs.raft_listen.to_string());
     config.client_listen_addr = Some(addrs.client_listen.to_string());
     config.source_ip = Some(addrs.source);
-    config.api_secret_file = Some(dir.api_secret());
+    config.api_kek_file = Some(dir.api_kek());
     config.operator_token_file = Some(dir.operator_token());
     config.reports_dir = Some(dir.reports());
     config.preferred_region = topology.preferred_region.clone();

@@ -120,8 +120,8 @@ async fn start_api(
     running: &node::RunningNode,
 ) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, String> {
     let Some(addr) = &config.api_addr else { return Ok(None) };
-    let (Some(secret), Some(token)) = (&config.api_secret_file, &config.operator_token_file) else {
-        return Err("api_addr needs api_secret_file and operator_token_file".into());
+    let (Some(secret), Some(token)) = (&config.api_kek_file, &config.operator_token_file) else {
+        return Err("api_addr needs api_kek_file and operator_token_file".into());
     };
     let keyring = outlast_api::Keyring::load(secret)?;
     let operator = outlast_api::OperatorToken::load(token)?;

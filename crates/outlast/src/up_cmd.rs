@@ -86,7 +86,7 @@ async fn serve(
         }
     };
     let client = Client::new(cluster.endpoints(), None, FailoverPolicy::default());
-    let users = match outlast_lab::demo::seed(&client, &token).await {
+    let users = match outlast_lab::demo::seed(&client, &token, &state.demo_keys()).await {
         Ok(users) => users,
         Err(error) => {
             eprintln!("error: seeding the demo exchange: {error}");

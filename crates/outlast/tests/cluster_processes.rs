@@ -590,7 +590,13 @@ async fn a_members_certificate_alone_gives_account_requests_not_money_or_control
     let submit_as_member = |body: CommandBody| ClientRequest::Submit { body, forwarded: false, operator_token: None };
     let forged = [
         submit_as_member(deposit("forged")),
-        submit_as_member(CommandBody::RegisterApiKey { key: "k".repeat(16), account: 7 }),
+        submit_as_member(CommandBody::RegisterApiKey(outlast_engine::ApiKeySpec {
+            key: "k".repeat(16),
+            account: 7,
+            credential: outlast_engine::KeyCredential::Ed25519 { public_key: [1; 32] },
+            permissions: outlast_engine::KeyPermissions::default(),
+            ip_allowlist: Vec::new(),
+        })),
         ClientRequest::Submit {
             body: deposit("forged-relay"),
             forwarded: true,

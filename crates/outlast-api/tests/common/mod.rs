@@ -105,7 +105,7 @@ impl TestNode {
         let mut keys = Vec::new();
         for account in [1, 2] {
             self.op("POST", &format!("/operator/v1/accounts?account={account}")).await;
-            let key = self.op("POST", &format!("/operator/v1/apiKeys?account={account}")).await;
+            let key = self.op("POST", &format!("/operator/v1/apiKeys?account={account}&enableWithdrawals=true")).await;
             for (coin, amount) in [("BTC", "10"), ("USDT", "1000000")] {
                 self.op(
                     "POST",
