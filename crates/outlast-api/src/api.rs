@@ -49,8 +49,11 @@ pub struct Api {
     pub keyring: Keyring,
     /// What the status recorder saw (the status page's data).
     pub status: crate::status::StatusLog,
-    /// The operator credential.
+    /// The operator credential on the public listener (bearer token).
     pub operator: OperatorToken,
+    /// Set once this node serves the operator plane (`serve_operator_plane`): from then on the
+    /// public listener serves no operator endpoint at all (404), token or not.
+    pub operator_plane: std::sync::atomic::AtomicBool,
     /// Request weight per IP and key.
     pub weights: Weights,
     /// The weight limits.
@@ -73,10 +76,17 @@ pub fn now_ms() -> u64 {
 }
 
 impl Api {
-    /// Replicates a command and returns its outcome once this node has applied it.
+    /// Replicates an account holder's command and returns its outcome once this node has
+    /// applied it.
     pub async fn write(&self, body: CommandBody) -> Result<Outcome, ApiError> {
+        self.write_as(None, body).await
+    }
+
+    /// `write`, for a command given by `operator` (recorded in the audit trail).
+    pub async fn write_as(&self, operator: Option<&str>, body: CommandBody) -> Result<Outcome, ApiError> {
         let started = Instant::now();
-        let reply = tokio::time::timeout(WRITE_DEADLINE, submit(&self.writer, body, false)).await;
+        let operator = operator.map(str::to_string);
+        let reply = tokio::time::timeout(WRITE_DEADLINE, submit(&self.writer, body, operator, false)).await;
         let (outcome, index) = match reply {
             Ok(ClientReply::Outcome { outcome, index }) => (outcome, index),
             Ok(ClientReply::Unavailable(why)) => return Err(self.unknown(&why)),

@@ -83,8 +83,23 @@ pub fn then<'a>(work: impl Future<Output = Reply> + Send + 'a) -> Decoded<'a> {
     Ok(Box::pin(async move { work.await.map(Answer::Json) }))
 }
 
-/// Decodes a request that needs no caller (public or operator).
+/// Decodes a request that needs no caller.
 pub type OpenDecoder = for<'a> fn(&'a Shared, &Params) -> Decoded<'a>;
+
+/// The operator a request comes from, once authenticated: the name in their client certificate
+/// on the operator plane, or `token` for the bearer token on a node without one. It is what
+/// the audit trail records as "who".
+#[derive(Clone, Debug)]
+pub struct Operator {
+    /// Their name.
+    pub name: String,
+}
+
+/// The name the audit trail gives an operator who used the bearer token (it names nobody).
+pub const TOKEN_OPERATOR: &str = "token";
+
+/// Decodes an operator's request.
+pub type OperatorDecoder = for<'a> fn(&'a Shared, &'a Operator, &Params) -> Decoded<'a>;
 
 /// Decodes a request on behalf of the authenticated caller.
 pub type CallerDecoder = for<'a> fn(&'a Shared, &'a Caller, &Params) -> Decoded<'a>;
@@ -95,8 +110,9 @@ pub type CallerDecoder = for<'a> fn(&'a Shared, &'a Caller, &Params) -> Decoded<
 pub enum Handler {
     /// No credential.
     Public(OpenDecoder),
-    /// The operator's bearer token.
-    Operator(OpenDecoder),
+    /// An operator: their client certificate on the operator plane, else the bearer token (on a
+    /// node without an operator plane).
+    Operator(OperatorDecoder),
     /// An API key.
     Key(CallerDecoder),
     /// An API key, a signature and a fresh timestamp.

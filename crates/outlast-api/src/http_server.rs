@@ -46,6 +46,38 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// HSTS for a year: the browser uses HTTPS for this origin from now on.
 const HSTS: &str = "max-age=31536000";
 
+/// Operator-plane connections served at once, and from one address: a few operators' tools
+/// and a Prometheus, not a crowd.
+pub const OPERATOR_CONNECTIONS_MAX: usize = 256;
+/// Operator-plane connections from one address.
+pub const OPERATOR_CONNECTIONS_PER_SOURCE_MAX: usize = 32;
+
+/// Who is on the other end of an operator-plane connection, as its client certificate proved;
+/// every request on that connection carries it.
+#[derive(Clone, Debug)]
+pub struct OperatorPlane {
+    /// The operator's name.
+    pub operator: String,
+}
+
+/// Serves the operator plane's `app` on `listener`: mutual TLS only, operators' certificates
+/// only (`acceptor`), with the public listener's header and request deadlines.
+pub async fn serve_operators(listener: TcpListener, app: Router, acceptor: outlast_tls::Acceptor) -> io::Result<()> {
+    let limits =
+        Limits { connections_max: OPERATOR_CONNECTIONS_MAX, per_source_max: OPERATOR_CONNECTIONS_PER_SOURCE_MAX };
+    let serve_one = |stream: tokio::net::TcpStream, peer: SocketAddr, slot: Slot| {
+        let (app, acceptor) = (app.clone(), acceptor.clone());
+        async move {
+            let (stream, who) = acceptor.accept(stream).await?;
+            let outlast_tls::Identity::Operator(operator) = who else {
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, "not an operator's certificate"));
+            };
+            serve_connection(stream, peer, slot, app, true, Some(OperatorPlane { operator })).await
+        }
+    };
+    serve_bounded(listener, limits, "operator", tracing::Level::WARN, serve_one).await
+}
+
 /// Serves `app` on `listener`, over TLS if `tls`, within `per_source_max` connections per client
 /// address; until the listener fails.
 pub async fn serve_http(
@@ -60,8 +92,8 @@ pub async fn serve_http(
         let (app, tls) = (app.clone(), tls.clone());
         async move {
             match tls {
-                None => serve_connection(stream, peer, slot, app, false).await,
-                Some(tls) => serve_connection(tls.accept(stream).await?, peer, slot, app, true).await,
+                None => serve_connection(stream, peer, slot, app, false, None).await,
+                Some(tls) => serve_connection(tls.accept(stream).await?, peer, slot, app, true, None).await,
             }
         }
     };
@@ -71,16 +103,26 @@ pub async fn serve_http(
 /// Answers one connection's requests until it closes or breaks a limit. Each request carries
 /// the connection's `slot`, which a WebSocket handler keeps for the socket's life: an upgraded
 /// connection still counts against its address's share after its HTTP part has ended.
-async fn serve_connection<S>(stream: S, peer: SocketAddr, slot: Slot, app: Router, tls: bool) -> io::Result<()>
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    slot: Slot,
+    app: Router,
+    tls: bool,
+    plane: Option<OperatorPlane>,
+) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        let (mut app, slot) = (app.clone(), slot.clone());
+        let (mut app, slot, plane) = (app.clone(), slot.clone(), plane.clone());
         async move {
             let mut request = request.map(axum::body::Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
             request.extensions_mut().insert(slot.clone());
+            if let Some(plane) = plane {
+                request.extensions_mut().insert(plane);
+            }
             let handled = tower_service::Service::call(&mut app, request);
             let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
                 Ok(Ok(response)) => response,

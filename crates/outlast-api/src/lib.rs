@@ -65,6 +65,7 @@ pub fn new_api(
         weight_limits,
         metrics: Default::default(),
         closed_listen_keys: Default::default(),
+        operator_plane: Default::default(),
         status: Default::default(),
         functions: Default::default(),
     })
@@ -140,6 +141,24 @@ impl Default for Serving {
     fn default() -> Self {
         Serving { tls: None, per_source_max: http_server::HTTP_CONNECTIONS_PER_SOURCE_MAX }
     }
+}
+
+/// The operator plane: the operator API alone (`/operator/v1/...`, and the probes), over mutual
+/// TLS on its own listener, admitting only operators' client certificates (`acceptor`, built
+/// with `outlast_tls::Acceptor::for_http`). Every request is authenticated by the certificate,
+/// whose name the audit trail records. Call it before serving the public listener: from this
+/// call on, the public listener serves no operator endpoint.
+pub fn serve_operator_plane(
+    listener: TcpListener,
+    api: Shared,
+    acceptor: outlast_tls::Acceptor,
+) -> impl std::future::Future<Output = std::io::Result<()>> {
+    api.operator_plane.store(true, std::sync::atomic::Ordering::SeqCst);
+    let app = Router::new()
+        .fallback(rest::handle)
+        .method_not_allowed_fallback(|| async { error::ApiError::method_not_allowed() })
+        .with_state(api);
+    http_server::serve_operators(listener, app, acceptor)
 }
 
 /// Serves the API and the web front-end on `listener` until it fails (see `http_server`), and

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::api::Shared;
 use crate::auth::{new_key_name, parse_ed25519_public_key};
-use crate::endpoint::{answered, then, Decoded, Reply};
+use crate::endpoint::{answered, then, Decoded, Operator, Reply};
 use crate::error::ApiError;
 use crate::names::{parse_amount, Units};
 use crate::params::Params;
@@ -42,19 +42,20 @@ fn outcome(result: Outcome) -> Reply {
     }
 }
 
-/// Submits an operator command and answers with its outcome.
-async fn submit(api: &Shared, body: CommandBody) -> Reply {
-    outcome(api.write(body).await?)
+/// Submits an operator command (recorded in the audit trail as `op`'s) and answers with its
+/// outcome.
+async fn submit(api: &Shared, op: &Operator, body: CommandBody) -> Reply {
+    outcome(api.write_as(Some(&op.name), body).await?)
 }
 
-pub(crate) fn create_asset<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn create_asset<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let symbol = params.required("symbol")?.to_string();
     let decimals = params.u64("decimals")?.ok_or_else(|| ApiError::mandatory("decimals"))?;
     let decimals = u8::try_from(decimals).map_err(|_| ApiError::mandatory("decimals"))?;
-    then(submit(api, CommandBody::CreateAsset { symbol, decimals }))
+    then(submit(api, op, CommandBody::CreateAsset { symbol, decimals }))
 }
 
-pub(crate) fn create_market<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn create_market<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let symbol = params.required("symbol")?.to_string();
     let (base, base_decimals) = asset_id(api, params.required("baseAsset")?, "baseAsset")?;
     let (quote, quote_decimals) = asset_id(api, params.required("quoteAsset")?, "quoteAsset")?;
@@ -72,10 +73,10 @@ pub(crate) fn create_market<'a>(api: &'a Shared, params: &Params) -> Decoded<'a>
         maker_fee_ppm: fee("makerFeePpm")?,
         taker_fee_ppm: fee("takerFeePpm")?,
     };
-    then(submit(api, CommandBody::CreateMarket(spec)))
+    then(submit(api, op, CommandBody::CreateMarket(spec)))
 }
 
-pub(crate) fn market_status<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn market_status<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let market = Units::of(&api.reader.read(), params.required("symbol")?)?.id;
     let status = match params.required("status")? {
         "TRADING" => MarketStatus::Trading,
@@ -83,12 +84,12 @@ pub(crate) fn market_status<'a>(api: &'a Shared, params: &Params) -> Decoded<'a>
         "HALTED" => MarketStatus::Halted,
         _ => return Err(ApiError::mandatory("status")),
     };
-    then(submit(api, CommandBody::SetMarketStatus { market, status }))
+    then(submit(api, op, CommandBody::SetMarketStatus { market, status }))
 }
 
-pub(crate) fn create_account<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn create_account<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
-    then(submit(api, CommandBody::CreateAccount { account }))
+    then(submit(api, op, CommandBody::CreateAccount { account }))
 }
 
 /// A `true`/`false` parameter, `default` if absent.
@@ -137,7 +138,7 @@ fn ip_allowlist(params: &Params) -> Result<Vec<IpNet>, ApiError> {
 /// revoked, is refused: no path reads an existing secret back). Trading is on and withdrawals
 /// off unless `enableTrading` / `enableWithdrawals` say otherwise; `ipRestrict` limits where
 /// the key may be used from.
-pub(crate) fn create_key<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn create_key<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
     // The operator may name the key; else a random name.
     let key = match params.get("apiKey") {
@@ -167,7 +168,7 @@ pub(crate) fn create_key<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
     let ips: Vec<String> = ip_allowlist.iter().map(IpNet::to_string).collect();
     let spec = ApiKeySpec { key: key.clone(), account, credential, permissions, ip_allowlist };
     then(async move {
-        match api.write(CommandBody::RegisterApiKey(spec)).await? {
+        match api.write_as(Some(&op.name), CommandBody::RegisterApiKey(spec)).await? {
             // A duplicate is this very registration retried (same sealed bytes, drawn above):
             // the secret is still the one this call made.
             Outcome::Applied(Summary::ApiKeyRegistered(_)) | Outcome::Duplicate(Summary::ApiKeyRegistered(_)) => {
@@ -189,17 +190,17 @@ pub(crate) fn create_key<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
     })
 }
 
-pub(crate) fn revoke_key<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn revoke_key<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let key = params.required("apiKey")?.to_string();
-    then(submit(api, CommandBody::RevokeApiKey { key }))
+    then(submit(api, op, CommandBody::RevokeApiKey { key }))
 }
 
-pub(crate) fn deposit<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn deposit<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let account = params.u64("account")?.ok_or_else(|| ApiError::mandatory("account"))?;
     let (asset, decimals) = asset_id(api, params.required("coin")?, "coin")?;
     let amount = parse_amount("amount", params.required("amount")?, decimals)?;
     let chain_tx = params.required("txId")?.to_string();
-    then(submit(api, CommandBody::Deposit { account, asset, amount, chain_tx }))
+    then(submit(api, op, CommandBody::Deposit { account, asset, amount, chain_tx }))
 }
 
 /// The withdrawal a step names.
@@ -207,28 +208,65 @@ fn withdrawal_id(params: &Params) -> Result<u64, ApiError> {
     params.u64("id")?.ok_or_else(|| ApiError::mandatory("id"))
 }
 
-pub(crate) fn withdrawal_sent<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn withdrawal_sent<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let withdrawal = withdrawal_id(params)?;
     let chain_tx = params.required("txId")?.to_string();
-    then(submit(api, CommandBody::WithdrawalSent { withdrawal, chain_tx }))
+    then(submit(api, op, CommandBody::WithdrawalSent { withdrawal, chain_tx }))
 }
 
-pub(crate) fn withdrawal_confirmed<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn withdrawal_confirmed<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let withdrawal = withdrawal_id(params)?;
-    then(submit(api, CommandBody::WithdrawalConfirmed { withdrawal }))
+    then(submit(api, op, CommandBody::WithdrawalConfirmed { withdrawal }))
 }
 
-pub(crate) fn withdrawal_failed<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn withdrawal_failed<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let withdrawal = withdrawal_id(params)?;
-    then(submit(api, CommandBody::WithdrawalFailed { withdrawal }))
+    then(submit(api, op, CommandBody::WithdrawalFailed { withdrawal }))
 }
 
-pub(crate) fn cluster<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+pub(crate) fn cluster<'a>(api: &'a Shared, _op: &'a Operator, _params: &Params) -> Decoded<'a> {
     then(async move { Ok(cluster_view(api).await) })
 }
 
-pub(crate) fn audit<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
+pub(crate) fn audit<'a>(api: &'a Shared, _op: &'a Operator, _params: &Params) -> Decoded<'a> {
     then(async move { Ok(audit_view(api)) })
+}
+
+/// The audit trail, newest first: who gave which operator command, when (`limit`, default
+/// 100, at most 1,000). `total` counts every record ever made, kept or dropped.
+pub(crate) fn audit_actions<'a>(api: &'a Shared, _op: &'a Operator, params: &Params) -> Decoded<'a> {
+    let limit = params.u64("limit")?.map_or(100, |l| l.clamp(1, 1_000) as usize);
+    let engine = api.reader.read();
+    let records: Vec<Value> = engine
+        .audit_records()
+        .rev()
+        .take(limit)
+        .map(|record| {
+            json!({
+                "number": record.number,
+                "time": record.ts_ms,
+                "operator": record.operator,
+                "action": action_json(&record.action),
+            })
+        })
+        .collect();
+    answered(json!({ "total": engine.audit_total(), "records": records }))
+}
+
+/// An audited command as JSON. A key registration shows its kind, not its credential (sealed
+/// or public, it is not for reading back).
+fn action_json(action: &CommandBody) -> Value {
+    match action {
+        CommandBody::RegisterApiKey(spec) => json!({ "RegisterApiKey": {
+            "key": spec.key,
+            "account": spec.account,
+            "keyType": match spec.credential { KeyCredential::Hmac { .. } => "HMAC_SHA256", KeyCredential::Ed25519 { .. } => "ED25519" },
+            "enableTrading": spec.permissions.trade,
+            "enableWithdrawals": spec.permissions.withdraw,
+            "ipRestrict": spec.ip_allowlist.iter().map(IpNet::to_string).collect::<Vec<_>>(),
+        }}),
+        other => serde_json::to_value(other).unwrap_or(Value::Null),
+    }
 }
 
 pub(crate) fn health<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
@@ -252,7 +290,7 @@ fn state_name(state: WithdrawalState) -> &'static str {
     }
 }
 
-pub(crate) fn withdrawals<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+pub(crate) fn withdrawals<'a>(api: &'a Shared, _op: &'a Operator, params: &Params) -> Decoded<'a> {
     let wanted = params.get("status").map(str::to_string);
     let limit = params.u64("limit")?.map_or(1_000, |l| l.clamp(1, 10_000) as usize);
     then(async move { Ok(withdrawal_rows(api, wanted, limit)) })

@@ -22,7 +22,7 @@ use axum::http::{HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::{now_ms, Shared};
-use crate::endpoint::{Answer, Caller, Endpoint, Handler, Reads};
+use crate::endpoint::{Answer, Caller, Endpoint, Handler, Operator, Reads};
 use crate::error::ApiError;
 use crate::params::{split_signature, Params, BODY_BYTES_MAX};
 use crate::weights::{Charge, Counter};
@@ -192,18 +192,27 @@ async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, peer: SocketAddr, req
     };
     // The caller outlives the handler's action, which may borrow it.
     let caller: Caller;
+    let operator: Operator;
     let decoded = match endpoint.handler {
         Handler::Public(decode) => {
             catch_up().await.map_err(fail)?;
             decode(api, &params)
         }
         Handler::Operator(decode) => {
-            let header = parts.headers.get("authorization").map(|v| v.as_bytes());
-            if !api.operator.accepts(header) {
-                return Err(fail(ApiError::unauthorized()));
-            }
+            operator = match parts.extensions.get::<crate::http_server::OperatorPlane>() {
+                // Proven by the client certificate in the handshake.
+                Some(plane) => Operator { name: plane.operator.clone() },
+                None if api.operator_plane.load(Ordering::Relaxed) => return Err(fail(ApiError::not_found())),
+                None => {
+                    let header = parts.headers.get("authorization").map(|v| v.as_bytes());
+                    if !api.operator.accepts(header) {
+                        return Err(fail(ApiError::unauthorized()));
+                    }
+                    Operator { name: crate::endpoint::TOKEN_OPERATOR.into() }
+                }
+            };
             catch_up().await.map_err(fail)?;
-            decode(api, &params)
+            decode(api, &operator, &params)
         }
         Handler::Key(decode) | Handler::Signed(decode) => {
             caller = authenticate(api, endpoint, peer, &parts.headers, &params, &query, &body).await.map_err(fail)?;

@@ -217,7 +217,7 @@ pub(crate) async fn internal_load(
                     100_000_000,
                     TimeInForce::Ioc,
                 );
-                let request = ClientRequest::Submit { body, forwarded: false, operator_token: None };
+                let request = ClientRequest::Submit { body, forwarded: false, operator_token: None, operator: None };
                 let sent = Instant::now();
                 match connection.request(&request, DEADLINE).await {
                     Ok(ClientReply::Outcome { .. }) => latencies.push(sent.elapsed().as_micros() as u64),
@@ -275,7 +275,7 @@ async fn fan_out(
         let maker = ioc_order(1, &format!("m{round}-{n}"), Side::Sell, price, 100_000, TimeInForce::Gtc);
         let taker = ioc_order(2, &format!("t{round}-{n}"), Side::Buy, price, 100_000, TimeInForce::Ioc);
         for body in [maker, taker] {
-            let request = ClientRequest::Submit { body, forwarded: false, operator_token: None };
+            let request = ClientRequest::Submit { body, forwarded: false, operator_token: None, operator: None };
             assert!(matches!(connection.request(&request, DEADLINE).await, Ok(ClientReply::Outcome { .. })));
         }
     }

@@ -92,6 +92,7 @@ pub(crate) async fn create_accounts(
                     body: CommandBody::CreateAccount { account },
                     forwarded: false,
                     operator_token: None,
+                    operator: None,
                 };
                 let sent = Instant::now();
                 match connection.request(&request, DEADLINE).await {
@@ -120,6 +121,7 @@ async fn failover_trial(cluster: &mut ProcessCluster, trial: u64) -> f64 {
             body: CommandBody::CreateAccount { account },
             forwarded: false,
             operator_token: None,
+            operator: None,
         };
         let reply = cluster.call(via, &request, Duration::from_millis(500)).await;
         if let Ok(ClientReply::Outcome { .. }) = reply {

@@ -134,7 +134,7 @@ fn genesis(accounts: u64) -> Vec<Command> {
             });
         }
     }
-    log.into_iter().map(|body| Command { ts_ms: 1, body }).collect()
+    log.into_iter().map(|body| Command { ts_ms: 1, body, operator: None }).collect()
 }
 
 fn limits() -> Limits {
@@ -266,7 +266,7 @@ fn workload_push(
     ts_ms: u64,
     request: AccountRequest,
 ) {
-    let command = Command { ts_ms, body: CommandBody::Account(request) };
+    let command = Command { ts_ms, body: CommandBody::Account(request), operator: None };
     events.clear();
     engine.apply(&command, events);
     for event in events.iter() {

@@ -22,7 +22,7 @@ use outlast_tls::Identity;
 
 /// Whether only an operator may give `body` (everything but an account holder's request).
 pub fn operator_only(body: &CommandBody) -> bool {
-    !matches!(body, CommandBody::Account(_))
+    body.operator_only()
 }
 
 /// Whether `sender` may give a command (`operator_only` as above) that came with

@@ -18,6 +18,7 @@
 //! client_listen_addr = "127.0.1.1:7201" # optional: listen here; others reach client_addr
 //! source_ip = "127.0.1.1"            # optional: dial peers from this address
 //! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
+//! operator_addr = "127.0.0.1:7401"  # optional, needs [tls] operators: the operator API over mTLS
 //! api_kek_file = "secrets/api-kek.hex"          # with api_addr: key-encryption key (hex), same on every node
 //! operator_token_file = "secrets/operator.token" # with api_addr: the operator API's bearer token
 //!                                    # (also relayed with operator commands: see `authority`)
@@ -146,6 +147,12 @@ pub struct NodeConfig {
     /// Where to serve the public HTTP/WebSocket API (none if absent).
     #[serde(default)]
     pub api_addr: Option<String>,
+    /// Where to serve the operator plane: the operator API over mutual TLS, for the `[tls]`
+    /// operators' certificates only. With it, the public listener serves no operator endpoint
+    /// (and the bearer token opens nothing); without it, the operator API is on the public
+    /// listener behind the bearer token.
+    #[serde(default)]
+    pub operator_addr: Option<String>,
     /// The API key-encryption key (32 bytes as hex), required with `api_addr`: it seals every
     /// HMAC key's secret in the log (see `outlast_api::auth`). Every API node holds the same one;
     /// it is never in the log, a snapshot or a backup.
@@ -259,6 +266,7 @@ impl NodeConfig {
             client_listen_addr: None,
             source_ip: None,
             api_addr: (!me.api_addr.is_empty()).then_some(me.api_addr),
+            operator_addr: None,
             api_kek_file: None,
             operator_token_file: None,
             reports_dir: None,
@@ -320,6 +328,14 @@ impl NodeConfig {
         }
         if self.api_addr.is_some() && (self.api_kek_file.is_none() || self.operator_token_file.is_none()) {
             return Err("api_addr needs api_kek_file and operator_token_file".into());
+        }
+        if let Some(addr) = &self.operator_addr {
+            let operators = self.tls.as_ref().map_or(0, |tls| tls.operators.len());
+            if self.api_addr.is_none() || operators == 0 {
+                return Err(format!(
+                    "operator_addr {addr} needs api_addr and [tls] with operators (only their certificates are admitted)"
+                ));
+            }
         }
         if self.api_tls.is_some() && self.api_addr.is_none() {
             return Err("api_tls needs api_addr".into());

@@ -80,10 +80,13 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
                     crate::admin::handle(raft, pool, request, forwarded, relayed).await
                 }
             },
-            ClientRequest::Submit { body, forwarded, operator_token } => {
+            ClientRequest::Submit { body, forwarded, operator_token, operator } => {
                 match check(crate::authority::operator_only(&body), &operator_token) {
                     Err(why) => forbidden(&sender, why),
-                    Ok(()) => submit(&writer, body, forwarded).await,
+                    Ok(()) => {
+                        let operator = who_gave(&sender, &body, operator);
+                        submit(&writer, body, operator, forwarded).await
+                    }
                 }
             }
             ClientRequest::Read { query, follower_ok, forwarded } => {
@@ -93,6 +96,17 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
         frame::write(&mut stream, &reply).await?;
     }
     Ok(())
+}
+
+/// Who the audit trail names for `body`: an operator who dialled in is named by their
+/// certificate, whatever the request says; a member relaying one (it passed `authority`)
+/// names who its API authenticated; an account request names nobody.
+fn who_gave(sender: &Option<Identity>, body: &outlast_engine::CommandBody, claimed: Option<String>) -> Option<String> {
+    match sender {
+        _ if !crate::authority::operator_only(body) => None,
+        Some(Identity::Operator(name)) => Some(name.clone()),
+        _ => claimed,
+    }
 }
 
 /// A refusal by `authority`, logged (a member asking for what it may not is a finding).

@@ -35,6 +35,10 @@ pub enum ClientRequest {
         /// operator token, which every node it passes through checks. A member's certificate
         /// alone gives account requests only.
         operator_token: Option<String>,
+        /// Who gave an operator command, as the node that authenticated them recorded it (the
+        /// audit trail's "who"); replaced by the name in the certificate when an operator
+        /// dials directly, and dropped on account requests (see `internal_server`).
+        operator: Option<String>,
     },
     /// This node's view of the cluster and of its applied state.
     Status,

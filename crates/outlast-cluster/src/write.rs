@@ -109,7 +109,15 @@ fn resendable(body: &CommandBody) -> bool {
 /// can safely be repeated (`resendable`) is sent again as soon as this node learns of a newer
 /// leader, instead of waiting out the deadline on a leader that stopped answering (paused, or
 /// unable to send), and again after an attempt that broke off.
-pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded: bool) -> ClientReply {
+///
+/// `operator` is who gave an operator command, for the audit trail (`None` for an account
+/// request, which names its account itself).
+pub async fn submit<D: Dialer>(
+    writer: &Writer<D>,
+    body: CommandBody,
+    operator: Option<String>,
+    forwarded: bool,
+) -> ClientReply {
     let raft = &writer.raft;
     let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
     let mut resends = 0;
@@ -119,7 +127,8 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
         if crate::quorum::lost(raft) {
             return not_done(sent, "this node leads without a quorum behind it".into());
         }
-        let command = outlast_engine::Command { ts_ms: (writer.clock)(), body: body.clone() };
+        let command =
+            outlast_engine::Command { ts_ms: (writer.clock)(), body: body.clone(), operator: operator.clone() };
         #[cfg(feature = "planted-faults")]
         if let Some(premature) = planted_ack_before_commit(writer, &command) {
             return premature;
@@ -132,7 +141,10 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
             let metrics = raft.metrics().borrow().clone();
             (metrics.state == openraft::ServerState::Leader, metrics.current_term)
         };
+        // `biased`: polled in this order, not by a random draw, so that a simulated run does not
+        // depend on the thread's random state when both are ready at once.
         let written = tokio::select! {
+            biased;
             written = writer.batcher.write(command) => written,
             () = crate::quorum::until_lost(raft) => {
                 return ClientReply::Unavailable("the leader lost its quorum with the command in flight".into());
@@ -150,7 +162,8 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
             }
         }
         let operator_token = relayed_token(writer, &body);
-        let request = ClientRequest::Submit { body: body.clone(), forwarded: true, operator_token };
+        let request =
+            ClientRequest::Submit { body: body.clone(), forwarded: true, operator_token, operator: operator.clone() };
         let forward = match error.forward_to_leader() {
             Some(forward) if !forwarded => forward.clone(),
             other => {
@@ -180,6 +193,7 @@ pub async fn submit<D: Dialer>(writer: &Writer<D>, body: CommandBody, forwarded:
                         } else {
                             resends += 1;
                             let answered = tokio::select! {
+                                biased;
                                 reply = connection.request(&request, FORWARD_DEADLINE) => Some(reply),
                                 // A newer leader is known while the old one keeps silent.
                                 true = changed_from(raft, forward.leader_id) => None,

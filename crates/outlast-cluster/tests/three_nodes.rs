@@ -54,7 +54,7 @@ async fn leader_of(nodes: &BTreeMap<u64, Node>) -> u64 {
 /// Proposes through the current leader; if leadership moves mid-call, asks again (at most 50
 /// times — each attempt waits for a live leader first).
 async fn write(nodes: &BTreeMap<u64, Node>, body: CommandBody) -> Outcome {
-    let command = Command { ts_ms: 1_000, body };
+    let command = Command { ts_ms: 1_000, body, operator: None };
     for _ in 0..50 {
         let leader = leader_of(nodes).await;
         match nodes[&leader].raft.client_write(Batch { commands: vec![command.clone()] }).await {

@@ -21,6 +21,17 @@ pub struct Command {
     pub ts_ms: u64,
     /// What to do.
     pub body: CommandBody,
+    /// Who gave it, for an operator command: the operator's name as the node that
+    /// authenticated it recorded it (see `audit`); `None` for account requests.
+    pub operator: Option<String>,
+}
+
+impl CommandBody {
+    /// Whether only an operator may give this command: everything but an account holder's
+    /// request (it creates money or changes configuration or control).
+    pub fn operator_only(&self) -> bool {
+        !matches!(self, CommandBody::Account(_))
+    }
 }
 
 /// The command families: operator configuration, wallet operations, and account requests.

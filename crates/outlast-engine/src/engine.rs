@@ -16,6 +16,7 @@ use crate::command::{Command, CommandBody, MarketSpec};
 use crate::event::{Event, EventKind, Outcome, WithdrawalState};
 use crate::hasher::IdBuildHasher;
 use crate::limits::Limits;
+use crate::reject::Reject;
 use crate::types::{AccountId, AssetId, MarketStatus, Side, WithdrawalId, FEE_ACCOUNT};
 
 /// An asset and the running totals that conservation is checked against.
@@ -98,6 +99,10 @@ pub struct Engine {
     pub(crate) withdrawals: Vec<Withdrawal>,
     /// API key name → the account it acts for.
     pub(crate) api_keys: BTreeMap<String, crate::api_keys::ApiKey>,
+    /// The operator actions applied, oldest first, at most `audit_records_max` (see `audit`).
+    pub(crate) audit: std::collections::VecDeque<crate::audit::AuditRecord>,
+    /// Audit records ever made.
+    pub(crate) audit_total: u64,
     /// Remembered request ids (idempotency).
     pub(crate) ids: crate::ids::IdTable,
     /// Scratch for the command being applied (not state): balances it touched.
@@ -147,6 +152,8 @@ impl Engine {
             deposits: BTreeMap::new(),
             withdrawals: Vec::new(),
             api_keys: BTreeMap::new(),
+            audit: Default::default(),
+            audit_total: 0,
             ids: crate::ids::IdTable::new(hash_seed),
             touched_balances: Vec::new(),
             touched_levels: Vec::new(),
@@ -176,7 +183,11 @@ impl Engine {
         // It is set before dispatch so handlers read it, and restored if nothing applies.
         let now_ms_before = self.now_ms;
         self.now_ms = self.now_ms.max(command.ts_ms);
+        let named_wrongly = command.operator.as_deref().is_some_and(|name| !crate::audit::operator_name_valid(name));
         let outcome = match &command.body {
+            _ if named_wrongly || (command.operator.is_some() && !command.body.operator_only()) => {
+                Outcome::Rejected(Reject::InvalidOperator)
+            }
             CommandBody::CreateAsset { symbol, decimals } => self.create_asset(symbol, *decimals),
             CommandBody::CreateMarket(spec) => self.create_market(spec, events),
             CommandBody::SetMarketStatus { market, status } => self.set_market_status(*market, *status, events),
@@ -192,7 +203,12 @@ impl Engine {
             CommandBody::Account(request) => self.account_request(request, events),
         };
         match outcome {
-            Outcome::Applied(_) => self.flush_balances(events),
+            Outcome::Applied(_) => {
+                if command.body.operator_only() {
+                    self.record_audit(command.operator.as_deref(), &command.body);
+                }
+                self.flush_balances(events)
+            }
             Outcome::Duplicate(_) | Outcome::Rejected(_) => {
                 self.now_ms = now_ms_before;
                 assert_eq!(events.len(), events_before, "only applied commands emit events");

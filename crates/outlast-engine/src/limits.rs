@@ -37,8 +37,12 @@ pub struct Limits {
     pub deposits_max: u64,
     /// Withdrawals kept (forever, they are the audit trail of money leaving).
     pub withdrawals_max: u64,
-    /// Registered API keys. Each costs about 100 bytes and is scanned by nothing hot.
+    /// Registered API keys, revoked ones included (revocation is final). Each costs about 200
+    /// bytes and is scanned by nothing hot.
     pub api_keys_max: u64,
+    /// Operator actions kept in the audit trail (the oldest is dropped beyond it). Each costs
+    /// its command's size, a few hundred bytes.
+    pub audit_records_max: u64,
     /// The highest fee rate a market may charge, in parts per million (10 %).
     pub fee_ppm_max: u32,
 }
@@ -58,6 +62,7 @@ impl Default for Limits {
             deposits_max: 10_000_000,
             withdrawals_max: 10_000_000,
             api_keys_max: 1_000_000,
+            audit_records_max: 10_000,
             fee_ppm_max: 100_000,
         }
     }

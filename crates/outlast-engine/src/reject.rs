@@ -104,6 +104,9 @@ reject_codes! {
     InvalidApiKey = 6004,
     /// The API key name was revoked: revocation is final, the name is never registered again.
     ApiKeyRevoked = 6005,
+    /// The command names an operator that is not 1 to 64 printable ASCII characters, or names
+    /// one on an account holder's request.
+    InvalidOperator = 6006,
 
     // 7xxx: configured limits reached.
     /// `accounts_max` reached.

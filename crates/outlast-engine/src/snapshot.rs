@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::account::{Account, Balance, IdEntry};
 use crate::api_keys::ApiKey;
+use crate::audit::AuditRecord;
 use crate::book::{Book, RestingOrder};
 use crate::engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
 use crate::ids::IdRecord;
@@ -59,6 +60,9 @@ struct Snapshot {
     withdrawals: Vec<Withdrawal>,
     /// API keys (revoked ones included: revocation is final), by name.
     api_keys: Vec<ApiKey>,
+    /// The audit trail, oldest first, and how many records were ever made.
+    audit: Vec<AuditRecord>,
+    audit_total: u64,
     /// Remembered ids in apply order (stale records included: they drive forgetting).
     id_ring: Vec<IdRecord>,
     /// Ids kept past their window for resting orders, sorted.
@@ -147,6 +151,8 @@ impl Engine {
             deposits: self.deposits.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             withdrawals: self.withdrawals.clone(),
             api_keys: self.api_keys.values().cloned().collect(),
+            audit: self.audit.iter().cloned().collect(),
+            audit_total: self.audit_total,
             id_ring: self.ids.ring().copied().collect(),
             id_kept: self.ids.kept().map(|(&(account, id), &entry)| (account, id, entry)).collect(),
         };
@@ -220,6 +226,13 @@ impl Engine {
                 return Err(SnapshotError::Invariant("api key registered twice".into()));
             }
         }
+        let numbers_rise = snapshot.audit.windows(2).all(|pair| pair[0].number < pair[1].number);
+        let last_fits = snapshot.audit.last().is_none_or(|last| last.number <= snapshot.audit_total);
+        if !numbers_rise || !last_fits || snapshot.audit.len() as u64 > engine.limits.audit_records_max {
+            return Err(SnapshotError::Invariant("audit trail out of order or over its limit".into()));
+        }
+        engine.audit = snapshot.audit.into();
+        engine.audit_total = snapshot.audit_total;
         for record in snapshot.id_ring {
             let owner = engine
                 .accounts

@@ -66,7 +66,8 @@ fn revocation_is_final_whatever_is_registered_later() {
     assert_eq!(f.engine.digest(), digest);
     // Still revoked after a snapshot round trip.
     let mut restored = Engine::restore(&f.engine.snapshot()).expect("restores");
-    let outcome = restored.apply(&Command { ts_ms: 1, body: register(&hmac_key(KEY, ALICE, 3)) }, &mut Vec::new());
+    let outcome = restored
+        .apply(&Command { ts_ms: 1, body: register(&hmac_key(KEY, ALICE, 3)), operator: None }, &mut Vec::new());
     assert_eq!(outcome, Outcome::Rejected(Reject::ApiKeyRevoked));
 }
 

@@ -109,7 +109,7 @@ fn engine_with_markets() -> Engine {
         CommandBody::Deposit { account: 2, asset: 0, amount: 1 << 40, chain_tx: "a2".into() },
     ];
     for body in setup {
-        assert!(matches!(engine.apply(&Command { ts_ms: 1, body }, &mut sink), Outcome::Applied(_)));
+        assert!(matches!(engine.apply(&Command { ts_ms: 1, body, operator: None }, &mut sink), Outcome::Applied(_)));
     }
     engine
 }
@@ -132,7 +132,7 @@ proptest! {
             }
             let before = engine.digest();
             events.clear();
-            let outcome = engine.apply(&Command { ts_ms, body }, &mut events);
+            let outcome = engine.apply(&Command { ts_ms, body, operator: None }, &mut events);
             if let Err(why) = engine.check_invariants() {
                 return Err(TestCaseError::fail(why));
             }
@@ -170,6 +170,7 @@ fn commands_round_trip_through_their_encoding() {
                 stp: StpMode::ExpireBoth,
             }),
         }),
+        operator: None,
     };
     let bytes = postcard::to_allocvec(&command).unwrap();
     assert_eq!(postcard::from_bytes::<Command>(&bytes).unwrap(), command);

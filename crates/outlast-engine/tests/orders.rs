@@ -389,7 +389,9 @@ fn engine_time_never_goes_backwards() {
     let mut f = Fixture::new();
     let late = f.now_ms + 10_000;
     let mut events = Vec::new();
-    f.engine.apply(&Command { ts_ms: late, body: CommandBody::CreateAccount { account: 50 } }, &mut events);
-    f.engine.apply(&Command { ts_ms: 5, body: CommandBody::CreateAccount { account: 51 } }, &mut events);
+    f.engine
+        .apply(&Command { ts_ms: late, body: CommandBody::CreateAccount { account: 50 }, operator: None }, &mut events);
+    f.engine
+        .apply(&Command { ts_ms: 5, body: CommandBody::CreateAccount { account: 51 }, operator: None }, &mut events);
     assert_eq!(f.engine.now_ms(), late);
 }

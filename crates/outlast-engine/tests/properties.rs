@@ -78,7 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn genesis() -> Vec<Command> {
     let mut log = Vec::new();
-    let mut body = |body| log.push(Command { ts_ms: 1_000, body });
+    let mut body = |body| log.push(Command { ts_ms: 1_000, body, operator: None });
     for symbol in ["AAA", "BBB", "CCC"] {
         body(CommandBody::CreateAsset { symbol: symbol.into(), decimals: 0 });
     }
@@ -126,7 +126,7 @@ fn command(op: &Op, log: &[Command], now_ms: &mut u64) -> Option<Command> {
         }
         Op::Repeat { back } => {
             let previous = log.len().checked_sub(back)?;
-            return Some(Command { ts_ms: *now_ms, body: log[previous].body.clone() });
+            return Some(Command { ts_ms: *now_ms, body: log[previous].body.clone(), operator: None });
         }
         Op::Deposit { account, asset, amount, tx } => {
             CommandBody::Deposit { account, asset, amount, chain_tx: format!("tx{tx}") }
@@ -151,7 +151,7 @@ fn command(op: &Op, log: &[Command], now_ms: &mut u64) -> Option<Command> {
         Op::Fail { withdrawal } => CommandBody::WithdrawalFailed { withdrawal },
         Op::Status { market, status } => CommandBody::SetMarketStatus { market, status },
     };
-    Some(Command { ts_ms: *now_ms, body })
+    Some(Command { ts_ms: *now_ms, body, operator: None })
 }
 
 /// Sum of every account's balance of every asset, read through the public API.

@@ -28,7 +28,7 @@ fn restore_gives_the_same_digest_and_the_same_behaviour_afterwards() {
         CommandBody::WithdrawalSent { withdrawal: 1, chain_tx: "t".into() },
     ];
     for body in next {
-        let command = Command { ts_ms: f.now_ms + 1, body: body.clone() };
+        let command = Command { ts_ms: f.now_ms + 1, body: body.clone(), operator: None };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         assert_eq!(f.engine.apply(&command, &mut a), copy.apply(&command, &mut b));
         assert_eq!(a, b);

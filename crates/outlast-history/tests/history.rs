@@ -38,7 +38,7 @@ impl Exchange {
 
     fn apply(&mut self, body: CommandBody) -> Outcome {
         self.now_ms += 1;
-        let command = Command { ts_ms: self.now_ms, body };
+        let command = Command { ts_ms: self.now_ms, body, operator: None };
         let mut events = Vec::new();
         let outcome = self.engine.apply(&command, &mut events);
         self.history.record(&self.engine, &command, &outcome, &events);

@@ -408,7 +408,8 @@ impl ProcessCluster {
     pub async fn submit(&self, via: u64, body: CommandBody, deadline: Duration) -> Option<Outcome> {
         let started = Instant::now();
         while started.elapsed() < deadline {
-            let request = ClientRequest::Submit { body: body.clone(), forwarded: false, operator_token: None };
+            let request =
+                ClientRequest::Submit { body: body.clone(), forwarded: false, operator_token: None, operator: None };
             if let Ok(ClientReply::Outcome { outcome, .. }) = self.call(via, &request, SUBMIT_ATTEMPT_DEADLINE).await {
                 return Some(outcome);
             }

@@ -68,7 +68,8 @@ async fn request(node: NodeId, request: &ClientRequest) -> Option<ClientReply> {
 async fn submit(body: &CommandBody, via: &mut NodeId, rng: &mut Rng) -> Option<Outcome> {
     for _ in 0..ATTEMPTS_MAX {
         let node = NODES[rng.below(NODES.len() as u64) as usize];
-        let submit = ClientRequest::Submit { body: body.clone(), forwarded: false, operator_token: None };
+        let submit =
+            ClientRequest::Submit { body: body.clone(), forwarded: false, operator_token: None, operator: None };
         if let Some(ClientReply::Outcome { outcome, .. }) = request(node, &submit).await {
             *via = node;
             return Some(outcome);

@@ -98,6 +98,7 @@ pub fn config(id: NodeId, preferred_region: Option<String>) -> NodeConfig {
         client_listen_addr: None,
         source_ip: None,
         api_addr: None,
+        operator_addr: None,
         api_kek_file: None,
         operator_token_file: None,
         reports_dir: None,

@@ -172,6 +172,9 @@ pub struct Acceptor {
     cluster: String,
     admit: Admit,
     acceptor: TlsAcceptor,
+    /// The protocol version a peer must speak (`PROTOCOL`); `None` on an HTTP listener, whose
+    /// clients (curl, Prometheus, browsers) may offer `http/1.1` or nothing.
+    protocol: Option<&'static [u8]>,
 }
 
 impl fmt::Debug for Acceptor {
@@ -248,6 +251,16 @@ impl ClientCertVerifier for AdmitVerifier {
 impl Acceptor {
     /// An acceptor for cluster `cluster` from `files`, admitting what `admit` returns.
     pub fn new(cluster: &str, files: &TlsFiles, admit: Admit) -> io::Result<Acceptor> {
+        Acceptor::build(cluster, files, admit, Some(PROTOCOL))
+    }
+
+    /// An acceptor for an HTTPS listener of cluster `cluster` (the operator plane): the same
+    /// certificate checks and admission, HTTP/1.1 instead of the node protocol.
+    pub fn for_http(cluster: &str, files: &TlsFiles, admit: Admit) -> io::Result<Acceptor> {
+        Acceptor::build(cluster, files, admit, None)
+    }
+
+    fn build(cluster: &str, files: &TlsFiles, admit: Admit, protocol: Option<&'static [u8]>) -> io::Result<Acceptor> {
         let Material { roots, chain, key } = files.load()?;
         let ca = WebPkiClientVerifier::builder_with_provider(roots, provider())
             .build()
@@ -260,8 +273,9 @@ impl Acceptor {
             .with_single_cert(chain, key)
             .map_err(|e| invalid(&files.key, e))?;
         // A client offering other versions only gets a `no_application_protocol` alert.
-        config.alpn_protocols = vec![PROTOCOL.to_vec()];
-        Ok(Acceptor { cluster: cluster.to_string(), admit, acceptor: TlsAcceptor::from(Arc::new(config)) })
+        config.alpn_protocols = vec![protocol.unwrap_or(b"http/1.1").to_vec()];
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        Ok(Acceptor { cluster: cluster.to_string(), admit, acceptor, protocol })
     }
 
     /// Runs the handshake on `stream`; on success, who is on the other end.
@@ -271,7 +285,7 @@ impl Acceptor {
     ) -> io::Result<(server::TlsStream<S>, Identity)> {
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
             Ok(Err(e)) if no_common_protocol(&e) => {
-                let why = format!("the peer does not speak {} ({e})", version(Some(PROTOCOL)));
+                let why = format!("the peer does not speak {} ({e})", version(self.protocol));
                 return Err(io::Error::new(io::ErrorKind::InvalidData, why));
             }
             Ok(result) => result?,
@@ -283,11 +297,11 @@ impl Acceptor {
             }
         };
         // A client that offered no version at all is not refused by rustls; by us it is.
-        if stream.get_ref().1.alpn_protocol() != Some(PROTOCOL) {
+        if let Some(protocol) = self.protocol.filter(|p| stream.get_ref().1.alpn_protocol() != Some(*p)) {
             let spoken = version(stream.get_ref().1.alpn_protocol());
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("the peer speaks {spoken}, this node {}", version(Some(PROTOCOL))),
+                format!("the peer speaks {spoken}, this node {}", version(Some(protocol))),
             ));
         }
         let cert = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first().cloned());

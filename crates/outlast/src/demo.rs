@@ -28,7 +28,7 @@ impl Demo {
     fn apply(&mut self, body: CommandBody) -> Outcome {
         self.now_ms += 7;
         self.events.clear();
-        self.engine.apply(&Command { ts_ms: self.now_ms, body }, &mut self.events)
+        self.engine.apply(&Command { ts_ms: self.now_ms, body, operator: None }, &mut self.events)
     }
 
     fn request(&mut self, account: AccountId, id: &str, action: AccountAction) -> Outcome {

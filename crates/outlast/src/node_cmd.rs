@@ -144,6 +144,21 @@ async fn start_api(
         ),
         None => None,
     };
+    // The operator plane first: once it serves, the public listener serves no operator endpoint.
+    if let (Some(addr), Some(tls)) = (&config.operator_addr, &config.tls) {
+        let operators: Vec<outlast_cluster::Identity> =
+            tls.operators.iter().map(|name| outlast_cluster::Identity::Operator(name.clone())).collect();
+        let acceptor =
+            outlast_tls::Acceptor::for_http(&tls.cluster, &tls.files(), std::sync::Arc::new(move || operators.clone()))
+                .map_err(|e| format!("operator plane: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("operator_addr {addr}: {e}"))?;
+        let plane = outlast_api::serve_operator_plane(listener, api.clone(), acceptor);
+        tokio::spawn(async move {
+            if let Err(error) = plane.await {
+                tracing::error!(%error, "the operator plane stopped");
+            }
+        });
+    }
     let per_source_max =
         config.api_connections_per_source_max.unwrap_or(outlast_api::http_server::HTTP_CONNECTIONS_PER_SOURCE_MAX);
     let serving = outlast_api::Serving { tls, per_source_max };

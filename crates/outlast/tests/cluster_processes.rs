@@ -343,8 +343,12 @@ async fn sigkills_during_heavy_writes_lose_no_acknowledged_deposit_and_apply_non
                 let tx = format!("w{writer}-{n}");
                 let (id, addr) = &addrs[(n as usize + writer as usize) % addrs.len()];
                 attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let request =
-                    ClientRequest::Submit { body: deposit(tx.clone()), forwarded: false, operator_token: None };
+                let request = ClientRequest::Submit {
+                    body: deposit(tx.clone()),
+                    forwarded: false,
+                    operator_token: None,
+                    operator: None,
+                };
                 if let Ok(ClientReply::Outcome { outcome: Outcome::Applied(_), .. }) =
                     call_with(&dialer, addr, &outlast_cluster::Identity::Node(*id), &request, Duration::from_secs(2))
                         .await
@@ -587,7 +591,8 @@ async fn a_members_certificate_alone_gives_account_requests_not_money_or_control
     let me = Identity::Node(2);
     let files = TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&me), key: pki.key(&me) };
     let member = TcpDialer::tls(Connector::new("loopback", &files).unwrap());
-    let submit_as_member = |body: CommandBody| ClientRequest::Submit { body, forwarded: false, operator_token: None };
+    let submit_as_member =
+        |body: CommandBody| ClientRequest::Submit { body, forwarded: false, operator_token: None, operator: None };
     let forged = [
         submit_as_member(deposit("forged")),
         submit_as_member(CommandBody::RegisterApiKey(outlast_engine::ApiKeySpec {
@@ -601,6 +606,7 @@ async fn a_members_certificate_alone_gives_account_requests_not_money_or_control
             body: deposit("forged-relay"),
             forwarded: true,
             operator_token: Some("guess".repeat(8)),
+            operator: Some("mallory".into()),
         },
         ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false, operator_token: None },
     ];

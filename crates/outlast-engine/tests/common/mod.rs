@@ -63,9 +63,15 @@ impl Fixture {
 
     /// Applies a command at the fixture's clock (which advances 1 ms per command).
     pub fn apply(&mut self, body: CommandBody) -> Outcome {
+        self.apply_as(None, body)
+    }
+
+    /// `apply`, for a command that names who gave it (the audit trail's "who").
+    pub fn apply_as(&mut self, operator: Option<&str>, body: CommandBody) -> Outcome {
         self.now_ms += 1;
         self.events.clear();
-        let outcome = self.engine.apply(&Command { ts_ms: self.now_ms, body }, &mut self.events);
+        let command = Command { ts_ms: self.now_ms, body, operator: operator.map(str::to_string) };
+        let outcome = self.engine.apply(&command, &mut self.events);
         if let Err(why) = self.engine.check_invariants() {
             panic!("invariant broken after {outcome:?}: {why}");
         }

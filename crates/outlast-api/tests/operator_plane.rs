@@ -1,0 +1,119 @@
+//! The operator plane: the operator API on its own listener, over mutual TLS, for the
+//! configured operators' certificates only; every action lands in the replicated audit trail
+//! under the name in the certificate; and the public listener serves no operator endpoint once
+//! the plane is up, whatever token it is shown.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use outlast_tls::{Identity, PkiFiles, TlsFiles};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CLUSTER: &str = "lab";
+
+/// A TLS client trusting `ca` and presenting `who`'s certificate from `pki` (none if `None`).
+fn client(ca: &std::path::Path, who: Option<(&PkiFiles, &Identity)>) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match who {
+        Some((pki, who)) => {
+            let chain = CertificateDer::pem_file_iter(pki.cert(who)).unwrap().map(|c| c.unwrap()).collect();
+            builder.with_client_auth_cert(chain, PrivateKeyDer::from_pem_file(pki.key(who)).unwrap()).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// One request over TLS; the raw answer, or `None` if the handshake or the exchange failed.
+async fn https(
+    connector: &tokio_rustls::TlsConnector,
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+) -> Option<String> {
+    let exchange = async {
+        let name = ServerName::try_from(Identity::Node(1).name(CLUSTER)).unwrap();
+        let mut tls = connector.connect(name, TcpStream::connect(addr).await.ok()?).await.ok()?;
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nhost: operator\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        tls.write_all(request.as_bytes()).await.ok()?;
+        let mut reply = Vec::new();
+        tls.read_to_end(&mut reply).await.ok()?;
+        Some(String::from_utf8_lossy(&reply).into_owned()).filter(|r| !r.is_empty())
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange).await.expect("an end within 10 s")
+}
+
+fn body(reply: &str) -> serde_json::Value {
+    serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {reply}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_admitted_operators_certificate_opens_the_operator_plane_and_its_name_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = (Identity::Operator("alice".into()), Identity::Operator("bob".into()));
+    let pki = outlast_tls::write_cluster_pki(
+        &dir.path().join("pki"),
+        CLUSTER,
+        &[Identity::Node(1), alice.clone(), bob.clone()],
+    )
+    .unwrap();
+    // Another CA that also calls its operator "alice", for the same cluster name.
+    let forged = outlast_tls::write_cluster_pki(&dir.path().join("forged"), CLUSTER, &[alice.clone()]).unwrap();
+
+    let node = TestNode::start(0).await;
+    let files = TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&Identity::Node(1)), key: pki.key(&Identity::Node(1)) };
+    let admitted = vec![alice.clone()];
+    let acceptor = outlast_tls::Acceptor::for_http(CLUSTER, &files, Arc::new(move || admitted.clone())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plane = listener.local_addr().unwrap();
+    tokio::spawn(outlast_api::serve_operator_plane(listener, node.shared.clone(), acceptor));
+
+    // Alice, with her certificate, acts; the audit trail names her.
+    let as_alice = client(&pki.ca_cert(), Some((&pki, &alice)));
+    let created = https(&as_alice, plane, "POST", "/operator/v1/assets?symbol=BTC&decimals=8").await.unwrap();
+    assert!(created.starts_with("HTTP/1.1 200"), "{created}");
+    let trail = body(&https(&as_alice, plane, "GET", "/operator/v1/audit/actions").await.unwrap());
+    assert_eq!(trail["total"], 1, "{trail}");
+    assert_eq!(trail["records"][0]["operator"], "alice", "{trail}");
+    assert_eq!(trail["records"][0]["action"]["CreateAsset"]["symbol"], "BTC", "{trail}");
+    assert!(trail["records"][0]["time"].as_u64().unwrap() > 0);
+
+    // Nobody else gets an HTTP answer: no certificate, a certificate of another CA under her
+    // name, a member node's certificate, an operator this node does not admit.
+    let digest = node.digest().await;
+    let node_cert = Identity::Node(1);
+    let strangers = [
+        ("no certificate", client(&pki.ca_cert(), None)),
+        ("another CA's alice", client(&pki.ca_cert(), Some((&forged, &alice)))),
+        ("a node's certificate", client(&pki.ca_cert(), Some((&pki, &node_cert)))),
+        ("bob, not admitted", client(&pki.ca_cert(), Some((&pki, &bob)))),
+    ];
+    for (who, connector) in &strangers {
+        let answer = https(connector, plane, "POST", "/operator/v1/assets?symbol=EVIL&decimals=2").await;
+        assert!(answer.is_none(), "{who} was answered: {answer:?}");
+    }
+    // The public listener serves no operator endpoint now, even with the right bearer token.
+    let auth = format!("Bearer {TOKEN}");
+    for (method, path) in [("POST", "/operator/v1/assets?symbol=EVIL&decimals=2"), ("GET", "/operator/v1/cluster")] {
+        let public = http(node.api, method, path, &[("authorization", &auth)], b"").await;
+        assert_eq!((public.status, public.code()), (404, -1000), "{path}: {}", public.body);
+    }
+    assert_eq!(node.digest().await, digest, "no refused request changed anything");
+    assert_eq!(http(node.api, "GET", "/api/v3/ping", &[], b"").await.status, 200, "users are still served");
+}
