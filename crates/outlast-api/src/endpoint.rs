@@ -113,6 +113,9 @@ pub enum Handler {
     /// An operator: their client certificate on the operator plane, else the bearer token (on a
     /// node without an operator plane).
     Operator(OperatorDecoder),
+    /// Internal detail (metrics): no credential on a node without an operator plane; on a node
+    /// with one, served there only (Prometheus scrapes it with an operator's certificate).
+    Internal(OpenDecoder),
     /// An API key.
     Key(CallerDecoder),
     /// An API key, a signature and a fresh timestamp.

@@ -8,7 +8,7 @@
 
 use axum::http::Method;
 
-use crate::endpoint::Handler::{Key, Operator, Public, Signed};
+use crate::endpoint::Handler::{Internal, Key, Operator, Public, Signed};
 use crate::endpoint::Reads::{Linearizable, Local, Logged};
 use crate::endpoint::Weight::{Computed, Fixed, Free, PerSymbol};
 use crate::endpoint::{row, Endpoint};
@@ -97,8 +97,8 @@ pub static ENDPOINTS: &[Endpoint] = &[
     row(GET, "/health", Free, Local, None, Public(operator::health)),
     row(GET, "/operator/v1/ready", Free, Local, None, Public(operator::ready)),
     row(GET, "/ready", Free, Local, None, Public(operator::ready)),
-    row(GET, "/metrics", Free, Local, None, Public(operator::metrics)),
-    row(GET, "/operator/v1/metrics", Free, Local, None, Public(operator::metrics)),
+    row(GET, "/metrics", Free, Local, None, Internal(operator::metrics)),
+    row(GET, "/operator/v1/metrics", Free, Local, None, Internal(operator::metrics)),
     // The public status page's data.
     row(GET, "/status/v1/cluster", Fixed(1), Local, None, Public(status::cluster)),
     row(GET, "/status/v1/history", Fixed(1), Local, None, Public(status::history)),
@@ -130,6 +130,7 @@ mod tests {
         match route(&method, path).expect("listed").handler {
             Handler::Public(_) => "public",
             Handler::Operator(_) => "operator",
+            Handler::Internal(_) => "internal",
             Handler::Key(_) => "key",
             Handler::Signed(_) => "signed",
         }
@@ -149,7 +150,7 @@ mod tests {
         for endpoint in ENDPOINTS {
             let free = matches!(endpoint.weight, Weight::Free);
             match endpoint.handler {
-                Handler::Operator(_) => assert!(free, "{} {}", endpoint.method, endpoint.path),
+                Handler::Operator(_) | Handler::Internal(_) => assert!(free, "{} {}", endpoint.method, endpoint.path),
                 Handler::Key(_) | Handler::Signed(_) => assert!(!free, "{} {}", endpoint.method, endpoint.path),
                 Handler::Public(_) => {}
             }
@@ -188,7 +189,7 @@ mod tests {
         assert_eq!(weight(GET, "/api/v3/openOrders", "symbol=BTCUSDT"), Some(6));
         assert_eq!(weight(GET, "/api/v3/account", ""), Some(20));
         assert_eq!(weight(GET, "/health", ""), None);
-        assert_eq!(credential(GET, "/metrics"), "public");
+        assert_eq!(credential(GET, "/metrics"), "internal");
         assert_eq!(credential(PUT, "/api/v3/userDataStream"), "key");
         assert_eq!(credential(DELETE, "/api/v3/openOrders"), "signed");
         assert_eq!(credential(GET, "/operator/v1/audit"), "operator");

@@ -113,6 +113,13 @@ impl Metrics {
         }
         self.commit_latency.write(&mut out, "outlast_commit_latency_seconds", "Submit to commit and apply.");
         self.api_latency.write(&mut out, "outlast_api_latency_seconds", "API request to response.");
+        let name = "outlast_tls_certificate_expiry_timestamp_seconds";
+        let _ = writeln!(out, "# HELP {name} When a certificate this node uses expires (its notAfter, Unix time).");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (file, not_after) in outlast_tls::certificate_expiries() {
+            let file = file.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(out, "{name}{{node=\"{node}\",file=\"{file}\"}} {not_after}");
+        }
         out
     }
 }

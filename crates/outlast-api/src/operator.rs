@@ -1,10 +1,13 @@
-//! The operator API (`/operator/v1/...`, bearer token): configure assets, markets, accounts and
-//! API keys, credit deposits, drive withdrawals, see the cluster; plus health, readiness and
-//! metrics, which load balancers and Prometheus call without a token.
+//! The operator API (`/operator/v1/...`): configure assets, markets, accounts and API keys,
+//! credit deposits, drive withdrawals, see the cluster and the audit trail; plus health and
+//! readiness (load balancers call them without a credential) and metrics (internal: on the
+//! operator plane when the node has one).
 //!
-//! Parameters are form fields like the public API's; amounts are decimal text in the asset's
-//! units. Every change is an engine command, so it is replicated, idempotent and audited in the
-//! log like any user request.
+//! Who may call it: an operator's client certificate on the operator plane (`operator_addr`),
+//! else the bearer token on the public listener. Parameters are form fields like the public
+//! API's; amounts are decimal text in the asset's units. Every change is an engine command, so
+//! it is replicated, idempotent, and in the audit trail under the operator's name. No answer
+//! carries an existing secret: a new HMAC key's secret is shown once, in its creation's answer.
 
 use std::time::Duration;
 

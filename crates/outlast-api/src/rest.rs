@@ -193,7 +193,19 @@ async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, peer: SocketAddr, req
     // The caller outlives the handler's action, which may borrow it.
     let caller: Caller;
     let operator: Operator;
+    let on_plane = parts.extensions.get::<crate::http_server::OperatorPlane>().is_some();
+    // The operator plane serves the operator's endpoints and nothing users call.
+    if on_plane && !matches!(endpoint.handler, Handler::Operator(_) | Handler::Internal(_)) {
+        return Err(fail(ApiError::not_found()));
+    }
     let decoded = match endpoint.handler {
+        Handler::Internal(decode) => {
+            if api.operator_plane.load(Ordering::Relaxed) && !on_plane {
+                return Err(fail(ApiError::not_found()));
+            }
+            catch_up().await.map_err(fail)?;
+            decode(api, &params)
+        }
         Handler::Public(decode) => {
             catch_up().await.map_err(fail)?;
             decode(api, &params)

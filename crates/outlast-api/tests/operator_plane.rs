@@ -115,5 +115,17 @@ async fn only_an_admitted_operators_certificate_opens_the_operator_plane_and_its
         assert_eq!((public.status, public.code()), (404, -1000), "{path}: {}", public.body);
     }
     assert_eq!(node.digest().await, digest, "no refused request changed anything");
+    // Metrics are internal: on the plane only, with the expiry of the certificates in use.
+    assert_eq!(http(node.api, "GET", "/metrics", &[], b"").await.status, 404);
+    let metrics = https(&as_alice, plane, "GET", "/metrics").await.unwrap();
+    let expiry = format!("file=\"{}\"}}", pki.cert(&Identity::Node(1)).display());
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("outlast_tls_certificate_expiry_timestamp_seconds") && l.contains(&expiry));
+    let not_after: i64 = line.unwrap_or_else(|| panic!("{metrics}")).rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(not_after > now_ms() as i64 / 1000 + 300 * 86_400, "a year's certificate: {not_after}");
+    // And nothing users call is served there.
+    let ping = https(&as_alice, plane, "GET", "/api/v3/ping").await.unwrap();
+    assert!(ping.starts_with("HTTP/1.1 404"), "{ping}");
     assert_eq!(http(node.api, "GET", "/api/v3/ping", &[], b"").await.status, 200, "users are still served");
 }

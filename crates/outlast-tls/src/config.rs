@@ -32,6 +32,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertSto
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 
+use crate::live::Live;
 use crate::names::Identity;
 
 /// Longest a TLS handshake may take on either side: several WAN round trips, and short
@@ -73,6 +74,11 @@ struct Material {
 }
 
 impl TlsFiles {
+    /// The three files.
+    fn paths(&self) -> Vec<PathBuf> {
+        vec![self.ca.clone(), self.cert.clone(), self.key.clone()]
+    }
+
     fn load(&self) -> io::Result<Material> {
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(&self.ca).map_err(|e| invalid(&self.ca, e))? {
@@ -99,7 +105,8 @@ pub struct Connector {
     cluster: String,
     /// The protocol version it speaks (`PROTOCOL` but in tests).
     protocol: Vec<u8>,
-    connector: TlsConnector,
+    /// Reloaded when its files change (`live`).
+    connector: Arc<Live<TlsConnector>>,
 }
 
 impl fmt::Debug for Connector {
@@ -117,16 +124,20 @@ impl Connector {
     /// A connector that speaks `protocol` (another version than this build's, or none if
     /// empty: for tests).
     pub fn speaking(cluster: &str, files: &TlsFiles, protocol: &[u8]) -> io::Result<Connector> {
-        let Material { roots, chain, key } = files.load()?;
-        let mut config = ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| invalid(&files.cert, e))?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| invalid(&files.key, e))?;
-        // An empty `protocol` offers none (a client of a build before versions were named).
-        config.alpn_protocols = if protocol.is_empty() { Vec::new() } else { vec![protocol.to_vec()] };
-        let connector = TlsConnector::from(Arc::new(config));
+        let (paths, files, offered) = (files.paths(), files.clone(), protocol.to_vec());
+        let load = move || {
+            let Material { roots, chain, key } = files.load()?;
+            let mut config = ClientConfig::builder_with_provider(provider())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map_err(|e| invalid(&files.cert, e))?
+                .with_root_certificates(roots)
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| invalid(&files.key, e))?;
+            // An empty `protocol` offers none (a client of a build before versions were named).
+            config.alpn_protocols = if offered.is_empty() { Vec::new() } else { vec![offered.clone()] };
+            Ok(TlsConnector::from(Arc::new(config)))
+        };
+        let connector = Live::new(paths, load)?;
         Ok(Connector { cluster: cluster.to_string(), protocol: protocol.to_vec(), connector })
     }
 
@@ -138,7 +149,8 @@ impl Connector {
     ) -> io::Result<client::TlsStream<S>> {
         let name = ServerName::try_from(peer.name(&self.cluster))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, stream)).await {
+        let connector = self.connector.get().1;
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
             Ok(Ok(stream)) => match stream.get_ref().1.alpn_protocol() {
                 Some(spoken) if spoken == self.protocol => Ok(stream),
                 // A connector that names no version (a test's stand-in for an old build) does
@@ -171,7 +183,8 @@ impl Connector {
 pub struct Acceptor {
     cluster: String,
     admit: Admit,
-    acceptor: TlsAcceptor,
+    /// Reloaded when its files change (`live`).
+    acceptor: Arc<Live<TlsAcceptor>>,
     /// The protocol version a peer must speak (`PROTOCOL`); `None` on an HTTP listener, whose
     /// clients (curl, Prometheus, browsers) may offer `http/1.1` or nothing.
     protocol: Option<&'static [u8]>,
@@ -261,20 +274,24 @@ impl Acceptor {
     }
 
     fn build(cluster: &str, files: &TlsFiles, admit: Admit, protocol: Option<&'static [u8]>) -> io::Result<Acceptor> {
-        let Material { roots, chain, key } = files.load()?;
-        let ca = WebPkiClientVerifier::builder_with_provider(roots, provider())
-            .build()
-            .map_err(|e| invalid(&files.ca, e))?;
-        let verifier = Arc::new(AdmitVerifier { cluster: cluster.to_string(), admit: admit.clone(), ca });
-        let mut config = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| invalid(&files.cert, e))?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)
-            .map_err(|e| invalid(&files.key, e))?;
-        // A client offering other versions only gets a `no_application_protocol` alert.
-        config.alpn_protocols = vec![protocol.unwrap_or(b"http/1.1").to_vec()];
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let (paths, files, name, admitted) = (files.paths(), files.clone(), cluster.to_string(), admit.clone());
+        let load = move || {
+            let Material { roots, chain, key } = files.load()?;
+            let ca = WebPkiClientVerifier::builder_with_provider(roots, provider())
+                .build()
+                .map_err(|e| invalid(&files.ca, e))?;
+            let verifier = Arc::new(AdmitVerifier { cluster: name.clone(), admit: admitted.clone(), ca });
+            let mut config = ServerConfig::builder_with_provider(provider())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map_err(|e| invalid(&files.cert, e))?
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)
+                .map_err(|e| invalid(&files.key, e))?;
+            // A client offering other versions only gets a `no_application_protocol` alert.
+            config.alpn_protocols = vec![protocol.unwrap_or(b"http/1.1").to_vec()];
+            Ok(TlsAcceptor::from(Arc::new(config)))
+        };
+        let acceptor = Live::new(paths, load)?;
         Ok(Acceptor { cluster: cluster.to_string(), admit, acceptor, protocol })
     }
 
@@ -283,7 +300,8 @@ impl Acceptor {
         &self,
         stream: S,
     ) -> io::Result<(server::TlsStream<S>, Identity)> {
-        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
+        let acceptor = self.acceptor.get().1;
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Err(e)) if no_common_protocol(&e) => {
                 let why = format!("the peer does not speak {} ({e})", version(self.protocol));
                 return Err(io::Error::new(io::ErrorKind::InvalidData, why));

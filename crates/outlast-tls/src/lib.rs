@@ -11,6 +11,8 @@
 //!   named peer and checks it is that peer, an `Acceptor` that checks who dialled.
 //! - `public`: `PublicAcceptor`, HTTPS for users (a server certificate for the node's public
 //!   name, no client certificates).
+//! - `live`: certificates and keys read again on SIGHUP or when their files change, without a
+//!   restart: new handshakes use the new material.
 //! - `stream`: `MaybeTls`, a dialled stream with or without TLS (the simulation has none).
 //!
 //! Must never: accept a peer without a certificate chaining to the cluster's CA, trust a
@@ -22,12 +24,14 @@
 
 mod authority;
 mod config;
+mod live;
 mod names;
 mod public;
 mod stream;
 
 pub use authority::{write_cluster_pki, Authority, Issued, PkiFiles};
 pub use config::{Acceptor, Admit, Connector, TlsFiles, HANDSHAKE_TIMEOUT, PROTOCOL};
+pub use live::{certificate_expiries, reload_all, reload_changed, Reloaded, WATCH_PERIOD};
 pub use names::{any_node_name, node_name, operator_name, valid_cluster_id, Identity};
 pub use public::PublicAcceptor;
 pub use stream::MaybeTls;

@@ -18,11 +18,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{server, TlsAcceptor};
 
 use crate::config::HANDSHAKE_TIMEOUT;
+use crate::live::Live;
 
 /// Accepts users' TLS connections.
 #[derive(Clone)]
 pub struct PublicAcceptor {
-    acceptor: TlsAcceptor,
+    /// Reloaded when its files change (`live`).
+    acceptor: Arc<Live<TlsAcceptor>>,
 }
 
 impl std::fmt::Debug for PublicAcceptor {
@@ -35,34 +37,42 @@ impl PublicAcceptor {
     /// An acceptor presenting the certificate chain in `cert_file` (PEM, leaf first) with the
     /// key in `key_file`.
     pub fn new(cert_file: &Path, key_file: &Path) -> io::Result<PublicAcceptor> {
-        let invalid = |path: &Path, e: &dyn std::fmt::Display| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
-        };
-        let chain = CertificateDer::pem_file_iter(cert_file)
-            .map_err(|e| invalid(cert_file, &e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(cert_file, &e))?;
-        if chain.is_empty() {
-            return Err(invalid(cert_file, &"no certificate"));
-        }
-        let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| invalid(key_file, &e))?;
-        let mut config = ServerConfig::builder_with_provider(crate::config::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| invalid(cert_file, &e))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| invalid(key_file, &e))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(PublicAcceptor { acceptor: TlsAcceptor::from(Arc::new(config)) })
+        let (cert, key) = (cert_file.to_path_buf(), key_file.to_path_buf());
+        let acceptor = Live::new(vec![cert.clone(), key.clone()], move || load(&cert, &key))?;
+        Ok(PublicAcceptor { acceptor })
     }
 
     /// Runs the handshake on `stream`, within `HANDSHAKE_TIMEOUT`.
     pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: S) -> io::Result<server::TlsStream<S>> {
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
+        let acceptor = self.acceptor.get().1;
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(result) => result,
             Err(_) => {
                 Err(io::Error::new(io::ErrorKind::TimedOut, format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}")))
             }
         }
     }
+}
+
+/// The acceptor for the chain in `cert_file` and the key in `key_file`.
+fn load(cert_file: &Path, key_file: &Path) -> io::Result<TlsAcceptor> {
+    let invalid = |path: &Path, e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+    };
+    let chain = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| invalid(cert_file, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(cert_file, &e))?;
+    if chain.is_empty() {
+        return Err(invalid(cert_file, &"no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| invalid(key_file, &e))?;
+    let mut config = ServerConfig::builder_with_provider(crate::config::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| invalid(cert_file, &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| invalid(key_file, &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }

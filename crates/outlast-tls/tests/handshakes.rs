@@ -128,3 +128,44 @@ async fn a_peer_of_another_protocol_version_is_refused_with_both_versions_named(
     // The positive control: the same certificate, this version.
     assert_eq!(handshake(&speaking(outlast_tls::PROTOCOL), &Identity::Node(1), &server).await, Ok(Identity::Node(2)));
 }
+
+/// The certificate a server presented to a client that dialled it now.
+async fn presented(client: &Connector, expect: &Identity, server: &Acceptor) -> Vec<u8> {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (dialled, accepted) = tokio::join!(client.connect(a, expect), server.accept(b));
+    accepted.expect("the server accepts");
+    let stream = dialled.expect("the client connects");
+    stream.get_ref().1.peer_certificates().expect("a certificate")[0].to_vec()
+}
+
+/// A node's certificate rotated on disk (re-issued by the same CA) is taken on reload: new
+/// handshakes present it, on both sides. Files that do not load — a key that is not a key —
+/// are refused with the file named, and the material in use stays.
+#[tokio::test]
+async fn a_reload_takes_rotated_certificates_and_refuses_broken_files() {
+    use rustls::pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (Identity::Node(1), Identity::Node(2));
+    let pki = write_cluster_pki(&dir.path().join("lab"), "lab", &[one.clone(), two.clone()]).unwrap();
+    let ca = Authority::from_key_pem("lab", &std::fs::read_to_string(pki.ca_key()).unwrap()).unwrap();
+    let server = Acceptor::new("lab", &files(&pki, &one), members(&[1, 2])).unwrap();
+    let client = Connector::new("lab", &files(&pki, &two)).unwrap();
+    let before = presented(&client, &one, &server).await;
+
+    pki.write(&one, &ca.issue(&one).unwrap()).unwrap();
+    assert_eq!(presented(&client, &one, &server).await, before, "nothing changes before a reload");
+    let reloaded = outlast_tls::reload_changed();
+    let mine: Vec<_> = reloaded.iter().filter(|r| r.files.contains(&*pki.cert(&one).to_string_lossy())).collect();
+    assert_eq!(mine.len(), 1, "{reloaded:?}");
+    assert!(mine[0].error.is_none(), "{reloaded:?}");
+    let after = presented(&client, &one, &server).await;
+    assert_ne!(after, before, "the rotated certificate is presented");
+    let on_disk = rustls::pki_types::CertificateDer::from_pem_file(pki.cert(&one)).unwrap();
+    assert_eq!(after, on_disk.to_vec());
+
+    std::fs::write(pki.key(&one), "not a key").unwrap();
+    let refused = outlast_tls::reload_all();
+    let mine: Vec<_> = refused.iter().filter(|r| r.files.contains(&*pki.key(&one).to_string_lossy())).collect();
+    assert!(!mine.is_empty() && mine.iter().all(|r| r.error.is_some()), "{refused:?}");
+    assert_eq!(presented(&client, &one, &server).await, after, "the working certificate stays");
+}

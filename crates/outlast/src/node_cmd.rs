@@ -51,6 +51,15 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
     };
     runtime.block_on(async move {
         tokio::spawn(crate::log_limit::report(limiter));
+        // Before anything else: SIGHUP reloads certificates; its default would end the process.
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangup) => {
+                tokio::spawn(reload_certificates(hangup));
+            }
+            Err(error) => {
+                eprintln!("warning: no SIGHUP handler ({error}): certificates reload only when their files change")
+            }
+        }
         let running = match node::start(&config, Limits::default()).await {
             Ok(running) => running,
             Err(error) => {
@@ -163,6 +172,27 @@ async fn start_api(
         config.api_connections_per_source_max.unwrap_or(outlast_api::http_server::HTTP_CONNECTIONS_PER_SOURCE_MAX);
     let serving = outlast_api::Serving { tls, per_source_max };
     Ok(Some(tokio::spawn(outlast_api::serve(listener, api, config.reports_dir.clone(), serving))))
+}
+
+/// Reads certificates and keys again on SIGHUP, and every `WATCH_PERIOD` those whose files
+/// changed, logging what was taken and what was refused (the material in use stays then).
+async fn reload_certificates(mut hangup: tokio::signal::unix::Signal) {
+    let mut tick = tokio::time::interval(outlast_tls::WATCH_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let reloaded = tokio::select! {
+            Some(()) = hangup.recv() => outlast_tls::reload_all(),
+            _ = tick.tick() => outlast_tls::reload_changed(),
+        };
+        for outcome in reloaded {
+            match outcome.error {
+                None => tracing::info!(files = %outcome.files, "reloaded TLS certificate and key"),
+                Some(error) => {
+                    tracing::error!(files = %outcome.files, %error, "refused to reload TLS files; the ones in use stay")
+                }
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

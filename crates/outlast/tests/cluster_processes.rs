@@ -719,3 +719,86 @@ async fn a_flood_of_idle_sockets_from_one_host_leaves_the_node_in_the_cluster() 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flood.await.unwrap();
 }
+
+/// Every node's certificate re-issued by the CA on disk and each node sent SIGHUP while
+/// deposits flow through the leader, one attempt each: no write fails, nobody is elected (the
+/// term stays), and a new connection to each node is shown its new certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_rotate_under_load_without_an_election_or_a_failed_write() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use outlast_cluster::protocol::{ClientReply, ClientRequest};
+    use outlast_tls::{Authority, Connector, Identity, TlsFiles};
+    use rustls::pki_types::pem::PemObject;
+
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
+    cluster.spawn_all().unwrap();
+    let all = cluster.ids();
+    let leader = cluster.leader(&all, DEADLINE).await.expect("a leader");
+    assert!(matches!(
+        submit(&cluster, leader, CommandBody::CreateAsset { symbol: "USDT".into(), decimals: 6 }).await,
+        Outcome::Applied(_)
+    ));
+    assert!(matches!(submit(&cluster, leader, CommandBody::CreateAccount { account: 7 }).await, Outcome::Applied(_)));
+    let before = cluster.status(leader).await.unwrap();
+    let pki = cluster.state_dir().pki();
+    let ca = Authority::from_key_pem("loopback", &std::fs::read_to_string(pki.ca_key()).unwrap()).unwrap();
+    let files = |who: &Identity| TlsFiles { ca: pki.ca_cert(), cert: pki.cert(who), key: pki.key(who) };
+
+    // The certificate node `id` shows a new connection now.
+    let shown = |id: u64| {
+        let (addr, files) = (cluster.raft_addr(id).to_string(), files(&Identity::Node(if id == 1 { 2 } else { 1 })));
+        async move {
+            let connector = Connector::new("loopback", &files).ok()?;
+            let tcp = tokio::net::TcpStream::connect(&addr).await.ok()?;
+            let stream = connector.connect(tcp, &Identity::Node(id)).await.ok()?;
+            Some(stream.get_ref().1.peer_certificates()?[0].to_vec())
+        }
+    };
+    let on_disk =
+        |id: u64| rustls::pki_types::CertificateDer::from_pem_file(pki.cert(&Identity::Node(id))).unwrap().to_vec();
+
+    let rotated = AtomicBool::new(false);
+    let load = async {
+        let (mut applied, mut failed, mut after_rotation) = (0u32, Vec::new(), 0u32);
+        for n in 0.. {
+            let body = CommandBody::Deposit { account: 7, asset: 0, amount: 1, chain_tx: format!("rotation-{n}") };
+            let request = ClientRequest::Submit { body, forwarded: false, operator_token: None, operator: None };
+            match cluster.call(leader, &request, Duration::from_secs(2)).await {
+                Ok(ClientReply::Outcome { outcome: Outcome::Applied(_), .. }) => applied += 1,
+                other => failed.push(format!("{other:?}")),
+            }
+            if rotated.load(Ordering::SeqCst) {
+                after_rotation += 1;
+                if after_rotation >= 50 {
+                    break;
+                }
+            }
+            assert!(n < 100_000, "the rotation never finished");
+        }
+        (applied, failed)
+    };
+    let rotate = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for &id in &all {
+            pki.write(&Identity::Node(id), &ca.issue(&Identity::Node(id)).unwrap()).unwrap();
+            cluster.signal(id, "HUP");
+        }
+        for &id in &all {
+            let started = Instant::now();
+            while shown(id).await != Some(on_disk(id)) {
+                assert!(started.elapsed() < DEADLINE, "node {id} still shows its old certificate");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        rotated.store(true, Ordering::SeqCst);
+    };
+    let ((applied, failed), ()) = tokio::join!(load, rotate);
+    assert!(failed.is_empty(), "{} of {} writes failed: {:?}", failed.len(), applied as usize + failed.len(), failed);
+    assert!(applied >= 50);
+    let after = cluster.status(leader).await.unwrap();
+    assert_eq!(after.term, before.term, "an election happened during the rotation");
+    assert_eq!(cluster.leader(&all, DEADLINE).await, Some(leader));
+    // And the nodes still talk to each other over the new certificates: a write commits.
+    assert!(matches!(submit(&cluster, 3, CommandBody::CreateAccount { account: 8 }).await, Outcome::Applied(_)));
+}
