@@ -62,8 +62,6 @@ pub struct Api {
     pub metrics: Metrics,
     /// Served and denied requests per exchange function since the status recorder's last sample.
     pub functions: crate::function::Counters,
-    /// Listen keys closed on this node (their streams end).
-    pub closed_listen_keys: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The shared handle.

@@ -1,5 +1,4 @@
-//! Credentials: API-key secrets and signatures, the receive window, listen keys, and the
-//! operator token.
+//! Credentials: API-key secrets and signatures, the receive window, and the operator token.
 //!
 //! Two kinds of API key, as Binance has them:
 //! - **HMAC-SHA256**: the secret is 32 random bytes (64 hex digits) drawn for that key alone. The
@@ -37,16 +36,13 @@ pub const RECV_WINDOW_MS_DEFAULT: u64 = 5_000;
 pub const RECV_WINDOW_MS_MAX: u64 = 60_000;
 /// How far a request's timestamp may be ahead of this node's clock, in ms (Binance: 1,000).
 pub const AHEAD_MS_MAX: u64 = 1_000;
-/// Hex digits of a listen key's tag.
-const LISTEN_TAG_HEX_LEN: usize = 32;
 /// Bytes of an Ed25519 public key in SubjectPublicKeyInfo form: this prefix and the raw key.
 const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 
-/// The node's key material: the sealing key for HMAC secrets and the listen-key tag key, both
-/// derived from the key-encryption key. `Debug` never prints it.
+/// The node's key material: the sealing key for HMAC secrets, derived from the key-encryption
+/// key. `Debug` never prints it.
 pub struct Keyring {
     seal: LessSafeKey,
-    listen_tag_key: [u8; 32],
     random: SystemRandom,
 }
 
@@ -137,11 +133,7 @@ impl Keyring {
             return Err(format!("the API key-encryption key must be {KEK_BYTES} bytes ({} hex digits)", KEK_BYTES * 2));
         }
         let seal = UnboundKey::new(&AES_256_GCM, &derive(&kek, "outlast-api-key-seal/v1")).expect("32-byte AES key");
-        Ok(Keyring {
-            seal: LessSafeKey::new(seal),
-            listen_tag_key: derive(&kek, "outlast-listen-key/v1"),
-            random: SystemRandom::new(),
-        })
+        Ok(Keyring { seal: LessSafeKey::new(seal), random: SystemRandom::new() })
     }
 
     /// A new HMAC key for `key` of `account`: its secret (to show once) and its sealed form
@@ -196,29 +188,6 @@ impl Keyring {
                 key.verify(payload, &signature).is_ok()
             }
         }
-    }
-
-    fn listen_tag(&self, key: &str) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.listen_tag_key).expect("HMAC takes any key length");
-        mac.update(key.as_bytes());
-        hex(&mac.finalize().into_bytes())
-    }
-
-    /// The listen key of an API key: the key name and a tag only nodes can make, so any node
-    /// can resolve it without shared session state.
-    pub fn listen_key(&self, key: &str) -> String {
-        format!("{key}{}", &self.listen_tag(key)[..LISTEN_TAG_HEX_LEN])
-    }
-
-    /// The API key a listen key belongs to, if its tag is genuine.
-    pub fn listen_key_owner<'a>(&self, listen_key: &'a str) -> Option<&'a str> {
-        if !listen_key.is_ascii() || listen_key.len() <= LISTEN_TAG_HEX_LEN {
-            return None;
-        }
-        let key = &listen_key[..listen_key.len() - LISTEN_TAG_HEX_LEN];
-        let expected = self.listen_key(key);
-        let same: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), listen_key.as_bytes()).into();
-        same.then_some(key)
     }
 }
 
@@ -371,16 +340,8 @@ mod tests {
     }
 
     #[test]
-    fn listen_keys_resolve_only_when_genuine() {
-        let ring = keyring();
-        let key = "AliceKey0123456789abcdef";
-        let listen = ring.listen_key(key);
-        assert_eq!(ring.listen_key_owner(&listen), Some(key));
-        let mut forged = listen.clone().into_bytes();
-        *forged.last_mut().unwrap() ^= 1;
-        assert_eq!(ring.listen_key_owner(std::str::from_utf8(&forged).unwrap()), None);
-        assert_eq!(ring.listen_key_owner("short"), None);
-        assert_eq!(format!("{ring:?}"), "Keyring(..)");
+    fn a_keyring_never_prints_its_key() {
+        assert_eq!(format!("{:?}", keyring()), "Keyring(..)");
     }
 
     #[test]

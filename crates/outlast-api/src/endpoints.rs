@@ -56,9 +56,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
     row(GET, "/api/v3/myTrades", Fixed(20), Linearizable, Some(AccountReads), Signed(trading::my_trades)),
     row(GET, "/api/v3/account", Fixed(20), Linearizable, Some(AccountReads), Signed(trading::account)),
     // The user data stream's listen keys.
-    row(POST, "/api/v3/userDataStream", Fixed(1), Local, None, Key(user_stream::new_listen_key)),
-    row(PUT, "/api/v3/userDataStream", Fixed(1), Local, None, Key(user_stream::keep_listen_key)),
-    row(DELETE, "/api/v3/userDataStream", Fixed(1), Local, None, Key(user_stream::close_listen_key)),
+    row(POST, "/api/v3/userDataStream", Fixed(1), Logged, None, Key(user_stream::new_listen_key)),
+    row(PUT, "/api/v3/userDataStream", Fixed(1), Logged, None, Key(user_stream::keep_listen_key)),
+    row(DELETE, "/api/v3/userDataStream", Fixed(1), Logged, None, Key(user_stream::close_listen_key)),
     // Wallet.
     row(POST, "/sapi/v1/capital/withdraw/apply", Fixed(1), Logged, Some(WithdrawalRequests), Signed(wallet::withdraw)),
     row(
@@ -165,7 +165,7 @@ mod tests {
             if signed && *method == GET {
                 assert_eq!(endpoint.reads, Reads::Linearizable, "{method} {path} reads an account");
             }
-            if *method != GET && !path.ends_with("/order/test") && !path.ends_with("/userDataStream") {
+            if *method != GET && !path.ends_with("/order/test") {
                 assert_eq!(endpoint.reads, Reads::Logged, "{method} {path} changes state");
             }
             if matches!(endpoint.handler, Handler::Public(_)) {

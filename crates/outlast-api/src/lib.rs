@@ -64,7 +64,6 @@ pub fn new_api(
         weights: Default::default(),
         weight_limits,
         metrics: Default::default(),
-        closed_listen_keys: Default::default(),
         operator_plane: Default::default(),
         status: Default::default(),
         functions: Default::default(),

@@ -89,18 +89,19 @@ pub async fn ws_path(
         Err(rejection) => return not_websocket(rejection),
     };
     if !name.contains('@') {
-        let Some(key) = api.keyring.listen_key_owner(&name).map(str::to_string) else {
+        if !outlast_engine::api_key_valid(&name) {
             return ApiError::bad_listen_key().into_response();
-        };
+        }
         // A user stream starts from a state that has every write acknowledged before it was
-        // asked for, like an account read: the events it sends continue from there.
+        // asked for, like an account read: the events it sends continue from there (and a key
+        // opened through another node a moment ago is known here).
         if let Err(error) = api.catch_up().await {
             return error.into_response();
         }
-        let Some(account) = api.reader.read().api_key_account(&key) else {
+        let Some(account) = api.reader.read().listen_key_live(&name, crate::api::now_ms()).map(|k| k.account) else {
             return ApiError::bad_listen_key().into_response();
         };
-        let user = User { account, key, listen_key: name };
+        let user = User { account, listen_key: name };
         return accept(api, upgrade, slot, Vec::new(), false, Some(user));
     }
     let streams: Option<Vec<Stream>> = name.split('/').map(|n| parse_stream(&api.reader.read(), n)).collect();
@@ -148,7 +149,6 @@ pub async fn combined(
 
 struct User {
     account: AccountId,
-    key: String,
     listen_key: String,
 }
 
@@ -358,11 +358,10 @@ impl Connection {
         }
         if ticks % 10 == 0 {
             if let Some(user) = &self.user {
-                let closed =
-                    self.api.closed_listen_keys.lock().unwrap_or_else(|p| p.into_inner()).contains(&user.listen_key);
-                let valid = self.api.reader.read().api_key_account(&user.key) == Some(user.account);
-                if closed || !valid {
-                    return Err(End::Close(1000, "listenKey closed or API key revoked".into()));
+                let engine = self.api.reader.read();
+                let live = engine.listen_key_live(&user.listen_key, crate::api::now_ms());
+                if live.is_none_or(|key| key.account != user.account) {
+                    return Err(End::Close(1000, "listenKey closed, expired, or its API key revoked".into()));
                 }
             }
         }

@@ -1,61 +1,50 @@
-//! Listen keys for the user data stream.
+//! Listen keys for the user data stream, as Binance has them: random, one open per account,
+//! valid for 60 minutes after it was opened or last kept alive.
 //!
-//! A listen key is derived from the API key (see `auth::Keyring::listen_key`), so every node
-//! recognises it and a client that fails over to another node keeps its key. It lives as long
-//! as its API key: keep-alive is accepted and does nothing, closing ends this node's streams
-//! for it. A key of another account is refused exactly like an unknown one.
+//! Every operation is a replicated command (see the engine's `listen_keys`), so a client that
+//! fails over to another node keeps its key, and a closed or expired key ends its streams on
+//! every node. A key of another account is refused exactly like an unknown one.
 
+use outlast_engine::{CommandBody, ListenKeyAction, ListenKeyRequest, Outcome};
 use serde_json::json;
 
 use crate::api::Shared;
-use crate::endpoint::{then, Caller, Decoded};
+use crate::endpoint::{then, Caller, Decoded, Reply};
 use crate::error::ApiError;
 use crate::params::Params;
 
-/// Closed listen keys remembered per node (a closed key only ends streams; forgetting it is safe).
-const CLOSED_KEYS_MAX: usize = 100_000;
+/// Submits the caller's listen-key request.
+async fn submit(api: &Shared, caller: &Caller, action: ListenKeyAction) -> Reply {
+    let request = ListenKeyRequest { account: caller.account, action };
+    match api.write(CommandBody::ListenKey(request)).await? {
+        Outcome::Applied(_) | Outcome::Duplicate(_) => Ok(json!({})),
+        Outcome::Rejected(outlast_engine::Reject::UnknownListenKey) => Err(ApiError::bad_listen_key()),
+        Outcome::Rejected(reject) => Err(ApiError::rejected(reject, -1013)),
+    }
+}
 
-/// A new listen key: the caller's, reopened if it was closed on this node.
+/// Opens the caller's listen key, or extends the one the account has open (and answers it).
 pub(crate) fn new_listen_key<'a>(api: &'a Shared, caller: &'a Caller, _params: &Params) -> Decoded<'a> {
+    let drawn = crate::auth::new_key_name().map_err(|e| ApiError::internal(&e.to_string()))?;
     then(async move {
-        let listen_key = api.keyring.listen_key(&caller.key);
-        closed_keys(api).remove(&listen_key);
-        Ok(json!({ "listenKey": listen_key }))
+        let action = ListenKeyAction::Open { api_key: caller.key.clone(), listen_key: drawn };
+        submit(api, caller, action).await?;
+        // Applied on this node before the write answered (read-your-writes).
+        let engine = api.reader.read();
+        let open =
+            engine.listen_key_of(caller.account).ok_or_else(|| ApiError::unknown_outcome("no listen key open"))?;
+        Ok(json!({ "listenKey": open.key }))
     })
 }
 
-/// Keep-alive: accepted for the caller's own key, and does nothing.
+/// Keep-alive: 60 more minutes for the caller's own key.
 pub(crate) fn keep_listen_key<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let listen_key = params.required("listenKey")?.to_string();
-    then(async move {
-        owned(api, caller, &listen_key)?;
-        Ok(json!({}))
-    })
+    then(submit(api, caller, ListenKeyAction::KeepAlive { listen_key }))
 }
 
-/// Close: ends this node's streams for the caller's own key.
+/// Close: ends the caller's own key, and its streams on every node.
 pub(crate) fn close_listen_key<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let listen_key = params.required("listenKey")?.to_string();
-    then(async move {
-        owned(api, caller, &listen_key)?;
-        let mut closed = closed_keys(api);
-        if closed.len() >= CLOSED_KEYS_MAX {
-            closed.clear();
-        }
-        closed.insert(listen_key);
-        Ok(json!({}))
-    })
-}
-
-fn closed_keys(api: &Shared) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
-    api.closed_listen_keys.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Refuses a listen key that is not the caller's exactly like an unknown one.
-fn owned(api: &Shared, caller: &Caller, listen_key: &str) -> Result<(), ApiError> {
-    let owner = api.keyring.listen_key_owner(listen_key).ok_or_else(ApiError::bad_listen_key)?;
-    if owner != caller.key {
-        return Err(ApiError::bad_listen_key());
-    }
-    Ok(())
+    then(submit(api, caller, ListenKeyAction::Close { listen_key }))
 }

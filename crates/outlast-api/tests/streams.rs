@@ -154,6 +154,31 @@ async fn the_user_stream_reports_the_accounts_own_orders_and_balances_only() {
     let forged = if forged == listen { format!("{}1", &listen[..listen.len() - 1]) } else { forged };
     assert!(tokio_tungstenite::connect_async(format!("ws://{}/ws/{forged}", node.api)).await.is_err());
     assert!(tokio_tungstenite::connect_async(format!("ws://{}/ws/btcusdt@nonsense", node.api)).await.is_err());
+
+    // Asking again gives the same key (one per account), kept alive; closing it ends the open
+    // stream with a reason and refuses new ones.
+    let again = node.raw(&alice, "POST", "/api/v3/userDataStream", "").await.json();
+    assert_eq!(again["listenKey"].as_str(), Some(listen.as_str()));
+    assert_eq!(listen.len(), 64, "random, not derived from the API key: {listen}");
+    assert!(!listen.contains(&alice.key));
+    let kept = node.raw(&alice, "PUT", "/api/v3/userDataStream", &format!("listenKey={listen}")).await;
+    assert_eq!((kept.status, kept.body.as_str()), (200, "{}"));
+    let closed = node.raw(&alice, "DELETE", "/api/v3/userDataStream", &format!("listenKey={listen}")).await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await.expect("the stream ends within 10 s") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
+                assert!(frame.is_some_and(|f| f.reason.contains("listenKey")), "a close with a reason");
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the stream ended without a close frame: {other:?}"),
+        }
+    }
+    assert!(tokio_tungstenite::connect_async(format!("ws://{}/ws/{listen}", node.api)).await.is_err());
+    let gone = node.raw(&alice, "PUT", "/api/v3/userDataStream", &format!("listenKey={listen}")).await;
+    assert_eq!(gone.code(), -1125);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

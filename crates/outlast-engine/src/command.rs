@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api_keys::ApiKeySpec;
+use crate::listen_keys::ListenKeyRequest;
 use crate::types::{
     AccountId, AssetId, ClientId, MarketId, MarketStatus, OrderId, Side, StpMode, TimeInForce, WithdrawalId,
 };
@@ -30,7 +31,7 @@ impl CommandBody {
     /// Whether only an operator may give this command: everything but an account holder's
     /// request (it creates money or changes configuration or control).
     pub fn operator_only(&self) -> bool {
-        !matches!(self, CommandBody::Account(_))
+        !matches!(self, CommandBody::Account(_) | CommandBody::ListenKey(_))
     }
 }
 
@@ -96,6 +97,8 @@ pub enum CommandBody {
     },
     /// A request made by an account holder (through the API).
     Account(AccountRequest),
+    /// An account holder's listen key: open, keep alive, close (see `listen_keys`).
+    ListenKey(ListenKeyRequest),
 }
 
 /// A request from an account holder. Idempotent by `(account, request_id)` within the window.

@@ -99,6 +99,8 @@ pub struct Engine {
     pub(crate) withdrawals: Vec<Withdrawal>,
     /// API key name → the account it acts for.
     pub(crate) api_keys: BTreeMap<String, crate::api_keys::ApiKey>,
+    /// The open listen keys (see `listen_keys`).
+    pub(crate) listen_keys: crate::listen_keys::ListenKeys,
     /// The operator actions applied, oldest first, at most `audit_records_max` (see `audit`).
     pub(crate) audit: std::collections::VecDeque<crate::audit::AuditRecord>,
     /// Audit records ever made.
@@ -152,6 +154,7 @@ impl Engine {
             deposits: BTreeMap::new(),
             withdrawals: Vec::new(),
             api_keys: BTreeMap::new(),
+            listen_keys: Default::default(),
             audit: Default::default(),
             audit_total: 0,
             ids: crate::ids::IdTable::new(hash_seed),
@@ -201,6 +204,7 @@ impl Engine {
             CommandBody::RegisterApiKey(spec) => self.register_api_key(spec),
             CommandBody::RevokeApiKey { key } => self.revoke_api_key(key),
             CommandBody::Account(request) => self.account_request(request, events),
+            CommandBody::ListenKey(request) => self.listen_key_request(request),
         };
         match outcome {
             Outcome::Applied(_) => {

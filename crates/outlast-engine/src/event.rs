@@ -86,6 +86,8 @@ pub enum Summary {
     ApiKeyRegistered(AccountId),
     /// An API key that acted for this account was revoked.
     ApiKeyRevoked(AccountId),
+    /// The account's listen key was opened, kept alive or closed.
+    ListenKey(AccountId),
 }
 
 /// The states of a withdrawal. Only these transitions exist: Requested → Sent → Confirmed,

@@ -48,6 +48,8 @@ reject_codes! {
     UnknownWithdrawal = 1005,
     /// The API key is not registered.
     UnknownApiKey = 1006,
+    /// The listen key is not open for this account (never opened, closed, or expired).
+    UnknownListenKey = 1007,
 
     // 2xxx: malformed amounts and prices.
     /// A quantity or amount is zero.

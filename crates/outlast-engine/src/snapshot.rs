@@ -16,10 +16,11 @@ use crate::book::{Book, RestingOrder};
 use crate::engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
 use crate::ids::IdRecord;
 use crate::limits::Limits;
+use crate::listen_keys::ListenKey;
 use crate::types::{AccountId, ClientId, OrderId, Side, StpMode};
 
 /// The snapshot format written by this version. Bump on any change to the encoded types.
-pub const SNAPSHOT_FORMAT: u32 = 3;
+pub const SNAPSHOT_FORMAT: u32 = 4;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,8 @@ struct Snapshot {
     withdrawals: Vec<Withdrawal>,
     /// API keys (revoked ones included: revocation is final), by name.
     api_keys: Vec<ApiKey>,
+    /// The open listen keys, by key.
+    listen_keys: Vec<ListenKey>,
     /// The audit trail, oldest first, and how many records were ever made.
     audit: Vec<AuditRecord>,
     audit_total: u64,
@@ -151,6 +154,7 @@ impl Engine {
             deposits: self.deposits.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             withdrawals: self.withdrawals.clone(),
             api_keys: self.api_keys.values().cloned().collect(),
+            listen_keys: self.listen_keys.all().cloned().collect(),
             audit: self.audit.iter().cloned().collect(),
             audit_total: self.audit_total,
             id_ring: self.ids.ring().copied().collect(),
@@ -226,6 +230,10 @@ impl Engine {
                 return Err(SnapshotError::Invariant("api key registered twice".into()));
             }
         }
+        let owners_known = snapshot.listen_keys.iter().all(|k| engine.accounts.contains_key(&k.account));
+        engine.listen_keys = crate::listen_keys::ListenKeys::restore(snapshot.listen_keys)
+            .filter(|_| owners_known)
+            .ok_or_else(|| SnapshotError::Invariant("listen keys shared or of unknown accounts".into()))?;
         let numbers_rise = snapshot.audit.windows(2).all(|pair| pair[0].number < pair[1].number);
         let last_fits = snapshot.audit.last().is_none_or(|last| last.number <= snapshot.audit_total);
         if !numbers_rise || !last_fits || snapshot.audit.len() as u64 > engine.limits.audit_records_max {
