@@ -76,8 +76,10 @@ pub struct FanOut {
 pub struct Report {
     /// The configuration.
     pub config: Config,
-    /// REST results.
+    /// REST results over HTTP.
     pub rest: Vec<Rest>,
+    /// REST results over HTTPS (a second cluster whose API has `[api_tls]`, same run).
+    pub rest_tls: Vec<Rest>,
     /// Fan-out results.
     pub fan_out: Vec<FanOut>,
 }
@@ -151,13 +153,19 @@ where
 
 pub(crate) async fn rest_load(
     endpoint: &str,
+    tls: Option<&rustls::ClientConfig>,
     keys: &[Credentials],
     clients: usize,
     per_client: usize,
     round: usize,
 ) -> (f64, [f64; 2]) {
     measure(clients, |n| {
-        let client = Client::new(vec![endpoint.to_string()], Some(keys[n].clone()), FailoverPolicy::default());
+        let client = Client::with_tls(
+            vec![endpoint.to_string()],
+            Some(keys[n].clone()),
+            FailoverPolicy::default(),
+            tls.cloned(),
+        );
         async move {
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
@@ -293,34 +301,69 @@ async fn fan_out(
     }
 }
 
+/// A server certificate for 127.0.0.1 from a CA of its own, in `dir`: the files a node's
+/// `[api_tls]` names, and a client configuration that trusts them.
+fn https_material(dir: &Path) -> std::io::Result<(outlast_cluster::config::ApiTlsConfig, rustls::ClientConfig)> {
+    let (ca, ca_pem) = outlast_tls::Authority::generate("bench").map_err(std::io::Error::other)?;
+    let issued = ca.issue_server(&["127.0.0.1".to_string()]).map_err(std::io::Error::other)?;
+    let files = outlast_cluster::config::ApiTlsConfig { cert_file: dir.join("api.pem"), key_file: dir.join("api.key") };
+    std::fs::write(&files.cert_file, &issued.cert_pem)?;
+    std::fs::write(&files.key_file, &issued.key_pem)?;
+    std::fs::write(dir.join("api-ca.pem"), &ca_pem)?;
+    Ok((files, outlast_client::trusting_ca_file(&dir.join("api-ca.pem"))?))
+}
+
+/// One cluster's REST rounds, each interleaved with its internal-protocol baseline; over
+/// HTTPS if `https` is given. The cluster, its leader and the keys, for more measurements.
+async fn rest_rounds(
+    binary: &Path,
+    config: &Config,
+    https: Option<(&outlast_cluster::config::ApiTlsConfig, &rustls::ClientConfig)>,
+) -> std::io::Result<(ProcessCluster, u64, Vec<Rest>)> {
+    // Every load client shares 127.0.0.1: lift the per-IP and per-key weight limits.
+    let api_tls = https.map(|(files, _)| files.clone());
+    let settings = move |node: &mut outlast_cluster::config::NodeConfig| {
+        crate::unthrottled(node);
+        node.api_tls = api_tls.clone();
+    };
+    let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], settings)?;
+    cluster.spawn_all().map_err(std::io::Error::other)?;
+    let ids = cluster.ids();
+    let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
+    let scheme = if https.is_some() { "https" } else { "http" };
+    let endpoint = format!("{scheme}://{}", cluster.api_addr(leader));
+    let tls = https.map(|(_, client)| client);
+    let admin = Client::with_tls(vec![endpoint.clone()], None, FailoverPolicy::default(), tls.cloned());
+    let accounts = config.concurrencies.iter().copied().max().unwrap_or(1).max(2) as u64;
+    assert!(accounts <= ACCOUNTS);
+    let keys = Arc::new(setup(&admin, accounts).await);
+    let mut rest = Vec::new();
+    for (round, &clients) in config.concurrencies.iter().enumerate() {
+        // Interleaved in one run, so that a noisy machine affects both alike.
+        let (internal_per_sec, internal_ms) =
+            internal_load(&cluster, leader, clients, config.orders_per_client, round).await;
+        let (rest_per_sec, rest_ms) = rest_load(&endpoint, tls, &keys, clients, config.orders_per_client, round).await;
+        rest.push(Rest { clients, rest_per_sec, rest_ms, internal_per_sec, internal_ms });
+    }
+    Ok((cluster, leader, rest))
+}
+
 /// Runs the benchmark with `binary` as the `outlast` executable.
 pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        // Every load client shares 127.0.0.1: lift the per-IP and per-key weight limits.
-        let mut cluster = ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], crate::unthrottled)?;
-        cluster.spawn_all().map_err(std::io::Error::other)?;
-        let ids = cluster.ids();
-        let leader = cluster.leader(&ids, DEADLINE).await.ok_or_else(|| std::io::Error::other("no leader"))?;
-        let follower = *ids.iter().find(|&&id| id != leader).expect("three nodes");
-        let endpoint = format!("http://{}", cluster.api_addr(leader));
-        let admin = Client::new(vec![endpoint.clone()], None, FailoverPolicy::default());
-        let accounts = config.concurrencies.iter().copied().max().unwrap_or(1).max(2) as u64;
-        assert!(accounts <= ACCOUNTS);
-        let keys = Arc::new(setup(&admin, accounts).await);
-        let mut rest = Vec::new();
-        for (round, &clients) in config.concurrencies.iter().enumerate() {
-            // Interleaved in one run, so that a noisy machine affects both alike.
-            let (internal_per_sec, internal_ms) =
-                internal_load(&cluster, leader, clients, config.orders_per_client, round).await;
-            let (rest_per_sec, rest_ms) = rest_load(&endpoint, &keys, clients, config.orders_per_client, round).await;
-            rest.push(Rest { clients, rest_per_sec, rest_ms, internal_per_sec, internal_ms });
-        }
+        let scratch = tempfile::tempdir()?;
+        let (files, client_tls) = https_material(scratch.path())?;
+        let (cluster, leader, rest) = rest_rounds(binary, config, None).await?;
+        let follower = *cluster.ids().iter().find(|&&id| id != leader).expect("three nodes");
         let mut fan = Vec::new();
         for (round, &subscribers) in config.subscribers.iter().enumerate() {
             fan.push(fan_out(&cluster, leader, follower, subscribers, config.trades, round).await);
         }
-        Ok(Report { config: config.clone(), rest, fan_out: fan })
+        drop(cluster);
+        let (tls_cluster, _, rest_tls) = rest_rounds(binary, config, Some((&files, &client_tls))).await?;
+        drop(tls_cluster);
+        Ok(Report { config: config.clone(), rest, rest_tls, fan_out: fan })
     })
 }
 
@@ -349,6 +392,25 @@ impl Report {
                 r.internal_ms[0],
                 r.internal_ms[1],
                 r.rest_per_sec / r.internal_per_sec
+            );
+        }
+        out += "\n- TLS: the same REST rounds on a second cluster whose API serves HTTPS (`[api_tls]`, TLS 1.3, \
+                ring; the clients keep their connections, so handshakes are once per client), with its own internal \
+                baseline. The last column compares the two REST throughputs, each over its own cluster's baseline, \
+                so that the clusters' own difference cancels.\n\n\
+                | clients | HTTPS orders/s | p50 ms | p99 ms | internal orders/s | HTTPS / internal | (HTTPS / internal) / (HTTP / internal) |\n\
+                |---|---|---|---|---|---|---|\n";
+        for (https, http) in self.rest_tls.iter().zip(&self.rest) {
+            let https_ratio = https.rest_per_sec / https.internal_per_sec;
+            out += &format!(
+                "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |\n",
+                https.clients,
+                https.rest_per_sec,
+                https.rest_ms[0],
+                https.rest_ms[1],
+                https.internal_per_sec,
+                https_ratio,
+                https_ratio / (http.rest_per_sec / http.internal_per_sec)
             );
         }
         out += "\n- WebSocket fan-out: subscribers on a follower's `btcusdt@trade` stream; trades generated through \

@@ -243,7 +243,7 @@ pub fn run(binary: &Path, etcd_binary: &Path, config: &Config) -> std::io::Resul
             for _ in 0..config.rounds {
                 round += 1;
                 internal.push(internal_load(&cluster, leader, clients, per_client, round).await);
-                rest.push(rest_load(&endpoint, &keys, clients, per_client, round).await);
+                rest.push(rest_load(&endpoint, None, &keys, clients, per_client, round).await);
                 other.push(etcd_load(&http, &etcd_leader, clients, per_client, round).await);
             }
             rows.push(Row {

@@ -162,9 +162,19 @@ impl Client {
     /// A client over `endpoints` (base URLs such as `http://10.0.0.1:7301`), starting with the
     /// first.
     pub fn new(endpoints: Vec<String>, credentials: Option<Credentials>, policy: FailoverPolicy) -> Client {
+        Client::with_tls(endpoints, credentials, policy, None)
+    }
+
+    /// `new`, trusting `tls` for `https://` endpoints (see `trusting_ca_file`).
+    pub fn with_tls(
+        endpoints: Vec<String>,
+        credentials: Option<Credentials>,
+        policy: FailoverPolicy,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Client {
         assert!(!endpoints.is_empty(), "a client needs at least one endpoint");
         let endpoints = endpoints.into_iter().map(|e| e.trim_end_matches('/').to_string()).collect();
-        let transport = Transport::new(policy.attempt_timeout);
+        let transport = Transport::new(policy.attempt_timeout, tls);
         Client { endpoints, current: AtomicUsize::new(0), transport, credentials, policy }
     }
 

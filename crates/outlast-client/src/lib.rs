@@ -16,4 +16,5 @@ mod watch;
 
 pub use failover::{Client, ClientError, Credentials, FailoverPolicy, Health};
 pub use signing::sign;
+pub use transport::{trusting, trusting_ca_file};
 pub use watch::{watch_book, BookEvent};

@@ -1,10 +1,12 @@
-//! One HTTP request to one endpoint, with a deadline. What counts as "this endpoint failed" is
-//! decided by the caller; this only reports what happened.
+//! One HTTP request to one endpoint, with a deadline, over HTTPS for `https://` endpoints (rustls,
+//! trusting the roots the caller gives). What counts as "this endpoint failed" is decided by the
+//! caller; this only reports what happened.
 
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
@@ -12,10 +14,10 @@ use hyper_util::rt::TokioExecutor;
 /// Largest response body read, in bytes.
 pub const RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
-/// A pooled HTTP/1.1 client.
+/// A pooled HTTP/1.1 client, for `http://` and `https://` endpoints.
 #[derive(Clone, Debug)]
 pub struct Transport {
-    client: HyperClient<HttpConnector, Full<Bytes>>,
+    client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// What one attempt produced.
@@ -33,11 +35,20 @@ pub enum Attempt {
 }
 
 impl Transport {
-    /// A transport whose connections time out after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Transport {
+    /// A transport whose connections time out after `connect_timeout`, trusting `tls` for
+    /// `https://` endpoints (with none, an `https://` endpoint fails: nothing is trusted).
+    pub fn new(connect_timeout: Duration, tls: Option<rustls::ClientConfig>) -> Transport {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
+        // `https://` URIs need the HTTP connector to hand them on.
+        connector.enforce_http(false);
+        let tls = tls.unwrap_or_else(|| trusting(rustls::RootCertStore::empty()));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Transport { client: HyperClient::builder(TokioExecutor::new()).build(connector) }
     }
 
@@ -74,4 +85,30 @@ impl Transport {
             Err(_) => Attempt::Failed(format!("no answer within {deadline:?}")),
         }
     }
+}
+
+/// A client configuration for users' HTTPS (TLS 1.2 and 1.3, the ring provider) trusting `roots`.
+pub fn trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// A client configuration trusting the CA certificates in the PEM file `ca_file` (a lab's own CA).
+pub fn trusting_ca_file(ca_file: &std::path::Path) -> std::io::Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let invalid = |e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", ca_file.display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_file).map_err(|e| invalid(&e))? {
+        roots.add(cert.map_err(|e| invalid(&e))?).map_err(|e| invalid(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(&"no CA certificate"));
+    }
+    Ok(trusting(roots))
 }
