@@ -87,7 +87,8 @@ pub fn then<'a>(work: impl Future<Output = Reply> + Send + 'a) -> Decoded<'a> {
 pub type OpenDecoder = for<'a> fn(&'a Shared, &Params) -> Decoded<'a>;
 
 /// The operator a request comes from, once authenticated: the name in their client certificate
-/// on the operator plane, or `token` for the bearer token on a node without one. It is what
+/// on the operator plane, or `(token)` for the bearer token on a node without one (no
+/// certificate can carry that name). It is what
 /// the audit trail records as "who".
 #[derive(Clone, Debug)]
 pub struct Operator {
@@ -96,7 +97,7 @@ pub struct Operator {
 }
 
 /// The name the audit trail gives an operator who used the bearer token (it names nobody).
-pub const TOKEN_OPERATOR: &str = "token";
+pub const TOKEN_OPERATOR: &str = "(token)";
 
 /// Decodes an operator's request.
 pub type OperatorDecoder = for<'a> fn(&'a Shared, &'a Operator, &Params) -> Decoded<'a>;

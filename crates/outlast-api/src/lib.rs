@@ -142,7 +142,7 @@ impl Default for Serving {
     }
 }
 
-/// The operator plane: the operator API alone (`/operator/v1/...`, and the probes), over mutual
+/// The operator plane: the operator API alone (`/operator/v1/...`, and the metrics), over mutual
 /// TLS on its own listener, admitting only operators' client certificates (`acceptor`, built
 /// with `outlast_tls::Acceptor::for_http`). Every request is authenticated by the certificate,
 /// whose name the audit trail records. Call it before serving the public listener: from this

@@ -117,6 +117,11 @@ fn ip_allowlist(params: &Params) -> Result<Vec<IpNet>, ApiError> {
                 None => (item.trim(), None),
             };
             let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+            // An IPv4 address written as IPv6 would never match (clients are compared in their
+            // IPv4 form): the operator writes it as IPv4.
+            if addr.to_canonical() != addr {
+                return Err(bad());
+            }
             let full = if addr.is_ipv4() { 32 } else { 128 };
             let prefix_len = match prefix_len {
                 Some(len) => len.parse::<u8>().map_err(|_| bad())?,

@@ -69,9 +69,6 @@ async fn authenticate(
             api.reader.read().api_key(key).cloned().ok_or_else(ApiError::rejected_api_key)?
         }
     };
-    if !crate::auth::permits(&entry, peer.ip(), endpoint.function) {
-        return Err(ApiError::rejected_api_key());
-    }
     let mut caller =
         Caller { key: key.to_string(), account: entry.spec.account, timestamp_ms: now_ms(), payload: Vec::new() };
     if matches!(endpoint.handler, Handler::Signed(_)) {
@@ -82,6 +79,10 @@ async fn authenticate(
         }
         caller.timestamp_ms = crate::auth::check_time(params, now_ms())?;
         caller.payload = payload;
+    }
+    // After the signature, so that a key's permissions and allowlist are told only to its holder.
+    if !crate::auth::permits(&entry, peer.ip(), endpoint.function) {
+        return Err(ApiError::rejected_api_key());
     }
     Ok(caller)
 }

@@ -243,6 +243,14 @@ fn default_log_kept_behind_snapshot() -> u64 {
     1_000
 }
 
+/// Whether `addr` (`host:port`) is on a loopback address: 127.0.0.0/8, ::1, or `localhost`.
+fn loopback(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(socket) => socket.ip().is_loopback(),
+        Err(_) => addr.rsplit_once(':').is_some_and(|(host, _)| host == "localhost"),
+    }
+}
+
 impl NodeConfig {
     /// The configuration of `peers`' member `id`, keeping its data in `data_dir`, with every
     /// optional setting at its default. None if `id` is not among `peers`.
@@ -347,6 +355,20 @@ impl NodeConfig {
         if self.api_connections_per_source_max == Some(0) {
             return Err("api_connections_per_source_max must be at least 1".into());
         }
+        if self.tls.is_none() {
+            // A cluster without TLS trusts its network (`authority`): only loopback is that.
+            let listens = [
+                self.raft_listen_addr.as_ref().unwrap_or(&self.raft_addr),
+                self.client_listen_addr.as_ref().unwrap_or(&self.client_addr),
+            ];
+            if let Some(addr) = listens.into_iter().find(|addr| !loopback(addr)) {
+                return Err(format!(
+                    "without [tls], node {} would take Raft and client traffic in clear, unauthenticated, on {addr}: \
+                     add [tls] (`outlast cert`), or listen on a loopback address",
+                    self.id
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -426,6 +448,28 @@ mod tests {
         let config: NodeConfig = toml::from_str(text).unwrap();
         assert!(config.check().unwrap_err().contains("not among its peers"));
         assert!(toml::from_str::<NodeConfig>("id = 1\nbogus = 2").is_err());
+    }
+
+    #[test]
+    fn a_cluster_without_tls_may_only_listen_on_loopback() {
+        let peer = |id: NodeId, host: &str| PeerConfig {
+            id,
+            raft_addr: format!("{host}:{}", 7100 + id),
+            client_addr: format!("{host}:{}", 7200 + id),
+            provider: "aws".into(),
+            region: "r".into(),
+            zone: format!("z{id}"),
+            api_addr: String::new(),
+            role: Role::Voter,
+        };
+        for host in ["127.0.0.1", "127.0.1.7", "[::1]", "localhost"] {
+            NodeConfig::of_peer(1, "d".into(), vec![peer(1, host)]).unwrap().check().unwrap();
+        }
+        let open = NodeConfig::of_peer(1, "d".into(), vec![peer(1, "10.0.0.5")]).unwrap();
+        assert!(open.check().unwrap_err().contains("without [tls]"), "{:?}", open.check());
+        let mut listening = NodeConfig::of_peer(1, "d".into(), vec![peer(1, "127.0.0.1")]).unwrap();
+        listening.client_listen_addr = Some("0.0.0.0:7201".into());
+        assert!(listening.check().unwrap_err().contains("0.0.0.0:7201"));
     }
 
     #[test]

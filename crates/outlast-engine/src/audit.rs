@@ -4,7 +4,7 @@
 //!
 //! An action is an applied command other than an account holder's request. Who gave it is the
 //! operator's name as the node that authenticated it recorded it in the command (the name in
-//! the operator's client certificate, or `token` for the bearer token); a command without one
+//! the operator's client certificate, or `(token)` for the bearer token); a command without one
 //! (a cluster without identities) is recorded with none. Refused commands change nothing, so
 //! they are not here: they stay in the log itself and in the refusing node's log lines.
 //!

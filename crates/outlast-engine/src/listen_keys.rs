@@ -4,7 +4,8 @@
 //! They are replicated state so that a client that fails over to another node keeps its key,
 //! and so that closing or expiry ends the key on every node at one log index. The key itself is
 //! drawn at random by the API node that is asked (the engine draws nothing); opening when the
-//! account already has an open key extends that one instead, and the drawn key is dropped.
+//! account already has a key open for the same API key extends that one instead, and the drawn
+//! key is dropped (opened through another API key, the old one is replaced).
 //! Expiry is by engine time (the leader's stamps); a reader also checks its own clock, so a key
 //! is never served past its time because no command has moved engine time since.
 //!
@@ -146,7 +147,10 @@ impl Engine {
                     return Outcome::Rejected(Reject::InvalidApiKey);
                 }
                 let current = self.listen_keys.by_account.get(&account).and_then(|key| open(key));
-                let key = match current {
+                // The open key is extended only for the API key it was opened with: another
+                // key gets a new listen key, so one opened by a key since revoked (stolen,
+                // say) never comes back to life.
+                let key = match current.filter(|current| current.api_key == *api_key) {
                     Some(current) => current.key.clone(),
                     None if open(listen_key).is_some() => return Outcome::Rejected(Reject::DuplicateIdMismatch),
                     None => listen_key.clone(),

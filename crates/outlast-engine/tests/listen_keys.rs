@@ -84,10 +84,24 @@ fn a_key_expires_an_hour_after_its_last_keep_alive_and_is_never_another_accounts
 }
 
 #[test]
-fn revoking_the_api_key_ends_its_listen_key() {
+fn revoking_the_api_key_ends_its_listen_key_for_good() {
     let mut f = fixture();
     f.ok(ask(ALICE, open(FIRST)));
     assert!(f.engine.listen_key_live(FIRST, f.now_ms).is_some());
     f.ok(CommandBody::RevokeApiKey { key: API_KEY.into() });
+    assert!(f.engine.listen_key_live(FIRST, f.now_ms).is_none());
+    // Alice opens again with another key: she gets a new listen key; the revoked key's one
+    // does not come back (as it would if it were extended and rebound to the new key).
+    const OTHER: &str = "AliceOtherKey0123456789";
+    let spec = ApiKeySpec {
+        key: OTHER.into(),
+        account: ALICE,
+        credential: KeyCredential::Ed25519 { public_key: [2; 32] },
+        permissions: KeyPermissions::default(),
+        ip_allowlist: Vec::new(),
+    };
+    f.ok(CommandBody::RegisterApiKey(spec));
+    f.ok(ask(ALICE, ListenKeyAction::Open { api_key: OTHER.into(), listen_key: SECOND.into() }));
+    assert_eq!(f.engine.listen_key_of(ALICE).unwrap().key, SECOND);
     assert!(f.engine.listen_key_live(FIRST, f.now_ms).is_none());
 }

@@ -32,11 +32,13 @@ pub(crate) struct Live<M> {
     load: Box<dyn Fn() -> io::Result<M> + Send + Sync>,
     current: RwLock<(u64, Arc<M>)>,
     stamps: Mutex<Vec<Stamp>>,
+    /// When the certificates of the material in use expire, per file (read when it was loaded).
+    expiries: Mutex<Vec<(PathBuf, i64)>>,
 }
 
 /// What the registry can ask of any `Live`.
 trait Reload: Send + Sync {
-    fn paths(&self) -> &[PathBuf];
+    fn expiries(&self) -> Vec<(PathBuf, i64)>;
     fn reload(&self) -> io::Result<()>;
     fn changed_on_disk(&self) -> bool;
     fn describe(&self) -> String;
@@ -53,11 +55,13 @@ impl<M: Send + Sync + 'static> Live<M> {
     ) -> io::Result<Arc<Live<M>>> {
         let stamps = paths.iter().map(stamp).collect();
         let material = load()?;
+        let expiries = Mutex::new(expiries_of(&paths));
         let live = Arc::new(Live {
             paths,
             load: Box::new(load),
             current: RwLock::new((0, Arc::new(material))),
             stamps: Mutex::new(stamps),
+            expiries,
         });
         let weak: Weak<dyn Reload> = Arc::downgrade(&(live.clone() as Arc<dyn Reload>));
         let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
@@ -74,13 +78,14 @@ impl<M: Send + Sync + 'static> Live<M> {
 }
 
 impl<M: Send + Sync + 'static> Reload for Live<M> {
-    fn paths(&self) -> &[PathBuf] {
-        &self.paths
+    fn expiries(&self) -> Vec<(PathBuf, i64)> {
+        self.expiries.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn reload(&self) -> io::Result<()> {
         let stamps: Vec<Stamp> = self.paths.iter().map(stamp).collect();
         let material = (self.load)()?;
+        *self.expiries.lock().unwrap_or_else(|p| p.into_inner()) = expiries_of(&self.paths);
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         *current = (current.0 + 1, Arc::new(material));
         *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = stamps;
@@ -131,22 +136,28 @@ pub fn reload_changed() -> Vec<Reloaded> {
     reload_where(|live| live.changed_on_disk())
 }
 
-/// When the certificates in use expire: each certificate file this process loads, with the
-/// earliest `notAfter` of the certificates in it, in seconds since the Unix epoch (read from
-/// the files now, so a rotated file shows its new date before a reload takes it). Files with
-/// no certificate (keys) are left out; a certificate that does not parse counts as expired.
+/// When the certificates in use expire: each certificate file of the material this process
+/// uses now, with the earliest `notAfter` of the certificates in it, in seconds since the Unix
+/// epoch, as read when that material was loaded (so a rotated file that was refused does not
+/// hide the date of the certificate still in use).
 pub fn certificate_expiries() -> Vec<(PathBuf, i64)> {
+    let mut all: Vec<(PathBuf, i64)> = registered().iter().flat_map(|live| live.expiries()).collect();
+    all.sort();
+    all.dedup_by(|later, earlier| later.0 == earlier.0);
+    all
+}
+
+/// Each of `paths` that holds certificates, with their earliest `notAfter` (a certificate
+/// that does not parse counts as expired). Files with no certificate (keys) are left out.
+fn expiries_of(paths: &[PathBuf]) -> Vec<(PathBuf, i64)> {
     use rustls::pki_types::pem::PemObject;
-    let mut files: Vec<PathBuf> = registered().iter().flat_map(|live| live.paths().to_vec()).collect();
-    files.sort();
-    files.dedup();
-    files
-        .into_iter()
+    paths
+        .iter()
         .filter_map(|path| {
             let certs: Vec<_> =
-                rustls::pki_types::CertificateDer::pem_file_iter(&path).ok()?.filter_map(Result::ok).collect();
+                rustls::pki_types::CertificateDer::pem_file_iter(path).ok()?.filter_map(Result::ok).collect();
             let earliest = certs.iter().map(|cert| not_after(cert).unwrap_or(0)).min()?;
-            Some((path, earliest))
+            Some((path.clone(), earliest))
         })
         .collect()
 }
