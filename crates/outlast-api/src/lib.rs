@@ -70,9 +70,9 @@ pub fn new_api(
     })
 }
 
-/// The public origin of a node whose API listens on `api_addr` (empty: it serves no API).
-pub fn origin_url(api_addr: &str) -> Option<String> {
-    (!api_addr.is_empty()).then(|| format!("http://{api_addr}"))
+/// A member's public origin, from its membership entry (none if it serves no API).
+pub fn origin_url(info: &NodeInfo) -> Option<String> {
+    (!info.public_url.is_empty()).then(|| info.public_url.clone())
 }
 
 /// Every member's public origin, from the cluster's membership.
@@ -85,7 +85,7 @@ pub fn origins(raft: &Raft<TypeConfig>) -> Vec<outlast_web::Origin> {
         .filter_map(|(id, info)| {
             Some(outlast_web::Origin {
                 id: *id,
-                url: origin_url(&info.api_addr)?,
+                url: origin_url(info)?,
                 provider: info.provider.clone(),
                 region: info.region.clone(),
                 zone: info.zone.clone(),

@@ -437,7 +437,7 @@ async fn cluster_view(api: &Shared) -> Value {
             "zone": info.zone,
             "raftAddr": info.addr,
             "clientAddr": info.client_addr,
-            "apiAddr": info.api_addr,
+            "publicUrl": info.public_url,
             "role": role,
             "healthy": status.is_some(),
             "term": status.as_ref().map(|s| s.term),

@@ -190,7 +190,7 @@ fn cluster_view(api: &Shared) -> Value {
                 "provider": info.provider,
                 "region": info.region,
                 "zone": info.zone,
-                "origin": crate::origin_url(&info.api_addr),
+                "origin": crate::origin_url(info),
                 "role": role,
                 "healthy": status.is_some(),
                 "term": status.map(|s| s.term),

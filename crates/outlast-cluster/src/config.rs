@@ -17,7 +17,7 @@
 //! raft_listen_addr = "127.0.1.1:7101" # optional: listen here; peers reach raft_addr (a proxy, NAT)
 //! client_listen_addr = "127.0.1.1:7201" # optional: listen here; others reach client_addr
 //! source_ip = "127.0.1.1"            # optional: dial peers from this address
-//! api_addr = "127.0.0.1:7301"       # optional: the public HTTP/WebSocket API
+//! api_addr = "127.0.0.1:7301"       # optional: where the public HTTPS/WebSocket API listens
 //! operator_addr = "127.0.0.1:7401"  # optional, needs [tls] operators: the operator API over mTLS
 //! api_kek_file = "secrets/api-kek.hex"          # with api_addr: key-encryption key (hex), same on every node
 //! operator_token_file = "secrets/operator.token" # with api_addr: the operator API's bearer token
@@ -45,7 +45,8 @@
 //! provider = "aws"
 //! region = "us-east-1"
 //! zone = "us-east-1a"
-//! api_addr = "127.0.0.1:7301"       # optional: the node's public API, for clients to fail over to
+//! public_url = "https://ex1.example.com:7301" # with the node's api_addr: its public origin, for
+//!                                    # pages, CORS and clients to fail over to
 //! role = "voter"                     # optional: "voter" (default) or "learner"
 //! ```
 
@@ -84,9 +85,11 @@ pub struct PeerConfig {
     pub region: String,
     /// Zone label.
     pub zone: String,
-    /// Public API address (empty if none).
+    /// The public origin users reach its API at, `https://host[:port]` (empty if it serves
+    /// none; `http://` only for a loopback address or `localhost`). Not where it listens: a NAT,
+    /// a load balancer or a DNS name may stand in front of `api_addr`.
     #[serde(default)]
-    pub api_addr: String,
+    pub public_url: String,
     /// Voter (default) or learner.
     #[serde(default)]
     pub role: Role,
@@ -144,7 +147,8 @@ pub struct NodeConfig {
     /// link proxy can tell which node is calling).
     #[serde(default)]
     pub source_ip: Option<std::net::IpAddr>,
-    /// Where to serve the public HTTP/WebSocket API (none if absent).
+    /// Where to serve the public HTTP/WebSocket API (none if absent); the peer entry's
+    /// `public_url` says where users reach it.
     #[serde(default)]
     pub api_addr: Option<String>,
     /// Where to serve the operator plane: the operator API over mutual TLS, for the `[tls]`
@@ -243,6 +247,33 @@ fn default_log_kept_behind_snapshot() -> u64 {
     1_000
 }
 
+/// Checks an origin: `https://host[:port]`, or `http://` for localhost or a loopback address,
+/// with no path, query or credentials (browsers compare origins byte for byte).
+pub fn check_public_url(url: &str) -> Result<(), String> {
+    let (scheme, authority) = url.split_once("://").ok_or("needs a scheme (https://)")?;
+    if scheme != "https" && scheme != "http" {
+        return Err(format!("scheme {scheme:?}: use https"));
+    }
+    let name_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if authority.is_empty() || !authority.chars().all(name_char) {
+        return Err("must be scheme://host[:port] in lower case, with no path, query or user".into());
+    }
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !port.contains(']') => {
+            port.parse::<std::num::NonZeroU16>().map_err(|_| format!("port {port:?}"))?;
+            host
+        }
+        _ => authority,
+    };
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    if scheme == "http" && !loopback(&format!("{host}:1")) {
+        return Err("serves users in clear: use https (plain http only on localhost or a loopback address)".into());
+    }
+    Ok(())
+}
+
 /// Whether `addr` (`host:port`) is on a loopback address: 127.0.0.0/8, ::1, or `localhost`.
 fn loopback(addr: &str) -> bool {
     match addr.parse::<std::net::SocketAddr>() {
@@ -273,7 +304,7 @@ impl NodeConfig {
             raft_listen_addr: None,
             client_listen_addr: None,
             source_ip: None,
-            api_addr: (!me.api_addr.is_empty()).then_some(me.api_addr),
+            api_addr: None,
             operator_addr: None,
             api_kek_file: None,
             operator_token_file: None,
@@ -324,8 +355,14 @@ impl NodeConfig {
                 if mine != (&self.raft_addr, &self.client_addr, &self.provider, &self.region, &self.zone) {
                     return Err(format!("peer entry {} disagrees with this node's own settings", self.id));
                 }
-                if me.api_addr != self.api_addr.clone().unwrap_or_default() {
-                    return Err(format!("peer entry {} has another api_addr than the node's own", self.id));
+                if me.public_url.is_empty() != self.api_addr.is_none() {
+                    return Err(format!(
+                        "node {}: give its peer entry a public_url if and only if it has an api_addr",
+                        self.id
+                    ));
+                }
+                if self.api_tls.is_some() && !me.public_url.is_empty() && !me.public_url.starts_with("https://") {
+                    return Err(format!("node {}: with [api_tls] its public_url is https://", self.id));
                 }
             }
         }
@@ -347,6 +384,21 @@ impl NodeConfig {
         }
         if self.api_tls.is_some() && self.api_addr.is_none() {
             return Err("api_tls needs api_addr".into());
+        }
+        for peer in &self.peers {
+            if !peer.public_url.is_empty() {
+                check_public_url(&peer.public_url).map_err(|why| format!("peer {}: public_url {why}", peer.id))?;
+            }
+        }
+        if let (Some(addr), None) = (&self.api_addr, &self.api_tls) {
+            // WebCrypto, which the page signs with, exists only in a secure context: HTTPS, or
+            // plain HTTP on this host. And nothing should cross a network in clear.
+            if !loopback(addr) {
+                return Err(format!(
+                    "node {}: its API on {addr} would serve users in clear: add [api_tls], or listen on a loopback address",
+                    self.id
+                ));
+            }
         }
         if self.tls.is_some() && self.operator_token_file.is_none() {
             // Without it the node can relay no operator command (see `authority`).
@@ -418,7 +470,7 @@ impl PeerConfig {
             provider: self.provider.clone(),
             region: self.region.clone(),
             zone: self.zone.clone(),
-            api_addr: self.api_addr.clone(),
+            public_url: self.public_url.clone(),
         }
     }
 }
@@ -459,7 +511,7 @@ mod tests {
             provider: "aws".into(),
             region: "r".into(),
             zone: format!("z{id}"),
-            api_addr: String::new(),
+            public_url: String::new(),
             role: Role::Voter,
         };
         for host in ["127.0.0.1", "127.0.1.7", "[::1]", "localhost"] {
@@ -473,6 +525,68 @@ mod tests {
     }
 
     #[test]
+    fn a_public_url_is_an_https_origin_and_http_only_on_this_host() {
+        for good in [
+            "https://ex1.example.com",
+            "https://ex1.example.com:7301",
+            "https://10.0.0.5:443",
+            "https://[2001:db8::1]:8443",
+            "http://127.0.0.1:8001",
+            "http://localhost:8001",
+            "http://[::1]:8001",
+        ] {
+            check_public_url(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for (bad, why) in [
+            ("ex1.example.com:7301", "scheme"),
+            ("ftp://ex1.example.com", "scheme"),
+            ("http://ex1.example.com:8001", "in clear"),
+            ("http://10.0.0.5", "in clear"),
+            ("https://ex1.example.com/", "no path"),
+            ("https://Ex1.example.com", "lower case"),
+            ("https://user@ex1.example.com", "no path, query or user"),
+            ("https://ex1.example.com:0", "port"),
+            ("https://ex1.example.com:99999", "port"),
+            ("https://:8001", "no host"),
+        ] {
+            let error = check_public_url(bad).unwrap_err();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_api_needs_a_public_url_and_tls_off_this_host() {
+        let mut peer = PeerConfig {
+            id: 1,
+            raft_addr: "127.0.0.1:7101".into(),
+            client_addr: "127.0.0.1:7201".into(),
+            provider: "aws".into(),
+            region: "r".into(),
+            zone: "z".into(),
+            public_url: String::new(),
+            role: Role::Voter,
+        };
+        let mut config = NodeConfig::of_peer(1, "d".into(), vec![peer.clone()]).unwrap();
+        config.api_kek_file = Some("k".into());
+        config.operator_token_file = Some("t".into());
+        config.api_addr = Some("127.0.0.1:8001".into());
+        assert!(config.check().unwrap_err().contains("public_url if and only if"));
+        peer.public_url = "http://127.0.0.1:8001".into();
+        config.peers = vec![peer.clone()];
+        config.check().unwrap();
+        config.api_addr = Some("0.0.0.0:8001".into());
+        assert!(config.check().unwrap_err().contains("add [api_tls]"));
+        config.api_tls = Some(ApiTlsConfig { cert_file: "c".into(), key_file: "k".into() });
+        assert!(config.check().unwrap_err().contains("is https://"));
+        peer.public_url = "https://ex1.example.com:8001".into();
+        config.peers = vec![peer];
+        config.check().unwrap();
+        config.api_addr = None;
+        config.api_tls = None;
+        assert!(config.check().unwrap_err().contains("public_url if and only if"));
+    }
+
+    #[test]
     fn a_written_config_reads_back_equal() {
         let peer = |id: NodeId| PeerConfig {
             id,
@@ -481,10 +595,11 @@ mod tests {
             provider: "aws".into(),
             region: "r".into(),
             zone: format!("z{id}"),
-            api_addr: if id == 2 { format!("127.0.0.1:{}", 7300 + id) } else { String::new() },
+            public_url: if id == 2 { format!("http://127.0.0.1:{}", 7300 + id) } else { String::new() },
             role: if id == 3 { Role::Learner } else { Role::Voter },
         };
         let mut config = NodeConfig::of_peer(2, "data/n2".into(), vec![peer(1), peer(2), peer(3)]).unwrap();
+        config.api_addr = Some("127.0.0.1:7302".into());
         config.source_ip = Some("127.0.1.2".parse().unwrap());
         config.api_kek_file = Some("secrets/api-kek.hex".into());
         config.operator_token_file = Some("secrets/operator.token".into());

@@ -20,8 +20,9 @@ pub struct NodeInfo {
     pub region: String,
     /// Zone label, e.g. `us-east-1a`.
     pub zone: String,
-    /// Public HTTP/WebSocket API address, `host:port` (empty if the node serves none).
-    pub api_addr: String,
+    /// The node's public origin (`https://host:port`): what users, the pages, CORS, the CSP and
+    /// failover clients use, apart from where it listens (empty if it serves no API).
+    pub public_url: String,
 }
 
 /// What one log entry carries: engine commands (stamped by the node that took them), applied in

@@ -14,7 +14,7 @@
 //! Must never: wait without a deadline, or leave a node process running once the cluster is
 //! dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -131,14 +131,17 @@ impl ProcessCluster {
         std::fs::create_dir_all(dir.root.join("secrets"))?;
         std::fs::write(dir.api_kek(), LOOPBACK_API_KEK_HEX)?;
         std::fs::write(dir.operator_token(), OPERATOR_TOKEN)?;
-        let mut peers = Vec::new();
+        let (mut peers, mut api_addrs) = (Vec::new(), BTreeMap::new());
         for (index, provider) in providers.iter().enumerate() {
             let id = index as u64 + 1;
+            let api = format!("127.0.0.1:{}", free_port()?);
+            api_addrs.insert(id, api.clone());
             peers.push(PeerConfig {
                 id,
                 raft_addr: format!("127.0.0.1:{}", free_port()?),
                 client_addr: format!("127.0.0.1:{}", free_port()?),
-                api_addr: format!("127.0.0.1:{}", free_port()?),
+                // HTTP on this host; `https://` below for a node that `tweak` gives `[api_tls]`.
+                public_url: format!("http://{api}"),
                 provider: provider.to_string(),
                 region: format!("r-{provider}"),
                 zone: format!("z-{provider}-{id}"),
@@ -154,6 +157,7 @@ impl ProcessCluster {
         let mut configs = Vec::new();
         for peer in &peers {
             let mut config = NodeConfig::of_peer(peer.id, dir.data(peer.id), peers.clone()).expect("a member");
+            config.api_addr = Some(api_addrs[&peer.id].clone());
             config.api_kek_file = Some(dir.api_kek());
             config.operator_token_file = Some(dir.operator_token());
             let me = Identity::Node(peer.id);
@@ -166,6 +170,12 @@ impl ProcessCluster {
             });
             tweak(&mut config);
             configs.push(config);
+        }
+        let https: BTreeSet<u64> = configs.iter().filter(|c| c.api_tls.is_some()).map(|c| c.id).collect();
+        for config in &mut configs {
+            for peer in config.peers.iter_mut().filter(|p| https.contains(&p.id)) {
+                peer.public_url = peer.public_url.replacen("http://", "https://", 1);
+            }
         }
         let logs = match std::env::var_os("OUTLAST_TEST_LOGS") {
             Some(root) => Logs::Files(PathBuf::from(root).join(temp.path().file_name().unwrap_or_default())),

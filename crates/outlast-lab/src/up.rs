@@ -134,7 +134,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
                 id: node.id,
                 raft_addr: addrs.raft_advertised.to_string(),
                 client_addr: addrs.client.to_string(),
-                api_addr: addrs.api.to_string(),
+                public_url: addrs.api_url(),
                 provider: node.provider.clone(),
                 region: node.region.clone(),
                 zone: node.zone.clone(),
@@ -147,6 +147,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
     let (heartbeat_ms, election_timeout_ms) = topology.raft_timing_ms();
     config.heartbeat_ms = heartbeat_ms;
     config.election_timeout_ms = election_timeout_ms;
+    config.api_addr = Some(addrs.api.to_string());
     config.raft_listen_addr = Some(addrs.raft_listen.to_string());
     config.client_listen_addr = Some(addrs.client_listen.to_string());
     config.source_ip = Some(addrs.source);

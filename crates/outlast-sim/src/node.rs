@@ -65,7 +65,7 @@ fn peer(id: NodeId) -> PeerConfig {
         provider: ["aws", "gcp", "azure"][(id as usize - 1) % 3].into(),
         region: format!("region-{}", (id - 1) % 3),
         zone: format!("zone-{id}"),
-        api_addr: String::new(),
+        public_url: String::new(),
         role: Role::Voter,
     }
 }

@@ -191,7 +191,7 @@ pub fn status(dir: &Path, endpoints: Vec<String>) -> ExitCode {
             println!(
                 "{:<5} {:<8} {:<7} {:<16} {:<20} {:<8} {:>6} {:>8} {:>5}  {}",
                 text("id"), text("role"), if node["healthy"].as_bool() == Some(true) { "up" } else { "DOWN" },
-                text("region"), text("zone"), text("provider"), text("term"), text("appliedIndex"), text("lag"), text("apiAddr")
+                text("region"), text("zone"), text("provider"), text("term"), text("appliedIndex"), text("lag"), text("publicUrl")
             );
         }
         eprintln!("(as seen by {})", client.current());

@@ -35,21 +35,24 @@ async fn free_addr() -> String {
 
 /// A node configuration whose voters are this node and `absent_peers` nodes that never start.
 pub async fn config(dir: &std::path::Path, absent_peers: u64) -> NodeConfig {
-    let peer = |id: u64, raft: String, client: String, api: String| PeerConfig {
+    let peer = |id: u64, raft: String, client: String, public_url: String| PeerConfig {
         id,
         raft_addr: raft,
         client_addr: client,
-        api_addr: api,
+        public_url,
         provider: format!("p{id}"),
         region: format!("r{id}"),
         zone: format!("z{id}"),
         role: Role::Voter,
     };
-    let mut peers = vec![peer(1, free_addr().await, free_addr().await, free_addr().await)];
+    let api = free_addr().await;
+    let mut peers = vec![peer(1, free_addr().await, free_addr().await, format!("http://{api}"))];
     for id in 2..2 + absent_peers {
         peers.push(peer(id, "127.0.0.1:1".into(), "127.0.0.1:1".into(), String::new()));
     }
-    NodeConfig::of_peer(1, dir.to_path_buf(), peers).expect("node 1 is a peer")
+    let mut config = NodeConfig::of_peer(1, dir.to_path_buf(), peers).expect("node 1 is a peer");
+    config.api_addr = Some(api);
+    config
 }
 
 impl TestNode {
