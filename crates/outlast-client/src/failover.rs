@@ -2,6 +2,7 @@
 //! repeat, signing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -126,6 +127,8 @@ pub struct Client {
     endpoints: Vec<String>,
     current: AtomicUsize,
     transport: Transport,
+    /// What `https://` endpoints (and their `wss://` streams) are trusted with.
+    tls: Option<Arc<rustls::ClientConfig>>,
     credentials: Option<Credentials>,
     policy: FailoverPolicy,
 }
@@ -174,8 +177,14 @@ impl Client {
     ) -> Client {
         assert!(!endpoints.is_empty(), "a client needs at least one endpoint");
         let endpoints = endpoints.into_iter().map(|e| e.trim_end_matches('/').to_string()).collect();
-        let transport = Transport::new(policy.attempt_timeout, tls);
-        Client { endpoints, current: AtomicUsize::new(0), transport, credentials, policy }
+        let transport = Transport::new(policy.attempt_timeout, tls.clone());
+        let tls = tls.map(Arc::new);
+        Client { endpoints, current: AtomicUsize::new(0), transport, tls, credentials, policy }
+    }
+
+    /// What the client trusts for `https://` endpoints and `wss://` streams (none: nothing).
+    pub fn tls(&self) -> Option<&Arc<rustls::ClientConfig>> {
+        self.tls.as_ref()
     }
 
     /// The endpoint calls go to now.
@@ -247,6 +256,17 @@ impl Client {
         params: &[(&str, String)],
     ) -> Result<Value, ClientError> {
         self.call_with(method, path, params, false, Some(token)).await
+    }
+
+    /// An operator call on the operator plane (`operator_addr`), where the client certificate
+    /// in the TLS configuration is the credential: no token is sent.
+    pub async fn operator_plane(
+        &self,
+        method: &str,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Value, ClientError> {
+        self.call_with(method, path, params, false, None).await
     }
 
     async fn call(

@@ -13,8 +13,10 @@ mod failover;
 mod signing;
 mod transport;
 mod watch;
+mod websocket;
 
 pub use failover::{Client, ClientError, Credentials, FailoverPolicy, Health};
 pub use signing::sign;
 pub use transport::{trusting, trusting_ca_file};
 pub use watch::{watch_book, BookEvent};
+pub use websocket::{connect_websocket, Io, Socket};

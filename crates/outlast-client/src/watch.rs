@@ -96,11 +96,9 @@ async fn watch_once(
     report: &mut impl FnMut(BookEvent) -> bool,
 ) -> End {
     let url = format!("{}/ws/{stream_name}", endpoint.replacen("http", "ws", 1));
-    let connect = tokio::time::timeout(Duration::from_secs(2), tokio_tungstenite::connect_async(url)).await;
-    let mut socket = match connect {
-        Ok(Ok((socket, _))) => socket,
-        Ok(Err(error)) => return End::Broken(format!("connect: {error}")),
-        Err(_) => return End::Broken("connect: timed out".into()),
+    let mut socket = match crate::websocket::connect_websocket(&url, client.tls(), Duration::from_secs(2)).await {
+        Ok(socket) => socket,
+        Err(error) => return End::Broken(format!("connect: {error}")),
     };
     // Snapshot after subscribing: diffs older than it are skipped, the first newer one must
     // cover it, and each next one must follow on exactly.

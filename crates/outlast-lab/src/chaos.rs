@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use outlast_client::{Client, FailoverPolicy};
+use outlast_client::FailoverPolicy;
+
+use crate::access::Access;
 use outlast_links::LinkRule;
 
 use crate::history::Incident;
@@ -187,24 +189,18 @@ struct Watch {
     health: BTreeMap<u64, (u64, u64)>,
 }
 
-async fn monitor(
-    endpoints: Vec<String>,
-    token: String,
-    started: Instant,
-    watch: Arc<Mutex<Watch>>,
-    stop: Arc<AtomicBool>,
-) {
+async fn monitor(access: Access, started: Instant, watch: Arc<Mutex<Watch>>, stop: Arc<AtomicBool>) {
     // The cluster view asks every member for its status (0.5 s each at most), so a paused
     // member makes it take that long: the monitor waits for it rather than seeing nothing.
     let policy = FailoverPolicy {
         attempt_timeout: Duration::from_millis(800),
         budget: Duration::from_millis(2000),
-        attempts_max: endpoints.len() as u32,
+        attempts_max: access.ids().len() as u32,
         ..FailoverPolicy::default()
     };
-    let client = Client::new(endpoints, None, policy);
+    let client = access.operator_all(policy);
     while !stop.load(Ordering::Relaxed) {
-        if let Ok(view) = client.operator(&token, "GET", "/operator/v1/cluster", &[]).await {
+        if let Ok(view) = client.call("GET", "/operator/v1/cluster", &[]).await {
             let mut w = watch.lock().unwrap_or_else(|p| p.into_inner());
             let leader = view["leader"]["id"].as_u64();
             if leader.is_some() && leader != w.leader {
@@ -281,7 +277,6 @@ async fn inject(
     step: &Step,
     watch: &Arc<Mutex<Watch>>,
     started: Instant,
-    token: &str,
 ) -> Result<(String, u64), String> {
     let topology = cluster.topology().clone();
     let leader = cluster.leader().await?;
@@ -325,7 +320,7 @@ async fn inject(
             tokio::time::sleep(step.duration).await;
             Ok((what, at))
         }
-        Scenario::RollingRestart => restart_one_by_one(cluster, &fault, token).await,
+        Scenario::RollingRestart => restart_one_by_one(cluster, &fault).await,
     }
 }
 
@@ -433,14 +428,13 @@ async fn break_links(
 
 /// SIGTERMs and restarts every node in turn, waiting (bounded) for the cluster to converge
 /// after each.
-async fn restart_one_by_one(cluster: &mut Target, fault: &Fault<'_>, token: &str) -> Result<(String, u64), String> {
+async fn restart_one_by_one(cluster: &mut Target, fault: &Fault<'_>) -> Result<(String, u64), String> {
     let at = fault.begins("rolling restart (SIGTERM, restart, next)");
     for id in cluster.ids() {
         cluster.terminate(id).await?;
         cluster.start(id).await?;
         incident(fault.watch, fault.started, format!("restarted node {id}"));
-        let all = cluster.endpoints();
-        crate::checker::converge(&all, token, Duration::from_secs(30)).await?;
+        crate::checker::converge(cluster.access(), Duration::from_secs(30)).await?;
     }
     Ok(("rolling restart of every node".into(), at))
 }
@@ -475,13 +469,12 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         }
     };
     let topology = cluster.topology().clone();
-    let token = cluster.dir().read_token()?;
-    let endpoints = cluster.endpoints();
-    let admin = Client::new(endpoints.clone(), None, FailoverPolicy::default());
+    let access = cluster.access().clone();
+    let endpoints = access.endpoints();
+    let admin = access.operator_all(FailoverPolicy::default());
     cluster.leader().await?;
-    crate::demo::seed(&admin, &token, &cluster.dir().demo_keys()).await.map_err(|e| format!("seeding: {e}"))?;
-    let traders =
-        crate::load::open_traders(&admin, &token, config.load.traders).await.map_err(|e| format!("traders: {e}"))?;
+    crate::demo::seed(&access, &cluster.dir().demo_keys()).await.map_err(|e| format!("seeding: {e}"))?;
+    let traders = crate::load::open_traders(&admin, config.load.traders).await.map_err(|e| format!("traders: {e}"))?;
 
     let mut log_sizes_at_fault = BTreeMap::new();
     let started_utc_ms = crate::functions::now_utc_ms();
@@ -489,14 +482,13 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let stop = Arc::new(AtomicBool::new(false));
     let watch = Arc::new(Mutex::new(Watch::default()));
     let recorder = Arc::new(Recorder::default());
-    let mut tasks = vec![tokio::spawn(monitor(endpoints.clone(), token.clone(), started, watch.clone(), stop.clone()))];
-    tasks.push(tokio::spawn(crate::load::drive_withdrawals(endpoints.clone(), token.clone(), stop.clone())));
+    let mut tasks = vec![tokio::spawn(monitor(access.clone(), started, watch.clone(), stop.clone()))];
+    tasks.push(tokio::spawn(crate::load::drive_withdrawals(access.clone(), stop.clone())));
     tasks.push(tokio::spawn(progress(recorder.clone(), watch.clone(), started, stop.clone())));
     for trader in &traders {
         tasks.push(tokio::spawn(crate::load::trade(
             trader.clone(),
-            token.clone(),
-            endpoints.clone(),
+            access.clone(),
             config.load.clone(),
             started,
             recorder.clone(),
@@ -504,11 +496,10 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         )));
     }
     for endpoint in &endpoints {
-        let reads =
-            crate::load::probe_reads(endpoint.clone(), traders.clone(), started, recorder.clone(), stop.clone());
-        tasks.push(tokio::spawn(reads));
-        let stream = crate::load::probe_stream(endpoint.clone(), started, recorder.clone(), stop.clone());
-        tasks.push(tokio::spawn(stream));
+        let (a, e, r, s) = (access.clone(), endpoint.clone(), recorder.clone(), stop.clone());
+        tasks.push(tokio::spawn(crate::load::probe_reads(a, e, traders.clone(), started, r, s)));
+        let (a, e, r, s) = (access.clone(), endpoint.clone(), recorder.clone(), stop.clone());
+        tasks.push(tokio::spawn(crate::load::probe_stream(a, e, started, r, s)));
     }
     let mut faults = Vec::new();
     let mut windows = Vec::new();
@@ -519,7 +510,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
             leader = cluster.leader().await?;
             log_sizes_at_fault = log_sizes(cluster.dir(), &cluster.ids());
         }
-        let (what, at) = inject(&mut cluster, step, &watch, started, &token).await?;
+        let (what, at) = inject(&mut cluster, step, &watch, started).await?;
         let healed = incident(&watch, started, format!("heal: {}", step.scenario.name()));
         faults.push(what);
         windows.push((at, healed));
@@ -542,7 +533,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let end_ms = started.elapsed().as_millis() as u64;
     eprintln!("load stopped; settling and checking...");
     let ops = recorder.ops();
-    let mut verdict = crate::checker::check(&endpoints, &token, &traders, &ops).await;
+    let mut verdict = crate::checker::check(&access, &traders, &ops).await;
     for (node, per_minute) in &log_bytes {
         if *per_minute > LOG_BYTES_PER_MINUTE_MAX {
             verdict.failures.push(format!(

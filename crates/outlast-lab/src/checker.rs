@@ -19,6 +19,7 @@ use outlast_client::{Client, FailoverPolicy};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::access::Access;
 use crate::history::{Op, OpKind, OpResult};
 use crate::load::Trader;
 
@@ -55,22 +56,22 @@ pub struct Verdict {
 
 /// Waits (bounded) until every node reports the same applied index and digest; returns their
 /// audits (or why not).
-pub async fn converge(endpoints: &[String], token: &str, deadline: Duration) -> Result<Vec<Value>, String> {
+pub async fn converge(access: &Access, deadline: Duration) -> Result<Vec<Value>, String> {
     let started = Instant::now();
     let mut last = String::new();
     while started.elapsed() < deadline {
         let mut audits = Vec::new();
-        for endpoint in endpoints {
-            let client = Client::new(vec![endpoint.clone()], None, crate::up::quick_policy());
-            match client.operator(token, "GET", "/operator/v1/audit", &[]).await {
+        for id in access.ids() {
+            let client = access.operator(&[*id], crate::up::quick_policy());
+            match client.call("GET", "/operator/v1/audit", &[]).await {
                 Ok(audit) => audits.push(audit),
                 Err(error) => {
-                    last = format!("{endpoint}: {error}");
+                    last = format!("node {id}: {error}");
                     break;
                 }
             }
         }
-        if audits.len() == endpoints.len() {
+        if audits.len() == access.ids().len() {
             let first = (&audits[0]["appliedIndex"], &audits[0]["digest"]);
             if audits.iter().all(|a| (&a["appliedIndex"], &a["digest"]) == first) {
                 return Ok(audits);
@@ -94,12 +95,12 @@ pub async fn converge(endpoints: &[String], token: &str, deadline: Duration) -> 
 }
 
 /// Checks the history against the settled cluster.
-pub async fn check(endpoints: &[String], token: &str, traders: &[Trader], ops: &[Op]) -> Verdict {
+pub async fn check(access: &Access, traders: &[Trader], ops: &[Op]) -> Verdict {
     let mut verdict = Verdict::default();
-    check_replicas(&mut verdict, endpoints, token).await;
+    check_replicas(&mut verdict, access).await;
     check_reads(&mut verdict, ops);
     for trader in traders {
-        let client = Client::new(endpoints.to_vec(), Some(trader.credentials.clone()), FailoverPolicy::default());
+        let client = access.client(access.endpoints(), Some(trader.credentials.clone()), FailoverPolicy::default());
         match final_state(&client).await {
             Some(held) => check_account(&mut verdict, trader.account, &held, ops),
             None => verdict.failures.push(format!("account {}: final state unreadable", trader.account)),
@@ -158,8 +159,8 @@ fn check_reads(verdict: &mut Verdict, ops: &[Op]) {
 
 /// Every replica converged on one digest, with the engine's invariants and conservation of
 /// every asset intact on each.
-async fn check_replicas(verdict: &mut Verdict, endpoints: &[String], token: &str) {
-    let audits = match converge(endpoints, token, Duration::from_secs(60)).await {
+async fn check_replicas(verdict: &mut Verdict, access: &Access) {
+    let audits = match converge(access, Duration::from_secs(60)).await {
         Ok(audits) => audits,
         Err(why) => return verdict.failures.push(why),
     };

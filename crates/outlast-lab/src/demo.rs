@@ -8,7 +8,9 @@
 
 use std::path::Path;
 
-use outlast_client::{Client, ClientError, Credentials};
+use outlast_client::{ClientError, Credentials};
+
+use crate::access::Access;
 use serde_json::Value;
 
 /// A demo user and the key it trades with.
@@ -58,9 +60,11 @@ fn write_saved(path: &Path, saved: &serde_json::Map<String, Value>) -> Result<()
 
 /// Seeds the exchange through the operator API; returns the users with their secrets, which
 /// `keys_file` keeps between runs.
-pub async fn seed(client: &Client, token: &str, keys_file: &Path) -> Result<Vec<DemoUser>, String> {
+pub async fn seed(access: &Access, keys_file: &Path) -> Result<Vec<DemoUser>, String> {
+    let operator = access.operator_all(outlast_client::FailoverPolicy::default());
+    let operator = &operator;
     let op = |path: &'static str, params: Vec<(&'static str, String)>| async move {
-        client.operator(token, "POST", path, &params).await.map_err(|e| e.to_string())
+        operator.call("POST", path, &params).await.map_err(|e| e.to_string())
     };
     for (symbol, decimals) in [("BTC", "8"), ("ETH", "8"), ("USDT", "6")] {
         op("/operator/v1/assets", p(&[("symbol", symbol), ("decimals", decimals)])).await?;
@@ -111,8 +115,8 @@ pub async fn seed(client: &Client, token: &str, keys_file: &Path) -> Result<Vec<
         users.push(DemoUser { name, account, credentials: Credentials { key: key.to_string(), secret } });
     }
     // The maker's ladder: five levels each side around a mid price.
-    let maker = Client::new(
-        client.endpoints().to_vec(),
+    let maker = access.client(
+        access.endpoints(),
         Some(users[2].credentials.clone()),
         outlast_client::FailoverPolicy::default(),
     );

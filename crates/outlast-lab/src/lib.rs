@@ -7,10 +7,13 @@
 //! describes nodes and latencies (with a built-in default of five nodes over three providers
 //! and three regions); `up` writes secrets into one state directory, gives each node its own
 //! addresses, starts the link proxies and the nodes, and stops everything cleanly; `demo` seeds
-//! the demo exchange. Running `up` again on the same directory resumes the same cluster.
+//! the demo exchange; `access` is how the tools reach the nodes' APIs (HTTPS under the lab's CA,
+//! the operator plane with the lab operator's certificate). Running `up` again on the same
+//! directory resumes the same cluster.
 
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod chaos;
 pub mod checker;
 pub mod control;

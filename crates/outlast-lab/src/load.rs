@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use outlast_client::{Client, ClientError, Credentials, FailoverPolicy};
 use serde_json::Value;
 
+use crate::access::{Access, OperatorClient};
 use crate::history::{Op, OpKind, OpResult};
 
 /// Load settings.
@@ -48,18 +49,17 @@ fn p(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
 /// Opens and funds `count` new trader accounts, numbered from `FIRST_TRADER` or after the
 /// highest account the exchange has, so a rehearsal on a cluster that already traded (an
 /// attached `up`, a second run) starts with empty order histories of its own; creates their keys.
-pub async fn open_traders(client: &Client, token: &str, count: u64) -> Result<Vec<Trader>, ClientError> {
-    let audit = client.operator(token, "GET", "/operator/v1/audit", &[]).await?;
+pub async fn open_traders(operator: &OperatorClient, count: u64) -> Result<Vec<Trader>, ClientError> {
+    let audit = operator.call("GET", "/operator/v1/audit", &[]).await?;
     let first = audit["lastAccountId"].as_u64().map_or(FIRST_TRADER, |last| (last + 1).max(FIRST_TRADER));
     let mut traders = Vec::new();
     for account in first..first + count {
         let a = account.to_string();
-        client.operator(token, "POST", "/operator/v1/accounts", &p(&[("account", &a)])).await?;
+        operator.call("POST", "/operator/v1/accounts", &p(&[("account", &a)])).await?;
         for (coin, amount) in [("USDT", "10000000"), ("BTC", "200")] {
             let tx = format!("chaos-{account}-{coin}");
-            client
-                .operator(
-                    token,
+            operator
+                .call(
                     "POST",
                     "/operator/v1/deposits",
                     &p(&[("account", &a), ("coin", coin), ("amount", amount), ("txId", &tx)]),
@@ -67,9 +67,8 @@ pub async fn open_traders(client: &Client, token: &str, count: u64) -> Result<Ve
                 .await?;
         }
         let key = format!("ChaosTrader{account:021}");
-        let created = client
-            .operator(
-                token,
+        let created = operator
+            .call(
                 "POST",
                 "/operator/v1/apiKeys",
                 &p(&[("account", &a), ("apiKey", &key), ("enableWithdrawals", "true")]),
@@ -129,21 +128,23 @@ fn classify(result: &Result<Value, ClientError>) -> OpResult {
     }
 }
 
-/// Runs one trader until `stop`; deposits to it are credited with `operator_token`.
+/// Runs one trader until `stop`, through `access`; deposits to it are credited as the operator.
 pub async fn trade(
     trader: Trader,
-    operator_token: String,
-    endpoints: Vec<String>,
+    access: Access,
     config: LoadConfig,
     started: Instant,
     recorder: Arc<Recorder>,
     stop: Arc<AtomicBool>,
 ) {
     // Spread traders over nodes: each starts on a different endpoint.
-    let mut rotated = endpoints.clone();
-    rotated.rotate_left((trader.account as usize) % endpoints.len());
+    let mut ids = access.ids().to_vec();
+    let first = (trader.account as usize) % ids.len();
+    ids.rotate_left(first);
     let policy = FailoverPolicy { budget: Duration::from_secs(5), ..FailoverPolicy::default() };
-    let client = Client::new(rotated, Some(trader.credentials.clone()), policy);
+    let rotated = ids.iter().map(|id| access.endpoint(*id)).collect();
+    let client = access.client(rotated, Some(trader.credentials.clone()), policy.clone());
+    let operator = access.operator(&ids, policy);
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ trader.account);
     let mut open: Vec<String> = Vec::new();
     let elapsed = |at: Instant| at.duration_since(started).as_millis() as u64;
@@ -161,8 +162,12 @@ pub async fn trade(
             let client_id = format!("d-{}-{n}", trader.account);
             let a = trader.account.to_string();
             let params = p(&[("account", &a), ("coin", "USDT"), ("amount", "5"), ("txId", &client_id)]);
-            let result = client.operator(&operator_token, "POST", "/operator/v1/deposits", &params).await;
-            (OpKind::Deposit, client_id, result)
+            let result = operator.call("POST", "/operator/v1/deposits", &params).await;
+            let done = elapsed(Instant::now());
+            let at = operator.current();
+            recorder.record(op(&trader, OpKind::Deposit, &client_id, &result, elapsed(invoked), done, at));
+            tokio::time::sleep(config.think).await;
+            continue;
         } else if roll < 23 {
             let client_id = format!("w-{}-{n}", trader.account);
             let params =
@@ -261,6 +266,7 @@ pub const READ_PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// the order book, and records what it answered. Run one per node, from before the first fault until `stop`; the
 /// checker calls a read stale when it misses a write acknowledged before it began.
 pub async fn probe_reads(
+    access: Access,
     endpoint: String,
     traders: Vec<Trader>,
     started: Instant,
@@ -276,7 +282,7 @@ pub async fn probe_reads(
     };
     let clients: Vec<Client> = traders
         .iter()
-        .map(|t| Client::new(vec![endpoint.clone()], Some(t.credentials.clone()), policy.clone()))
+        .map(|t| access.client(vec![endpoint.clone()], Some(t.credentials.clone()), policy.clone()))
         .collect();
     let elapsed = |at: Instant| at.duration_since(started).as_millis() as u64;
     for turn in 0.. {
@@ -316,14 +322,13 @@ pub async fn probe_reads(
 
 /// The operator's side: marks requested withdrawals sent, then confirmed (every fifth failed),
 /// until `stop`. Errors are retried on the next round.
-pub async fn drive_withdrawals(endpoints: Vec<String>, token: String, stop: Arc<AtomicBool>) {
+pub async fn drive_withdrawals(access: Access, stop: Arc<AtomicBool>) {
     let policy = FailoverPolicy { budget: Duration::from_secs(3), ..FailoverPolicy::default() };
-    let client = Client::new(endpoints, None, policy);
+    let client = access.operator_all(policy);
     while !stop.load(Ordering::Relaxed) {
         for status in ["REQUESTED", "SENT"] {
-            let Ok(list) = client
-                .operator(&token, "GET", "/operator/v1/withdrawals", &p(&[("status", status), ("limit", "200")]))
-                .await
+            let Ok(list) =
+                client.call("GET", "/operator/v1/withdrawals", &p(&[("status", status), ("limit", "200")])).await
             else {
                 continue;
             };
@@ -337,7 +342,7 @@ pub async fn drive_withdrawals(endpoints: Vec<String>, token: String, stop: Arc<
                     (_, 0) => ("/operator/v1/withdrawals/failed", p(&[("id", &id_text)])),
                     _ => ("/operator/v1/withdrawals/confirmed", p(&[("id", &id_text)])),
                 };
-                let _ = client.operator(&token, "POST", path, &params).await;
+                let _ = client.call("POST", path, &params).await;
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -347,16 +352,23 @@ pub async fn drive_withdrawals(endpoints: Vec<String>, token: String, stop: Arc<
 /// What a stream window that delivered nothing is marked `seen`.
 pub const QUIET: &str = "quiet";
 
-/// The stream prober: keeps one depth stream open on one node (`endpoint`, an `http://` origin)
+/// The stream prober: keeps one depth stream open on one node (`endpoint`, an `http(s)://` origin, trusted as `access` says)
 /// and records every `READ_PROBE_INTERVAL` of it, marked `QUIET` if it delivered no update; a
 /// connection that cannot be made within a second, or that ends, is denied. A quiet window is
 /// judged against the other nodes' (`functions`): with no commits there is nothing to send,
 /// but a node whose stream is quiet while another's delivers has stopped serving it (paused,
 /// cut off). Runs until `stop`.
-pub async fn probe_stream(endpoint: String, started: Instant, recorder: Arc<Recorder>, stop: Arc<AtomicBool>) {
+pub async fn probe_stream(
+    access: Access,
+    endpoint: String,
+    started: Instant,
+    recorder: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+) {
     use futures_util::StreamExt;
     let elapsed = |at: Instant| at.duration_since(started).as_millis() as u64;
-    let url = format!("{}/ws/btcusdt@depth@100ms", endpoint.replacen("http://", "ws://", 1));
+    let url = format!("{}/ws/btcusdt@depth@100ms", endpoint.replacen("http", "ws", 1));
+    let tls = access.stream_tls();
     let record = |kind_result: OpResult, from: Instant| -> u64 {
         recorder
             .record(Op {
@@ -375,9 +387,8 @@ pub async fn probe_stream(endpoint: String, started: Instant, recorder: Arc<Reco
     };
     while !stop.load(Ordering::Relaxed) {
         let attempt = Instant::now();
-        let connected =
-            tokio::time::timeout(Duration::from_secs(1), tokio_tungstenite::connect_async(url.as_str())).await;
-        let Ok(Ok((mut socket, _))) = connected else {
+        let connected = outlast_client::connect_websocket(&url, tls.as_ref(), Duration::from_secs(1)).await;
+        let Ok(mut socket) = connected else {
             record(OpResult::Fail(-1001), attempt);
             tokio::time::sleep(READ_PROBE_INTERVAL).await;
             continue;

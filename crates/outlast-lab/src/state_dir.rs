@@ -35,6 +35,14 @@ impl StateDir {
     pub fn pki(&self) -> outlast_tls::PkiFiles {
         outlast_tls::PkiFiles::in_dir(&self.root.join("pki"))
     }
+    /// Node `id`'s certificate for users' HTTPS (`[api_tls]`), from the lab's CA.
+    pub fn api_tls_cert(&self, id: u64) -> PathBuf {
+        self.root.join("pki").join(format!("api-{id}.pem"))
+    }
+    /// Its private key.
+    pub fn api_tls_key(&self, id: u64) -> PathBuf {
+        self.root.join("pki").join(format!("api-{id}.key"))
+    }
     /// The cluster's id (in its certificates' names), chosen at random when the directory is made.
     pub fn cluster_id_file(&self) -> PathBuf {
         self.root.join("pki").join("cluster")

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use outlast_links::LinkRule;
 
+use crate::access::Access;
 use crate::control::{ControlClient, ControlRequest};
 use crate::state_dir::StateDir;
 use crate::topology::Topology;
-use crate::up::{Cluster, NodeAddrs};
+use crate::up::Cluster;
 
 /// Where the faults go.
 pub enum Target {
@@ -23,6 +24,8 @@ pub enum Target {
         dir: StateDir,
         /// Its topology.
         topology: Topology,
+        /// How to reach its APIs.
+        access: Access,
     },
 }
 
@@ -33,7 +36,8 @@ impl Target {
         if !dir.control_socket().exists() {
             return Err(format!("{} has no control socket: is `outlast up` running there?", dir.root.display()));
         }
-        Ok(Target::Attached { control: ControlClient::new(dir.control_socket()), dir, topology })
+        let access = Access::of(&dir, &topology)?;
+        Ok(Target::Attached { control: ControlClient::new(dir.control_socket()), dir, topology, access })
     }
 
     /// The state directory.
@@ -57,16 +61,24 @@ impl Target {
         self.topology().nodes.iter().map(|n| n.id).collect()
     }
 
+    /// How to reach the nodes' APIs.
+    pub fn access(&self) -> &Access {
+        match self {
+            Target::Owned(cluster) => &cluster.access,
+            Target::Attached { access, .. } => access,
+        }
+    }
+
     /// Every node's API base URL.
     pub fn endpoints(&self) -> Vec<String> {
-        self.ids().into_iter().map(|id| NodeAddrs::of(id).api_url()).collect()
+        self.access().endpoints()
     }
 
     /// Waits (bounded) for a leader; its id.
     pub async fn wait_for_leader(&self, deadline: Duration) -> Result<u64, String> {
         match self {
             Target::Owned(cluster) => cluster.wait_for_leader(deadline).await,
-            Target::Attached { dir, .. } => crate::up::wait_for_leader(&self.ids(), &dir.read_token()?, deadline).await,
+            Target::Attached { access, .. } => crate::up::wait_for_leader(access, &self.ids(), deadline).await,
         }
     }
 

@@ -4,6 +4,7 @@
 //! intra_region_ms = 1          # one-way latency inside a region
 //! jitter_ms = 2                # extra random delay per chunk, 0..=jitter_ms
 //! preferred_region = "us-east-1"
+//! public_host = "localhost"    # the name in the nodes' public origins (https://NAME:800N)
 //!
 //! [[nodes]]
 //! id = 1
@@ -62,6 +63,12 @@ pub struct Topology {
     /// measure what TLS costs. Loopback clusters always run TLS).
     #[serde(default = "default_tls")]
     pub tls: bool,
+    /// The host name in every node's public origin, `https://<public_host>:800N` (default
+    /// `localhost`), and in its HTTPS certificate. Another name (resolved to 127.0.0.1 by the
+    /// browser or `/etc/hosts`) makes the pages run on an origin no browser exempts from HTTPS.
+    /// With TLS off the origins are `http://127.0.0.1:800N` whatever it says.
+    #[serde(default = "default_public_host")]
+    pub public_host: String,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
     /// Latencies between regions; every pair of regions used must be listed.
@@ -75,6 +82,10 @@ fn default_intra_ms() -> u32 {
 
 fn default_tls() -> bool {
     true
+}
+
+fn default_public_host() -> String {
+    "localhost".into()
 }
 
 /// The built-in topology: five nodes over aws, gcp and azure in three regions, so that losing
@@ -154,6 +165,11 @@ impl Topology {
         let ids: BTreeSet<u64> = self.nodes.iter().map(|n| n.id).collect();
         if ids.len() != self.nodes.len() || ids.iter().any(|&id| id == 0 || id > 250) {
             return Err("node ids must be distinct, from 1 to 250".into());
+        }
+        let host = &self.public_host;
+        let name_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
+        if host.is_empty() || host.len() > 253 || !host.chars().all(name_char) || host.starts_with(['.', '-']) {
+            return Err(format!("public_host {host:?}: a DNS name of a-z, 0-9, '.' and '-'"));
         }
         let regions: BTreeSet<&str> = self.nodes.iter().map(|n| n.region.as_str()).collect();
         for a in &regions {
@@ -237,6 +253,8 @@ mod tests {
     fn a_missing_latency_or_bad_id_is_refused_with_a_reason() {
         let missing = "[[nodes]]\nid = 1\nprovider = \"a\"\nregion = \"r1\"\nzone = \"z\"\n[[nodes]]\nid = 2\nprovider = \"b\"\nregion = \"r2\"\nzone = \"z\"\n";
         assert!(Topology::parse(missing).unwrap_err().contains("no [[latency]] entry between r1 and r2"));
+        let host = format!("public_host = \"Exchange.test/\"\n{}", DEFAULT);
+        assert!(Topology::parse(&host).unwrap_err().contains("public_host"));
         let bad = "[[nodes]]\nid = 0\nprovider = \"a\"\nregion = \"r1\"\nzone = \"z\"\n";
         assert!(Topology::parse(bad).unwrap_err().contains("from 1 to 250"));
     }

@@ -2,8 +2,10 @@
 //!
 //! Layout on loopback, for node N: it listens for peers on 127.0.1.N:7100 and dials them from
 //! 127.0.1.N; its peers reach it through its link proxy on 127.0.2.N:7100, which applies the
-//! topology's latency for each calling node; its client protocol is on 127.0.1.N:7200 and its
-//! public API on 127.0.0.1:800N. The directory holds the topology, the secrets (created once,
+//! topology's latency for each calling node; its client protocol is on 127.0.1.N:7200, its
+//! public API on 127.0.0.1:800N (HTTPS under the lab's CA, origin `https://<public_host>:800N`)
+//! and its operator plane on 127.0.1.N:7300 (mutual TLS, the lab operator's certificate; see
+//! `access`). The directory holds the topology, the secrets (created once,
 //! mode 0600), one configuration and one data directory per node, and each node's log, so a
 //! second `up` on it resumes the same cluster. Every wait is bounded.
 
@@ -13,10 +15,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outlast_cluster::config::{NodeConfig, PeerConfig, Role, TlsConfig};
+use outlast_cluster::config::{ApiTlsConfig, NodeConfig, PeerConfig, Role, TlsConfig};
 use outlast_links::{LinkRule, LinkTable, ProxyStats};
 use outlast_tls::Identity;
 
+use crate::access::Access;
 use crate::processes::{ProcessCluster, STOP_DEADLINE};
 use crate::state_dir::StateDir;
 use crate::topology::Topology;
@@ -39,6 +42,8 @@ pub struct NodeAddrs {
     pub client: SocketAddr,
     /// The public API.
     pub api: SocketAddr,
+    /// The operator plane.
+    pub operator: SocketAddr,
     /// The address it dials peers from.
     pub source: IpAddr,
 }
@@ -55,13 +60,19 @@ impl NodeAddrs {
             client_listen: SocketAddr::new(own, 7200),
             client: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 2, octet)), 7200),
             api: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000 + id as u16),
+            operator: SocketAddr::new(own, 7300),
             source: own,
         }
     }
 
-    /// The API as a base URL.
-    pub fn api_url(&self) -> String {
-        format!("http://{}", self.api)
+    /// The API as a base URL, by address (`https` if the lab runs TLS).
+    pub fn api_url(&self, tls: bool) -> String {
+        format!("{}://{}", if tls { "https" } else { "http" }, self.api)
+    }
+
+    /// The operator plane as a base URL.
+    pub fn operator_url(&self) -> String {
+        format!("https://{}", self.operator)
     }
 }
 
@@ -119,7 +130,45 @@ pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topolo
         outlast_tls::write_cluster_pki(&dir.pki().dir, &cluster, &identities)?;
         write_secret(&dir.cluster_id_file(), &cluster)?;
     }
+    if topology.tls {
+        issue_api_certificates(&dir, &topology)?;
+    }
     Ok((dir, topology))
+}
+
+/// Node `id`'s public origin: `https://<public_host>:800N`, or `http://127.0.0.1:800N` with TLS
+/// off.
+pub fn public_url(topology: &Topology, id: u64) -> String {
+    let addrs = NodeAddrs::of(id);
+    match topology.tls {
+        true => format!("https://{}:{}", topology.public_host, addrs.api.port()),
+        false => addrs.api_url(false),
+    }
+}
+
+/// Each node's certificate for users' HTTPS, from the lab's CA, for the topology's public host,
+/// `localhost` and 127.0.0.1 (the tools dial by address); issued once, when missing.
+fn issue_api_certificates(dir: &StateDir, topology: &Topology) -> Result<(), String> {
+    let pki = dir.pki();
+    let key = std::fs::read_to_string(pki.ca_key()).map_err(|e| format!("{}: {e}", pki.ca_key().display()))?;
+    let ca = outlast_tls::Authority::from_key_pem(&dir.read_cluster_id()?, &key)?;
+    let mut names = vec![topology.public_host.clone(), "localhost".into(), "127.0.0.1".into()];
+    names.dedup();
+    for node in &topology.nodes {
+        let (cert, key) = (dir.api_tls_cert(node.id), dir.api_tls_key(node.id));
+        if cert.exists() && key.exists() {
+            continue;
+        }
+        let issued = ca.issue_server(&names)?;
+        write_secret_replacing(&key, &issued.key_pem)?;
+        std::fs::write(&cert, &issued.cert_pem).map_err(|e| format!("{}: {e}", cert.display()))?;
+    }
+    Ok(())
+}
+
+fn write_secret_replacing(path: &Path, text: &str) -> Result<(), String> {
+    let _ = std::fs::remove_file(path);
+    write_secret(path, text)
 }
 
 /// Node `id`'s configuration: its addresses from `NodeAddrs`, Raft timing from the topology's
@@ -134,7 +183,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
                 id: node.id,
                 raft_addr: addrs.raft_advertised.to_string(),
                 client_addr: addrs.client.to_string(),
-                public_url: addrs.api_url(),
+                public_url: public_url(topology, node.id),
                 provider: node.provider.clone(),
                 region: node.region.clone(),
                 zone: node.zone.clone(),
@@ -165,6 +214,10 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
         key_file: pki.key(&me),
         operators: vec![LAB_OPERATOR.into()],
     });
+    if topology.tls {
+        config.api_tls = Some(ApiTlsConfig { cert_file: dir.api_tls_cert(id), key_file: dir.api_tls_key(id) });
+        config.operator_addr = Some(addrs.operator.to_string());
+    }
     config.succession_regions = topology.succession_regions();
     config
 }
@@ -198,6 +251,8 @@ pub struct Cluster {
     pub links: Arc<LinkTable>,
     /// Proxy counters per node.
     pub proxy_stats: BTreeMap<u64, Arc<ProxyStats>>,
+    /// How the tools reach the nodes' APIs.
+    pub access: Access,
     processes: ProcessCluster,
     proxies: Vec<tokio::task::JoinHandle<()>>,
     /// Aborted proxy tasks, awaited by `shutdown` (their listeners close when they are dropped).
@@ -217,11 +272,13 @@ impl Cluster {
         );
         let processes = ProcessCluster::new(binary, dir.clone(), configs, &header)?;
         let links = links(&topology);
+        let access = Access::of(&dir, &topology)?;
         let mut cluster = Cluster {
             dir,
             topology,
             links,
             proxy_stats: BTreeMap::new(),
+            access,
             processes,
             proxies: Vec::new(),
             proxy_tasks_stopped: Vec::new(),
@@ -274,7 +331,7 @@ impl Cluster {
     /// readiness), not only that its process runs.
     pub async fn restart(&mut self, id: u64) -> Result<(), String> {
         self.spawn(id, false)?;
-        wait_until_ready(id, READY_DEADLINE).await
+        wait_until_ready(&self.access, id, READY_DEADLINE).await
     }
 
     /// SIGKILLs node `id`.
@@ -299,7 +356,7 @@ impl Cluster {
 
     /// Waits (bounded) until some running node's API reports a leader; returns its id.
     pub async fn wait_for_leader(&self, deadline: Duration) -> Result<u64, String> {
-        wait_for_leader(&self.processes.started(), &self.dir.read_token()?, deadline).await
+        wait_for_leader(&self.access, &self.processes.started(), deadline).await
     }
 
     /// How the lab's tools dial the nodes (as the lab's operator, over TLS).
@@ -314,7 +371,7 @@ impl Cluster {
 
     /// Every node's API, as base URLs, in topology order.
     pub fn endpoints(&self) -> Vec<String> {
-        self.ids().into_iter().map(|id| NodeAddrs::of(id).api_url()).collect()
+        self.access.endpoints()
     }
 
     /// Stops everything and waits until the proxies have released their addresses, so another
@@ -347,8 +404,8 @@ impl Drop for Cluster {
 
 /// Waits (within `deadline`) until node `id`'s API says it is ready (caught up with the
 /// cluster).
-pub async fn wait_until_ready(id: u64, deadline: Duration) -> Result<(), String> {
-    let client = outlast_client::Client::new(vec![NodeAddrs::of(id).api_url()], None, quick_policy());
+pub async fn wait_until_ready(access: &Access, id: u64, deadline: Duration) -> Result<(), String> {
+    let client = access.client(vec![access.endpoint(id)], None, quick_policy());
     let started = Instant::now();
     loop {
         let health = client.health().await;
@@ -364,12 +421,12 @@ pub async fn wait_until_ready(id: u64, deadline: Duration) -> Result<(), String>
 }
 
 /// Waits (bounded) until one of nodes `ids` reports a leader through its API; returns its id.
-pub async fn wait_for_leader(ids: &[u64], token: &str, deadline: Duration) -> Result<u64, String> {
+pub async fn wait_for_leader(access: &Access, ids: &[u64], deadline: Duration) -> Result<u64, String> {
     let started = Instant::now();
     while started.elapsed() < deadline {
         for id in ids {
-            let client = outlast_client::Client::new(vec![NodeAddrs::of(*id).api_url()], None, quick_policy());
-            if let Ok(view) = client.operator(token, "GET", "/operator/v1/cluster", &[]).await {
+            let client = access.operator(&[*id], quick_policy());
+            if let Ok(view) = client.call("GET", "/operator/v1/cluster", &[]).await {
                 if let Some(leader) = view["leader"]["id"].as_u64() {
                     return Ok(leader);
                 }

@@ -67,10 +67,10 @@ fn invalid(what: &Path, e: impl fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", what.display()))
 }
 
-struct Material {
-    roots: Arc<RootCertStore>,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+pub(crate) struct Material {
+    pub(crate) roots: Arc<RootCertStore>,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
 impl TlsFiles {
@@ -79,7 +79,7 @@ impl TlsFiles {
         vec![self.ca.clone(), self.cert.clone(), self.key.clone()]
     }
 
-    fn load(&self) -> io::Result<Material> {
+    pub(crate) fn load(&self) -> io::Result<Material> {
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(&self.ca).map_err(|e| invalid(&self.ca, e))? {
             roots.add(cert.map_err(|e| invalid(&self.ca, e))?).map_err(|e| invalid(&self.ca, e))?;

@@ -13,6 +13,8 @@
 //!   name, no client certificates).
 //! - `live`: certificates and keys read again on SIGHUP or when their files change, without a
 //!   restart: new handshakes use the new material.
+//! - `plane`: the operator's HTTPS client for the operator plane (it accepts any node of the
+//!   cluster, whatever address it dialled), and SPKI pins for a lab's browser.
 //! - `stream`: `MaybeTls`, a dialled stream with or without TLS (the simulation has none).
 //!
 //! Must never: accept a peer without a certificate chaining to the cluster's CA, trust a
@@ -26,6 +28,7 @@ mod authority;
 mod config;
 mod live;
 mod names;
+mod plane;
 mod public;
 mod stream;
 
@@ -33,5 +36,6 @@ pub use authority::{write_cluster_pki, Authority, Issued, PkiFiles};
 pub use config::{Acceptor, Admit, Connector, TlsFiles, HANDSHAKE_TIMEOUT, PROTOCOL};
 pub use live::{certificate_expiries, reload_all, reload_changed, Reloaded, WATCH_PERIOD};
 pub use names::{any_node_name, node_name, operator_name, valid_cluster_id, Identity};
+pub use plane::{operator_client_config, spki_pin};
 pub use public::PublicAcceptor;
 pub use stream::MaybeTls;

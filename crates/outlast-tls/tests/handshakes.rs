@@ -169,3 +169,67 @@ async fn a_reload_takes_rotated_certificates_and_refuses_broken_files() {
     assert!(!mine.is_empty() && mine.iter().all(|r| r.error.is_some()), "{refused:?}");
     assert_eq!(presented(&client, &one, &server).await, after, "the working certificate stays");
 }
+
+/// An operator-plane handshake: `config` dials `dialled` (an address, as a URL would name it);
+/// the server is `server`. The server's view of who connected, or the client's error.
+async fn plane_handshake(config: rustls::ClientConfig, dialled: &str, server: &Acceptor) -> Result<Identity, String> {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let name = rustls::pki_types::ServerName::try_from(dialled.to_string()).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let (dialled, accepted) = tokio::join!(connector.connect(name, a), server.accept(b));
+    match (dialled, accepted) {
+        (Ok(_), Ok((_, who))) => Ok(who),
+        (client, _) => Err(client.err().map(|e| e.to_string()).unwrap_or_else(|| "the server refused".into())),
+    }
+}
+
+#[tokio::test]
+async fn the_operator_plane_client_accepts_any_node_of_its_cluster_at_any_address_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Identity::Operator("alice".into());
+    let pki = write_cluster_pki(&dir.path().join("lab"), "lab", &[Identity::Node(1), alice.clone()]).unwrap();
+    let admit: Admit = Arc::new(|| vec![Identity::Operator("alice".into())]);
+    let plane = Acceptor::for_http("lab", &files(&pki, &Identity::Node(1)), admit.clone()).unwrap();
+    let config = || outlast_tls::operator_client_config("lab", &files(&pki, &alice)).unwrap();
+
+    // Dialled by address, the node's certificate (which names no address) is accepted.
+    assert_eq!(plane_handshake(config(), "127.0.1.1", &plane).await, Ok(alice.clone()));
+    assert_eq!(plane_handshake(config(), "ex1.example.com", &plane).await, Ok(alice.clone()));
+
+    // A server with an operator's certificate of the same CA is not a node.
+    let impostor = Acceptor::for_http("lab", &files(&pki, &alice), admit.clone()).unwrap();
+    let error = plane_handshake(config(), "127.0.1.1", &impostor).await.unwrap_err();
+    assert!(error.contains("certificate"), "{error}");
+
+    // A node of another CA, with the same cluster id and node id.
+    let other = write_cluster_pki(&dir.path().join("other"), "lab", &[Identity::Node(1)]).unwrap();
+    let stranger =
+        Acceptor::for_http("lab", &TlsFiles { ca: pki.ca_cert(), ..files(&other, &Identity::Node(1)) }, admit.clone())
+            .unwrap();
+    let error = plane_handshake(config(), "127.0.1.1", &stranger).await.unwrap_err();
+    assert!(error.contains("certificate"), "{error}");
+
+    // A node of another cluster under the same CA key.
+    let key = std::fs::read_to_string(pki.ca_key()).unwrap();
+    let elsewhere = Authority::from_key_pem("prod", &key).unwrap();
+    let replay = PkiFiles::in_dir(&dir.path().join("replay"));
+    std::fs::create_dir_all(&replay.dir).unwrap();
+    replay.write(&Identity::Node(1), &elsewhere.issue(&Identity::Node(1)).unwrap()).unwrap();
+    let replayed =
+        Acceptor::for_http("lab", &TlsFiles { ca: pki.ca_cert(), ..files(&replay, &Identity::Node(1)) }, admit)
+            .unwrap();
+    assert!(plane_handshake(config(), "127.0.1.1", &replayed).await.is_err());
+}
+
+#[test]
+fn an_spki_pin_is_the_base64_sha256_of_the_public_key_and_differs_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = write_cluster_pki(dir.path(), "lab", &[Identity::Node(1), Identity::Node(2)]).unwrap();
+    let pin = |id| outlast_tls::spki_pin(&std::fs::read_to_string(pki.key(&Identity::Node(id))).unwrap()).unwrap();
+    let one = pin(1);
+    assert_eq!(one.len(), 44, "{one}");
+    assert!(one.ends_with('='));
+    assert_eq!(one, pin(1));
+    assert_ne!(one, pin(2));
+    assert!(outlast_tls::spki_pin("not a key").is_err());
+}

@@ -14,9 +14,13 @@ use outlast_client::{BookEvent, Client, ClientError, Credentials, FailoverPolicy
 /// Where to connect.
 #[derive(Args, Clone, Debug)]
 pub struct Connect {
-    /// Base URLs of the nodes' APIs, comma-separated (e.g. http://10.0.0.1:7301,http://10.1.0.1:7301).
+    /// Base URLs of the nodes' APIs, comma-separated (e.g. https://ex1.example.com,https://ex2.example.com).
     #[arg(long, env = "OUTLAST_ENDPOINTS", value_delimiter = ',', required = true)]
     endpoints: Vec<String>,
+    /// The CA certificate (PEM) that `https://` endpoints' certificates chain to (`outlast up`
+    /// prints its lab's).
+    #[arg(long, env = "OUTLAST_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// Seconds one call may take across all endpoints before it is reported unavailable.
     #[arg(long, default_value_t = 10)]
     budget_s: u64,
@@ -109,7 +113,11 @@ fn client(connect: &Connect, needs_key: bool) -> Result<Client, String> {
         _ => None,
     };
     let policy = FailoverPolicy { budget: Duration::from_secs(connect.budget_s), ..FailoverPolicy::default() };
-    Ok(Client::new(connect.endpoints.clone(), credentials, policy))
+    let tls = match &connect.ca_file {
+        Some(path) => Some(outlast_client::trusting_ca_file(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(Client::with_tls(connect.endpoints.clone(), credentials, policy, tls))
 }
 
 fn print(result: Result<serde_json::Value, ClientError>, client: &Client) -> ExitCode {

@@ -122,7 +122,7 @@ enum Top {
     /// Show the cluster: nodes with provider/region/zone, role, health, term, applied index, lag,
     /// and where the leader is.
     Status {
-        /// An `outlast up` state directory (for its topology and operator token).
+        /// An `outlast up` state directory (its topology, and its operator certificate or token).
         #[arg(long, default_value = ".outlast")]
         dir: PathBuf,
         /// API base URLs to ask instead (with OUTLAST_OPERATOR_TOKEN).

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use outlast_client::{Client, FailoverPolicy};
 use outlast_lab::control;
 use outlast_lab::state_dir::StateDir;
-use outlast_lab::up::{prepare, quick_policy, Cluster, NodeAddrs};
+use outlast_lab::up::{prepare, public_url, quick_policy, Cluster};
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| {
@@ -78,15 +78,7 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let token = match state.read_token() {
-        Ok(token) => token,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let client = Client::new(cluster.endpoints(), None, FailoverPolicy::default());
-    let users = match outlast_lab::demo::seed(&client, &token, &state.demo_keys()).await {
+    let users = match outlast_lab::demo::seed(&cluster.access, &state.demo_keys()).await {
         Ok(users) => users,
         Err(error) => {
             eprintln!("error: seeding the demo exchange: {error}");
@@ -111,18 +103,31 @@ async fn serve(
             node.provider,
             node.region,
             node.zone,
-            NodeAddrs::of(node.id).api_url()
+            public_url(&topology, node.id)
         );
     }
     println!(
         "WAN links: one-way latency between regions from {} (link proxies on 127.0.2.N).",
         state.topology().display()
     );
+    let first = public_url(&topology, topology.nodes[0].id);
     println!(
-        "Web: trading page {url}/ and status page {url}/status (every node serves both; paste a demo key below).",
-        url = cluster.endpoints().first().cloned().unwrap_or_default()
+        "Web: trading page {first}/ and status page {first}/status (every node serves both; paste a demo key below)."
     );
-    println!("Operator token: in {}", state.operator_token().display());
+    let ca = state.pki().ca_cert();
+    if topology.tls {
+        println!("HTTPS under this lab's own CA, {}: trust it in the browser (or `curl --cacert`).", ca.display());
+        if let Ok(pins) = outlast_lab::access::public_pins(&state, &cluster.ids()) {
+            println!("  Or, for a throwaway Chromium profile only: chromium --user-data-dir=$(mktemp -d) --ignore-certificate-errors-spki-list={pins}");
+        }
+        println!(
+            "Operator API: only on the operator plane, https://127.0.1.N:7300, mutual TLS with {} (`outlast status --dir {}`).",
+            state.pki().cert(&outlast_tls::Identity::Operator(outlast_lab::up::LAB_OPERATOR.into())).display(),
+            state.root.display()
+        );
+    } else {
+        println!("Operator token: in {}", state.operator_token().display());
+    }
     println!("Demo users (Binance-style API keys; markets BTCUSDT and ETHUSDT):");
     for user in &users {
         println!(
@@ -133,6 +138,9 @@ async fn serve(
     let alice = &users[0].credentials;
     println!("Try, in another shell:");
     println!("  export OUTLAST_ENDPOINTS={}", cluster.endpoints().join(","));
+    if topology.tls {
+        println!("  export OUTLAST_CA_FILE={}", ca.display());
+    }
     println!("  export OUTLAST_API_KEY={} OUTLAST_API_SECRET={}", alice.key, alice.secret);
     println!(
         "  outlast book --symbol BTCUSDT; outlast order --symbol BTCUSDT --side BUY --quantity 0.01 --price 59990"
@@ -153,27 +161,37 @@ pub fn status(dir: &Path, endpoints: Vec<String>) -> ExitCode {
     };
     runtime.block_on(async move {
         let state = StateDir { root: dir.to_path_buf() };
-        let token = match std::env::var("OUTLAST_OPERATOR_TOKEN").or_else(|_| state.read_token()) {
-            Ok(token) => token,
-            Err(error) => {
-                eprintln!("error: no operator token (set OUTLAST_OPERATOR_TOKEN or point --dir at an `up` directory): {error}");
-                return ExitCode::from(2);
-            }
-        };
-        let endpoints = if endpoints.is_empty() {
-            match outlast_lab::topology::Topology::load(&state.topology()) {
-                Ok(topology) => topology.nodes.iter().map(|n| NodeAddrs::of(n.id).api_url()).collect(),
+        let view = if endpoints.is_empty() {
+            // An `up` directory: its operator plane with its operator's certificate (or its token).
+            let access = outlast_lab::topology::Topology::load(&state.topology())
+                .and_then(|topology| outlast_lab::access::Access::of(&state, &topology));
+            let access = match access {
+                Ok(access) => access,
                 Err(error) => {
                     eprintln!("error: {error}");
                     return ExitCode::from(2);
                 }
-            }
+            };
+            let policy = FailoverPolicy { attempts_max: access.ids().len() as u32, ..quick_policy() };
+            let client = access.operator_all(policy);
+            let view = client.call("GET", "/operator/v1/cluster", &[]).await;
+            eprintln!("(as seen by {})", client.current());
+            view
         } else {
-            endpoints
+            let token = match std::env::var("OUTLAST_OPERATOR_TOKEN").or_else(|_| state.read_token()) {
+                Ok(token) => token,
+                Err(error) => {
+                    eprintln!("error: no operator token (set OUTLAST_OPERATOR_TOKEN or point --dir at an `up` directory): {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            let policy = FailoverPolicy { attempts_max: endpoints.len() as u32, ..quick_policy() };
+            let client = Client::new(endpoints, None, policy);
+            let view = client.operator(&token, "GET", "/operator/v1/cluster", &[]).await;
+            eprintln!("(as seen by {})", client.current());
+            view
         };
-        let policy = FailoverPolicy { attempts_max: endpoints.len() as u32, ..quick_policy() };
-        let client = Client::new(endpoints, None, policy);
-        let view = match client.operator(&token, "GET", "/operator/v1/cluster", &[]).await {
+        let view = match view {
             Ok(view) => view,
             Err(error) => {
                 eprintln!("error: {error}");
@@ -194,7 +212,6 @@ pub fn status(dir: &Path, endpoints: Vec<String>) -> ExitCode {
                 text("region"), text("zone"), text("provider"), text("term"), text("appliedIndex"), text("lag"), text("publicUrl")
             );
         }
-        eprintln!("(as seen by {})", client.current());
         ExitCode::SUCCESS
     })
 }

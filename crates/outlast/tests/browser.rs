@@ -1,5 +1,7 @@
 //! The web front-end in a real browser (Debian's Chromium, headless, through chromedriver)
-//! against `outlast up`: log in with a demo key, place, cancel and fill orders, see bad input
+//! against `outlast up`, over HTTPS on a name that is not localhost (`exchange.outlast.test`,
+//! which the browser resolves to 127.0.0.1 and whose certificates it is told to trust by their
+//! keys' pins, so the page is a secure context only because it is HTTPS): log in with a demo key, place, cancel and fill orders, see bad input
 //! refused; then SIGKILL every node of the provider the page is talking to, with an order in
 //! flight, and check that the page moves to another origin, its book matches the REST snapshot,
 //! a new order succeeds, and no order was placed twice; and that the page reopened from the dead
@@ -15,11 +17,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::webdriver::{http, Browser};
-use common::{control, up};
+use common::webdriver::Browser;
+use common::{control, up_with};
 use serde_json::{json, Value};
 
-const FIRST_ORIGIN: &str = "http://127.0.0.1:8001";
+/// The public host `up` is given: no browser treats it as potentially trustworthy over HTTP.
+const PUBLIC_HOST: &str = "exchange.outlast.test";
+const FIRST_ORIGIN: &str = "https://exchange.outlast.test:8001";
 const SYMBOL: &str = "BTCUSDT";
 
 fn artifacts() -> PathBuf {
@@ -30,10 +34,6 @@ fn artifacts() -> PathBuf {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn port_of(url: &str) -> u16 {
-    url.rsplit(':').next().unwrap().parse().unwrap()
 }
 
 /// Fills the order form and submits it; returns how many orders the page has sent so far.
@@ -81,16 +81,33 @@ fn the_trading_page_survives_a_provider_outage_in_a_real_browser() {
     }
     let shots = artifacts();
     let dir = tempfile::tempdir().unwrap();
-    let cluster = up(dir.path());
+    let topology = dir.path().join("topology.toml");
+    std::fs::write(&topology, format!("public_host = \"{PUBLIC_HOST}\"\n{}", outlast_lab::topology::DEFAULT)).unwrap();
+    let state = dir.path().join("up");
+    let cluster = up_with(&state, Some(&topology));
     let (key, secret) = cluster.user("alice");
+    let ids: Vec<u64> = cluster.nodes.iter().map(|(id, _)| *id).collect();
+    let pins =
+        outlast_lab::access::public_pins(&outlast_lab::state_dir::StateDir { root: state.clone() }, &ids).unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let browser = Browser::start(free_port(), profile.path());
+    let trust = [
+        format!("--host-resolver-rules=MAP {PUBLIC_HOST} 127.0.0.1"),
+        format!("--ignore-certificate-errors-spki-list={pins}"),
+    ];
+    let browser = Browser::start(free_port(), profile.path(), &trust);
     let long = Duration::from_secs(30);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ca = outlast_client::trusting_ca_file(&state.join("pki/ca.pem")).unwrap();
+    // The tools reach the same nodes by address (their certificates name 127.0.0.1 too).
+    let by_address = |origin: &str| origin.replace(PUBLIC_HOST, "127.0.0.1");
 
     browser.goto(&format!("{FIRST_ORIGIN}/"));
     browser.wait_for("the page to start", long, |b| {
         (b.eval("return document.body.dataset.ready === 'true';", json!([])) == json!(true)).then_some(())
     });
+    // A secure context on a name no browser exempts: HTTPS is what makes WebCrypto available.
+    let context = browser.eval("return [location.origin, window.isSecureContext, typeof crypto.subtle];", json!([]));
+    assert_eq!(context, json!([FIRST_ORIGIN, true, "object"]));
     browser.wait_for("the book to sync", long, |b| {
         (b.eval("return window.outlastPage.book().synced;", json!([])) == json!(true)).then_some(())
     });
@@ -160,7 +177,7 @@ fn the_trading_page_survives_a_provider_outage_in_a_real_browser() {
     let provider = before["provider"].as_str().unwrap().to_string();
     let victims: Vec<u64> = cluster.nodes.iter().filter(|(_, p)| *p == provider).map(|(id, _)| *id).collect();
     assert!(!victims.is_empty() && victims.len() < cluster.nodes.len(), "{provider}: {victims:?}");
-    let socket = dir.path().join("control.sock");
+    let socket = state.join("control.sock");
     let killed_at = Instant::now();
     for id in &victims {
         let reply = control(&socket, &json!({ "op": "kill", "node": id }).to_string());
@@ -181,10 +198,14 @@ fn the_trading_page_survives_a_provider_outage_in_a_real_browser() {
 
     // The page's book is the REST snapshot of the node it now talks to.
     let origin = after["url"].as_str().unwrap().to_string();
+    let rest_client = outlast_client::Client::with_tls(
+        vec![by_address(&origin)],
+        None,
+        outlast_client::FailoverPolicy::default(),
+        Some(ca.clone()),
+    );
     browser.wait_for("the page's book to equal the REST snapshot", long, |b| {
-        let (status, body) =
-            http(port_of(&origin), "GET", &format!("/api/v3/depth?symbol={SYMBOL}&limit=1000"), None).ok()?;
-        let rest: Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
+        let rest: Value = runtime.block_on(rest_client.book(SYMBOL, 1000)).ok()?;
         let page = b.eval("return window.outlastPage.book();", json!([]));
         let same = page["lastUpdateId"] == rest["lastUpdateId"]
             && page["bids"] == rest["bids"]
@@ -199,15 +220,15 @@ fn the_trading_page_survives_a_provider_outage_in_a_real_browser() {
 
     // No order placed twice: each client order id the page sent is on the exchange at most
     // once, exactly once if the page reported it placed.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let survivors: Vec<String> = cluster
         .nodes
         .iter()
         .filter(|(id, _)| !victims.contains(id))
-        .map(|(id, _)| format!("http://127.0.0.1:{}", 8000 + id))
+        .map(|(id, _)| format!("https://127.0.0.1:{}", 8000 + id))
         .collect();
     let credentials = outlast_client::Credentials { key: key.clone(), secret: secret.clone() };
-    let client = outlast_client::Client::new(survivors, Some(credentials), outlast_client::FailoverPolicy::default());
+    let policy = outlast_client::FailoverPolicy::default();
+    let client = outlast_client::Client::with_tls(survivors, Some(credentials), policy, Some(ca.clone()));
     let orders = runtime
         .block_on(client.signed(
             "GET",

@@ -1,6 +1,7 @@
 //! `outlast up` end to end: five node processes behind link proxies come up with the demo
-//! exchange, answer through every node's API, stop cleanly on SIGINT, and resume with their
-//! state on the next `up`.
+//! exchange, answer through every node's API (HTTPS under the lab's CA only; the operator API
+//! only on the operator plane), stop cleanly on SIGINT, and resume with their state on the next
+//! `up`.
 
 mod common;
 
@@ -11,12 +12,18 @@ use common::{control, up};
 use outlast_client::{Client, Credentials, FailoverPolicy};
 
 const ENDPOINTS: [&str; 5] = [
-    "http://127.0.0.1:8001",
-    "http://127.0.0.1:8002",
-    "http://127.0.0.1:8003",
-    "http://127.0.0.1:8004",
-    "http://127.0.0.1:8005",
+    "https://127.0.0.1:8001",
+    "https://127.0.0.1:8002",
+    "https://127.0.0.1:8003",
+    "https://127.0.0.1:8004",
+    "https://127.0.0.1:8005",
 ];
+
+/// A client of `endpoints` that trusts the lab's CA in `dir`.
+fn client(dir: &std::path::Path, endpoints: Vec<String>, credentials: Option<Credentials>) -> Client {
+    let tls = outlast_client::trusting_ca_file(&dir.join("pki/ca.pem")).unwrap();
+    Client::with_tls(endpoints, credentials, FailoverPolicy::default(), Some(tls))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_stop() {
@@ -26,11 +33,25 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
     let credentials = Credentials { key: "DemoAliceKey000000000000000000001".into(), secret };
     let endpoints: Vec<String> = ENDPOINTS.iter().map(|e| e.to_string()).collect();
     for endpoint in &endpoints {
-        let client = Client::new(vec![endpoint.clone()], None, FailoverPolicy::default());
+        let client = client(dir.path(), vec![endpoint.clone()], None);
         let book = client.book("BTCUSDT", 10).await.unwrap();
         assert_eq!(book["asks"].as_array().unwrap().len(), 5, "{endpoint} shows the maker's ladder");
     }
-    let alice = Client::new(endpoints.clone(), Some(credentials.clone()), FailoverPolicy::default());
+    // Plain HTTP gets nothing, and the public listener serves no operator endpoint, token or not.
+    let once = FailoverPolicy { attempts_max: 1, ..FailoverPolicy::default() };
+    let clear = Client::new(vec!["http://127.0.0.1:8001".into()], None, once);
+    assert!(clear.book("BTCUSDT", 10).await.is_err(), "plain HTTP is not served");
+    let token = std::fs::read_to_string(dir.path().join("secrets/operator.token")).unwrap();
+    let public = client(dir.path(), vec![ENDPOINTS[0].into()], None);
+    let refused = public.operator(token.trim(), "GET", "/operator/v1/cluster", &[]).await.unwrap_err();
+    assert!(refused.to_string().contains("404"), "{refused}");
+    // The operator plane, with the lab operator's certificate, through `outlast status`.
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_outlast")).args(["status", "--dir"]).arg(dir.path()).output().unwrap();
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success() && shown.starts_with("leader: node "), "{shown}");
+    assert!(shown.contains("https://localhost:8005"), "each node's public origin: {shown}");
+    let alice = client(dir.path(), endpoints.clone(), Some(credentials.clone()));
     let order = [
         ("symbol", "BTCUSDT"),
         ("side", "BUY"),
@@ -55,7 +76,7 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
     let cluster = up(dir.path());
     let secret = cluster.user("alice").1;
     assert_eq!(secret, credentials.secret, "the same secrets after resuming");
-    let alice = Client::new(endpoints, Some(credentials), FailoverPolicy::default());
+    let alice = client(dir.path(), endpoints, Some(credentials));
     let open = alice.signed("GET", "/api/v3/openOrders", &[("symbol", "BTCUSDT".to_string())]).await.unwrap();
     assert!(
         open.as_array().unwrap().iter().any(|o| o["orderId"] == placed["orderId"]),

@@ -35,13 +35,17 @@ impl Up {
 
 /// Starts `outlast up` on `dir` and waits (bounded) for `up: ready`.
 pub fn up(dir: &std::path::Path) -> Up {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_outlast"))
-        .args(["up", "--dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    up_with(dir, None)
+}
+
+/// `up` with the topology file `topology` (the built-in one if `None`).
+pub fn up_with(dir: &std::path::Path, topology: Option<&std::path::Path>) -> Up {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_outlast"));
+    command.args(["up", "--dir"]).arg(dir);
+    if let Some(topology) = topology {
+        command.arg("--topology").arg(topology);
+    }
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

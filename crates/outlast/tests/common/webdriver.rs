@@ -90,7 +90,7 @@ fn dechunk(mut rest: &str) -> String {
 impl Browser {
     /// Starts `chromedriver` on `port` and a headless Chromium session (no sandbox: tests run
     /// as root; no background networking: the machine has no network).
-    pub fn start(port: u16, profile: &Path) -> Browser {
+    pub fn start(port: u16, profile: &Path, extra_args: &[String]) -> Browser {
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -102,7 +102,7 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not answer within 20 s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let args = [
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -115,6 +115,7 @@ impl Browser {
             "--window-size=1400,1100".into(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        args.extend_from_slice(extra_args);
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
