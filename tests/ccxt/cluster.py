@@ -55,7 +55,7 @@ class Cluster:
         for p in self.peers:
             lines += [
                 "[[peers]]", f'id = {p["id"]}', f'raft_addr = "{p["raft"]}"', f'client_addr = "{p["client"]}"',
-                f'api_addr = "{p["api"]}"', f'provider = "{p["provider"]}"', f'region = "{p["region"]}"',
+                f'public_url = "http://{p["api"]}"', f'provider = "{p["provider"]}"', f'region = "{p["region"]}"',
                 f'zone = "{p["region"]}-a"',
             ]
         path = os.path.join(self.dir, f"node{peer['id']}.toml")
