@@ -14,7 +14,7 @@ use outlast_client::{BookEvent, Client, ClientError, Credentials, FailoverPolicy
 /// Where to connect.
 #[derive(Args, Clone, Debug)]
 pub struct Connect {
-    /// Base URLs of the nodes' APIs, comma-separated (e.g. https://ex1.example.com,https://ex2.example.com).
+    /// Base URLs of the nodes' APIs, comma-separated (e.g. `https://ex1.example.com,https://ex2.example.com`).
     #[arg(long, env = "OUTLAST_ENDPOINTS", value_delimiter = ',', required = true)]
     endpoints: Vec<String>,
     /// The CA certificate (PEM) that `https://` endpoints' certificates chain to (`outlast up`
