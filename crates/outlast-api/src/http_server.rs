@@ -7,6 +7,7 @@
 //! long one request may take, body included (`REQUEST_TIMEOUT`). So a client that trickles
 //! bytes (slowloris) or opens sockets and sends nothing holds a slot for seconds, not forever.
 //! Over TLS every response carries HSTS, so a browser that came once never falls back to clear.
+//! Requests the HTTP parser refuses are answered in JSON too (`parse_errors`).
 //!
 //! Must never: serve a connection past its limits, or answer a request whose handler it cut
 //! off with anything but a Binance error that says the outcome is unknown.
@@ -139,5 +140,6 @@ where
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let stream = crate::parse_errors::JsonParseErrors::new(stream, tls.then_some(HSTS));
     http.serve_connection(TokioIo::new(stream), service).with_upgrades().await.map_err(io::Error::other)
 }

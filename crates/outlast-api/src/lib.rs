@@ -21,6 +21,7 @@ mod metrics;
 mod names;
 mod operator;
 pub mod params;
+mod parse_errors;
 mod public;
 mod rest;
 mod status;

@@ -9,12 +9,13 @@
 //! node's state was replaced by a snapshot, it is closed with a reason saying so.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -82,6 +83,7 @@ pub async fn ws_path(
     State(api): State<Shared>,
     Path(name): Path<String>,
     slot: Option<Extension<Slot>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: Upgrade,
 ) -> Response {
     let upgrade = match upgrade {
@@ -98,8 +100,21 @@ pub async fn ws_path(
         if let Err(error) = api.catch_up().await {
             return error.into_response();
         }
-        let Some(account) = api.reader.read().listen_key_live(&name, crate::api::now_ms()).map(|k| k.account) else {
-            return ApiError::bad_listen_key().into_response();
+        let account = {
+            let engine = api.reader.read();
+            let Some(key) = engine.listen_key_live(&name, crate::api::now_ms()) else {
+                return ApiError::bad_listen_key().into_response();
+            };
+            // The stream carries the account's private events: only from where its API key
+            // may be used (a live listen key's API key exists).
+            let allowed = engine.api_key(&key.api_key).is_some_and(|entry| {
+                entry.spec.ip_allowlist.is_empty()
+                    || peer.is_some_and(|Extension(ConnectInfo(peer))| entry.allows_ip(peer.ip()))
+            });
+            if !allowed {
+                return ApiError::rejected_api_key().into_response();
+            }
+            key.account
         };
         let user = User { account, listen_key: name };
         return accept(api, upgrade, slot, Vec::new(), false, Some(user));

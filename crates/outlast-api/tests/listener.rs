@@ -109,3 +109,56 @@ async fn one_address_cannot_hold_more_than_its_share_and_a_trickle_is_cut_off() 
     let closed = read_all(&mut idle[0], HEADER_TIMEOUT * 3).await;
     assert!(closed.is_some(), "an idle socket kept its connection past {:?}", HEADER_TIMEOUT * 3);
 }
+
+/// Requests the HTTP parser itself refuses (before any handler runs) are answered as Binance
+/// clients expect every error: the status, `{"code","msg"}` JSON, and the connection closed.
+/// The node keeps serving, and nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_http_parser_refuses_get_json_errors_and_change_nothing() {
+    let node = TestNode::start(0).await;
+    node.exchange().await;
+    let digest = node.digest().await;
+    let long_target = format!("/api/v3/depth?symbol={}", "A".repeat(70_000));
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        ("a non-UTF-8 target", b"GET /api/v3/depth?symbol=\xff\xfe HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(), &["400"]),
+        ("a space in the request line", b"GET /api/v3/ping x HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(), &["400"]),
+        (
+            "an absurd Content-Length",
+            b"POST /api/v3/order HTTP/1.1\r\nhost: x\r\ncontent-length: 99999999999999999999999\r\n\r\n".to_vec(),
+            &["400"],
+        ),
+        (
+            "two different Content-Lengths",
+            b"POST /api/v3/order HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n".to_vec(),
+            &["400"],
+        ),
+        (
+            "a header block over the limit",
+            format!("GET /api/v3/ping HTTP/1.1\r\nhost: x\r\nx-junk: {}\r\n\r\n", "j".repeat(500_000)).into_bytes(),
+            &["431"],
+        ),
+        (
+            "a target over the limit",
+            format!("GET {long_target} HTTP/1.1\r\nhost: x\r\n\r\n").into_bytes(),
+            &["414", "431"],
+        ),
+        ("a header with no colon", b"GET /api/v3/ping HTTP/1.1\r\nhost: x\r\nnocolon\r\n\r\n".to_vec(), &["400"]),
+    ];
+    for (what, request, statuses) in cases {
+        let mut stream = TcpStream::connect(node.api).await.unwrap();
+        // The server may answer and close before it has read everything.
+        let _ = stream.write_all(&request).await;
+        let reply = read_all(&mut stream, Duration::from_secs(10)).await.expect("closed within 10 s");
+        let text = String::from_utf8_lossy(&reply);
+        let status = text.get(9..12).unwrap_or_default();
+        assert!(statuses.contains(&status), "{what}: {text:.200}");
+        assert!(text.to_ascii_lowercase().contains("content-type: application/json"), "{what}: {text:.200}");
+        let body: serde_json::Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{what}: {e}: {text:.300}"));
+        assert_eq!(body["code"], -1000, "{what}: {body}");
+        assert!(body["msg"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+    }
+    let ping = http(node.api, "GET", "/api/v3/ping", &[], b"").await;
+    assert_eq!(ping.status, 200);
+    assert_eq!(node.digest().await, digest, "nothing changed");
+}

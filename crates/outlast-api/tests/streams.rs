@@ -1,7 +1,8 @@
 //! WebSocket streams against a real (one-node) cluster: the depth diff stream continues the REST
 //! snapshot without gaps, SUBSCRIBE / LIST_SUBSCRIPTIONS answer as Binance does, the user data
 //! stream reports only its own account, and a subscriber that stops reading is cut off with a
-//! reason instead of silently missing events.
+//! reason instead of silently missing events; a user stream opens only from where its API key
+//! may be used.
 
 mod common;
 
@@ -250,4 +251,45 @@ async fn a_subscriber_that_reads_too_slowly_is_disconnected_with_a_reason() {
     assert!(reason.reason.contains("lagged"), "{}", reason.reason);
     writer.abort();
     let _ = alice;
+}
+
+/// Connects a TCP socket to `addr` from `source`.
+async fn tcp_from(source: &str, addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// A user stream carries the account's private events, so it opens only from where the API key
+/// that made its listen key may be used, like any of that key's requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_stream_opens_only_from_an_address_its_api_key_allows() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = TestNode::start(0).await;
+    node.exchange().await;
+    let created = node.op("POST", "/operator/v1/apiKeys?account=1&ipRestrict=127.0.0.2").await;
+    let key = created["apiKey"].as_str().unwrap().to_string();
+    // The listen key, asked for from the allowed address.
+    let mut stream = tcp_from("127.0.0.2", node.api).await;
+    let request = format!(
+        "POST /api/v3/userDataStream HTTP/1.1\r\nhost: x\r\nx-mbx-apikey: {key}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    let body: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap_or_default();
+    let listen = body["listenKey"].as_str().unwrap_or_else(|| panic!("{reply}")).to_string();
+    let url = format!("ws://{}/ws/{listen}", node.api);
+    // From 127.0.0.1 the stream is refused, with the key's error.
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401);
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["code"], -2015, "{body}");
+        }
+        other => panic!("a stream from a refused address: {other:?}"),
+    }
+    // From 127.0.0.2 it opens.
+    let allowed = tokio_tungstenite::client_async(url.as_str(), tcp_from("127.0.0.2", node.api).await).await;
+    assert!(allowed.is_ok(), "{allowed:?}");
 }

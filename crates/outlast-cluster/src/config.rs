@@ -479,6 +479,20 @@ impl PeerConfig {
 mod tests {
     use super::*;
 
+    /// Voter `id` on `host`, in provider aws, with no public API.
+    fn peer(id: NodeId, host: &str) -> PeerConfig {
+        PeerConfig {
+            id,
+            raft_addr: format!("{host}:{}", 7100 + id),
+            client_addr: format!("{host}:{}", 7200 + id),
+            provider: "aws".into(),
+            region: "r".into(),
+            zone: format!("z{id}"),
+            public_url: String::new(),
+            role: Role::Voter,
+        }
+    }
+
     #[test]
     fn a_config_that_disagrees_with_itself_is_refused_with_a_reason() {
         let text = r#"
@@ -504,16 +518,6 @@ mod tests {
 
     #[test]
     fn a_cluster_without_tls_may_only_listen_on_loopback() {
-        let peer = |id: NodeId, host: &str| PeerConfig {
-            id,
-            raft_addr: format!("{host}:{}", 7100 + id),
-            client_addr: format!("{host}:{}", 7200 + id),
-            provider: "aws".into(),
-            region: "r".into(),
-            zone: format!("z{id}"),
-            public_url: String::new(),
-            role: Role::Voter,
-        };
         for host in ["127.0.0.1", "127.0.1.7", "[::1]", "localhost"] {
             NodeConfig::of_peer(1, "d".into(), vec![peer(1, host)]).unwrap().check().unwrap();
         }
@@ -556,16 +560,7 @@ mod tests {
 
     #[test]
     fn an_api_needs_a_public_url_and_tls_off_this_host() {
-        let mut peer = PeerConfig {
-            id: 1,
-            raft_addr: "127.0.0.1:7101".into(),
-            client_addr: "127.0.0.1:7201".into(),
-            provider: "aws".into(),
-            region: "r".into(),
-            zone: "z".into(),
-            public_url: String::new(),
-            role: Role::Voter,
-        };
+        let mut peer = peer(1, "127.0.0.1");
         let mut config = NodeConfig::of_peer(1, "d".into(), vec![peer.clone()]).unwrap();
         config.api_kek_file = Some("k".into());
         config.operator_token_file = Some("t".into());
@@ -589,14 +584,9 @@ mod tests {
     #[test]
     fn a_written_config_reads_back_equal() {
         let peer = |id: NodeId| PeerConfig {
-            id,
-            raft_addr: format!("127.0.0.1:{}", 7100 + id),
-            client_addr: format!("127.0.0.1:{}", 7200 + id),
-            provider: "aws".into(),
-            region: "r".into(),
-            zone: format!("z{id}"),
             public_url: if id == 2 { format!("http://127.0.0.1:{}", 7300 + id) } else { String::new() },
             role: if id == 3 { Role::Learner } else { Role::Voter },
+            ..peer(id, "127.0.0.1")
         };
         let mut config = NodeConfig::of_peer(2, "data/n2".into(), vec![peer(1), peer(2), peer(3)]).unwrap();
         config.api_addr = Some("127.0.0.1:7302".into());

@@ -17,7 +17,7 @@ use crate::listener::{next_frame, serve_bounded, Limits, Listener};
 use outlast_tls::{Acceptor, Admit, Identity};
 
 use crate::network::Dialer;
-use crate::protocol::{ClientReply, ClientRequest};
+use crate::protocol::{AdminRequest, ClientReply, ClientRequest};
 use crate::types::{NodeId, NodeInfo};
 use crate::write::{submit, Writer};
 
@@ -76,8 +76,18 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
             ClientRequest::Admin { request, forwarded, operator_token } => match check(true, &operator_token) {
                 Err(why) => forbidden(&sender, why),
                 Ok(()) => {
-                    let relayed = mine.map(String::from);
-                    crate::admin::handle(raft, pool, request, forwarded, relayed).await
+                    // Into the audit trail before it runs, once: by the node the operator asked.
+                    let noted = match forwarded {
+                        true => None,
+                        false => note_admin(&writer, &sender, &request).await,
+                    };
+                    match noted {
+                        Some(refusal) => refusal,
+                        None => {
+                            let relayed = mine.map(String::from);
+                            crate::admin::handle(raft, pool, request, forwarded, relayed).await
+                        }
+                    }
                 }
             },
             ClientRequest::Submit { body, forwarded, operator_token, operator } => {
@@ -96,6 +106,52 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
         frame::write(&mut stream, &reply).await?;
     }
     Ok(())
+}
+
+/// Commits an audit record of the administration `request` (see `CommandBody::AdminNote`);
+/// why the request must not run if that failed (it could not be recorded).
+async fn note_admin<D: Dialer>(
+    writer: &Writer<D>,
+    sender: &Option<Identity>,
+    request: &AdminRequest,
+) -> Option<ClientReply> {
+    let body = outlast_engine::CommandBody::AdminNote { action: describe(request) };
+    let operator = who_gave(sender, &body, None);
+    match submit(writer, body, operator, false).await {
+        ClientReply::Outcome { outcome: outlast_engine::Outcome::Applied(_), .. } => None,
+        ClientReply::Outcome { outcome, .. } => {
+            Some(ClientReply::NotSent(format!("not recorded in the audit trail ({outcome:?}): not done")))
+        }
+        ClientReply::Unavailable(why) | ClientReply::NotSent(why) => {
+            Some(ClientReply::NotSent(format!("not recorded in the audit trail ({why}): not done")))
+        }
+        other => Some(other),
+    }
+}
+
+/// An administration request as the audit trail shows it.
+fn describe(request: &AdminRequest) -> String {
+    let ids =
+        |ids: &std::collections::BTreeSet<NodeId>| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
+    let text = match request {
+        AdminRequest::AddLearner { id, info } => format!(
+            "add learner {id} ({} {} {}) at {} (client {}, public {})",
+            info.provider, info.region, info.zone, info.addr, info.client_addr, info.public_url
+        ),
+        AdminRequest::SetVoters { voters, allow_unsafe_topology } => {
+            format!(
+                "set voters {}{}",
+                ids(voters),
+                if *allow_unsafe_topology { " (unsafe topology allowed)" } else { "" }
+            )
+        }
+        AdminRequest::RemoveLearners { ids: learners } => format!("remove learners {}", ids(learners)),
+        AdminRequest::Snapshot => "snapshot".into(),
+    };
+    // The labels and addresses come from the operator's file: keep the note within its limit
+    // and printable, whatever they hold.
+    let printable: String = text.chars().map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect();
+    printable.chars().take(outlast_engine::ADMIN_NOTE_LEN_MAX).collect()
 }
 
 /// Who the audit trail names for `body`: an operator who dialled in is named by their

@@ -18,6 +18,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::CommandBody;
 use crate::engine::Engine;
+use crate::event::{Outcome, Summary};
+use crate::reject::Reject;
+
+/// Longest cluster administration note (`CommandBody::AdminNote`), in bytes.
+pub const ADMIN_NOTE_LEN_MAX: usize = 512;
+
+/// Applies an administration note: valid text is recorded (by `apply`, like every operator
+/// action), and nothing else changes.
+pub(crate) fn admin_note(action: &str) -> Outcome {
+    let valid =
+        (1..=ADMIN_NOTE_LEN_MAX).contains(&action.len()) && action.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    match valid {
+        true => Outcome::Applied(Summary::AdminNoted),
+        false => Outcome::Rejected(Reject::InvalidAdminNote),
+    }
+}
 
 /// Longest operator name, in bytes.
 pub const OPERATOR_NAME_LEN_MAX: usize = 64;

@@ -99,6 +99,14 @@ pub enum CommandBody {
     Account(AccountRequest),
     /// An account holder's listen key: open, keep alive, close (see `listen_keys`).
     ListenKey(ListenKeyRequest),
+    /// A cluster administration action an operator asked for (a membership change, a
+    /// snapshot), as text: it changes nothing but the audit trail. The node that authorised
+    /// the action commits it before the action runs, so the trail shows every attempt; the
+    /// membership itself is in Raft's own log entries.
+    AdminNote {
+        /// What was asked, e.g. `add learner 4 (aws us-east-1 us-east-1b)`.
+        action: String,
+    },
 }
 
 /// A request from an account holder. Idempotent by `(account, request_id)` within the window.

@@ -205,6 +205,7 @@ impl Engine {
             CommandBody::RevokeApiKey { key } => self.revoke_api_key(key),
             CommandBody::Account(request) => self.account_request(request, events),
             CommandBody::ListenKey(request) => self.listen_key_request(request),
+            CommandBody::AdminNote { action } => crate::audit::admin_note(action),
         };
         match outcome {
             Outcome::Applied(_) => {

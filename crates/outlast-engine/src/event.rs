@@ -88,6 +88,8 @@ pub enum Summary {
     ApiKeyRevoked(AccountId),
     /// The account's listen key was opened, kept alive or closed.
     ListenKey(AccountId),
+    /// A cluster administration action is in the audit trail.
+    AdminNoted,
 }
 
 /// The states of a withdrawal. Only these transitions exist: Requested → Sent → Confirmed,

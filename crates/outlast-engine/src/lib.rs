@@ -46,7 +46,7 @@ pub use api_keys::{
     api_key_valid, ApiKey, ApiKeySpec, IpNet, KeyCredential, KeyPermissions, API_KEY_IPS_MAX, API_KEY_LEN_MAX,
     API_KEY_LEN_MIN, SEALED_SECRET_BYTES_MAX,
 };
-pub use audit::{operator_name_valid, AuditRecord, OPERATOR_NAME_LEN_MAX};
+pub use audit::{operator_name_valid, AuditRecord, ADMIN_NOTE_LEN_MAX, OPERATOR_NAME_LEN_MAX};
 pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
 #[cfg(feature = "planted-faults")]
 pub use engine::PlantedBug;

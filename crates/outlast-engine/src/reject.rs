@@ -109,6 +109,9 @@ reject_codes! {
     /// The command names an operator that is not 1 to 64 printable ASCII characters, or names
     /// one on an account holder's request.
     InvalidOperator = 6006,
+    /// A cluster administration note is empty, longer than `ADMIN_NOTE_LEN_MAX` bytes, or not
+    /// printable ASCII.
+    InvalidAdminNote = 6007,
 
     // 7xxx: configured limits reached.
     /// `accounts_max` reached.

@@ -75,3 +75,24 @@ fn the_trail_is_bounded_counted_and_kept_by_snapshots() {
     }
     assert_ne!(other.engine.digest(), f.engine.digest());
 }
+
+#[test]
+fn an_administration_note_is_recorded_and_changes_nothing_else_and_bad_text_is_refused() {
+    let mut f = Fixture::new();
+    let before = f.engine.audit_total();
+    let balances = f.engine.balance(ALICE, QUOTE);
+    let note = CommandBody::AdminNote { action: "add learner 4 (aws us-east-1 us-east-1b)".into() };
+    assert_eq!(f.apply_as(Some("ops"), note.clone()), Outcome::Applied(Summary::AdminNoted));
+    let record = f.engine.audit_records().last().unwrap().clone();
+    assert_eq!((record.operator.as_deref(), record.action), (Some("ops"), note.clone()));
+    assert_eq!(f.engine.balance(ALICE, QUOTE), balances);
+    // Each attempt is its own record: the same text again is recorded again.
+    assert_eq!(f.apply_as(Some("ops"), note), Outcome::Applied(Summary::AdminNoted));
+    assert_eq!(f.engine.audit_total(), before + 2);
+    let digest = f.engine.digest();
+    for bad in [String::new(), "x".repeat(ADMIN_NOTE_LEN_MAX + 1), "tab\there".into(), "é".into()] {
+        let outcome = f.apply_as(Some("ops"), CommandBody::AdminNote { action: bad.clone() });
+        assert_eq!(outcome, Outcome::Rejected(Reject::InvalidAdminNote), "{bad:?}");
+    }
+    assert_eq!((f.engine.audit_total(), f.engine.digest()), (before + 2, digest));
+}

@@ -73,6 +73,19 @@ pub(crate) struct Material {
     pub(crate) key: PrivateKeyDer<'static>,
 }
 
+impl Material {
+    /// Checks that the certificate chains to the CA and is valid now (a reload must not swap
+    /// working material for a certificate of another CA, or an expired one).
+    fn check_chain(&self, files: &TlsFiles) -> io::Result<()> {
+        let ca = WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider())
+            .build()
+            .map_err(|e| invalid(&files.ca, e))?;
+        ca.verify_client_cert(&self.chain[0], &self.chain[1..], UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| invalid(&files.cert, format!("not a valid certificate of the cluster's CA now: {e}")))
+    }
+}
+
 impl TlsFiles {
     /// The three files.
     fn paths(&self) -> Vec<PathBuf> {
@@ -125,8 +138,12 @@ impl Connector {
     /// empty: for tests).
     pub fn speaking(cluster: &str, files: &TlsFiles, protocol: &[u8]) -> io::Result<Connector> {
         let (paths, files, offered) = (files.paths(), files.clone(), protocol.to_vec());
-        let load = move || {
-            let Material { roots, chain, key } = files.load()?;
+        let load = move |reload: bool| {
+            let material = files.load()?;
+            if reload {
+                material.check_chain(&files)?;
+            }
+            let Material { roots, chain, key } = material;
             let mut config = ClientConfig::builder_with_provider(provider())
                 .with_protocol_versions(&[&rustls::version::TLS13])
                 .map_err(|e| invalid(&files.cert, e))?
@@ -275,8 +292,17 @@ impl Acceptor {
 
     fn build(cluster: &str, files: &TlsFiles, admit: Admit, protocol: Option<&'static [u8]>) -> io::Result<Acceptor> {
         let (paths, files, name, admitted) = (files.paths(), files.clone(), cluster.to_string(), admit.clone());
-        let load = move || {
-            let Material { roots, chain, key } = files.load()?;
+        let load = move |reload: bool| {
+            let material = files.load()?;
+            if reload {
+                material.check_chain(&files)?;
+                // A listener's certificate is a node's: every one names "a node of the cluster".
+                let leaf = ParsedCertificate::try_from(&material.chain[0]).map_err(|e| invalid(&files.cert, e))?;
+                if !proves(&leaf, &name, &Identity::AnyNode) {
+                    return Err(invalid(&files.cert, format!("names no node of cluster {name}")));
+                }
+            }
+            let Material { roots, chain, key } = material;
             let ca = WebPkiClientVerifier::builder_with_provider(roots, provider())
                 .build()
                 .map_err(|e| invalid(&files.ca, e))?;

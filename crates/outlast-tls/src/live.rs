@@ -8,7 +8,9 @@
 //! cutting them would cost the cluster its heartbeats mid-rotation).
 //!
 //! Must never: replace working material by files that do not load (a half-written key, a
-//! certificate that does not match its key): the old material stays and the error is reported.
+//! certificate that does not match its key) or, for a node's or operator's material, by a
+//! certificate that does not chain to the cluster's CA, is not valid now, or (on a listener)
+//! names no node of the cluster: the old material stays and the error is reported.
 
 use std::io;
 use std::path::PathBuf;
@@ -29,7 +31,9 @@ fn stamp(path: &PathBuf) -> Stamp {
 /// Material of type `M` loaded from `paths` by `load`, reloadable.
 pub(crate) struct Live<M> {
     paths: Vec<PathBuf>,
-    load: Box<dyn Fn() -> io::Result<M> + Send + Sync>,
+    /// Loads the material; its argument says whether it replaces material in use (a reload,
+    /// checked harder: see the module doc).
+    load: Box<dyn Fn(bool) -> io::Result<M> + Send + Sync>,
     current: RwLock<(u64, Arc<M>)>,
     stamps: Mutex<Vec<Stamp>>,
     /// When the certificates of the material in use expire, per file (read when it was loaded).
@@ -51,10 +55,10 @@ impl<M: Send + Sync + 'static> Live<M> {
     /// Loads `paths` with `load` now (an error is the caller's) and registers the result.
     pub(crate) fn new(
         paths: Vec<PathBuf>,
-        load: impl Fn() -> io::Result<M> + Send + Sync + 'static,
+        load: impl Fn(bool) -> io::Result<M> + Send + Sync + 'static,
     ) -> io::Result<Arc<Live<M>>> {
         let stamps = paths.iter().map(stamp).collect();
-        let material = load()?;
+        let material = load(false)?;
         let expiries = Mutex::new(expiries_of(&paths));
         let live = Arc::new(Live {
             paths,
@@ -84,7 +88,7 @@ impl<M: Send + Sync + 'static> Reload for Live<M> {
 
     fn reload(&self) -> io::Result<()> {
         let stamps: Vec<Stamp> = self.paths.iter().map(stamp).collect();
-        let material = (self.load)()?;
+        let material = (self.load)(true)?;
         *self.expiries.lock().unwrap_or_else(|p| p.into_inner()) = expiries_of(&self.paths);
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         *current = (current.0 + 1, Arc::new(material));

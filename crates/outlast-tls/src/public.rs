@@ -38,7 +38,7 @@ impl PublicAcceptor {
     /// key in `key_file`.
     pub fn new(cert_file: &Path, key_file: &Path) -> io::Result<PublicAcceptor> {
         let (cert, key) = (cert_file.to_path_buf(), key_file.to_path_buf());
-        let acceptor = Live::new(vec![cert.clone(), key.clone()], move || load(&cert, &key))?;
+        let acceptor = Live::new(vec![cert.clone(), key.clone()], move |_reload| load(&cert, &key))?;
         Ok(PublicAcceptor { acceptor })
     }
 

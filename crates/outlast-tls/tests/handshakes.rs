@@ -140,7 +140,8 @@ async fn presented(client: &Connector, expect: &Identity, server: &Acceptor) -> 
 
 /// A node's certificate rotated on disk (re-issued by the same CA) is taken on reload: new
 /// handshakes present it, on both sides. Files that do not load — a key that is not a key —
-/// are refused with the file named, and the material in use stays.
+/// or a certificate of another CA or cluster are refused with the file named, and the
+/// material in use stays.
 #[tokio::test]
 async fn a_reload_takes_rotated_certificates_and_refuses_broken_files() {
     use rustls::pki_types::pem::PemObject;
@@ -168,6 +169,20 @@ async fn a_reload_takes_rotated_certificates_and_refuses_broken_files() {
     let mine: Vec<_> = refused.iter().filter(|r| r.files.contains(&*pki.key(&one).to_string_lossy())).collect();
     assert!(!mine.is_empty() && mine.iter().all(|r| r.error.is_some()), "{refused:?}");
     assert_eq!(presented(&client, &one, &server).await, after, "the working certificate stays");
+
+    // A matching pair that is not a node's of this cluster: from another CA, or this CA's
+    // certificate for an operator. Each loads as files, and each is refused, naming why.
+    let stranger = Authority::generate("lab").unwrap().0;
+    for (issued, why) in [
+        (stranger.issue(&one).unwrap(), "not a valid certificate of the cluster's CA"),
+        (ca.issue(&Identity::Operator("alice".into())).unwrap(), "names no node of cluster lab"),
+    ] {
+        pki.write(&one, &issued).unwrap();
+        let refused = outlast_tls::reload_all();
+        let mine: Vec<_> = refused.iter().filter(|r| r.files.contains(&*pki.cert(&one).to_string_lossy())).collect();
+        assert!(mine.iter().any(|r| r.error.as_deref().is_some_and(|e| e.contains(why))), "{why}: {refused:?}");
+        assert_eq!(presented(&client, &one, &server).await, after, "the working certificate stays ({why})");
+    }
 }
 
 /// An operator-plane handshake: `config` dials `dialled` (an address, as a URL would name it);

@@ -304,6 +304,27 @@ async fn a_learner_joins_catches_up_becomes_a_voter_and_carries_the_quorum() {
     // Node 4 replaces node 1 as a voter (providers gcp, azure, aws).
     let (ok, text) = admin(&["voters", "2,3,4"]);
     assert!(ok, "{text}");
+    // Every administration request is in the replicated audit trail under the operator's
+    // certificate name, the refused one included (recorded before it ran).
+    let token = outlast_lab::processes::OPERATOR_TOKEN;
+    let api = outlast_client::Client::new(
+        vec![format!("http://{}", cluster.api_addr(3))],
+        None,
+        outlast_client::FailoverPolicy::default(),
+    );
+    let trail = api.operator(token, "GET", "/operator/v1/audit/actions", &[("limit", "10".into())]).await.unwrap();
+    let notes: Vec<(String, String)> = trail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            Some((r["operator"].as_str()?.to_string(), r["action"]["AdminNote"]["action"].as_str()?.to_string()))
+        })
+        .collect();
+    let asked: Vec<String> =
+        notes.iter().map(|(_, action)| action.split(' ').take(3).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(asked, ["set voters 2,3,4", "set voters 3,4", "add learner 4"], "newest first: {trail}");
+    assert!(notes.iter().all(|(operator, _)| operator == outlast_lab::up::LAB_OPERATOR), "{trail}");
 
     // With 1 and 2 gone, only 3 and 4 are left: a majority of {2,3,4} only because 4 votes now.
     cluster.kill(1);
