@@ -128,7 +128,7 @@ pub struct Client {
     current: AtomicUsize,
     transport: Transport,
     /// What `https://` endpoints (and their `wss://` streams) are trusted with.
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Arc<rustls::ClientConfig>,
     credentials: Option<Credentials>,
     policy: FailoverPolicy,
 }
@@ -168,7 +168,8 @@ impl Client {
         Client::with_tls(endpoints, credentials, policy, None)
     }
 
-    /// `new`, trusting `tls` for `https://` endpoints (see `trusting_ca_file`).
+    /// `new`, trusting `tls` for `https://` endpoints (see `trusting_ca_file`); with none, the
+    /// public CAs browsers trust (`public_roots`).
     pub fn with_tls(
         endpoints: Vec<String>,
         credentials: Option<Credentials>,
@@ -177,14 +178,15 @@ impl Client {
     ) -> Client {
         assert!(!endpoints.is_empty(), "a client needs at least one endpoint");
         let endpoints = endpoints.into_iter().map(|e| e.trim_end_matches('/').to_string()).collect();
+        let tls = tls.unwrap_or_else(crate::transport::public_roots);
         let transport = Transport::new(policy.attempt_timeout, tls.clone());
-        let tls = tls.map(Arc::new);
+        let tls = Arc::new(tls);
         Client { endpoints, current: AtomicUsize::new(0), transport, tls, credentials, policy }
     }
 
-    /// What the client trusts for `https://` endpoints and `wss://` streams (none: nothing).
-    pub fn tls(&self) -> Option<&Arc<rustls::ClientConfig>> {
-        self.tls.as_ref()
+    /// What the client trusts for `https://` endpoints and `wss://` streams.
+    pub fn tls(&self) -> &Arc<rustls::ClientConfig> {
+        &self.tls
     }
 
     /// The endpoint calls go to now.

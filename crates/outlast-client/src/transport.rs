@@ -36,14 +36,13 @@ pub enum Attempt {
 
 impl Transport {
     /// A transport whose connections time out after `connect_timeout`, trusting `tls` for
-    /// `https://` endpoints (with none, an `https://` endpoint fails: nothing is trusted).
-    pub fn new(connect_timeout: Duration, tls: Option<rustls::ClientConfig>) -> Transport {
+    /// `https://` endpoints.
+    pub fn new(connect_timeout: Duration, tls: rustls::ClientConfig) -> Transport {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
         // `https://` URIs need the HTTP connector to hand them on.
         connector.enforce_http(false);
-        let tls = tls.unwrap_or_else(|| trusting(rustls::RootCertStore::empty()));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -95,6 +94,12 @@ pub fn trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
         .expect("the ring provider supports the default versions")
         .with_root_certificates(roots)
         .with_no_client_auth()
+}
+
+/// A client configuration trusting the public CAs browsers trust (Mozilla's roots, compiled
+/// in): for nodes whose `[api_tls]` certificate comes from a public CA.
+pub fn public_roots() -> rustls::ClientConfig {
+    trusting(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
 }
 
 /// A client configuration trusting the CA certificates in the PEM file `ca_file` (a lab's own CA).

@@ -96,7 +96,7 @@ async fn watch_once(
     report: &mut impl FnMut(BookEvent) -> bool,
 ) -> End {
     let url = format!("{}/ws/{stream_name}", endpoint.replacen("http", "ws", 1));
-    let mut socket = match crate::websocket::connect_websocket(&url, client.tls(), Duration::from_secs(2)).await {
+    let mut socket = match crate::websocket::connect_websocket(&url, Some(client.tls()), Duration::from_secs(2)).await {
         Ok(socket) => socket,
         Err(error) => return End::Broken(format!("connect: {error}")),
     };
