@@ -168,6 +168,29 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1000, format!("This path takes a WebSocket handshake: {why}"))
     }
 
+    /// 400: a request the HTTP parser could not read (its request line or a header).
+    pub fn malformed_request() -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            -1000,
+            "Malformed request: its request line or a header could not be parsed.",
+        )
+    }
+
+    /// 414: a request target over the parser's limit.
+    pub fn target_too_long() -> ApiError {
+        ApiError::new(StatusCode::URI_TOO_LONG, -1000, "The request target is too long.")
+    }
+
+    /// 431: a request head (target and headers) over its limit.
+    pub fn head_too_large(size_bytes_max: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            -1000,
+            format!("The request headers are too large (at most {size_bytes_max} bytes with the target)."),
+        )
+    }
+
     /// 405 for a method a path does not take.
     pub fn method_not_allowed() -> ApiError {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, -1000, "Method not allowed for this path.")

@@ -44,6 +44,17 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// own write and read deadlines are shorter; a WebSocket runs on after its upgrade response).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Longest request head this server takes: the target and every header, in bytes. hyper's
+/// own limit depends on how the bytes arrive (a head that comes in one read may pass it), so
+/// this one is checked on every request that hyper parsed.
+pub const HEAD_BYTES_MAX: usize = 64 * 1024;
+
+/// The size of `request`'s head as `HEAD_BYTES_MAX` counts it.
+fn head_bytes<B>(request: &hyper::Request<B>) -> usize {
+    let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    target + request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>()
+}
+
 /// HSTS for a year: the browser uses HTTPS for this origin from now on.
 const HSTS: &str = "max-age=31536000";
 
@@ -124,12 +135,16 @@ where
             if let Some(plane) = plane {
                 request.extensions_mut().insert(plane);
             }
-            let handled = tower_service::Service::call(&mut app, request);
-            let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(never)) => match never {},
-                Err(_) => {
-                    ApiError::unknown_outcome(&format!("the request took over {REQUEST_TIMEOUT:?}")).into_response()
+            let mut response = if head_bytes(&request) > HEAD_BYTES_MAX {
+                ApiError::head_too_large(HEAD_BYTES_MAX).into_response()
+            } else {
+                let handled = tower_service::Service::call(&mut app, request);
+                match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(_) => {
+                        ApiError::unknown_outcome(&format!("the request took over {REQUEST_TIMEOUT:?}")).into_response()
+                    }
                 }
             };
             if tls {

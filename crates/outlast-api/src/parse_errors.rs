@@ -38,12 +38,11 @@ fn automatic_answer(head: &[u8]) -> Option<ApiError> {
     if !empty {
         return None;
     }
-    let msg = match status {
-        StatusCode::URI_TOO_LONG => "The request target is too long.",
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "The request headers are too large.",
-        _ => "Malformed request: its request line or a header could not be parsed.",
-    };
-    Some(ApiError { status, code: -1000, msg: msg.into() })
+    Some(match status {
+        StatusCode::URI_TOO_LONG => ApiError::target_too_long(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::head_too_large(crate::http_server::HEAD_BYTES_MAX),
+        _ => ApiError::malformed_request(),
+    })
 }
 
 /// The replacement answer: the status, JSON, and the end of the connection.

@@ -132,9 +132,15 @@ async fn requests_the_http_parser_refuses_get_json_errors_and_change_nothing() {
             b"POST /api/v3/order HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n".to_vec(),
             &["400"],
         ),
+        // Over this server's limit, and over hyper's own (whichever refuses, the answer is JSON).
         (
             "a header block over the limit",
-            format!("GET /api/v3/ping HTTP/1.1\r\nhost: x\r\nx-junk: {}\r\n\r\n", "j".repeat(500_000)).into_bytes(),
+            format!("GET /api/v3/ping HTTP/1.1\r\nhost: x\r\nx-junk: {}\r\n\r\n", "j".repeat(100_000)).into_bytes(),
+            &["431"],
+        ),
+        (
+            "a header block over the parser's buffer",
+            format!("GET /api/v3/ping HTTP/1.1\r\nhost: x\r\nx-junk: {}\r\n\r\n", "j".repeat(2_000_000)).into_bytes(),
             &["431"],
         ),
         (
@@ -145,10 +151,15 @@ async fn requests_the_http_parser_refuses_get_json_errors_and_change_nothing() {
         ("a header with no colon", b"GET /api/v3/ping HTTP/1.1\r\nhost: x\r\nnocolon\r\n\r\n".to_vec(), &["400"]),
     ];
     for (what, request, statuses) in cases {
+        // The server closes after a parse error; a refusal by a handler closes on request.
+        let at = request.windows(9).position(|w| w == b"host: x\r\n").expect("a host header") + 9;
+        let request = [&request[..at], b"connection: close\r\n", &request[at..]].concat();
         let mut stream = TcpStream::connect(node.api).await.unwrap();
         // The server may answer and close before it has read everything.
         let _ = stream.write_all(&request).await;
-        let reply = read_all(&mut stream, Duration::from_secs(10)).await.expect("closed within 10 s");
+        let reply = read_all(&mut stream, HEADER_TIMEOUT * 3)
+            .await
+            .unwrap_or_else(|| panic!("{what}: not closed within {:?}", HEADER_TIMEOUT * 3));
         let text = String::from_utf8_lossy(&reply);
         let status = text.get(9..12).unwrap_or_default();
         assert!(statuses.contains(&status), "{what}: {text:.200}");
