@@ -8,8 +8,9 @@
 //! provider = "aws"
 //! region = "us-east-1"
 //! zone = "us-east-1a"
-//! heartbeat_ms = 50                  # optional
-//! election_timeout_ms = [150, 300]   # optional
+//! heartbeat_ms = 50                  # optional; across regions, more than rtt_ms_max + 40
+//! election_timeout_ms = [150, 300]   # optional; the same on every node
+//! rtt_ms_max = 132                   # optional: the longest round trip between two members, declared
 //! snapshot_every_entries = 10000     # optional
 //! log_kept_behind_snapshot = 1000    # optional
 //! preferred_region = "us-east-1"     # optional: where the leader should be
@@ -119,6 +120,12 @@ pub struct NodeConfig {
     /// Election timeout range, in ms.
     #[serde(default = "default_election_timeout_ms")]
     pub election_timeout_ms: [u64; 2],
+    /// The longest round trip between two members, in ms, as the operator measured it: the
+    /// heartbeat must exceed it by `RTT_MARGIN_MS` (openraft 0.9 gives each AppendEntries one
+    /// heartbeat interval to complete). `outlast config check` asks for it when the members
+    /// span regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms_max: Option<u64>,
     /// Applied entries between automatic snapshots.
     #[serde(default = "default_snapshot_every_entries")]
     pub snapshot_every_entries: u64,
@@ -231,6 +238,17 @@ impl TlsConfig {
     }
 }
 
+/// How much longer than the longest round trip a heartbeat must be: fsync and scheduling on
+/// both ends of an AppendEntries, which must complete within one heartbeat.
+pub const RTT_MARGIN_MS: u64 = 40;
+
+/// The Raft timing for a longest round trip of `rtt_ms`: the heartbeat, and election timeouts
+/// of one and a half and two heartbeats (the upper end is every voter's leader lease).
+pub fn raft_timing_ms(rtt_ms: u64) -> (u64, [u64; 2]) {
+    let heartbeat = rtt_ms + RTT_MARGIN_MS;
+    (heartbeat, [3 * heartbeat / 2, 2 * heartbeat])
+}
+
 fn default_heartbeat_ms() -> u64 {
     50
 }
@@ -297,6 +315,7 @@ impl NodeConfig {
             zone: me.zone,
             heartbeat_ms: default_heartbeat_ms(),
             election_timeout_ms: default_election_timeout_ms(),
+            rtt_ms_max: None,
             snapshot_every_entries: default_snapshot_every_entries(),
             log_kept_behind_snapshot: default_log_kept_behind_snapshot(),
             preferred_region: None,
@@ -340,6 +359,15 @@ impl NodeConfig {
         let [low, high] = self.election_timeout_ms;
         if self.heartbeat_ms == 0 || low <= self.heartbeat_ms || high <= low {
             return Err("need 0 < heartbeat_ms < election_timeout_ms[0] < election_timeout_ms[1]".into());
+        }
+        if let Some(rtt_ms) = self.rtt_ms_max {
+            if self.heartbeat_ms < rtt_ms + RTT_MARGIN_MS {
+                let (heartbeat, election) = raft_timing_ms(rtt_ms);
+                return Err(format!(
+                    "heartbeat_ms {} does not exceed the longest round trip ({rtt_ms} ms) by {RTT_MARGIN_MS} ms:                      replication would never settle; set heartbeat_ms = {heartbeat} and election_timeout_ms = {election:?}",
+                    self.heartbeat_ms
+                ));
+            }
         }
         if self.snapshot_every_entries == 0 {
             return Err("snapshot_every_entries must be positive".into());

@@ -32,6 +32,7 @@ pub mod admin;
 pub mod authority;
 pub mod batcher;
 pub mod config;
+pub mod config_check;
 pub mod elections;
 pub mod forward;
 pub mod frame;

@@ -210,15 +210,15 @@ impl Topology {
         pairs.map(|(a, b)| self.latency_ms(a, b) + self.latency_ms(b, a) + 2 * self.jitter_ms).max().unwrap_or(0)
     }
 
-    /// Raft timing for these distances: openraft 0.9 gives an AppendEntries call one heartbeat
-    /// interval to complete, so the interval must exceed the longest round trip (plus a margin
-    /// for fsync and scheduling). The election timeout's upper end is also the voters' leader
-    /// lease, the least silence before anyone can win a vote, so it is the same on every node:
-    /// two heartbeats. Who campaigns first is not left to these timers but to the nodes'
-    /// order (see `outlast_cluster::elections`).
+    /// Raft timing for these distances (`outlast_cluster::config::raft_timing_ms` of the
+    /// longest round trip): openraft 0.9 gives an AppendEntries call one heartbeat interval to
+    /// complete, so the interval must exceed the longest round trip (plus a margin for fsync
+    /// and scheduling). The election timeout's upper end is also the voters' leader lease, the
+    /// least silence before anyone can win a vote, so it is the same on every node: two
+    /// heartbeats. Who campaigns first is not left to these timers but to the nodes' order
+    /// (see `outlast_cluster::elections`).
     pub fn raft_timing_ms(&self) -> (u64, [u64; 2]) {
-        let heartbeat = u64::from(self.max_rtt_ms()) + 40;
-        (heartbeat, [3 * heartbeat / 2, 2 * heartbeat])
+        outlast_cluster::config::raft_timing_ms(u64::from(self.max_rtt_ms()))
     }
 
     /// One-way latency from node `from` to node `to`, in ms.

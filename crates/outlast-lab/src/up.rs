@@ -196,6 +196,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
     let (heartbeat_ms, election_timeout_ms) = topology.raft_timing_ms();
     config.heartbeat_ms = heartbeat_ms;
     config.election_timeout_ms = election_timeout_ms;
+    config.rtt_ms_max = Some(u64::from(topology.max_rtt_ms()));
     config.api_addr = Some(addrs.api.to_string());
     config.raft_listen_addr = Some(addrs.raft_listen.to_string());
     config.client_listen_addr = Some(addrs.client_listen.to_string());

@@ -68,6 +68,13 @@ enum Top {
         #[command(subcommand)]
         action: cert_cmd::Action,
     },
+    /// Check node configuration files, each on its own and all together as one cluster (the
+    /// same members, one cluster id, the same Raft timing that fits the declared round trips,
+    /// voters that survive losing a provider). Exits 1 with what to change.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print which single and double losses of providers, regions and zones the voters survive.
     /// Exits 1 if losing one provider would stop the cluster.
     Plan {
@@ -163,10 +170,21 @@ enum Top {
     Client(client_cmd::Command),
 }
 
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Check the files of every node of one cluster together (or one node's file alone).
+    Check {
+        /// Node configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
         Top::Plan { cluster } => plan_cmd::run(&cluster),
+        Top::Config { action: ConfigAction::Check { files } } => plan_cmd::check(&files),
         Top::Cert { dir, action } => cert_cmd::run(&dir, action),
         Top::Admin { node, pki, operator, action } => admin_cmd::run(&node, pki.as_deref(), &operator, action),
         Top::Demo => demo::run(),

@@ -1,4 +1,5 @@
-//! `outlast plan cluster.toml`: which losses of providers, regions and zones the voters survive.
+//! `outlast plan cluster.toml`: which losses of providers, regions and zones the voters survive;
+//! and `outlast config check FILE…`: whether node files describe one cluster that can start.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -45,6 +46,44 @@ pub fn run(path: &Path) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         println!("\nverdict: UNSAFE — losing {} stops the cluster", fatal.join(" or "));
+        ExitCode::from(1)
+    }
+}
+
+/// `outlast config check`: every file on its own, then all together
+/// (`outlast_cluster::config_check`); the findings, each with what to change.
+pub fn check(paths: &[std::path::PathBuf]) -> ExitCode {
+    let mut loaded = Vec::new();
+    let mut failed = false;
+    for path in paths {
+        match outlast_cluster::config::NodeConfig::load(path) {
+            Ok(config) => loaded.push((path.clone(), config)),
+            Err(error) => {
+                println!("{error}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        println!("verdict: REFUSED (fix the files above, then check again)");
+        return ExitCode::from(1);
+    }
+    let findings = outlast_cluster::config_check::check_cluster(&loaded);
+    for finding in &findings {
+        println!("{}: {}", finding.file.display(), finding.problem);
+    }
+    if findings.is_empty() {
+        let first = &loaded[0].1;
+        println!(
+            "verdict: OK: {} file(s), {} member(s), heartbeat {} ms, election timeout {:?} ms",
+            loaded.len(),
+            first.peers.len(),
+            first.heartbeat_ms,
+            first.election_timeout_ms
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!("verdict: REFUSED ({} finding(s))", findings.len());
         ExitCode::from(1)
     }
 }
