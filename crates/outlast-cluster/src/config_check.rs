@@ -35,19 +35,27 @@ pub fn check_cluster(files: &[(PathBuf, NodeConfig)]) -> Vec<Finding> {
     let mut ids = BTreeMap::new();
     for (path, config) in files {
         if let Some(other) = ids.insert(config.id, path) {
-            found(path, format!("node {} is also configured in {}: give each node its own id", config.id, other.display()));
+            found(
+                path,
+                format!("node {} is also configured in {}: give each node its own id", config.id, other.display()),
+            );
         }
     }
     for (path, config) in &files[1..] {
         if config.peers != first.peers {
-            found(path, format!(
-                "its [[peers]] differ from {}'s: every node must list the same members at the same addresses",
-                first_path.display()
-            ));
+            found(
+                path,
+                format!(
+                    "its [[peers]] differ from {}'s: every node must list the same members at the same addresses",
+                    first_path.display()
+                ),
+            );
         }
         let timing = (config.heartbeat_ms, config.election_timeout_ms);
         if timing != (first.heartbeat_ms, first.election_timeout_ms) {
-            found(path, format!(
+            found(
+                path,
+                format!(
                 "heartbeat_ms {} and election_timeout_ms {:?} differ from {}'s ({} and {:?}): use the same on every \
                  node (a voter's election timeout is also its leader lease, so the longest sets the pace)",
                 config.heartbeat_ms,
@@ -55,19 +63,29 @@ pub fn check_cluster(files: &[(PathBuf, NodeConfig)]) -> Vec<Finding> {
                 first_path.display(),
                 first.heartbeat_ms,
                 first.election_timeout_ms
-            ));
+            ),
+            );
         }
         if config.rtt_ms_max != first.rtt_ms_max {
-            found(path, format!("rtt_ms_max differs from {}'s: declare the same longest round trip on every node", first_path.display()));
+            found(
+                path,
+                format!(
+                    "rtt_ms_max differs from {}'s: declare the same longest round trip on every node",
+                    first_path.display()
+                ),
+            );
         }
         let cluster = |c: &NodeConfig| c.tls.as_ref().map(|tls| tls.cluster.clone());
         if cluster(config) != cluster(first) {
-            found(path, format!(
-                "[tls] cluster {:?} differs from {}'s {:?}: one cluster has one id, and every node needs [tls]",
-                cluster(config),
-                first_path.display(),
-                cluster(first)
-            ));
+            found(
+                path,
+                format!(
+                    "[tls] cluster {:?} differs from {}'s {:?}: one cluster has one id, and every node needs [tls]",
+                    cluster(config),
+                    first_path.display(),
+                    cluster(first)
+                ),
+            );
         }
     }
     let regions: BTreeSet<&str> = first.peers.iter().map(|p| p.region.as_str()).collect();
@@ -82,20 +100,23 @@ pub fn check_cluster(files: &[(PathBuf, NodeConfig)]) -> Vec<Finding> {
     }
     let fatal = fatal_provider_losses(&first.members());
     if !fatal.is_empty() {
-        found(first_path, format!(
-            "the voters would stop if provider {} were lost: spread them so that no provider holds half of them \
+        found(
+            first_path,
+            format!(
+                "the voters would stop if provider {} were lost: spread them so that no provider holds half of them \
              (see `outlast plan`)",
-            fatal.join(" or ")
-        ));
+                fatal.join(" or ")
+            ),
+        );
     }
     let listed: BTreeSet<u64> = first.peers.iter().map(|p| p.id).collect();
     let given: BTreeSet<u64> = files.iter().map(|(_, c)| c.id).collect();
     let missing: Vec<String> = listed.difference(&given).map(|id| id.to_string()).collect();
     if !missing.is_empty() && files.len() > 1 {
-        found(first_path, format!(
-            "no file was given for member(s) {}: check every member's file together",
-            missing.join(", ")
-        ));
+        found(
+            first_path,
+            format!("no file was given for member(s) {}: check every member's file together", missing.join(", ")),
+        );
     }
     findings
 }
@@ -145,7 +166,11 @@ mod tests {
     }
 
     fn problems(files: &[(PathBuf, NodeConfig)]) -> String {
-        check_cluster(files).iter().map(|f| format!("{}: {}", f.file.display(), f.problem)).collect::<Vec<_>>().join("\n")
+        check_cluster(files)
+            .iter()
+            .map(|f| format!("{}: {}", f.file.display(), f.problem))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     #[test]
