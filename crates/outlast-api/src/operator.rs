@@ -405,21 +405,22 @@ async fn cluster_view(api: &Shared) -> Value {
         Some(leader) if leader == api.me.0 => metrics.last_applied.map(|l| l.index),
         _ => None,
     };
+    // Every member at once: the view takes as long as the slowest answer (at most
+    // STATUS_DEADLINE), not their sum, so two unreachable members do not make it time out.
+    let asks = members.iter().map(|(id, info)| async move {
+        if *id == api.me.0 {
+            return Some(outlast_cluster::status::status(&api.raft, &api.reader, &api.me));
+        }
+        let peer = outlast_cluster::Identity::Node(*id);
+        match call_with(&api.writer.dialer, &info.client_addr, &peer, &ClientRequest::Status, STATUS_DEADLINE).await {
+            Ok(ClientReply::Status(status)) => Some(status),
+            _ => None,
+        }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    let statuses: Vec<_> =
+        members.iter().zip(answers).map(|((id, info), status)| (*id, info.clone(), status)).collect();
     let mut nodes = Vec::new();
-    let mut statuses = Vec::new();
-    for (id, info) in &members {
-        let status = if *id == api.me.0 {
-            Some(outlast_cluster::status::status(&api.raft, &api.reader, &api.me))
-        } else {
-            let peer = outlast_cluster::Identity::Node(*id);
-            match call_with(&api.writer.dialer, &info.client_addr, &peer, &ClientRequest::Status, STATUS_DEADLINE).await
-            {
-                Ok(ClientReply::Status(status)) => Some(status),
-                _ => None,
-            }
-        };
-        statuses.push((*id, info.clone(), status));
-    }
     let top =
         leader_applied.or_else(|| statuses.iter().filter_map(|(_, _, s)| s.as_ref()?.last_applied).max()).unwrap_or(0);
     for (id, info, status) in statuses {

@@ -87,7 +87,7 @@ pub struct Report {
 
 /// Median round trip (ms) of a status request from `source` through node `to`'s link proxy.
 async fn probe(dialer: &TcpDialer, source: std::net::IpAddr, to: u64) -> Result<f64, String> {
-    let addr = NodeAddrs::of(to).client.to_string();
+    let addr = NodeAddrs::of(to).client;
     let from = TcpDialer { source_ip: Some(source), ..dialer.clone() };
     let mut connection =
         Connection::open(&from, &addr, &Identity::Node(to)).await.map_err(|e| format!("probe {addr}: {e}"))?;
@@ -139,7 +139,7 @@ async fn measure_cluster(cluster: &Cluster, config: &Config) -> Result<Report, S
     // The leader plus this many followers make a quorum.
     let followers_needed = followers.len().div_ceil(2);
     assert!(followers_needed >= 1 && followers_needed <= followers.len());
-    let source = NodeAddrs::of(leader).source;
+    let source = NodeAddrs::of(leader).source.expect("loopback nodes have a source address");
     let mut floors = Vec::new();
     let mut rtt_ms = BTreeMap::new();
     let mut per_clients: BTreeMap<usize, [Vec<f64>; 4]> = BTreeMap::new();

@@ -23,6 +23,8 @@ use crate::up::{NodeAddrs, LAB_OPERATOR};
 #[derive(Clone)]
 pub struct Access {
     ids: Vec<u64>,
+    /// Each node's addresses (loopback or its namespace's).
+    addrs: std::collections::BTreeMap<u64, NodeAddrs>,
     /// Trusts the lab's CA for the public origins (`None`: plain HTTP).
     public_tls: Option<rustls::ClientConfig>,
     operator: Credential,
@@ -41,8 +43,9 @@ impl Access {
     /// token.
     pub fn of(dir: &StateDir, topology: &Topology) -> Result<Access, String> {
         let ids = topology.nodes.iter().map(|n| n.id).collect();
+        let addrs = topology.nodes.iter().map(|n| (n.id, NodeAddrs::in_topology(topology, n.id))).collect();
         if !topology.tls {
-            return Ok(Access { ids, public_tls: None, operator: Credential::Token(dir.read_token()?) });
+            return Ok(Access { ids, addrs, public_tls: None, operator: Credential::Token(dir.read_token()?) });
         }
         let pki = dir.pki();
         let ca = pki.ca_cert();
@@ -51,7 +54,7 @@ impl Access {
         let files = TlsFiles { ca, cert: pki.cert(&me), key: pki.key(&me) };
         let plane = outlast_tls::operator_client_config(&dir.read_cluster_id()?, &files)
             .map_err(|e| format!("the lab operator's certificate: {e}"))?;
-        Ok(Access { ids, public_tls: Some(public_tls), operator: Credential::Plane(plane) })
+        Ok(Access { ids, addrs, public_tls: Some(public_tls), operator: Credential::Plane(plane) })
     }
 
     /// The nodes, in topology order.
@@ -66,7 +69,11 @@ impl Access {
 
     /// Node `id`'s public API, as the tools dial it (by address: the certificate names it too).
     pub fn endpoint(&self, id: u64) -> String {
-        NodeAddrs::of(id).api_url(self.https())
+        self.addrs(id).api_url(self.https())
+    }
+
+    fn addrs(&self, id: u64) -> &NodeAddrs {
+        self.addrs.get(&id).expect("a node of this cluster")
     }
 
     /// Every node's public API, in topology order.
@@ -89,7 +96,7 @@ impl Access {
     pub fn operator(&self, ids: &[u64], policy: FailoverPolicy) -> OperatorClient {
         match &self.operator {
             Credential::Plane(config) => {
-                let endpoints = ids.iter().map(|id| NodeAddrs::of(*id).operator_url()).collect();
+                let endpoints = ids.iter().map(|id| self.addrs(*id).operator_url()).collect();
                 OperatorClient { client: Client::with_tls(endpoints, None, policy, Some(config.clone())), token: None }
             }
             Credential::Token(token) => {

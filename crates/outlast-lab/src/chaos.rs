@@ -32,6 +32,9 @@ pub enum Scenario {
     ProviderOutage,
     /// SIGKILL every node of the leader's region; restart them at heal.
     RegionOutage,
+    /// Cut every link between the leader's provider and the others, both ways; the processes
+    /// keep running and clients still reach them (in the namespace rehearsal, nftables rules).
+    ProviderCut,
     /// SIGKILL the leader, restart it once a new one is elected, again, for the fault window.
     LeaderKillLoop,
     /// Cut both ways between the leader plus one follower and the rest.
@@ -52,8 +55,9 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, as named on the command line.
-    pub const ALL: [(&'static str, Scenario); 10] = [
+    pub const ALL: [(&'static str, Scenario); 11] = [
         ("provider-outage", Scenario::ProviderOutage),
+        ("provider-cut", Scenario::ProviderCut),
         ("region-outage", Scenario::RegionOutage),
         ("leader-kill-loop", Scenario::LeaderKillLoop),
         ("symmetric-partition", Scenario::SymmetricPartition),
@@ -190,17 +194,34 @@ struct Watch {
 }
 
 async fn monitor(access: Access, started: Instant, watch: Arc<Mutex<Watch>>, stop: Arc<AtomicBool>) {
-    // The cluster view asks every member for its status (0.5 s each at most), so a paused
-    // member makes it take that long: the monitor waits for it rather than seeing nothing.
+    // Every node is asked at once, and the view with the highest term that names a leader
+    // wins: a leader cut off from the others still believes it leads until it hears a higher
+    // term, so the first node to answer may be a stale one. Each node's view asks every member
+    // for its status (0.5 s each at most), so a paused member makes it take that long: the
+    // monitor waits for it rather than seeing nothing.
     let policy = FailoverPolicy {
         attempt_timeout: Duration::from_millis(800),
         budget: Duration::from_millis(2000),
-        attempts_max: access.ids().len() as u32,
+        attempts_max: 1,
         ..FailoverPolicy::default()
     };
-    let client = access.operator_all(policy);
+    let clients: Vec<Arc<crate::access::OperatorClient>> =
+        access.ids().iter().map(|id| Arc::new(access.operator(&[*id], policy.clone()))).collect();
     while !stop.load(Ordering::Relaxed) {
-        if let Ok(view) = client.call("GET", "/operator/v1/cluster", &[]).await {
+        let mut asks = tokio::task::JoinSet::new();
+        for client in &clients {
+            let client = client.clone();
+            asks.spawn(async move { client.call("GET", "/operator/v1/cluster", &[]).await.ok() });
+        }
+        let mut best: Option<serde_json::Value> = None;
+        while let Some(answer) = asks.join_next().await {
+            let Ok(Some(view)) = answer else { continue };
+            let rank = |v: &serde_json::Value| (v["leader"]["id"].is_u64(), v["term"].as_u64().unwrap_or(0));
+            if best.as_ref().is_none_or(|b| rank(&view) > rank(b)) {
+                best = Some(view);
+            }
+        }
+        if let Some(view) = best {
             let mut w = watch.lock().unwrap_or_else(|p| p.into_inner());
             let leader = view["leader"]["id"].as_u64();
             if leader.is_some() && leader != w.leader {
@@ -293,6 +314,11 @@ async fn inject(
             kill_for_a_while(cluster, &fault, &format!("region {}", spec.region), victims).await
         }
         Scenario::LeaderKillLoop => kill_leaders(cluster, &fault).await,
+        Scenario::ProviderCut => {
+            let mut cut = vec![leader];
+            cut.extend(nodes_where(&topology, |n| n.provider == spec.provider && n.id != leader));
+            break_links(cluster, &fault, &topology, cut).await
+        }
         Scenario::SymmetricPartition
         | Scenario::AsymmetricPartition
         | Scenario::LeaderIsolation
@@ -391,6 +417,7 @@ async fn break_links(
         Scenario::SymmetricPartition => format!("partition {minority:?} | {majority:?} both ways"),
         Scenario::AsymmetricPartition => format!("one-way partition: node {leader} reaches no one, hears everyone"),
         Scenario::LeaderIsolation => format!("isolate leader node {leader} both ways"),
+        Scenario::ProviderCut => format!("cut the leader's provider {minority:?} off from {majority:?} both ways"),
         _ => format!("+300 ms each way on every link of leader node {leader}"),
     };
     let at = fault.begins(&what);

@@ -184,14 +184,14 @@ pub async fn apply(cluster: &mut Cluster, request: &ControlRequest) -> ControlRe
             }
             other => ControlReply::refused(format!("signal {other:?}: only STOP and CONT (use kill or terminate)")),
         },
-        ControlRequest::SetLink { from, to, rule } => {
-            cluster.links.set(*from, *to, *rule);
-            ControlReply::done()
-        }
-        ControlRequest::ResetLinks => {
-            cluster.reset_links();
-            ControlReply::done()
-        }
+        ControlRequest::SetLink { from, to, rule } => match cluster.set_link(*from, *to, *rule) {
+            Ok(()) => ControlReply::done(),
+            Err(error) => ControlReply::refused(error),
+        },
+        ControlRequest::ResetLinks => match cluster.reset_links() {
+            Ok(()) => ControlReply::done(),
+            Err(error) => ControlReply::refused(error),
+        },
     }
 }
 

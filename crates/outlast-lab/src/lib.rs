@@ -7,9 +7,10 @@
 //! describes nodes and latencies (with a built-in default of five nodes over three providers
 //! and three regions); `up` writes secrets into one state directory, gives each node its own
 //! addresses, starts the link proxies and the nodes, and stops everything cleanly; `demo` seeds
-//! the demo exchange; `access` is how the tools reach the nodes' APIs (HTTPS under the lab's CA,
-//! the operator plane with the lab operator's certificate). Running `up` again on the same
-//! directory resumes the same cluster.
+//! the demo exchange; `namespaces` runs the same cluster with each node in a network namespace
+//! of its own, on real addresses and host names, with nftables cuts; `access` is how the tools
+//! reach the nodes' APIs (HTTPS under the lab's CA, the operator plane with the lab operator's
+//! certificate). Running `up` again on the same directory resumes the same cluster.
 
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod functions;
 pub mod history;
 pub mod load;
+pub mod namespaces;
 pub mod processes;
 pub mod report;
 pub mod state_dir;

@@ -62,6 +62,8 @@ pub struct ProcessCluster {
     configs: BTreeMap<u64, NodeConfig>,
     logs: Logs,
     children: BTreeMap<u64, Child>,
+    /// Per node, a command that runs the binary for it (`ip netns exec NS`), if any.
+    launchers: BTreeMap<u64, Vec<String>>,
     /// How this launcher reaches the nodes' client ports: as the lab's operator, over TLS.
     dialer: TcpDialer,
 }
@@ -107,6 +109,7 @@ impl ProcessCluster {
             _temp: None,
             configs: BTreeMap::new(),
             children: BTreeMap::new(),
+            launchers: BTreeMap::new(),
         };
         for config in configs {
             cluster.write_config(config, header)?;
@@ -244,6 +247,13 @@ impl ProcessCluster {
         self.configs[&id].api_addr.as_deref().expect("the node serves an API")
     }
 
+    /// Runs node `id` through `launcher` (a program and its arguments, e.g. `ip netns exec NS`,
+    /// that must replace itself with the node, so that signals reach it).
+    pub fn set_launcher(&mut self, id: u64, launcher: Vec<String>) {
+        assert!(!launcher.is_empty());
+        self.launchers.insert(id, launcher);
+    }
+
     /// Starts node `id` with extra arguments (e.g. `--init`) and waits, at most
     /// `READY_DEADLINE`, for its `ready` line.
     pub fn spawn(&mut self, id: u64, extra: &[&str]) -> Result<(), String> {
@@ -260,7 +270,15 @@ impl ProcessCluster {
                 Stdio::from(file)
             }
         };
-        let mut child = Command::new(&self.binary)
+        let mut command = match self.launchers.get(&id) {
+            Some(launcher) => {
+                let mut command = Command::new(&launcher[0]);
+                command.args(&launcher[1..]).arg(&self.binary);
+                command
+            }
+            None => Command::new(&self.binary),
+        };
+        let mut child = command
             .arg("node")
             .arg("--config")
             .arg(self.config(id))

@@ -138,10 +138,7 @@ impl Target {
     /// Sets the rule of the directed link `from` → `to`.
     pub async fn set_link(&mut self, from: u64, to: u64, rule: LinkRule) -> Result<(), String> {
         match self {
-            Target::Owned(cluster) => {
-                cluster.links.set(from, to, rule);
-                Ok(())
-            }
+            Target::Owned(cluster) => cluster.set_link(from, to, rule),
             Target::Attached { .. } => self.remote(ControlRequest::SetLink { from, to, rule }).await,
         }
     }
@@ -149,10 +146,7 @@ impl Target {
     /// Every link back to the topology's latencies.
     pub async fn reset_links(&mut self) -> Result<(), String> {
         match self {
-            Target::Owned(cluster) => {
-                cluster.reset_links();
-                Ok(())
-            }
+            Target::Owned(cluster) => cluster.reset_links(),
             Target::Attached { .. } => self.remote(ControlRequest::ResetLinks).await,
         }
     }

@@ -5,6 +5,7 @@
 //! jitter_ms = 2                # extra random delay per chunk, 0..=jitter_ms
 //! preferred_region = "us-east-1"
 //! public_host = "localhost"    # the name in the nodes' public origins (https://NAME:800N)
+//! network = "loopback"         # or "namespaces": the rehearsal on real addresses
 //!
 //! [[nodes]]
 //! id = 1
@@ -69,11 +70,27 @@ pub struct Topology {
     /// With TLS off the origins are `http://127.0.0.1:800N` whatever it says.
     #[serde(default = "default_public_host")]
     pub public_host: String,
+    /// Where the nodes run: on loopback addresses behind link proxies (the default), or each
+    /// in a network namespace of its own (`crate::namespaces`; needs root, iproute2 and
+    /// nftables, TLS on, and carries no link latency).
+    #[serde(default)]
+    pub network: Network,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
     /// Latencies between regions; every pair of regions used must be listed.
     #[serde(default)]
     pub latency: Vec<RegionLatency>,
+}
+
+/// Where a lab's nodes run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// 127.0.1.N, peers through link proxies on 127.0.2.N that add the topology's latency.
+    #[default]
+    Loopback,
+    /// A namespace per node, real addresses, host names, nftables cuts (`crate::namespaces`).
+    Namespaces,
 }
 
 fn default_intra_ms() -> u32 {
@@ -170,6 +187,9 @@ impl Topology {
         let name_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
         if host.is_empty() || host.len() > 253 || !host.chars().all(name_char) || host.starts_with(['.', '-']) {
             return Err(format!("public_host {host:?}: a DNS name of a-z, 0-9, '.' and '-'"));
+        }
+        if self.network == Network::Namespaces && !self.tls {
+            return Err("network = \"namespaces\" puts the nodes on real addresses: it needs tls = true".into());
         }
         let regions: BTreeSet<&str> = self.nodes.iter().map(|n| n.region.as_str()).collect();
         for a in &regions {

@@ -20,9 +20,10 @@ use outlast_links::{LinkRule, LinkTable, ProxyStats};
 use outlast_tls::Identity;
 
 use crate::access::Access;
+use crate::namespaces::Namespaces;
 use crate::processes::{ProcessCluster, STOP_DEADLINE};
 use crate::state_dir::StateDir;
-use crate::topology::Topology;
+use crate::topology::{Network, Topology};
 
 /// How long the cluster may take to elect a leader.
 pub const LEADER_DEADLINE: Duration = Duration::from_secs(30);
@@ -34,34 +35,60 @@ pub const READY_DEADLINE: Duration = Duration::from_secs(30);
 pub struct NodeAddrs {
     /// Where it listens for peers.
     pub raft_listen: SocketAddr,
-    /// Where peers dial it (its link proxy).
-    pub raft_advertised: SocketAddr,
+    /// Where peers dial it: its link proxy, or its host name in the namespace rehearsal.
+    pub raft_advertised: String,
     /// Where it listens for the client protocol (commands forwarded by other nodes).
     pub client_listen: SocketAddr,
-    /// Where other nodes dial its client protocol (its link proxy).
-    pub client: SocketAddr,
+    /// Where other nodes dial its client protocol.
+    pub client: String,
     /// The public API.
     pub api: SocketAddr,
     /// The operator plane.
     pub operator: SocketAddr,
-    /// The address it dials peers from.
-    pub source: IpAddr,
+    /// The address it dials peers from (loopback only: a namespace has one address).
+    pub source: Option<IpAddr>,
+    /// Its host name (the namespace rehearsal).
+    pub host: Option<String>,
 }
 
 impl NodeAddrs {
-    /// The addresses of node `id` (1 to 250).
+    /// The loopback addresses of node `id` (1 to 250).
     pub fn of(id: u64) -> NodeAddrs {
         assert!((1..=250).contains(&id));
         let octet = id as u8;
         let own = IpAddr::V4(Ipv4Addr::new(127, 0, 1, octet));
+        let proxy = IpAddr::V4(Ipv4Addr::new(127, 0, 2, octet));
         NodeAddrs {
             raft_listen: SocketAddr::new(own, 7100),
-            raft_advertised: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 2, octet)), 7100),
+            raft_advertised: SocketAddr::new(proxy, 7100).to_string(),
             client_listen: SocketAddr::new(own, 7200),
-            client: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 2, octet)), 7200),
+            client: SocketAddr::new(proxy, 7200).to_string(),
             api: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000 + id as u16),
             operator: SocketAddr::new(own, 7300),
-            source: own,
+            source: Some(own),
+            host: None,
+        }
+    }
+
+    /// Node `id`'s addresses in `topology`'s network: loopback, or its own namespace's address
+    /// with peers dialling its host name (see `crate::namespaces`).
+    pub fn in_topology(topology: &Topology, id: u64) -> NodeAddrs {
+        match topology.network {
+            Network::Loopback => NodeAddrs::of(id),
+            Network::Namespaces => {
+                let own = crate::namespaces::node_ip(id);
+                let host = crate::namespaces::host_name(id);
+                NodeAddrs {
+                    raft_listen: SocketAddr::new(own, 7100),
+                    raft_advertised: format!("{host}:7100"),
+                    client_listen: SocketAddr::new(own, 7200),
+                    client: format!("{host}:7200"),
+                    api: SocketAddr::new(own, crate::namespaces::API_PORT),
+                    operator: SocketAddr::new(own, 7300),
+                    source: None,
+                    host: Some(host),
+                }
+            }
         }
     }
 
@@ -136,29 +163,35 @@ pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topolo
     Ok((dir, topology))
 }
 
-/// Node `id`'s public origin: `https://<public_host>:800N`, or `http://127.0.0.1:800N` with TLS
-/// off.
+/// Node `id`'s public origin: `https://<public_host>:800N`, `https://node<N>.outlast.test` in
+/// the namespace rehearsal, or `http://127.0.0.1:800N` with TLS off.
 pub fn public_url(topology: &Topology, id: u64) -> String {
-    let addrs = NodeAddrs::of(id);
-    match topology.tls {
-        true => format!("https://{}:{}", topology.public_host, addrs.api.port()),
-        false => addrs.api_url(false),
+    let addrs = NodeAddrs::in_topology(topology, id);
+    match (topology.tls, &addrs.host) {
+        (true, Some(host)) => format!("https://{host}"),
+        (true, None) => format!("https://{}:{}", topology.public_host, addrs.api.port()),
+        (false, _) => addrs.api_url(false),
     }
 }
 
-/// Each node's certificate for users' HTTPS, from the lab's CA, for the topology's public host,
-/// `localhost` and 127.0.0.1 (the tools dial by address); issued once, when missing.
+/// Each node's certificate for users' HTTPS, from the lab's CA, for its origin's host name and
+/// the address the tools dial (the topology's public host, `localhost` and 127.0.0.1 on
+/// loopback); issued once, when missing.
 fn issue_api_certificates(dir: &StateDir, topology: &Topology) -> Result<(), String> {
     let pki = dir.pki();
     let key = std::fs::read_to_string(pki.ca_key()).map_err(|e| format!("{}: {e}", pki.ca_key().display()))?;
     let ca = outlast_tls::Authority::from_key_pem(&dir.read_cluster_id()?, &key)?;
-    let mut names = vec![topology.public_host.clone(), "localhost".into(), "127.0.0.1".into()];
-    names.dedup();
     for node in &topology.nodes {
         let (cert, key) = (dir.api_tls_cert(node.id), dir.api_tls_key(node.id));
         if cert.exists() && key.exists() {
             continue;
         }
+        let addrs = NodeAddrs::in_topology(topology, node.id);
+        let mut names = match &addrs.host {
+            Some(host) => vec![host.clone(), addrs.api.ip().to_string()],
+            None => vec![topology.public_host.clone(), "localhost".into(), "127.0.0.1".into()],
+        };
+        names.dedup();
         let issued = ca.issue_server(&names)?;
         write_secret_replacing(&key, &issued.key_pem)?;
         std::fs::write(&cert, &issued.cert_pem).map_err(|e| format!("{}: {e}", cert.display()))?;
@@ -178,11 +211,11 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
         .nodes
         .iter()
         .map(|node| {
-            let addrs = NodeAddrs::of(node.id);
+            let addrs = NodeAddrs::in_topology(topology, node.id);
             PeerConfig {
                 id: node.id,
-                raft_addr: addrs.raft_advertised.to_string(),
-                client_addr: addrs.client.to_string(),
+                raft_addr: addrs.raft_advertised.clone(),
+                client_addr: addrs.client.clone(),
                 public_url: public_url(topology, node.id),
                 provider: node.provider.clone(),
                 region: node.region.clone(),
@@ -192,7 +225,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
         })
         .collect();
     let mut config = NodeConfig::of_peer(id, dir.data(id), peers).expect("a node of the topology");
-    let addrs = NodeAddrs::of(id);
+    let addrs = NodeAddrs::in_topology(topology, id);
     let (heartbeat_ms, election_timeout_ms) = topology.raft_timing_ms();
     config.heartbeat_ms = heartbeat_ms;
     config.election_timeout_ms = election_timeout_ms;
@@ -200,7 +233,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
     config.api_addr = Some(addrs.api.to_string());
     config.raft_listen_addr = Some(addrs.raft_listen.to_string());
     config.client_listen_addr = Some(addrs.client_listen.to_string());
-    config.source_ip = Some(addrs.source);
+    config.source_ip = addrs.source;
     config.api_kek_file = Some(dir.api_kek());
     config.operator_token_file = Some(dir.operator_token());
     config.reports_dir = Some(dir.reports());
@@ -227,7 +260,7 @@ pub fn node_config(dir: &StateDir, topology: &Topology, id: u64) -> NodeConfig {
 pub fn links(topology: &Topology) -> Arc<LinkTable> {
     let table = Arc::new(LinkTable::new());
     for from in &topology.nodes {
-        table.set_source(NodeAddrs::of(from.id).source, from.id);
+        table.set_source(NodeAddrs::of(from.id).source.expect("loopback nodes dial from their own address"), from.id);
         for to in &topology.nodes {
             if from.id != to.id {
                 let rule = LinkRule {
@@ -254,6 +287,8 @@ pub struct Cluster {
     pub proxy_stats: BTreeMap<u64, Arc<ProxyStats>>,
     /// How the tools reach the nodes' APIs.
     pub access: Access,
+    /// The namespace rehearsal's namespaces (its cuts are nftables rules), if it is one.
+    namespaces: Option<Namespaces>,
     processes: ProcessCluster,
     proxies: Vec<tokio::task::JoinHandle<()>>,
     /// Aborted proxy tasks, awaited by `shutdown` (their listeners close when they are dropped).
@@ -271,7 +306,24 @@ impl Cluster {
             dir.topology().display(),
             topology.max_rtt_ms()
         );
-        let processes = ProcessCluster::new(binary, dir.clone(), configs, &header)?;
+        let mut processes = ProcessCluster::new(binary, dir.clone(), configs, &header)?;
+        let namespaces = match topology.network {
+            Network::Loopback => None,
+            Network::Namespaces => {
+                let ids: Vec<u64> = topology.nodes.iter().map(|n| n.id).collect();
+                let namespaces = Namespaces::of(&dir.root, &ids);
+                if !namespaces.inside() {
+                    return Err(format!(
+                        "a namespace rehearsal runs inside its router namespace {} (see namespaces::run_inside)",
+                        namespaces.router()
+                    ));
+                }
+                for id in &ids {
+                    processes.set_launcher(*id, namespaces.exec_prefix(*id));
+                }
+                Some(namespaces)
+            }
+        };
         let links = links(&topology);
         let access = Access::of(&dir, &topology)?;
         let mut cluster = Cluster {
@@ -280,19 +332,22 @@ impl Cluster {
             links,
             proxy_stats: BTreeMap::new(),
             access,
+            namespaces,
             processes,
             proxies: Vec::new(),
             proxy_tasks_stopped: Vec::new(),
         };
         // Two proxies per node, one rule per directed link: Raft traffic, and commands or reads
-        // forwarded to the leader, cross the same simulated WAN.
-        for node in cluster.topology.nodes.clone() {
+        // forwarded to the leader, cross the same simulated WAN. (Namespaces have none: their
+        // nodes dial each other's real addresses.)
+        let proxied = if cluster.namespaces.is_some() { Vec::new() } else { cluster.topology.nodes.clone() };
+        for node in proxied {
             let addrs = NodeAddrs::of(node.id);
             let stats = Arc::new(ProxyStats::default());
             cluster.proxy_stats.insert(node.id, stats.clone());
             for (front, upstream) in [(addrs.raft_advertised, addrs.raft_listen), (addrs.client, addrs.client_listen)] {
                 let listener =
-                    tokio::net::TcpListener::bind(front).await.map_err(|e| format!("link proxy {front}: {e}"))?;
+                    tokio::net::TcpListener::bind(&front).await.map_err(|e| format!("link proxy {front}: {e}"))?;
                 cluster.proxies.push(tokio::spawn(outlast_links::serve_proxy(
                     listener,
                     upstream,
@@ -309,11 +364,37 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Replaces the rule of the directed link `from` -> `to`. In the namespace rehearsal only
+    /// a cut can change (an nftables rule in the router); a latency change is refused there.
+    pub fn set_link(&self, from: u64, to: u64, rule: LinkRule) -> Result<(), String> {
+        if let Some(namespaces) = &self.namespaces {
+            let clean = links(&self.topology).rule(from, to);
+            if (LinkRule { blocked: false, ..rule }) != clean {
+                return Err("the namespace rehearsal can only cut links: latency lives in the loopback lab's \
+                            link proxies (the kernel has no netem)"
+                    .into());
+            }
+            self.links.set(from, to, rule);
+            return namespaces.set_cuts(&self.cuts());
+        }
+        self.links.set(from, to, rule);
+        Ok(())
+    }
+
+    /// The directed links cut now.
+    fn cuts(&self) -> std::collections::BTreeSet<(u64, u64)> {
+        self.links.rules().into_iter().filter(|(_, rule)| rule.blocked).map(|(pair, _)| pair).collect()
+    }
+
     /// Every link back to the topology's latencies (a heal).
-    pub fn reset_links(&self) {
+    pub fn reset_links(&self) -> Result<(), String> {
         let clean = links(&self.topology);
         for ((a, b), rule) in clean.rules() {
             self.links.set(a, b, rule);
+        }
+        match &self.namespaces {
+            Some(namespaces) => namespaces.set_cuts(&self.cuts()),
+            None => Ok(()),
         }
     }
 

@@ -92,7 +92,7 @@ enum Top {
         #[arg(long)]
         topology: Option<PathBuf>,
     },
-    /// Break a local cluster under load (provider-outage, region-outage, leader-kill-loop,
+    /// Break a local cluster under load (provider-outage, provider-cut, region-outage, leader-kill-loop,
     /// symmetric-partition, asymmetric-partition, leader-isolation, latency-spike, process-pause,
     /// crash-restart, rolling-restart), check every promise, and write an incident report.
     /// A fresh cluster by default, or a running `outlast up` with --attach. Exits 0 on PASS,

@@ -8,13 +8,31 @@ use std::process::ExitCode;
 
 use outlast_client::{Client, FailoverPolicy};
 use outlast_lab::control;
+use outlast_lab::namespaces::{Namespaces, Ownership};
 use outlast_lab::state_dir::StateDir;
+use outlast_lab::topology::{Network, Topology};
 use outlast_lab::up::{prepare, public_url, quick_policy, Cluster};
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| {
         eprintln!("error: cannot start the runtime: {error}");
         ExitCode::FAILURE
+    })
+}
+
+/// Where this command must run for the cluster in `root`: `None` here, or `Some(code)` once it
+/// ran inside the router namespace of a namespace rehearsal (see `outlast_lab::namespaces`).
+async fn in_rehearsal(root: &Path, topology: &Topology, ownership: Ownership) -> Option<ExitCode> {
+    if topology.network != Network::Namespaces {
+        return None;
+    }
+    let ids: Vec<u64> = topology.nodes.iter().map(|n| n.id).collect();
+    if Namespaces::of(root, &ids).inside() {
+        return None;
+    }
+    Some(match outlast_lab::namespaces::run_inside(root, &ids, ownership).await {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(error) => crate::fail(2, &error),
     })
 }
 
@@ -35,6 +53,9 @@ pub fn up(dir: &Path, topology: Option<&Path>) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        if let Some(code) = in_rehearsal(dir, &topology, Ownership::Own).await {
+            return code;
+        }
         let resumed = state.data(topology.nodes[0].id).exists();
         eprintln!(
             "{} {} nodes in {} ...",
@@ -106,10 +127,18 @@ async fn serve(
             public_url(&topology, node.id)
         );
     }
-    println!(
-        "WAN links: one-way latency between regions from {} (link proxies on 127.0.2.N).",
-        state.topology().display()
-    );
+    match topology.network {
+        Network::Loopback => println!(
+            "WAN links: one-way latency between regions from {} (link proxies on 127.0.2.N).",
+            state.topology().display()
+        ),
+        Network::Namespaces => println!(
+            "Namespaces: each node on its own address (10.77.N.2, nodeN.{}), no link latency; reach them from \
+             the router namespace (`ip netns exec {} ...`).",
+            outlast_lab::namespaces::DOMAIN,
+            Namespaces::of(&state.root, &cluster.ids()).router()
+        ),
+    }
     let first = public_url(&topology, topology.nodes[0].id);
     println!(
         "Web: trading page {first}/ and status page {first}/status (every node serves both; paste a demo key below)."
@@ -120,8 +149,12 @@ async fn serve(
         if let Ok(pins) = outlast_lab::access::public_pins(&state, &cluster.ids()) {
             println!("  Or, for a throwaway Chromium profile only: chromium --user-data-dir=$(mktemp -d) --ignore-certificate-errors-spki-list={pins}");
         }
+        let plane = match topology.network {
+            Network::Loopback => "https://127.0.1.N:7300",
+            Network::Namespaces => "https://10.77.N.2:7300",
+        };
         println!(
-            "Operator API: only on the operator plane, https://127.0.1.N:7300, mutual TLS with {} (`outlast status --dir {}`).",
+            "Operator API: only on the operator plane, {plane}, mutual TLS with {} (`outlast status --dir {}`).",
             state.pki().cert(&outlast_tls::Identity::Operator(outlast_lab::up::LAB_OPERATOR.into())).display(),
             state.root.display()
         );
@@ -136,6 +169,12 @@ async fn serve(
         );
     }
     let alice = &users[0].credentials;
+    // In the rehearsal only the router namespace reaches the nodes (status and chaos enter it
+    // by themselves).
+    let inside = match topology.network {
+        Network::Loopback => String::new(),
+        Network::Namespaces => format!("ip netns exec {} ", Namespaces::of(&state.root, &cluster.ids()).router()),
+    };
     println!("Try, in another shell:");
     println!("  export OUTLAST_ENDPOINTS={}", cluster.endpoints().join(","));
     if topology.tls {
@@ -143,7 +182,7 @@ async fn serve(
     }
     println!("  export OUTLAST_API_KEY={} OUTLAST_API_SECRET={}", alice.key, alice.secret);
     println!(
-        "  outlast book --symbol BTCUSDT; outlast order --symbol BTCUSDT --side BUY --quantity 0.01 --price 59990"
+        "  {inside}outlast book --symbol BTCUSDT; {inside}outlast order --symbol BTCUSDT --side BUY --quantity 0.01 --price 59990"
     );
     println!("  outlast status --dir {}", state.root.display());
     println!("  outlast chaos provider-outage --attach {}   # a rehearsal on this cluster", state.root.display());
@@ -163,8 +202,14 @@ pub fn status(dir: &Path, endpoints: Vec<String>) -> ExitCode {
         let state = StateDir { root: dir.to_path_buf() };
         let view = if endpoints.is_empty() {
             // An `up` directory: its operator plane with its operator's certificate (or its token).
-            let access = outlast_lab::topology::Topology::load(&state.topology())
-                .and_then(|topology| outlast_lab::access::Access::of(&state, &topology));
+            let topology = match Topology::load(&state.topology()) {
+                Ok(topology) => topology,
+                Err(error) => return crate::fail(2, &error),
+            };
+            if let Some(code) = in_rehearsal(dir, &topology, Ownership::Visit).await {
+                return code;
+            }
+            let access = outlast_lab::access::Access::of(&state, &topology);
             let access = match access {
                 Ok(access) => access,
                 Err(error) => {
@@ -231,6 +276,24 @@ pub fn chaos(config: outlast_lab::chaos::ChaosConfig) -> ExitCode {
         if let Err(error) = std::fs::create_dir_all(&config.dir) {
             eprintln!("error: {}: {error}", config.dir.display());
             return ExitCode::from(2);
+        }
+        // A namespace rehearsal runs in its router namespace: this same command, again, there.
+        let rehearsal = match &config.attach {
+            Some(up) => {
+                Topology::load(&StateDir { root: up.clone() }.topology()).map(|t| (up.clone(), t, Ownership::Visit))
+            }
+            None => {
+                let root = config.dir.join("cluster");
+                prepare(&root, config.topology.as_deref()).map(|(_, t)| (root, t, Ownership::Own))
+            }
+        };
+        match rehearsal {
+            Err(error) => return crate::fail(2, &error),
+            Ok((root, topology, ownership)) => {
+                if let Some(code) = in_rehearsal(&root, &topology, ownership).await {
+                    return code;
+                }
+            }
         }
         let names: Vec<&str> = config.steps.iter().map(|s| s.scenario.name()).collect();
         match &config.attach {
