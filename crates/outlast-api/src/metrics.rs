@@ -1,38 +1,24 @@
 //! Prometheus metrics, in the text exposition format, written by hand (a handful of counters
-//! and two histograms do not need a crate).
+//! and histograms do not need a crate). Names follow Prometheus's conventions: the unit in the
+//! name (`_seconds`, `_entries`), counters end in `_total`, every series carries the node's id
+//! as `node`; `promtool check metrics` passes on a live node's output (`ops/`'s test), and the
+//! alert rules and the dashboard in `ops/` use only names written here.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Histogram bucket upper bounds, in µs.
-const BUCKETS_US: [u64; 12] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+pub use outlast_log::latency::Histogram;
+use outlast_log::latency::BUCKETS_US;
 
-/// A fixed-bucket latency histogram.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    counts: [AtomicU64; BUCKETS_US.len() + 1],
-    sum_us: AtomicU64,
-}
-
-impl Histogram {
-    /// Records one observation.
-    pub fn observe_us(&self, micros: u64) {
-        let bucket = BUCKETS_US.iter().position(|&b| micros <= b).unwrap_or(BUCKETS_US.len());
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(micros, Ordering::Relaxed);
+fn write_histogram(out: &mut String, node: u64, name: &str, help: &str, histogram: &Histogram) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let counts = histogram.counts();
+    for (i, cumulative) in counts.cumulative.iter().enumerate() {
+        let bound = BUCKETS_US.get(i).map_or("+Inf".to_string(), |b| format!("{}", *b as f64 / 1e6));
+        let _ = writeln!(out, "{name}_bucket{{node=\"{node}\",le=\"{bound}\"}} {cumulative}");
     }
-
-    fn write(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, count) in self.counts.iter().enumerate() {
-            cumulative += count.load(Ordering::Relaxed);
-            let bound = BUCKETS_US.get(i).map_or("+Inf".to_string(), |b| format!("{}", *b as f64 / 1e6));
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {cumulative}");
-    }
+    let _ = writeln!(out, "{name}_sum{{node=\"{node}\"}} {}", counts.sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count{{node=\"{node}\"}} {}", counts.cumulative[BUCKETS_US.len()]);
 }
 
 /// The node's API metrics.
@@ -75,6 +61,8 @@ pub struct RaftGauges {
     pub is_leader: bool,
     /// 1 if a leader is known.
     pub has_leader: bool,
+    /// On the leader: per follower, how many entries it has not yet stored.
+    pub replication_lag_entries: Vec<(u64, u64)>,
 }
 
 impl Metrics {
@@ -90,6 +78,15 @@ impl Metrics {
         gauge(&mut out, "outlast_is_leader", "1 if this node is the leader.", u64::from(raft.is_leader));
         gauge(&mut out, "outlast_has_leader", "1 if this node knows a leader.", u64::from(raft.has_leader));
         gauge(&mut out, "outlast_ws_connections", "Open WebSocket connections.", self.ws_open.load(Ordering::Relaxed));
+        let name = "outlast_build_info";
+        let _ = writeln!(out, "# HELP {name} The running build (always 1).\n# TYPE {name} gauge");
+        let _ = writeln!(out, "{name}{{node=\"{node}\",version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let name = "outlast_replication_lag_entries";
+        let _ = writeln!(out, "# HELP {name} On the leader: log entries a follower has not yet stored.");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (peer, lag) in &raft.replication_lag_entries {
+            let _ = writeln!(out, "{name}{{node=\"{node}\",peer=\"{peer}\"}} {lag}");
+        }
         let counters = [
             ("outlast_api_responses_ok_total", "API responses below 400.", &self.api_ok),
             ("outlast_api_responses_client_error_total", "API responses 4xx.", &self.api_client_errors),
@@ -107,12 +104,25 @@ impl Metrics {
         for (name, help, counter) in counters {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{node=\"{node}\"}} {}",
                 counter.load(Ordering::Relaxed)
             );
         }
-        self.commit_latency.write(&mut out, "outlast_commit_latency_seconds", "Submit to commit and apply.");
-        self.api_latency.write(&mut out, "outlast_api_latency_seconds", "API request to response.");
+        write_histogram(
+            &mut out,
+            node,
+            "outlast_commit_latency_seconds",
+            "Submit to commit and apply.",
+            &self.commit_latency,
+        );
+        write_histogram(&mut out, node, "outlast_api_latency_seconds", "API request to response.", &self.api_latency);
+        write_histogram(
+            &mut out,
+            node,
+            "outlast_log_fsync_seconds",
+            "Time each log append waited for fdatasync.",
+            &outlast_log::latency::FSYNC,
+        );
         let name = "outlast_tls_certificate_expiry_timestamp_seconds";
         let _ = writeln!(out, "# HELP {name} When a certificate this node uses expires (its notAfter, Unix time).");
         let _ = writeln!(out, "# TYPE {name} gauge");

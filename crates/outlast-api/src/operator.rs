@@ -466,6 +466,15 @@ fn metrics_text(api: &Shared) -> String {
         last_log_index: m.last_log_index.unwrap_or(0),
         is_leader: m.current_leader == Some(api.me.0),
         has_leader: m.current_leader.is_some(),
+        replication_lag_entries: m
+            .replication
+            .iter()
+            .flatten()
+            .filter(|(peer, _)| **peer != api.me.0)
+            .map(|(peer, matched)| {
+                (*peer, m.last_log_index.unwrap_or(0).saturating_sub(matched.map_or(0, |l| l.index)))
+            })
+            .collect(),
     };
     api.metrics.render(api.me.0, &gauges)
 }

@@ -17,6 +17,6 @@ mod websocket;
 
 pub use failover::{Client, ClientError, Credentials, FailoverPolicy, Health};
 pub use signing::sign;
-pub use transport::{public_roots, trusting, trusting_ca_file};
+pub use transport::{public_roots, trusting, trusting_ca_file, Attempt, Transport};
 pub use watch::{watch_book, BookEvent};
 pub use websocket::{connect_websocket, Io, Socket};

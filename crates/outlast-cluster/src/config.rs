@@ -114,6 +114,11 @@ pub struct NodeConfig {
     pub region: String,
     /// Zone label.
     pub zone: String,
+    /// Initialise the cluster on this node's first start, as `outlast node --init` does: for
+    /// deployments that start every node the same way (a StatefulSet, one systemd unit). Set
+    /// it on one node only; a node that already holds the cluster's state ignores it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bootstrap: bool,
     /// Leader heartbeat interval, in ms.
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: u64,
@@ -313,6 +318,7 @@ impl NodeConfig {
             provider: me.provider,
             region: me.region,
             zone: me.zone,
+            bootstrap: false,
             heartbeat_ms: default_heartbeat_ms(),
             election_timeout_ms: default_election_timeout_ms(),
             rtt_ms_max: None,

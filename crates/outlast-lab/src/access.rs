@@ -106,6 +106,24 @@ impl Access {
         }
     }
 
+    /// Node `id`'s answer to `GET path` as text (`/metrics`), with the operator's credential.
+    pub async fn operator_text(&self, id: u64, path: &str) -> Result<String, String> {
+        let deadline = std::time::Duration::from_secs(5);
+        let (url, tls, token) = match &self.operator {
+            Credential::Plane(config) => (self.addrs(id).operator_url(), config.clone(), None),
+            Credential::Token(token) => {
+                (self.endpoint(id), outlast_client::public_roots(), Some(format!("Bearer {token}")))
+            }
+        };
+        let headers: Vec<(&str, &str)> = token.iter().map(|t| ("authorization", t.as_str())).collect();
+        let transport = outlast_client::Transport::new(deadline, tls);
+        match transport.send("GET", &format!("{url}{path}"), &headers, String::new(), deadline).await {
+            outlast_client::Attempt::Answer { status: 200, body } => Ok(body),
+            outlast_client::Attempt::Answer { status, body } => Err(format!("{url}{path}: {status} {body}")),
+            outlast_client::Attempt::Failed(error) => Err(format!("{url}{path}: {error}")),
+        }
+    }
+
     /// The operator's client over every node.
     pub fn operator_all(&self, policy: FailoverPolicy) -> OperatorClient {
         self.operator(&self.ids, policy)

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod disk;
+pub mod latency;
 pub mod meta;
 #[cfg(feature = "planted-faults")]
 pub mod planted;

@@ -291,7 +291,9 @@ impl Wal {
         #[cfg(not(feature = "planted-faults"))]
         let sync = true;
         if sync {
+            let started = std::time::Instant::now();
             active.file.sync_data().map_err(io_error(&active.path))?;
+            crate::latency::FSYNC.observe_us(started.elapsed().as_micros() as u64);
         }
         active.offsets.extend(offsets.into_iter().map(|o| base + o));
         active.len_bytes += buffer.len() as u64;

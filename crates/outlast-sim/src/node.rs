@@ -81,6 +81,7 @@ pub fn config(id: NodeId, preferred_region: Option<String>) -> NodeConfig {
         provider: me.provider,
         region: me.region,
         zone: me.zone,
+        bootstrap: false,
         heartbeat_ms: HEARTBEAT_MS,
         election_timeout_ms: ELECTION_TIMEOUT_MS,
         rtt_ms_max: None,

@@ -106,16 +106,34 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A subscriber that writes to `writer` at `level` through `limiter`.
-fn subscriber<W>(level: tracing::Level, limiter: Limiter, writer: W) -> impl tracing::Subscriber + Send + Sync
+/// How log lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`), for log pipelines.
+    Json,
+}
+
+/// A subscriber that writes to `writer` at `level` through `limiter`, in `format`.
+fn subscriber<W>(
+    level: tracing::Level,
+    limiter: Limiter,
+    writer: W,
+    format: Format,
+) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::Layer;
     let filter = LimitFilter { level, limiter };
-    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_filter(filter);
-    tracing_subscriber::registry().with(layer)
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false);
+    let layer = match format {
+        Format::Text => layer.boxed(),
+        Format::Json => layer.json().boxed(),
+    };
+    tracing_subscriber::registry().with(layer.with_filter(filter))
 }
 
 /// The level and the limiter as a per-layer filter. Its answer changes from one event of a
@@ -147,8 +165,8 @@ impl<S> tracing_subscriber::layer::Filter<S> for LimitFilter {
 }
 
 /// Logs to stderr at `level` through `limiter`.
-pub fn init(level: tracing::Level, limiter: Limiter) {
-    let _ = tracing::subscriber::set_global_default(subscriber(level, limiter, std::io::stderr));
+pub fn init(level: tracing::Level, limiter: Limiter, format: Format) {
+    let _ = tracing::subscriber::set_global_default(subscriber(level, limiter, std::io::stderr, format));
 }
 
 /// Runs forever (in a node's runtime): every second, one line per statement that had lines held
@@ -181,10 +199,29 @@ mod tests {
     }
 
     #[test]
+    fn json_lines_are_objects_with_level_message_and_fields_and_stay_limited() {
+        let (lines, limiter) = (Lines::default(), Limiter::default());
+        let writer = lines.clone();
+        let subscriber = subscriber(tracing::Level::WARN, limiter, move || writer.clone(), Format::Json);
+        tracing::subscriber::with_default(subscriber, || {
+            for peer in 0..100 {
+                tracing::warn!(peer, "replication to a peer failed");
+            }
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let objects: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(objects.len(), 10, "the limit holds in JSON too: {text}");
+        assert_eq!(objects[0]["level"], "WARN");
+        assert_eq!(objects[0]["fields"]["message"], "replication to a peer failed");
+        assert_eq!(objects[3]["fields"]["peer"], 3);
+        assert!(objects[0]["timestamp"].is_string());
+    }
+
+    #[test]
     fn a_node_logging_the_same_error_in_a_loop_writes_the_limit_then_stops() {
         let (lines, limiter) = (Lines::default(), Limiter::default());
         let writer = lines.clone();
-        let subscriber = subscriber(tracing::Level::WARN, limiter.clone(), move || writer.clone());
+        let subscriber = subscriber(tracing::Level::WARN, limiter.clone(), move || writer.clone(), Format::Text);
         tracing::subscriber::with_default(subscriber, || {
             for attempt in 0..1_000 {
                 tracing::warn!(attempt, "replication to a peer failed");

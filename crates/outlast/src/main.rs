@@ -14,6 +14,7 @@ mod client_cmd;
 mod demo;
 mod log_limit;
 mod node_cmd;
+mod notify;
 mod plan_cmd;
 mod up_cmd;
 

@@ -15,14 +15,19 @@ use outlast_cluster::node;
 use outlast_engine::Limits;
 
 /// Logs to stderr at the level named by `OUTLAST_LOG` (error, warn, info, debug, trace;
+/// as JSON objects, one per line, with `OUTLAST_LOG_FORMAT=json`;
 /// default warn), openraft's included, each log statement limited (`log_limit`).
 fn init_logging() -> crate::log_limit::Limiter {
     let level = std::env::var("OUTLAST_LOG")
         .ok()
         .and_then(|name| name.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::WARN);
+    let format = match std::env::var("OUTLAST_LOG_FORMAT").as_deref() {
+        Ok("json") => crate::log_limit::Format::Json,
+        _ => crate::log_limit::Format::Text,
+    };
     let limiter = crate::log_limit::Limiter::default();
-    crate::log_limit::init(level, limiter.clone());
+    crate::log_limit::init(level, limiter.clone(), format);
     limiter
 }
 
@@ -67,7 +72,7 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
                 return ExitCode::FAILURE;
             }
         };
-        if init {
+        if init || config.bootstrap {
             if let Err(error) = node::initialize(&running, &config, allow_unsafe_topology).await {
                 eprintln!("error: {error}");
                 running.shutdown().await;
@@ -84,6 +89,7 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
         };
         let api = config.api_addr.as_deref().map(|a| format!(" api={a}")).unwrap_or_default();
         println!("ready {} raft={} client={}{api}", config.id, config.raft_addr, config.client_addr);
+        crate::notify::notify("READY=1");
         tokio::select! {
             () = wait_for_signal() => {}
             reason = node::stopped(&running.raft) => {
@@ -99,6 +105,7 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
             }
         }
         eprintln!("node {}: shutting down", config.id);
+        crate::notify::notify("STOPPING=1");
         if let Some(task) = api_task {
             task.abort();
         }

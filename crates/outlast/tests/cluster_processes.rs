@@ -79,6 +79,28 @@ async fn a_leader_sigkill_loses_nothing_acknowledged_and_the_node_catches_up_aft
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_in_one_file_initialises_a_cluster_whose_nodes_all_start_alike() {
+    // As a StatefulSet or one systemd unit starts them: the same command on every node, no
+    // --init; node 1's file says `bootstrap = true`.
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |config| config.bootstrap = config.id == 1);
+    for id in cluster.ids() {
+        cluster.spawn(id, &[]).unwrap();
+    }
+    let all = cluster.ids();
+    let leader = cluster.leader(&all, DEADLINE).await.expect("the bootstrapped cluster elects a leader");
+    assert!(matches!(
+        submit(&cluster, 2, CommandBody::CreateAsset { symbol: "BTC".into(), decimals: 8 }).await,
+        Outcome::Applied(_)
+    ));
+    // Restarted with the same file, node 1 resumes: the flag does nothing to a node with state.
+    cluster.kill(1);
+    cluster.spawn(1, &[]).unwrap();
+    assert!(cluster.converged(&all, DEADLINE).await, "node 1 rejoined (the leader was {leader})");
+    let again = submit(&cluster, 1, CommandBody::CreateAsset { symbol: "BTC".into(), decimals: 8 }).await;
+    assert!(!matches!(again, Outcome::Applied(_)), "the asset survived node 1's restart: {again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_missed_more_than_the_log_keeps_catches_up_through_a_snapshot() {
     let mut cluster = cluster(&["aws", "gcp", "azure"], |c| {
         c.snapshot_every_entries = 20;
