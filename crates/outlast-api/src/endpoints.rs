@@ -91,6 +91,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
     row(POST, "/operator/v1/withdrawals/failed", Free, Logged, None, Operator(operator::withdrawal_failed)),
     row(GET, "/operator/v1/cluster", Free, Local, None, Operator(operator::cluster)),
     row(GET, "/operator/v1/audit", Free, Local, None, Operator(operator::audit)),
+    // Backups (`outlast backup`): the applied state, and the committed log after it.
+    row(GET, "/operator/v1/backup/base", Free, Local, None, Operator(operator::backup_base)),
+    row(GET, "/operator/v1/backup/log", Free, Local, None, Operator(operator::backup_log)),
     row(GET, "/operator/v1/audit/actions", Free, Linearizable, None, Operator(operator::audit_actions)),
     // Probes for load balancers and Prometheus: no token, never charged.
     row(GET, "/operator/v1/health", Free, Local, None, Public(operator::health)),

@@ -236,6 +236,40 @@ pub(crate) fn cluster<'a>(api: &'a Shared, _op: &'a Operator, _params: &Params) 
     then(async move { Ok(cluster_view(api).await) })
 }
 
+/// Most log records one backup call returns, and about how many bytes.
+const BACKUP_RECORDS_MAX: u64 = 10_000;
+const BACKUP_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// A backup's base: this node's applied state with the id of its last entry (`Export` bytes,
+/// base64), and its digest.
+pub(crate) fn backup_base<'a>(api: &'a Shared, _op: &'a Operator, _params: &Params) -> Decoded<'a> {
+    use base64::Engine as _;
+    let export = api.reader.export();
+    let digest = export.digest().map_err(|e| ApiError::internal(&e))?;
+    answered(json!({
+        "lastLogIndex": export.last_log_id.map_or(0, |id| id.index),
+        "digest": digest,
+        "export": base64::engine::general_purpose::STANDARD.encode(export.to_bytes()),
+    }))
+}
+
+/// Committed log records from `from` (base64, as stored), up to what this node has applied;
+/// `purged` instead when `from` is no longer in its log (take a new base).
+pub(crate) fn backup_log<'a>(api: &'a Shared, _op: &'a Operator, params: &Params) -> Decoded<'a> {
+    use base64::Engine as _;
+    let from = params.u64("from")?.ok_or_else(|| ApiError::mandatory("from"))?.max(1);
+    let applied = api.reader.applied_index();
+    match api.reader.committed_records(from, BACKUP_RECORDS_MAX, BACKUP_BYTES_MAX) {
+        Ok(records) => {
+            let records: Vec<String> =
+                records.iter().map(|r| base64::engine::general_purpose::STANDARD.encode(r)).collect();
+            answered(json!({ "from": from, "appliedIndex": applied, "records": records }))
+        }
+        Err(why) if why.contains("purged") => answered(json!({ "from": from, "appliedIndex": applied, "purged": why })),
+        Err(why) => Err(ApiError::internal(&why)),
+    }
+}
+
 pub(crate) fn audit<'a>(api: &'a Shared, _op: &'a Operator, _params: &Params) -> Decoded<'a> {
     then(async move { Ok(audit_view(api)) })
 }

@@ -49,6 +49,7 @@ mod preferred;
 pub mod protocol;
 pub mod quorum;
 pub mod read;
+pub mod restore;
 pub mod rpc;
 mod server;
 pub mod shared_round;
@@ -61,7 +62,7 @@ pub mod write;
 pub use log_store::LogStore;
 pub use network::{Dialer, Network, Peer, TcpDialer};
 pub use server::{serve, CONNECTIONS_MAX};
-pub use state_machine::{AppliedEvents, EngineReader, StateMachine, FEED_BATCHES_MAX};
+pub use state_machine::{AppliedEvents, EngineReader, Export, StateMachine, FEED_BATCHES_MAX};
 pub use types::{Batch, NodeId, NodeInfo, TypeConfig};
 // Who a dial must reach (see `Dialer`), from `outlast-tls`.
 pub use outlast_tls::Identity;

@@ -104,6 +104,29 @@ impl LogStore {
         Ok(Some(last.log_id))
     }
 
+    /// Records `from..to` as stored (each one entry, postcard-encoded), stopping after about
+    /// `bytes_max` bytes (at least one record). `Err` if `from` was purged.
+    pub fn records(&self, from: u64, to: u64, bytes_max: usize) -> Result<Vec<Vec<u8>>, String> {
+        let inner = self.lock();
+        let (first, next) = (inner.wal.first_index(), inner.wal.next_index());
+        if from < first {
+            return Err(format!("entries before {first} were purged (covered by a snapshot)"));
+        }
+        let to = to.min(next);
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        let mut index = from;
+        while index < to && (records.is_empty() || bytes < bytes_max) {
+            let end = (index + 64).min(to);
+            for record in inner.wal.read(index, end).map_err(|e| e.to_string())? {
+                bytes += record.len();
+                records.push(record);
+            }
+            index = end;
+        }
+        Ok(records)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock means a panic mid-write; the log's own recovery handles what is on
         // disk, and the in-memory index was updated only after each write succeeded.

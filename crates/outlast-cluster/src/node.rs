@@ -146,7 +146,7 @@ pub async fn assemble<D: Dialer, L: Listener>(
     let log = LogStore::open_on(disk.clone(), &config.data_dir.join("log")).map_err(|e| format!("log: {e}"))?;
     let machine = StateMachine::open_on(disk, &config.data_dir.join("state"), limits, hash_seed)
         .map_err(|e| format!("state: {e}"))?;
-    let reader = machine.reader();
+    let reader = machine.reader().with_log(log.clone());
     let raft_config = Config {
         cluster_name: "outlast".into(),
         heartbeat_interval: config.heartbeat_ms,

@@ -69,6 +69,9 @@ pub struct StateMachine {
     history: Arc<RwLock<History>>,
     feed: broadcast::Sender<Arc<AppliedEvents>>,
     last_applied: Option<LogId<NodeId>>,
+    /// `last_applied`, for readers: written under the engine's write lock, so a reader holding
+    /// the engine's read lock sees the id of exactly the state it reads.
+    applied: Arc<RwLock<Option<LogId<NodeId>>>>,
     membership: StoredMembership<NodeId, NodeInfo>,
 }
 
@@ -114,6 +117,7 @@ impl StateMachine {
             history: Arc::new(RwLock::new(History::new(HistoryLimits::default()))),
             feed: broadcast::channel(FEED_BATCHES_MAX).0,
             last_applied: None,
+            applied: Arc::new(RwLock::new(None)),
             membership: StoredMembership::default(),
         };
         if let Some(file) = load_snapshot(&*disk, dir)? {
@@ -122,6 +126,7 @@ impl StateMachine {
             machine.engine = Arc::new(RwLock::new(engine));
             machine.history = Arc::new(RwLock::new(history));
             machine.last_applied = file.meta.last_log_id;
+            machine.applied = Arc::new(RwLock::new(file.meta.last_log_id));
             machine.membership = file.meta.last_membership;
         }
         Ok(machine)
@@ -129,7 +134,42 @@ impl StateMachine {
 
     /// A handle that reads the engine as it is applied (digests, balances, books).
     pub fn reader(&self) -> EngineReader {
-        EngineReader { engine: self.engine.clone(), history: self.history.clone(), feed: self.feed.clone() }
+        EngineReader {
+            engine: self.engine.clone(),
+            history: self.history.clone(),
+            applied: self.applied.clone(),
+            feed: self.feed.clone(),
+            log: None,
+        }
+    }
+}
+
+/// The replicated state at one log index, as a backup takes it: `StateBytes`, encoded (what a
+/// snapshot carries), and the id of the last entry applied to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Export {
+    /// The last entry applied (none: the empty state).
+    pub last_log_id: Option<LogId<NodeId>>,
+    /// The engine's and the history's bytes.
+    pub state: Vec<u8>,
+}
+
+impl Export {
+    /// The export as bytes (postcard), as a backup stores it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// An export from `to_bytes`'s bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Export, String> {
+        decode(bytes).map_err(|e| format!("not a state export: {e}"))
+    }
+
+    /// The engine's digest of this state (restoring it checks every invariant).
+    pub fn digest(&self) -> Result<String, String> {
+        let state: StateBytes = decode(&self.state).map_err(|e| format!("state: {e}"))?;
+        let engine = Engine::restore_with_seed(&state.engine, 0).map_err(|e| format!("engine: {e}"))?;
+        Ok(engine.digest_hex())
     }
 }
 
@@ -139,10 +179,43 @@ impl StateMachine {
 pub struct EngineReader {
     engine: Arc<RwLock<Engine>>,
     history: Arc<RwLock<History>>,
+    applied: Arc<RwLock<Option<LogId<NodeId>>>>,
     feed: broadcast::Sender<Arc<AppliedEvents>>,
+    /// The node's log, for backups (`committed_records`); none in a reader of a bare machine.
+    log: Option<crate::log_store::LogStore>,
 }
 
 impl EngineReader {
+    /// This reader, able to read the node's log too.
+    pub fn with_log(mut self, log: crate::log_store::LogStore) -> EngineReader {
+        self.log = Some(log);
+        self
+    }
+
+    /// The applied state and the id of its last entry, taken together (applying waits
+    /// meanwhile): what a backup ships as its base.
+    pub fn export(&self) -> Export {
+        let engine = self.read();
+        let history = self.history();
+        let last_log_id = *self.applied.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = encode(&StateBytes { engine: engine.snapshot(), history: history.snapshot() });
+        Export { last_log_id, state }
+    }
+
+    /// The log's records `from..` up to the last applied entry, at most `count_max` of them and
+    /// about `bytes_max` bytes (at least one): entries a quorum holds, as stored (postcard of
+    /// openraft's entry). `Err` if `from` was purged (take an `export` instead) or there is no
+    /// log here.
+    pub fn committed_records(&self, from: u64, count_max: u64, bytes_max: usize) -> Result<Vec<Vec<u8>>, String> {
+        let log = self.log.as_ref().ok_or("this reader has no log")?;
+        let applied = self.applied.read().unwrap_or_else(|poisoned| poisoned.into_inner()).map_or(0, |id| id.index);
+        log.records(from, applied.saturating_add(1).min(from.saturating_add(count_max)), bytes_max)
+    }
+
+    /// The index of the last applied entry (0: none).
+    pub fn applied_index(&self) -> u64 {
+        self.applied.read().unwrap_or_else(|poisoned| poisoned.into_inner()).map_or(0, |id| id.index)
+    }
     /// Locks the engine for reading (briefly: applying waits meanwhile). Take it before
     /// `history` when holding both, as applying does.
     pub fn read(&self) -> RwLockReadGuard<'_, Engine> {
@@ -231,6 +304,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             }
         }
+        *self.applied.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = self.last_applied;
         drop((engine, history));
         for batch in applied {
             // No subscribers is not an error: nobody is watching.
@@ -269,6 +343,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut engine_guard = self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         *engine_guard = engine;
         *self.history.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = history;
+        *self.applied.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = meta.last_log_id;
         drop(engine_guard);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();

@@ -9,6 +9,7 @@
 //! and `health`. The files beside this one print; none holds exchange logic.
 
 mod admin_cmd;
+mod backup_cmd;
 mod cert_cmd;
 mod client_cmd;
 mod demo;
@@ -75,6 +76,47 @@ enum Top {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Back up a cluster continuously to object storage: a base, then the committed log, with a
+    /// manifest written after the objects it names. Runs until SIGTERM (or with --once until it
+    /// holds what the cluster had applied when it began).
+    Backup {
+        /// s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or file:///DIR
+        /// (credentials and endpoints from the AWS_*, GOOGLE_* or AZURE_* environment).
+        #[arg(long)]
+        to: String,
+        /// An `outlast up` state directory (its operator certificate).
+        #[arg(long, conflicts_with = "endpoints")]
+        dir: Option<PathBuf>,
+        /// Operator planes to read from (https://HOST:PORT, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        endpoints: Vec<String>,
+        /// The operator's certificate directory (with --endpoints).
+        #[arg(long)]
+        pki: Option<PathBuf>,
+        /// The operator's name (its certificate in --pki).
+        #[arg(long)]
+        operator: Option<String>,
+        /// The cluster id (with --endpoints).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Time between rounds once caught up, in ms: about the backup RPO.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Stop once the backup holds what the cluster had applied when it began.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Rebuild a backup as the data directories of a new cluster: every object checked against
+    /// the manifest, the log replayed onto the base, the digest compared; the membership is
+    /// the new files' peers. Each data directory must be empty.
+    Restore {
+        /// Where the backup is (as `backup --to`).
+        #[arg(long)]
+        from: String,
+        /// The new nodes' configuration files (on a host, its own).
+        #[arg(long = "config", required = true)]
+        configs: Vec<PathBuf>,
     },
     /// Print which single and double losses of providers, regions and zones the voters survive.
     /// Exits 1 if losing one provider would stop the cluster.
@@ -185,6 +227,11 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
         Top::Plan { cluster } => plan_cmd::run(&cluster),
+        Top::Backup { to, dir, endpoints, pki, operator, cluster, interval_ms, once } => {
+            let from = backup_cmd::From { dir, endpoints, pki, operator, cluster };
+            backup_cmd::backup(&from, &to, interval_ms, once)
+        }
+        Top::Restore { from, configs } => backup_cmd::restore(&from, &configs),
         Top::Config { action: ConfigAction::Check { files } } => plan_cmd::check(&files),
         Top::Cert { dir, action } => cert_cmd::run(&dir, action),
         Top::Admin { node, pki, operator, action } => admin_cmd::run(&node, pki.as_deref(), &operator, action),
