@@ -63,6 +63,10 @@ pub struct RaftGauges {
     pub has_leader: bool,
     /// On the leader: per follower, how many entries it has not yet stored.
     pub replication_lag_entries: Vec<(u64, u64)>,
+    /// Per peer: its clock's offset from this node's and the round trip to it, ms.
+    pub peer_clocks: Vec<(u64, i64, u64)>,
+    /// This node's clock minus the members' median, ms (none until sampled).
+    pub clock_skew_ms: Option<i64>,
 }
 
 impl Metrics {
@@ -86,6 +90,26 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE {name} gauge");
         for (peer, lag) in &raft.replication_lag_entries {
             let _ = writeln!(out, "{name}{{node=\"{node}\",peer=\"{peer}\"}} {lag}");
+        }
+        let name = "outlast_clock_offset_seconds";
+        let _ = writeln!(out, "# HELP {name} A peer's clock minus this node's (shortest-round-trip sample).");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (peer, offset_ms, _) in &raft.peer_clocks {
+            let _ = writeln!(out, "{name}{{node=\"{node}\",peer=\"{peer}\"}} {}", *offset_ms as f64 / 1e3);
+        }
+        let name = "outlast_peer_round_trip_seconds";
+        let _ = writeln!(out, "# HELP {name} The shortest recent round trip to a peer (client protocol).");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (peer, _, rtt_ms) in &raft.peer_clocks {
+            let _ = writeln!(out, "{name}{{node=\"{node}\",peer=\"{peer}\"}} {}", *rtt_ms as f64 / 1e3);
+        }
+        if let Some(skew_ms) = raft.clock_skew_ms {
+            let name = "outlast_clock_skew_seconds";
+            let _ = writeln!(
+                out,
+                "# HELP {name} This node's clock minus the members' median; past the bound it does not lead."
+            );
+            let _ = writeln!(out, "# TYPE {name} gauge\n{name}{{node=\"{node}\"}} {}", skew_ms as f64 / 1e3);
         }
         let counters = [
             ("outlast_api_responses_ok_total", "API responses below 400.", &self.api_ok),

@@ -509,6 +509,8 @@ fn metrics_text(api: &Shared) -> String {
                 (*peer, m.last_log_index.unwrap_or(0).saturating_sub(matched.map_or(0, |l| l.index)))
             })
             .collect(),
+        peer_clocks: api.writer.clocks.peers().into_iter().map(|(peer, c)| (peer, c.offset_ms, c.rtt_ms)).collect(),
+        clock_skew_ms: api.writer.clocks.skew_ms(),
     };
     api.metrics.render(api.me.0, &gauges)
 }

@@ -25,5 +25,5 @@ pub mod ship;
 pub mod store;
 
 pub use manifest::Manifest;
-pub use ship::{ship, ShipConfig, Source};
+pub use ship::{ship, ShipConfig, ShipStats, Source};
 pub use store::Destination;

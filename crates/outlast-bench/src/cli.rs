@@ -182,6 +182,22 @@ pub enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Backups: the RPO under load (applied on the leader → held by the backup's manifest) and
+    /// the time to restore, against a follower's catch-up by snapshot on the same state.
+    Backup {
+        /// Accounts in the state before the backup starts.
+        #[arg(long, default_value_t = 100_000)]
+        accounts: usize,
+        /// Seconds of load while the RPO is sampled.
+        #[arg(long, default_value_t = 20)]
+        load_s: u64,
+        /// The backup's interval between rounds, ms.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Write the result into this markdown file's backup section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Durable appends: Outlast's segmented log against redb (records/s, batch latency).
     Log {
         /// Bytes per record.
@@ -220,6 +236,7 @@ pub fn run(which: Bench, binary: &Path, command: &str) -> Result<(), String> {
         | Bench::Faults { write, .. }
         | Bench::Wan { write, .. }
         | Bench::Recovery { write, .. }
+        | Bench::Backup { write, .. }
         | Bench::Log { write, .. } => write.clone(),
     };
     for section in measure(which, binary, command)? {
@@ -303,6 +320,11 @@ fn measure(which: Bench, binary: &Path, command: &str) -> Result<Vec<Section>, S
             let report = crate::wan_bench::run(binary, &config)?;
             one("wan-bench", report.markdown(&machine, command, &date), Some(report.chart()))
         }
+        Bench::Backup { accounts, load_s, interval_ms, write: _ } => {
+            let config = crate::backup_bench::Config { accounts, load_s, interval_ms };
+            let report = crate::backup_bench::run(binary, &config)?;
+            one("backup-bench", report.markdown(&machine, command, &date), None)
+        }
         Bench::Recovery { commands, accounts, rounds, write: _ } => {
             let config =
                 crate::recovery_bench::Config { commands_behind: commands, snapshot_accounts: accounts, rounds };
@@ -360,6 +382,9 @@ impl Bench {
             ),
             Bench::Wan { clients, commands, rounds, write, .. } => {
                 (format!("wan --clients {} --commands {commands} --rounds {rounds}", list(clients)), write)
+            }
+            Bench::Backup { accounts, load_s, interval_ms, write } => {
+                (format!("backup --accounts {accounts} --load-s {load_s} --interval-ms {interval_ms}"), write)
             }
             Bench::Recovery { commands, accounts, rounds, write } => {
                 (format!("recovery --commands {commands} --accounts {accounts} --rounds {rounds}"), write)

@@ -45,7 +45,7 @@ impl Default for Config {
 /// Commands committed while the follower is down in a snapshot round.
 const BEHIND: usize = WRITERS * 64;
 /// Clients that write while the follower is down (their commands share entries, as in service).
-const WRITERS: usize = 16;
+pub(crate) const WRITERS: usize = 16;
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(5);
 
@@ -116,12 +116,12 @@ impl Report {
 
 /// Commits `count` (a multiple of `WRITERS`) `CreateAccount` commands from account `first` on,
 /// through the leader.
-async fn write(cluster: &ProcessCluster, leader: u64, first: u64, count: usize) {
+pub(crate) async fn write(cluster: &ProcessCluster, leader: u64, first: u64, count: usize) {
     assert!(count >= WRITERS && count % WRITERS == 0);
     create_accounts(cluster.dialer(), cluster.client_addr(leader), leader, WRITERS, count / WRITERS, first).await;
 }
 
-async fn applied(cluster: &ProcessCluster, id: u64) -> Option<u64> {
+pub(crate) async fn applied(cluster: &ProcessCluster, id: u64) -> Option<u64> {
     cluster.status(id).await.and_then(|s| s.last_applied)
 }
 
@@ -146,7 +146,10 @@ fn snapshot_bytes(cluster: &ProcessCluster, id: u64) -> Option<u64> {
 }
 
 /// A running three-node loopback cluster with `settings`, its leader and one follower.
-async fn three_nodes(binary: &Path, settings: impl Fn(&mut NodeConfig)) -> Result<(ProcessCluster, u64, u64), String> {
+pub(crate) async fn three_nodes(
+    binary: &Path,
+    settings: impl Fn(&mut NodeConfig),
+) -> Result<(ProcessCluster, u64, u64), String> {
     let mut cluster =
         ProcessCluster::loopback(binary, &["aws", "gcp", "azure"], &[], settings).map_err(|e| e.to_string())?;
     cluster.spawn_all()?;
@@ -179,7 +182,7 @@ async fn log_rounds(binary: &Path, config: &Config) -> Result<(Vec<CatchUp>, Vec
     Ok((rounds, idle))
 }
 
-async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>, String> {
+pub(crate) async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Vec<CatchUp>, String> {
     // Nothing kept behind a snapshot: a follower that missed anything must install one.
     let settings = |c: &mut NodeConfig| {
         c.snapshot_every_entries = 100_000_000;

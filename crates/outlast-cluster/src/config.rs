@@ -131,6 +131,11 @@ pub struct NodeConfig {
     /// span regions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms_max: Option<u64>,
+    /// The most this node's clock may differ from the median of the members' clocks, in ms,
+    /// before it stops leading (see `clocks`; default 500, as CockroachDB's `--max-offset`;
+    /// 0 turns the bound off).
+    #[serde(default = "default_clock_offset_ms_max")]
+    pub clock_offset_ms_max: u64,
     /// Applied entries between automatic snapshots.
     #[serde(default = "default_snapshot_every_entries")]
     pub snapshot_every_entries: u64,
@@ -254,6 +259,10 @@ pub fn raft_timing_ms(rtt_ms: u64) -> (u64, [u64; 2]) {
     (heartbeat, [3 * heartbeat / 2, 2 * heartbeat])
 }
 
+fn default_clock_offset_ms_max() -> u64 {
+    500
+}
+
 fn default_heartbeat_ms() -> u64 {
     50
 }
@@ -322,6 +331,7 @@ impl NodeConfig {
             heartbeat_ms: default_heartbeat_ms(),
             election_timeout_ms: default_election_timeout_ms(),
             rtt_ms_max: None,
+            clock_offset_ms_max: default_clock_offset_ms_max(),
             snapshot_every_entries: default_snapshot_every_entries(),
             log_kept_behind_snapshot: default_log_kept_behind_snapshot(),
             preferred_region: None,

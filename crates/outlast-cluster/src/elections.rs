@@ -218,6 +218,7 @@ pub async fn campaign_when_due<D: Dialer>(
     contact: LeaderContact,
     timing: ElectionTiming,
     (dialer, kept): (D, Kept<D::Stream>),
+    clocks: crate::clocks::ClockWatch,
 ) {
     let mut last_leader: Option<NodeId> = None;
     let mut campaigned_at: Option<Instant> = None;
@@ -289,6 +290,11 @@ pub async fn campaign_when_due<D: Dialer>(
         // round after round, a livelock that a lagging first-in-line node caused in tests.
         // Two rounds: the better candidate's retry may come just after ours would.
         if contact.since_better_candidate().is_some_and(|since| since < retry_after * 2) {
+            continue;
+        }
+        // A node whose clock is past the bound must not lead (see `clocks`), unless the
+        // cluster has been leaderless too long without it.
+        if clocks.holds_back() {
             continue;
         }
         tracing::info!(

@@ -72,7 +72,11 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
     };
     while let Some(request) = next_frame::<_, ClientRequest>(&mut stream).await? {
         let reply = match request {
-            ClientRequest::Status => ClientReply::Status(crate::status::status(raft, reader, &me)),
+            ClientRequest::Status => {
+                let mut status = crate::status::status(raft, reader, &me);
+                status.wall_ms = (writer.clock)();
+                ClientReply::Status(status)
+            }
             ClientRequest::Admin { request, forwarded, operator_token } => match check(true, &operator_token) {
                 Err(why) => forbidden(&sender, why),
                 Ok(()) => {

@@ -31,6 +31,7 @@
 pub mod admin;
 pub mod authority;
 pub mod batcher;
+pub mod clocks;
 pub mod config;
 pub mod config_check;
 pub mod elections;

@@ -162,8 +162,10 @@ pub async fn assemble<D: Dialer, L: Listener>(
     let raft =
         Raft::new(config.id, raft_config, network, log.clone(), machine).await.map_err(|e| format!("raft: {e}"))?;
     // From here on nothing awaits (see the module's rule).
-    let mut writer = Writer::new(raft.clone(), reader.clone(), clock, dialer.clone());
+    let clocks = crate::clocks::ClockWatch::new(config.clock_offset_ms_max);
+    let mut writer = Writer::new(raft.clone(), reader.clone(), clock.clone(), dialer.clone());
     writer.operator_token = operator_token;
+    writer.clocks = clocks.clone();
     let (acceptor, client_acceptor) = match &config.tls {
         Some(tls) => {
             let configured: Vec<NodeId> = config.peers.iter().map(|p| p.id).collect();
@@ -180,15 +182,25 @@ pub async fn assemble<D: Dialer, L: Listener>(
         tokio::spawn(serve(raft_listener, acceptor, raft.clone(), log.clone(), contact.clone())),
         tokio::spawn(serve_clients(client_listener, client_acceptor, writer.clone(), me.clone())),
         forever(report_config_mismatch(raft.clone(), me)),
+        forever(crate::clocks::watch_clocks(
+            raft.clone(),
+            config.id,
+            dialer.clone(),
+            clock,
+            clocks.clone(),
+            config.rtt_ms_max,
+        )),
     ];
     let timing = ElectionTiming {
         lease: Duration::from_millis(config.election_timeout_ms[1]),
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         region_order: config.preferred_region.iter().chain(&config.succession_regions).cloned().collect(),
     };
-    tasks.push(forever(campaign_when_due(raft.clone(), config.id, log, contact, timing, (dialer.clone(), kept))));
+    let campaigner =
+        campaign_when_due(raft.clone(), config.id, log, contact, timing, (dialer.clone(), kept), clocks.clone());
+    tasks.push(forever(campaigner));
     if let Some(region) = config.preferred_region.clone() {
-        tasks.push(forever(crate::preferred::keep_leader_in(raft.clone(), config.id, region)));
+        tasks.push(forever(crate::preferred::keep_leader_in(raft.clone(), config.id, region, clocks)));
     }
     Ok(RunningNode { raft, reader, writer, tasks })
 }

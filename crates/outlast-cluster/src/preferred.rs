@@ -19,7 +19,7 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 const CHECKS_BEFORE_CAMPAIGN: u32 = 3;
 
 /// Runs forever on node `id`; does something only if `id` is the region's designated node.
-pub async fn keep_leader_in(raft: Raft<TypeConfig>, id: NodeId, region: String) {
+pub async fn keep_leader_in(raft: Raft<TypeConfig>, id: NodeId, region: String, clocks: crate::clocks::ClockWatch) {
     let mut misplaced = 0u32;
     loop {
         tokio::time::sleep(CHECK_INTERVAL).await;
@@ -32,7 +32,8 @@ pub async fn keep_leader_in(raft: Raft<TypeConfig>, id: NodeId, region: String) 
             continue;
         }
         let leader_region = metrics.current_leader.and_then(|l| membership.get_node(&l)).map(|n| n.region.clone());
-        let healthy = metrics.last_applied.map(|a| a.index) == metrics.last_log_index;
+        // Caught up, and a clock within the bound (see `clocks`).
+        let healthy = metrics.last_applied.map(|a| a.index) == metrics.last_log_index && clocks.unfit().is_none();
         if leader_region.is_some_and(|r| r != region) && healthy {
             misplaced += 1;
         } else {

@@ -173,6 +173,10 @@ pub struct NodeStatus {
     /// Set when the cluster's membership describes this node differently from its own
     /// configuration (address or labels): the files disagree and one must be fixed.
     pub config_mismatch: Option<String>,
+    /// Its wall clock when it answered, ms since the Unix epoch (0: not given), for the
+    /// others' clock-offset samples (`clocks`).
+    #[serde(default)]
+    pub wall_ms: u64,
 }
 
 /// Sends one request to `peer` at `addr` on a new connection from `dialer` (a node's own, a

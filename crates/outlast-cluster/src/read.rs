@@ -50,6 +50,14 @@ pub async fn read<D: Dialer>(
     if (follower_ok || planted_stale_read()) && query != Query::ReadIndex {
         return ClientReply::Read { answer: answer(&writer.reader, &query), node: id };
     }
+    // A leader whose clock is past the bound is stepping back (`clocks`): confirming a read
+    // index would send the followers the very heartbeats it stopped, and keep it leading.
+    let leading = writer.raft.metrics().borrow().state == openraft::ServerState::Leader;
+    if leading {
+        if let Some(why) = writer.clocks.unfit() {
+            return ClientReply::NotSent(why);
+        }
+    }
     // `ensure_linearizable` returns once the read index it confirmed is applied here.
     match writer.reads.confirm.run(|| writer.raft.ensure_linearizable()).await {
         Ok(read_log_id) if query == Query::ReadIndex => {

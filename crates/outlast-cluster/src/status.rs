@@ -25,6 +25,7 @@ pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, Node
         term: metrics.current_term,
         last_applied: metrics.last_applied.map(|log_id| log_id.index),
         digest: reader.read().digest_hex(),
+        wall_ms: 0,
     }
 }
 

@@ -75,13 +75,16 @@ pub struct Writer<D: Dialer = TcpDialer> {
     /// The operator token, relayed with commands only an operator may give (see `authority`);
     /// `None` on a node without an operator API.
     pub operator_token: Option<std::sync::Arc<str>>,
+    /// How far this node's clock is from the others' (see `clocks`): past the bound, it does not
+    /// stamp commands.
+    pub clocks: crate::clocks::ClockWatch,
 }
 
 impl<D: Dialer> Writer<D> {
     /// A writer with its own batcher (must be called inside a Tokio runtime).
     pub fn new(raft: Raft<TypeConfig>, reader: EngineReader, clock: Clock, dialer: D) -> Writer<D> {
         let (batcher, pool, reads) = (Batcher::start(raft.clone()), Pool::new(dialer.clone()), Default::default());
-        Writer { batcher, raft, clock, reader, pool, dialer, reads, operator_token: None }
+        Writer { batcher, raft, clock, reader, pool, dialer, reads, operator_token: None, clocks: Default::default() }
     }
 }
 
@@ -141,6 +144,11 @@ pub async fn submit<D: Dialer>(
             let metrics = raft.metrics().borrow().clone();
             (metrics.state == openraft::ServerState::Leader, metrics.current_term)
         };
+        if leading {
+            if let Some(why) = writer.clocks.unfit() {
+                return not_done(sent, why);
+            }
+        }
         // `biased`: polled in this order, not by a random draw, so that a simulated run does not
         // depend on the thread's random state when both are ready at once.
         let written = tokio::select! {

@@ -85,6 +85,7 @@ pub fn config(id: NodeId, preferred_region: Option<String>) -> NodeConfig {
         heartbeat_ms: HEARTBEAT_MS,
         election_timeout_ms: ELECTION_TIMEOUT_MS,
         rtt_ms_max: None,
+        clock_offset_ms_max: 500,
         snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
         log_kept_behind_snapshot: LOG_KEPT_BEHIND_SNAPSHOT,
         // The other regions, in an order that is not the ids' (so the line differs from it).

@@ -74,8 +74,18 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime")
 }
 
+/// Serves the backup's metrics (`ShipStats`) on `addr`, for Prometheus: `GET /metrics`.
+async fn serve_metrics(addr: &str, stats: Arc<outlast_backup::ShipStats>) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+    let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { stats.render() }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(())
+}
+
 /// `outlast backup`.
-pub fn backup(from: &From, to: &str, interval_ms: u64, once: bool) -> ExitCode {
+pub fn backup(from: &From, to: &str, interval_ms: u64, once: bool, metrics_addr: Option<&str>) -> ExitCode {
     let (reader, cluster) = match reader(from) {
         Ok(reader) => reader,
         Err(error) => return crate::fail(2, &error),
@@ -87,6 +97,12 @@ pub fn backup(from: &From, to: &str, interval_ms: u64, once: bool) -> ExitCode {
     let config =
         ShipConfig { cluster, interval: Duration::from_millis(interval_ms.max(10)), once, ..ShipConfig::default() };
     runtime().block_on(async move {
+        let stats = Arc::new(outlast_backup::ShipStats::default());
+        if let Some(addr) = metrics_addr {
+            if let Err(error) = serve_metrics(addr, stats.clone()).await {
+                return crate::fail(2, &error);
+            }
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         tokio::spawn(async move {
@@ -97,7 +113,7 @@ pub fn backup(from: &From, to: &str, interval_ms: u64, once: bool) -> ExitCode {
             }
         });
         eprintln!("backing up {} to {to} every {interval_ms} ms{}", config.cluster, if once { " (once)" } else { "" });
-        match outlast_backup::ship(&reader, &destination, &config, || stop.load(Ordering::Relaxed)).await {
+        match outlast_backup::ship(&reader, &destination, &config, &stats, || stop.load(Ordering::Relaxed)).await {
             Ok(manifest) => {
                 println!(
                     "backup at index {} (digest {}), {} segment(s) after the base at {}",

@@ -106,6 +106,10 @@ enum Top {
         /// Stop once the backup holds what the cluster had applied when it began.
         #[arg(long)]
         once: bool,
+        /// Serve the backup's metrics (its age, last index, failed rounds) at
+        /// http://ADDR/metrics for Prometheus (keep it on a private address).
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// Rebuild a backup as the data directories of a new cluster: every object checked against
     /// the manifest, the log replayed onto the base, the digest compared; the membership is
@@ -227,9 +231,9 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
         Top::Plan { cluster } => plan_cmd::run(&cluster),
-        Top::Backup { to, dir, endpoints, pki, operator, cluster, interval_ms, once } => {
+        Top::Backup { to, dir, endpoints, pki, operator, cluster, interval_ms, once, metrics_addr } => {
             let from = backup_cmd::From { dir, endpoints, pki, operator, cluster };
-            backup_cmd::backup(&from, &to, interval_ms, once)
+            backup_cmd::backup(&from, &to, interval_ms, once, metrics_addr.as_deref())
         }
         Top::Restore { from, configs } => backup_cmd::restore(&from, &configs),
         Top::Config { action: ConfigAction::Check { files } } => plan_cmd::check(&files),

@@ -845,3 +845,80 @@ async fn certificates_rotate_under_load_without_an_election_or_a_failed_write() 
     // And the nodes still talk to each other over the new certificates: a write commits.
     assert!(matches!(submit(&cluster, 3, CommandBody::CreateAccount { account: 8 }).await, Outcome::Applied(_)));
 }
+
+/// libfaketime (Debian's `libfaketime`): shifts one process's wall clock, as a badly
+/// synchronised host would, without touching the monotonic clock.
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_clock_is_off_stops_leading_and_the_others_carry_on() {
+    assert!(std::path::Path::new(LIBFAKETIME).exists(), "{LIBFAKETIME}: apt-get install libfaketime");
+    let mut cluster = cluster(&["aws", "gcp", "azure"], |_| {});
+    // Node 1's OS clock runs 5 s ahead of the others'; it initialises the cluster, so it is
+    // the first in line to lead.
+    cluster.set_launcher(
+        1,
+        ["env", &format!("LD_PRELOAD={LIBFAKETIME}"), "FAKETIME=+5s", "FAKETIME_DONT_FAKE_MONOTONIC=1"]
+            .map(String::from)
+            .to_vec(),
+    );
+    cluster.spawn_all().unwrap();
+    let all = cluster.ids();
+    cluster.leader(&all, DEADLINE).await.expect("a leader");
+
+    // Within a few samples node 1 knows its clock is off and steps back: the leader is one of
+    // the others, and stays so.
+    let started = Instant::now();
+    loop {
+        let leaders: Vec<Option<u64>> = {
+            let mut seen = Vec::new();
+            for id in [2, 3] {
+                seen.push(cluster.status(id).await.and_then(|s| s.leader));
+            }
+            seen
+        };
+        if leaders.iter().all(|l| l.is_some_and(|l| l != 1)) {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "node 1 still leads or no leader: {leaders:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held = Instant::now();
+    while held.elapsed() < Duration::from_secs(3) {
+        let leader = cluster.leader(&[2, 3], DEADLINE).await;
+        assert!(leader.is_some_and(|l| l != 1), "node 1 came back as leader: {leader:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Writes through node 1 still commit (it forwards them to the leader).
+    for account in 1..=5 {
+        assert!(matches!(submit(&cluster, 1, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
+    }
+    // And it says why, in its metrics: its skew, and each peer's offset as it sees it.
+    let token = cluster.state_dir().read_token().unwrap();
+    let transport = outlast_client::Transport::new(Duration::from_secs(2), outlast_client::public_roots());
+    let auth = format!("Bearer {token}");
+    let metrics = match transport
+        .send(
+            "GET",
+            &format!("http://{}/metrics", cluster.api_addr(1)),
+            &[("authorization", &auth)],
+            String::new(),
+            DEADLINE,
+        )
+        .await
+    {
+        outlast_client::Attempt::Answer { status: 200, body } => body,
+        other => panic!("metrics of node 1: {other:?}"),
+    };
+    let skew: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("outlast_clock_skew_seconds{"))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((4.0..6.0).contains(&skew), "node 1's skew is about +5 s: {skew}");
+    assert_eq!(metrics.lines().filter(|l| l.starts_with("outlast_clock_offset_seconds{")).count(), 2, "{metrics}");
+}

@@ -84,13 +84,62 @@ fn metrics_alerts_and_dashboard_agree_and_pass_promtool() {
     assert!(ok, "{text}");
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let scrapes: Vec<String> = runtime.block_on(async {
-        let mut scrapes = Vec::new();
-        for id in access.ids() {
-            scrapes.push(access.operator_text(*id, "/metrics").await.unwrap());
+    // Once every node has sampled its peers' clocks (about a second after start).
+    let started = std::time::Instant::now();
+    let scrapes: Vec<String> = loop {
+        let scrapes: Vec<String> = runtime.block_on(async {
+            let mut scrapes = Vec::new();
+            for id in access.ids() {
+                scrapes.push(access.operator_text(*id, "/metrics").await.unwrap());
+            }
+            scrapes
+        });
+        if scrapes.iter().all(|s| s.contains("outlast_clock_skew_seconds{")) {
+            break scrapes;
         }
-        scrapes
-    });
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no clock samples: {scrapes:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    // A backup's own metrics (`outlast backup --metrics-addr`), scraped once it has written
+    // its first manifest.
+    let store = dir.path().join("backup-store");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut backup = Command::new(env!("CARGO_BIN_EXE_outlast"))
+        .args(["backup", "--dir", dir.path().to_str().unwrap(), "--interval-ms", "100"])
+        .arg("--to")
+        .arg(format!("file://{}", store.display()))
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let backup_scrape = loop {
+        let text = runtime.block_on(async {
+            let client =
+                outlast_client::Transport::new(std::time::Duration::from_secs(2), outlast_client::public_roots());
+            match client
+                .send(
+                    "GET",
+                    &format!("http://127.0.0.1:{port}/metrics"),
+                    &[],
+                    String::new(),
+                    std::time::Duration::from_secs(2),
+                )
+                .await
+            {
+                outlast_client::Attempt::Answer { status: 200, body } => Some(body),
+                _ => None,
+            }
+        });
+        if let Some(text) = text.filter(|t| !t.contains("outlast_backup_last_index 0\n")) {
+            break text;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the backup served no metrics with a manifest");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = backup.kill();
+    let _ = backup.wait();
     up.stop();
 
     // The leader's scrape has a lag series per follower; every node has fsynced (the demo seed
@@ -107,7 +156,9 @@ fn metrics_alerts_and_dashboard_agree_and_pass_promtool() {
         assert!(ok, "promtool check metrics: {text}");
     }
 
-    let exposed = names_in(&scrapes.join("\n"));
+    let (ok, text) = promtool(&["check", "metrics"], Some(&backup_scrape));
+    assert!(ok, "promtool check metrics (backup): {text}");
+    let exposed = names_in(&(scrapes.join("\n") + &backup_scrape));
     for file in ["prometheus/alerts.yml", "grafana/outlast.json"] {
         let text = std::fs::read_to_string(ops().join(file)).unwrap();
         let used = names_in(&text);
