@@ -95,6 +95,7 @@ impl Api {
             // This node's API authenticated the caller, yet the cluster refused what it relayed:
             // the nodes' operator tokens differ (a configuration error, not the caller's).
             Ok(ClientReply::Forbidden(why)) => return Err(ApiError::internal(&format!("the cluster refused: {why}"))),
+            Ok(ClientReply::NotEnabled(why)) => return Err(ApiError::not_enabled(&why)),
             Ok(other) => return Err(ApiError::internal(&format!("unexpected reply {other:?}"))),
             Err(_) => return Err(self.unknown("no commit within the deadline")),
         };

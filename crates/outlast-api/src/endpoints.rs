@@ -89,7 +89,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
     row(POST, "/operator/v1/withdrawals/sent", Free, Logged, None, Operator(operator::withdrawal_sent)),
     row(POST, "/operator/v1/withdrawals/confirmed", Free, Logged, None, Operator(operator::withdrawal_confirmed)),
     row(POST, "/operator/v1/withdrawals/failed", Free, Logged, None, Operator(operator::withdrawal_failed)),
+    row(POST, "/operator/v1/withdrawals/pause", Free, Logged, None, Operator(operator::withdrawals_pause)),
     row(GET, "/operator/v1/cluster", Free, Local, None, Operator(operator::cluster)),
+    row(POST, "/operator/v1/upgrade/finalize", Free, Logged, None, Operator(operator::finalize_upgrade)),
     row(GET, "/operator/v1/audit", Free, Local, None, Operator(operator::audit)),
     // Backups (`outlast backup`): the applied state, and the committed log after it.
     row(GET, "/operator/v1/backup/base", Free, Local, None, Operator(operator::backup_base)),

@@ -163,6 +163,12 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1013, msg)
     }
 
+    /// 409: the command's kind waits for an upgrade to be finalised (see
+    /// `outlast_cluster::format`); nothing changed.
+    pub fn not_enabled(why: &str) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, -1000, format!("Not enabled: {why}"))
+    }
+
     /// A plain request to a WebSocket path.
     pub fn not_websocket(why: &str) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1000, format!("This path takes a WebSocket handshake: {why}"))
@@ -220,6 +226,9 @@ impl ApiError {
             Reject::InvalidAsset => "Invalid asset: 1-16 upper-case letters and digits, at most 18 decimals.",
             Reject::UnknownAccount => "Unknown account.",
             Reject::WithdrawalStateConflict => "The withdrawal is not in a state that allows this step.",
+            Reject::WithdrawalsPaused => "Withdrawals of this asset are paused.",
+            Reject::FormatNotEnabled => "The cluster has not finalised the upgrade this command needs.",
+            Reject::InvalidFormat => "Formats are finalised one at a time, up to what every voter's build reads.",
             Reject::RequestExpired | Reject::RequestFromFuture => {
                 return ApiError::new(
                     StatusCode::BAD_REQUEST,

@@ -232,6 +232,24 @@ pub(crate) fn withdrawal_failed<'a>(api: &'a Shared, op: &'a Operator, params: &
     then(submit(api, op, CommandBody::WithdrawalFailed { withdrawal }))
 }
 
+/// Stops (`paused`, the default) or restarts withdrawal requests of one asset.
+pub(crate) fn withdrawals_pause<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
+    let (asset, _) = asset_id(api, params.required("coin")?, "coin")?;
+    let paused = flag(params, "paused", true)?;
+    then(submit(api, op, CommandBody::SetWithdrawalsPaused { asset, paused }))
+}
+
+/// Raises the cluster's active data format to `format` (default: one above the active one),
+/// once every voter's build reads it (see `outlast_cluster::upgrade`).
+pub(crate) fn finalize_upgrade<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
+    let active = api.reader.read().format();
+    let format = match params.u64("format")? {
+        Some(format) => u32::try_from(format).map_err(|_| ApiError::mandatory("format"))?,
+        None => active.saturating_add(1),
+    };
+    then(submit(api, op, CommandBody::FinalizeFormat { format }))
+}
+
 pub(crate) fn cluster<'a>(api: &'a Shared, _op: &'a Operator, _params: &Params) -> Decoded<'a> {
     then(async move { Ok(cluster_view(api).await) })
 }
@@ -480,12 +498,15 @@ async fn cluster_view(api: &Shared) -> Value {
             "lag": status.as_ref().and_then(|s| s.last_applied).map(|a| top.saturating_sub(a)),
             "digest": status.as_ref().map(|s| s.digest.clone()),
             "configMismatch": status.as_ref().and_then(|s| s.config_mismatch.clone()),
+            "format": status.as_ref().map(|s| s.format),
+            "formatMax": status.as_ref().map(|s| s.format_max),
         }));
     }
     let leader = metrics.current_leader.and_then(|l| members.iter().find(|(id, _)| *id == l));
     json!({
         "node": api.me.0,
         "term": metrics.current_term,
+        "format": api.reader.read().format(),
         "leader": leader.map(|(id, info)| json!({ "id": id, "provider": info.provider, "region": info.region, "zone": info.zone })),
         "nodes": nodes,
     })

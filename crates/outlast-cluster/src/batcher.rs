@@ -82,7 +82,7 @@ async fn run(raft: Raft<TypeConfig>, mut waiting: mpsc::Receiver<Waiting>) {
             let (commands, replies): (Vec<Command>, Vec<oneshot::Sender<Written>>) =
                 batch.into_iter().map(|w| (w.command, w.reply)).unzip();
             let count = commands.len();
-            let result = raft.client_write(Batch { commands }).await;
+            let result = raft.client_write(Batch { format: crate::format::of_commands(&commands), commands }).await;
             drop(flight);
             match result {
                 Ok(response) => {

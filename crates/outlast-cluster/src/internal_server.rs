@@ -70,7 +70,18 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
     let check = |operator_only: bool, token: &Option<String>| {
         crate::authority::check(sender.as_ref(), operator_only, token.as_deref(), mine)
     };
-    while let Some(request) = next_frame::<_, ClientRequest>(&mut stream).await? {
+    loop {
+        let request = match next_frame::<_, ClientRequest>(&mut stream).await {
+            Ok(Some(request)) => request,
+            Ok(None) => break,
+            // Newer than this build reads: say so to the sender, then close (the rest of the
+            // frame is unread).
+            Err(error) if error.kind() == io::ErrorKind::Unsupported => {
+                frame::write(&mut stream, &ClientReply::NotEnabled(error.to_string())).await?;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         let reply = match request {
             ClientRequest::Status => {
                 let mut status = crate::status::status(raft, reader, &me);

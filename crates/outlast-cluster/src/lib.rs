@@ -35,6 +35,7 @@ pub mod clocks;
 pub mod config;
 pub mod config_check;
 pub mod elections;
+pub mod format;
 pub mod forward;
 pub mod frame;
 pub mod internal_server;
@@ -58,6 +59,7 @@ mod state_machine;
 pub mod status;
 pub mod topology;
 mod types;
+pub mod upgrade;
 pub mod write;
 
 pub use log_store::LogStore;

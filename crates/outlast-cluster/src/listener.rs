@@ -125,7 +125,9 @@ where
         let served = serve_one(stream, peer, slot);
         tokio::spawn(async move {
             if let Err(error) = served.await {
-                if level == tracing::Level::WARN {
+                if error.kind() == std::io::ErrorKind::Unsupported {
+                    tracing::error!(%peer, %error, "{what} connection closed");
+                } else if level == tracing::Level::WARN {
                     tracing::warn!(%peer, %error, "{what} connection closed");
                 } else {
                     tracing::debug!(%peer, %error, "{what} connection closed");

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use openraft::{AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use outlast_log::disk::Disk;
 use outlast_log::{meta, Wal, WalOptions};
 use serde::de::DeserializeOwned;
@@ -28,6 +28,8 @@ const COMMITTED_META: &str = "committed";
 /// How often the committed-index hint is written at most.
 const COMMITTED_SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 const PURGED_META: &str = "last-purged-log-id";
+/// The newest data format of any entry ever written into this log (see `format`).
+const FORMAT_META: &str = "format";
 
 /// The Raft log store. Clones share the same log (openraft reads through a clone while it
 /// appends through another).
@@ -45,6 +47,24 @@ struct Inner {
     last_purged: Option<LogId<NodeId>>,
     committed: Option<LogId<NodeId>>,
     committed_saved_at: Option<tokio::time::Instant>,
+    /// `FORMAT_META`'s value.
+    format_mark: u32,
+}
+
+/// The newest data format written into the log in `dir` (`FORMAT_FIRST` for a new log).
+pub(crate) fn format_mark(disk: &dyn Disk, dir: &Path) -> Result<u32, String> {
+    match meta::load_on(disk, dir, FORMAT_META).map_err(|e| format!("{}: {e}", dir.display()))? {
+        Some(bytes) => decode(&bytes).map_err(|e| format!("{}: format mark: {e}", dir.display())),
+        None => Ok(outlast_engine::FORMAT_FIRST),
+    }
+}
+
+/// An entry's data format: its batch's; Raft's own entries are the first format.
+fn entry_format(entry: &Entry<TypeConfig>) -> u32 {
+    match &entry.payload {
+        EntryPayload::Normal(batch) => batch.format,
+        _ => outlast_engine::FORMAT_FIRST,
+    }
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -72,6 +92,10 @@ impl LogStore {
 
     /// `open` on `disk` (a simulated one in a simulation).
     pub fn open_on(disk: Arc<dyn Disk>, dir: &Path) -> Result<LogStore, StorageError<NodeId>> {
+        let format_mark = format_mark(&*disk, dir).map_err(|e| read_error(&io::Error::other(e)))?;
+        if let Some(why) = crate::format::refusal(format_mark, &format!("the log in {}", dir.display())) {
+            return Err(read_error(&io::Error::other(why)));
+        }
         let (wal, _recovery) = Wal::open_on(disk.clone(), dir, WalOptions::default()).map_err(|e| read_error(&e))?;
         let load = |name| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
             meta::load_on(&*disk, dir, name).map_err(|e| read_error(&e))
@@ -88,7 +112,16 @@ impl LogStore {
         let next_index = wal.next_index();
         let committed = committed
             .filter(|c| c.index < next_index || last_purged.is_some_and(|p: LogId<NodeId>| c.index <= p.index));
-        let inner = Inner { disk, dir: dir.to_path_buf(), wal, vote, last_purged, committed, committed_saved_at: None };
+        let inner = Inner {
+            disk,
+            dir: dir.to_path_buf(),
+            wal,
+            vote,
+            last_purged,
+            committed,
+            committed_saved_at: None,
+            format_mark,
+        };
         Ok(LogStore { inner: Arc::new(Mutex::new(inner)) })
     }
 
@@ -208,8 +241,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let encoded: Vec<(u64, Vec<u8>)> = entries.into_iter().map(|e| (e.log_id.index, encode(&e))).collect();
+        let mut newest = outlast_engine::FORMAT_FIRST;
+        let encoded: Vec<(u64, Vec<u8>)> = entries
+            .into_iter()
+            .map(|e| {
+                newest = newest.max(entry_format(&e));
+                (e.log_id.index, encode(&e))
+            })
+            .collect();
         let mut inner = self.lock();
+        // The mark is durable before the entries it covers: an older build never finds an
+        // entry newer than the mark says.
+        if newest > inner.format_mark {
+            if let Err(error) = meta::save_on(&*inner.disk, &inner.dir, FORMAT_META, &encode(&newest)) {
+                callback.log_io_completed(Err(io::Error::other(error.to_string())));
+                return Err(write_error(&error));
+            }
+            inner.format_mark = newest;
+        }
         // Durable before reported: `Wal::append` returns after fdatasync.
         match inner.wal.append(encoded.iter().map(|(index, bytes)| (*index, bytes.as_slice()))) {
             Ok(()) => {

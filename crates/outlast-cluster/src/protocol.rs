@@ -65,6 +65,18 @@ pub enum ClientRequest {
     },
 }
 
+impl crate::frame::Formatted for ClientRequest {
+    /// A submitted command's kind's format.
+    fn format(&self) -> u32 {
+        match self {
+            ClientRequest::Submit { body, .. } => body.format_since(),
+            _ => outlast_engine::FORMAT_FIRST,
+        }
+    }
+}
+
+impl crate::frame::Formatted for ClientReply {}
+
 /// An administrative request (carried out by `admin`, at the leader).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum AdminRequest {
@@ -155,6 +167,9 @@ pub enum ClientReply {
     NotSent(String),
     /// Not done, and no node will do it: the sender may not give this command (see `authority`).
     Forbidden(String),
+    /// Not done: the command's kind belongs to a data format the cluster has not finalised, or
+    /// that this node's build does not read (see `format`). Changes nothing anywhere.
+    NotEnabled(String),
 }
 
 /// What a node reports about itself.
@@ -177,6 +192,10 @@ pub struct NodeStatus {
     /// others' clock-offset samples (`clocks`).
     #[serde(default)]
     pub wall_ms: u64,
+    /// The newest data format its build reads (see `format`).
+    pub format_max: u32,
+    /// The cluster's active data format, as far as it has applied.
+    pub format: u32,
 }
 
 /// Sends one request to `peer` at `addr` on a new connection from `dialer` (a node's own, a

@@ -102,7 +102,10 @@ pub async fn write_member(data_dir: &Path, state: &Export, members: &BTreeMap<No
     let meta = SnapshotMeta {
         last_log_id: Some(id),
         last_membership: StoredMembership::new(Some(id), membership),
-        snapshot_id: format!("restored-{}-{}", id.index, id.leader_id),
+        snapshot_id: crate::format::snapshot_id(
+            &format!("restored-{}-{}", id.index, id.leader_id),
+            crate::state_machine::state_format(&state.state).ok_or("the backup's state does not decode")?,
+        ),
     };
     machine
         .install_snapshot(&meta, Box::new(Cursor::new(state.state.clone())))

@@ -24,6 +24,26 @@ pub enum Request {
     Ping,
 }
 
+impl crate::frame::Formatted for Request {
+    /// The newest format among the entries, or the snapshot's format.
+    fn format(&self) -> u32 {
+        match self {
+            Request::AppendEntries(rpc) => rpc
+                .entries
+                .iter()
+                .filter_map(|entry| match &entry.payload {
+                    openraft::EntryPayload::Normal(batch) => Some(batch.format),
+                    _ => None,
+                })
+                .fold(outlast_engine::FORMAT_FIRST, u32::max),
+            Request::InstallSnapshot(rpc) => crate::format::of_snapshot_id(&rpc.meta.snapshot_id),
+            Request::Vote(_) | Request::Ping => outlast_engine::FORMAT_FIRST,
+        }
+    }
+}
+
+impl crate::frame::Formatted for Reply {}
+
 /// The reply to a `Request`, of the same kind.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Reply {

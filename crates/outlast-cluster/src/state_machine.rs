@@ -87,6 +87,18 @@ fn snapshot_error(error: &(impl std::error::Error + 'static)) -> StorageError<No
     StorageIOError::read_snapshot(None, AnyError::new(error)).into()
 }
 
+/// The data format of `StateBytes` (the engine snapshot's, which leads it), if they decode.
+pub(crate) fn state_format(state: &[u8]) -> Option<u32> {
+    let state: StateBytes = decode(state).ok()?;
+    postcard::take_from_bytes::<u32>(&state.engine).ok().map(|(format, _)| format)
+}
+
+/// The data format of the snapshot kept in `dir`, if there is one.
+pub(crate) fn snapshot_format(disk: &dyn Disk, dir: &Path) -> Result<Option<u32>, String> {
+    let file = load_snapshot(disk, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(file.map(|file| crate::format::of_snapshot_id(&file.meta.snapshot_id)))
+}
+
 fn load_snapshot(disk: &dyn Disk, dir: &Path) -> Result<Option<SnapshotFile>, StorageError<NodeId>> {
     match meta::load_on(disk, dir, SNAPSHOT_META).map_err(|e| snapshot_error(&e))? {
         Some(bytes) => Ok(Some(decode(&bytes).map_err(|e| snapshot_error(&e))?)),
@@ -247,10 +259,11 @@ pub struct SnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let state = encode(&StateBytes { engine: self.engine.snapshot(), history: self.history.snapshot() });
-        let snapshot_id = match self.last_applied {
+        let base = match self.last_applied {
             Some(id) => format!("{}-{}-{}", id.leader_id, id.index, self.engine.digest_hex()),
             None => format!("empty-{}", self.engine.digest_hex()),
         };
+        let snapshot_id = crate::format::snapshot_id(&base, self.engine.format());
         let meta =
             SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id };
         let file = SnapshotFile { meta: meta.clone(), state };

@@ -17,6 +17,7 @@ const CONFIG_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// This node's status.
 pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, NodeInfo)) -> NodeStatus {
     let metrics = raft.metrics().borrow().clone();
+    let engine = reader.read();
     NodeStatus {
         id: me.0,
         config_mismatch: config_mismatch(raft, me),
@@ -24,8 +25,10 @@ pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, Node
         leader: if crate::quorum::lost(raft) { None } else { metrics.current_leader },
         term: metrics.current_term,
         last_applied: metrics.last_applied.map(|log_id| log_id.index),
-        digest: reader.read().digest_hex(),
+        digest: engine.digest_hex(),
         wall_ms: 0,
+        format_max: crate::format::readable_max(),
+        format: engine.format(),
     }
 }
 

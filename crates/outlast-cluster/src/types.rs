@@ -30,6 +30,9 @@ pub struct NodeInfo {
 /// entry, so they share its fsync and its replication round (see `batcher`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
+    /// The data format of the entry (`format::of_commands`): first in its encoding, so that
+    /// it is known before the commands are decoded.
+    pub format: u32,
     /// The commands, in the order they apply.
     pub commands: Vec<outlast_engine::Command>,
 }

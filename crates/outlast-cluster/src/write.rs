@@ -121,6 +121,18 @@ pub async fn submit<D: Dialer>(
     operator: Option<String>,
     forwarded: bool,
 ) -> ClientReply {
+    // Nothing of a format the cluster has not finalised enters the log: a voter on the older
+    // build could not read it. Finalising itself waits until every voter could.
+    if let Some(why) = crate::format::not_enabled(&body, writer.reader.read().format()) {
+        return ClientReply::NotEnabled(why);
+    }
+    if let CommandBody::FinalizeFormat { format } = &body {
+        if !forwarded {
+            if let Err(why) = crate::upgrade::voters_ready(writer, *format).await {
+                return ClientReply::NotEnabled(why);
+            }
+        }
+    }
     let raft = &writer.raft;
     let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
     let mut resends = 0;

@@ -57,7 +57,7 @@ async fn write(nodes: &BTreeMap<u64, Node>, body: CommandBody) -> Outcome {
     let command = Command { ts_ms: 1_000, body, operator: None };
     for _ in 0..50 {
         let leader = leader_of(nodes).await;
-        match nodes[&leader].raft.client_write(Batch { commands: vec![command.clone()] }).await {
+        match nodes[&leader].raft.client_write(Batch { format: 1, commands: vec![command.clone()] }).await {
             Ok(response) => return response.data.into_iter().next().expect("one outcome per command"),
             Err(error) if error.forward_to_leader().is_some() => continue,
             Err(error) => panic!("write failed: {error}"),

@@ -11,7 +11,7 @@ use crate::engine::{Asset, Engine, Market};
 use crate::event::{Event, EventKind, Outcome, Summary};
 use crate::money::{pow10, PPM};
 use crate::reject::Reject;
-use crate::types::{AccountId, MarketId, MarketStatus, FEE_ACCOUNT};
+use crate::types::{AccountId, AssetId, MarketId, MarketStatus, FEE_ACCOUNT};
 
 /// Longest asset symbol, in bytes.
 const ASSET_SYMBOL_LEN_MAX: usize = 16;
@@ -107,6 +107,34 @@ impl Engine {
         self.markets[market as usize].status = status;
         self.emit(events, EventKind::Market { market, status });
         Outcome::Applied(Summary::MarketStatusSet(status))
+    }
+
+    /// Formats rise one at a time, and never past what this build reads (an entry of a newer
+    /// format never reaches an older build: see `outlast_cluster::format`).
+    pub(crate) fn finalize_format(&mut self, format: u32) -> Outcome {
+        if format <= self.format {
+            return Outcome::Duplicate(Summary::FormatFinalized(self.format));
+        }
+        if format != self.format + 1 || format > crate::format::FORMAT_CURRENT {
+            return Outcome::Rejected(Reject::InvalidFormat);
+        }
+        self.format = format;
+        Outcome::Applied(Summary::FormatFinalized(format))
+    }
+
+    pub(crate) fn set_withdrawals_paused(&mut self, asset: AssetId, paused: bool) -> Outcome {
+        if asset as usize >= self.assets.len() {
+            return Outcome::Rejected(Reject::UnknownAsset);
+        }
+        if self.withdrawals_paused.contains(&asset) == paused {
+            return Outcome::Duplicate(Summary::WithdrawalsPaused(asset, paused));
+        }
+        if paused {
+            self.withdrawals_paused.insert(asset);
+        } else {
+            self.withdrawals_paused.remove(&asset);
+        }
+        Outcome::Applied(Summary::WithdrawalsPaused(asset, paused))
     }
 
     pub(crate) fn create_account(&mut self, account: AccountId) -> Outcome {

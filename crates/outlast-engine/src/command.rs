@@ -107,6 +107,21 @@ pub enum CommandBody {
         /// What was asked, e.g. `add learner 4 (aws us-east-1 us-east-1b)`.
         action: String,
     },
+    /// Raise the cluster's active data format to `format` (see `format`): command kinds of
+    /// that format are accepted from the next entry on. Given by an operator once every voter
+    /// runs a build that reads it; a format not above the active one is a duplicate.
+    FinalizeFormat {
+        /// The new active format.
+        format: u32,
+    },
+    /// Stop (or restart) withdrawal requests of one asset, e.g. while its chain or its
+    /// payout path is in trouble. Withdrawals already requested are not affected.
+    SetWithdrawalsPaused {
+        /// The asset.
+        asset: AssetId,
+        /// Whether new requests are refused.
+        paused: bool,
+    },
 }
 
 /// A request from an account holder. Idempotent by `(account, request_id)` within the window.

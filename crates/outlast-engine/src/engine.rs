@@ -107,6 +107,10 @@ pub struct Engine {
     pub(crate) audit_total: u64,
     /// Remembered request ids (idempotency).
     pub(crate) ids: crate::ids::IdTable,
+    /// The cluster's active data format (see `format`).
+    pub(crate) format: u32,
+    /// Assets whose withdrawal requests are refused.
+    pub(crate) withdrawals_paused: std::collections::BTreeSet<AssetId>,
     /// Scratch for the command being applied (not state): balances it touched.
     pub(crate) touched_balances: Vec<(AccountId, AssetId)>,
     /// Scratch: depth levels touched, reused to avoid allocation.
@@ -158,6 +162,8 @@ impl Engine {
             audit: Default::default(),
             audit_total: 0,
             ids: crate::ids::IdTable::new(hash_seed),
+            format: crate::format::FORMAT_FIRST,
+            withdrawals_paused: Default::default(),
             touched_balances: Vec::new(),
             touched_levels: Vec::new(),
             #[cfg(feature = "planted-faults")]
@@ -191,6 +197,11 @@ impl Engine {
             _ if named_wrongly || (command.operator.is_some() && !command.body.operator_only()) => {
                 Outcome::Rejected(Reject::InvalidOperator)
             }
+            // A kind of a format the cluster has not finalised: an older build may be applying
+            // this log too, and could not read it.
+            body if body.format_since() > self.format && !matches!(body, CommandBody::FinalizeFormat { .. }) => {
+                Outcome::Rejected(Reject::FormatNotEnabled)
+            }
             CommandBody::CreateAsset { symbol, decimals } => self.create_asset(symbol, *decimals),
             CommandBody::CreateMarket(spec) => self.create_market(spec, events),
             CommandBody::SetMarketStatus { market, status } => self.set_market_status(*market, *status, events),
@@ -206,6 +217,8 @@ impl Engine {
             CommandBody::Account(request) => self.account_request(request, events),
             CommandBody::ListenKey(request) => self.listen_key_request(request),
             CommandBody::AdminNote { action } => crate::audit::admin_note(action),
+            CommandBody::FinalizeFormat { format } => self.finalize_format(*format),
+            CommandBody::SetWithdrawalsPaused { asset, paused } => self.set_withdrawals_paused(*asset, *paused),
         };
         match outcome {
             Outcome::Applied(_) => {
@@ -222,6 +235,16 @@ impl Engine {
             }
         }
         outcome
+    }
+
+    /// The cluster's active data format (see `format`).
+    pub fn format(&self) -> u32 {
+        self.format
+    }
+
+    /// Whether withdrawal requests of `asset` are paused.
+    pub fn withdrawals_paused(&self, asset: AssetId) -> bool {
+        self.withdrawals_paused.contains(&asset)
     }
 
     /// The configured limits.

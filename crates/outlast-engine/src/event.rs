@@ -90,6 +90,10 @@ pub enum Summary {
     ListenKey(AccountId),
     /// A cluster administration action is in the audit trail.
     AdminNoted,
+    /// The cluster's active data format is now this.
+    FormatFinalized(u32),
+    /// Withdrawal requests of this asset are now refused (`true`) or accepted.
+    WithdrawalsPaused(AssetId, bool),
 }
 
 /// The states of a withdrawal. Only these transitions exist: Requested → Sent → Confirmed,

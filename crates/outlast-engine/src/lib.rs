@@ -25,6 +25,7 @@ mod book;
 mod command;
 mod engine;
 mod event;
+mod format;
 mod hasher;
 mod ids;
 mod invariants;
@@ -52,13 +53,14 @@ pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpe
 pub use engine::PlantedBug;
 pub use engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
 pub use event::{DepthDelta, Event, EventKind, Levels, OrderUpdate, Outcome, Summary, Trade, WithdrawalState};
+pub use format::{FORMAT_CURRENT, FORMAT_FIRST};
 pub use ids::IdRecord;
 pub use limits::Limits;
 pub use listen_keys::{ListenKey, ListenKeyAction, ListenKeyRequest, LISTEN_KEY_TTL_MS};
 pub use money::fee;
 pub use query::{DepthView, OrderView};
 pub use reject::Reject;
-pub use snapshot::{SnapshotError, SNAPSHOT_FORMAT};
+pub use snapshot::SnapshotError;
 pub use types::{
     chain_text_valid, AccountId, AssetId, ClientId, DepositId, MarketId, MarketStatus, OrderId, OrderStatus, Side,
     StpMode, TimeInForce, TradeId, WithdrawalId, CHAIN_TEXT_LEN_MAX, CLIENT_ID_LEN_MAX, FEE_ACCOUNT,

@@ -92,6 +92,8 @@ reject_codes! {
     PostOnlyWouldTake = 5003,
     /// The withdrawal is not in a state that allows this step.
     WithdrawalStateConflict = 5004,
+    /// Withdrawal requests of this asset are paused by the operator.
+    WithdrawalsPaused = 5005,
 
     // 6xxx: configuration commands.
     /// The asset symbol or decimals are invalid.
@@ -112,6 +114,12 @@ reject_codes! {
     /// A cluster administration note is empty, longer than `ADMIN_NOTE_LEN_MAX` bytes, or not
     /// printable ASCII.
     InvalidAdminNote = 6007,
+    /// The command kind belongs to a data format newer than the cluster's active one: it is
+    /// enabled once every voter runs a build that reads that format and an operator finalises
+    /// (see `format`).
+    FormatNotEnabled = 6008,
+    /// A data format this build does not know, or not above the active one by exactly one.
+    InvalidFormat = 6009,
 
     // 7xxx: configured limits reached.
     /// `accounts_max` reached.

@@ -5,6 +5,10 @@
 //! (SHA-256 of those bytes) is equal on replicas that applied the same log. A restored engine is
 //! checked against every invariant before it is handed out; a snapshot that fails is an error,
 //! never a half-restored engine.
+//!
+//! A snapshot is written in the cluster's active data format (see `format`), so a build that
+//! reads only the older format can still install it until the operator finalises: format 1 is
+//! the base state; format 2 appends the assets whose withdrawals are paused.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -14,13 +18,21 @@ use crate::api_keys::ApiKey;
 use crate::audit::AuditRecord;
 use crate::book::{Book, RestingOrder};
 use crate::engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
+use crate::format::{FORMAT_CURRENT, FORMAT_FIRST};
 use crate::ids::IdRecord;
 use crate::limits::Limits;
 use crate::listen_keys::ListenKey;
-use crate::types::{AccountId, ClientId, OrderId, Side, StpMode};
+use crate::types::{AccountId, AssetId, ClientId, OrderId, Side, StpMode};
 
-/// The snapshot format written by this version. Bump on any change to the encoded types.
-pub const SNAPSHOT_FORMAT: u32 = 4;
+/// The last unversioned snapshot encoding, written before data formats existed.
+const LEGACY_FORMAT: u32 = 4;
+
+/// What format 2 appends to a format-1 snapshot.
+#[derive(Serialize, Deserialize)]
+struct SinceFormat2 {
+    /// Assets whose withdrawal requests are refused, ascending.
+    withdrawals_paused: Vec<AssetId>,
+}
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +49,14 @@ impl std::fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SnapshotError::Decode(why) => write!(f, "snapshot does not decode: {why}"),
-            SnapshotError::Format(format) => write!(f, "snapshot format {format} is not {SNAPSHOT_FORMAT}"),
+            SnapshotError::Format(format) if *format > FORMAT_CURRENT && *format < LEGACY_FORMAT => write!(
+                f,
+                "snapshot is data format {format}, newer than this build reads (formats {FORMAT_FIRST} to \
+                 {FORMAT_CURRENT}): run a newer build"
+            ),
+            SnapshotError::Format(format) => {
+                write!(f, "snapshot format {format} predates versioned data formats: restore from a backup instead")
+            }
             SnapshotError::Invariant(why) => write!(f, "snapshot breaks an invariant: {why}"),
         }
     }
@@ -141,7 +160,7 @@ impl Engine {
             })
             .collect();
         let snapshot = Snapshot {
-            format: SNAPSHOT_FORMAT,
+            format: self.format,
             limits: self.limits.clone(),
             now_ms: self.now_ms,
             seq: self.seq,
@@ -160,7 +179,14 @@ impl Engine {
             id_ring: self.ids.ring().copied().collect(),
             id_kept: self.ids.kept().map(|(&(account, id), &entry)| (account, id, entry)).collect(),
         };
-        postcard::to_allocvec(&snapshot).expect("encoding into memory cannot fail")
+        let mut bytes = postcard::to_allocvec(&snapshot).expect("encoding into memory cannot fail");
+        if self.format >= 2 {
+            let since_2 = SinceFormat2 { withdrawals_paused: self.withdrawals_paused.iter().copied().collect() };
+            bytes.extend(postcard::to_allocvec(&since_2).expect("encoding into memory cannot fail"));
+        } else {
+            assert!(self.withdrawals_paused.is_empty(), "format 1 cannot pause withdrawals");
+        }
+        bytes
     }
 
     /// Rebuilds an engine from `snapshot()` bytes, checking every invariant (hash seed 0).
@@ -170,11 +196,29 @@ impl Engine {
 
     /// Rebuilds an engine from `snapshot()` bytes with its own hash seed (see `with_hash_seed`).
     pub fn restore_with_seed(bytes: &[u8], hash_seed: u64) -> Result<Engine, SnapshotError> {
-        let snapshot: Snapshot = postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-        if snapshot.format != SNAPSHOT_FORMAT {
-            return Err(SnapshotError::Format(snapshot.format));
+        // The format leads the encoding: check it before decoding what it governs.
+        let (format, _) = postcard::take_from_bytes::<u32>(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        if !(FORMAT_FIRST..=FORMAT_CURRENT).contains(&format) {
+            return Err(SnapshotError::Format(format));
+        }
+        let decode = |e: postcard::Error| SnapshotError::Decode(e.to_string());
+        let (snapshot, rest): (Snapshot, _) = postcard::take_from_bytes(bytes).map_err(decode)?;
+        let (since_2, rest) = match format {
+            1 => (SinceFormat2 { withdrawals_paused: Vec::new() }, rest),
+            _ => postcard::take_from_bytes::<SinceFormat2>(rest).map_err(decode)?,
+        };
+        if !rest.is_empty() {
+            return Err(SnapshotError::Decode(format!("{} bytes after the format-{format} state", rest.len())));
         }
         let mut engine = Engine::with_hash_seed(snapshot.limits, hash_seed);
+        engine.format = format;
+        let assets = snapshot.assets.len();
+        if !since_2.withdrawals_paused.windows(2).all(|pair| pair[0] < pair[1])
+            || since_2.withdrawals_paused.iter().any(|&asset| asset as usize >= assets)
+        {
+            return Err(SnapshotError::Invariant("paused assets unsorted or unknown".into()));
+        }
+        engine.withdrawals_paused = since_2.withdrawals_paused.into_iter().collect();
         engine.now_ms = snapshot.now_ms;
         engine.seq = snapshot.seq;
         engine.next_order_id = snapshot.next_order_id;

@@ -76,6 +76,9 @@ impl Engine {
         if asset as usize >= self.assets.len() {
             return Err(Reject::UnknownAsset);
         }
+        if self.withdrawals_paused.contains(&asset) {
+            return Err(Reject::WithdrawalsPaused);
+        }
         if amount == 0 {
             return Err(Reject::ZeroQuantity);
         }

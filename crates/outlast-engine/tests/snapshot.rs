@@ -60,8 +60,40 @@ fn garbage_and_unknown_formats_are_refused() {
     assert!(matches!(Engine::restore(&bytes[..bytes.len() / 2]), Err(SnapshotError::Decode(_))));
     assert!(matches!(Engine::restore(&[]), Err(SnapshotError::Decode(_))));
     let mut future = bytes.clone();
-    future[0] = SNAPSHOT_FORMAT as u8 + 1; // the format number is the first varint
-    assert_eq!(Engine::restore(&future).err(), Some(SnapshotError::Format(SNAPSHOT_FORMAT + 1)));
+    future[0] = FORMAT_CURRENT as u8 + 1; // the format number is the first varint
+    let refused = Engine::restore(&future).err().unwrap();
+    assert_eq!(refused, SnapshotError::Format(FORMAT_CURRENT + 1));
+    assert!(refused.to_string().contains("newer than this build reads"), "{refused}");
+    // What builds before versioned formats wrote (format 4) is refused, and said so.
+    let mut legacy = bytes;
+    legacy[0] = 4;
+    assert!(Engine::restore(&legacy).unwrap_err().to_string().contains("predates versioned data formats"));
+}
+
+#[test]
+fn new_kinds_wait_for_their_format_and_snapshots_follow_the_active_format() {
+    let mut f = busy_fixture();
+    assert_eq!(f.engine.format(), FORMAT_FIRST);
+    let pause = CommandBody::SetWithdrawalsPaused { asset: QUOTE, paused: true };
+    assert_eq!(f.apply(pause.clone()), Outcome::Rejected(Reject::FormatNotEnabled));
+    // A format-1 snapshot is what a format-1 build reads: it ends where the base state ends.
+    let format_1 = f.engine.snapshot();
+    assert_eq!(format_1[0], 1);
+    assert_eq!(f.apply(CommandBody::FinalizeFormat { format: 3 }), Outcome::Rejected(Reject::InvalidFormat));
+    assert_eq!(f.apply(CommandBody::FinalizeFormat { format: 2 }), Outcome::Applied(Summary::FormatFinalized(2)));
+    assert_eq!(f.apply(CommandBody::FinalizeFormat { format: 2 }), Outcome::Duplicate(Summary::FormatFinalized(2)));
+    assert_eq!(f.apply(pause.clone()), Outcome::Applied(Summary::WithdrawalsPaused(QUOTE, true)));
+    assert_eq!(f.apply(pause), Outcome::Duplicate(Summary::WithdrawalsPaused(QUOTE, true)));
+    let id = f.fresh_id();
+    let withdraw = AccountAction::RequestWithdrawal { asset: QUOTE, amount: 10, address: "x".into() };
+    assert_eq!(f.request(CAROL, id, withdraw), Outcome::Rejected(Reject::WithdrawalsPaused));
+    // The format-2 snapshot carries the paused asset; restored, the state and digest are equal.
+    let format_2 = f.engine.snapshot();
+    assert_eq!(format_2[0], 2);
+    let restored = Engine::restore(&format_2).unwrap();
+    assert_eq!((restored.format(), restored.withdrawals_paused(QUOTE)), (2, true));
+    assert_eq!(restored.digest(), f.engine.digest());
+    assert_ne!(Engine::restore(&format_1).unwrap().digest(), f.engine.digest());
 }
 
 #[test]

@@ -39,6 +39,13 @@ pub enum Action {
     Snapshot,
     /// Print the node's status.
     Status,
+    /// Finish a rolling upgrade: raise the cluster's data format, enabling the new build's
+    /// command kinds. Refused unless every voter runs a build that reads the format.
+    Finalize {
+        /// The format to finalise (default: this build's newest).
+        #[arg(long, default_value_t = outlast_engine::FORMAT_CURRENT)]
+        format: u32,
+    },
 }
 
 /// How `outlast admin` dials: as operator `operator` with the certificates in `pki` (a cluster
@@ -75,6 +82,12 @@ pub fn run(node: &str, pki: Option<&Path>, operator: &str, action: Action) -> Ex
         Action::RemoveLearners { ids } => admin(AdminRequest::RemoveLearners { ids: ids.into_iter().collect() }),
         Action::Snapshot => admin(AdminRequest::Snapshot),
         Action::Status => ClientRequest::Status,
+        Action::Finalize { format } => ClientRequest::Submit {
+            body: outlast_engine::CommandBody::FinalizeFormat { format },
+            forwarded: false,
+            operator_token: None,
+            operator: None,
+        },
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -92,7 +105,20 @@ pub fn run(node: &str, pki: Option<&Path>, operator: &str, action: Action) -> Ex
             println!("{status:?}");
             ExitCode::SUCCESS
         }
-        Ok(ClientReply::Unavailable(why) | ClientReply::NotSent(why) | ClientReply::Forbidden(why)) => {
+        Ok(ClientReply::Outcome { outcome: outlast_engine::Outcome::Rejected(reject), .. }) => {
+            eprintln!("error: refused: {}", reject.name());
+            ExitCode::FAILURE
+        }
+        Ok(ClientReply::Outcome { outcome, index }) => {
+            println!("{outcome:?} at index {index}");
+            ExitCode::SUCCESS
+        }
+        Ok(
+            ClientReply::Unavailable(why)
+            | ClientReply::NotSent(why)
+            | ClientReply::Forbidden(why)
+            | ClientReply::NotEnabled(why),
+        ) => {
             eprintln!("error: {why}");
             ExitCode::FAILURE
         }

@@ -5,7 +5,9 @@
 //! Raft (no new commits from it), closes its listeners and exits 0. If Raft stops on its own
 //! (a storage error: a failed write, fsync or read), the node exits with code 3 rather than
 //! serve on without a log; its supervisor (systemd's `Restart=on-failure`) restarts it, and
-//! recovery reads back only what the disk really holds.
+//! recovery reads back only what the disk really holds. A data directory holding data of a
+//! newer format than this build reads is refused with exit code 2, which a supervisor must not
+//! restart (see `outlast_cluster::format`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -47,6 +49,13 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
             return ExitCode::from(2);
         }
     };
+    // Data newer than this build reads: restarting cannot help, so exit 2 (no restart).
+    let formats = outlast_cluster::format::cap_from_env()
+        .and_then(|()| outlast_cluster::format::check_data_dir(&config.data_dir));
+    if let Err(error) = formats {
+        eprintln!("error: node {} cannot start: {error}", config.id);
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -1,0 +1,52 @@
+//! Data formats: which versions of log entries, snapshots and frames a build writes and reads,
+//! and which format each command kind first appeared in.
+//!
+//! A cluster runs at one *active* format, kept in the engine's replicated state and raised
+//! only by a committed `FinalizeFormat`. A build reads and writes every format from
+//! `FORMAT_FIRST` to `FORMAT_CURRENT`, so during a rolling upgrade the new build runs the old
+//! format beside the old build; a command kind newer than the active format is rejected
+//! (`Reject::FormatNotEnabled`), so nothing an old build cannot read enters the log until the
+//! operator finalises, which the leader allows only once every voter runs a build that reads
+//! the new format.
+//!
+//! Must never: depend on the build applying the command. Whether a command applies depends
+//! only on the replicated active format, so every replica decides the same.
+
+use crate::command::CommandBody;
+
+/// The first versioned format: every command kind up to the audit trail and listen keys.
+pub const FORMAT_FIRST: u32 = 1;
+
+/// The newest format this build reads and writes. Format 2 adds `FinalizeFormat` and
+/// `SetWithdrawalsPaused` (and the paused assets in snapshots).
+pub const FORMAT_CURRENT: u32 = 2;
+
+impl CommandBody {
+    /// The format that introduced this command kind: an entry carrying it is at least this
+    /// format, and the engine rejects it while the cluster's active format is older.
+    pub fn format_since(&self) -> u32 {
+        match self {
+            CommandBody::FinalizeFormat { format } => (*format).max(FORMAT_FIRST),
+            CommandBody::SetWithdrawalsPaused { .. } => 2,
+            _ => FORMAT_FIRST,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_belongs_to_a_format_this_build_reads() {
+        let kinds = [
+            CommandBody::CreateAccount { account: 1 },
+            CommandBody::SetWithdrawalsPaused { asset: 0, paused: true },
+            CommandBody::FinalizeFormat { format: FORMAT_CURRENT },
+        ];
+        for kind in kinds {
+            let since = kind.format_since();
+            assert!((FORMAT_FIRST..=FORMAT_CURRENT).contains(&since), "{kind:?} is format {since}");
+        }
+    }
+}
