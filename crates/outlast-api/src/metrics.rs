@@ -67,6 +67,8 @@ pub struct RaftGauges {
     pub peer_clocks: Vec<(u64, i64, u64)>,
     /// This node's clock minus the members' median, ms (none until sampled).
     pub clock_skew_ms: Option<i64>,
+    /// The cluster's active data format, as this node has applied it.
+    pub data_format: u32,
 }
 
 impl Metrics {
@@ -82,9 +84,23 @@ impl Metrics {
         gauge(&mut out, "outlast_is_leader", "1 if this node is the leader.", u64::from(raft.is_leader));
         gauge(&mut out, "outlast_has_leader", "1 if this node knows a leader.", u64::from(raft.has_leader));
         gauge(&mut out, "outlast_ws_connections", "Open WebSocket connections.", self.ws_open.load(Ordering::Relaxed));
+        gauge(
+            &mut out,
+            "outlast_data_format",
+            "The cluster's active data format, as this node has applied it.",
+            u64::from(raft.data_format),
+        );
         let name = "outlast_build_info";
-        let _ = writeln!(out, "# HELP {name} The running build (always 1).\n# TYPE {name} gauge");
-        let _ = writeln!(out, "{name}{{node=\"{node}\",version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            out,
+            "# HELP {name} The running build and the newest data format it reads (always 1).\n# TYPE {name} gauge"
+        );
+        let _ = writeln!(
+            out,
+            "{name}{{node=\"{node}\",version=\"{}\",data_format_max=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            outlast_cluster::format::readable_max()
+        );
         let name = "outlast_replication_lag_entries";
         let _ = writeln!(out, "# HELP {name} On the leader: log entries a follower has not yet stored.");
         let _ = writeln!(out, "# TYPE {name} gauge");

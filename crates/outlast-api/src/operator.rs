@@ -461,7 +461,9 @@ async fn cluster_view(api: &Shared) -> Value {
     // STATUS_DEADLINE), not their sum, so two unreachable members do not make it time out.
     let asks = members.iter().map(|(id, info)| async move {
         if *id == api.me.0 {
-            return Some(outlast_cluster::status::status(&api.raft, &api.reader, &api.me));
+            let mut status = outlast_cluster::status::status(&api.raft, &api.reader, &api.me);
+            status.round_trips_ms = api.writer.clocks.round_trips_ms();
+            return Some(status);
         }
         let peer = outlast_cluster::Identity::Node(*id);
         match call_with(&api.writer.dialer, &info.client_addr, &peer, &ClientRequest::Status, STATUS_DEADLINE).await {
@@ -500,6 +502,9 @@ async fn cluster_view(api: &Shared) -> Value {
             "configMismatch": status.as_ref().and_then(|s| s.config_mismatch.clone()),
             "format": status.as_ref().map(|s| s.format),
             "formatMax": status.as_ref().map(|s| s.format_max),
+            "roundTripsMs": status.as_ref().map(|s| {
+                s.round_trips_ms.iter().map(|(peer, ms)| (peer.to_string(), json!(ms))).collect::<serde_json::Map<_, _>>()
+            }),
         }));
     }
     let leader = metrics.current_leader.and_then(|l| members.iter().find(|(id, _)| *id == l));
@@ -532,6 +537,7 @@ fn metrics_text(api: &Shared) -> String {
             .collect(),
         peer_clocks: api.writer.clocks.peers().into_iter().map(|(peer, c)| (peer, c.offset_ms, c.rtt_ms)).collect(),
         clock_skew_ms: api.writer.clocks.skew_ms(),
+        data_format: api.reader.read().format(),
     };
     api.metrics.render(api.me.0, &gauges)
 }

@@ -5,7 +5,10 @@
 //! times into the log. Every `SAMPLE_INTERVAL` each node asks each other member for its status,
 //! which carries the member's wall clock (`NodeStatus::wall_ms`); with the round trip measured
 //! on the monotonic clock, the member's offset is its clock minus this node's at the middle of
-//! the round trip. Of each peer's last `SAMPLES_KEPT` samples, the one with the shortest round
+//! the round trip. The question goes over a connection kept open to that peer, and only the
+//! exchange is timed: timing a new connection's TCP and TLS handshakes too would count two or
+//! three round trips as one, and put the middle of the sample in the wrong place. Of each
+//! peer's last `SAMPLES_KEPT` samples, the one with the shortest round
 //! trip is believed (the least queueing in it). This node's own skew is how far its clock is
 //! from the median of the members' (its own included), so one bad clock cannot move a good
 //! node's view. A node whose skew exceeds the bound (`clock_offset_ms_max`) stops leading: it
@@ -28,7 +31,7 @@ use openraft::Raft;
 use tokio::time::Instant;
 
 use crate::network::Dialer;
-use crate::protocol::{call_with, ClientReply, ClientRequest};
+use crate::protocol::{ClientReply, ClientRequest, Connection};
 use crate::types::{NodeId, TypeConfig};
 use crate::write::Clock;
 use crate::Identity;
@@ -111,6 +114,11 @@ impl ClockWatch {
         self.lock().samples.iter().filter_map(|(id, kept)| Some((*id, best(kept)?))).collect()
     }
 
+    /// The shortest recent round trip to each sampled peer, ms.
+    pub fn round_trips_ms(&self) -> Vec<(NodeId, u64)> {
+        self.peers().into_iter().map(|(id, clock)| (id, clock.rtt_ms)).collect()
+    }
+
     /// This node's clock minus the members' median, ms (none: too few samples to tell).
     pub fn skew_ms(&self) -> Option<i64> {
         self.lock().skew_ms
@@ -156,6 +164,8 @@ pub async fn watch_clocks<D: Dialer>(
     let mut unfit_before = false;
     let mut slow_reported = BTreeMap::new();
     let mut leaderless_since: Option<Instant> = None;
+    // One open connection per peer, dropped when an exchange fails.
+    let mut kept: BTreeMap<NodeId, Connection<D::Stream>> = BTreeMap::new();
     loop {
         tokio::time::sleep(SAMPLE_INTERVAL).await;
         let membership = raft.metrics().borrow().membership_config.membership().clone();
@@ -185,15 +195,25 @@ pub async fn watch_clocks<D: Dialer>(
                 watch.forget(*known);
             }
         }
+        kept.retain(|id, _| peers.iter().any(|(peer, _)| peer == id));
         for (peer, addr) in peers {
+            let mut connection = match kept.remove(&peer) {
+                Some(connection) => connection,
+                None => match tokio::time::timeout(SAMPLE_DEADLINE, dialer.dial(&addr, &Identity::Node(peer))).await {
+                    Ok(Ok(stream)) => Connection::over(stream),
+                    // Unreachable now: no sample this round.
+                    _ => continue,
+                },
+            };
             let sent_wall_ms = clock() as i64;
             let sent = Instant::now();
-            let reply = call_with(&dialer, &addr, &Identity::Node(peer), &ClientRequest::Status, SAMPLE_DEADLINE).await;
+            let reply = connection.request(&ClientRequest::Status, SAMPLE_DEADLINE).await;
             let rtt_ms = sent.elapsed().as_millis() as u64;
             if let Ok(ClientReply::Status(status)) = reply {
                 if status.wall_ms > 0 {
                     watch.record(peer, status.wall_ms as i64 - (sent_wall_ms + rtt_ms as i64 / 2), rtt_ms);
                 }
+                kept.insert(peer, connection);
             }
         }
         if let Some(max) = rtt_ms_max {

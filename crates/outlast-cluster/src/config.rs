@@ -380,7 +380,7 @@ impl NodeConfig {
             if self.heartbeat_ms < rtt_ms + RTT_MARGIN_MS {
                 let (heartbeat, election) = raft_timing_ms(rtt_ms);
                 return Err(format!(
-                    "heartbeat_ms {} does not exceed the longest round trip ({rtt_ms} ms) by {RTT_MARGIN_MS} ms:                      replication would never settle; set heartbeat_ms = {heartbeat} and election_timeout_ms = {election:?}",
+                    "heartbeat_ms {} does not exceed the longest round trip ({rtt_ms} ms) by {RTT_MARGIN_MS} ms: replication would never settle; set heartbeat_ms = {heartbeat} and election_timeout_ms = {election:?}",
                     self.heartbeat_ms
                 ));
             }

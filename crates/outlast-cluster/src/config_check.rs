@@ -5,13 +5,18 @@
 //! is also its leader lease, so the slowest one sets the pace of every election), timing that
 //! fits the declared round trips, and voters that survive the loss of any one provider.
 //!
-//! Every finding says what to change. Must never: read anything but the files it is given (no
-//! network, no data directory), or pass a cluster that one of its own nodes would refuse.
+//! With round trips measured on the running cluster (`check_measured`: each member's shortest
+//! recent round trip to each peer, as its clock sampler saw it), the timing is also held
+//! against what the network really does, not only against what the files declare.
+//!
+//! Every finding says what to change. Must never: read anything but the files and measurements
+//! it is given (no network, no data directory), or pass a cluster that one of its own nodes
+//! would refuse.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use crate::config::{NodeConfig, RTT_MARGIN_MS};
+use crate::config::{raft_timing_ms, NodeConfig, RTT_MARGIN_MS};
 use crate::topology::fatal_provider_losses;
 
 /// One problem, and where.
@@ -121,6 +126,60 @@ pub fn check_cluster(files: &[(PathBuf, NodeConfig)]) -> Vec<Finding> {
     findings
 }
 
+/// A round trip measured on the running cluster: from one member to another, ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Measured {
+    /// The member that measured.
+    pub from: u64,
+    /// The peer it reached.
+    pub to: u64,
+    /// The shortest recent round trip, ms.
+    pub rtt_ms: u64,
+}
+
+/// The share of a measured round trip taken for the network's: a measurement also holds the
+/// answering node's own work and some jitter, which `RTT_MARGIN_MS` is there to absorb.
+const MEASURED_NETWORK_PERCENT: u64 = 90;
+
+/// Judges the files' Raft timing against round trips measured on the running cluster: the
+/// longest one's network share (`MEASURED_NETWORK_PERCENT`) must not exceed the declared
+/// `rtt_ms_max`, and every heartbeat must exceed it by `RTT_MARGIN_MS`. The fix offered
+/// declares the whole measurement. No measurement is no finding (the files alone are
+/// `check_cluster`'s).
+pub fn check_measured(files: &[(PathBuf, NodeConfig)], measured: &[Measured]) -> Vec<Finding> {
+    let Some(longest) = measured.iter().max_by_key(|m| m.rtt_ms) else {
+        return Vec::new();
+    };
+    let network_ms = longest.rtt_ms * MEASURED_NETWORK_PERCENT / 100;
+    let (heartbeat, election) = raft_timing_ms(longest.rtt_ms);
+    let fix = format!(
+        "set rtt_ms_max = {}, heartbeat_ms = {heartbeat} and election_timeout_ms = {election:?}",
+        longest.rtt_ms
+    );
+    let mut findings = Vec::new();
+    for (path, config) in files {
+        let declared = config.rtt_ms_max.filter(|&declared| network_ms > declared);
+        if let Some(declared) = declared {
+            findings.push(Finding {
+                file: path.clone(),
+                problem: format!(
+                    "node {} measured a {} ms round trip to node {}, longer than the declared rtt_ms_max {declared}: {fix}",
+                    longest.from, longest.rtt_ms, longest.to
+                ),
+            });
+        } else if config.heartbeat_ms < network_ms + RTT_MARGIN_MS {
+            findings.push(Finding {
+                file: path.clone(),
+                problem: format!(
+                    "heartbeat_ms {} does not exceed the {} ms round trip node {} measured to node {} by {RTT_MARGIN_MS} ms: replication would not settle; {fix}",
+                    config.heartbeat_ms, longest.rtt_ms, longest.from, longest.to
+                ),
+            });
+        }
+    }
+    findings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +266,33 @@ mod tests {
         let lopsided = vec![peer(1, "aws", "us-east-1"), peer(2, "aws", "us-east-1"), peer(3, "gcp", "us-east-1")];
         let found = problems(&cluster(&lopsided));
         assert!(found.contains("would stop if provider aws were lost"), "{found}");
+    }
+
+    #[test]
+    fn measured_round_trips_longer_than_declared_or_than_the_heartbeat_are_refused() {
+        // The files declare a longest round trip of 132 ms, with a 172 ms heartbeat.
+        let files = cluster(&three());
+        // 140 ms measured is within: its network share is 126 ms.
+        let within = [Measured { from: 1, to: 2, rtt_ms: 2 }, Measured { from: 2, to: 3, rtt_ms: 140 }];
+        assert!(check_measured(&files, &within).is_empty());
+        assert!(check_measured(&files, &[]).is_empty());
+        let beyond = [Measured { from: 1, to: 2, rtt_ms: 2 }, Measured { from: 3, to: 1, rtt_ms: 150 }];
+        let findings = check_measured(&files, &beyond);
+        assert_eq!(findings.len(), files.len());
+        let problem = &findings[0].problem;
+        assert!(problem.contains("node 3 measured a 150 ms round trip to node 1"), "{problem}");
+        assert!(problem.contains("longer than the declared rtt_ms_max 132"), "{problem}");
+        assert!(problem.contains("heartbeat_ms = 190"), "{problem}");
+        // Nothing declared: the heartbeat itself must clear the measured round trip.
+        let mut undeclared = cluster(&three());
+        for (_, config) in &mut undeclared {
+            config.rtt_ms_max = None;
+            config.heartbeat_ms = 50;
+        }
+        let near = [Measured { from: 1, to: 2, rtt_ms: 9 }];
+        assert!(check_measured(&undeclared, &near).is_empty());
+        let findings = check_measured(&undeclared, &[Measured { from: 2, to: 1, rtt_ms: 20 }]);
+        assert!(findings[0].problem.contains("heartbeat_ms 50 does not exceed the 20 ms round trip"), "{findings:?}");
     }
 
     #[test]

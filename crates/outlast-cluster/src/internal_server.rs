@@ -86,6 +86,7 @@ pub(crate) async fn serve_client_connection<S: AsyncRead + AsyncWrite + Unpin, D
             ClientRequest::Status => {
                 let mut status = crate::status::status(raft, reader, &me);
                 status.wall_ms = (writer.clock)();
+                status.round_trips_ms = writer.clocks.round_trips_ms();
                 ClientReply::Status(status)
             }
             ClientRequest::Admin { request, forwarded, operator_token } => match check(true, &operator_token) {

@@ -196,6 +196,9 @@ pub struct NodeStatus {
     pub format_max: u32,
     /// The cluster's active data format, as far as it has applied.
     pub format: u32,
+    /// The shortest recent round trip to each peer it samples, ms (`clocks`), for `outlast
+    /// config check` to hold the Raft timing against.
+    pub round_trips_ms: Vec<(NodeId, u64)>,
 }
 
 /// Sends one request to `peer` at `addr` on a new connection from `dialer` (a node's own, a

@@ -29,6 +29,7 @@ pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, Node
         wall_ms: 0,
         format_max: crate::format::readable_max(),
         format: engine.format(),
+        round_trips_ms: Vec::new(),
     }
 }
 

@@ -66,6 +66,10 @@ pub async fn seed(access: &Access, keys_file: &Path) -> Result<Vec<DemoUser>, St
     let op = |path: &'static str, params: Vec<(&'static str, String)>| async move {
         operator.call("POST", path, &params).await.map_err(|e| e.to_string())
     };
+    // A new lab cluster runs this build's newest data format: every node runs this build.
+    for format in (outlast_engine::FORMAT_FIRST + 1)..=outlast_engine::FORMAT_CURRENT {
+        op("/operator/v1/upgrade/finalize", p(&[("format", &format.to_string())])).await?;
+    }
     for (symbol, decimals) in [("BTC", "8"), ("ETH", "8"), ("USDT", "6")] {
         op("/operator/v1/assets", p(&[("symbol", symbol), ("decimals", decimals)])).await?;
     }

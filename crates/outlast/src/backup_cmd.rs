@@ -16,21 +16,35 @@ use outlast_lab::topology::Topology;
 use outlast_tls::{Identity, PkiFiles, TlsFiles};
 use serde_json::Value;
 
-/// Where `outlast backup` reads the cluster.
+/// Where a command reads a running cluster's operator planes (`outlast backup`, and `outlast
+/// config check` for measured round trips).
+#[derive(clap::Args)]
 pub struct From {
-    /// An `outlast up` directory.
+    /// An `outlast up` state directory (its operator certificate).
+    #[arg(long, conflicts_with = "endpoints")]
     pub dir: Option<PathBuf>,
-    /// Operator planes, with `pki`, `operator` and `cluster`.
+    /// Operator planes to read from (https://HOST:PORT, comma-separated).
+    #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
-    /// The operator's certificate directory.
+    /// The operator's certificate directory (with --endpoints).
+    #[arg(long)]
     pub pki: Option<PathBuf>,
-    /// The operator's name.
+    /// The operator's name (its certificate in --pki).
+    #[arg(long)]
     pub operator: Option<String>,
-    /// The cluster id.
+    /// The cluster id (with --endpoints).
+    #[arg(long)]
     pub cluster: Option<String>,
 }
 
-enum Reader {
+impl From {
+    /// Whether a cluster to read was named at all.
+    pub fn given(&self) -> bool {
+        self.dir.is_some() || !self.endpoints.is_empty()
+    }
+}
+
+pub(crate) enum Reader {
     Lab(OperatorClient),
     Plane(Client),
 }
@@ -48,7 +62,7 @@ fn policy(endpoints: usize) -> FailoverPolicy {
     FailoverPolicy { attempts_max: 2 * endpoints as u32, budget: Duration::from_secs(30), ..FailoverPolicy::default() }
 }
 
-fn reader(from: &From) -> Result<(Reader, String), String> {
+pub(crate) fn reader(from: &From) -> Result<(Reader, String), String> {
     if let Some(dir) = &from.dir {
         let state = StateDir { root: dir.clone() };
         let topology = Topology::load(&state.topology())?;
@@ -70,7 +84,7 @@ fn reader(from: &From) -> Result<(Reader, String), String> {
     Ok((Reader::Plane(client), cluster.clone()))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime")
 }
 

@@ -85,21 +85,9 @@ enum Top {
         /// (credentials and endpoints from the AWS_*, GOOGLE_* or AZURE_* environment).
         #[arg(long)]
         to: String,
-        /// An `outlast up` state directory (its operator certificate).
-        #[arg(long, conflicts_with = "endpoints")]
-        dir: Option<PathBuf>,
-        /// Operator planes to read from (https://HOST:PORT, comma-separated).
-        #[arg(long, value_delimiter = ',')]
-        endpoints: Vec<String>,
-        /// The operator's certificate directory (with --endpoints).
-        #[arg(long)]
-        pki: Option<PathBuf>,
-        /// The operator's name (its certificate in --pki).
-        #[arg(long)]
-        operator: Option<String>,
-        /// The cluster id (with --endpoints).
-        #[arg(long)]
-        cluster: Option<String>,
+        /// The cluster to back up.
+        #[command(flatten)]
+        from: backup_cmd::From,
         /// Time between rounds once caught up, in ms: about the backup RPO.
         #[arg(long, default_value_t = 1000)]
         interval_ms: u64,
@@ -219,11 +207,15 @@ enum Top {
 
 #[derive(Subcommand)]
 enum ConfigAction {
-    /// Check the files of every node of one cluster together (or one node's file alone).
+    /// Check the files of every node of one cluster together (or one node's file alone); with
+    /// --dir or --endpoints, also against the round trips the running cluster measures.
     Check {
         /// Node configuration files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The running cluster whose measured round trips to hold the timing against.
+        #[command(flatten)]
+        measured_on: backup_cmd::From,
     },
 }
 
@@ -231,12 +223,11 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Top::Node { config, init, allow_unsafe_topology } => node_cmd::run(&config, init, allow_unsafe_topology),
         Top::Plan { cluster } => plan_cmd::run(&cluster),
-        Top::Backup { to, dir, endpoints, pki, operator, cluster, interval_ms, once, metrics_addr } => {
-            let from = backup_cmd::From { dir, endpoints, pki, operator, cluster };
+        Top::Backup { to, from, interval_ms, once, metrics_addr } => {
             backup_cmd::backup(&from, &to, interval_ms, once, metrics_addr.as_deref())
         }
         Top::Restore { from, configs } => backup_cmd::restore(&from, &configs),
-        Top::Config { action: ConfigAction::Check { files } } => plan_cmd::check(&files),
+        Top::Config { action: ConfigAction::Check { files, measured_on } } => plan_cmd::check(&files, &measured_on),
         Top::Cert { dir, action } => cert_cmd::run(&dir, action),
         Top::Admin { node, pki, operator, action } => admin_cmd::run(&node, pki.as_deref(), &operator, action),
         Top::Demo => demo::run(),

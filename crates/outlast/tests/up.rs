@@ -51,6 +51,7 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success() && shown.starts_with("leader: node "), "{shown}");
     assert!(shown.contains("https://localhost:8005"), "each node's public origin: {shown}");
+    config_check_holds_against_measured_round_trips(dir.path());
     let alice = client(dir.path(), endpoints.clone(), Some(credentials.clone()));
     let order = [
         ("symbol", "BTCUSDT"),
@@ -121,4 +122,46 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
     assert!(open.as_array().unwrap().iter().any(|o| o["orderId"] == placed["orderId"]), "untouched: {open}");
     cluster.stop();
     assert!(!socket.exists(), "the control socket goes with `up`");
+}
+
+/// `outlast config check --dir` holds the node files `up` wrote against the round trips the
+/// running cluster measures over its WAN links: they pass. Copies that declare a longest round
+/// trip of 1 ms (which the files alone cannot contradict) are refused, naming the measurement.
+fn config_check_holds_against_measured_round_trips(dir: &std::path::Path) {
+    let check = |files: &[std::path::PathBuf]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_outlast"))
+            .args(["config", "check"])
+            .args(files)
+            .arg("--dir")
+            .arg(dir)
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).to_string())
+    };
+    let files: Vec<std::path::PathBuf> = (1..=5).map(|id| dir.join(format!("node{id}.toml"))).collect();
+    // Each member samples each of the others every second: wait for all 20 round trips.
+    let started = std::time::Instant::now();
+    let shown = loop {
+        let (ok, shown) = check(&files);
+        if shown.contains("measured: 20 round trip(s)") {
+            assert!(ok, "{shown}");
+            break shown;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "never measured every round trip: {shown}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(shown.contains("verdict: OK"), "{shown}");
+    let declared_short: Vec<std::path::PathBuf> = files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let kept: Vec<&str> = text.lines().filter(|line| !line.starts_with("rtt_ms_max")).collect();
+            let copy = file.with_extension("declared-short.toml");
+            std::fs::write(&copy, format!("rtt_ms_max = 1\n{}\n", kept.join("\n"))).unwrap();
+            copy
+        })
+        .collect();
+    let (ok, shown) = check(&declared_short);
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("longer than the declared rtt_ms_max 1"), "{shown}");
 }
