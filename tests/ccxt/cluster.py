@@ -20,10 +20,24 @@ import urllib.request
 PROVIDERS = [("aws", "us-east-1"), ("gcp", "eu-west-1"), ("azure", "ap-northeast-1")]
 
 
+# Ports come from below Linux's ephemeral range (32768-60999), as in outlast_lab::processes: a
+# port the kernel picked is one it may also pick as the source port of a starting node's
+# outgoing connection before the node binds it.
+PORTS = range(20_000, 32_000)
+_next_port = [os.getpid() * 7_919 % len(PORTS)]
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in PORTS:
+        port = PORTS.start + _next_port[0] % len(PORTS)
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 class Cluster:

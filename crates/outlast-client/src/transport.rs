@@ -64,7 +64,8 @@ impl Transport {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        if !body.is_empty() {
+        let typed = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if !body.is_empty() && !typed {
             request = request.header("content-type", "application/x-www-form-urlencoded");
         }
         let request = match request.body(Full::new(Bytes::from(body))) {

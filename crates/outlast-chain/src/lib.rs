@@ -1,0 +1,17 @@
+//! EVM chains, the parts every later piece stands on: a transaction signed offline into the
+//! exact bytes that will be broadcast (`tx`), the ERC-20 interface (`erc20`), deposit
+//! addresses derived from an extended public key (`hd`), JSON-RPC to one node (`rpc`), and a
+//! devnet of anvil's for tests and the lab (`devnet`).
+//!
+//! Signing, RLP, ABI and curve arithmetic are alloy's and the RustCrypto `bip32`'s; nothing of
+//! that is written here. Must never: hold a deposit private key (addresses come from the public
+//! key alone), or produce different bytes for the same withdrawal and nonce (signing is
+//! deterministic, RFC 6979, so a retry re-sends the same transaction).
+
+pub mod devnet;
+pub mod erc20;
+pub mod hd;
+pub mod rpc;
+pub mod tx;
+
+pub use alloy_primitives::{Address, B256, U256};
