@@ -122,9 +122,12 @@ pub async fn submit<D: Dialer>(
     forwarded: bool,
 ) -> ClientReply {
     // Nothing of a format the cluster has not finalised enters the log: a voter on the older
-    // build could not read it. Finalising itself waits until every voter could.
-    if let Some(why) = crate::format::not_enabled(&body, writer.reader.read().format()) {
-        return ClientReply::NotEnabled(why);
+    // build could not read it. Finalising itself waits until every voter could. (Only a kind
+    // newer than the first format can be refused: the common path takes no engine lock.)
+    if body.format_since() > outlast_engine::FORMAT_FIRST {
+        if let Some(why) = crate::format::not_enabled(&body, writer.reader.read().format()) {
+            return ClientReply::NotEnabled(why);
+        }
     }
     if let CommandBody::FinalizeFormat { format } = &body {
         if !forwarded {
