@@ -50,6 +50,14 @@ pub fn anvil_binary() -> Result<PathBuf, String> {
         .ok_or_else(|| "no anvil: set OUTLAST_ANVIL, or put it on the PATH (npm @foundry-rs/anvil)".into())
 }
 
+/// anvil for tests: `OUTLAST_ANVIL`, else where `.ci/run` installs it under `target/chain`.
+pub fn test_anvil() -> PathBuf {
+    std::env::var_os("OUTLAST_ANVIL").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/chain/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+    })
+}
+
 /// A running devnet.
 pub struct Devnet {
     child: Child,
@@ -122,6 +130,11 @@ impl Devnet {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Mines `blocks` empty blocks at once.
+    pub async fn mine(&self, blocks: u64) -> Result<(), RpcError> {
+        self.rpc().call::<serde_json::Value>("anvil_mine", json!([blocks])).await.map(|_| ())
     }
 
     /// Replaces the last `depth` blocks with empty ones at the same heights (anvil's reorg): the

@@ -4,25 +4,16 @@
 //! nothing, a deposit address derived from the extended public key receiving the token, and a
 //! reorg taking a mined transaction away.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
-use outlast_chain::devnet::{Devnet, CHAIN_ID, DEV_KEYS, DEV_XPUB};
+use outlast_chain::devnet::{test_anvil, Devnet, CHAIN_ID, DEV_KEYS, DEV_XPUB};
 use outlast_chain::erc20::IERC20;
 use outlast_chain::hd::DepositKeys;
 use outlast_chain::rpc::{Rpc, RpcError};
 use outlast_chain::tx::{key_from_hex, sign, Payment, Unsigned, NATIVE_TRANSFER_GAS};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// anvil: `OUTLAST_ANVIL`, else where `.ci/run` installs it.
-fn anvil() -> PathBuf {
-    std::env::var_os("OUTLAST_ANVIL").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../target/chain/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-    })
-}
 
 async fn mined(rpc: &Rpc, hash: alloy_primitives::B256) -> alloy_rpc_types_eth::TransactionReceipt {
     let started = Instant::now();
@@ -37,7 +28,7 @@ async fn mined(rpc: &Rpc, hash: alloy_primitives::B256) -> alloy_rpc_types_eth::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_signed_offline_land_on_the_devnet_once() {
-    let anvil = anvil();
+    let anvil = test_anvil();
     assert!(anvil.exists(), "{}: run .ci/run once (npm @foundry-rs/anvil), or set OUTLAST_ANVIL", anvil.display());
     let devnet = Devnet::start(&anvil).await.unwrap();
     let rpc = devnet.rpc();
