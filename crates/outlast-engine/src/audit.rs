@@ -59,7 +59,7 @@ pub struct AuditRecord {
 impl Engine {
     /// Records an applied operator action, dropping the oldest record beyond the limit.
     pub(crate) fn record_audit(&mut self, operator: Option<&str>, action: &CommandBody) {
-        debug_assert!(action.operator_only(), "account holders' requests are not audited");
+        debug_assert!(action.audited(), "account holders' requests and chain steps are not audited");
         self.audit_total += 1;
         let record = AuditRecord {
             number: self.audit_total,

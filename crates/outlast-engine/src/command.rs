@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chain::{ChainDeposit, Hash32, PaymentAttempt};
+
 use crate::api_keys::ApiKeySpec;
 use crate::listen_keys::ListenKeyRequest;
 use crate::types::{
@@ -32,6 +34,19 @@ impl CommandBody {
     /// request (it creates money or changes configuration or control).
     pub fn operator_only(&self) -> bool {
         !matches!(self, CommandBody::Account(_) | CommandBody::ListenKey(_))
+    }
+
+    /// Whether an applied command goes into the audit trail: an operator-only command, but not
+    /// the chain processors' own steps (the withdrawal and checkpoint records are their trail,
+    /// and they would crowd out what people did).
+    pub fn audited(&self) -> bool {
+        self.operator_only()
+            && !matches!(
+                self,
+                CommandBody::ChainDeposits { .. }
+                    | CommandBody::WithdrawalSigned { .. }
+                    | CommandBody::WithdrawalMined { .. }
+            )
     }
 }
 
@@ -121,6 +136,57 @@ pub enum CommandBody {
         asset: AssetId,
         /// Whether new requests are refused.
         paused: bool,
+    },
+    /// Start following a chain (see `chain`): deposits are credited from the block after
+    /// `checkpoint_block`, and the hot wallet's transactions use nonces from `next_nonce`. Set
+    /// once; the same again is a duplicate.
+    ChainSetup {
+        /// The chain's name.
+        chain: String,
+        /// The hot wallet's next unused nonce on it.
+        next_nonce: u64,
+        /// The last block not to scan for deposits.
+        checkpoint_block: u64,
+        /// Its hash.
+        checkpoint_hash: Hash32,
+    },
+    /// Credit the deposits of the blocks after the chain's checkpoint up to `to_block`, and
+    /// move the checkpoint there. Given by the leader's deposit watcher.
+    ChainDeposits {
+        /// The chain.
+        chain: String,
+        /// The hash of the block before the range: must be the checkpoint's.
+        parent_hash: Hash32,
+        /// The range's last block.
+        to_block: u64,
+        /// Its hash.
+        to_hash: Hash32,
+        /// The deposits found in the range.
+        deposits: Vec<ChainDeposit>,
+    },
+    /// A transaction that pays (or cancels) a withdrawal is signed: its bytes are committed
+    /// before they are broadcast. Given by the leader's withdrawal processor.
+    WithdrawalSigned {
+        /// The withdrawal.
+        withdrawal: WithdrawalId,
+        /// The chain.
+        chain: String,
+        /// The nonce: the chain's next for the first attempt, the same for the others.
+        nonce: u64,
+        /// The attempt's position (0 for the first).
+        attempt: u32,
+        /// The transaction.
+        signed: PaymentAttempt,
+    },
+    /// One of a withdrawal's attempts is mined with enough confirmations: a payment confirms
+    /// it, a cancel fails it. Given by the leader's withdrawal processor.
+    WithdrawalMined {
+        /// The withdrawal.
+        withdrawal: WithdrawalId,
+        /// The mined transaction's hash.
+        hash: Hash32,
+        /// The block it is in.
+        block: u64,
     },
 }
 

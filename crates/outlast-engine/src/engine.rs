@@ -111,6 +111,10 @@ pub struct Engine {
     pub(crate) format: u32,
     /// Assets whose withdrawal requests are refused.
     pub(crate) withdrawals_paused: std::collections::BTreeSet<AssetId>,
+    /// The chains followed, by name (see `chain`).
+    pub(crate) chains: BTreeMap<String, crate::chain::ChainState>,
+    /// Withdrawals paid on chain, by id.
+    pub(crate) chain_payments: BTreeMap<WithdrawalId, crate::chain::ChainPayment>,
     /// Scratch for the command being applied (not state): balances it touched.
     pub(crate) touched_balances: Vec<(AccountId, AssetId)>,
     /// Scratch: depth levels touched, reused to avoid allocation.
@@ -164,6 +168,8 @@ impl Engine {
             ids: crate::ids::IdTable::new(hash_seed),
             format: crate::format::FORMAT_FIRST,
             withdrawals_paused: Default::default(),
+            chains: BTreeMap::new(),
+            chain_payments: BTreeMap::new(),
             touched_balances: Vec::new(),
             touched_levels: Vec::new(),
             #[cfg(feature = "planted-faults")]
@@ -219,10 +225,22 @@ impl Engine {
             CommandBody::AdminNote { action } => crate::audit::admin_note(action),
             CommandBody::FinalizeFormat { format } => self.finalize_format(*format),
             CommandBody::SetWithdrawalsPaused { asset, paused } => self.set_withdrawals_paused(*asset, *paused),
+            CommandBody::ChainSetup { chain, next_nonce, checkpoint_block, checkpoint_hash } => {
+                self.chain_setup(chain, *next_nonce, *checkpoint_block, checkpoint_hash)
+            }
+            CommandBody::ChainDeposits { chain, parent_hash, to_block, to_hash, deposits } => {
+                self.chain_deposits(chain, parent_hash, *to_block, to_hash, deposits, events)
+            }
+            CommandBody::WithdrawalSigned { withdrawal, chain, nonce, attempt, signed } => {
+                self.withdrawal_signed(*withdrawal, chain, *nonce, *attempt, signed, events)
+            }
+            CommandBody::WithdrawalMined { withdrawal, hash, block } => {
+                self.withdrawal_mined(*withdrawal, hash, *block, events)
+            }
         };
         match outcome {
             Outcome::Applied(_) => {
-                if command.body.operator_only() {
+                if command.body.audited() {
                     self.record_audit(command.operator.as_deref(), &command.body);
                 }
                 self.flush_balances(events)

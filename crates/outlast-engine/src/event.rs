@@ -94,6 +94,8 @@ pub enum Summary {
     FormatFinalized(u32),
     /// Withdrawal requests of this asset are now refused (`true`) or accepted.
     WithdrawalsPaused(AssetId, bool),
+    /// A chain's deposits are credited up to this block.
+    ChainUpdated(u64),
 }
 
 /// The states of a withdrawal. Only these transitions exist: Requested → Sent → Confirmed,

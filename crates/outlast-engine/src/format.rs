@@ -18,8 +18,10 @@ use crate::command::CommandBody;
 pub const FORMAT_FIRST: u32 = 1;
 
 /// The newest format this build reads and writes. Format 2 adds `FinalizeFormat` and
-/// `SetWithdrawalsPaused` (and the paused assets in snapshots).
-pub const FORMAT_CURRENT: u32 = 2;
+/// `SetWithdrawalsPaused` (and the paused assets in snapshots); format 3 adds the chain
+/// commands (`ChainSetup`, `ChainDeposits`, `WithdrawalSigned`, `WithdrawalMined`, and the
+/// chains and chain payments in snapshots). The next is 5: unversioned snapshots began with 4.
+pub const FORMAT_CURRENT: u32 = 3;
 
 impl CommandBody {
     /// The format that introduced this command kind: an entry carrying it is at least this
@@ -28,6 +30,10 @@ impl CommandBody {
         match self {
             CommandBody::FinalizeFormat { format } => (*format).max(FORMAT_FIRST),
             CommandBody::SetWithdrawalsPaused { .. } => 2,
+            CommandBody::ChainSetup { .. }
+            | CommandBody::ChainDeposits { .. }
+            | CommandBody::WithdrawalSigned { .. }
+            | CommandBody::WithdrawalMined { .. } => 3,
             _ => FORMAT_FIRST,
         }
     }
@@ -42,6 +48,7 @@ mod tests {
         let kinds = [
             CommandBody::CreateAccount { account: 1 },
             CommandBody::SetWithdrawalsPaused { asset: 0, paused: true },
+            CommandBody::WithdrawalMined { withdrawal: 1, hash: [0; 32], block: 1 },
             CommandBody::FinalizeFormat { format: FORMAT_CURRENT },
         ];
         for kind in kinds {

@@ -83,6 +83,7 @@ impl Engine {
                 return Err(format!("account {account} asset {asset}: locked {held}, expected {amount}"));
             }
         }
+        self.check_chain_payments()?;
         for (asset, total) in totals.iter().enumerate() {
             let a = &self.assets[asset];
             let net = u128::from(a.deposited)
@@ -92,6 +93,41 @@ impl Engine {
                 return Err(format!(
                     "asset {} not conserved: balances {total}, deposits less withdrawals {net}",
                     a.symbol
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every chain payment belongs to a withdrawal that left Requested, on a chain followed;
+    /// no two share a nonce on a chain, and each is below the chain's next nonce; a mined
+    /// attempt is one of its own, and it settled the withdrawal the way its kind says.
+    fn check_chain_payments(&self) -> Result<(), String> {
+        let mut nonces = std::collections::BTreeSet::new();
+        for (&id, payment) in &self.chain_payments {
+            let withdrawal = id
+                .checked_sub(1)
+                .and_then(|i| self.withdrawals.get(i as usize))
+                .ok_or(format!("chain payment of unknown withdrawal {id}"))?;
+            let chain = self.chains.get(&payment.chain).ok_or(format!("withdrawal {id}: unknown chain"))?;
+            if payment.nonce >= chain.next_nonce || !nonces.insert((payment.chain.as_str(), payment.nonce)) {
+                return Err(format!("withdrawal {id}: nonce {} reused or not reserved", payment.nonce));
+            }
+            if payment.attempts.is_empty() || payment.attempts.len() > crate::chain::PAYMENT_ATTEMPTS_MAX {
+                return Err(format!("withdrawal {id}: {} attempts", payment.attempts.len()));
+            }
+            let expected = match payment.mined {
+                None => WithdrawalState::Sent,
+                Some((hash, _)) => match payment.attempts.iter().find(|a| a.hash == hash) {
+                    Some(attempt) if attempt.cancel => WithdrawalState::Failed,
+                    Some(_) => WithdrawalState::Confirmed,
+                    None => return Err(format!("withdrawal {id}: mined a transaction it did not sign")),
+                },
+            };
+            if withdrawal.state != expected {
+                return Err(format!(
+                    "withdrawal {id}: {:?}, but its chain payment says {expected:?}",
+                    withdrawal.state
                 ));
             }
         }

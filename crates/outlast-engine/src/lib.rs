@@ -22,6 +22,7 @@ mod admin;
 mod api_keys;
 mod audit;
 mod book;
+mod chain;
 mod command;
 mod engine;
 mod event;
@@ -48,6 +49,10 @@ pub use api_keys::{
     API_KEY_LEN_MIN, SEALED_SECRET_BYTES_MAX,
 };
 pub use audit::{operator_name_valid, AuditRecord, ADMIN_NOTE_LEN_MAX, OPERATOR_NAME_LEN_MAX};
+pub use chain::{
+    chain_name_valid, deposit_key, ChainDeposit, ChainPayment, ChainState, Hash32, PaymentAttempt, CHAIN_BLOCKS_MAX,
+    CHAIN_DEPOSITS_MAX, PAYMENT_ATTEMPTS_MAX, RAW_TX_BYTES_MAX,
+};
 pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
 #[cfg(feature = "planted-faults")]
 pub use engine::PlantedBug;

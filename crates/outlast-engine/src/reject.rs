@@ -50,6 +50,8 @@ reject_codes! {
     UnknownApiKey = 1006,
     /// The listen key is not open for this account (never opened, closed, or expired).
     UnknownListenKey = 1007,
+    /// The chain is not set up.
+    UnknownChain = 1008,
 
     // 2xxx: malformed amounts and prices.
     /// A quantity or amount is zero.
@@ -120,6 +122,14 @@ reject_codes! {
     FormatNotEnabled = 6008,
     /// A data format this build does not know, or not above the active one by exactly one.
     InvalidFormat = 6009,
+    /// A chain name is not 1 to 32 lower-case letters, digits or `-`.
+    InvalidChain = 6010,
+    /// The chain is set up differently already, or a deposit range does not start right after
+    /// its checkpoint on the same fork (see `chain`).
+    ChainConflict = 6011,
+    /// A signed withdrawal transaction with a nonce or position other than the one the log
+    /// reserves, or a mined hash that is not one of its attempts.
+    NonceConflict = 6012,
 
     // 7xxx: configured limits reached.
     /// `accounts_max` reached.

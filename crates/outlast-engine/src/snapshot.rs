@@ -8,7 +8,9 @@
 //!
 //! A snapshot is written in the cluster's active data format (see `format`), so a build that
 //! reads only the older format can still install it until the operator finalises: format 1 is
-//! the base state; format 2 appends the assets whose withdrawals are paused.
+//! the base state; format 2 appends the assets whose withdrawals are paused; format 3 appends
+//! the chains followed and the withdrawals paid on chain. (Unversioned snapshots, from before
+//! data formats, said 4: the next format after 3 must be numbered 5.)
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,12 +19,13 @@ use crate::account::{Account, Balance, IdEntry};
 use crate::api_keys::ApiKey;
 use crate::audit::AuditRecord;
 use crate::book::{Book, RestingOrder};
+use crate::chain::{ChainPayment, ChainState};
 use crate::engine::{Asset, DepositRecord, Engine, Market, Withdrawal};
 use crate::format::{FORMAT_CURRENT, FORMAT_FIRST};
 use crate::ids::IdRecord;
 use crate::limits::Limits;
 use crate::listen_keys::ListenKey;
-use crate::types::{AccountId, AssetId, ClientId, OrderId, Side, StpMode};
+use crate::types::{AccountId, AssetId, ClientId, OrderId, Side, StpMode, WithdrawalId};
 
 /// The last unversioned snapshot encoding, written before data formats existed.
 const LEGACY_FORMAT: u32 = 4;
@@ -32,6 +35,15 @@ const LEGACY_FORMAT: u32 = 4;
 struct SinceFormat2 {
     /// Assets whose withdrawal requests are refused, ascending.
     withdrawals_paused: Vec<AssetId>,
+}
+
+/// What format 3 appends to a format-2 snapshot.
+#[derive(Serialize, Deserialize, Default)]
+struct SinceFormat3 {
+    /// The chains followed, by name.
+    chains: Vec<(String, ChainState)>,
+    /// Withdrawals paid on chain, by id.
+    chain_payments: Vec<(WithdrawalId, ChainPayment)>,
 }
 
 /// Why a snapshot could not be restored.
@@ -49,7 +61,7 @@ impl std::fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SnapshotError::Decode(why) => write!(f, "snapshot does not decode: {why}"),
-            SnapshotError::Format(format) if *format > FORMAT_CURRENT && *format < LEGACY_FORMAT => write!(
+            SnapshotError::Format(format) if *format > FORMAT_CURRENT && *format != LEGACY_FORMAT => write!(
                 f,
                 "snapshot is data format {format}, newer than this build reads (formats {FORMAT_FIRST} to \
                  {FORMAT_CURRENT}): run a newer build"
@@ -186,6 +198,15 @@ impl Engine {
         } else {
             assert!(self.withdrawals_paused.is_empty(), "format 1 cannot pause withdrawals");
         }
+        if self.format >= 3 {
+            let since_3 = SinceFormat3 {
+                chains: self.chains.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                chain_payments: self.chain_payments.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            };
+            bytes.extend(postcard::to_allocvec(&since_3).expect("encoding into memory cannot fail"));
+        } else {
+            assert!(self.chains.is_empty() && self.chain_payments.is_empty(), "chains need format 3");
+        }
         bytes
     }
 
@@ -207,6 +228,10 @@ impl Engine {
             1 => (SinceFormat2 { withdrawals_paused: Vec::new() }, rest),
             _ => postcard::take_from_bytes::<SinceFormat2>(rest).map_err(decode)?,
         };
+        let (since_3, rest) = match format {
+            1 | 2 => (SinceFormat3::default(), rest),
+            _ => postcard::take_from_bytes::<SinceFormat3>(rest).map_err(decode)?,
+        };
         if !rest.is_empty() {
             return Err(SnapshotError::Decode(format!("{} bytes after the format-{format} state", rest.len())));
         }
@@ -219,6 +244,13 @@ impl Engine {
             return Err(SnapshotError::Invariant("paused assets unsorted or unknown".into()));
         }
         engine.withdrawals_paused = since_2.withdrawals_paused.into_iter().collect();
+        let sorted_chains = since_3.chains.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        let sorted_payments = since_3.chain_payments.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        if !sorted_chains || !sorted_payments {
+            return Err(SnapshotError::Invariant("chains or chain payments unsorted".into()));
+        }
+        engine.chains = since_3.chains.into_iter().collect();
+        engine.chain_payments = since_3.chain_payments.into_iter().collect();
         engine.now_ms = snapshot.now_ms;
         engine.seq = snapshot.seq;
         engine.next_order_id = snapshot.next_order_id;

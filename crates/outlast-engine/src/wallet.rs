@@ -161,6 +161,18 @@ impl Engine {
     }
 
     pub(crate) fn withdrawal_confirmed(&mut self, withdrawal: WithdrawalId, events: &mut Vec<Event>) -> Outcome {
+        if let Err(reject) = self.withdrawal_index(withdrawal) {
+            return Outcome::Rejected(reject);
+        }
+        // Paid on chain by the processor: only its mined transaction settles it (see `chain`).
+        if self.chain_payments.contains_key(&withdrawal) {
+            return Outcome::Rejected(Reject::WithdrawalStateConflict);
+        }
+        self.settle_confirmed(withdrawal, events)
+    }
+
+    /// Confirms a withdrawal in Sent (debits its locked funds); a duplicate if confirmed.
+    pub(crate) fn settle_confirmed(&mut self, withdrawal: WithdrawalId, events: &mut Vec<Event>) -> Outcome {
         let index = match self.withdrawal_index(withdrawal) {
             Ok(index) => index,
             Err(reject) => return Outcome::Rejected(reject),
@@ -187,6 +199,19 @@ impl Engine {
     }
 
     pub(crate) fn withdrawal_failed(&mut self, withdrawal: WithdrawalId, events: &mut Vec<Event>) -> Outcome {
+        if let Err(reject) = self.withdrawal_index(withdrawal) {
+            return Outcome::Rejected(reject);
+        }
+        // A transaction for it is signed: refunding is safe only once a cancel of its nonce is
+        // mined (see `chain`), never on an operator's word.
+        if self.chain_payments.contains_key(&withdrawal) {
+            return Outcome::Rejected(Reject::WithdrawalStateConflict);
+        }
+        self.settle_failed(withdrawal, events)
+    }
+
+    /// Fails a withdrawal in Requested or Sent (refunds its locked funds); a duplicate if failed.
+    pub(crate) fn settle_failed(&mut self, withdrawal: WithdrawalId, events: &mut Vec<Event>) -> Outcome {
         let index = match self.withdrawal_index(withdrawal) {
             Ok(index) => index,
             Err(reject) => return Outcome::Rejected(reject),

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use outlast_cluster::format::TESTING_FORMAT_MAX_ENV;
 use outlast_cluster::protocol::{call_with, Answer, ClientReply, ClientRequest, Query};
 use outlast_cluster::Identity;
-use outlast_engine::{
-    AccountAction, AccountRequest, ClientId, CommandBody, Outcome, Reject, Summary, FORMAT_CURRENT, FORMAT_FIRST,
-};
+use outlast_engine::{CommandBody, Outcome, Summary, FORMAT_CURRENT, FORMAT_FIRST};
 use outlast_lab::processes::ProcessCluster;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -118,14 +116,26 @@ async fn a_rolling_upgrade_under_load_fails_no_write_and_finalising_waits_for_ev
         let outcome = cluster.submit(all[0], body, DEADLINE).await;
         assert!(matches!(outcome, Some(Outcome::Applied(_))), "{outcome:?}");
     }
+    // The cluster runs the previous format (finalised step by step, as the previous build's
+    // operator did).
+    for format in (FORMAT_FIRST + 1)..=PREVIOUS {
+        let outcome = cluster.submit(all[0], CommandBody::FinalizeFormat { format }, DEADLINE).await;
+        assert_eq!(outcome, Some(Outcome::Applied(Summary::FormatFinalized(format))));
+    }
     for id in &all {
         let s = status(&cluster, *id).await;
-        assert_eq!((s.format_max, s.format), (PREVIOUS, FORMAT_FIRST), "node {id}");
+        assert_eq!((s.format_max, s.format), (PREVIOUS, PREVIOUS), "node {id}");
     }
-    let pause = CommandBody::SetWithdrawalsPaused { asset: 0, paused: true };
+    // A command kind of the current format.
+    let new_kind = CommandBody::ChainSetup {
+        chain: "devnet".into(),
+        next_nonce: 0,
+        checkpoint_block: 0,
+        checkpoint_hash: [0; 32],
+    };
     let finalize = CommandBody::FinalizeFormat { format: FORMAT_CURRENT };
     // The previous build refuses a frame carrying the new kind before decoding it, and says so.
-    let refused = cluster.call(all[0], &submit_request(pause.clone()), DEADLINE).await.unwrap();
+    let refused = cluster.call(all[0], &submit_request(new_kind.clone()), DEADLINE).await.unwrap();
     assert!(
         matches!(&refused, ClientReply::NotEnabled(why) if why.contains("newer than this build reads")),
         "{refused:?}"
@@ -150,7 +160,7 @@ async fn a_rolling_upgrade_under_load_fails_no_write_and_finalising_waits_for_ev
         if step == 0 {
             // Mixed versions: the new kind is still refused (the cluster runs the previous
             // format), and so is finalising, naming the voters on the previous build.
-            let reply = cluster.call(id, &submit_request(pause.clone()), DEADLINE).await.unwrap();
+            let reply = cluster.call(id, &submit_request(new_kind.clone()), DEADLINE).await.unwrap();
             assert!(
                 matches!(&reply, ClientReply::NotEnabled(why) if why.contains("finalise the upgrade")),
                 "{reply:?}"
@@ -168,18 +178,7 @@ async fn a_rolling_upgrade_under_load_fails_no_write_and_finalising_waits_for_ev
     let finalized = cluster.submit(leader, finalize.clone(), DEADLINE).await;
     assert_eq!(finalized, Some(Outcome::Applied(Summary::FormatFinalized(FORMAT_CURRENT))));
     progress(&load, 20).await;
-    assert_eq!(
-        cluster.submit(leader, pause, DEADLINE).await,
-        Some(Outcome::Applied(Summary::WithdrawalsPaused(0, true)))
-    );
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let withdraw = CommandBody::Account(AccountRequest {
-        account: ACCOUNT,
-        request_id: ClientId::new("withdraw-1").unwrap(),
-        request_ts_ms: now_ms,
-        action: AccountAction::RequestWithdrawal { asset: 0, amount: 1, address: "0xabc".into() },
-    });
-    assert_eq!(cluster.submit(leader, withdraw, DEADLINE).await, Some(Outcome::Rejected(Reject::WithdrawalsPaused)));
+    assert_eq!(cluster.submit(leader, new_kind, DEADLINE).await, Some(Outcome::Applied(Summary::ChainUpdated(0))));
 
     // Back to the previous build on one follower: it refuses the newer data and exits with 2
     // (a supervisor does not restart it), saying why; on the current build it rejoins.
