@@ -62,6 +62,8 @@ pub struct Api {
     pub metrics: Metrics,
     /// Served and denied requests per exchange function since the status recorder's last sample.
     pub functions: crate::function::Counters,
+    /// The chains this node follows (set once at start; none if it follows none).
+    pub chains: std::sync::OnceLock<Vec<outlast_custody::ChainHandle>>,
 }
 
 /// The shared handle.

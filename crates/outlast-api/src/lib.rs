@@ -11,6 +11,7 @@
 
 mod api;
 pub mod auth;
+mod chains;
 pub mod decimal;
 mod endpoint;
 mod endpoints;
@@ -68,6 +69,7 @@ pub fn new_api(
         operator_plane: Default::default(),
         status: Default::default(),
         functions: Default::default(),
+        chains: Default::default(),
     })
 }
 

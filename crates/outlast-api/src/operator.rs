@@ -514,6 +514,7 @@ async fn cluster_view(api: &Shared) -> Value {
         "format": api.reader.read().format(),
         "leader": leader.map(|(id, info)| json!({ "id": id, "provider": info.provider, "region": info.region, "zone": info.zone })),
         "nodes": nodes,
+        "chains": crate::chains::view(api),
     })
 }
 

@@ -199,7 +199,14 @@ fn cluster_view(api: &Shared) -> Value {
             })
         })
         .collect();
-    json!({ "node": api.me.0, "term": term, "leader": leader, "probedAtMs": probed_at_ms, "nodes": nodes })
+    json!({
+        "node": api.me.0,
+        "term": term,
+        "leader": leader,
+        "probedAtMs": probed_at_ms,
+        "nodes": nodes,
+        "chains": crate::chains::view(api),
+    })
 }
 
 /// What this node saw over the last hour: leader changes, and per sample which members

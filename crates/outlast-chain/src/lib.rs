@@ -2,8 +2,9 @@
 //! the ERC-20 interface (`erc20`), deposit addresses derived from an extended public key
 //! (`hd`), JSON-RPC to one node (`rpc`), several providers' nodes behind one call with
 //! failover, hedging, breakers and agreement (`pool`, over `health`, `breaker` and `methods`),
-//! and for tests and the lab a devnet of anvil's (`devnet`) and a proxy that makes a provider
-//! fail on command (`proxy`).
+//! how a node follows a chain (`config`), the hot wallet's signing seam (`signer`), and for
+//! tests and the lab a devnet of anvil's (`devnet`) and a proxy that makes a provider fail on
+//! command (`proxy`).
 //!
 //! Signing, RLP, ABI and curve arithmetic are alloy's and the RustCrypto `bip32`'s; nothing of
 //! that is written here. Must never: hold a deposit private key (addresses come from the public
@@ -11,6 +12,7 @@
 //! deterministic, RFC 6979, so a retry re-sends the same transaction).
 
 pub mod breaker;
+pub mod config;
 pub mod devnet;
 pub mod erc20;
 pub mod hd;
@@ -19,6 +21,7 @@ pub mod methods;
 pub mod pool;
 pub mod proxy;
 pub mod rpc;
+pub mod signer;
 pub mod tx;
 
-pub use alloy_primitives::{Address, B256, U256};
+pub use alloy_primitives::{self, Address, Bytes, B256, U256};

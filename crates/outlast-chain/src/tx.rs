@@ -98,6 +98,16 @@ pub fn sign(key: &PrivateKeySigner, unsigned: &Unsigned) -> Result<SignedTx, Str
     Ok(SignedTx { raw: signed.encoded_2718(), hash: *signed.hash() })
 }
 
+/// The fees a signed EIP-1559 transaction offers: (max fee, priority fee) per gas. A fee bump
+/// starts from these.
+pub fn fees_of(raw: &[u8]) -> Result<(u128, u128), String> {
+    use alloy_consensus::transaction::Transaction;
+    use alloy_eips::eip2718::Decodable2718;
+    let envelope =
+        alloy_consensus::TxEnvelope::decode_2718(&mut &raw[..]).map_err(|e| format!("not a transaction: {e}"))?;
+    Ok((envelope.max_fee_per_gas(), envelope.max_priority_fee_per_gas().unwrap_or(0)))
+}
+
 /// A key from its hex text (with or without `0x`).
 pub fn key_from_hex(hex: &str) -> Result<PrivateKeySigner, String> {
     hex.trim().parse::<PrivateKeySigner>().map_err(|_| "not a secp256k1 private key in hex".to_string())
@@ -135,6 +145,8 @@ mod tests {
             "02f874827a6980843b9aca0084773594008252089470997970c51812dc3a010c7d01b50e0d17dc79c8880de0b6b3a764000080c080a074128fd7d42631897474d93692787a2e56b813754468caaca4993c641c986a37a06d5a3b027177cc2841199b70400fece0a29ac5eabee2fa9cbf9b6aa213716c48"
         );
         assert_eq!(sign(&key, &base).unwrap(), native, "the same transaction signs to the same bytes");
+        assert_eq!(fees_of(&native.raw), Ok((2_000_000_000, 1_000_000_000)));
+        assert!(fees_of(&native.raw[1..]).is_err());
 
         let token: Address = "0x5FbDB2315678afecb367f032d93F642f64180aa3".parse().unwrap();
         let erc20 = Unsigned {

@@ -206,6 +206,11 @@ pub struct NodeConfig {
     /// which only a single host (`localhost` is a secure context for the page) should do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_tls: Option<ApiTlsConfig>,
+    /// The chains this node follows for deposits and withdrawals (`[[chain]]`; see
+    /// `outlast_chain::config`): custody runs where the leader runs, so every voter that may
+    /// lead has the same list.
+    #[serde(default, rename = "chain", skip_serializing_if = "Vec::is_empty")]
+    pub chains: Vec<outlast_chain::config::ChainConfig>,
     /// The voters, this node included.
     pub peers: Vec<PeerConfig>,
 }
@@ -349,6 +354,7 @@ impl NodeConfig {
             api_connections_per_source_max: None,
             tls: None,
             api_tls: None,
+            chains: Vec::new(),
             peers,
         })
     }
@@ -387,6 +393,13 @@ impl NodeConfig {
         }
         if self.snapshot_every_entries == 0 {
             return Err("snapshot_every_entries must be positive".into());
+        }
+        let mut chains = BTreeSet::new();
+        for chain in &self.chains {
+            chain.validate()?;
+            if !chains.insert(&chain.name) {
+                return Err(format!("chain {} is configured twice", chain.name));
+            }
         }
         let ids: BTreeSet<NodeId> = self.peers.iter().map(|p| p.id).collect();
         if ids.len() != self.peers.len() {

@@ -11,8 +11,9 @@
 //!   attempt takes the chain's next nonce; every later attempt (a fee bump, or a cancel that
 //!   pays nobody) reuses it, so at most one of them can be mined.
 //! - `WithdrawalMined` names which attempt was mined (after the confirmations): a payment
-//!   confirms the withdrawal (debit), a cancel fails it (refund). Nothing else ends a withdrawal
-//!   that has attempts: a refund needs the evidence that its nonce is spent by a cancel.
+//!   confirms the withdrawal (debit); a cancel, or a payment that reverted, fails it (refund).
+//!   Nothing else ends a withdrawal that has attempts: a refund needs the evidence that its
+//!   nonce is spent by a transaction that paid nothing.
 //!
 //! Must never: let two withdrawals share a nonce, accept an attempt with another nonce, credit a
 //! block twice, or refund a withdrawal one of whose payments could still be mined.
@@ -87,7 +88,18 @@ pub struct ChainPayment {
     /// The attempts, oldest first.
     pub attempts: Vec<PaymentAttempt>,
     /// The attempt that was mined, once known.
-    pub mined: Option<(Hash32, u64)>,
+    pub mined: Option<MinedAttempt>,
+}
+
+/// Which of a withdrawal's attempts the chain took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinedAttempt {
+    /// Its hash.
+    pub hash: Hash32,
+    /// Its block.
+    pub block: u64,
+    /// Whether it paid the withdrawal (not a cancel, and did not revert).
+    pub paid: bool,
 }
 
 /// Whether a chain name is 1 to `CHAIN_NAME_LEN_MAX` lower-case letters, digits or `-`.
@@ -279,13 +291,14 @@ impl Engine {
         withdrawal: WithdrawalId,
         hash: &Hash32,
         block: u64,
+        reverted: bool,
         events: &mut Vec<Event>,
     ) -> Outcome {
         let Some(payment) = self.chain_payments.get(&withdrawal) else {
             return Outcome::Rejected(Reject::UnknownWithdrawal);
         };
-        if let Some((mined, _)) = payment.mined {
-            return if mined == *hash {
+        if let Some(mined) = &payment.mined {
+            return if mined.hash == *hash {
                 let state = self.withdrawals[withdrawal as usize - 1].state;
                 Outcome::Duplicate(Summary::WithdrawalUpdated(withdrawal, state))
             } else {
@@ -296,15 +309,14 @@ impl Engine {
         let Some(attempt) = payment.attempts.iter().find(|a| a.hash == *hash) else {
             return Outcome::Rejected(Reject::NonceConflict);
         };
-        let cancel = attempt.cancel;
-        self.chain_payments.get_mut(&withdrawal).expect("present").mined = Some((*hash, block));
-        let outcome = if cancel {
-            self.withdrawals[withdrawal as usize - 1].chain_tx = Some(hex0x(hash));
-            self.settle_failed(withdrawal, events)
-        } else {
-            self.withdrawals[withdrawal as usize - 1].chain_tx = Some(hex0x(hash));
-            self.settle_confirmed(withdrawal, events)
-        };
+        // A cancel pays nobody, and a reverted payment paid nobody: either way the nonce is
+        // spent, so no attempt can be mined any more and the refund is safe.
+        let paid = !attempt.cancel && !reverted;
+        let payment = self.chain_payments.get_mut(&withdrawal).expect("present");
+        payment.mined = Some(MinedAttempt { hash: *hash, block, paid });
+        self.withdrawals[withdrawal as usize - 1].chain_tx = Some(hex0x(hash));
+        let outcome =
+            if paid { self.settle_confirmed(withdrawal, events) } else { self.settle_failed(withdrawal, events) };
         assert!(matches!(outcome, Outcome::Applied(_)), "a signed withdrawal is in Sent: {outcome:?}");
         outcome
     }

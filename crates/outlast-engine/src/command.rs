@@ -178,8 +178,9 @@ pub enum CommandBody {
         /// The transaction.
         signed: PaymentAttempt,
     },
-    /// One of a withdrawal's attempts is mined with enough confirmations: a payment confirms
-    /// it, a cancel fails it. Given by the leader's withdrawal processor.
+    /// One of a withdrawal's attempts is mined with enough confirmations: a payment that did
+    /// not revert confirms it; a cancel, or a payment that reverted, fails it (the nonce is
+    /// spent and nothing was paid). Given by the leader's withdrawal processor.
     WithdrawalMined {
         /// The withdrawal.
         withdrawal: WithdrawalId,
@@ -187,6 +188,8 @@ pub enum CommandBody {
         hash: Hash32,
         /// The block it is in.
         block: u64,
+        /// Its receipt says it reverted.
+        reverted: bool,
     },
 }
 

@@ -234,8 +234,8 @@ impl Engine {
             CommandBody::WithdrawalSigned { withdrawal, chain, nonce, attempt, signed } => {
                 self.withdrawal_signed(*withdrawal, chain, *nonce, *attempt, signed, events)
             }
-            CommandBody::WithdrawalMined { withdrawal, hash, block } => {
-                self.withdrawal_mined(*withdrawal, hash, *block, events)
+            CommandBody::WithdrawalMined { withdrawal, hash, block, reverted } => {
+                self.withdrawal_mined(*withdrawal, hash, *block, *reverted, events)
             }
         };
         match outcome {

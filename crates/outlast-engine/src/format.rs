@@ -48,7 +48,7 @@ mod tests {
         let kinds = [
             CommandBody::CreateAccount { account: 1 },
             CommandBody::SetWithdrawalsPaused { asset: 0, paused: true },
-            CommandBody::WithdrawalMined { withdrawal: 1, hash: [0; 32], block: 1 },
+            CommandBody::WithdrawalMined { withdrawal: 1, hash: [0; 32], block: 1, reverted: false },
             CommandBody::FinalizeFormat { format: FORMAT_CURRENT },
         ];
         for kind in kinds {

@@ -118,9 +118,12 @@ impl Engine {
             }
             let expected = match payment.mined {
                 None => WithdrawalState::Sent,
-                Some((hash, _)) => match payment.attempts.iter().find(|a| a.hash == hash) {
-                    Some(attempt) if attempt.cancel => WithdrawalState::Failed,
-                    Some(_) => WithdrawalState::Confirmed,
+                Some(mined) => match payment.attempts.iter().find(|a| a.hash == mined.hash) {
+                    Some(attempt) if attempt.cancel && mined.paid => {
+                        return Err(format!("withdrawal {id}: a cancel recorded as a payment"));
+                    }
+                    Some(_) if mined.paid => WithdrawalState::Confirmed,
+                    Some(_) => WithdrawalState::Failed,
                     None => return Err(format!("withdrawal {id}: mined a transaction it did not sign")),
                 },
             };

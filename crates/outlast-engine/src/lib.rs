@@ -50,8 +50,8 @@ pub use api_keys::{
 };
 pub use audit::{operator_name_valid, AuditRecord, ADMIN_NOTE_LEN_MAX, OPERATOR_NAME_LEN_MAX};
 pub use chain::{
-    chain_name_valid, deposit_key, ChainDeposit, ChainPayment, ChainState, Hash32, PaymentAttempt, CHAIN_BLOCKS_MAX,
-    CHAIN_DEPOSITS_MAX, PAYMENT_ATTEMPTS_MAX, RAW_TX_BYTES_MAX,
+    chain_name_valid, deposit_key, ChainDeposit, ChainPayment, ChainState, Hash32, MinedAttempt, PaymentAttempt,
+    CHAIN_BLOCKS_MAX, CHAIN_DEPOSITS_MAX, PAYMENT_ATTEMPTS_MAX, RAW_TX_BYTES_MAX,
 };
 pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
 #[cfg(feature = "planted-faults")]

@@ -139,20 +139,32 @@ fn a_withdrawal_takes_the_next_nonce_and_only_its_mined_attempt_settles_it() {
     f.rejects(CommandBody::WithdrawalFailed { withdrawal: w1 }, Reject::WithdrawalStateConflict);
     f.rejects(CommandBody::WithdrawalConfirmed { withdrawal: w1 }, Reject::WithdrawalStateConflict);
     // Mined: only a hash it signed; the bump is what the chain took.
-    f.rejects(CommandBody::WithdrawalMined { withdrawal: w1, hash: hash(2), block: 20 }, Reject::NonceConflict);
-    let mined = CommandBody::WithdrawalMined { withdrawal: w1, hash: hash(3), block: 20 };
+    f.rejects(
+        CommandBody::WithdrawalMined { withdrawal: w1, hash: hash(2), block: 20, reverted: false },
+        Reject::NonceConflict,
+    );
+    let mined = CommandBody::WithdrawalMined { withdrawal: w1, hash: hash(3), block: 20, reverted: false };
     assert_eq!(f.ok(mined.clone()), Summary::WithdrawalUpdated(w1, WithdrawalState::Confirmed));
     assert!(matches!(f.apply(mined), Outcome::Duplicate(_)));
-    f.rejects(CommandBody::WithdrawalMined { withdrawal: w1, hash: hash(1), block: 21 }, Reject::NonceConflict);
+    f.rejects(
+        CommandBody::WithdrawalMined { withdrawal: w1, hash: hash(1), block: 21, reverted: false },
+        Reject::NonceConflict,
+    );
     f.rejects(signed(w1, 5, 2, attempt(4, false)), Reject::WithdrawalStateConflict);
     // w2 is cancelled: a cancel of its nonce is mined, so none of its payments can be: refunded.
     f.ok(signed(w2, 6, 1, attempt(5, true)));
     assert_eq!(
-        f.ok(CommandBody::WithdrawalMined { withdrawal: w2, hash: hash(5), block: 21 }),
+        f.ok(CommandBody::WithdrawalMined { withdrawal: w2, hash: hash(5), block: 21, reverted: false }),
         Summary::WithdrawalUpdated(w2, WithdrawalState::Failed)
     );
     let after = f.balance(CAROL, QUOTE);
     assert_eq!((after.available, after.locked), (before.available - 100, before.locked));
+    // A payment that reverted spent its nonce and paid nobody: refunded too.
+    let w3 = withdraw(&mut f, CAROL, 30);
+    f.ok(signed(w3, 7, 0, attempt(7, false)));
+    let reverted = CommandBody::WithdrawalMined { withdrawal: w3, hash: hash(7), block: 22, reverted: true };
+    assert_eq!(f.ok(reverted), Summary::WithdrawalUpdated(w3, WithdrawalState::Failed));
+    assert_eq!(f.balance(CAROL, QUOTE), after);
 
     // Restored from a format-3 snapshot: the same state, and the same answers.
     let mut copy = Engine::restore(&f.engine.snapshot()).unwrap();
@@ -164,8 +176,8 @@ fn a_withdrawal_takes_the_next_nonce_and_only_its_mined_attempt_settles_it() {
         request_ts_ms: f.now_ms,
         action: AccountAction::RequestWithdrawal { asset: QUOTE, amount: 1, address: "0xabc".into() },
     });
-    // w3: the next withdrawal id, signed with the next nonce (7).
-    for body in [request, signed(w2 + 1, 7, 0, attempt(6, false))] {
+    // The next withdrawal, signed with the next nonce (8).
+    for body in [request, signed(w3 + 1, 8, 0, attempt(6, false))] {
         let command = Command { ts_ms: f.now_ms + 1, body, operator: None };
         let (mut a, mut b) = (Vec::<Event>::new(), Vec::<Event>::new());
         let outcome = f.engine.apply(&command, &mut a);

@@ -111,6 +111,7 @@ pub fn config(id: NodeId, preferred_region: Option<String>) -> NodeConfig {
         // The simulated network has no TLS: it tests consensus and the engine, not handshakes.
         tls: None,
         api_tls: None,
+        chains: Vec::new(),
         peers: crate::plan::NODES.iter().map(|&id| peer(id)).collect(),
     }
 }

@@ -88,7 +88,17 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
                 return ExitCode::from(2);
             }
         }
-        let api_task = match start_api(&config, &running).await {
+        // Custody of each chain: active only while this node leads.
+        let custody = match outlast_custody::start(&running.writer, config.id, &config.chains) {
+            Ok(followed) => followed,
+            Err(error) => {
+                eprintln!("error: node {} cannot follow its chains: {error}", config.id);
+                running.shutdown().await;
+                return ExitCode::from(2);
+            }
+        };
+        let handles = custody.iter().map(|chain| chain.handle.clone()).collect();
+        let api_task = match start_api(&config, &running, handles).await {
             Ok(task) => task,
             Err(error) => {
                 eprintln!("error: node {} cannot serve its API: {error}", config.id);
@@ -109,6 +119,7 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
                 if let Some(task) = api_task {
                     task.abort();
                 }
+                custody.iter().for_each(|chain| chain.task.abort());
                 running.shutdown().await;
                 return ExitCode::from(EXIT_RAFT_STOPPED);
             }
@@ -118,6 +129,7 @@ pub fn run(config_path: &Path, init: bool, allow_unsafe_topology: bool) -> ExitC
         if let Some(task) = api_task {
             task.abort();
         }
+        custody.iter().for_each(|chain| chain.task.abort());
         running.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -143,6 +155,7 @@ fn plant_from_env() -> Result<(), ExitCode> {
 async fn start_api(
     config: &NodeConfig,
     running: &node::RunningNode,
+    chains: Vec<outlast_custody::ChainHandle>,
 ) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, String> {
     let Some(addr) = &config.api_addr else { return Ok(None) };
     let (Some(secret), Some(token)) = (&config.api_kek_file, &config.operator_token_file) else {
@@ -163,6 +176,7 @@ async fn start_api(
         key_per_minute: config.api_key_weight_per_minute.unwrap_or(defaults.key_per_minute),
     };
     let api = outlast_api::new_api(running.writer.clone(), running.reader.clone(), me, keyring, operator, limits);
+    let _ = api.chains.set(chains);
     let tls = match &config.api_tls {
         Some(files) => Some(
             outlast_tls::PublicAcceptor::new(&files.cert_file, &files.key_file).map_err(|e| format!("api_tls: {e}"))?,

@@ -1,0 +1,163 @@
+//! What custody reads from the chain, each read agreed by `agreement_min` upstreams: a block's
+//! hash and parent, a range's token transfers, a block's native transfers, a receipt.
+//!
+//! Must never: return anything one upstream alone said when it can move money.
+
+use outlast_chain::pool::{Pool, PoolError};
+use outlast_chain::{Address, B256, U256};
+use serde_json::{json, Value};
+
+/// A block as far as custody needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockRef {
+    /// Its number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: B256,
+    /// Its parent's hash.
+    pub parent: B256,
+}
+
+/// A transfer to some address, found in a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// The recipient.
+    pub to: Address,
+    /// How much, in the token's (or the chain's) smallest unit.
+    pub amount: U256,
+    /// The transaction.
+    pub tx: B256,
+    /// The log's index in its block (`u32::MAX` for a native transfer).
+    pub log_index: u32,
+    /// The block it is in.
+    pub block_hash: B256,
+}
+
+/// A mined transaction's receipt, as custody needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// Its block.
+    pub block: u64,
+    /// That block's hash.
+    pub block_hash: B256,
+    /// Whether it succeeded (did not revert).
+    pub success: bool,
+}
+
+/// `keccak256("Transfer(address,address,uint256)")`.
+pub const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
+
+fn field<T: serde::de::DeserializeOwned>(value: &Value, name: &str) -> Result<T, String> {
+    serde_json::from_value(value[name].clone()).map_err(|e| format!("{name}: {e} in {value}"))
+}
+
+fn number(value: &Value, name: &str) -> Result<u64, String> {
+    Ok(field::<outlast_chain::U256>(value, name)?.to::<u64>())
+}
+
+fn quantity(n: u64) -> Value {
+    json!(format!("{n:#x}"))
+}
+
+/// Block `number`, agreed; `None` if the agreeing upstreams do not have it.
+pub async fn block(pool: &Pool, number: u64) -> Result<Option<BlockRef>, String> {
+    let agreed = pool
+        .agree("eth_getBlockByNumber", json!([quantity(number), false]), |b| b["hash"].clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    if agreed.is_null() {
+        return Ok(None);
+    }
+    let block = BlockRef {
+        number: self::number(&agreed, "number")?,
+        hash: field(&agreed, "hash")?,
+        parent: field(&agreed, "parentHash")?,
+    };
+    if block.number != number {
+        return Err(format!("asked for block {number}, the upstreams agreed on {}", block.number));
+    }
+    Ok(Some(block))
+}
+
+/// The token's transfers in blocks `from..=to`, agreed (an upstream that drops logs is outvoted).
+pub async fn token_transfers(pool: &Pool, token: Address, from: u64, to: u64) -> Result<Vec<Transfer>, String> {
+    let filter =
+        json!([{ "address": token, "fromBlock": quantity(from), "toBlock": quantity(to), "topics": [TRANSFER_TOPIC] }]);
+    let logs = pool.agree("eth_getLogs", filter, |logs| logs.clone()).await.map_err(|e| e.to_string())?;
+    let mut transfers = Vec::new();
+    for log in logs.as_array().ok_or("eth_getLogs did not answer a list")? {
+        let topics: Vec<B256> = field(log, "topics")?;
+        if topics.len() != 3 || field::<Address>(log, "address")? != token {
+            continue; // not an ERC-20 Transfer of this token (an ERC-721 has 4 topics)
+        }
+        let data: outlast_chain::Bytes = field(log, "data")?;
+        if data.len() != 32 {
+            continue;
+        }
+        transfers.push(Transfer {
+            to: Address::from_word(topics[2]),
+            amount: U256::from_be_slice(&data),
+            tx: field(log, "transactionHash")?,
+            log_index: u32::try_from(number(log, "logIndex")?).map_err(|_| "log index past u32")?,
+            block_hash: field(log, "blockHash")?,
+        });
+    }
+    Ok(transfers)
+}
+
+/// The native transfers in block `number` that succeeded, agreed.
+pub async fn native_transfers(pool: &Pool, number: u64) -> Result<Vec<Transfer>, String> {
+    let key = |b: &Value| json!([b["hash"], b["transactions"]]);
+    let block =
+        pool.agree("eth_getBlockByNumber", json!([quantity(number), true]), key).await.map_err(|e| e.to_string())?;
+    let block_hash: B256 = field(&block, "hash")?;
+    let mut transfers = Vec::new();
+    for tx in block["transactions"].as_array().ok_or("a block without its transactions")? {
+        let (Ok(to), Ok(amount)) = (field::<Address>(tx, "to"), field::<U256>(tx, "value")) else { continue };
+        if amount.is_zero() {
+            continue;
+        }
+        transfers.push(Transfer { to, amount, tx: field(tx, "hash")?, log_index: u32::MAX, block_hash });
+    }
+    Ok(transfers)
+}
+
+/// The receipt of `tx`, agreed; `None` if it is not mined as far as the agreeing upstreams know.
+pub async fn receipt(pool: &Pool, tx: B256) -> Result<Option<Receipt>, String> {
+    let key = |r: &Value| json!([r["blockHash"], r["status"]]);
+    let agreed = match pool.agree("eth_getTransactionReceipt", json!([tx]), key).await {
+        Ok(agreed) => agreed,
+        Err(PoolError::NoAgreement(why)) => return Err(format!("receipt of {tx}: {why}")),
+        Err(error) => return Err(error.to_string()),
+    };
+    if agreed.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(Receipt {
+        block: number(&agreed, "blockNumber")?,
+        block_hash: field(&agreed, "blockHash")?,
+        success: number(&agreed, "status")? == 1,
+    }))
+}
+
+/// The hot wallet's nonce counting only mined transactions, agreed.
+pub async fn mined_nonce(pool: &Pool, address: Address) -> Result<u64, String> {
+    let agreed = pool
+        .agree("eth_getTransactionCount", json!([address, "latest"]), |n| n.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(serde_json::from_value::<U256>(agreed).map_err(|e| e.to_string())?.to::<u64>())
+}
+
+/// Fees for a new transaction: (max fee, priority fee) per gas, from the head's base fee.
+pub async fn fees(pool: &Pool) -> Result<(u128, u128), String> {
+    let head = pool.read("eth_getBlockByNumber", json!(["latest", false])).await.map_err(|e| e.to_string())?;
+    let base: U256 = field(&head, "baseFeePerGas")?;
+    let tip = pool.read("eth_maxPriorityFeePerGas", json!([])).await.map_err(|e| e.to_string())?;
+    let tip: U256 = serde_json::from_value(tip).map_err(|e| e.to_string())?;
+    let (base, tip) =
+        (u128::try_from(base).map_err(|e| e.to_string())?, u128::try_from(tip).map_err(|e| e.to_string())?);
+    // Twice the base fee rides out six full blocks of base-fee rises (12.5 % each).
+    let max_fee = base.checked_mul(2).and_then(|b| b.checked_add(tip)).ok_or("fees overflow")?;
+    Ok((max_fee, tip))
+}
