@@ -132,7 +132,7 @@ pub async fn handle(
 /// The request's `Origin` if it is one of the cluster's own. No other site gets CORS access (no
 /// cookies are ever used, but there is no reason to let other sites' scripts drive a user's
 /// browser at us). Membership is read only when an `Origin` header is present.
-fn allowed_origin(api: &Shared, headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
+pub(crate) fn allowed_origin(api: &Shared, headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
     headers.get("origin")?;
     outlast_web::allowed_origin(&crate::origins(&api.raft), headers)
 }

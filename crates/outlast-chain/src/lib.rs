@@ -2,6 +2,7 @@
 //! the ERC-20 interface (`erc20`), deposit addresses derived from an extended public key
 //! (`hd`), JSON-RPC to one node (`rpc`), several providers' nodes behind one call with
 //! failover, hedging, breakers and agreement (`pool`, over `health`, `breaker` and `methods`),
+//! the JSON-RPC we serve to dapps from it (`serve`, with our own `filters`),
 //! how a node follows a chain (`config`), the hot wallet's signing seam (`signer`), and for
 //! tests and the lab a devnet of anvil's (`devnet`) and a proxy that makes a provider fail on
 //! command (`proxy`).
@@ -15,12 +16,14 @@ pub mod breaker;
 pub mod config;
 pub mod devnet;
 pub mod erc20;
+pub mod filters;
 pub mod hd;
 pub mod health;
 pub mod methods;
 pub mod pool;
 pub mod proxy;
 pub mod rpc;
+pub mod serve;
 pub mod signer;
 pub mod tx;
 

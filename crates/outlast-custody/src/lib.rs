@@ -33,6 +33,8 @@ pub struct ChainHandle {
     pub pool: Arc<Pool>,
     /// The custody loop's state on this node.
     pub status: Arc<std::sync::Mutex<CustodyStatus>>,
+    /// The chain's JSON-RPC for dapps (`/rpc/<chain>`), over the same upstreams.
+    pub server: Arc<outlast_chain::serve::Server>,
 }
 
 /// A chain followed by this node: what the API shows, and the custody task.
@@ -51,7 +53,8 @@ pub fn start<D: Dialer>(writer: &Writer<D>, node: NodeId, chains: &[ChainConfig]
         let wallet: Arc<dyn HotWallet> = Arc::new(KeyFile::load(&config.hot_wallet_key_file)?);
         let pool = Pool::new(config.pool())?;
         let custody = Custody::new(writer.clone(), node, config.clone(), Arc::clone(&pool), wallet)?;
-        let handle = ChainHandle { config: config.clone(), pool, status: custody.status() };
+        let server = Arc::new(outlast_chain::serve::Server::new(Arc::clone(&pool)));
+        let handle = ChainHandle { config: config.clone(), pool, status: custody.status(), server };
         followed.push(Followed { handle, task: tokio::spawn(custody.run()) });
     }
     Ok(followed)

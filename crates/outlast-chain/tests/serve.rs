@@ -1,0 +1,106 @@
+//! The JSON-RPC we serve to dapps, against a devnet behind three fault proxies: the chain id
+//! from configuration, batches, administration refused, a log filter that outlives its
+//! upstream and retracts a reorged log with `removed: true`, and upstream trouble reported
+//! without a provider's URL.
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, U256};
+use outlast_chain::devnet::{test_anvil, Devnet, CHAIN_ID, DEV_KEYS};
+use outlast_chain::pool::{Pool, PoolConfig, UpstreamConfig};
+use outlast_chain::proxy::{Fault, FaultProxy};
+use outlast_chain::serve::Server;
+use outlast_chain::tx::key_from_hex;
+use serde_json::{json, Value};
+
+async fn lab() -> (Devnet, Vec<FaultProxy>, Server) {
+    let anvil = test_anvil();
+    assert!(anvil.exists(), "{}: run .ci/run once (npm @foundry-rs/anvil), or set OUTLAST_ANVIL", anvil.display());
+    let devnet = Devnet::start(&anvil).await.unwrap();
+    let mut proxies = Vec::new();
+    for _ in 0..3 {
+        proxies.push(FaultProxy::start("127.0.0.1:0".parse().unwrap(), devnet.url()).await.unwrap());
+    }
+    let upstreams = ["a", "b", "c"]
+        .iter()
+        .zip(&proxies)
+        .map(|(label, p)| UpstreamConfig { label: label.to_string(), url: p.url() })
+        .collect();
+    let mut config = PoolConfig::new("devnet", CHAIN_ID, upstreams);
+    config.attempt_ms = 300;
+    let pool: Arc<Pool> = Pool::new(config).unwrap();
+    (devnet, proxies, Server::new(pool))
+}
+
+async fn call(server: &Server, method: &str, params: Value) -> Value {
+    server.answer(&json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params })).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_static_answers_and_refusals() {
+    let (_devnet, proxies, server) = lab().await;
+    let body = json!([
+        { "jsonrpc": "2.0", "id": 1, "method": "eth_chainId" },
+        { "jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber", "params": [] },
+        { "jsonrpc": "2.0", "id": 3, "method": "anvil_setBalance", "params": ["0x0000000000000000000000000000000000000001", "0x1"] },
+        { "id": 4, "method": "eth_chainId" },
+    ]);
+    let answers = server.answer_body(body.to_string().as_bytes()).await;
+    assert_eq!(answers[0]["result"], json!(format!("{CHAIN_ID:#x}")));
+    assert!(answers[1]["result"].is_string());
+    assert_eq!(answers[2]["error"]["code"], -32601, "administration is not served");
+    assert_eq!(answers[3]["error"]["code"], -32600);
+    assert_eq!(server.answer_body(b"{not json").await["error"]["code"], -32700);
+    assert_eq!(server.answer_body(b"[]").await["error"]["code"], -32600);
+
+    // Every provider down: a retryable error that names no provider's address.
+    for proxy in &proxies {
+        proxy.set(Fault::Down);
+    }
+    let refused = call(&server, "eth_blockNumber", json!([])).await;
+    assert_eq!(refused["error"]["code"], -32603, "{refused}");
+    assert!(!refused.to_string().contains("127.0.0.1"), "{refused}");
+    // The chain id still answers: it is configuration.
+    assert_eq!(call(&server, "eth_chainId", json!([])).await["result"], json!(format!("{CHAIN_ID:#x}")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_filter_outlives_its_upstream_and_retracts_a_reorged_log() {
+    let (devnet, proxies, server) = lab().await;
+    let rpc = devnet.rpc();
+    let token = devnet.deploy_token(U256::from(1_000_000u64)).await.unwrap();
+    let hot = key_from_hex(DEV_KEYS[0]).unwrap().address();
+    let to: Address = "0x000000000000000000000000000000000000bEEF".parse().unwrap();
+    let transfer = |amount: u64| json!([{ "from": hot, "to": token, "data": format!("0xa9059cbb{:0>64}{:064x}", format!("{to:x}").trim_start_matches("0x"), amount) }]);
+    let filter = call(&server, "eth_newFilter", json!([{ "address": token }])).await["result"].clone();
+    let blocks = call(&server, "eth_newBlockFilter", json!([])).await["result"].clone();
+    assert!(filter.is_string() && blocks.is_string());
+
+    let _: alloy_primitives::B256 = rpc.call("eth_sendTransaction", transfer(5)).await.unwrap();
+    let changes = call(&server, "eth_getFilterChanges", json!([filter])).await["result"].clone();
+    assert_eq!(changes.as_array().unwrap().len(), 1, "{changes}");
+    assert_eq!(changes[0]["removed"], json!(false));
+
+    // The upstream that answered may be gone: the filter lives here, and the block is reorged
+    // away meanwhile.
+    proxies[0].set(Fault::Down);
+    proxies[1].set(Fault::Blackhole);
+    devnet.reorg(1).await.unwrap();
+    let retracted = call(&server, "eth_getFilterChanges", json!([filter])).await["result"].clone();
+    let retracted = retracted.as_array().unwrap();
+    assert_eq!(retracted.len(), 1, "{retracted:?}");
+    assert_eq!(retracted[0]["removed"], json!(true));
+    assert_eq!(retracted[0]["transactionHash"], changes[0]["transactionHash"]);
+
+    let _: alloy_primitives::B256 = rpc.call("eth_sendTransaction", transfer(6)).await.unwrap();
+    let again = call(&server, "eth_getFilterChanges", json!([filter])).await["result"].clone();
+    assert_eq!(again.as_array().unwrap().len(), 1, "{again}");
+    assert_eq!(again[0]["removed"], json!(false));
+    assert_ne!(again[0]["transactionHash"], changes[0]["transactionHash"]);
+
+    devnet.mine(3).await.unwrap();
+    let hashes = call(&server, "eth_getFilterChanges", json!([blocks])).await["result"].clone();
+    assert!(hashes.as_array().unwrap().len() >= 4, "the reorg's block, the transfer's and three mined: {hashes}");
+    assert_eq!(call(&server, "eth_uninstallFilter", json!([filter])).await["result"], json!(true));
+    assert_eq!(call(&server, "eth_getFilterChanges", json!([filter])).await["error"]["code"], -32000);
+}
