@@ -62,6 +62,15 @@ pub static ENDPOINTS: &[Endpoint] = &[
     // Wallet.
     row(POST, "/sapi/v1/capital/withdraw/apply", Fixed(1), Logged, Some(WithdrawalRequests), Signed(wallet::withdraw)),
     row(
+        POST,
+        "/sapi/v1/capital/withdraw/allowlist",
+        Fixed(1),
+        Logged,
+        Some(WithdrawalRequests),
+        Signed(wallet::add_allowlist_address),
+    ),
+    row(GET, "/sapi/v1/capital/deposit/address", Fixed(10), Local, Some(AccountReads), Signed(wallet::deposit_address)),
+    row(
         GET,
         "/sapi/v1/capital/withdraw/history",
         Fixed(1),
@@ -90,6 +99,8 @@ pub static ENDPOINTS: &[Endpoint] = &[
     row(POST, "/operator/v1/withdrawals/confirmed", Free, Logged, None, Operator(operator::withdrawal_confirmed)),
     row(POST, "/operator/v1/withdrawals/failed", Free, Logged, None, Operator(operator::withdrawal_failed)),
     row(POST, "/operator/v1/withdrawals/pause", Free, Logged, None, Operator(operator::withdrawals_pause)),
+    row(POST, "/operator/v1/withdrawals/policy", Free, Logged, None, Operator(operator::withdrawals_policy)),
+    row(POST, "/operator/v1/withdrawals/approve", Free, Logged, None, Operator(operator::withdrawals_approve)),
     row(GET, "/operator/v1/cluster", Free, Local, None, Operator(operator::cluster)),
     row(POST, "/operator/v1/upgrade/finalize", Free, Logged, None, Operator(operator::finalize_upgrade)),
     row(GET, "/operator/v1/audit", Free, Local, None, Operator(operator::audit)),

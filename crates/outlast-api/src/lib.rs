@@ -26,6 +26,7 @@ mod parse_errors;
 mod public;
 mod rest;
 mod rpc;
+mod rpc_ws;
 mod status;
 mod streams;
 mod trading;
@@ -110,7 +111,7 @@ pub fn router(api: Shared, reports_dir: Option<PathBuf>) -> Router {
         .route("/stream", get(streams::combined))
         // CCXT appends a connection index to the combined-stream URL.
         .route("/stream/{index}", get(streams::combined))
-        .route("/rpc/{chain}", axum::routing::any(rpc::handle))
+        .route("/rpc/{chain}", get(rpc_ws::handle).post(rpc::handle).options(rpc::handle))
         .fallback(rest::handle)
         .method_not_allowed_fallback(|| async { error::ApiError::method_not_allowed() })
         .with_state(api)

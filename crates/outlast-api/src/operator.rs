@@ -232,6 +232,32 @@ pub(crate) fn withdrawal_failed<'a>(api: &'a Shared, op: &'a Operator, params: &
     then(submit(api, op, CommandBody::WithdrawalFailed { withdrawal }))
 }
 
+/// Sets one asset's withdrawal controls (see `outlast_engine::WithdrawalPolicy`); a control
+/// not given is off. Amounts in the coin's decimal units.
+pub(crate) fn withdrawals_policy<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
+    let (asset, decimals) = asset_id(api, params.required("coin")?, "coin")?;
+    let amount = |name: &str| -> Result<Option<u64>, ApiError> {
+        params.get(name).map(|text| crate::names::parse_amount(name, text, decimals)).transpose()
+    };
+    let policy = outlast_engine::WithdrawalPolicy {
+        allowlist_delay_ms: params.u64("allowlistDelayMs")?,
+        account_daily_max: amount("accountDailyMax")?,
+        hot_wallet_daily_max: amount("hotWalletDailyMax")?,
+        approval_threshold: amount("approvalThreshold")?,
+    };
+    then(submit(api, op, CommandBody::SetWithdrawalPolicy { asset, policy }))
+}
+
+/// One operator's approval of a withdrawal waiting for approval; two distinct operators' let
+/// it be paid. Approval is personal: the bearer token names nobody, so it cannot approve.
+pub(crate) fn withdrawals_approve<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
+    let withdrawal = withdrawal_id(params)?;
+    if op.name == crate::endpoint::TOKEN_OPERATOR {
+        return Err(ApiError::filter("approving a withdrawal needs an operator certificate (the operator plane)"));
+    }
+    then(submit(api, op, CommandBody::ApproveWithdrawal { withdrawal }))
+}
+
 /// Stops (`paused`, the default) or restarts withdrawal requests of one asset.
 pub(crate) fn withdrawals_pause<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let (asset, _) = asset_id(api, params.required("coin")?, "coin")?;
@@ -347,6 +373,7 @@ fn state_name(state: WithdrawalState) -> &'static str {
         WithdrawalState::Sent => "SENT",
         WithdrawalState::Confirmed => "CONFIRMED",
         WithdrawalState::Failed => "FAILED",
+        WithdrawalState::PendingApproval => "AWAITING_APPROVAL",
     }
 }
 

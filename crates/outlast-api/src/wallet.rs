@@ -20,6 +20,49 @@ fn asset(engine: &Engine, symbol: &str) -> Result<(u32, u8), ApiError> {
     Ok((id, engine.assets()[id as usize].decimals))
 }
 
+/// Puts an address on the caller's withdrawal allowlist: usable once the coin's allowlist
+/// delay has passed (see `outlast_engine::WithdrawalPolicy`).
+pub(crate) fn add_allowlist_address<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    let address = params.required("address")?.to_string();
+    let request_id = derived_id("a-", &caller.payload);
+    let request = AccountRequest {
+        account: caller.account,
+        request_id,
+        request_ts_ms: caller.timestamp_ms,
+        action: AccountAction::AddWithdrawalAddress { address: address.clone() },
+    };
+    then(async move {
+        match api.write(CommandBody::Account(request)).await? {
+            Outcome::Applied(Summary::AddressAllowlisted(added_ms))
+            | Outcome::Duplicate(Summary::AddressAllowlisted(added_ms)) => {
+                Ok(json!({ "address": address, "addTime": added_ms }))
+            }
+            Outcome::Rejected(reject) => Err(ApiError::rejected(reject, -4026)),
+            other => Err(ApiError::rejected_other(other)),
+        }
+    })
+}
+
+/// The caller's deposit address for a coin on a chain this node follows (Binance's shape):
+/// child `account` of the chain's extended public key, derived here without any private key.
+pub(crate) fn deposit_address<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
+    let coin = params.required("coin")?.to_string();
+    params.get("network");
+    then(async move {
+        let chains = api.chains.get().map(Vec::as_slice).unwrap_or_default();
+        let chain = chains
+            .iter()
+            .find(|c| c.config.assets.iter().any(|a| a.symbol == coin))
+            .ok_or_else(|| ApiError::filter("This coin has no deposit address here."))?;
+        let keys =
+            outlast_chain::hd::DepositKeys::parse(&chain.config.deposit_xpub).map_err(|e| ApiError::internal(&e))?;
+        let address = keys.address(caller.account).map_err(|e| ApiError::internal(&e))?;
+        Ok(
+            json!({ "coin": coin, "address": format!("{address:#x}"), "tag": "", "url": "", "network": chain.config.name }),
+        )
+    })
+}
+
 pub(crate) fn withdraw<'a>(api: &'a Shared, caller: &'a Caller, params: &Params) -> Decoded<'a> {
     let (asset_id, decimals) = asset(&api.reader.read(), params.required("coin")?)?;
     let address = params.required("address")?.to_string();
@@ -51,7 +94,7 @@ pub(crate) fn withdraw<'a>(api: &'a Shared, caller: &'a Caller, params: &Params)
 /// Binance's withdrawal status numbers (2 awaiting approval, 4 processing, 5 failure, 6 completed).
 fn withdrawal_status(state: WithdrawalState) -> u8 {
     match state {
-        WithdrawalState::Requested => 2,
+        WithdrawalState::Requested | WithdrawalState::PendingApproval => 2,
         WithdrawalState::Sent => 4,
         WithdrawalState::Failed => 5,
         WithdrawalState::Confirmed => 6,

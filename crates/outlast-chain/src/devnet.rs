@@ -37,17 +37,26 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 /// Each devnet call's deadline.
 const CALL_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Where anvil is: `OUTLAST_ANVIL`, else `anvil` on the PATH.
+/// Where npm puts anvil, under a directory npm installed `@foundry-rs/anvil` into.
+const NPM_ANVIL: &str = "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+
+/// Where anvil is: `OUTLAST_ANVIL`; else `anvil` on the PATH; else where the README's setup
+/// installs it (`target/chain/npm`, beside this binary's `target/` or under the working
+/// directory).
 pub fn anvil_binary() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("OUTLAST_ANVIL") {
         return Ok(PathBuf::from(path));
     }
-    std::env::var_os("PATH")
+    let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("anvil"))
-        .find(|path| path.is_file())
-        .ok_or_else(|| "no anvil: set OUTLAST_ANVIL, or put it on the PATH (npm @foundry-rs/anvil)".into())
+        .map(|dir| dir.join("anvil"));
+    let beside_binary =
+        std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.join("chain/npm").join(NPM_ANVIL)));
+    let under_cwd = Some(PathBuf::from("target/chain/npm").join(NPM_ANVIL));
+    on_path.chain(beside_binary).chain(under_cwd).find(|path| path.is_file()).ok_or_else(|| {
+        "no anvil: `npm install --prefix target/chain/npm @foundry-rs/anvil@1.7.1`, or set OUTLAST_ANVIL".into()
+    })
 }
 
 /// anvil for tests: `OUTLAST_ANVIL`, else where `.ci/run` installs it under `target/chain`.
@@ -68,8 +77,14 @@ impl Devnet {
     /// Starts `anvil` on a loopback port it picks itself (and prints: no other process can take
     /// the port between a probe and the bind) and waits until it answers.
     pub async fn start(anvil: &Path) -> Result<Devnet, String> {
+        Devnet::start_with(anvil, &[]).await
+    }
+
+    /// `start`, with more of anvil's flags (`--block-time`, `--state`).
+    pub async fn start_with(anvil: &Path, flags: &[String]) -> Result<Devnet, String> {
         let mut child = Command::new(anvil)
             .args(["--host", "127.0.0.1", "--port", "0", "--chain-id", &CHAIN_ID.to_string()])
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -149,8 +164,21 @@ fn hex_word(value: U256) -> String {
     value.to_be_bytes::<32>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How long anvil has to write its state and exit after SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
 impl Drop for Devnet {
+    /// SIGTERM first, so that a devnet started with `--state` writes its chain out; SIGKILL if it
+    /// has not exited by `STOP_DEADLINE`.
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let started = Instant::now();
+        while started.elapsed() < STOP_DEADLINE {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

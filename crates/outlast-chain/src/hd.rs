@@ -26,6 +26,14 @@ impl DepositKeys {
         Ok(DepositKeys { root })
     }
 
+    /// A lab's deposit keys from a random `seed` (at least 16 bytes): the master key's
+    /// extended public key, in its text form. The private side is not kept (a lab sweeps
+    /// nothing).
+    pub fn lab_xpub(seed: &[u8]) -> Result<String, String> {
+        let master = bip32::XPrv::new(seed).map_err(|e| format!("seed: {e}"))?;
+        Ok(master.public_key().to_string(bip32::Prefix::XPUB))
+    }
+
     /// The deposit address of `index` (an account id below 2^31).
     pub fn address(&self, index: u64) -> Result<Address, String> {
         let index = u32::try_from(index).ok().filter(|i| *i < ChildNumber::HARDENED_FLAG).ok_or_else(|| {

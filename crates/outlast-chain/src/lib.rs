@@ -2,7 +2,8 @@
 //! the ERC-20 interface (`erc20`), deposit addresses derived from an extended public key
 //! (`hd`), JSON-RPC to one node (`rpc`), several providers' nodes behind one call with
 //! failover, hedging, breakers and agreement (`pool`, over `health`, `breaker` and `methods`),
-//! the JSON-RPC we serve to dapps from it (`serve`, with our own `filters`),
+//! the JSON-RPC we serve to dapps from it (`serve`, with our own `filters`, and `heads`, the
+//! canonical blocks followed for subscriptions),
 //! how a node follows a chain (`config`), the hot wallet's signing seam (`signer`), and for
 //! tests and the lab a devnet of anvil's (`devnet`) and a proxy that makes a provider fail on
 //! command (`proxy`).
@@ -18,6 +19,7 @@ pub mod devnet;
 pub mod erc20;
 pub mod filters;
 pub mod hd;
+pub mod heads;
 pub mod health;
 pub mod methods;
 pub mod pool;

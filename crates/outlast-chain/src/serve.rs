@@ -19,6 +19,20 @@ use crate::pool::{Pool, PoolError};
 
 /// Calls one batch may carry (ethers batches up to 100).
 pub const BATCH_MAX: usize = 100;
+/// Dapps' broadcasts followed until mined, at most (the oldest is dropped first).
+pub const TRACKED_MAX: usize = 1_024;
+/// A broadcast not mined after this many blocks is no longer sent again (its sender may have
+/// replaced it, or it will never be valid).
+pub const TRACKED_BLOCKS_MAX: u64 = 256;
+
+/// A dapp's transaction, sent again until some block holds it: a provider may accept it and
+/// drop it from its pool, and the dapp would wait for a receipt that never comes.
+struct Tracked {
+    raw: Bytes,
+    hash: alloy_primitives::B256,
+    /// The head when it was first sent.
+    since_block: u64,
+}
 
 /// A JSON-RPC error.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,12 +53,56 @@ impl Failure {
 pub struct Server {
     pool: Arc<Pool>,
     filters: Filters,
+    tracked: std::sync::Mutex<std::collections::VecDeque<Tracked>>,
 }
 
 impl Server {
     /// Serves `pool`'s chain.
     pub fn new(pool: Arc<Pool>) -> Server {
-        Server { pool, filters: Filters::default() }
+        Server { pool, filters: Filters::default(), tracked: Default::default() }
+    }
+
+    /// Broadcasts followed until mined.
+    pub fn tracked(&self) -> usize {
+        self.tracked.lock().unwrap().len()
+    }
+
+    /// Sends every followed broadcast that is not mined yet again, every `every`, until the
+    /// server is dropped.
+    pub fn follow_broadcasts(self: &Arc<Self>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let server = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(server) = server.upgrade() else { return };
+                server.resend_unmined().await;
+            }
+        })
+    }
+
+    /// One round of `follow_broadcasts`.
+    pub async fn resend_unmined(&self) {
+        let Some(tip) = self.pool.tip() else { return };
+        let followed: Vec<(Bytes, alloy_primitives::B256, u64)> =
+            self.tracked.lock().unwrap().iter().map(|t| (t.raw.clone(), t.hash, t.since_block)).collect();
+        for (raw, hash, since_block) in followed {
+            let receipt = self.pool.read("eth_getTransactionReceipt", json!([hash])).await;
+            let done = match receipt {
+                Ok(receipt) => !receipt.is_null() || tip.saturating_sub(since_block) > TRACKED_BLOCKS_MAX,
+                Err(_) => false,
+            };
+            // A nonce used by another transaction (a replacement): nothing to follow.
+            let done = done
+                || matches!(
+                    self.pool.broadcast(&raw).await,
+                    Err(PoolError::NonceUsed(_)) | Err(PoolError::Node { .. })
+                );
+            if done {
+                self.tracked.lock().unwrap().retain(|t| t.hash != hash);
+            }
+        }
     }
 
     /// Its pool.
@@ -71,7 +129,15 @@ impl Server {
             Some(Kind::Broadcast) => {
                 let raw: Bytes = serde_json::from_value(params[0].clone())
                     .map_err(|_| Failure::new(-32602, "eth_sendRawTransaction takes the transaction's bytes in hex"))?;
-                self.pool.broadcast(&raw).await.map(|hash| json!(hash)).map_err(|e| failure(chain, e))
+                let hash = self.pool.broadcast(&raw).await.map_err(|e| failure(chain, e))?;
+                let mut tracked = self.tracked.lock().unwrap();
+                if !tracked.iter().any(|t| t.hash == hash) {
+                    if tracked.len() == TRACKED_MAX {
+                        tracked.pop_front();
+                    }
+                    tracked.push_back(Tracked { raw, hash, since_block: self.pool.tip().unwrap_or(0) });
+                }
+                Ok(json!(hash))
             }
             Some(Kind::Filter) => {
                 let pool = &self.pool;

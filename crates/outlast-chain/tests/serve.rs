@@ -104,3 +104,43 @@ async fn a_log_filter_outlives_its_upstream_and_retracts_a_reorged_log() {
     assert_eq!(call(&server, "eth_uninstallFilter", json!([filter])).await["result"], json!(true));
     assert_eq!(call(&server, "eth_getFilterChanges", json!([filter])).await["error"]["code"], -32000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dapps_transaction_that_providers_dropped_is_sent_again_until_mined() {
+    let (devnet, proxies, server) = lab().await;
+    let _heads = server.pool().watch_heads();
+    let key = key_from_hex(DEV_KEYS[1]).unwrap();
+    let rpc = devnet.rpc();
+    let unsigned = outlast_chain::tx::Unsigned {
+        chain_id: CHAIN_ID,
+        nonce: rpc.pending_nonce(key.address()).await.unwrap(),
+        gas_limit: outlast_chain::tx::NATIVE_TRANSFER_GAS,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        payment: outlast_chain::tx::Payment::Native { to: Address::repeat_byte(7), wei: U256::from(99u64) },
+    };
+    let signed = outlast_chain::tx::sign(&key, &unsigned).unwrap();
+    // Every provider says "accepted" and drops it.
+    for proxy in &proxies {
+        proxy.set(Fault::DropBroadcasts);
+    }
+    let raw = format!("0x{}", signed.raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let sent = call(&server, "eth_sendRawTransaction", json!([raw])).await;
+    assert_eq!(sent["result"], json!(signed.hash), "{sent}");
+    devnet.mine(1).await.unwrap();
+    assert_eq!(rpc.receipt(signed.hash).await.unwrap(), None);
+    assert_eq!(server.tracked(), 1);
+    // One provider keeps transactions again: the next round sends it, and it is mined.
+    proxies[2].set(Fault::Pass);
+    let started = std::time::Instant::now();
+    while rpc.receipt(signed.hash).await.unwrap().is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "never sent again");
+        server.resend_unmined().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Mined: no longer followed.
+    while server.tracked() > 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "still followed");
+        server.resend_unmined().await;
+    }
+}

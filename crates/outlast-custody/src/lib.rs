@@ -35,6 +35,8 @@ pub struct ChainHandle {
     pub status: Arc<std::sync::Mutex<CustodyStatus>>,
     /// The chain's JSON-RPC for dapps (`/rpc/<chain>`), over the same upstreams.
     pub server: Arc<outlast_chain::serve::Server>,
+    /// The chain's canonical blocks, for subscriptions.
+    pub heads: Arc<outlast_chain::heads::Heads>,
 }
 
 /// A chain followed by this node: what the API shows, and the custody task.
@@ -54,7 +56,11 @@ pub fn start<D: Dialer>(writer: &Writer<D>, node: NodeId, chains: &[ChainConfig]
         let pool = Pool::new(config.pool())?;
         let custody = Custody::new(writer.clone(), node, config.clone(), Arc::clone(&pool), wallet)?;
         let server = Arc::new(outlast_chain::serve::Server::new(Arc::clone(&pool)));
-        let handle = ChainHandle { config: config.clone(), pool, status: custody.status(), server };
+        // Dapps' transactions are sent again until mined, a few times a poll period.
+        let _follow = server.follow_broadcasts(std::time::Duration::from_millis(config.poll_ms * 4));
+        let heads =
+            outlast_chain::heads::Heads::follow(Arc::clone(&pool), std::time::Duration::from_millis(config.poll_ms));
+        let handle = ChainHandle { config: config.clone(), pool, status: custody.status(), server, heads };
         followed.push(Followed { handle, task: tokio::spawn(custody.run()) });
     }
     Ok(followed)

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{ChainDeposit, Hash32, PaymentAttempt};
+use crate::controls::WithdrawalPolicy;
 
 use crate::api_keys::ApiKeySpec;
 use crate::listen_keys::ListenKeyRequest;
@@ -178,6 +179,19 @@ pub enum CommandBody {
         /// The transaction.
         signed: PaymentAttempt,
     },
+    /// Set an asset's withdrawal controls (see `controls`).
+    SetWithdrawalPolicy {
+        /// The asset.
+        asset: AssetId,
+        /// Its controls.
+        policy: WithdrawalPolicy,
+    },
+    /// One operator approves a withdrawal waiting for approval: the second distinct operator's
+    /// approval lets it be paid. The operator is the command's.
+    ApproveWithdrawal {
+        /// The withdrawal.
+        withdrawal: WithdrawalId,
+    },
     /// One of a withdrawal's attempts is mined with enough confirmations: a payment that did
     /// not revert confirms it; a cancel, or a payment that reverted, fails it (the nonce is
     /// spent and nothing was paid). Given by the leader's withdrawal processor.
@@ -240,6 +254,12 @@ pub enum AccountAction {
         /// How much, in minor units.
         amount: u64,
         /// Where to, on chain.
+        address: String,
+    },
+    /// Put an address on the account's withdrawal allowlist (format 3): usable once the
+    /// asset's `allowlist_delay_ms` has passed.
+    AddWithdrawalAddress {
+        /// The address.
         address: String,
     },
 }

@@ -115,6 +115,8 @@ pub struct Engine {
     pub(crate) chains: BTreeMap<String, crate::chain::ChainState>,
     /// Withdrawals paid on chain, by id.
     pub(crate) chain_payments: BTreeMap<WithdrawalId, crate::chain::ChainPayment>,
+    /// The withdrawal controls (see `controls`).
+    pub(crate) controls: crate::controls::Controls,
     /// Scratch for the command being applied (not state): balances it touched.
     pub(crate) touched_balances: Vec<(AccountId, AssetId)>,
     /// Scratch: depth levels touched, reused to avoid allocation.
@@ -170,6 +172,7 @@ impl Engine {
             withdrawals_paused: Default::default(),
             chains: BTreeMap::new(),
             chain_payments: BTreeMap::new(),
+            controls: Default::default(),
             touched_balances: Vec::new(),
             touched_levels: Vec::new(),
             #[cfg(feature = "planted-faults")]
@@ -233,6 +236,10 @@ impl Engine {
             }
             CommandBody::WithdrawalSigned { withdrawal, chain, nonce, attempt, signed } => {
                 self.withdrawal_signed(*withdrawal, chain, *nonce, *attempt, signed, events)
+            }
+            CommandBody::SetWithdrawalPolicy { asset, policy } => self.set_withdrawal_policy(*asset, policy),
+            CommandBody::ApproveWithdrawal { withdrawal } => {
+                self.approve_withdrawal(*withdrawal, command.operator.as_deref(), events)
             }
             CommandBody::WithdrawalMined { withdrawal, hash, block, reverted } => {
                 self.withdrawal_mined(*withdrawal, hash, *block, *reverted, events)

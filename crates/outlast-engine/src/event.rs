@@ -96,6 +96,10 @@ pub enum Summary {
     WithdrawalsPaused(AssetId, bool),
     /// A chain's deposits are credited up to this block.
     ChainUpdated(u64),
+    /// An asset's withdrawal controls are set.
+    WithdrawalPolicySet(AssetId),
+    /// An address is on the account's withdrawal allowlist since this engine time.
+    AddressAllowlisted(u64),
 }
 
 /// The states of a withdrawal. Only these transitions exist: Requested → Sent → Confirmed,
@@ -110,6 +114,8 @@ pub enum WithdrawalState {
     Confirmed,
     /// Will not be paid; funds refunded. Refunded exactly once.
     Failed,
+    /// Funds locked, waiting for two operators' approval (see `controls`); then Requested.
+    PendingApproval,
 }
 
 /// One event with its global sequence number.

@@ -19,8 +19,9 @@ pub const FORMAT_FIRST: u32 = 1;
 
 /// The newest format this build reads and writes. Format 2 adds `FinalizeFormat` and
 /// `SetWithdrawalsPaused` (and the paused assets in snapshots); format 3 adds the chain
-/// commands (`ChainSetup`, `ChainDeposits`, `WithdrawalSigned`, `WithdrawalMined`, and the
-/// chains and chain payments in snapshots). The next is 5: unversioned snapshots began with 4.
+/// commands (`ChainSetup`, `ChainDeposits`, `WithdrawalSigned`, `WithdrawalMined`) and the
+/// withdrawal controls (`SetWithdrawalPolicy`, `ApproveWithdrawal`, `AddWithdrawalAddress`),
+/// with their state in snapshots. The next is 5: unversioned snapshots began with 4.
 pub const FORMAT_CURRENT: u32 = 3;
 
 impl CommandBody {
@@ -33,7 +34,13 @@ impl CommandBody {
             CommandBody::ChainSetup { .. }
             | CommandBody::ChainDeposits { .. }
             | CommandBody::WithdrawalSigned { .. }
-            | CommandBody::WithdrawalMined { .. } => 3,
+            | CommandBody::WithdrawalMined { .. }
+            | CommandBody::SetWithdrawalPolicy { .. }
+            | CommandBody::ApproveWithdrawal { .. } => 3,
+            CommandBody::Account(crate::command::AccountRequest {
+                action: crate::command::AccountAction::AddWithdrawalAddress { .. },
+                ..
+            }) => 3,
             _ => FORMAT_FIRST,
         }
     }

@@ -33,7 +33,8 @@ impl Engine {
             }
         }
         for w in &self.withdrawals {
-            if matches!(w.state, WithdrawalState::Requested | WithdrawalState::Sent) {
+            if matches!(w.state, WithdrawalState::Requested | WithdrawalState::Sent | WithdrawalState::PendingApproval)
+            {
                 *expected_locked.entry((w.account, w.asset)).or_default() += w.amount;
             }
         }
@@ -84,6 +85,15 @@ impl Engine {
             }
         }
         self.check_chain_payments()?;
+        for (id, approvals) in &self.controls.approvals {
+            let waiting = id.checked_sub(1).and_then(|i| self.withdrawals.get(i as usize));
+            if waiting.is_none_or(|w| w.state != WithdrawalState::PendingApproval)
+                || approvals.is_empty()
+                || approvals.len() >= crate::controls::APPROVALS_NEEDED
+            {
+                return Err(format!("withdrawal {id}: approvals {approvals:?} for a withdrawal not waiting"));
+            }
+        }
         for (asset, total) in totals.iter().enumerate() {
             let a = &self.assets[asset];
             let net = u128::from(a.deposited)

@@ -24,6 +24,7 @@ mod audit;
 mod book;
 mod chain;
 mod command;
+mod controls;
 mod engine;
 mod event;
 mod format;
@@ -54,6 +55,7 @@ pub use chain::{
     CHAIN_BLOCKS_MAX, CHAIN_DEPOSITS_MAX, PAYMENT_ATTEMPTS_MAX, RAW_TX_BYTES_MAX,
 };
 pub use command::{AccountAction, AccountRequest, Command, CommandBody, MarketSpec, OrderKind, OrderRef, OrderSpec};
+pub use controls::{Controls, DayUse, WithdrawalPolicy, ALLOWLIST_PER_ACCOUNT_MAX, APPROVALS_NEEDED, DAY_MS};
 #[cfg(feature = "planted-faults")]
 pub use engine::PlantedBug;
 pub use engine::{Asset, DepositRecord, Engine, Market, Withdrawal};

@@ -74,6 +74,12 @@ reject_codes! {
     NotOrderOwner = 3002,
     /// The fee account cannot trade or withdraw.
     ReservedAccount = 3003,
+    /// The destination is not on the account's withdrawal allowlist, or not for long enough.
+    AddressNotAllowlisted = 3004,
+    /// The account's withdrawals of this asset today would pass its daily amount.
+    DailyLimitReached = 3005,
+    /// All accounts' withdrawals of this asset today would pass the hot wallet's daily amount.
+    HotWalletDailyLimitReached = 3006,
 
     // 4xxx: idempotency and time.
     /// The request id was used before, inside the window, for a different command.
@@ -152,6 +158,8 @@ reject_codes! {
     WithdrawalsLimit = 7009,
     /// `api_keys_max` reached.
     ApiKeysLimit = 7010,
+    /// The account's withdrawal allowlist is full (`ALLOWLIST_PER_ACCOUNT_MAX`).
+    AllowlistLimit = 7011,
 }
 
 impl std::fmt::Display for Reject {

@@ -41,6 +41,7 @@ impl Engine {
             AccountAction::RequestWithdrawal { asset, amount, address } => self
                 .validate_withdrawal(account, *asset, *amount, address)
                 .map(|()| self.execute_withdrawal(account, id, *asset, *amount, address, events)),
+            AccountAction::AddWithdrawalAddress { address } => self.add_withdrawal_address(account, address),
         };
         match result {
             Ok(summary) => {

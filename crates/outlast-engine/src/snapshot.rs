@@ -44,6 +44,8 @@ struct SinceFormat3 {
     chains: Vec<(String, ChainState)>,
     /// Withdrawals paid on chain, by id.
     chain_payments: Vec<(WithdrawalId, ChainPayment)>,
+    /// The withdrawal controls.
+    controls: crate::controls::Controls,
 }
 
 /// Why a snapshot could not be restored.
@@ -202,10 +204,12 @@ impl Engine {
             let since_3 = SinceFormat3 {
                 chains: self.chains.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 chain_payments: self.chain_payments.iter().map(|(k, v)| (*k, v.clone())).collect(),
+                controls: self.controls.clone(),
             };
             bytes.extend(postcard::to_allocvec(&since_3).expect("encoding into memory cannot fail"));
         } else {
             assert!(self.chains.is_empty() && self.chain_payments.is_empty(), "chains need format 3");
+            assert_eq!(self.controls, Default::default(), "withdrawal controls need format 3");
         }
         bytes
     }
@@ -251,6 +255,7 @@ impl Engine {
         }
         engine.chains = since_3.chains.into_iter().collect();
         engine.chain_payments = since_3.chain_payments.into_iter().collect();
+        engine.controls = since_3.controls;
         engine.now_ms = snapshot.now_ms;
         engine.seq = snapshot.seq;
         engine.next_order_id = snapshot.next_order_id;

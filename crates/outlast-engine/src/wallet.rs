@@ -91,7 +91,7 @@ impl Engine {
         if self.withdrawals.len() as u64 >= self.limits.withdrawals_max {
             return Err(Reject::WithdrawalsLimit);
         }
-        Ok(())
+        self.check_withdrawal_controls(account, asset, amount, address)
     }
 
     /// Locks the funds and records the withdrawal. Validated by `validate_withdrawal`.
@@ -106,6 +106,8 @@ impl Engine {
     ) -> Summary {
         let id = self.withdrawals.len() as u64 + 1;
         self.lock(account, asset, amount);
+        // Requested, or waiting for approval when the asset's controls say so.
+        let state = self.count_withdrawal(account, asset, amount);
         self.withdrawals.push(Withdrawal {
             id,
             account,
@@ -113,11 +115,11 @@ impl Engine {
             asset,
             amount,
             address: address.to_string(),
-            state: WithdrawalState::Requested,
+            state,
             chain_tx: None,
             requested_ms: self.now_ms,
         });
-        self.emit(events, EventKind::Withdrawal { withdrawal: id, account, state: WithdrawalState::Requested });
+        self.emit(events, EventKind::Withdrawal { withdrawal: id, account, state });
         Summary::WithdrawalRequested(id)
     }
 
@@ -184,7 +186,7 @@ impl Engine {
                 return Outcome::Duplicate(Summary::WithdrawalUpdated(withdrawal, WithdrawalState::Confirmed));
             }
             // Never confirm what was not sent, and never pay what was refunded.
-            WithdrawalState::Requested | WithdrawalState::Failed => {
+            WithdrawalState::Requested | WithdrawalState::Failed | WithdrawalState::PendingApproval => {
                 return Outcome::Rejected(Reject::WithdrawalStateConflict);
             }
         }
@@ -218,7 +220,7 @@ impl Engine {
         };
         let record = &self.withdrawals[index];
         match record.state {
-            WithdrawalState::Requested | WithdrawalState::Sent => {}
+            WithdrawalState::Requested | WithdrawalState::Sent | WithdrawalState::PendingApproval => {}
             WithdrawalState::Failed => {
                 return Outcome::Duplicate(Summary::WithdrawalUpdated(withdrawal, WithdrawalState::Failed));
             }
@@ -226,6 +228,8 @@ impl Engine {
             WithdrawalState::Confirmed => return Outcome::Rejected(Reject::WithdrawalStateConflict),
         }
         let (account, asset, amount) = (record.account, record.asset, record.amount);
+        // An operator who fails a withdrawal waiting for approval rejects it.
+        self.controls.approvals.remove(&withdrawal);
         self.withdrawals[index].state = WithdrawalState::Failed;
         self.unlock(account, asset, amount);
         self.emit(events, EventKind::Withdrawal { withdrawal, account, state: WithdrawalState::Failed });

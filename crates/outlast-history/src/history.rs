@@ -196,20 +196,41 @@ impl History {
                     }
                 }
                 EventKind::Deposit { deposit, account, asset, amount } => {
-                    let CommandBody::Deposit { chain_tx, .. } = &command.body else { continue };
+                    let chain_tx = match &command.body {
+                        CommandBody::Deposit { chain_tx, .. } => chain_tx.clone(),
+                        // One of a range's deposits: the one the engine recorded under this id.
+                        CommandBody::ChainDeposits { chain, deposits, .. } => {
+                            let keys = deposits.iter().map(|d| outlast_engine::deposit_key(chain, &d.tx, d.log_index));
+                            let found = keys
+                                .into_iter()
+                                .find(|key| engine.deposit_record(key).is_some_and(|r| r.id == *deposit));
+                            let Some(key) = found else { continue };
+                            key
+                        }
+                        _ => continue,
+                    };
                     let row = DepositRow {
                         id: *deposit,
                         asset: *asset,
                         amount: *amount,
-                        chain_tx: chain_tx.clone(),
+                        chain_tx,
                         ts_ms: command.ts_ms.max(engine.now_ms()),
                     };
                     let len_max = self.limits.deposits_per_account_max;
                     push_bounded(&mut self.accounts.entry(*account).or_default().deposits, row, len_max);
                 }
-                EventKind::Withdrawal { withdrawal, account, state: outlast_engine::WithdrawalState::Requested } => {
+                // A withdrawal's first event: Requested, or waiting for approval (whose approval
+                // then says Requested again, and is already listed).
+                EventKind::Withdrawal {
+                    withdrawal,
+                    account,
+                    state: outlast_engine::WithdrawalState::Requested | outlast_engine::WithdrawalState::PendingApproval,
+                } => {
                     let len_max = self.limits.withdrawals_per_account_max;
-                    push_bounded(&mut self.accounts.entry(*account).or_default().withdrawals, *withdrawal, len_max);
+                    let listed = &mut self.accounts.entry(*account).or_default().withdrawals;
+                    if !listed.contains(withdrawal) {
+                        push_bounded(listed, *withdrawal, len_max);
+                    }
                 }
                 EventKind::Withdrawal { .. }
                 | EventKind::Balance { .. }

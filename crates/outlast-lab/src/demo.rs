@@ -107,9 +107,11 @@ pub async fn seed(access: &Access, keys_file: &Path) -> Result<Vec<DemoUser>, St
                 // A key made before but missing from the file cannot be recovered (no node can
                 // show a secret again): the refusal says where the secret should have been.
                 let created =
-                    op("/operator/v1/apiKeys", p(&[("account", &a), ("apiKey", key)])).await.map_err(|e| {
-                        format!("creating {name}'s demo key: {e} (its secret is not in {})", keys_file.display())
-                    })?;
+                    op("/operator/v1/apiKeys", p(&[("account", &a), ("apiKey", key), ("enableWithdrawals", "true")]))
+                        .await
+                        .map_err(|e| {
+                            format!("creating {name}'s demo key: {e} (its secret is not in {})", keys_file.display())
+                        })?;
                 let secret = created["secretKey"].as_str().unwrap_or_default().to_string();
                 saved.insert(name.to_string(), serde_json::json!({ "apiKey": key, "secretKey": secret }));
                 write_saved(keys_file, &saved)?;
@@ -145,4 +147,88 @@ pub async fn seed(access: &Access, keys_file: &Path) -> Result<Vec<DemoUser>, St
         }
     }
     Ok(users)
+}
+
+/// What the chain demo did: each user's deposit address, a deposit sent on chain and credited,
+/// and a withdrawal paid on chain.
+pub struct ChainDemo {
+    /// Each demo user's deposit address on the lab chain.
+    pub addresses: Vec<(&'static str, outlast_chain::Address)>,
+    /// The customer's deposit to the first user, on chain.
+    pub deposit_tx: outlast_chain::B256,
+    /// From the deposit being mined to its credit.
+    pub credited_after: std::time::Duration,
+    /// The first user's withdrawal, paid on chain: its transaction.
+    pub withdrawal_tx: String,
+}
+
+/// How long the chain demo waits for a credit or a payment.
+const CHAIN_DEMO_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// On the lab chain: sets a withdrawal policy on USDT (two operators above 100,000; a million a
+/// day per account), has the customer pay the first user 1,000 USDT on chain and waits for the
+/// credit, then has that user withdraw 25 USDT to the customer and waits until it is paid.
+pub async fn chain_demo(
+    access: &Access,
+    chain: &crate::chain::LabChain,
+    users: &[DemoUser],
+) -> Result<ChainDemo, String> {
+    let mut addresses = Vec::new();
+    for user in users {
+        addresses.push((user.name, chain.deposit_address(user.account)?));
+    }
+    let operator = access.operator_all(outlast_client::FailoverPolicy::default());
+    let policy = p(&[("coin", "USDT"), ("approvalThreshold", "100000"), ("accountDailyMax", "1000000")]);
+    operator.call("POST", "/operator/v1/withdrawals/policy", &policy).await.map_err(|e| e.to_string())?;
+    // Deposits count from the block where the leader set the chain up: wait for that first.
+    let started = std::time::Instant::now();
+    loop {
+        let view = operator.call("GET", "/operator/v1/cluster", &[]).await.map_err(|e| e.to_string())?;
+        if view["chains"][0]["checkpointBlock"].is_u64() {
+            break;
+        }
+        if started.elapsed() > CHAIN_DEMO_DEADLINE {
+            return Err(format!("the leader did not set the chain up within {CHAIN_DEMO_DEADLINE:?}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let user = &users[0];
+    let client =
+        access.client(access.endpoints(), Some(user.credentials.clone()), outlast_client::FailoverPolicy::default());
+    let deposit_tx = chain.customer_pays(addresses[0].1, 1_000_000_000).await?;
+    let mined = std::time::Instant::now();
+    let wanted = format!("{deposit_tx:#x}");
+    loop {
+        let rows = client.signed("GET", "/sapi/v1/capital/deposit/hisrec", &p(&[("coin", "USDT")])).await;
+        let rows = rows.map_err(|e| e.to_string())?;
+        if rows.as_array().into_iter().flatten().any(|row| row["txId"].as_str().is_some_and(|t| t.contains(&wanted))) {
+            break;
+        }
+        if mined.elapsed() > CHAIN_DEMO_DEADLINE {
+            return Err(format!("the deposit {wanted} was not credited within {CHAIN_DEMO_DEADLINE:?}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let credited_after = mined.elapsed();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let id = format!("demo-withdrawal-{now_ms}");
+    let customer = format!("{:#x}", crate::chain::customer());
+    let withdraw = p(&[("coin", "USDT"), ("address", &customer), ("amount", "25"), ("withdrawOrderId", &id)]);
+    client.signed("POST", "/sapi/v1/capital/withdraw/apply", &withdraw).await.map_err(|e| e.to_string())?;
+    let asked = std::time::Instant::now();
+    loop {
+        let rows = client.signed("GET", "/sapi/v1/capital/withdraw/history", &p(&[("withdrawOrderId", &id)])).await;
+        let row = rows.map_err(|e| e.to_string())?.get(0).cloned().unwrap_or_default();
+        match row["status"].as_u64() {
+            Some(6) => {
+                let withdrawal_tx = row["txId"].as_str().unwrap_or_default().to_string();
+                return Ok(ChainDemo { addresses, deposit_tx, credited_after, withdrawal_tx });
+            }
+            Some(5) => return Err(format!("the demo withdrawal failed: {row}")),
+            _ if asked.elapsed() > CHAIN_DEMO_DEADLINE => {
+                return Err(format!("the demo withdrawal was not paid within {CHAIN_DEMO_DEADLINE:?}: {row}"));
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
 }

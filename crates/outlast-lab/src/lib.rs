@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod chain;
 pub mod chaos;
 pub mod checker;
 pub mod control;

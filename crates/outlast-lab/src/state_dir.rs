@@ -27,6 +27,19 @@ impl StateDir {
     pub fn demo_keys(&self) -> PathBuf {
         self.root.join("secrets").join("demo-keys.json")
     }
+    /// The lab chain's hot wallet key (hex): the payer signs with it.
+    pub fn hot_wallet_key(&self) -> PathBuf {
+        self.root.join("secrets").join("hot-wallet.key")
+    }
+    /// The lab's deposit extended public key (`xpub…`): account n's address is child n.
+    pub fn deposit_xpub(&self) -> PathBuf {
+        self.root.join("secrets").join("deposit.xpub")
+    }
+    /// Where the lab's devnet keeps its chain between runs (anvil's `--state`), and the test
+    /// token's address on it.
+    pub fn chain(&self) -> PathBuf {
+        self.root.join("chain")
+    }
     /// The operator token.
     pub fn operator_token(&self) -> PathBuf {
         self.root.join("secrets").join("operator.token")

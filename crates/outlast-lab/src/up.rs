@@ -148,6 +148,17 @@ pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topolo
     if !dir.operator_token().exists() {
         write_secret(&dir.operator_token(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
     }
+    if !dir.hot_wallet_key().exists() {
+        // A key of its own, funded on the devnet at each start: not from the deposit keys'
+        // subtree, and not a dev account everyone knows.
+        write_secret(&dir.hot_wallet_key(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
+    }
+    if !dir.deposit_xpub().exists() {
+        let seed = outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?;
+        let seed: Vec<u8> =
+            (0..seed.len()).step_by(2).filter_map(|i| u8::from_str_radix(&seed[i..i + 2], 16).ok()).collect();
+        write_secret(&dir.deposit_xpub(), &outlast_chain::hd::DepositKeys::lab_xpub(&seed)?)?;
+    }
     if !dir.cluster_id_file().exists() {
         // A CA of its own and a random cluster id: certificates of one lab prove nothing in another.
         let random = outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?;
@@ -287,6 +298,8 @@ pub struct Cluster {
     pub proxy_stats: BTreeMap<u64, Arc<ProxyStats>>,
     /// How the tools reach the nodes' APIs.
     pub access: Access,
+    /// The lab's chain, if it has one (`start_with_chain`).
+    pub chain: Option<crate::chain::LabChain>,
     /// The namespace rehearsal's namespaces (its cuts are nftables rules), if it is one.
     namespaces: Option<Namespaces>,
     processes: ProcessCluster,
@@ -299,7 +312,25 @@ impl Cluster {
     /// Writes every node's configuration, starts the proxies and every node of the prepared
     /// directory; the first node initialises the cluster (a no-op when resuming).
     pub async fn start(binary: &Path, dir: StateDir, topology: Topology) -> Result<Cluster, String> {
-        let configs = topology.nodes.iter().map(|node| node_config(&dir, &topology, node.id)).collect();
+        Cluster::start_with_chain(binary, dir, topology, None).await
+    }
+
+    /// `start`, every node following `chain` (deposits, withdrawals, `/rpc/devnet`).
+    pub async fn start_with_chain(
+        binary: &Path,
+        dir: StateDir,
+        topology: Topology,
+        chain: Option<crate::chain::LabChain>,
+    ) -> Result<Cluster, String> {
+        let configs = topology
+            .nodes
+            .iter()
+            .map(|node| {
+                let mut config = node_config(&dir, &topology, node.id);
+                config.chains = chain.iter().map(|chain| chain.config().clone()).collect();
+                config
+            })
+            .collect();
         let header = format!(
             "# Written by `outlast up` from {}; rewritten on every start. The longest round trip is {} ms:\n\
              # heartbeats must outlast it (see Topology::raft_timing_ms).\n",
@@ -332,6 +363,7 @@ impl Cluster {
             links,
             proxy_stats: BTreeMap::new(),
             access,
+            chain,
             namespaces,
             processes,
             proxies: Vec::new(),

@@ -39,9 +39,36 @@
           n.term ?? '—', n.appliedIndex ?? '—', n.lag ?? '—',
         ],
       })), 'no nodes');
+      renderChains(view.chains || []);
     } catch (error) {
       UI.notice(`Cluster status unavailable: ${error.message}`, 'error');
     }
+  }
+
+  // Each chain this node follows: how far deposits are credited, and each provider's upstream
+  // as this node sees it (a breaker opens on a run of failures; "behind" is blocks under the
+  // best head).
+  function renderChains(chains) {
+    $('chains-panel').hidden = chains.length === 0;
+    $('chains-line').textContent = chains.map((c) =>
+      `${c.name} (chain ${c.chainId}): head ${c.tip ?? '—'}, deposits credited to block ${c.checkpointBlock ?? '—'} ` +
+      `after ${c.confirmations} confirmations, next payout nonce ${c.nextNonce ?? '—'}`).join(' · ');
+    const rows = [];
+    for (const c of chains) {
+      for (const u of c.upstreams) {
+        const healthy = u.breaker === 'closed' && (u.lagBlocks ?? 0) <= 3;
+        rows.push({
+          attrs: { 'data-chain': c.name, 'data-upstream': u.label, 'data-breaker': u.breaker },
+          cells: [
+            c.name, u.label,
+            UI.el('span', { class: healthy ? 'ok' : 'error', text: u.breaker }),
+            u.head ?? '—', u.lagBlocks ?? '—', `${u.errorPercent} %`,
+            u.p50Ms == null ? '—' : `${u.p50Ms} ms`, u.p99Ms == null ? '—' : `${u.p99Ms} ms`, u.disagreements,
+          ],
+        });
+      }
+    }
+    UI.rows($('upstreams').tBodies[0], rows, 'no upstreams');
   }
 
   // Every reachable origin's history, fetched in parallel; unreachable ones are skipped.

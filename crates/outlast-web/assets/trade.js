@@ -265,12 +265,37 @@
         Outlast.signed('GET', '/api/v3/allOrders', { symbol: state.symbol, limit: 50 }),
       ]);
       renderAccount(account, open, history);
+      await refreshWallet();
     } catch (error) {
       if (error.code === -2015 || error.code === -2014) {
         logout(`Logged out: ${error.message}`);
       }
     } finally {
       refreshing = false;
+    }
+  }
+
+  // The deposit address (derived by the node from the chain's public key) and the withdrawals
+  // with the transaction that paid each. A node that follows no chain has no address to show.
+  const WITHDRAWAL_STATUS = { 2: 'requested', 4: 'processing', 5: 'failed', 6: 'paid' };
+  async function refreshWallet() {
+    // An account's address never changes: asked once per login.
+    if ($('deposit-address').textContent === '—') {
+      try {
+        const address = await Outlast.signed('GET', '/sapi/v1/capital/deposit/address', { coin: 'USDT' });
+        $('deposit-address').textContent = address.address;
+      } catch (error) {
+        $('deposit-address').textContent = '—';
+      }
+    }
+    try {
+      const rows = await Outlast.signed('GET', '/sapi/v1/capital/withdraw/history', { limit: 10 });
+      UI.rows($('withdrawals').tBodies[0], rows.map((w) => ({
+        attrs: { 'data-withdrawal': w.id, 'data-status': String(w.status) },
+        cells: [w.id, w.coin, w.amount, w.address, WITHDRAWAL_STATUS[w.status] || String(w.status), w.txId || '—'],
+      })), 'no withdrawals');
+    } catch (error) {
+      UI.rows($('withdrawals').tBodies[0], [], 'withdrawals unavailable');
     }
   }
 
@@ -370,7 +395,8 @@
     Outlast.logout();
     $('login').hidden = false;
     $('logged-in').hidden = true;
-    for (const id of ['balances', 'open-orders', 'history']) UI.rows($(id).tBodies[0], [], 'log in to see this');
+    for (const id of ['balances', 'open-orders', 'history', 'withdrawals']) UI.rows($(id).tBodies[0], [], 'log in to see this');
+    $('deposit-address').textContent = '—';
     if (why) UI.notice(why, 'warn');
   }
 

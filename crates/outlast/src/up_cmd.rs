@@ -63,7 +63,18 @@ pub fn up(dir: &Path, topology: Option<&Path>) -> ExitCode {
             topology.nodes.len(),
             dir.display()
         );
-        let mut cluster = match Cluster::start(&binary, state.clone(), topology).await {
+        // The lab chain (a devnet behind three providers' proxies), on the loopback network.
+        let chain = match topology.network {
+            Network::Loopback => match outlast_lab::chain::LabChain::start(&state).await {
+                Ok(chain) => Some(chain),
+                Err(error) => {
+                    eprintln!("warning: no lab chain ({error}); deposits and withdrawals stay off-chain");
+                    None
+                }
+            },
+            Network::Namespaces => None,
+        };
+        let mut cluster = match Cluster::start_with_chain(&binary, state.clone(), topology, chain).await {
             Ok(cluster) => cluster,
             Err(error) => {
                 eprintln!("error: {error}");
@@ -168,6 +179,25 @@ async fn serve(
             user.name, user.account, user.credentials.key, user.credentials.secret
         );
     }
+    if let Some(chain) = &cluster.chain {
+        print_chain(chain, &first);
+        match outlast_lab::demo::chain_demo(&cluster.access, chain, &users).await {
+            Ok(demo) => {
+                for (name, address) in &demo.addresses {
+                    println!("  {name:<6} deposits USDT and ETH to {address:#x}");
+                }
+                println!(
+                    "  demo deposit {:#x}: 1000 USDT credited to {} {:.1} s after it was mined ({} confirmations)",
+                    demo.deposit_tx,
+                    users[0].name,
+                    demo.credited_after.as_secs_f64(),
+                    outlast_lab::chain::CONFIRMATIONS
+                );
+                println!("  demo withdrawal: 25 USDT paid on chain in {}", demo.withdrawal_tx);
+            }
+            Err(error) => eprintln!("warning: the chain demo did not finish: {error}"),
+        }
+    }
     let alice = &users[0].credentials;
     // In the rehearsal only the router namespace reaches the nodes (status and chaos enter it
     // by themselves).
@@ -190,6 +220,14 @@ async fn serve(
     println!("up: ready");
     control::supervise(cluster, control).await;
     ExitCode::SUCCESS
+}
+
+/// The lab chain's endpoints.
+fn print_chain(chain: &outlast_lab::chain::LabChain, first_origin: &str) {
+    println!("Chain: an anvil devnet at {} (a block a second), the USDT token at {:#x}.", chain.url(), chain.token());
+    let upstreams: Vec<String> = chain.upstreams().iter().map(|(label, url)| format!("{label} {url}")).collect();
+    println!("  Provider upstreams (every node reads through all three): {}", upstreams.join(", "));
+    println!("  Dapps: {first_origin}/rpc/devnet on every node (chain id 31337); each upstream's health is on the status page.");
 }
 
 /// `outlast status`: the cluster as any reachable node sees it.

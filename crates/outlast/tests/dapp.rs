@@ -66,3 +66,93 @@ async fn a_stock_dapp_keeps_working_through_provider_and_node_failures() {
         }
     }
 }
+
+/// The next JSON message on `socket`, within the lab's deadline.
+async fn next_json(socket: &mut outlast_client::Socket) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let message = tokio::time::timeout(chain_lab::DEADLINE, socket.next()).await.expect("a message in time");
+        match message {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                return serde_json::from_str(&text).unwrap()
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the subscription ended: {other:?}"),
+        }
+    }
+}
+
+async fn request(socket: &mut outlast_client::Socket, id: u64, method: &str, params: Value) {
+    use futures_util::SinkExt;
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+    socket.send(tokio_tungstenite::tungstenite::Message::Text(body.to_string().into())).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_skip_no_block_through_provider_failures_and_retract_reorged_logs() {
+    use std::sync::atomic::Ordering;
+    let lab = ChainLab::start(1).await;
+    let url = format!("ws://{}/rpc/devnet", lab.cluster.api_addr(1));
+    let mut socket = outlast_client::connect_websocket(&url, None, chain_lab::DEADLINE).await.unwrap();
+    request(&mut socket, 1, "eth_subscribe", serde_json::json!(["newHeads"])).await;
+    request(&mut socket, 2, "eth_subscribe", serde_json::json!(["logs", { "address": lab.token }])).await;
+    let (mut heads_id, mut logs_id) = (None, None);
+    while heads_id.is_none() || logs_id.is_none() {
+        let message = next_json(&mut socket).await;
+        match message["id"].as_u64() {
+            Some(1) => heads_id = message["result"].as_str().map(str::to_string),
+            Some(2) => logs_id = message["result"].as_str().map(str::to_string),
+            _ => {}
+        }
+    }
+    let (heads_id, logs_id) = (heads_id.unwrap(), logs_id.unwrap());
+    let block_of =
+        |header: &Value| u64::from_str_radix(header["number"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+
+    // Heads in order, none skipped, while first one provider and then two are cut.
+    let mut last: Option<u64> = None;
+    let mut seen = 0;
+    while seen < 15 {
+        let message = next_json(&mut socket).await;
+        if message["params"]["subscription"] != heads_id.as_str() {
+            continue;
+        }
+        let number = block_of(&message["params"]["result"]);
+        if let Some(last) = last {
+            assert_eq!(number, last + 1, "a head was skipped or repeated");
+        }
+        last = Some(number);
+        seen += 1;
+        match seen {
+            5 => lab.proxies[0].set(Fault::Down),
+            10 => lab.proxies[1].set(Fault::Blackhole),
+            _ => {}
+        }
+    }
+    lab.proxies[0].set(Fault::Pass);
+    lab.proxies[1].set(Fault::Pass);
+
+    // A transfer's log arrives; a reorg takes its block away and the log comes back removed.
+    lab.paused.store(true, Ordering::Relaxed);
+    let data = chain_lab::transfer_data(lab.customer, 5);
+    let tx =
+        chain_lab::send(&lab.rpc, serde_json::json!({ "from": lab.customer, "to": lab.token, "data": data })).await;
+    let log = loop {
+        let message = next_json(&mut socket).await;
+        if message["params"]["subscription"] == logs_id.as_str() {
+            break message["params"]["result"].clone();
+        }
+    };
+    assert_eq!(log["transactionHash"], serde_json::json!(tx));
+    assert_eq!(log["removed"], false);
+    lab.devnet.reorg(1).await.unwrap();
+    let retracted = loop {
+        let message = next_json(&mut socket).await;
+        if message["params"]["subscription"] == logs_id.as_str() {
+            break message["params"]["result"].clone();
+        }
+    };
+    assert_eq!(retracted["transactionHash"], serde_json::json!(tx));
+    assert_eq!(retracted["removed"], true, "{retracted}");
+    lab.paused.store(false, Ordering::Relaxed);
+}

@@ -52,6 +52,7 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
     assert!(status.status.success() && shown.starts_with("leader: node "), "{shown}");
     assert!(shown.contains("https://localhost:8005"), "each node's public origin: {shown}");
     config_check_holds_against_measured_round_trips(dir.path());
+    chain_demo_landed(dir.path(), &cluster.lines).await;
     let alice = client(dir.path(), endpoints.clone(), Some(credentials.clone()));
     let order = [
         ("symbol", "BTCUSDT"),
@@ -164,4 +165,29 @@ fn config_check_holds_against_measured_round_trips(dir: &std::path::Path) {
     let (ok, shown) = check(&declared_short);
     assert!(!ok, "{shown}");
     assert!(shown.contains("longer than the declared rtt_ms_max 1"), "{shown}");
+}
+
+/// `up` runs a devnet behind three providers' upstreams: the demo deposit was credited and the
+/// demo withdrawal paid on chain (its receipt read through a node's `/rpc/devnet`), and the
+/// status view shows each provider's upstream.
+async fn chain_demo_landed(dir: &std::path::Path, lines: &[String]) {
+    let paid = lines
+        .iter()
+        .find_map(|line| line.split_once("demo withdrawal: 25 USDT paid on chain in ").map(|(_, tx)| tx.trim()));
+    let paid = paid.unwrap_or_else(|| panic!("no paid demo withdrawal in: {lines:#?}"));
+    assert!(lines.iter().any(|line| line.contains("demo deposit 0x") && line.contains("credited")), "{lines:#?}");
+    let tls = outlast_client::trusting_ca_file(&dir.join("pki/ca.pem")).unwrap();
+    let transport = outlast_client::Transport::new(std::time::Duration::from_secs(2), tls);
+    let body =
+        serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": [paid] });
+    let headers = [("content-type", "application/json")];
+    let url = format!("{}/rpc/devnet", ENDPOINTS[2]);
+    let answer = transport.send("POST", &url, &headers, body.to_string(), std::time::Duration::from_secs(10)).await;
+    let outlast_client::Attempt::Answer { status: 200, body } = answer else { panic!("{answer:?}") };
+    let receipt: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(receipt["result"]["status"], "0x1", "{receipt}");
+    let view = client(dir, vec![ENDPOINTS[1].into()], None).public("GET", "/status/v1/cluster", &[]).await.unwrap();
+    let labels: Vec<&str> =
+        view["chains"][0]["upstreams"].as_array().unwrap().iter().map(|u| u["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["alchemy", "infura", "quicknode"], "{view}");
 }

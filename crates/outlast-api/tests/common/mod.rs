@@ -2,6 +2,8 @@
 //! requests as Binance clients do.
 #![allow(dead_code)]
 
+pub mod plane;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -16,6 +16,8 @@ pub struct Up {
     pub users: Vec<(String, String, String)>,
     /// Nodes: (id, provider).
     pub nodes: Vec<(u64, String)>,
+    /// Every line printed up to `up: ready`.
+    pub lines: Vec<String>,
 }
 
 impl Up {
@@ -49,8 +51,9 @@ pub fn up_with(dir: &std::path::Path, topology: Option<&std::path::Path>) -> Up 
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let (mut users, mut nodes) = (Vec::new(), Vec::new());
+        let (mut users, mut nodes, mut lines) = (Vec::new(), Vec::new(), Vec::new());
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            lines.push(line.clone());
             let words: Vec<&str> = line.split_whitespace().collect();
             // "  alice  account 1  apiKey KEY  secret SECRET"
             if let [name, "account", _, "apiKey", key, "secret", secret] = words[..] {
@@ -63,12 +66,12 @@ pub fn up_with(dir: &std::path::Path, topology: Option<&std::path::Path>) -> Up 
                 }
             }
             if line == "up: ready" {
-                let _ = tx.send((users.clone(), nodes.clone()));
+                let _ = tx.send((users.clone(), nodes.clone(), lines.clone()));
             }
         }
     });
-    let (users, nodes) = rx.recv_timeout(Duration::from_secs(120)).expect("`up: ready` within two minutes");
-    Up { child: Some(child), users, nodes }
+    let (users, nodes, lines) = rx.recv_timeout(Duration::from_secs(120)).expect("`up: ready` within two minutes");
+    Up { child: Some(child), users, nodes, lines }
 }
 
 impl Drop for Up {

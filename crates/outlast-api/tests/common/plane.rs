@@ -1,0 +1,59 @@
+//! The operator plane from a test's side: TLS clients with or without an operator's
+//! certificate, and one request over them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use outlast_tls::{Identity, PkiFiles};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const CLUSTER: &str = "lab";
+
+/// A TLS client trusting `ca` and presenting `who`'s certificate from `pki` (none if `None`).
+pub fn client(ca: &std::path::Path, who: Option<(&PkiFiles, &Identity)>) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match who {
+        Some((pki, who)) => {
+            let chain = CertificateDer::pem_file_iter(pki.cert(who)).unwrap().map(|c| c.unwrap()).collect();
+            builder.with_client_auth_cert(chain, PrivateKeyDer::from_pem_file(pki.key(who)).unwrap()).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// One request over TLS; the raw answer, or `None` if the handshake or the exchange failed.
+pub async fn https(
+    connector: &tokio_rustls::TlsConnector,
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+) -> Option<String> {
+    let exchange = async {
+        let name = ServerName::try_from(Identity::Node(1).name(CLUSTER)).unwrap();
+        let mut tls = connector.connect(name, TcpStream::connect(addr).await.ok()?).await.ok()?;
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nhost: operator\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        tls.write_all(request.as_bytes()).await.ok()?;
+        let mut reply = Vec::new();
+        tls.read_to_end(&mut reply).await.ok()?;
+        Some(String::from_utf8_lossy(&reply).into_owned()).filter(|r| !r.is_empty())
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange).await.expect("an end within 10 s")
+}
+
+pub fn body(reply: &str) -> serde_json::Value {
+    serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {reply}"))
+}
