@@ -69,7 +69,14 @@ pub static ENDPOINTS: &[Endpoint] = &[
         Some(WithdrawalRequests),
         Signed(wallet::add_allowlist_address),
     ),
-    row(GET, "/sapi/v1/capital/deposit/address", Fixed(10), Local, Some(AccountReads), Signed(wallet::deposit_address)),
+    row(
+        GET,
+        "/sapi/v1/capital/deposit/address",
+        Fixed(10),
+        Linearizable,
+        Some(AccountReads),
+        Signed(wallet::deposit_address),
+    ),
     row(
         GET,
         "/sapi/v1/capital/withdraw/history",

@@ -167,6 +167,22 @@ pub enum Bench {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Money on a chain: RPC reads while a provider dies, withdrawal latency (normal, a provider
+    /// down, a leader killed), and deposit crediting delay.
+    Chain {
+        /// Seconds each RPC phase reads for.
+        #[arg(long, default_value_t = 8)]
+        phase_s: u64,
+        /// Withdrawals per custody phase.
+        #[arg(long, default_value_t = 6)]
+        withdrawals: usize,
+        /// Deposits measured.
+        #[arg(long, default_value_t = 6)]
+        deposits: usize,
+        /// Write the result into this markdown file's chain section (e.g. BENCHMARKS.md).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// A restarted follower catching up: from the log (entries/s) and by snapshot (time, size).
     Recovery {
         /// Commands committed while the follower is down, per log round.
@@ -236,6 +252,7 @@ pub fn run(which: Bench, binary: &Path, command: &str) -> Result<(), String> {
         | Bench::Faults { write, .. }
         | Bench::Wan { write, .. }
         | Bench::Recovery { write, .. }
+        | Bench::Chain { write, .. }
         | Bench::Backup { write, .. }
         | Bench::Log { write, .. } => write.clone(),
     };
@@ -325,6 +342,11 @@ fn measure(which: Bench, binary: &Path, command: &str) -> Result<Vec<Section>, S
             let report = crate::backup_bench::run(binary, &config)?;
             one("backup-bench", report.markdown(&machine, command, &date), None)
         }
+        Bench::Chain { phase_s, withdrawals, deposits, write: _ } => {
+            let config = crate::chain_bench::Config { phase_s, withdrawals, deposits };
+            let report = crate::chain_bench::run(binary, &config)?;
+            one("chain-bench", report.markdown(&machine, command, &date), None)
+        }
         Bench::Recovery { commands, accounts, rounds, write: _ } => {
             let config =
                 crate::recovery_bench::Config { commands_behind: commands, snapshot_accounts: accounts, rounds };
@@ -388,6 +410,9 @@ impl Bench {
             }
             Bench::Recovery { commands, accounts, rounds, write } => {
                 (format!("recovery --commands {commands} --accounts {accounts} --rounds {rounds}"), write)
+            }
+            Bench::Chain { phase_s, withdrawals, deposits, write } => {
+                (format!("chain --phase-s {phase_s} --withdrawals {withdrawals} --deposits {deposits}"), write)
             }
             Bench::Log { record_bytes, batches, runs, write } => {
                 (format!("log --record-bytes {record_bytes} --batches {batches} --runs {runs}"), write)

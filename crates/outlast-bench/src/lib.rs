@@ -9,6 +9,7 @@
 pub mod all;
 pub mod api_bench;
 pub mod backup_bench;
+pub mod chain_bench;
 pub mod cli;
 pub mod cluster_bench;
 pub mod engine_bench;

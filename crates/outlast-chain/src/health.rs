@@ -26,6 +26,8 @@ pub struct Health {
     head: Option<(u64, Instant)>,
     /// Times its answer differed from what others agreed on.
     disagreements: u64,
+    /// Until when it counts as slow: it kept a call past the hedge delay (see `pool`).
+    slow_until: Option<Instant>,
     /// Calls that finished, all time.
     calls: u64,
     /// Of which failed.
@@ -55,6 +57,17 @@ impl Health {
     pub fn record_head(&mut self, head: u64, now: Instant) {
         let newest = self.head.map_or(head, |(old, _)| old.max(head));
         self.head = Some((newest, now));
+    }
+
+    /// Records that it kept a call past the hedge delay: it is ranked after the others until
+    /// `until`, so that the next calls do not wait for it too.
+    pub fn mark_slow(&mut self, until: Instant) {
+        self.slow_until = Some(self.slow_until.map_or(until, |old| old.max(until)));
+    }
+
+    /// Whether it counts as slow at `now`.
+    pub fn is_slow(&self, now: Instant) -> bool {
+        self.slow_until.is_some_and(|until| now < until)
     }
 
     /// Records that its answer differed from the agreed one.

@@ -3,12 +3,14 @@
 //! a breaker, broadcasts go to several at once, and what credits money is read from at least
 //! two upstreams that agree.
 //!
-//! Ranking (best first): breaker closed; within `lag_blocks_max` of the best fresh head; fewer
-//! recent errors (in steps of 10 %); lower median latency. A read starts on the first; when an
-//! attempt fails the next starts at once, and when none has answered after the hedge delay (the
-//! primary's p90 latency, clamped) one more starts beside it. An attempt that loses the race is
-//! not cancelled: it runs to its own deadline so that its outcome still counts, which is what
-//! opens the breaker of an upstream that black-holes calls.
+//! Ranking (best first): breaker closed; not marked slow; within `lag_blocks_max` of the best
+//! fresh head; fewer recent errors (in steps of 10 %); lower median latency. A read starts on the
+//! first; when an attempt fails the next starts at once, and when none has answered after the
+//! hedge delay (the primary's p90 latency, clamped) one more starts beside it, and the upstream
+//! that kept the call is marked slow for `SLOW_MARK`, so that the next calls start elsewhere
+//! instead of each waiting out the hedge delay. An attempt that loses the race is not
+//! cancelled: it runs to its own deadline so that its outcome still counts, which is what opens
+//! the breaker of an upstream that black-holes calls.
 //!
 //! Bounds: attempts per call ≤ upstreams, hedges per call ≤ `HEDGES_MAX`, each attempt within
 //! `attempt_ms`, each call within `call_ms`, a broadcast to ≤ `broadcast_fanout_max`.
@@ -35,6 +37,8 @@ use crate::rpc::{Rpc, RpcError};
 pub const HEDGES_MAX: usize = 1;
 /// Upstreams one pool may have.
 pub const UPSTREAMS_MAX: usize = 16;
+/// How long an upstream that kept a call past the hedge delay is ranked after the others.
+pub const SLOW_MARK: Duration = Duration::from_secs(2);
 
 /// One upstream as configured.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,7 +280,7 @@ impl Pool {
     fn ranked(&self) -> Vec<usize> {
         let now = Instant::now();
         let tip = self.tip();
-        let mut keyed: Vec<((bool, bool, u64, Duration), usize)> = self
+        let mut keyed: Vec<((bool, bool, bool, u64, Duration), usize)> = self
             .upstreams
             .iter()
             .enumerate()
@@ -291,7 +295,7 @@ impl Pool {
                 };
                 let errors = health.error_percent() / 10;
                 let latency = health.latency_quantile(50).unwrap_or_default();
-                ((open, lagging, errors, latency), index)
+                ((open, health.is_slow(now), lagging, errors, latency), index)
             })
             .collect();
         keyed.sort();
@@ -331,18 +335,22 @@ impl Pool {
         let mut in_flight = 0usize;
         let mut hedges = 0usize;
         let mut hedge_at = None;
-        let mut launch = |in_flight: &mut usize, hedge_at: &mut Option<tokio::time::Instant>| {
-            for upstream in order.by_ref() {
-                if self.start(upstream, method, &params, &answers) {
-                    *in_flight += 1;
-                    *hedge_at = Some(tokio::time::Instant::now() + self.hedge_delay(upstream));
-                    return true;
+        // Upstreams with an attempt of this call still out.
+        let mut pending: Vec<usize> = Vec::with_capacity(self.upstreams.len());
+        let mut launch =
+            |in_flight: &mut usize, hedge_at: &mut Option<tokio::time::Instant>, pending: &mut Vec<usize>| {
+                for upstream in order.by_ref() {
+                    if self.start(upstream, method, &params, &answers) {
+                        *in_flight += 1;
+                        pending.push(upstream);
+                        *hedge_at = Some(tokio::time::Instant::now() + self.hedge_delay(upstream));
+                        return true;
+                    }
                 }
-            }
-            *hedge_at = None;
-            false
-        };
-        if !launch(&mut in_flight, &mut hedge_at) {
+                *hedge_at = None;
+                false
+            };
+        if !launch(&mut in_flight, &mut hedge_at, &mut pending) {
             return Err(PoolError::Unavailable(format!("every upstream of {} is cut off", self.config.chain)));
         }
         loop {
@@ -351,6 +359,7 @@ impl Pool {
                 answer = answered.recv() => {
                     let Answer { upstream, result } = answer.expect("the sender is held here");
                     in_flight -= 1;
+                    pending.retain(|u| *u != upstream);
                     match result {
                         Ok(value) => return Ok(value),
                         Err(RpcError::Node { code, message }) if methods::is_final(code, &message) => {
@@ -358,13 +367,17 @@ impl Pool {
                         }
                         Err(error) => errors.push(format!("{}: {error}", self.upstreams[upstream].label)),
                     }
-                    if !launch(&mut in_flight, &mut hedge_at) && in_flight == 0 {
+                    if !launch(&mut in_flight, &mut hedge_at, &mut pending) && in_flight == 0 {
                         return Err(PoolError::Unavailable(errors.join("; ")));
                     }
                 }
                 _ = tokio::time::sleep_until(hedge.unwrap_or(deadline)), if hedge.is_some() => {
                     hedges += 1;
-                    launch(&mut in_flight, &mut hedge_at);
+                    let until = Instant::now() + SLOW_MARK;
+                    for upstream in &pending {
+                        self.upstreams[*upstream].health.lock().unwrap().mark_slow(until);
+                    }
+                    launch(&mut in_flight, &mut hedge_at, &mut pending);
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     errors.push(format!("no answer within {} ms", self.config.call_ms));

@@ -31,6 +31,26 @@ const TOKENS_TOPPED_UP: u64 = 1_000_000_000_000;
 /// How long a funding transaction may take to be mined.
 const MINED_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Writes the lab chain's keys into `dir` if it has none: a hot wallet key of its own (funded on
+/// the devnet at each start; not from the deposit keys' subtree, and not a dev account everyone
+/// knows), and a deposit xpub from a random seed.
+pub fn prepare_keys(dir: &StateDir) -> Result<(), String> {
+    std::fs::create_dir_all(dir.root.join("secrets")).map_err(|e| format!("{}: {e}", dir.root.display()))?;
+    if !dir.hot_wallet_key().exists() {
+        crate::up::write_secret(
+            &dir.hot_wallet_key(),
+            &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?,
+        )?;
+    }
+    if !dir.deposit_xpub().exists() {
+        let seed = outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?;
+        let seed: Vec<u8> =
+            (0..seed.len()).step_by(2).filter_map(|i| u8::from_str_radix(&seed[i..i + 2], 16).ok()).collect();
+        crate::up::write_secret(&dir.deposit_xpub(), &DepositKeys::lab_xpub(&seed)?)?;
+    }
+    Ok(())
+}
+
 /// The running lab chain; everything stops when it is dropped.
 pub struct LabChain {
     devnet: Devnet,
@@ -165,6 +185,12 @@ impl LabChain {
         let (_, proxy) = self.proxies.iter().find(|(l, _)| l == label).ok_or(format!("no provider {label}"))?;
         proxy.set(fault);
         Ok(())
+    }
+
+    /// Makes provider `label`'s upstream stop at the devnet's present head.
+    pub async fn freeze(&self, label: &str) -> Result<(), String> {
+        let (_, proxy) = self.proxies.iter().find(|(l, _)| l == label).ok_or(format!("no provider {label}"))?;
+        proxy.freeze().await.map(|_| ())
     }
 
     /// Account `account`'s deposit address.

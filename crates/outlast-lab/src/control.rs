@@ -1,6 +1,6 @@
 //! The `up` supervisor's control socket: how `outlast chaos --attach` injects faults into a
-//! cluster that `outlast up` is running — node processes to kill, pause, resume or restart, and
-//! link rules to change.
+//! cluster that `outlast up` is running — node processes to kill, pause, resume or restart, link
+//! rules to change, and the lab chain's provider upstreams to fail.
 //!
 //! A Unix socket in the state directory (`control.sock`), so only local users who can reach
 //! that directory can use it; one JSON request per line, one JSON reply per line. The
@@ -18,6 +18,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::up::Cluster;
+use outlast_chain::proxy::Fault;
 
 /// Longest request line; anything longer closes the connection.
 pub const REQUEST_BYTES_MAX: usize = 4_096;
@@ -63,6 +64,15 @@ pub enum ControlRequest {
     },
     /// Every link back to the topology's latencies.
     ResetLinks,
+    /// Make provider `provider`'s upstream of the lab chain fail: `pass`, `down`, `blackhole`,
+    /// `lie` (other block hashes, no logs), `drop` (broadcasts answered and dropped), `lag`
+    /// (stuck at the present head), or `slow:<ms>`.
+    RpcFault {
+        /// The provider (`alchemy`, `infura`, `quicknode`).
+        provider: String,
+        /// What it does now.
+        fault: String,
+    },
 }
 
 /// The supervisor's answer.
@@ -192,6 +202,32 @@ pub async fn apply(cluster: &mut Cluster, request: &ControlRequest) -> ControlRe
             Ok(()) => ControlReply::done(),
             Err(error) => ControlReply::refused(error),
         },
+        ControlRequest::RpcFault { provider, fault } => {
+            let Some(chain) = &cluster.chain else { return ControlReply::refused("this cluster has no lab chain") };
+            let fault = match fault.as_str() {
+                "pass" => Fault::Pass,
+                "down" => Fault::Down,
+                "blackhole" => Fault::Blackhole,
+                "lie" => Fault::Lie,
+                "drop" => Fault::DropBroadcasts,
+                "lag" => match chain.freeze(provider).await {
+                    Ok(()) => return ControlReply::done(),
+                    Err(error) => return ControlReply::refused(error),
+                },
+                other => match other.strip_prefix("slow:").and_then(|ms| ms.parse::<u64>().ok()) {
+                    Some(ms) if ms <= 60_000 => Fault::Slow(Duration::from_millis(ms)),
+                    _ => {
+                        return ControlReply::refused(format!(
+                            "fault {other:?}: pass, down, blackhole, lie, drop, lag or slow:<ms>"
+                        ))
+                    }
+                },
+            };
+            match chain.set_fault(provider, fault) {
+                Ok(()) => ControlReply::done(),
+                Err(error) => ControlReply::refused(error),
+            }
+        }
     }
 }
 

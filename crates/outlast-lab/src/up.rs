@@ -103,7 +103,7 @@ impl NodeAddrs {
     }
 }
 
-fn write_secret(path: &Path, text: &str) -> Result<(), String> {
+pub(crate) fn write_secret(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -148,17 +148,7 @@ pub fn prepare(root: &Path, topology: Option<&Path>) -> Result<(StateDir, Topolo
     if !dir.operator_token().exists() {
         write_secret(&dir.operator_token(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
     }
-    if !dir.hot_wallet_key().exists() {
-        // A key of its own, funded on the devnet at each start: not from the deposit keys'
-        // subtree, and not a dev account everyone knows.
-        write_secret(&dir.hot_wallet_key(), &outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?)?;
-    }
-    if !dir.deposit_xpub().exists() {
-        let seed = outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?;
-        let seed: Vec<u8> =
-            (0..seed.len()).step_by(2).filter_map(|i| u8::from_str_radix(&seed[i..i + 2], 16).ok()).collect();
-        write_secret(&dir.deposit_xpub(), &outlast_chain::hd::DepositKeys::lab_xpub(&seed)?)?;
-    }
+    crate::chain::prepare_keys(&dir)?;
     if !dir.cluster_id_file().exists() {
         // A CA of its own and a random cluster id: certificates of one lab prove nothing in another.
         let random = outlast_api::auth::new_master_hex().map_err(|e| e.to_string())?;

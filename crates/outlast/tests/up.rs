@@ -92,11 +92,44 @@ async fn up_serves_the_demo_exchange_on_every_node_and_resumes_after_a_clean_sto
         (r#"{"op":"kill","node":9}"#.to_string(), "no node 9"),
         (r#"{"op":"signal","node":1,"signal":"KILL"}"#.to_string(), "only STOP and CONT"),
         (r#"{"op":"set_link","from":1,"to":1,"rule":{}}"#.to_string(), "no link 1 -> 1"),
+        (r#"{"op":"rpc_fault","provider":"nobody","fault":"down"}"#.to_string(), "no provider nobody"),
+        (r#"{"op":"rpc_fault","provider":"alchemy","fault":"melt"}"#.to_string(), "pass, down"),
         ("x".repeat(10_000), "longer than"),
     ] {
         let reply = control(&socket, &request);
         assert_eq!(reply["ok"], false, "{request:.40}: {reply}");
         assert!(reply["error"].as_str().unwrap().contains(why), "{request:.40}: {reply}");
+    }
+
+    // A provider's upstream taken down through the control socket: every node's breaker for it
+    // opens, and closes again once it is back.
+    let breakers = |view: &serde_json::Value| -> Vec<String> {
+        view["chains"][0]["upstreams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["breaker"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let status_client = client(dir.path(), vec![ENDPOINTS[3].into()], None);
+    assert_eq!(control(&socket, r#"{"op":"rpc_fault","provider":"alchemy","fault":"down"}"#)["ok"], true);
+    let started = std::time::Instant::now();
+    loop {
+        let view = status_client.public("GET", "/status/v1/cluster", &[]).await.unwrap();
+        if breakers(&view)[0] != "closed" {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "alchemy's breaker never opened: {view}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(control(&socket, r#"{"op":"rpc_fault","provider":"alchemy","fault":"pass"}"#)["ok"], true);
+    loop {
+        let view = status_client.public("GET", "/status/v1/cluster", &[]).await.unwrap();
+        if breakers(&view).iter().all(|b| b == "closed") {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "alchemy's breaker never closed: {view}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
     // A rehearsal on the running cluster: a follower is killed and restarted under load.
