@@ -142,13 +142,19 @@ fn preflight(origin: Option<HeaderValue>) -> Response {
     let Some(origin) = origin else {
         return ApiError::not_found().into_response();
     };
+    preflight_allowing(origin, "GET, POST, PUT, DELETE", "X-MBX-APIKEY, Content-Type")
+}
+
+/// A CORS preflight's answer for an allowed `origin`: these methods and headers, cached 10
+/// minutes.
+pub(crate) fn preflight_allowing(origin: HeaderValue, methods: &'static str, headers: &'static str) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let headers = response.headers_mut();
-    headers.insert("access-control-allow-origin", origin);
-    headers.insert("vary", HeaderValue::from_static("Origin"));
-    headers.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, PUT, DELETE"));
-    headers.insert("access-control-allow-headers", HeaderValue::from_static("X-MBX-APIKEY, Content-Type"));
-    headers.insert("access-control-max-age", HeaderValue::from_static("600"));
+    let set = response.headers_mut();
+    set.insert("access-control-allow-origin", origin);
+    set.insert("vary", HeaderValue::from_static("Origin"));
+    set.insert("access-control-allow-methods", HeaderValue::from_static(methods));
+    set.insert("access-control-allow-headers", HeaderValue::from_static(headers));
+    set.insert("access-control-max-age", HeaderValue::from_static("600"));
     response
 }
 

@@ -45,14 +45,7 @@ pub(crate) async fn handle(
     let origin = crate::rest::allowed_origin(&api, request.headers());
     if request.method() == Method::OPTIONS {
         let Some(origin) = origin else { return StatusCode::NOT_FOUND.into_response() };
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let headers = response.headers_mut();
-        headers.insert("access-control-allow-origin", origin);
-        headers.insert("vary", HeaderValue::from_static("Origin"));
-        headers.insert("access-control-allow-methods", HeaderValue::from_static("POST"));
-        headers.insert("access-control-allow-headers", HeaderValue::from_static("Content-Type"));
-        headers.insert("access-control-max-age", HeaderValue::from_static("600"));
-        return response;
+        return crate::rest::preflight_allowing(origin, "POST", "Content-Type");
     }
     if request.method() != Method::POST {
         return reply(StatusCode::METHOD_NOT_ALLOWED, &error(-32600, "JSON-RPC is POSTed"), origin);

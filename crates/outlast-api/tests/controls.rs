@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::plane::{body, client, https, CLUSTER};
+use common::plane::{self, body, client, https};
 use common::*;
-use outlast_tls::{Identity, TlsFiles};
+use outlast_tls::Identity;
 
 async fn status_of(node: &TestNode, id: &str) -> String {
     let rows = node.op("GET", "/operator/v1/withdrawals").await;
@@ -21,12 +19,7 @@ async fn status_of(node: &TestNode, id: &str) -> String {
 async fn controls_hold_and_a_large_withdrawal_needs_two_operators() {
     let dir = tempfile::tempdir().unwrap();
     let (alice, bob) = (Identity::Operator("alice".into()), Identity::Operator("bob".into()));
-    let pki = outlast_tls::write_cluster_pki(
-        &dir.path().join("pki"),
-        CLUSTER,
-        &[Identity::Node(1), alice.clone(), bob.clone()],
-    )
-    .unwrap();
+    let pki = plane::pki(&dir.path().join("pki"), &[alice.clone(), bob.clone()]);
     let node = TestNode::start(0).await;
     let (user, _) = node.exchange().await;
     for format in [2, 3] {
@@ -64,12 +57,7 @@ async fn controls_hold_and_a_large_withdrawal_needs_two_operators() {
     assert_eq!(status_of(&node, &big).await, "AWAITING_APPROVAL");
 
     // Two operators, each with a certificate, on the operator plane.
-    let files = TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&Identity::Node(1)), key: pki.key(&Identity::Node(1)) };
-    let admitted = vec![alice.clone(), bob.clone()];
-    let acceptor = outlast_tls::Acceptor::for_http(CLUSTER, &files, Arc::new(move || admitted.clone())).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let plane = listener.local_addr().unwrap();
-    tokio::spawn(outlast_api::serve_operator_plane(listener, node.shared.clone(), acceptor));
+    let plane = plane::serve(&node, &pki, vec![alice.clone(), bob.clone()]).await;
     let as_alice = client(&pki.ca_cert(), Some((&pki, &alice)));
     let as_bob = client(&pki.ca_cert(), Some((&pki, &bob)));
     let list =

@@ -5,32 +5,20 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::plane::{body, client, https, CLUSTER};
+use common::plane::{self, body, client, https, CLUSTER};
 use common::*;
-use outlast_tls::{Identity, TlsFiles};
+use outlast_tls::Identity;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_an_admitted_operators_certificate_opens_the_operator_plane_and_its_name_is_audited() {
     let dir = tempfile::tempdir().unwrap();
     let (alice, bob) = (Identity::Operator("alice".into()), Identity::Operator("bob".into()));
-    let pki = outlast_tls::write_cluster_pki(
-        &dir.path().join("pki"),
-        CLUSTER,
-        &[Identity::Node(1), alice.clone(), bob.clone()],
-    )
-    .unwrap();
+    let pki = plane::pki(&dir.path().join("pki"), &[alice.clone(), bob.clone()]);
     // Another CA that also calls its operator "alice", for the same cluster name.
     let forged = outlast_tls::write_cluster_pki(&dir.path().join("forged"), CLUSTER, &[alice.clone()]).unwrap();
 
     let node = TestNode::start(0).await;
-    let files = TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&Identity::Node(1)), key: pki.key(&Identity::Node(1)) };
-    let admitted = vec![alice.clone()];
-    let acceptor = outlast_tls::Acceptor::for_http(CLUSTER, &files, Arc::new(move || admitted.clone())).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let plane = listener.local_addr().unwrap();
-    tokio::spawn(outlast_api::serve_operator_plane(listener, node.shared.clone(), acceptor));
+    let plane = plane::serve(&node, &pki, vec![alice.clone()]).await;
 
     // Alice, with her certificate, acts; the audit trail names her.
     let as_alice = client(&pki.ca_cert(), Some((&pki, &alice)));

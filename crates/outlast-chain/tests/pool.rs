@@ -3,46 +3,20 @@
 //! agreement outvotes a lying node and refuses when no two agree, a broadcast survives a
 //! provider that drops it, and a revert is final.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
-use outlast_chain::devnet::{test_anvil, Devnet, CHAIN_ID, DEV_KEYS};
-use outlast_chain::pool::{Pool, PoolConfig, PoolError, UpstreamConfig};
-use outlast_chain::proxy::{Fault, FaultProxy};
+use outlast_chain::devnet::{CHAIN_ID, DEV_KEYS};
+use outlast_chain::pool::{Pool, PoolError};
+use outlast_chain::proxy::Fault;
 use outlast_chain::tx::{key_from_hex, sign, Payment, Unsigned, NATIVE_TRANSFER_GAS};
 use serde_json::{json, Value};
 
+mod common;
+
+use common::lab;
+
 const DEADLINE: Duration = Duration::from_secs(30);
-const LABELS: [&str; 3] = ["alpha", "bravo", "charlie"];
-
-struct Lab {
-    devnet: Devnet,
-    proxies: Vec<FaultProxy>,
-    pool: Arc<Pool>,
-}
-
-async fn lab() -> Lab {
-    let anvil = test_anvil();
-    assert!(anvil.exists(), "{}: run .ci/run once (npm @foundry-rs/anvil), or set OUTLAST_ANVIL", anvil.display());
-    let devnet = Devnet::start(&anvil).await.unwrap();
-    let mut proxies = Vec::new();
-    for _ in LABELS {
-        proxies.push(FaultProxy::start("127.0.0.1:0".parse().unwrap(), devnet.url()).await.unwrap());
-    }
-    let upstreams = LABELS
-        .iter()
-        .zip(&proxies)
-        .map(|(label, p)| UpstreamConfig { label: label.to_string(), url: p.url() })
-        .collect();
-    let mut config = PoolConfig::new("devnet", CHAIN_ID, upstreams);
-    config.attempt_ms = 300;
-    config.call_ms = 3_000;
-    config.head_poll_ms = 100;
-    let pool = Pool::new(config).unwrap();
-    Lab { devnet, proxies, pool }
-}
-
 async fn until(what: &str, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {

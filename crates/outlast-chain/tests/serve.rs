@@ -3,32 +3,17 @@
 //! upstream and retracts a reorged log with `removed: true`, and upstream trouble reported
 //! without a provider's URL.
 
-use std::sync::Arc;
-
 use alloy_primitives::{Address, U256};
-use outlast_chain::devnet::{test_anvil, Devnet, CHAIN_ID, DEV_KEYS};
-use outlast_chain::pool::{Pool, PoolConfig, UpstreamConfig};
+use outlast_chain::devnet::{Devnet, CHAIN_ID, DEV_KEYS};
 use outlast_chain::proxy::{Fault, FaultProxy};
 use outlast_chain::serve::Server;
 use outlast_chain::tx::key_from_hex;
 use serde_json::{json, Value};
 
+mod common;
+
 async fn lab() -> (Devnet, Vec<FaultProxy>, Server) {
-    let anvil = test_anvil();
-    assert!(anvil.exists(), "{}: run .ci/run once (npm @foundry-rs/anvil), or set OUTLAST_ANVIL", anvil.display());
-    let devnet = Devnet::start(&anvil).await.unwrap();
-    let mut proxies = Vec::new();
-    for _ in 0..3 {
-        proxies.push(FaultProxy::start("127.0.0.1:0".parse().unwrap(), devnet.url()).await.unwrap());
-    }
-    let upstreams = ["a", "b", "c"]
-        .iter()
-        .zip(&proxies)
-        .map(|(label, p)| UpstreamConfig { label: label.to_string(), url: p.url() })
-        .collect();
-    let mut config = PoolConfig::new("devnet", CHAIN_ID, upstreams);
-    config.attempt_ms = 300;
-    let pool: Arc<Pool> = Pool::new(config).unwrap();
+    let common::Lab { devnet, proxies, pool } = common::lab().await;
     (devnet, proxies, Server::new(pool))
 }
 

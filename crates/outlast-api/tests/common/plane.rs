@@ -57,3 +57,21 @@ pub async fn https(
 pub fn body(reply: &str) -> serde_json::Value {
     serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {reply}"))
 }
+
+/// The cluster's certificates for node 1 and `operators`, under `dir`.
+pub fn pki(dir: &std::path::Path, operators: &[Identity]) -> PkiFiles {
+    let mut identities = vec![Identity::Node(1)];
+    identities.extend(operators.iter().cloned());
+    outlast_tls::write_cluster_pki(dir, CLUSTER, &identities).unwrap()
+}
+
+/// Serves `node`'s operator plane, over mutual TLS for `admitted` only, on a free port.
+pub async fn serve(node: &super::TestNode, pki: &PkiFiles, admitted: Vec<Identity>) -> std::net::SocketAddr {
+    let me = Identity::Node(1);
+    let files = outlast_tls::TlsFiles { ca: pki.ca_cert(), cert: pki.cert(&me), key: pki.key(&me) };
+    let acceptor = outlast_tls::Acceptor::for_http(CLUSTER, &files, Arc::new(move || admitted.clone())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plane = listener.local_addr().unwrap();
+    tokio::spawn(outlast_api::serve_operator_plane(listener, node.shared.clone(), acceptor));
+    plane
+}
