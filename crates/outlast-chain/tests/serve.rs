@@ -17,6 +17,16 @@ async fn lab() -> (Devnet, Vec<FaultProxy>, Server) {
     (devnet, proxies, Server::new(pool))
 }
 
+/// Waits (bounded) until `hash` is in a block: anvil mines a sent transaction just after
+/// answering.
+async fn mined(rpc: &outlast_chain::rpc::Rpc, hash: alloy_primitives::B256) {
+    let started = std::time::Instant::now();
+    while rpc.receipt(hash).await.unwrap().is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{hash} was not mined");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 async fn call(server: &Server, method: &str, params: Value) -> Value {
     server.answer(&json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params })).await
 }
@@ -61,7 +71,8 @@ async fn a_log_filter_outlives_its_upstream_and_retracts_a_reorged_log() {
     let blocks = call(&server, "eth_newBlockFilter", json!([])).await["result"].clone();
     assert!(filter.is_string() && blocks.is_string());
 
-    let _: alloy_primitives::B256 = rpc.call("eth_sendTransaction", transfer(5)).await.unwrap();
+    let first: alloy_primitives::B256 = rpc.call("eth_sendTransaction", transfer(5)).await.unwrap();
+    mined(&rpc, first).await;
     let changes = call(&server, "eth_getFilterChanges", json!([filter])).await["result"].clone();
     assert_eq!(changes.as_array().unwrap().len(), 1, "{changes}");
     assert_eq!(changes[0]["removed"], json!(false));
@@ -77,7 +88,8 @@ async fn a_log_filter_outlives_its_upstream_and_retracts_a_reorged_log() {
     assert_eq!(retracted[0]["removed"], json!(true));
     assert_eq!(retracted[0]["transactionHash"], changes[0]["transactionHash"]);
 
-    let _: alloy_primitives::B256 = rpc.call("eth_sendTransaction", transfer(6)).await.unwrap();
+    let second: alloy_primitives::B256 = rpc.call("eth_sendTransaction", transfer(6)).await.unwrap();
+    mined(&rpc, second).await;
     let again = call(&server, "eth_getFilterChanges", json!([filter])).await["result"].clone();
     assert_eq!(again.as_array().unwrap().len(), 1, "{again}");
     assert_eq!(again[0]["removed"], json!(false));
