@@ -174,8 +174,15 @@ impl Filters {
         // Retract what a reorg took away.
         let reported: Vec<(u64, B256)> = filter.reported.iter().rev().map(|(n, (h, _))| (*n, *h)).collect();
         for (number, hash) in reported {
-            if hash_at(pool, number).await? == Some(hash) {
-                break;
+            match hash_at(pool, number).await? {
+                // Still canonical: what follows it is read again from the block after it.
+                Some(canonical) if canonical == hash => {
+                    filter.next = filter.next.min(number + 1);
+                    break;
+                }
+                // An upstream behind that does not know the block yet: not a reorg; next poll.
+                None => return Ok(Value::Array(out)),
+                Some(_) => {}
             }
             let (_, logs) = filter.reported.remove(&number).expect("listed above");
             for mut log in logs {
@@ -204,7 +211,8 @@ impl Filters {
                 query["fromBlock"] = quantity(from);
                 query["toBlock"] = quantity(last);
                 let logs = pool.read("eth_getLogs", json!([query])).await?;
-                let logs = logs.as_array().cloned().unwrap_or_default();
+                // `null` is not "no logs": read again next poll.
+                let Some(logs) = logs.as_array().cloned() else { return Ok(Value::Array(out)) };
                 // The chain moved between reading the last block and its logs: read again next time.
                 let moved = logs.iter().any(|log| {
                     log["blockNumber"] == quantity(last)

@@ -115,8 +115,11 @@ impl Heads {
         };
         // The newest announced block may have been replaced at its own height.
         let mut next = last + 1;
-        if header(pool, last).await?.map(|(hash, _, _)| hash) != Some(last_hash) {
-            next = self.fork(pool, held).await? + 1;
+        match header(pool, last).await? {
+            // An upstream behind that does not have it yet: not a reorg; next poll.
+            None => return Ok(()),
+            Some((hash, _, _)) if hash != last_hash => next = self.fork(pool, held).await? + 1,
+            Some(_) => {}
         }
         let until = tip.min(next + BLOCKS_PER_POLL_MAX - 1);
         while next <= until {
@@ -139,12 +142,27 @@ impl Heads {
     /// Walks back to the newest held block still canonical, drops what is above it, and
     /// announces it as the fork point.
     async fn fork(&self, pool: &Pool, held: &mut VecDeque<(u64, B256)>) -> Result<u64, String> {
+        let mut dropped = Vec::new();
         while let Some(&(number, hash)) = held.back() {
-            if header(pool, number).await?.map(|(h, _, _)| h) == Some(hash) {
-                self.announce(HeadEvent::Reorg { fork: number });
-                return Ok(number);
+            let found = match header(pool, number).await {
+                Ok(found) => found,
+                Err(why) => {
+                    held.extend(dropped.into_iter().rev());
+                    return Err(why);
+                }
+            };
+            match found {
+                Some((h, _, _)) if h == hash => {
+                    self.announce(HeadEvent::Reorg { fork: number });
+                    return Ok(number);
+                }
+                // Not known to the upstream that answered: nothing is retracted; next poll.
+                None => {
+                    held.extend(dropped.into_iter().rev());
+                    return Err(format!("block {number} is not known to the upstream that answered"));
+                }
+                Some(_) => dropped.extend(held.pop_back()),
             }
-            held.pop_back();
         }
         // Deeper than the window: everything announced is retracted, and following starts again
         // at the head.

@@ -52,7 +52,7 @@ fn field<T: serde::de::DeserializeOwned>(value: &Value, name: &str) -> Result<T,
 }
 
 fn number(value: &Value, name: &str) -> Result<u64, String> {
-    Ok(field::<outlast_chain::U256>(value, name)?.to::<u64>())
+    u64::try_from(field::<outlast_chain::U256>(value, name)?).map_err(|_| format!("{name}: past u64 in {value}"))
 }
 
 fn quantity(n: u64) -> Value {
@@ -62,7 +62,10 @@ fn quantity(n: u64) -> Value {
 /// Block `number`, agreed; `None` if the agreeing upstreams do not have it.
 pub async fn block(pool: &Pool, number: u64) -> Result<Option<BlockRef>, String> {
     let agreed = pool
-        .agree("eth_getBlockByNumber", json!([quantity(number), false]), |b| b["hash"].clone())
+        // Every field used is in the agreement: one upstream cannot slip in another parent.
+        .agree("eth_getBlockByNumber", json!([quantity(number), false]), |b| {
+            json!([b["hash"], b["number"], b["parentHash"]])
+        })
         .await
         .map_err(|e| e.to_string())?;
     if agreed.is_null() {
@@ -124,7 +127,7 @@ pub async fn native_transfers(pool: &Pool, number: u64) -> Result<Vec<Transfer>,
 
 /// The receipt of `tx`, agreed; `None` if it is not mined as far as the agreeing upstreams know.
 pub async fn receipt(pool: &Pool, tx: B256) -> Result<Option<Receipt>, String> {
-    let key = |r: &Value| json!([r["blockHash"], r["status"]]);
+    let key = |r: &Value| json!([r["blockHash"], r["blockNumber"], r["status"]]);
     let agreed = match pool.agree("eth_getTransactionReceipt", json!([tx]), key).await {
         Ok(agreed) => agreed,
         Err(PoolError::NoAgreement(why)) => return Err(format!("receipt of {tx}: {why}")),
@@ -146,7 +149,8 @@ pub async fn mined_nonce(pool: &Pool, address: Address) -> Result<u64, String> {
         .agree("eth_getTransactionCount", json!([address, "latest"]), |n| n.clone())
         .await
         .map_err(|e| e.to_string())?;
-    Ok(serde_json::from_value::<U256>(agreed).map_err(|e| e.to_string())?.to::<u64>())
+    let nonce = serde_json::from_value::<U256>(agreed).map_err(|e| e.to_string())?;
+    u64::try_from(nonce).map_err(|_| format!("a nonce past u64: {nonce}"))
 }
 
 /// Fees for a new transaction: (max fee, priority fee) per gas, from the head's base fee.

@@ -175,10 +175,19 @@ impl Engine {
         {
             return Outcome::Rejected(Reject::ChainConflict);
         }
-        // Validate every deposit before crediting any: all or nothing.
+        // Validate every deposit before crediting any: all or nothing. A key already credited, or
+        // twice in this range, must name the same credit (else the command is refused: crediting
+        // below must not meet a mismatch).
         let mut adding = vec![0u64; self.assets.len()];
+        let mut in_range: BTreeMap<String, (AccountId, AssetId, u64)> = BTreeMap::new();
         for deposit in deposits {
             let key = deposit_key(chain, &deposit.tx, deposit.log_index);
+            let credit = (deposit.account, deposit.asset, deposit.amount);
+            let known = self.deposits.get(&key).map(|r| (r.account, r.asset, r.amount)).or(in_range.get(&key).copied());
+            if known.is_some_and(|known| known != credit) {
+                return Outcome::Rejected(Reject::DuplicateIdMismatch);
+            }
+            in_range.insert(key.clone(), credit);
             if deposit.account == FEE_ACCOUNT {
                 return Outcome::Rejected(Reject::ReservedAccount);
             }

@@ -186,3 +186,17 @@ fn a_withdrawal_takes_the_next_nonce_and_only_its_mined_attempt_settles_it() {
         assert_eq!((a, copy.digest()), (b, f.engine.digest()));
     }
 }
+
+#[test]
+fn a_range_that_names_a_credited_deposit_differently_is_refused_not_a_crash() {
+    let mut f = on_chain();
+    let before = f.balance(ALICE, QUOTE).available;
+    // The same log twice in one range with two amounts.
+    f.rejects(deposits(10, 11, vec![deposit(ALICE, 7, 1, 0), deposit(ALICE, 8, 1, 0)]), Reject::DuplicateIdMismatch);
+    // A key an operator credited by hand with another amount.
+    f.ok(CommandBody::Deposit { account: ALICE, asset: QUOTE, amount: 9, chain_tx: deposit_key(CHAIN, &hash(2), 0) });
+    f.rejects(deposits(10, 11, vec![deposit(ALICE, 7, 2, 0)]), Reject::DuplicateIdMismatch);
+    // The same credit as the hand-made one is no mismatch: the range moves on, crediting nothing twice.
+    assert_eq!(f.ok(deposits(10, 11, vec![deposit(ALICE, 9, 2, 0)])), Summary::ChainUpdated(11));
+    assert_eq!(f.balance(ALICE, QUOTE).available, before + 9);
+}
