@@ -99,6 +99,12 @@ impl ChainConfig {
         if natives > 1 || symbols.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(format!("chain {name}: one native asset at most, and each symbol once"));
         }
+        // One token for two assets would credit each of its deposits to both.
+        let mut tokens: Vec<Address> = self.assets.iter().filter_map(|a| a.token).collect();
+        tokens.sort_unstable();
+        if tokens.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(format!("chain {name}: each token once"));
+        }
         if let Some(asset) = self.assets.iter().find(|a| a.decimals > 36) {
             return Err(format!("chain {name}: {} has {} decimals", asset.symbol, asset.decimals));
         }
@@ -153,5 +159,10 @@ mod tests {
         let mut twice = config();
         twice.assets.push(ChainAssetConfig { symbol: "ETH2".into(), token: None, decimals: 18 });
         assert!(twice.validate().is_err(), "two native assets");
+        let token = Some(Address::repeat_byte(1));
+        let mut shared = config();
+        shared.assets.push(ChainAssetConfig { symbol: "USDT".into(), token, decimals: 6 });
+        shared.assets.push(ChainAssetConfig { symbol: "USDC".into(), token, decimals: 6 });
+        assert!(shared.validate().unwrap_err().contains("each token once"));
     }
 }

@@ -394,11 +394,16 @@ impl NodeConfig {
         if self.snapshot_every_entries == 0 {
             return Err("snapshot_every_entries must be positive".into());
         }
-        let mut chains = BTreeSet::new();
+        // A withdrawal names an asset, not a chain: an asset on two chains would be paid on
+        // whichever signs first; one chain under two names would credit every deposit twice.
+        let (mut chains, mut ids, mut symbols) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         for chain in &self.chains {
             chain.validate()?;
-            if !chains.insert(&chain.name) {
-                return Err(format!("chain {} is configured twice", chain.name));
+            if !chains.insert(&chain.name) || !ids.insert(chain.chain_id) {
+                return Err(format!("chain {} (id {}) is configured twice", chain.name, chain.chain_id));
+            }
+            if let Some(asset) = chain.assets.iter().find(|a| !symbols.insert(&a.symbol)) {
+                return Err(format!("{} is on two chains: an asset is paid on one chain", asset.symbol));
             }
         }
         let ids: BTreeSet<NodeId> = self.peers.iter().map(|p| p.id).collect();
@@ -535,6 +540,31 @@ impl PeerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_asset_on_two_chains_or_a_chain_twice_is_refused() {
+        use outlast_chain::config::{ChainAssetConfig, ChainConfig};
+        use outlast_chain::pool::UpstreamConfig;
+        let chain = |name: &str, chain_id: u64, symbol: &str| ChainConfig {
+            name: name.into(),
+            chain_id,
+            confirmations: 2,
+            deposit_xpub: outlast_chain::devnet::DEV_XPUB.into(),
+            hot_wallet_key_file: "/dev/null".into(),
+            poll_ms: 1_000,
+            bump_after_ms: 60_000,
+            agreement_min: None,
+            upstreams: vec![UpstreamConfig { label: "a".into(), url: "http://a".into() }],
+            assets: vec![ChainAssetConfig { symbol: symbol.into(), token: None, decimals: 18 }],
+        };
+        let mut config = NodeConfig::of_peer(1, "/d".into(), vec![peer(1, "127.0.0.1")]).unwrap();
+        config.chains = vec![chain("ethereum", 1, "ETH"), chain("base", 8453, "BASEETH")];
+        assert_eq!(config.check(), Ok(()));
+        config.chains = vec![chain("ethereum", 1, "ETH"), chain("base", 8453, "ETH")];
+        assert!(config.check().unwrap_err().contains("ETH is on two chains"));
+        config.chains = vec![chain("ethereum", 1, "ETH"), chain("mainnet", 1, "WETH")];
+        assert!(config.check().unwrap_err().contains("configured twice"));
+    }
 
     /// Voter `id` on `host`, in provider aws, with no public API.
     fn peer(id: NodeId, host: &str) -> PeerConfig {
