@@ -17,6 +17,7 @@ use alloy_primitives::{B256, U64};
 use serde_json::{json, Value};
 
 use crate::pool::{Pool, PoolError};
+use crate::rpc::quantity;
 
 /// Filters kept at once, on one node.
 pub const FILTERS_MAX: usize = 1_024;
@@ -70,10 +71,6 @@ pub struct Filters {
     table: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<Filter>>>>,
     ids: std::collections::hash_map::RandomState,
     made: std::sync::atomic::AtomicU64,
-}
-
-fn quantity(n: u64) -> Value {
-    json!(format!("{n:#x}"))
 }
 
 /// A block tag or number to a number, given the head.

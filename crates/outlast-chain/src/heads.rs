@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use crate::pool::Pool;
+use crate::rpc::quantity;
 
 /// Headers kept to find a fork point.
 pub const WINDOW_BLOCKS: usize = 64;
@@ -49,10 +50,6 @@ pub enum HeadEvent {
 /// A chain's followed heads.
 pub struct Heads {
     sender: broadcast::Sender<HeadEvent>,
-}
-
-fn quantity(n: u64) -> Value {
-    json!(format!("{n:#x}"))
 }
 
 async fn header(pool: &Pool, number: u64) -> Result<Option<(B256, B256, Value)>, String> {

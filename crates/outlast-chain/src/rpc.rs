@@ -44,6 +44,11 @@ impl std::fmt::Display for RpcError {
 
 impl std::error::Error for RpcError {}
 
+/// A block number or other quantity as JSON-RPC writes it (`0x`-prefixed hex, no leading zeros).
+pub fn quantity(n: u64) -> Value {
+    json!(format!("{n:#x}"))
+}
+
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -4,6 +4,7 @@
 //! Must never: return anything one upstream alone said when it can move money.
 
 use outlast_chain::pool::{Pool, PoolError};
+use outlast_chain::rpc::quantity;
 use outlast_chain::{Address, B256, U256};
 use serde_json::{json, Value};
 
@@ -53,10 +54,6 @@ fn field<T: serde::de::DeserializeOwned>(value: &Value, name: &str) -> Result<T,
 
 fn number(value: &Value, name: &str) -> Result<u64, String> {
     u64::try_from(field::<outlast_chain::U256>(value, name)?).map_err(|_| format!("{name}: past u64 in {value}"))
-}
-
-fn quantity(n: u64) -> Value {
-    json!(format!("{n:#x}"))
 }
 
 /// Block `number`, agreed; `None` if the agreeing upstreams do not have it.
