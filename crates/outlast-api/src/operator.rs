@@ -219,12 +219,35 @@ fn withdrawal_id(params: &Params) -> Result<u64, ApiError> {
 pub(crate) fn withdrawal_sent<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let withdrawal = withdrawal_id(params)?;
     let chain_tx = params.required("txId")?.to_string();
+    paid_by_custody(api, withdrawal)?;
     then(submit(api, op, CommandBody::WithdrawalSent { withdrawal, chain_tx }))
 }
 
 pub(crate) fn withdrawal_confirmed<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {
     let withdrawal = withdrawal_id(params)?;
+    paid_by_custody(api, withdrawal)?;
     then(submit(api, op, CommandBody::WithdrawalConfirmed { withdrawal }))
+}
+
+/// Refuses to mark by hand a withdrawal of a coin this node's custody pays on a chain: it is
+/// sent with the bytes custody committed and confirmed from the chain's receipt, and an
+/// operator's "sent" with any text, then "confirmed", would debit it with nothing paid.
+/// ("failed" stays open: before anything is signed it is a safe refund, and the engine refuses
+/// it once a transaction is.)
+fn paid_by_custody(api: &Shared, withdrawal: u64) -> Result<(), ApiError> {
+    let symbol = {
+        let engine = api.reader.read();
+        let Some(w) = engine.withdrawal(withdrawal) else { return Ok(()) }; // the engine refuses it
+        engine.assets()[w.asset as usize].symbol.clone()
+    };
+    let chains = api.chains.get().map(Vec::as_slice).unwrap_or_default();
+    match chains.iter().find(|c| c.config.assets.iter().any(|a| a.symbol == symbol)) {
+        Some(chain) => Err(ApiError::filter(&format!(
+            "{symbol} withdrawals are paid on chain {} by custody; an operator cannot mark them sent or confirmed",
+            chain.config.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn withdrawal_failed<'a>(api: &'a Shared, op: &'a Operator, params: &Params) -> Decoded<'a> {

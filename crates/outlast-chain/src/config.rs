@@ -38,6 +38,12 @@ pub struct ChainConfig {
     /// (default 60,000).
     #[serde(default = "default_bump_after_ms")]
     pub bump_after_ms: u64,
+    /// The most a payment may offer per gas, in gwei (default 1,000): past it custody waits
+    /// rather than sign. One upstream's fee reading is not agreed (fees differ between honest
+    /// nodes), so this ceiling is what stops a lying or broken one from draining the hot wallet's
+    /// gas.
+    #[serde(default = "default_fee_per_gas_max_gwei")]
+    pub fee_per_gas_max_gwei: u64,
     /// Upstreams that must agree on a block, its deposits and a payment's receipt (default 2, or
     /// 1 with one upstream).
     #[serde(default)]
@@ -73,6 +79,10 @@ fn default_bump_after_ms() -> u64 {
     60_000
 }
 
+fn default_fee_per_gas_max_gwei() -> u64 {
+    1_000
+}
+
 impl ChainConfig {
     /// Checks what can be checked without the network or the ledger.
     pub fn validate(&self) -> Result<(), String> {
@@ -88,6 +98,9 @@ impl ChainConfig {
         }
         if self.poll_ms == 0 || self.bump_after_ms < self.poll_ms {
             return Err(format!("chain {name}: poll_ms must be > 0 and bump_after_ms >= poll_ms"));
+        }
+        if self.fee_per_gas_max_gwei == 0 {
+            return Err(format!("chain {name}: fee_per_gas_max_gwei must be > 0 (nothing could be paid)"));
         }
         crate::hd::DepositKeys::parse(&self.deposit_xpub).map_err(|e| format!("chain {name}: deposit_xpub: {e}"))?;
         if self.assets.is_empty() {
@@ -137,6 +150,7 @@ mod tests {
             hot_wallet_key_file: "/dev/null".into(),
             poll_ms: 1_000,
             bump_after_ms: 60_000,
+            fee_per_gas_max_gwei: 1_000,
             agreement_min: None,
             upstreams: ["a", "b"]
                 .iter()
@@ -154,6 +168,8 @@ mod tests {
         assert!(one_word.validate().unwrap_err().contains("one upstream's word"));
         let instant = ChainConfig { confirmations: 0, ..config() };
         assert!(instant.validate().is_err());
+        let unpayable = ChainConfig { fee_per_gas_max_gwei: 0, ..config() };
+        assert!(unpayable.validate().unwrap_err().contains("fee_per_gas_max_gwei"));
         let private = ChainConfig { deposit_xpub: "xprv9s21ZrQH143K".into(), ..config() };
         assert!(private.validate().unwrap_err().contains("extended private key"));
         let mut twice = config();

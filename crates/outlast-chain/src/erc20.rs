@@ -9,3 +9,6 @@ alloy_sol_types::sol! {
         function balanceOf(address owner) external view returns (uint256);
     }
 }
+
+/// The topic of the `Transfer` event: `keccak256("Transfer(address,address,uint256)")`.
+pub const TRANSFER_TOPIC: alloy_primitives::B256 = <IERC20::Transfer as alloy_sol_types::SolEvent>::SIGNATURE_HASH;

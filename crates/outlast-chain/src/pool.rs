@@ -402,6 +402,9 @@ impl Pool {
         // (key, answer, upstreams that gave it)
         let mut groups: Vec<(Value, Value, Vec<usize>)> = Vec::new();
         let mut errors = Vec::new();
+        // A final error ("the request is wrong") is an answer too, and needs agreeing like one:
+        // one upstream that says so must not stop the read the others answer.
+        let mut refusals: Vec<((i64, String), usize)> = Vec::new();
         while in_flight > 0 {
             let answer = tokio::select! {
                 answer = answered.recv() => answer.expect("the sender is held here"),
@@ -411,7 +414,22 @@ impl Pool {
             let value = match answer.result {
                 Ok(value) => value,
                 Err(RpcError::Node { code, message }) if methods::is_final(code, &message) => {
-                    return Err(PoolError::Node { code, message });
+                    let refusal = (code, message);
+                    let count = match refusals.iter_mut().find(|(r, _)| *r == refusal) {
+                        Some((_, count)) => {
+                            *count += 1;
+                            *count
+                        }
+                        None => {
+                            refusals.push((refusal.clone(), 1));
+                            1
+                        }
+                    };
+                    if count >= self.config.agreement_min {
+                        return Err(PoolError::Node { code: refusal.0, message: refusal.1 });
+                    }
+                    errors.push(format!("{}: {} {}", self.upstreams[answer.upstream].label, refusal.0, refusal.1));
+                    continue;
                 }
                 Err(error) => {
                     errors.push(format!("{}: {error}", self.upstreams[answer.upstream].label));

@@ -553,6 +553,7 @@ mod tests {
             hot_wallet_key_file: "/dev/null".into(),
             poll_ms: 1_000,
             bump_after_ms: 60_000,
+            fee_per_gas_max_gwei: 1_000,
             agreement_min: None,
             upstreams: vec![UpstreamConfig { label: "a".into(), url: "http://a".into() }],
             assets: vec![ChainAssetConfig { symbol: symbol.into(), token: None, decimals: 18 }],

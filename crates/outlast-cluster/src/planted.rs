@@ -4,7 +4,9 @@
 //!
 //! Each fault is implemented once, where the real code would go wrong: ack-before-commit in the
 //! write path (`write`), ack-before-fsync in the log (`outlast_log::planted`), stale-read in the
-//! read path (`read`), join-round-in-flight where reads share rounds (`shared_round`). `outlast node`
+//! read path (`read`), join-round-in-flight where reads share rounds (`shared_round`),
+//! credit-unconfirmed and settle-unmined in custody's watcher and payer (`outlast_custody`).
+//! `outlast node`
 //! plants the one `OUTLAST_PLANTED_FAULT` names at start; `outlast simulate --plant NAME` plants
 //! it for every run of the process.
 //!
@@ -32,11 +34,24 @@ pub enum Bug {
     /// it started before them: its read index can predate a write acknowledged before the read
     /// arrived, so the read misses it.
     JoinRoundInFlight = 4,
+    /// Custody credits a deposit as soon as its block is at the head, one confirmation instead
+    /// of the configured ones: a reorg then takes away a deposit the ledger already credited.
+    CreditUnconfirmed = 5,
+    /// Custody settles a withdrawal's payment as paid once it is broadcast, without waiting for
+    /// its receipt: a payment a provider dropped is confirmed and never paid.
+    SettleUnmined = 6,
 }
 
 impl Bug {
     /// Every plantable fault.
-    pub const ALL: [Bug; 4] = [Bug::AckBeforeCommit, Bug::AckBeforeFsync, Bug::StaleRead, Bug::JoinRoundInFlight];
+    pub const ALL: [Bug; 6] = [
+        Bug::AckBeforeCommit,
+        Bug::AckBeforeFsync,
+        Bug::StaleRead,
+        Bug::JoinRoundInFlight,
+        Bug::CreditUnconfirmed,
+        Bug::SettleUnmined,
+    ];
 
     /// The fault's name, as `--plant` and `OUTLAST_PLANTED_FAULT` spell it.
     pub fn name(self) -> &'static str {
@@ -45,6 +60,8 @@ impl Bug {
             Bug::AckBeforeFsync => "ack-before-fsync",
             Bug::StaleRead => "stale-read",
             Bug::JoinRoundInFlight => "join-round-in-flight",
+            Bug::CreditUnconfirmed => "credit-unconfirmed",
+            Bug::SettleUnmined => "settle-unmined",
         }
     }
 

@@ -1,8 +1,9 @@
 //! What custody reads from the chain, each read agreed by `agreement_min` upstreams: a block's
-//! hash and parent, a range's token transfers, a block's native transfers, a receipt.
+//! hash and parent, a block's token transfers, a block's native transfers, a receipt.
 //!
 //! Must never: return anything one upstream alone said when it can move money.
 
+use outlast_chain::erc20::TRANSFER_TOPIC;
 use outlast_chain::pool::{Pool, PoolError};
 use outlast_chain::rpc::quantity;
 use outlast_chain::{Address, B256, U256};
@@ -45,9 +46,6 @@ pub struct Receipt {
     pub success: bool,
 }
 
-/// `keccak256("Transfer(address,address,uint256)")`.
-pub const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
-
 fn field<T: serde::de::DeserializeOwned>(value: &Value, name: &str) -> Result<T, String> {
     serde_json::from_value(value[name].clone()).map_err(|e| format!("{name}: {e} in {value}"))
 }
@@ -79,11 +77,13 @@ pub async fn block(pool: &Pool, number: u64) -> Result<Option<BlockRef>, String>
     Ok(Some(block))
 }
 
-/// The token's transfers in blocks `from..=to`, agreed (an upstream that drops logs is outvoted).
-pub async fn token_transfers(pool: &Pool, token: Address, from: u64, to: u64) -> Result<Vec<Transfer>, String> {
-    let filter =
-        json!([{ "address": token, "fromBlock": quantity(from), "toBlock": quantity(to), "topics": [TRANSFER_TOPIC] }]);
-    let logs = pool.agree("eth_getLogs", filter, |logs| logs.clone()).await.map_err(|e| e.to_string())?;
+/// The token's transfers in the block with hash `block_hash`, agreed (an upstream that drops
+/// logs is outvoted). By hash, not by number: an upstream that does not have the block yet
+/// answers an error, where for a range past its head it answers "no logs" (two lagging
+/// upstreams would then agree on a range without its deposits).
+pub async fn token_transfers(pool: &Pool, token: Address, block_hash: B256) -> Result<Vec<Transfer>, String> {
+    let filter = json!([{ "address": token, "blockHash": block_hash, "topics": [TRANSFER_TOPIC] }]);
+    let logs = pool.agree("eth_getLogs", filter, logs_key).await.map_err(|e| e.to_string())?;
     let mut transfers = Vec::new();
     for log in logs.as_array().ok_or("eth_getLogs did not answer a list")? {
         let topics: Vec<B256> = field(log, "topics")?;
@@ -94,20 +94,57 @@ pub async fn token_transfers(pool: &Pool, token: Address, from: u64, to: u64) ->
         if data.len() != 32 {
             continue;
         }
-        transfers.push(Transfer {
+        let transfer = Transfer {
             to: Address::from_word(topics[2]),
             amount: U256::from_be_slice(&data),
             tx: field(log, "transactionHash")?,
             log_index: u32::try_from(number(log, "logIndex")?).map_err(|_| "log index past u32")?,
             block_hash: field(log, "blockHash")?,
-        });
+        };
+        if transfer.block_hash != block_hash {
+            return Err(format!(
+                "asked for the logs of block {block_hash}, the upstreams agreed on one of {}",
+                transfer.block_hash
+            ));
+        }
+        transfers.push(transfer);
     }
     Ok(transfers)
 }
 
+/// What two upstreams' logs must have alike: the fields a deposit is made of (providers add
+/// fields of their own, such as a block timestamp, that would keep honest answers apart).
+fn logs_key(logs: &Value) -> Value {
+    match logs.as_array() {
+        Some(logs) => Value::Array(
+            logs.iter()
+                .map(|log| {
+                    json!([
+                        log["address"],
+                        log["topics"],
+                        log["data"],
+                        log["blockHash"],
+                        log["transactionHash"],
+                        log["logIndex"],
+                        log["removed"]
+                    ])
+                })
+                .collect(),
+        ),
+        None => json!({ "not a list": logs }),
+    }
+}
+
 /// The native transfers in block `number` that succeeded, agreed.
 pub async fn native_transfers(pool: &Pool, number: u64) -> Result<Vec<Transfer>, String> {
-    let key = |b: &Value| json!([b["hash"], b["transactions"]]);
+    // Only what is used is compared: providers add fields of their own to transactions.
+    let key = |b: &Value| {
+        let txs: Vec<Value> = b["transactions"]
+            .as_array()
+            .map(|txs| txs.iter().map(|tx| json!([tx["hash"], tx["to"], tx["value"]])).collect())
+            .unwrap_or_default();
+        json!([b["hash"], b["transactions"].is_array(), txs])
+    };
     let block =
         pool.agree("eth_getBlockByNumber", json!([quantity(number), true]), key).await.map_err(|e| e.to_string())?;
     let block_hash: B256 = field(&block, "hash")?;
@@ -150,8 +187,9 @@ pub async fn mined_nonce(pool: &Pool, address: Address) -> Result<u64, String> {
     u64::try_from(nonce).map_err(|_| format!("a nonce past u64: {nonce}"))
 }
 
-/// Fees for a new transaction: (max fee, priority fee) per gas, from the head's base fee.
-pub async fn fees(pool: &Pool) -> Result<(u128, u128), String> {
+/// Fees for a new transaction: (max fee, priority fee) per gas, from the head's base fee; an
+/// error past `max_fee_ceiling` (wei per gas).
+pub async fn fees(pool: &Pool, max_fee_ceiling: u128) -> Result<(u128, u128), String> {
     let head = pool.read("eth_getBlockByNumber", json!(["latest", false])).await.map_err(|e| e.to_string())?;
     let base: U256 = field(&head, "baseFeePerGas")?;
     let tip = pool.read("eth_maxPriorityFeePerGas", json!([])).await.map_err(|e| e.to_string())?;
@@ -160,5 +198,8 @@ pub async fn fees(pool: &Pool) -> Result<(u128, u128), String> {
         (u128::try_from(base).map_err(|e| e.to_string())?, u128::try_from(tip).map_err(|e| e.to_string())?);
     // Twice the base fee rides out six full blocks of base-fee rises (12.5 % each).
     let max_fee = base.checked_mul(2).and_then(|b| b.checked_add(tip)).ok_or("fees overflow")?;
+    if max_fee > max_fee_ceiling {
+        return Err(format!("a fee of {max_fee} wei per gas is over the ceiling of {max_fee_ceiling}: not signing"));
+    }
     Ok((max_fee, tip))
 }

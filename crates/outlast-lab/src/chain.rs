@@ -56,6 +56,7 @@ pub struct LabChain {
     devnet: Devnet,
     proxies: Vec<(String, FaultProxy)>,
     token: Address,
+    hot: Address,
     config: ChainConfig,
 }
 
@@ -141,6 +142,7 @@ impl LabChain {
             hot_wallet_key_file: dir.hot_wallet_key(),
             poll_ms: 500,
             bump_after_ms: 30_000,
+            fee_per_gas_max_gwei: 1_000,
             agreement_min: None,
             upstreams: proxies
                 .iter()
@@ -152,7 +154,7 @@ impl LabChain {
             ],
         };
         config.validate()?;
-        Ok(LabChain { devnet, proxies, token, config })
+        Ok(LabChain { devnet, proxies, token, hot, config })
     }
 
     /// The `[[chain]]` every node gets.
@@ -175,6 +177,17 @@ impl LabChain {
         self.token
     }
 
+    /// The hot wallet's address.
+    pub fn hot_wallet(&self) -> Address {
+        self.hot
+    }
+
+    /// Replaces the newest `depth` blocks with empty ones (their transactions are gone unless
+    /// someone sends them again).
+    pub async fn reorg(&self, depth: u64) -> Result<(), String> {
+        self.devnet.reorg(depth).await.map_err(|e| e.to_string())
+    }
+
     /// Each provider and its proxy's URL.
     pub fn upstreams(&self) -> Vec<(String, String)> {
         self.proxies.iter().map(|(label, proxy)| (label.clone(), proxy.url())).collect()
@@ -185,6 +198,13 @@ impl LabChain {
         let (_, proxy) = self.proxies.iter().find(|(l, _)| l == label).ok_or(format!("no provider {label}"))?;
         proxy.set(fault);
         Ok(())
+    }
+
+    /// Makes every provider's upstream fail (or pass again) alike.
+    pub fn set_fault_all(&self, fault: Fault) {
+        for (_, proxy) in &self.proxies {
+            proxy.set(fault.clone());
+        }
     }
 
     /// Makes provider `label`'s upstream stop at the devnet's present head.
@@ -200,15 +220,19 @@ impl LabChain {
 
     /// Sends `amount` tokens from the customer's wallet to `to`; the transaction, once mined.
     pub async fn customer_pays(&self, to: Address, amount: u64) -> Result<B256, String> {
-        let rpc = self.rpc();
-        let data = format!("0xa9059cbb{}{amount:064x}", word(to));
-        let hash: B256 = rpc
-            .call("eth_sendTransaction", json!([{ "from": customer(), "to": self.token, "data": data }]))
-            .await
-            .map_err(|e| e.to_string())?;
-        mined(&rpc, hash).await?;
+        let hash = customer_sends(&self.rpc(), self.token, to, amount).await?;
+        mined(&self.rpc(), hash).await?;
         Ok(hash)
     }
+}
+
+/// Sends `amount` of `token` from the customer's wallet to `to` through `rpc` (the devnet's
+/// own endpoint: the customer's wallet is not a provider's client); the transaction, not waited for.
+pub async fn customer_sends(rpc: &Rpc, token: Address, to: Address, amount: u64) -> Result<B256, String> {
+    let data = format!("0xa9059cbb{}{amount:064x}", word(to));
+    rpc.call("eth_sendTransaction", json!([{ "from": customer(), "to": token, "data": data }]))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The customer's wallet (a dev account: its key is public, anvil keeps it unlocked).

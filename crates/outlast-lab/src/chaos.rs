@@ -51,11 +51,22 @@ pub enum Scenario {
     CrashRestart,
     /// SIGTERM and restart every node in turn.
     RollingRestart,
+    /// On the lab chain: the first RPC provider is down (connections dropped).
+    RpcOutage,
+    /// On the lab chain: one RPC provider lies (other block hashes, no logs).
+    LyingUpstream,
+    /// On the lab chain: the newest block is replaced, again (shallower than the confirmations).
+    Reorg,
+    /// On the lab chain: SIGKILL the leader once a payment is committed and no provider took
+    /// it, again.
+    LeaderKillSign,
+    /// On the lab chain: SIGKILL the leader once a payment is mined and not yet final, again.
+    LeaderKillConfirm,
 }
 
 impl Scenario {
     /// Every scenario, as named on the command line.
-    pub const ALL: [(&'static str, Scenario); 11] = [
+    pub const ALL: [(&'static str, Scenario); 16] = [
         ("provider-outage", Scenario::ProviderOutage),
         ("provider-cut", Scenario::ProviderCut),
         ("region-outage", Scenario::RegionOutage),
@@ -67,7 +78,24 @@ impl Scenario {
         ("process-pause", Scenario::ProcessPause),
         ("crash-restart", Scenario::CrashRestart),
         ("rolling-restart", Scenario::RollingRestart),
+        ("rpc-outage", Scenario::RpcOutage),
+        ("lying-upstream", Scenario::LyingUpstream),
+        ("reorg", Scenario::Reorg),
+        ("leader-kill-sign", Scenario::LeaderKillSign),
+        ("leader-kill-confirm", Scenario::LeaderKillConfirm),
     ];
+
+    /// Whether it needs the lab chain (the run then starts one, and reconciles with it).
+    pub fn on_chain(self) -> bool {
+        matches!(
+            self,
+            Scenario::RpcOutage
+                | Scenario::LyingUpstream
+                | Scenario::Reorg
+                | Scenario::LeaderKillSign
+                | Scenario::LeaderKillConfirm
+        )
+    }
 
     /// The scenario named `name`.
     pub fn parse(name: &str) -> Option<Scenario> {
@@ -186,7 +214,7 @@ pub struct ChaosConfig {
 
 /// What the monitor saw.
 #[derive(Debug, Default)]
-struct Watch {
+pub(crate) struct Watch {
     incidents: Vec<Incident>,
     leader: Option<u64>,
     /// Samples per node: (healthy count, total).
@@ -280,7 +308,7 @@ async fn progress(recorder: Arc<Recorder>, watch: Arc<Mutex<Watch>>, started: In
     }
 }
 
-fn incident(watch: &Arc<Mutex<Watch>>, started: Instant, what: String) -> u64 {
+pub(crate) fn incident(watch: &Arc<Mutex<Watch>>, started: Instant, what: String) -> u64 {
     let at_ms = started.elapsed().as_millis() as u64;
     eprintln!("{:>7} ms  {what}", at_ms);
     watch.lock().unwrap_or_else(|p| p.into_inner()).incidents.push(Incident { at_ms, what });
@@ -347,19 +375,39 @@ async fn inject(
             Ok((what, at))
         }
         Scenario::RollingRestart => restart_one_by_one(cluster, &fault).await,
+        Scenario::RpcOutage
+        | Scenario::LyingUpstream
+        | Scenario::Reorg
+        | Scenario::LeaderKillSign
+        | Scenario::LeaderKillConfirm => {
+            use crate::chain_faults::{self as faults, Moment};
+            use outlast_chain::proxy::Fault as ProxyFault;
+            let chain = cluster.chain().ok_or("a chain scenario needs the run's own lab chain")?;
+            match step.scenario {
+                Scenario::RpcOutage => {
+                    faults::provider_fault(&chain, &fault, faults::first_provider(), ProxyFault::Down).await
+                }
+                Scenario::LyingUpstream => {
+                    faults::provider_fault(&chain, &fault, faults::first_provider(), ProxyFault::Lie).await
+                }
+                Scenario::Reorg => faults::reorgs(cluster.access(), &chain, &fault).await,
+                Scenario::LeaderKillSign => faults::kill_leader_at(cluster, &chain, &fault, Moment::Signed).await,
+                _ => faults::kill_leader_at(cluster, &chain, &fault, Moment::Mined).await,
+            }
+        }
     }
 }
 
 /// The fault being injected: its step, and where its incidents go.
-struct Fault<'a> {
-    step: &'a Step,
-    watch: &'a Arc<Mutex<Watch>>,
-    started: Instant,
+pub(crate) struct Fault<'a> {
+    pub(crate) step: &'a Step,
+    pub(crate) watch: &'a Arc<Mutex<Watch>>,
+    pub(crate) started: Instant,
 }
 
 impl Fault<'_> {
     /// Records the fault's start; returns its time, ms since the run started.
-    fn begins(&self, what: &str) -> u64 {
+    pub(crate) fn begins(&self, what: &str) -> u64 {
         incident(self.watch, self.started, format!("fault: {what}"))
     }
 }
@@ -488,11 +536,24 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
         return Err("a chaos run needs at least one fault".into());
     }
     std::fs::create_dir_all(&config.dir).map_err(|e| format!("{}: {e}", config.dir.display()))?;
+    let on_chain = config.steps.iter().any(|step| step.scenario.on_chain());
     let mut cluster = match &config.attach {
+        Some(_) if on_chain => {
+            return Err(
+                "a chain scenario runs on a cluster of its own, with a lab chain it can break: drop --attach".into()
+            )
+        }
         Some(dir) => Target::attach(StateDir { root: dir.clone() })?,
         None => {
             let (state, topology) = prepare(&config.dir.join("cluster"), config.topology.as_deref())?;
-            Target::Owned(Cluster::start(binary, state, topology).await?)
+            let chain = match (on_chain, topology.network) {
+                (false, _) => None,
+                (true, crate::topology::Network::Loopback) => Some(crate::chain::LabChain::start(&state).await?),
+                (true, _) => {
+                    return Err("a chain scenario runs on the loopback network (the lab chain is there)".into())
+                }
+            };
+            Target::Owned(Cluster::start_with_chain(binary, state, topology, chain).await?)
         }
     };
     let topology = cluster.topology().clone();
@@ -502,6 +563,20 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     cluster.leader().await?;
     crate::demo::seed(&access, &cluster.dir().demo_keys()).await.map_err(|e| format!("seeding: {e}"))?;
     let traders = crate::load::open_traders(&admin, config.load.traders).await.map_err(|e| format!("traders: {e}"))?;
+    let chain = cluster.chain();
+    let chain_run = match &chain {
+        Some(chain) => Some(crate::chain_checker::ChainRun::begin(&access, chain, &traders).await?),
+        None => None,
+    };
+    let mut load = config.load.clone();
+    let mut paid_on_chain = Vec::new();
+    if let Some(chain) = &chain {
+        load.withdraw_to = Some(format!("{:#x}", crate::chain::customer()));
+        // A chain run lasts longer (each leader kill waits for a payment at its moment): a
+        // slower pace keeps every trader going through it within its cap of operations.
+        load.think = load.think.max(Duration::from_millis(60));
+        paid_on_chain = chain.config().assets.iter().map(|a| a.symbol.clone()).collect();
+    }
 
     let mut log_sizes_at_fault = BTreeMap::new();
     let started_utc_ms = crate::functions::now_utc_ms();
@@ -510,13 +585,17 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     let watch = Arc::new(Mutex::new(Watch::default()));
     let recorder = Arc::new(Recorder::default());
     let mut tasks = vec![tokio::spawn(monitor(access.clone(), started, watch.clone(), stop.clone()))];
-    tasks.push(tokio::spawn(crate::load::drive_withdrawals(access.clone(), stop.clone())));
+    tasks.push(tokio::spawn(crate::load::drive_withdrawals(access.clone(), paid_on_chain, stop.clone())));
+    if let (Some(run), Some(chain)) = (&chain_run, &chain) {
+        let addresses = run.deposit_addresses.iter().map(|(_, address, _)| *address).collect();
+        tasks.push(tokio::spawn(crate::load::pay_deposits(chain.rpc(), run.token, addresses, stop.clone())));
+    }
     tasks.push(tokio::spawn(progress(recorder.clone(), watch.clone(), started, stop.clone())));
     for trader in &traders {
         tasks.push(tokio::spawn(crate::load::trade(
             trader.clone(),
             access.clone(),
-            config.load.clone(),
+            load.clone(),
             started,
             recorder.clone(),
             stop.clone(),
@@ -561,6 +640,10 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
     eprintln!("load stopped; settling and checking...");
     let ops = recorder.ops();
     let mut verdict = crate::checker::check(&access, &traders, &ops).await;
+    if let Some(run) = &chain_run {
+        eprintln!("reconciling the ledger with the chain...");
+        crate::chain_checker::reconcile(&mut verdict, &access, run, &traders).await;
+    }
     for (node, per_minute) in &log_bytes {
         if *per_minute > LOG_BYTES_PER_MINUTE_MAX {
             verdict.failures.push(format!(
@@ -569,6 +652,7 @@ pub async fn run(binary: &Path, config: &ChaosConfig) -> Result<Report, String> 
             verdict.pass = false;
         }
     }
+    drop(chain);
     cluster.release().await;
 
     let watch = Arc::try_unwrap(watch).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).unwrap_or_default();

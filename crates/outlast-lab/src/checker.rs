@@ -52,6 +52,15 @@ pub struct Verdict {
     pub digest: String,
     /// The converged applied index.
     pub applied_index: u64,
+    /// On the lab chain (chain scenarios): withdrawals confirmed, each reconciled with its
+    /// mined payment.
+    pub chain_withdrawals_confirmed: usize,
+    /// On the lab chain: withdrawals failed (refunded), none of them paid.
+    pub chain_withdrawals_failed: usize,
+    /// On the lab chain: the hot wallet's token payments mined during the run.
+    pub chain_payments_mined: usize,
+    /// On the lab chain: deposits on the canonical chain, each credited once.
+    pub chain_deposits: usize,
 }
 
 /// Waits (bounded) until every node reports the same applied index and digest; returns their

@@ -16,6 +16,8 @@
 
 pub mod access;
 pub mod chain;
+pub mod chain_checker;
+mod chain_faults;
 pub mod chaos;
 pub mod checker;
 pub mod control;

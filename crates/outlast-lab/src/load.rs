@@ -22,11 +22,14 @@ pub struct LoadConfig {
     pub ops_per_trader_max: u64,
     /// Pause between a trader's operations.
     pub think: Duration,
+    /// Where withdrawals go: an address on the lab chain when the run has one (custody pays
+    /// them there), else a made-up one an operator moves by hand (`drive_withdrawals`).
+    pub withdraw_to: Option<String>,
 }
 
 impl Default for LoadConfig {
     fn default() -> Self {
-        LoadConfig { traders: 8, ops_per_trader_max: 800, think: Duration::from_millis(20) }
+        LoadConfig { traders: 8, ops_per_trader_max: 800, think: Duration::from_millis(20), withdraw_to: None }
     }
 }
 
@@ -170,8 +173,8 @@ pub async fn trade(
             continue;
         } else if roll < 23 {
             let client_id = format!("w-{}-{n}", trader.account);
-            let params =
-                p(&[("coin", "USDT"), ("address", "0xchaos"), ("amount", "1"), ("withdrawOrderId", &client_id)]);
+            let address = config.withdraw_to.as_deref().unwrap_or("0xchaos");
+            let params = p(&[("coin", "USDT"), ("address", address), ("amount", "1"), ("withdrawOrderId", &client_id)]);
             (
                 OpKind::Withdraw,
                 client_id.clone(),
@@ -321,8 +324,9 @@ pub async fn probe_reads(
 }
 
 /// The operator's side: marks requested withdrawals sent, then confirmed (every fifth failed),
-/// until `stop`. Errors are retried on the next round.
-pub async fn drive_withdrawals(access: Access, stop: Arc<AtomicBool>) {
+/// until `stop`; not those of the coins in `on_chain`, which custody pays. Errors are retried
+/// on the next round.
+pub async fn drive_withdrawals(access: Access, on_chain: Vec<String>, stop: Arc<AtomicBool>) {
     let policy = FailoverPolicy { budget: Duration::from_secs(3), ..FailoverPolicy::default() };
     let client = access.operator_all(policy);
     while !stop.load(Ordering::Relaxed) {
@@ -334,6 +338,9 @@ pub async fn drive_withdrawals(access: Access, stop: Arc<AtomicBool>) {
             };
             for w in list.as_array().into_iter().flatten() {
                 let Some(id) = w["id"].as_u64() else { continue };
+                if on_chain.iter().any(|coin| w["coin"] == coin.as_str()) {
+                    continue;
+                }
                 let id_text = id.to_string();
                 let (path, params) = match (status, id % 5) {
                     ("REQUESTED", _) => {
@@ -416,5 +423,31 @@ pub async fn probe_stream(
                 }
             }
         }
+    }
+}
+
+/// Time between two of the customer's deposits on the lab chain.
+pub const CHAIN_DEPOSIT_INTERVAL: Duration = Duration::from_millis(300);
+/// What each of them pays, in the token's smallest unit (0.25 USDT).
+pub const CHAIN_DEPOSIT_UNITS: u64 = 250_000;
+
+/// The customer's side on the lab chain: pays the traders' deposit `addresses` in turn through
+/// the devnet itself, until `stop`. Nothing is recorded: the checker reconciles the ledger with
+/// what the canonical chain holds (a reorg may take a deposit away, and that one must never be
+/// credited).
+pub async fn pay_deposits(
+    rpc: outlast_chain::rpc::Rpc,
+    token: outlast_chain::Address,
+    addresses: Vec<outlast_chain::Address>,
+    stop: Arc<AtomicBool>,
+) {
+    for to in addresses.iter().cycle() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(why) = crate::chain::customer_sends(&rpc, token, *to, CHAIN_DEPOSIT_UNITS).await {
+            tracing::debug!("a deposit was not sent: {why}");
+        }
+        tokio::time::sleep(CHAIN_DEPOSIT_INTERVAL).await;
     }
 }

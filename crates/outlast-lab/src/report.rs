@@ -176,6 +176,17 @@ impl Report {
             digest = self.verdict.digest,
             index = self.verdict.applied_index,
         );
+        let v = &self.verdict;
+        if v.chain_withdrawals_confirmed + v.chain_withdrawals_failed + v.chain_deposits > 0 {
+            out.insert_str(
+                out.find("- Converged digest").unwrap_or(out.len()),
+                &format!(
+                    "- Reconciled with the chain: {} withdrawals confirmed and {} failed against {} payments mined; \
+                     {} canonical deposits\n",
+                    v.chain_withdrawals_confirmed, v.chain_withdrawals_failed, v.chain_payments_mined, v.chain_deposits
+                ),
+            );
+        }
         for (name, phase) in [("before", &self.before), ("during", &self.during), ("after", &self.after)] {
             out += &format!("| {name} | {} | {} | {} |\n", phase.ops, phase.p50_ms, phase.p99_ms);
         }

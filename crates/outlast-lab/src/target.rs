@@ -69,6 +69,15 @@ impl Target {
         }
     }
 
+    /// The lab chain the nodes follow: an owned cluster's, if it started one (an attached `up`'s
+    /// chain lives in that process).
+    pub fn chain(&self) -> Option<std::sync::Arc<crate::chain::LabChain>> {
+        match self {
+            Target::Owned(cluster) => cluster.chain.clone(),
+            Target::Attached { .. } => None,
+        }
+    }
+
     /// Every node's API base URL.
     pub fn endpoints(&self) -> Vec<String> {
         self.access().endpoints()

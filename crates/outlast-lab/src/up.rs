@@ -289,7 +289,7 @@ pub struct Cluster {
     /// How the tools reach the nodes' APIs.
     pub access: Access,
     /// The lab's chain, if it has one (`start_with_chain`).
-    pub chain: Option<crate::chain::LabChain>,
+    pub chain: Option<std::sync::Arc<crate::chain::LabChain>>,
     /// The namespace rehearsal's namespaces (its cuts are nftables rules), if it is one.
     namespaces: Option<Namespaces>,
     processes: ProcessCluster,
@@ -353,7 +353,7 @@ impl Cluster {
             links,
             proxy_stats: BTreeMap::new(),
             access,
-            chain,
+            chain: chain.map(std::sync::Arc::new),
             namespaces,
             processes,
             proxies: Vec::new(),

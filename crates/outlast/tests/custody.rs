@@ -113,6 +113,17 @@ async fn deposits_and_withdrawals_happen_once_through_provider_faults_reorgs_and
     let hash: B256 = paid["txId"].as_str().unwrap().parse().unwrap();
     assert!(lab.rpc.receipt(hash).await.unwrap().unwrap().status());
     lab.proxies[0].set(Fault::Pass);
+    // Custody pays it: an operator cannot mark it by hand (a made-up "sent", then "confirmed",
+    // would debit a withdrawal nothing paid), and the refusal names why.
+    let id = paid["id"].to_string();
+    for (path, params) in [
+        ("/operator/v1/withdrawals/sent", vec![("id", id.clone()), ("txId", "0xbyhand".to_string())]),
+        ("/operator/v1/withdrawals/confirmed", vec![("id", id.clone())]),
+    ] {
+        let refused = lab.api.operator(OPERATOR_TOKEN, "POST", path, &params).await.unwrap_err().to_string();
+        assert!(refused.contains("paid on chain devnet by custody"), "{path}: {refused}");
+    }
+    assert_eq!(withdrawal(&lab.api, "w-outage").await.unwrap()["txId"], paid["txId"]);
 
     // Committed but never broadcast (every provider drops it), then the leader is killed: the
     // new leader sends the same bytes, which are paid once.

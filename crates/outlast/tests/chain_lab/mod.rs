@@ -104,6 +104,7 @@ impl ChainLab {
             hot_wallet_key_file: key_file,
             poll_ms: 200,
             bump_after_ms: 600_000,
+            fee_per_gas_max_gwei: 1_000,
             agreement_min: None,
             upstreams: PROVIDERS
                 .iter()
