@@ -16,7 +16,7 @@ use crate::function::Function::{
     AccountReads, Cancels, DepositCredits, MarketData, OrderPlacement, WithdrawalRequests,
 };
 use crate::params::Params;
-use crate::{operator, public, status, trading, user_stream, wallet};
+use crate::{klines, operator, public, status, trading, user_stream, wallet};
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -35,6 +35,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
     row(GET, "/api/v3/exchangeInfo", Fixed(20), Local, Some(MarketData), Public(public::exchange_info)),
     row(GET, "/api/v3/depth", Computed(depth_weight), Local, Some(MarketData), Public(public::depth)),
     row(GET, "/api/v3/trades", Fixed(25), Local, Some(MarketData), Public(public::trades)),
+    row(GET, "/api/v3/klines", Fixed(2), Local, Some(MarketData), Public(klines::klines)),
+    row(GET, "/api/v3/uiKlines", Fixed(2), Local, Some(MarketData), Public(klines::ui_klines)),
+    row(GET, "/api/v3/avgPrice", Fixed(2), Local, Some(MarketData), Public(klines::avg_price)),
     row(GET, "/api/v3/ticker/price", TICKER, Local, Some(MarketData), Public(public::ticker_price)),
     row(GET, "/api/v3/ticker/bookTicker", TICKER, Local, Some(MarketData), Public(public::book_ticker)),
     row(GET, "/api/v3/ticker/24hr", PerSymbol { one: 2, all: 80 }, Local, Some(MarketData), Public(public::ticker_24h)),

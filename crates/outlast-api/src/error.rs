@@ -123,6 +123,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, format!("Invalid {name}."))
     }
 
+    /// -1128: optional parameters that cannot go together.
+    pub fn bad_combination(why: &str) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, -1128, format!("Combination of optional parameters invalid: {why}."))
+    }
+
     /// -1121: unknown symbol.
     pub fn bad_symbol() -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")

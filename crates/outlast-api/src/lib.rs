@@ -18,6 +18,7 @@ mod endpoints;
 pub mod error;
 pub mod function;
 pub mod http_server;
+mod klines;
 mod metrics;
 mod names;
 mod operator;

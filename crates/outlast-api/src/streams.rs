@@ -1,5 +1,6 @@
-//! WebSocket streams: market data (`<symbol>@trade`, `@depth`, `@depth@100ms`, `@bookTicker`)
-//! on `/ws/<stream>` and `/stream?streams=a/b`, and the user data stream on `/ws/<listenKey>`.
+//! WebSocket streams: market data (`<symbol>@trade`, `@depth`, `@depth@100ms`, `@bookTicker`,
+//! `@kline_<interval>`) on `/ws/<stream>` and `/stream?streams=a/b`, and the user data stream
+//! on `/ws/<listenKey>`.
 //!
 //! Every node serves them from its own applied state, followers included. Each connection reads
 //! the node's event feed; depth diffs are merged per interval and keep Binance's numbering —
@@ -21,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use outlast_cluster::listener::Slot;
 use outlast_engine::{AccountId, Engine, EventKind, MarketId, OrderStatus, Side};
+use outlast_history::Interval;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -50,6 +52,8 @@ enum Stream {
     /// Depth diffs merged over this many ticks (10 = 1 s, 1 = 100 ms).
     Depth(MarketId, u32),
     BookTicker(MarketId),
+    /// The newest candle of an interval, each second it changed (a closed one once more, `x`).
+    Kline(MarketId, Interval),
 }
 
 /// Parses a stream name such as `btcusdt@depth@100ms`.
@@ -64,7 +68,7 @@ fn parse_stream(engine: &Engine, name: &str) -> Option<Stream> {
         "depth" | "depth@1000ms" => Some(Stream::Depth(market, 10)),
         "depth@100ms" => Some(Stream::Depth(market, 1)),
         "bookTicker" => Some(Stream::BookTicker(market)),
-        _ => None,
+        kind => Some(Stream::Kline(market, Interval::parse(kind.strip_prefix("kline_")?)?)),
     }
 }
 
@@ -75,6 +79,7 @@ fn stream_name(engine: &Engine, stream: Stream) -> String {
         Stream::Depth(m, 10) => format!("{}@depth", symbol(m)),
         Stream::Depth(m, _) => format!("{}@depth@100ms", symbol(m)),
         Stream::BookTicker(m) => format!("{}@bookTicker", symbol(m)),
+        Stream::Kline(m, interval) => format!("{}@kline_{}", symbol(m), interval.name()),
     }
 }
 
@@ -211,6 +216,10 @@ struct Connection {
     pending: BTreeMap<Stream, Pending>,
     last_seq: Option<u64>,
     units: BTreeMap<MarketId, Units>,
+    /// Kline streams whose market traded since the last second's sends.
+    klines_changed: BTreeSet<Stream>,
+    /// Per kline stream, the open time of the candle it sent last.
+    klines_sent: BTreeMap<Stream, u64>,
 }
 
 /// Why a connection ends.
@@ -232,6 +241,8 @@ impl Connection {
             pending: BTreeMap::new(),
             last_seq: None,
             units: BTreeMap::new(),
+            klines_changed: BTreeSet::new(),
+            klines_sent: BTreeMap::new(),
         }
     }
 
@@ -335,6 +346,8 @@ impl Connection {
                     for stream in streams {
                         self.subs.remove(&stream);
                         self.pending.remove(&stream);
+                        self.klines_changed.remove(&stream);
+                        self.klines_sent.remove(&stream);
                     }
                 }
                 self.send(json!({ "result": Value::Null, "id": id })).await
@@ -372,6 +385,7 @@ impl Connection {
             self.send_stream(stream, data).await?;
         }
         if ticks % 10 == 0 {
+            self.send_klines().await?;
             if let Some(user) = &self.user {
                 let engine = self.api.reader.read();
                 let live = engine.listen_key_live(&user.listen_key, crate::api::now_ms());
@@ -401,6 +415,12 @@ impl Connection {
             self.api.functions.note(crate::function::Function::Streams, true);
         }
         for event in &batch.events {
+            if let EventKind::Trade(trade) = &event.kind {
+                let first = Stream::Kline(trade.market, Interval::ALL[0]);
+                let last = Stream::Kline(trade.market, Interval::ALL[Interval::ALL.len() - 1]);
+                let changed: Vec<Stream> = self.subs.range(first..=last).copied().collect();
+                self.klines_changed.extend(changed);
+            }
             match &event.kind {
                 EventKind::Trade(trade) if self.subs.contains(&Stream::Trade(trade.market)) => {
                     let units = self.units(trade.market);
@@ -411,6 +431,7 @@ impl Connection {
                     });
                     self.send_stream(Stream::Trade(trade.market), data).await?;
                 }
+
                 EventKind::Depth(delta) => {
                     let streams: Vec<Stream> = self
                         .subs
@@ -444,6 +465,28 @@ impl Connection {
         }
         if self.user.is_some() {
             self.user_events(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Each kline stream whose market traded: the candle it sent last once more, closed, if a
+    /// newer one has opened since; then the newest one.
+    async fn send_klines(&mut self) -> Result<(), End> {
+        for stream in std::mem::take(&mut self.klines_changed) {
+            let Stream::Kline(market, interval) = stream else { continue };
+            let candles = match self.api.reader.history().klines(market) {
+                Some(klines) => klines.query(interval, 0, None, None, 2),
+                None => continue,
+            };
+            let Some(newest) = candles.last() else { continue };
+            let sent = self.klines_sent.insert(stream, newest.open_ms);
+            let units = self.units(market);
+            if let (Some(sent), [closed, _]) = (sent, candles.as_slice()) {
+                if closed.open_ms == sent && sent != newest.open_ms {
+                    self.send_stream(stream, kline_json(&units, interval, closed, true)).await?;
+                }
+            }
+            self.send_stream(stream, kline_json(&units, interval, newest, false)).await?;
         }
         Ok(())
     }
@@ -529,4 +572,18 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// A kline stream's message, as Binance sends it.
+fn kline_json(units: &Units, interval: Interval, c: &outlast_history::Candle, closed: bool) -> Value {
+    json!({
+        "e": "kline", "E": now_ms(), "s": units.symbol,
+        "k": {
+            "t": c.open_ms, "T": interval.next_open_ms(c.open_ms, 0) - 1, "s": units.symbol, "i": interval.name(),
+            "f": c.first_trade, "L": c.last_trade,
+            "o": units.price(c.open), "c": units.price(c.close), "h": units.price(c.high), "l": units.price(c.low),
+            "v": units.qty(c.volume), "n": c.count, "x": closed, "q": units.price(c.quote_volume),
+            "V": units.qty(c.taker_buy_volume), "Q": units.price(c.taker_buy_quote_volume), "B": "0",
+        }
+    })
 }

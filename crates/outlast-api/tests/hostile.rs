@@ -71,6 +71,9 @@ const PATHS: &[&str] = &[
     "/api/v3/account",
     "/api/v3/depth",
     "/api/v3/trades",
+    "/api/v3/klines",
+    "/api/v3/uiKlines",
+    "/api/v3/avgPrice",
     "/api/v3/ticker/price",
     "/api/v3/ticker/24hr",
     "/api/v3/ticker/bookTicker",
@@ -106,6 +109,9 @@ const NAMES: &[&str] = &[
     "newOrderRespType",
     "selfTradePreventionMode",
     "startTime",
+    "endTime",
+    "interval",
+    "timeZone",
     "listenKey",
 ];
 

@@ -258,3 +258,70 @@ async fn wallet_endpoints_follow_binance_and_withdraw_order_id_is_idempotent() {
     assert!(metrics.body.contains("outlast_commit_latency_seconds_count"), "{}", metrics.body);
     assert!(!metrics.body.contains(&alice.secret) && !history.to_string().contains(&alice.secret));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn klines_and_the_average_price_as_binance_serves_them() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    for (price, qty) in [("30000.00", "0.5"), ("30100.00", "0.25")] {
+        let sell = format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity={qty}&price={price}");
+        assert_eq!(node.signed(&alice, "POST", ORDER, &sell).await.status, 200);
+        let buy = format!("symbol=BTCUSDT&side=BUY&type=MARKET&quantity={qty}");
+        assert_eq!(node.signed(&bob, "POST", ORDER, &buy).await.json()["status"], "FILLED");
+    }
+    let get = async |query: &str| http(node.api, "GET", &format!("/api/v3/{query}"), &[], b"").await;
+    for path in ["klines", "uiKlines"] {
+        let candles = get(&format!("{path}?symbol=BTCUSDT&interval=1m")).await.json();
+        let candle = candles.as_array().unwrap().last().unwrap().as_array().unwrap().clone();
+        assert_eq!(candle.len(), 12, "{path}: {candle:?}");
+        let open_ms = candle[0].as_u64().unwrap();
+        assert_eq!(open_ms % 60_000, 0, "a minute opens on the minute");
+        assert_eq!(candle[6].as_u64().unwrap(), open_ms + 59_999, "it closes a millisecond before the next");
+        // Both trades are usually in one minute; a minute boundary between them splits them.
+        let total: f64 = candles.as_array().unwrap().iter().map(|c| c[5].as_str().unwrap().parse::<f64>().unwrap()).sum();
+        assert_eq!(total, 0.75, "{candles}");
+        let count: u64 = candles.as_array().unwrap().iter().map(|c| c[8].as_u64().unwrap()).sum();
+        assert_eq!(count, 2);
+        assert_eq!(candle[4], "30100.000000", "the close is the last trade's price");
+        assert_eq!(candle[9], candle[5], "every taker bought");
+    }
+    // Every interval answers, and one candle holds both trades from a day up.
+    for interval in ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"] {
+        let candles = get(&format!("klines?symbol=BTCUSDT&interval={interval}&timeZone=05:45")).await;
+        assert_eq!(candles.status, 200, "{interval}: {}", candles.body);
+        let candles = candles.json();
+        let count: u64 = candles.as_array().unwrap().iter().map(|c| c[8].as_u64().unwrap()).sum();
+        assert_eq!(count, 2, "{interval}");
+    }
+    let day = get("klines?symbol=BTCUSDT&interval=1d").await.json();
+    assert_eq!((day[0][2].as_str(), day[0][3].as_str()), (Some("30100.000000"), Some("30000.000000")));
+    let open_ms = day[0][0].as_u64().unwrap();
+    assert_eq!(get(&format!("klines?symbol=BTCUSDT&interval=1d&startTime={}", open_ms + 1)).await.json(), serde_json::json!([]));
+    assert_eq!(get(&format!("klines?symbol=BTCUSDT&interval=1d&endTime={open_ms}&limit=1")).await.json(), day);
+    let average = get("avgPrice?symbol=BTCUSDT").await.json();
+    // (0.5 × 30,000 + 0.25 × 30,100) / 0.75
+    assert_eq!((average["mins"].as_u64(), average["price"].as_str()), (Some(5), Some("30033.333333")));
+    assert!(average["closeTime"].as_u64().unwrap() > 0);
+
+    let digest = node.digest().await;
+    let bad: Vec<(&str, &str, i64)> = vec![
+        ("no interval", "klines?symbol=BTCUSDT", -1102),
+        ("unknown interval", "klines?symbol=BTCUSDT&interval=2m", -1120),
+        ("a minute is not a month", "klines?symbol=BTCUSDT&interval=1D", -1120),
+        ("unknown symbol", "klines?symbol=NOPE&interval=1m", -1121),
+        ("no symbol", "uiKlines?interval=1m", -1102),
+        ("limit past 1,000", "klines?symbol=BTCUSDT&interval=1m&limit=1001", -1102),
+        ("limit 0", "klines?symbol=BTCUSDT&interval=1m&limit=0", -1102),
+        ("start after end", "klines?symbol=BTCUSDT&interval=1m&startTime=2&endTime=1", -1128),
+        ("a zone past +14:00", "klines?symbol=BTCUSDT&interval=1m&timeZone=15", -1102),
+        ("a zone that is not one", "klines?symbol=BTCUSDT&interval=1m&timeZone=Europe/Paris", -1102),
+        ("a time that is not a number", "klines?symbol=BTCUSDT&interval=1m&startTime=yesterday", -1102),
+        ("unknown parameter", "klines?symbol=BTCUSDT&interval=1m&x=1", -1104),
+        ("average of nothing", "avgPrice?symbol=NOPE", -1121),
+    ];
+    for (what, query, code) in bad {
+        let reply = get(query).await;
+        assert_eq!((reply.status, reply.code()), (400, code), "{what}: {}", reply.body);
+    }
+    assert_eq!(node.digest().await, digest, "bad input changed nothing");
+}

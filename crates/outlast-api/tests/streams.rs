@@ -293,3 +293,51 @@ async fn a_user_stream_opens_only_from_an_address_its_api_key_allows() {
     let allowed = tokio_tungstenite::client_async(url.as_str(), tcp_from("127.0.0.2", node.api).await).await;
     assert!(allowed.is_ok(), "{allowed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kline_streams_send_the_open_candle_and_close_it_once_a_newer_one_opens() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    let mut socket = connect(&node, "/stream").await;
+    let subscribe = json!({"method": "SUBSCRIBE", "params": ["btcusdt@kline_1s", "btcusdt@kline_1M"], "id": 1});
+    socket.send(Message::text(subscribe.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut socket, Duration::from_secs(5)).await, json!({"result": null, "id": 1}));
+    let unknown = json!({"method": "SUBSCRIBE", "params": ["btcusdt@kline_2m"], "id": 2});
+    socket.send(Message::text(unknown.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut socket, Duration::from_secs(5)).await["error"]["code"], 2);
+    let trade = async |price: &str| {
+        let sell = format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.1&price={price}");
+        node.signed(&alice, "POST", "/api/v3/order", &sell).await;
+        node.signed(&bob, "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1").await;
+    };
+    // The next message of `stream`, skipping the other one's.
+    async fn next_of(socket: &mut Socket, stream: &str) -> Value {
+        loop {
+            let message = next_json(socket, Duration::from_secs(5)).await;
+            if message["stream"] == stream {
+                return message["data"].clone();
+            }
+        }
+    }
+    trade("100").await;
+    let first = next_of(&mut socket, "btcusdt@kline_1s").await;
+    assert_eq!((first["e"].as_str(), first["s"].as_str()), (Some("kline"), Some("BTCUSDT")));
+    let k = &first["k"];
+    assert_eq!((k["i"].as_str(), k["x"].as_bool(), k["c"].as_str()), (Some("1s"), Some(false), Some("100.000000")));
+    assert_eq!(k["T"].as_u64().unwrap(), k["t"].as_u64().unwrap() + 999);
+    let month = next_of(&mut socket, "btcusdt@kline_1M").await;
+    assert_eq!((month["k"]["i"].as_str(), month["k"]["n"].as_u64()), (Some("1M"), Some(1)));
+    // A trade in a later second opens a new 1s candle: the first comes once more, closed.
+    let opened = k["t"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http(node.api, "GET", "/api/v3/time", &[], b"").await.json()["serverTime"].as_u64().unwrap() < opened + 1_000 {
+        assert!(Instant::now() < deadline, "the server's clock moves");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    trade("101").await;
+    let closed = next_of(&mut socket, "btcusdt@kline_1s").await;
+    assert_eq!((closed["k"]["t"].as_u64(), closed["k"]["x"].as_bool()), (Some(opened), Some(true)), "{closed}");
+    let newer = next_of(&mut socket, "btcusdt@kline_1s").await;
+    assert!(newer["k"]["t"].as_u64().unwrap() > opened);
+    assert_eq!((newer["k"]["x"].as_bool(), newer["k"]["o"].as_str()), (Some(false), Some("101.000000")));
+}

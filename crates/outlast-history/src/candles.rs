@@ -1,16 +1,14 @@
-//! One-minute candles and the rolling 24-hour statistics built from them.
+//! A candle (the trades of one market in one interval) and the rolling 24-hour statistics built
+//! from the minute's candles.
 
 use serde::{Deserialize, Serialize};
 
 /// One minute, in ms.
 pub const MINUTE_MS: u64 = 60_000;
-/// A day of minutes: the most candles a market keeps.
-pub(crate) const CANDLES_MAX: usize = 1_440;
-
-/// The trades of one market in one minute.
+/// The trades of one market in one interval.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candle {
-    /// Start of the minute, ms since the epoch.
+    /// Start of the interval, ms since the epoch.
     pub open_ms: u64,
     /// First trade's price.
     pub open: u64,
@@ -24,6 +22,10 @@ pub struct Candle {
     pub volume: u64,
     /// Quote volume.
     pub quote_volume: u64,
+    /// Base volume of the trades whose taker bought.
+    pub taker_buy_volume: u64,
+    /// Quote volume of the trades whose taker bought.
+    pub taker_buy_quote_volume: u64,
     /// Number of trades.
     pub count: u64,
     /// First trade id.
@@ -58,43 +60,37 @@ pub struct Ticker {
     pub open_ms: u64,
 }
 
-/// Adds one trade to the candle list, opening a new candle when the minute changes.
-pub(crate) fn add_trade(
-    candles: &mut std::collections::VecDeque<Candle>,
-    id: u64,
-    price: u64,
-    qty: u64,
-    quote: u64,
-    ts_ms: u64,
-) {
-    let open_ms = ts_ms - ts_ms % MINUTE_MS;
-    match candles.back_mut() {
-        Some(candle) if candle.open_ms >= open_ms => {
-            candle.high = candle.high.max(price);
-            candle.low = candle.low.min(price);
-            candle.close = price;
-            candle.volume = candle.volume.saturating_add(qty);
-            candle.quote_volume = candle.quote_volume.saturating_add(quote);
-            candle.count += 1;
-            candle.last_trade = id;
+impl Candle {
+    /// A candle of one trade, opening at `open_ms`.
+    pub(crate) fn of(trade: crate::klines::TradeTick, open_ms: u64) -> Candle {
+        let (taker_buy_volume, taker_buy_quote_volume) = if trade.taker_buys { (trade.qty, trade.quote) } else { (0, 0) };
+        Candle {
+            open_ms,
+            open: trade.price,
+            high: trade.price,
+            low: trade.price,
+            close: trade.price,
+            volume: trade.qty,
+            quote_volume: trade.quote,
+            taker_buy_volume,
+            taker_buy_quote_volume,
+            count: 1,
+            first_trade: trade.id,
+            last_trade: trade.id,
         }
-        _ => {
-            if candles.len() == CANDLES_MAX {
-                candles.pop_front();
-            }
-            candles.push_back(Candle {
-                open_ms,
-                open: price,
-                high: price,
-                low: price,
-                close: price,
-                volume: qty,
-                quote_volume: quote,
-                count: 1,
-                first_trade: id,
-                last_trade: id,
-            });
-        }
+    }
+
+    /// Adds `later`'s trades (all after this candle's) to this candle.
+    pub(crate) fn fold(&mut self, later: &Candle) {
+        self.high = self.high.max(later.high);
+        self.low = self.low.min(later.low);
+        self.close = later.close;
+        self.volume = self.volume.saturating_add(later.volume);
+        self.quote_volume = self.quote_volume.saturating_add(later.quote_volume);
+        self.taker_buy_volume = self.taker_buy_volume.saturating_add(later.taker_buy_volume);
+        self.taker_buy_quote_volume = self.taker_buy_quote_volume.saturating_add(later.taker_buy_quote_volume);
+        self.count += later.count;
+        self.last_trade = later.last_trade;
     }
 }
 

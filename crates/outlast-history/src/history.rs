@@ -8,7 +8,8 @@ use outlast_engine::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::candles::{self, Candle, Ticker};
+use crate::candles::{self, Ticker};
+use crate::klines::{Klines, TradeTick};
 use crate::records::{AccountTrade, DepositRow, MarketTrade, OrderRecord, OrderType};
 
 /// How much history is kept. Part of the snapshot: replicas must evict alike.
@@ -52,7 +53,7 @@ struct AccountHistory {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct MarketHistory {
     trades: VecDeque<MarketTrade>,
-    candles: VecDeque<Candle>,
+    klines: Klines,
     last_price: u64,
 }
 
@@ -153,14 +154,14 @@ impl History {
                 EventKind::Trade(trade) => {
                     let market = self.market_mut(trade.market);
                     market.last_price = trade.price;
-                    candles::add_trade(
-                        &mut market.candles,
-                        trade.trade,
-                        trade.price,
-                        trade.qty,
-                        trade.quote_qty,
-                        trade.ts_ms,
-                    );
+                    market.klines.add(TradeTick {
+                        id: trade.trade,
+                        price: trade.price,
+                        qty: trade.qty,
+                        quote: trade.quote_qty,
+                        taker_buys: trade.taker_side == Side::Buy,
+                        ts_ms: trade.ts_ms,
+                    });
                     let row = MarketTrade {
                         id: trade.trade,
                         price: trade.price,
@@ -301,10 +302,15 @@ impl History {
         self.markets.get(market as usize).map_or(0, |m| m.last_price)
     }
 
+    /// A market's candles (`klines`), empty before its first trade.
+    pub fn klines(&self, market: MarketId) -> Option<&Klines> {
+        self.markets.get(market as usize).map(|m| &m.klines)
+    }
+
     /// A market's statistics over the 24 hours before `now_ms`.
     pub fn ticker(&self, market: MarketId, now_ms: u64) -> Ticker {
         match self.markets.get(market as usize) {
-            Some(m) => candles::ticker(&m.candles, now_ms),
+            Some(m) => candles::ticker(m.klines.minutes(), now_ms),
             None => candles::ticker(&VecDeque::new(), now_ms),
         }
     }

@@ -1,8 +1,8 @@
 //! The read model behind the API: what the engine forgets but users ask for.
 //!
 //! The engine keeps only what matching and money need: open orders, balances, recent request
-//! ids. Users also ask for closed orders, their trades, a market's recent trades, 24-hour
-//! statistics and their deposit and withdrawal histories. `History` keeps those, built only
+//! ids. Users also ask for closed orders, their trades, a market's recent trades, candles of
+//! every interval, 24-hour statistics and their deposit and withdrawal histories. `History` keeps those, built only
 //! from each applied command's outcome and events, so every replica that applied the same log
 //! holds the same history, and it travels inside the state machine's snapshot.
 //!
@@ -14,8 +14,10 @@
 
 mod candles;
 mod history;
+mod klines;
 mod records;
 
 pub use candles::{Candle, Ticker, MINUTE_MS};
+pub use klines::{Interval, Klines, TradeTick, KLINES_PER_SERIES_MAX, MINUTE_KLINES_MAX};
 pub use history::{History, HistoryError, HistoryLimits};
 pub use records::{AccountTrade, DepositRow, MarketTrade, OrderRecord, OrderType};

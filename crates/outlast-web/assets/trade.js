@@ -1,5 +1,6 @@
-// The trading page: markets, a live order book and trade feed, a price chart, and for a logged-in
-// user balances, open orders, order history, order entry and cancel.
+// The trading page: markets, a live order book and trade feed, a candle chart (the node's klines,
+// kept current by its kline stream, at the interval picked), and for a logged-in user balances,
+// open orders, order history, order entry and cancel.
 //
 // The book follows Binance's procedure for a local book: open the diff stream, take a REST
 // snapshot from the same origin, drop diffs the snapshot already holds, and apply the rest only
@@ -10,10 +11,10 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  // Levels shown per side, trades kept, chart points kept.
+  // Levels shown per side, trades kept, candles drawn.
   const LEVELS_SHOWN = 12;
   const TRADES_KEPT = 40;
-  const CHART_POINTS_MAX = 300;
+  const CANDLES_SHOWN = 90;
   // How often the account panel and tickers refresh, and the current origin is checked.
   const ACCOUNT_REFRESH_MS = 2000;
   const TICKER_REFRESH_MS = 10000;
@@ -24,7 +25,8 @@
     symbol: null,
     book: { lastUpdateId: 0, bids: new Map(), asks: new Map(), synced: false, origin: null },
     trades: [],
-    chart: [],
+    candles: [], // {t, o, h, l, c}, oldest first, numbers
+    interval: '1m',
     placed: [], // every order this page sent: {clientOrderId, params, result, error, attempts}
     generation: 0,
     ws: null,
@@ -43,6 +45,7 @@
     }),
     placed: () => state.placed.map((p) => ({ clientOrderId: p.clientOrderId, orderId: p.result && p.result.orderId, error: p.error })),
     trades: () => state.trades.slice(),
+    candles: () => ({ interval: state.interval, candles: state.candles.slice() }),
   };
 
   function sortedLevels(map, descending) {
@@ -92,7 +95,7 @@
   function selectMarket(symbol) {
     state.symbol = symbol;
     state.trades = [];
-    state.chart = [];
+    state.candles = [];
     $('book-symbol').textContent = symbol;
     $('entry-symbol').textContent = symbol;
     const m = market();
@@ -119,7 +122,8 @@
     renderBook('syncing');
     UI.showOrigin(origin, 'on');
     const buffered = [];
-    const ws = new WebSocket(Outlast.wsUrl(origin, `/stream?streams=${s}@depth@100ms/${s}@trade`));
+    const interval = state.interval;
+    const ws = new WebSocket(Outlast.wsUrl(origin, `/stream?streams=${s}@depth@100ms/${s}@trade/${s}@kline_${interval}`));
     state.ws = ws;
     const current = () => generation === state.generation;
     ws.onmessage = (message) => {
@@ -127,6 +131,7 @@
       const { data } = JSON.parse(message.data);
       if (!data) return;
       if (data.e === 'trade') addTrade(data);
+      else if (data.e === 'kline' && data.k.i === interval) { addCandle(data.k); drawChart(); }
       else if (data.e === 'depthUpdate') {
         if (state.book.synced) applyDiff(data, origin);
         else buffered.push(data);
@@ -142,9 +147,13 @@
         if (recent.ok && current()) {
           const list = await recent.json();
           state.trades = [];
-          state.chart = [];
           for (const t of list) addTrade({ t: t.id, p: t.price, q: t.qty, T: t.time, m: t.isBuyerMaker }, false);
           renderTrades();
+        }
+        const klines = await Outlast.fetchWithTimeout(`${origin.url}/api/v3/uiKlines?symbol=${state.symbol}&interval=${interval}&limit=${CANDLES_SHOWN}`, {}, 3000);
+        if (klines.ok && current()) {
+          state.candles = [];
+          for (const k of await klines.json()) addCandle({ t: k[0], o: k[1], h: k[2], l: k[3], c: k[4] });
           drawChart();
         }
         state.book.lastUpdateId = snapshot.lastUpdateId;
@@ -208,9 +217,19 @@
   function addTrade(t, render = true) {
     state.trades.unshift({ id: t.t, price: t.p, qty: t.q, time: t.T, buyerMaker: t.m });
     state.trades.length = Math.min(state.trades.length, TRADES_KEPT);
-    state.chart.push([t.T, Number(t.p)]);
-    if (state.chart.length > CHART_POINTS_MAX) state.chart.shift();
-    if (render) { renderTrades(); drawChart(); }
+    if (render) renderTrades();
+  }
+
+  // A candle from the REST answer or the stream: replaces the one with its open time, or is added.
+  function addCandle(k) {
+    const candle = { t: Number(k.t), o: Number(k.o), h: Number(k.h), l: Number(k.l), c: Number(k.c) };
+    const at = state.candles.findIndex((c) => c.t === candle.t);
+    if (at >= 0) state.candles[at] = candle;
+    else {
+      state.candles.push(candle);
+      state.candles.sort((a, b) => a.t - b.t);
+      if (state.candles.length > CANDLES_SHOWN) state.candles.shift();
+    }
   }
 
   function renderTrades() {
@@ -220,36 +239,43 @@
     })), 'no trades yet');
   }
 
+  // Candles: a wick from low to high, a body from open to close (green up, red down).
   function drawChart() {
     const canvas = $('chart');
     const ctx = canvas.getContext('2d');
     const { width, height } = canvas;
     ctx.clearRect(0, 0, width, height);
-    const points = state.chart.slice().sort((a, b) => a[0] - b[0]);
+    const candles = state.candles;
     ctx.fillStyle = '#8a94a6';
     ctx.font = '12px system-ui, sans-serif';
-    if (points.length === 0) {
-      ctx.fillText('waiting for trades…', 10, height / 2);
+    if (candles.length === 0) {
+      ctx.fillText(`no trades in the last ${CANDLES_SHOWN} candles of ${state.interval}`, 10, height / 2);
       return;
     }
-    const prices = points.map((p) => p[1]);
-    const low = Math.min(...prices);
-    const high = Math.max(...prices);
+    const low = Math.min(...candles.map((c) => c.l));
+    const high = Math.max(...candles.map((c) => c.h));
     const span = high - low || 1;
     const pad = 24;
-    const x = (i) => pad + (points.length > 1 ? i / (points.length - 1) : 0.5) * (width - 2 * pad);
+    const slot = (width - 2 * pad) / CANDLES_SHOWN;
+    const x = (i) => pad + (CANDLES_SHOWN - candles.length + i + 0.5) * slot;
     const y = (price) => height - pad - ((price - low) / span) * (height - 2 * pad);
-    ctx.strokeStyle = '#3b82f6';
-    ctx.lineWidth = 2;
-    ctx.beginPath();
-    points.forEach(([, price], i) => (i === 0 ? ctx.moveTo(x(i), y(price)) : ctx.lineTo(x(i), y(price))));
-    ctx.stroke();
-    ctx.fillStyle = '#3b82f6';
-    for (const [i, [, price]] of points.entries()) ctx.fillRect(x(i) - 2, y(price) - 2, 4, 4);
+    for (const [i, c] of candles.entries()) {
+      const color = c.c >= c.o ? '#16a34a' : '#dc2626';
+      ctx.strokeStyle = color;
+      ctx.fillStyle = color;
+      ctx.beginPath();
+      ctx.moveTo(x(i), y(c.h));
+      ctx.lineTo(x(i), y(c.l));
+      ctx.stroke();
+      const top = y(Math.max(c.o, c.c));
+      ctx.fillRect(x(i) - Math.max(1, slot * 0.35), top, Math.max(2, slot * 0.7), Math.max(1, y(Math.min(c.o, c.c)) - top));
+    }
+    const m = market();
+    const digits = m && m.tick ? Math.max(0, (String(m.tick).split('.')[1] || '').replace(/0+$/, '').length) : 2;
     ctx.fillStyle = '#8a94a6';
-    ctx.fillText(`high ${high}`, 4, 14);
-    ctx.fillText(`low ${low}`, 4, height - 6);
-    ctx.fillText(`last ${prices[prices.length - 1]}`, width - 110, 14);
+    ctx.fillText(`high ${high.toFixed(digits)}`, 4, 14);
+    ctx.fillText(`low ${low.toFixed(digits)}`, 4, height - 6);
+    ctx.fillText(`last ${candles[candles.length - 1].c.toFixed(digits)} (${state.interval})`, width - 170, 14);
   }
 
   // ---- account ------------------------------------------------------------------------------
@@ -426,6 +452,12 @@
     $('logout').addEventListener('click', () => logout('Logged out.'));
     $('order-form').addEventListener('submit', placeOrder);
     $('order-type').addEventListener('change', () => { $('price').disabled = $('order-type').value === 'MARKET'; });
+    $('chart-interval').addEventListener('change', () => {
+      state.interval = $('chart-interval').value;
+      state.candles = [];
+      drawChart();
+      connectMarket();
+    });
     logout();
     UI.clearNotice();
     if (Outlast.origins.length === 0) { UI.notice('This page was served without any origin to talk to.', 'error'); return; }

@@ -163,6 +163,21 @@ fn the_trading_page_survives_a_provider_outage_in_a_real_browser() {
         let trades = b.eval("return window.outlastPage.trades().length;", json!([]));
         (trades.as_u64() > Some(0)).then_some(())
     });
+    // The chart draws the node's candles, kept current by its kline stream, at the interval picked.
+    browser.wait_for("a candle on the chart", long, |b| {
+        let chart = b.eval("return window.outlastPage.candles();", json!([]));
+        (chart["interval"] == "1m" && chart["candles"].as_array().is_some_and(|c| !c.is_empty())).then_some(())
+    });
+    let pick = "const s = document.getElementById('chart-interval'); s.value = '1h'; \
+                s.dispatchEvent(new Event('change')); return s.value;";
+    assert_eq!(browser.eval(pick, json!([])), json!("1h"));
+    browser.wait_for("an hourly candle", long, |b| {
+        let chart = b.eval("return window.outlastPage.candles();", json!([]));
+        let candles = chart["candles"].as_array().cloned().unwrap_or_default();
+        // An hourly candle opens on the hour.
+        (chart["interval"] == "1h" && candles.iter().any(|c| c["t"].as_u64().is_some_and(|t| t % 3_600_000 == 0)))
+            .then_some(())
+    });
     browser.screenshot(&shots.join("03-trade.png"));
 
     // The service worker keeps this origin's pages, for the dead-origin check at the end.
