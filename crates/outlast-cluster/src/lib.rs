@@ -47,6 +47,7 @@ mod per_key;
 #[cfg(feature = "planted-faults")]
 pub mod planted;
 pub mod pool;
+pub mod ports;
 mod preferred;
 pub mod protocol;
 pub mod quorum;

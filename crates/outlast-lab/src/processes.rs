@@ -464,30 +464,5 @@ impl ProcessCluster {
     }
 }
 
-/// Ports handed to loopback nodes come from below Linux's ephemeral range (32768–60999). A port
-/// the kernel picked for us is one it may also pick as the source port of some outgoing
-/// connection (a starting peer dialling another) before the node binds it: the node then fails
-/// to start.
-const PORTS: std::ops::Range<u16> = 20_000..32_000;
-
-/// A port on 127.0.0.1 no one listens on, from `PORTS`; processes start at different offsets
-/// (by pid) so that test binaries running side by side rarely probe the same ports.
-pub fn free_port() -> io::Result<u16> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let span = u32::from(PORTS.end - PORTS.start);
-    let _ = NEXT.compare_exchange(
-        u32::MAX,
-        std::process::id().wrapping_mul(7_919) % span,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    for _ in 0..span {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
-        let port = PORTS.start + offset as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err(io::Error::new(io::ErrorKind::AddrInUse, "no free port below the ephemeral range"))
-}
+/// Ports for loopback nodes: the one chooser, below the ephemeral range.
+pub use outlast_cluster::ports::free_port;

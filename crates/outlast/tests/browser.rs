@@ -33,7 +33,7 @@ fn artifacts() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    outlast_cluster::ports::free_port().unwrap()
 }
 
 /// Fills the order form and submits it; returns how many orders the page has sent so far.

@@ -13,7 +13,7 @@ use outlast_cluster::node::{self, RunningNode};
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 pub const TOKEN: &str = "test-operator-token-0123456789abcdef";
 
@@ -31,8 +31,7 @@ pub struct Key {
 }
 
 async fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", outlast_cluster::ports::free_port().unwrap())
 }
 
 /// A node configuration whose voters are this node and `absent_peers` nodes that never start.
