@@ -278,7 +278,8 @@ async fn klines_and_the_average_price_as_binance_serves_them() {
         assert_eq!(open_ms % 60_000, 0, "a minute opens on the minute");
         assert_eq!(candle[6].as_u64().unwrap(), open_ms + 59_999, "it closes a millisecond before the next");
         // Both trades are usually in one minute; a minute boundary between them splits them.
-        let total: f64 = candles.as_array().unwrap().iter().map(|c| c[5].as_str().unwrap().parse::<f64>().unwrap()).sum();
+        let total: f64 =
+            candles.as_array().unwrap().iter().map(|c| c[5].as_str().unwrap().parse::<f64>().unwrap()).sum();
         assert_eq!(total, 0.75, "{candles}");
         let count: u64 = candles.as_array().unwrap().iter().map(|c| c[8].as_u64().unwrap()).sum();
         assert_eq!(count, 2);
@@ -286,7 +287,8 @@ async fn klines_and_the_average_price_as_binance_serves_them() {
         assert_eq!(candle[9], candle[5], "every taker bought");
     }
     // Every interval answers, and one candle holds both trades from a day up.
-    for interval in ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"] {
+    for interval in ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"]
+    {
         let candles = get(&format!("klines?symbol=BTCUSDT&interval={interval}&timeZone=05:45")).await;
         assert_eq!(candles.status, 200, "{interval}: {}", candles.body);
         let candles = candles.json();
@@ -296,7 +298,10 @@ async fn klines_and_the_average_price_as_binance_serves_them() {
     let day = get("klines?symbol=BTCUSDT&interval=1d").await.json();
     assert_eq!((day[0][2].as_str(), day[0][3].as_str()), (Some("30100.000000"), Some("30000.000000")));
     let open_ms = day[0][0].as_u64().unwrap();
-    assert_eq!(get(&format!("klines?symbol=BTCUSDT&interval=1d&startTime={}", open_ms + 1)).await.json(), serde_json::json!([]));
+    assert_eq!(
+        get(&format!("klines?symbol=BTCUSDT&interval=1d&startTime={}", open_ms + 1)).await.json(),
+        serde_json::json!([])
+    );
     assert_eq!(get(&format!("klines?symbol=BTCUSDT&interval=1d&endTime={open_ms}&limit=1")).await.json(), day);
     let average = get("avgPrice?symbol=BTCUSDT").await.json();
     // (0.5 × 30,000 + 0.25 × 30,100) / 0.75

@@ -330,7 +330,8 @@ async fn kline_streams_send_the_open_candle_and_close_it_once_a_newer_one_opens(
     // A trade in a later second opens a new 1s candle: the first comes once more, closed.
     let opened = k["t"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while http(node.api, "GET", "/api/v3/time", &[], b"").await.json()["serverTime"].as_u64().unwrap() < opened + 1_000 {
+    while http(node.api, "GET", "/api/v3/time", &[], b"").await.json()["serverTime"].as_u64().unwrap() < opened + 1_000
+    {
         assert!(Instant::now() < deadline, "the server's clock moves");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -63,7 +63,8 @@ pub struct Ticker {
 impl Candle {
     /// A candle of one trade, opening at `open_ms`.
     pub(crate) fn of(trade: crate::klines::TradeTick, open_ms: u64) -> Candle {
-        let (taker_buy_volume, taker_buy_quote_volume) = if trade.taker_buys { (trade.qty, trade.quote) } else { (0, 0) };
+        let (taker_buy_volume, taker_buy_quote_volume) =
+            if trade.taker_buys { (trade.qty, trade.quote) } else { (0, 0) };
         Candle {
             open_ms,
             open: trade.price,

@@ -262,7 +262,8 @@ impl Klines {
 fn source_of(interval: Interval, offset_ms: i64) -> Interval {
     let span = interval.fixed_ms().unwrap_or(DAY_MS);
     let fits = |len: i64| offset_ms.rem_euclid(len) == 0 && span % len == 0;
-    if offset_ms == 0 || (interval.fixed_ms().is_some_and(fits) && interval != Interval::W1 && interval != Interval::D3) {
+    if offset_ms == 0 || (interval.fixed_ms().is_some_and(fits) && interval != Interval::W1 && interval != Interval::D3)
+    {
         return interval;
     }
     Interval::ALL
@@ -296,7 +297,7 @@ mod tests {
         assert_eq!(Interval::W1.open_ms(T0, 0), 1_699_833_600_000); // Monday 2023-11-13
         assert_eq!(Interval::Mo1.open_ms(T0, 0), 1_698_796_800_000); // 2023-11-01
         assert_eq!(Interval::Mo1.next_open_ms(1_698_796_800_000, 0), 1_701_388_800_000); // 2023-12-01
-        // At UTC+8 it is already Wednesday the 15th: the day opened at 16:00 UTC on the 14th.
+                                                                                         // At UTC+8 it is already Wednesday the 15th: the day opened at 16:00 UTC on the 14th.
         assert_eq!(Interval::D1.open_ms(T0, 8 * HOUR_MS), 1_699_977_600_000);
         for interval in Interval::ALL {
             assert_eq!(Interval::parse(interval.name()), Some(interval));
@@ -343,9 +344,9 @@ mod tests {
         klines.add(tick(2, 200, day + 17 * HOUR_MS as u64));
         assert_eq!(klines.query(Interval::D1, 0, None, None, 10).len(), 1);
         let east = klines.query(Interval::D1, 8 * HOUR_MS, None, None, 10);
-        assert_eq!(east.iter().map(|c| (c.open_ms, c.close)).collect::<Vec<_>>(), [
-            (day - 8 * HOUR_MS as u64, 100),
-            (day + 16 * HOUR_MS as u64, 200)
-        ]);
+        assert_eq!(
+            east.iter().map(|c| (c.open_ms, c.close)).collect::<Vec<_>>(),
+            [(day - 8 * HOUR_MS as u64, 100), (day + 16 * HOUR_MS as u64, 200)]
+        );
     }
 }

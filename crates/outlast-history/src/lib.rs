@@ -18,6 +18,6 @@ mod klines;
 mod records;
 
 pub use candles::{Candle, Ticker, MINUTE_MS};
-pub use klines::{Interval, Klines, TradeTick, KLINES_PER_SERIES_MAX, MINUTE_KLINES_MAX};
 pub use history::{History, HistoryError, HistoryLimits};
+pub use klines::{Interval, Klines, TradeTick, KLINES_PER_SERIES_MAX, MINUTE_KLINES_MAX};
 pub use records::{AccountTrade, DepositRow, MarketTrade, OrderRecord, OrderType};
