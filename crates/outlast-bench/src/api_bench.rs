@@ -8,6 +8,9 @@
 //!
 //! WebSocket fan-out: subscribers on a follower's `<symbol>@trade` stream while trades are
 //! generated; a run counts when every subscriber received every trade, in order.
+//!
+//! Market data: concurrent `depth` and `klines` reads on a follower, against `ping` in the same
+//! run.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -71,6 +74,21 @@ pub struct FanOut {
     pub generated_per_sec: f64,
 }
 
+/// One market-data endpoint read concurrently from one follower.
+#[derive(Clone, Debug)]
+pub struct Reads {
+    /// What was asked.
+    pub what: &'static str,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Rows in one answer (candles, or levels per side).
+    pub rows: usize,
+    /// Requests/s over all clients.
+    pub per_sec: f64,
+    /// Latency p50 / p99 in ms.
+    pub ms: [f64; 2],
+}
+
 /// The report.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -82,6 +100,8 @@ pub struct Report {
     pub rest_tls: Vec<Rest>,
     /// Fan-out results.
     pub fan_out: Vec<FanOut>,
+    /// Market-data reads on a follower, `ping` first as the baseline.
+    pub reads: Vec<Reads>,
 }
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(60);
@@ -348,6 +368,48 @@ async fn rest_rounds(
     Ok((cluster, leader, rest))
 }
 
+/// Market-data reads from `clients` concurrent clients on one node (`endpoint`), `per_client`
+/// each, endpoint after endpoint: `ping` (the HTTP path alone, the baseline), a 100-level book,
+/// 500 one-minute candles, and daily candles at UTC+5:45 (folded from the 15-minute series).
+async fn market_reads(endpoint: &str, clients: usize, per_client: usize) -> Vec<Reads> {
+    let asks: [(&'static str, &'static str, Vec<(&'static str, String)>); 4] = [
+        ("`ping` (baseline)", "/api/v3/ping", Vec::new()),
+        ("`depth`, limit 100", "/api/v3/depth", params(&[("symbol", "BTCUSDT"), ("limit", "100")])),
+        (
+            "`klines` 1m, limit 500",
+            "/api/v3/klines",
+            params(&[("symbol", "BTCUSDT"), ("interval", "1m"), ("limit", "500")]),
+        ),
+        (
+            "`klines` 1d at UTC+5:45 (folded from 15m)",
+            "/api/v3/klines",
+            params(&[("symbol", "BTCUSDT"), ("interval", "1d"), ("timeZone", "05:45")]),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (what, path, query) in asks {
+        let probe = Client::new(vec![endpoint.to_string()], None, FailoverPolicy::default());
+        let answer = probe.public("GET", path, &query).await.expect("a market-data read");
+        let rows = answer.as_array().map_or_else(|| answer["asks"].as_array().map_or(0, Vec::len), Vec::len);
+        let (per_sec, ms) = measure(clients, |_| {
+            let client = Client::new(vec![endpoint.to_string()], None, FailoverPolicy::default());
+            let query = query.clone();
+            async move {
+                let mut latencies = Vec::with_capacity(per_client);
+                for _ in 0..per_client {
+                    let sent = Instant::now();
+                    client.public("GET", path, &query).await.expect("a market-data read");
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                }
+                latencies
+            }
+        })
+        .await;
+        out.push(Reads { what, clients, rows, per_sec, ms });
+    }
+    out
+}
+
 /// Runs the benchmark with `binary` as the `outlast` executable.
 pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -360,10 +422,14 @@ pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
         for (round, &subscribers) in config.subscribers.iter().enumerate() {
             fan.push(fan_out(&cluster, leader, follower, subscribers, config.trades, round).await);
         }
+        // After the fan-out's trades, so that there are candles and a book to read.
+        let clients = config.concurrencies.iter().copied().max().unwrap_or(1);
+        let follower_api = format!("http://{}", cluster.api_addr(follower));
+        let reads = market_reads(&follower_api, clients, config.orders_per_client * 5).await;
         drop(cluster);
         let (tls_cluster, _, rest_tls) = rest_rounds(binary, config, Some((&files, &client_tls))).await?;
         drop(tls_cluster);
-        Ok(Report { config: config.clone(), rest, rest_tls, fan_out: fan })
+        Ok(Report { config: config.clone(), rest, rest_tls, fan_out: fan, reads })
     })
 }
 
@@ -424,6 +490,25 @@ impl Report {
                 f.delivered_per_sec,
                 f.generated_per_sec,
                 f.delivered_per_sec / (f.subscribers as f64 * f.generated_per_sec)
+            );
+        }
+        out += &format!(
+            "\n- Market data: {} requests per client, each client keeping its connection, on a follower after the \
+             fan-out's trades (every node answers these from its own applied state); `ping` is the baseline.\n\n\
+             | request | clients | rows answered | requests/s | p50 ms | p99 ms | / ping |\n|---|---|---|---|---|---|---|\n",
+            self.config.orders_per_client * 5
+        );
+        let ping = self.reads.first().map_or(1.0, |r| r.per_sec);
+        for r in &self.reads {
+            out += &format!(
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
+                r.what,
+                r.clients,
+                r.rows,
+                r.per_sec,
+                r.ms[0],
+                r.ms[1],
+                r.per_sec / ping
             );
         }
         out

@@ -40,7 +40,7 @@ impl Default for HistoryLimits {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct AccountHistory {
+pub(crate) struct AccountHistory {
     /// Order ids in placement order.
     orders: VecDeque<OrderId>,
     /// Client order id → the newest order placed with it.
@@ -51,10 +51,10 @@ struct AccountHistory {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct MarketHistory {
-    trades: VecDeque<MarketTrade>,
-    klines: Klines,
-    last_price: u64,
+pub(crate) struct MarketHistory {
+    pub(crate) trades: VecDeque<MarketTrade>,
+    pub(crate) klines: Klines,
+    pub(crate) last_price: u64,
 }
 
 /// The read model. See the crate docs.
@@ -330,8 +330,21 @@ impl History {
         postcard::to_allocvec(self).expect("encoding into memory cannot fail")
     }
 
-    /// A history from `snapshot()` bytes.
+    /// A history from `snapshot()` bytes, or from an older build's (`legacy`).
     pub fn restore(bytes: &[u8]) -> Result<History, HistoryError> {
-        postcard::from_bytes(bytes).map_err(|e| HistoryError(e.to_string()))
+        match postcard::take_from_bytes::<History>(bytes) {
+            Ok((history, [])) if history.markets.iter().all(|m| m.klines.well_formed()) => Ok(history),
+            Ok(_) => crate::legacy::restore_v1(bytes).ok_or_else(|| HistoryError("bytes left over".into())),
+            Err(error) => crate::legacy::restore_v1(bytes).ok_or_else(|| HistoryError(error.to_string())),
+        }
+    }
+
+    pub(crate) fn from_parts(
+        limits: HistoryLimits,
+        orders: BTreeMap<OrderId, OrderRecord>,
+        accounts: BTreeMap<AccountId, AccountHistory>,
+        markets: Vec<MarketHistory>,
+    ) -> History {
+        History { limits, orders, accounts, markets }
     }
 }

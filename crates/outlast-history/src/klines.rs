@@ -204,22 +204,41 @@ pub struct TradeTick {
 impl Klines {
     /// Folds one trade into every series.
     pub fn add(&mut self, trade: TradeTick) {
-        for (series, interval) in self.series.iter_mut().zip(Interval::ALL) {
+        self.fold(&Candle::of(trade, trade.ts_ms), Interval::S1);
+    }
+
+    /// Folds a whole minute's candle (an older build's) into every series from a minute up.
+    pub(crate) fn add_minute(&mut self, minute: Candle) {
+        self.fold(&minute, Interval::M1);
+    }
+
+    /// Folds `candle` (trades from its `open_ms` on) into the series of `finest` and coarser.
+    fn fold(&mut self, candle: &Candle, finest: Interval) {
+        for (series, interval) in self.series.iter_mut().zip(Interval::ALL).filter(|(_, i)| *i >= finest) {
             let len_max = if interval == Interval::M1 { MINUTE_KLINES_MAX } else { KLINES_PER_SERIES_MAX };
-            let open_ms = interval.open_ms(trade.ts_ms, 0);
+            let open_ms = interval.open_ms(candle.open_ms, 0);
             match series.back_mut() {
                 // A trade stamped before the newest candle opened (a new leader's clock a little
                 // behind) joins the newest candle rather than reopening an old one.
-                Some(candle) if candle.open_ms >= open_ms => candle.fold(&Candle::of(trade, candle.open_ms)),
+                Some(newest) if newest.open_ms >= open_ms => newest.fold(candle),
                 _ => {
                     if series.len() == len_max {
                         series.pop_front();
                     }
-                    series.push_back(Candle::of(trade, open_ms));
+                    series.push_back(Candle { open_ms, ..candle.clone() });
                 }
             }
             debug_assert!(series.len() <= len_max);
         }
+    }
+
+    /// Whether it has one series per interval, each within its bound (bytes of another layout
+    /// can decode into something that has not).
+    pub(crate) fn well_formed(&self) -> bool {
+        self.series.len() == Interval::ALL.len()
+            && self.series.iter().zip(Interval::ALL).all(|(series, interval)| {
+                series.len() <= if interval == Interval::M1 { MINUTE_KLINES_MAX } else { KLINES_PER_SERIES_MAX }
+            })
     }
 
     /// The minute's series (the 24-hour ticker reads it).

@@ -15,6 +15,7 @@
 mod candles;
 mod history;
 mod klines;
+mod legacy;
 mod records;
 
 pub use candles::{Candle, Ticker, MINUTE_MS};
