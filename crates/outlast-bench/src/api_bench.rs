@@ -368,17 +368,36 @@ async fn rest_rounds(
     Ok((cluster, leader, rest))
 }
 
+/// Rests `levels` bids and `levels` asks, one order per price, far from the trades' prices, so
+/// that `depth` has a book to answer.
+async fn seed_book(cluster: &ProcessCluster, leader: u64, levels: u64) {
+    let addr = cluster.client_addr(leader).to_string();
+    let mut connection = Connection::open(cluster.dialer(), &addr, &Identity::Node(leader)).await.expect("connect");
+    for level in 0..levels {
+        // 0.01 BTC at 100 + level USDT (bids, account 1) and at 10,000 + level USDT (asks, account 2).
+        for (account, side, price) in [(1, Side::Buy, 100 + level), (2, Side::Sell, 10_000 + level)] {
+            let id = format!("book-{account}-{level}");
+            let body = ioc_order(account, &id, side, price * 1_000_000, 1_000_000, TimeInForce::Gtc);
+            let request = ClientRequest::Submit { body, forwarded: false, operator_token: None, operator: None };
+            match connection.request(&request, DEADLINE).await {
+                Ok(ClientReply::Outcome { .. }) => {}
+                other => panic!("a resting order failed: {other:?}"),
+            }
+        }
+    }
+}
+
 /// Market-data reads from `clients` concurrent clients on one node (`endpoint`), `per_client`
 /// each, endpoint after endpoint: `ping` (the HTTP path alone, the baseline), a 100-level book,
-/// 500 one-minute candles, and daily candles at UTC+5:45 (folded from the 15-minute series).
+/// up to 500 one-second candles, and daily candles at UTC+5:45 (folded from the 15-minute series).
 async fn market_reads(endpoint: &str, clients: usize, per_client: usize) -> Vec<Reads> {
     let asks: [(&'static str, &'static str, Vec<(&'static str, String)>); 4] = [
         ("`ping` (baseline)", "/api/v3/ping", Vec::new()),
         ("`depth`, limit 100", "/api/v3/depth", params(&[("symbol", "BTCUSDT"), ("limit", "100")])),
         (
-            "`klines` 1m, limit 500",
+            "`klines` 1s, limit 500",
             "/api/v3/klines",
-            params(&[("symbol", "BTCUSDT"), ("interval", "1m"), ("limit", "500")]),
+            params(&[("symbol", "BTCUSDT"), ("interval", "1s"), ("limit", "500")]),
         ),
         (
             "`klines` 1d at UTC+5:45 (folded from 15m)",
@@ -422,7 +441,8 @@ pub fn run(binary: &Path, config: &Config) -> std::io::Result<Report> {
         for (round, &subscribers) in config.subscribers.iter().enumerate() {
             fan.push(fan_out(&cluster, leader, follower, subscribers, config.trades, round).await);
         }
-        // After the fan-out's trades, so that there are candles and a book to read.
+        // After the fan-out's trades, so that there are candles, and on a book of 100 levels a side.
+        seed_book(&cluster, leader, 100).await;
         let clients = config.concurrencies.iter().copied().max().unwrap_or(1);
         let follower_api = format!("http://{}", cluster.api_addr(follower));
         let reads = market_reads(&follower_api, clients, config.orders_per_client * 5).await;

@@ -40,10 +40,21 @@ pub fn up(dir: &std::path::Path) -> Up {
     up_with(dir, None)
 }
 
+/// `up` without the lab chain (anvil is named where there is none, so `up` runs without one):
+/// for a test that needs the cluster to go quiet once its own load stops, which custody's
+/// checkpoint, moved through the log as blocks arrive, never lets it.
+pub fn up_without_chain(dir: &std::path::Path) -> Up {
+    start_up(dir, None, &[("OUTLAST_ANVIL", "/nonexistent/anvil")])
+}
+
 /// `up` with the topology file `topology` (the built-in one if `None`).
 pub fn up_with(dir: &std::path::Path, topology: Option<&std::path::Path>) -> Up {
+    start_up(dir, topology, &[])
+}
+
+fn start_up(dir: &std::path::Path, topology: Option<&std::path::Path>, env: &[(&str, &str)]) -> Up {
     let mut command = Command::new(env!("CARGO_BIN_EXE_outlast"));
-    command.args(["up", "--dir"]).arg(dir);
+    command.args(["up", "--dir"]).arg(dir).envs(env.iter().copied());
     if let Some(topology) = topology {
         command.arg("--topology").arg(topology);
     }
