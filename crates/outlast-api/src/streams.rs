@@ -38,6 +38,9 @@ pub const SUBSCRIPTIONS_MAX: usize = 1_024;
 pub const CLIENT_MESSAGE_BYTES_MAX: usize = 4_096;
 /// How long one send may block before the subscriber is dropped as too slow.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most closed candles one kline stream catches up with in one send (a burst of applied
+/// trades can open and close several one-second candles between two sends).
+pub const KLINES_CATCH_UP_MAX: usize = 120;
 /// Close code for a subscriber that fell behind (policy violation).
 pub const CLOSE_LAGGED: u16 = 1008;
 /// Close code for a gap in the node's own event feed (internal error).
@@ -469,23 +472,26 @@ impl Connection {
         Ok(())
     }
 
-    /// Each kline stream whose market traded: the candle it sent last once more, closed, if a
-    /// newer one has opened since; then the newest one.
+    /// Each kline stream whose market traded: from the candle it sent last on, every candle that
+    /// has closed since (that one once more, and any that opened and closed between two sends),
+    /// each with `x: true`, at most `KLINES_CATCH_UP_MAX`; then the newest, open.
     async fn send_klines(&mut self) -> Result<(), End> {
         for stream in std::mem::take(&mut self.klines_changed) {
             let Stream::Kline(market, interval) = stream else { continue };
+            let sent = self.klines_sent.get(&stream).copied();
             let candles = match self.api.reader.history().klines(market) {
-                Some(klines) => klines.query(interval, 0, None, None, 2),
+                Some(klines) => match sent {
+                    Some(sent) => klines.query(interval, 0, Some(sent), None, KLINES_CATCH_UP_MAX),
+                    None => klines.query(interval, 0, None, None, 1),
+                },
                 None => continue,
             };
-            let Some(newest) = candles.last() else { continue };
-            let sent = self.klines_sent.insert(stream, newest.open_ms);
+            let Some((newest, closed)) = candles.split_last() else { continue };
             let units = self.units(market);
-            if let (Some(sent), [closed, _]) = (sent, candles.as_slice()) {
-                if closed.open_ms == sent && sent != newest.open_ms {
-                    self.send_stream(stream, kline_json(&units, interval, closed, true)).await?;
-                }
+            for candle in closed {
+                self.send_stream(stream, kline_json(&units, interval, candle, true)).await?;
             }
+            self.klines_sent.insert(stream, newest.open_ms);
             self.send_stream(stream, kline_json(&units, interval, newest, false)).await?;
         }
         Ok(())

@@ -4,7 +4,9 @@
 //! A series holds candles with trades only (an interval without trades has none), the newest
 //! `KLINES_PER_SERIES_MAX` of them (Binance's largest `limit`); the minute's series holds a day
 //! for the 24-hour ticker. Another time zone is answered by folding a finer UTC series whose
-//! interval divides the offset (`Klines::query`), so its reach is that series' reach.
+//! interval divides the offset (`Klines::query`), so its reach is that series' reach: a candle
+//! whose beginning that series no longer holds is left out, never answered partial (a month at
+//! UTC+5:30, folded from half hours, is answered only while the month is under 20 days old).
 //!
 //! Must never: read a clock (a trade's engine time is the only time here).
 
@@ -257,13 +259,20 @@ impl Klines {
         limit: usize,
     ) -> Vec<Candle> {
         let source = source_of(interval, offset_ms);
+        let series = &self.series[source as usize];
         let mut candles: Vec<Candle> = Vec::new();
-        for candle in &self.series[source as usize] {
+        for candle in series {
             let open_ms = interval.open_ms(candle.open_ms, offset_ms);
             match candles.last_mut() {
                 Some(last) if last.open_ms == open_ms => last.fold(candle),
                 _ => candles.push(Candle { open_ms, ..candle.clone() }),
             }
+        }
+        // Folded from a finer series that has dropped older candles: the first folded candle
+        // may lack its beginning, and a partial candle is never answered as a whole one.
+        let full = series.len() == if source == Interval::M1 { MINUTE_KLINES_MAX } else { KLINES_PER_SERIES_MAX };
+        if source != interval && full && series.front().map(|c| c.open_ms) != candles.first().map(|c| c.open_ms) {
+            candles.remove(0);
         }
         let within = |c: &&Candle| start_ms.is_none_or(|s| c.open_ms >= s) && end_ms.is_none_or(|e| c.open_ms <= e);
         let chosen: Vec<&Candle> = candles.iter().filter(within).collect();
@@ -367,5 +376,35 @@ mod tests {
             east.iter().map(|c| (c.open_ms, c.close)).collect::<Vec<_>>(),
             [(day - 8 * HOUR_MS as u64, 100), (day + 16 * HOUR_MS as u64, 200)]
         );
+    }
+}
+
+#[cfg(test)]
+mod reach {
+    use super::*;
+
+    #[test]
+    fn a_candle_the_finer_series_no_longer_covers_from_its_beginning_is_left_out() {
+        let mut klines = Klines::default();
+        let half_hour = 30 * MINUTE_MS;
+        let day = 1_699_920_000_000u64;
+        // 1,100 half hours of trades: the half-hour series keeps the newest 1,000 (about 20.8 days).
+        for n in 0..1_100u64 {
+            klines.add(TradeTick {
+                id: n + 1,
+                price: 100,
+                qty: 1,
+                quote: 100,
+                taker_buys: true,
+                ts_ms: day + n * half_hour,
+            });
+        }
+        let zone = 5 * HOUR_MS + 30 * MINUTE_MS as i64;
+        let days = klines.query(Interval::D1, zone, None, None, 1_000);
+        let kept_from = klines.series[Interval::M30 as usize].front().unwrap().open_ms;
+        assert!(days.first().unwrap().open_ms >= kept_from, "the first day is whole");
+        assert!(days.iter().all(|d| d.count == 48 || d.open_ms == days.last().unwrap().open_ms), "whole days only");
+        // In UTC the daily series itself is whole: nothing is left out.
+        assert_eq!(klines.query(Interval::D1, 0, None, None, 1_000).iter().map(|d| d.count).sum::<u64>(), 1_100);
     }
 }

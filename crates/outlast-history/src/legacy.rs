@@ -4,8 +4,10 @@
 //! Layout 1 (before klines) kept one series of minute candles per market, without taker-buy
 //! volumes. It becomes today's layout with every interval from a minute up rebuilt by folding
 //! those minutes; the seconds' series starts empty and the taker-buy volumes of those candles
-//! are 0. A node that replayed its log instead has them: replicas answer alike again once the
-//! converted candles age out.
+//! are 0. Each node converts the snapshot it had, taken at its own index, and keeps a day of
+//! minutes from there: candles that opened before the upgrade can differ between nodes for as
+//! long as they are kept (a month's candle, a thousand months). Candles that open after every
+//! node has upgraded agree.
 //!
 //! Must never: be tried before the current layout (postcard carries no version: the current
 //! layout is the only one a fresh snapshot has).

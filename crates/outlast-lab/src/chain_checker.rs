@@ -8,7 +8,8 @@
 //!   transaction;
 //! - every token transfer the hot wallet made during the run is some CONFIRMED withdrawal's
 //!   transaction: a second transaction for a withdrawal (another nonce), or a payment for one
-//!   the ledger failed and refunded, is money gone twice;
+//!   the ledger failed and refunded, is money gone twice; nothing of the hot wallet's is still
+//!   pending, and its nonce on chain is the ledger's next one;
 //! - every transfer to a trader's deposit address on the canonical chain is credited exactly
 //!   once, with its amount, and nothing else is credited from the chain (a deposit a reorg took
 //!   away never is);
@@ -195,9 +196,20 @@ async fn credited_through_head(access: &Access, run: &ChainRun) -> Result<u64, S
 
 /// The ledger's checkpoint on `chain` (None if not set up, or unreadable).
 pub(crate) async fn checkpoint(access: &Access, chain: &str) -> Option<u64> {
+    chain_view(access, chain).await?["checkpointBlock"].as_u64()
+}
+
+/// The cluster's view of `chain` (None if unreadable).
+async fn chain_view(access: &Access, chain: &str) -> Option<Value> {
     let operator = access.operator_all(FailoverPolicy::default());
     let view = operator.call("GET", "/operator/v1/cluster", &[]).await.ok()?;
-    view["chains"].as_array()?.iter().find(|c| c["name"] == chain)?["checkpointBlock"].as_u64()
+    view["chains"].as_array()?.iter().find(|c| c["name"] == chain).cloned()
+}
+
+/// `address`'s transaction count at `tag` ("latest": mined; "pending": sent too).
+async fn nonce(rpc: &Rpc, address: Address, tag: &str) -> Result<u64, String> {
+    let count: U256 = rpc.call("eth_getTransactionCount", json!([address, tag])).await.map_err(|e| e.to_string())?;
+    u64::try_from(count).map_err(|_| format!("a nonce past u64: {count}"))
 }
 
 /// The token's transfers in `from..=to` with `topics` (after the event's own), from the devnet.
@@ -245,6 +257,31 @@ async fn reconcile_or_fail(
             checkpoint(access, &run.chain).await.ok_or("the ledger has no checkpoint on the chain")?
         }
     };
+    // Nothing of the hot wallet's may still be on its way to being mined (a second payment sent
+    // and not yet mined would pass every check below), and every nonce the ledger reserved is
+    // spent on chain, none beyond.
+    let started = Instant::now();
+    let (mined, pending) = loop {
+        let mined = nonce(&run.rpc, run.hot, "latest").await?;
+        let pending = nonce(&run.rpc, run.hot, "pending").await?;
+        if mined == pending || started.elapsed() > CREDIT_DEADLINE {
+            break (mined, pending);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    if mined != pending {
+        failures.add(
+            "nonce",
+            format!("the hot wallet still has transactions pending (nonce {mined} mined, {pending} sent)"),
+        );
+    }
+    let reserved = chain_view(access, &run.chain).await.and_then(|c| c["nextNonce"].as_u64());
+    if reserved != Some(mined) {
+        failures.add(
+            "nonce",
+            format!("the hot wallet's nonce on chain is {mined}; the ledger reserved up to {reserved:?}"),
+        );
+    }
     let head = run.rpc.block_number().await.map_err(|e| e.to_string())?;
 
     // Withdrawals: each confirmed one is its own mined payment, exactly as asked.
