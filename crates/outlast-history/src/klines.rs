@@ -161,8 +161,9 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-/// The date of day `days` since 1970-01-01: (year, month 1–12, day 1–31).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+/// The date of day `days` since 1970-01-01: (year, month 1–12, day 1–31), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;

@@ -20,5 +20,5 @@ mod records;
 
 pub use candles::{Candle, Ticker, MINUTE_MS};
 pub use history::{History, HistoryError, HistoryLimits};
-pub use klines::{Interval, Klines, TradeTick, KLINES_PER_SERIES_MAX, MINUTE_KLINES_MAX};
+pub use klines::{civil_from_days, Interval, Klines, TradeTick, KLINES_PER_SERIES_MAX, MINUTE_KLINES_MAX};
 pub use records::{AccountTrade, DepositRow, MarketTrade, OrderRecord, OrderType};
