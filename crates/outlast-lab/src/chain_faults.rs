@@ -12,7 +12,7 @@ use outlast_chain::B256;
 use outlast_client::FailoverPolicy;
 
 use crate::access::Access;
-use crate::chain::{LabChain, PROVIDERS};
+use crate::chain::LabChain;
 use crate::chaos::{incident, Fault};
 use crate::target::Target;
 
@@ -37,11 +37,6 @@ pub(crate) async fn provider_fault(
     tokio::time::sleep(fault.step.duration).await;
     chain.set_fault(label, ProxyFault::Pass)?;
     Ok((what, at))
-}
-
-/// The first provider, as chaos picks it for an outage.
-pub(crate) fn first_provider() -> &'static str {
-    PROVIDERS[0]
 }
 
 /// Replaces the newest `REORG_DEPTH` blocks with empty ones, again, for the step's duration:

@@ -385,10 +385,10 @@ async fn inject(
             let chain = cluster.chain().ok_or("a chain scenario needs the run's own lab chain")?;
             match step.scenario {
                 Scenario::RpcOutage => {
-                    faults::provider_fault(&chain, &fault, faults::first_provider(), ProxyFault::Down).await
+                    faults::provider_fault(&chain, &fault, crate::chain::PROVIDERS[0], ProxyFault::Down).await
                 }
                 Scenario::LyingUpstream => {
-                    faults::provider_fault(&chain, &fault, faults::first_provider(), ProxyFault::Lie).await
+                    faults::provider_fault(&chain, &fault, crate::chain::PROVIDERS[0], ProxyFault::Lie).await
                 }
                 Scenario::Reorg => faults::reorgs(cluster.access(), &chain, &fault).await,
                 Scenario::LeaderKillSign => faults::kill_leader_at(cluster, &chain, &fault, Moment::Signed).await,
