@@ -1,6 +1,7 @@
 """Stock CCXT (`ccxt.binance`, `ccxt.pro.binance`) against a local Outlast cluster.
 
-Runs the same trading and wallet cycle against one node, SIGKILLs that node (the leader, the
+Stock means the library as published, with its default options: only the URLs are rewritten
+to the node, with Binance's own paths. Runs the same trading and wallet cycle against one node, SIGKILLs that node (the leader, the
 hardest case), and runs the cycle again against another node. Also retries an order placed on
 the killed node through the survivor with the same client order id and checks it is the same
 order. Exits non-zero with the first failed assertion.
@@ -21,22 +22,21 @@ SYMBOL = "BTC/USDT"
 
 
 def client(cls, base_url, key, secret):
-    exchange = cls({
-        "apiKey": key,
-        "secret": secret,
-        "enableRateLimit": False,
-        "options": {
-            "fetchCurrencies": False,
-            "fetchMargins": False,
-            "fetchMarkets": {"types": ["spot"]},
-            "adjustForTimeDifference": False,
-        },
-    })
-    api = exchange.urls["api"]
-    for name, url in list(api.items()):
-        if isinstance(url, str) and url.startswith("https://api.binance.com"):
-            api[name] = base_url + url[len("https://api.binance.com"):]
-    api["ws"] = {"spot": base_url.replace("http://", "ws://") + "/stream"}
+    """A stock client with its default options; only its URLs point at the node, keeping
+    Binance's own paths (`/api/v3`, `/sapi/v1`, `/fapi/v1`, `/ws`)."""
+    exchange = cls({"apiKey": key, "secret": secret, "enableRateLimit": False})
+    ws_url = base_url.replace("http://", "ws://")
+
+    def rewrite(urls):
+        for name, url in list(urls.items()):
+            if isinstance(url, dict):
+                rewrite(url)
+            elif isinstance(url, str) and "://" in url:
+                scheme, rest = url.split("://", 1)
+                path = rest[rest.index("/"):] if "/" in rest else ""
+                urls[name] = (ws_url if scheme.startswith("ws") else base_url) + path
+
+    rewrite(exchange.urls["api"])
     return exchange
 
 
@@ -78,6 +78,11 @@ def cycle(cluster, node, keys, tag):
     sell = alice.create_order(SYMBOL, "limit", "sell", 0.01, price, {"newClientOrderId": f"sell-{tag}"})
     check(sell["status"] == "open" and sell["clientOrderId"] == f"sell-{tag}", "create_order (limit sell) rests")
 
+    ticker = alice.fetch_ticker(SYMBOL)
+    check(ticker["symbol"] == SYMBOL, "fetch_ticker answers")
+    tape = alice.fetch_trades(SYMBOL)
+    check(tag == 0 or len(tape) > 0, f"fetch_trades reads the tape ({len(tape)} trades)")
+
     book = alice.fetch_order_book(SYMBOL)
     check([price, 0.01] in [level[:2] for level in book["asks"]], "fetch_order_book shows the ask")
 
@@ -93,6 +98,14 @@ def cycle(cluster, node, keys, tag):
           "fetch_my_trades shows the maker's fill")
     check(any(t["order"] == buy["id"] and t["side"] == "buy" for t in bob.fetch_my_trades(SYMBOL)),
           "fetch_my_trades shows the taker's fill")
+
+    candles = alice.fetch_ohlcv(SYMBOL, "1m")
+    check(candles and candles[-1][4] == price and sum(c[5] for c in candles) >= 0.004,
+          f"fetch_ohlcv: the last minute closes at the trade's price ({candles[-1:]})")
+    hourly = alice.fetch_ohlcv(SYMBOL, "1h", limit=2)
+    check(hourly and hourly[-1][0] % 3_600_000 == 0, "fetch_ohlcv for another interval")
+    ticker = alice.fetch_ticker(SYMBOL)
+    check(ticker["last"] == price, f"fetch_ticker shows the last price ({ticker['last']})")
 
     canceled = alice.cancel_order(sell["id"], SYMBOL)
     check(canceled["status"] == "canceled" and canceled["filled"] == 0.004, "cancel_order cancels the rest")
@@ -160,6 +173,19 @@ async def watch(url, keys, price):
         await until(cross, lambda: watcher.watch_trades(SYMBOL),
                     lambda trades: any(t["amount"] == 0.02 and t["side"] == "buy" for t in trades),
                     "watch_trades sees a trade")
+        traded = []
+
+        def cross_at_new_price():
+            traded.append(price + next(step))
+            trader.create_order(SYMBOL, "limit", "sell", 0.02, traded[-1])
+            trader.create_order(SYMBOL, "limit", "buy", 0.02, traded[-1])
+
+        await until(cross_at_new_price, lambda: watcher.watch_ticker(SYMBOL),
+                    lambda ticker: ticker["last"] in traded,
+                    "watch_ticker sees the last price")
+        await until(cross_at_new_price, lambda: watcher.watch_ohlcv(SYMBOL, "1m"),
+                    lambda candles: candles and candles[-1][4] in traded,
+                    "watch_ohlcv sees the open candle close at a new price")
     finally:
         await watcher.close()
 

@@ -16,7 +16,7 @@ use crate::function::Function::{
     AccountReads, Cancels, DepositCredits, MarketData, OrderPlacement, WithdrawalRequests,
 };
 use crate::params::Params;
-use crate::{klines, operator, public, status, trading, user_stream, wallet};
+use crate::{absent, klines, operator, public, status, tickers, trading, user_stream, wallet};
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -35,12 +35,23 @@ pub static ENDPOINTS: &[Endpoint] = &[
     row(GET, "/api/v3/exchangeInfo", Fixed(20), Local, Some(MarketData), Public(public::exchange_info)),
     row(GET, "/api/v3/depth", Computed(depth_weight), Local, Some(MarketData), Public(public::depth)),
     row(GET, "/api/v3/trades", Fixed(25), Local, Some(MarketData), Public(public::trades)),
+    row(GET, "/api/v3/historicalTrades", Fixed(25), Local, Some(MarketData), Public(public::historical_trades)),
+    row(GET, "/api/v3/aggTrades", Fixed(4), Local, Some(MarketData), Public(public::agg_trades)),
     row(GET, "/api/v3/klines", Fixed(2), Local, Some(MarketData), Public(klines::klines)),
     row(GET, "/api/v3/uiKlines", Fixed(2), Local, Some(MarketData), Public(klines::ui_klines)),
     row(GET, "/api/v3/avgPrice", Fixed(2), Local, Some(MarketData), Public(klines::avg_price)),
     row(GET, "/api/v3/ticker/price", TICKER, Local, Some(MarketData), Public(public::ticker_price)),
     row(GET, "/api/v3/ticker/bookTicker", TICKER, Local, Some(MarketData), Public(public::book_ticker)),
-    row(GET, "/api/v3/ticker/24hr", PerSymbol { one: 2, all: 80 }, Local, Some(MarketData), Public(public::ticker_24h)),
+    row(GET, "/api/v3/ticker/24hr", Computed(day_weight), Local, Some(MarketData), Public(tickers::day)),
+    row(GET, "/api/v3/ticker", Computed(tickers::window_weight), Local, Some(MarketData), Public(tickers::rolling)),
+    row(
+        GET,
+        "/api/v3/ticker/tradingDay",
+        Computed(tickers::window_weight),
+        Local,
+        Some(MarketData),
+        Public(tickers::trading_day),
+    ),
     // Trading, for the signing key's account.
     row(POST, "/api/v3/order", Fixed(1), Logged, Some(OrderPlacement), Signed(trading::new_order)),
     row(GET, "/api/v3/order", Fixed(4), Linearizable, Some(AccountReads), Signed(trading::query_order)),
@@ -96,6 +107,14 @@ pub static ENDPOINTS: &[Endpoint] = &[
         Some(AccountReads),
         Signed(wallet::deposit_history),
     ),
+    row(GET, "/sapi/v1/capital/config/getall", Fixed(10), Linearizable, Some(AccountReads), Signed(wallet::coins)),
+    // Features Binance has and this exchange does not: valid, empty answers (see `absent`).
+    // Binance asks only for a key here, but libraries sign every `/sapi` call; signed is the
+    // stricter of the two and what they send.
+    row(GET, "/sapi/v1/margin/allPairs", Fixed(1), Linearizable, None, Signed(absent::margin_pairs)),
+    row(GET, "/sapi/v1/margin/isolated/allPairs", Fixed(10), Linearizable, None, Signed(absent::margin_pairs)),
+    row(GET, "/fapi/v1/exchangeInfo", Fixed(1), Local, None, Public(absent::futures_exchange_info)),
+    row(GET, "/dapi/v1/exchangeInfo", Fixed(1), Local, None, Public(absent::futures_exchange_info)),
     // The operator.
     row(POST, "/operator/v1/assets", Free, Logged, None, Operator(operator::create_asset)),
     row(POST, "/operator/v1/markets", Free, Logged, None, Operator(operator::create_market)),
@@ -137,6 +156,17 @@ pub fn route(method: &Method, path: &str) -> Option<&'static Endpoint> {
 }
 
 /// Binance's depth weight, by the `limit` asked for (100 if absent or unreadable).
+/// Binance's `ticker/24hr` weight: 2 for a symbol, 80 for all, by count for `symbols`
+/// (2 up to 20, 40 up to 100).
+fn day_weight(params: &Params) -> u32 {
+    match (params.peek("symbol"), params.peek("symbols")) {
+        (Some(_), _) => 2,
+        (None, Some(_)) if public::symbol_count(params) <= 20 => 2,
+        (None, Some(_)) => 40,
+        (None, None) => 80,
+    }
+}
+
 fn depth_weight(params: &Params) -> u32 {
     match params.peek("limit").and_then(|limit| limit.parse::<u32>().ok()).unwrap_or(100) {
         0..=100 => 5,
@@ -219,6 +249,14 @@ mod tests {
         assert_eq!(credential(PUT, "/api/v3/userDataStream"), "key");
         assert_eq!(credential(DELETE, "/api/v3/openOrders"), "signed");
         assert_eq!(credential(GET, "/operator/v1/audit"), "operator");
+        assert_eq!(credential(GET, "/sapi/v1/margin/allPairs"), "signed");
+        assert_eq!(credential(GET, "/sapi/v1/capital/config/getall"), "signed");
+        let symbols = |n: usize| format!("symbols=[{}]", vec!["\"A\""; n].join(","));
+        assert_eq!(weight(GET, "/api/v3/ticker", "symbol=BTCUSDT"), Some(4));
+        assert_eq!(weight(GET, "/api/v3/ticker", &symbols(3)), Some(12));
+        assert_eq!(weight(GET, "/api/v3/ticker/tradingDay", &symbols(60)), Some(200));
+        assert_eq!(weight(GET, "/api/v3/ticker/24hr", &symbols(20)), Some(2));
+        assert_eq!(weight(GET, "/api/v3/ticker/24hr", &symbols(21)), Some(40));
         assert!(route(&PUT, "/api/v3/order").is_none(), "a known path with another method is not found");
         assert!(route(&GET, "/api/v3/order/").is_none(), "paths are exact");
     }

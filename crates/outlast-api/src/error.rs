@@ -128,6 +128,15 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1128, format!("Combination of optional parameters invalid: {why}."))
     }
 
+    /// -1127: a `startTime`..`endTime` span longer than the endpoint allows.
+    pub fn span_too_long(hours_max: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            -1127,
+            format!("More than {hours_max} hours between startTime and endTime."),
+        )
+    }
+
     /// -1121: unknown symbol.
     pub fn bad_symbol() -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")

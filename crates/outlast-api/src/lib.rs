@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+mod absent;
 mod api;
 pub mod auth;
 mod chains;
@@ -30,6 +31,7 @@ mod rpc;
 mod rpc_ws;
 mod status;
 mod streams;
+pub(crate) mod tickers;
 mod trading;
 mod user_stream;
 mod wallet;

@@ -1,7 +1,9 @@
-//! Market data: ping, time, exchangeInfo, depth, trades and tickers, from this node's applied
+//! Market data: ping, time, exchangeInfo, depth, the trade tape (`trades`, `historicalTrades`,
+//! `aggTrades`) and the price and book tickers, from this node's applied
 //! state (followers answer too; they may be a few milliseconds behind the leader).
 
 use outlast_engine::{Engine, MarketStatus};
+use outlast_history::MarketTrade;
 use serde_json::{json, Value};
 
 use crate::api::{now_ms, Shared};
@@ -35,7 +37,16 @@ pub(crate) fn depth<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
 }
 
 pub(crate) fn trades<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
-    answered(trades_json(api, &api.reader.read(), params)?)
+    answered(trades_json(api, &api.reader.read(), params, false)?)
+}
+
+/// `historicalTrades`: the kept tape from `fromId` (no key needed, as at Binance today).
+pub(crate) fn historical_trades<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    answered(trades_json(api, &api.reader.read(), params, true)?)
+}
+
+pub(crate) fn agg_trades<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
+    answered(agg_trades_json(api, &api.reader.read(), params)?)
 }
 
 pub(crate) fn ticker_price<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
@@ -46,10 +57,6 @@ pub(crate) fn book_ticker<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
     answered(tickers(api, &api.reader.read(), Ticker::Book, params)?)
 }
 
-pub(crate) fn ticker_24h<'a>(api: &'a Shared, params: &Params) -> Decoded<'a> {
-    answered(tickers(api, &api.reader.read(), Ticker::Day, params)?)
-}
-
 /// Which ticker a request asks for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ticker {
@@ -57,8 +64,6 @@ enum Ticker {
     Price,
     /// `/ticker/bookTicker`: the best bid and ask.
     Book,
-    /// `/ticker/24hr`: the rolling day's statistics.
-    Day,
 }
 
 /// Parses Binance's `symbols=["A","B"]` list.
@@ -72,8 +77,17 @@ fn symbol_list(text: &str) -> Result<Vec<String>, ApiError> {
     Ok(symbols)
 }
 
+/// How many markets a request names, for its weight (peeked: weight is charged before the
+/// parameters are decoded; an unparsable list counts as one).
+pub(crate) fn symbol_count(params: &Params) -> u32 {
+    match params.peek("symbols") {
+        Some(list) => symbol_list(list).map_or(1, |s| s.len() as u32),
+        None => 1,
+    }
+}
+
 /// The markets a request names: `symbol`, `symbols`, or all of them.
-fn selected(engine: &Engine, params: &Params) -> Result<(Vec<Units>, bool), ApiError> {
+pub(crate) fn selected(engine: &Engine, params: &Params) -> Result<(Vec<Units>, bool), ApiError> {
     match (params.get("symbol"), params.get("symbols")) {
         (Some(_), Some(_)) => Err(ApiError::mandatory("symbol")),
         (Some(symbol), None) => Ok((vec![Units::of(engine, symbol)?], true)),
@@ -181,38 +195,93 @@ fn depth_json(engine: &Engine, params: &Params) -> Reply {
     }))
 }
 
-fn trades_json(api: &Shared, engine: &Engine, params: &Params) -> Reply {
+/// The kept tape of `units`' market (the newest `HistoryLimits::trades_per_market_max`),
+/// oldest first.
+fn tape<'h>(history: &'h outlast_history::History, units: &Units) -> Vec<&'h MarketTrade> {
+    history.market_trades(units.id).collect()
+}
+
+/// The first `limit` trades from id `from`, or the newest `limit`. A `from` older than the
+/// kept tape starts at its oldest trade: the ids show the gap.
+fn window<'t>(tape: &'t [&'t MarketTrade], from: Option<u64>, limit: usize) -> &'t [&'t MarketTrade] {
+    match from {
+        Some(from) => {
+            let start = tape.partition_point(|t| t.id < from);
+            &tape[start..tape.len().min(start + limit)]
+        }
+        None => &tape[tape.len().saturating_sub(limit)..],
+    }
+}
+
+fn trade_row(units: &Units, t: &MarketTrade) -> Value {
+    json!({
+        "id": t.id,
+        "price": units.price(t.price),
+        "qty": units.qty(t.qty),
+        "quoteQty": units.price(t.quote_qty),
+        "time": t.ts_ms,
+        "isBuyerMaker": t.buyer_is_maker,
+        "isBestMatch": true,
+    })
+}
+
+fn trades_json(api: &Shared, engine: &Engine, params: &Params, from_id: bool) -> Reply {
     let units = Units::of(engine, params.required("symbol")?)?;
     let limit = limit(params, 500, TRADES_LIMIT_MAX)?;
+    let from = if from_id { params.u64("fromId")? } else { None };
     let history = api.reader.history();
-    let all: Vec<_> = history.market_trades(units.id).collect();
-    let rows = all[all.len().saturating_sub(limit)..]
-        .iter()
-        .map(|t| {
-            json!({
-                "id": t.id,
-                "price": units.price(t.price),
-                "qty": units.qty(t.qty),
-                "quoteQty": units.price(t.quote_qty),
-                "time": t.ts_ms,
-                "isBuyerMaker": t.buyer_is_maker,
-                "isBestMatch": true,
-            })
+    let tape = tape(&history, &units);
+    Ok(Value::Array(window(&tape, from, limit).iter().map(|t| trade_row(&units, t)).collect()))
+}
+
+/// Longest `startTime`..`endTime` span of one `aggTrades` request, in ms (Binance: an hour).
+pub const AGG_TRADES_SPAN_MS_MAX: u64 = 3_600_000;
+
+/// `aggTrades`: each trade is its own aggregate here (aggregate id = trade id, first = last),
+/// a valid reading of Binance's rule: aggregating is an optimisation of the tape, not its
+/// meaning.
+fn agg_trades_json(api: &Shared, engine: &Engine, params: &Params) -> Reply {
+    let units = Units::of(engine, params.required("symbol")?)?;
+    let limit = limit(params, 500, TRADES_LIMIT_MAX)?;
+    let from = params.u64("fromId")?;
+    let (start_ms, end_ms) = (params.u64("startTime")?, params.u64("endTime")?);
+    if from.is_some() && (start_ms.is_some() || end_ms.is_some()) {
+        return Err(ApiError::bad_combination("fromId cannot be sent with startTime or endTime"));
+    }
+    if let (Some(start), Some(end)) = (start_ms, end_ms) {
+        if start > end {
+            return Err(ApiError::bad_combination("startTime is after endTime"));
+        }
+        if end - start > AGG_TRADES_SPAN_MS_MAX {
+            return Err(ApiError::span_too_long(AGG_TRADES_SPAN_MS_MAX / 3_600_000));
+        }
+    }
+    let history = api.reader.history();
+    let tape = tape(&history, &units);
+    let chosen: Vec<&MarketTrade> = match (start_ms, end_ms) {
+        (None, None) => window(&tape, from, limit).to_vec(),
+        _ => {
+            let within =
+                |t: &&&MarketTrade| start_ms.is_none_or(|s| t.ts_ms >= s) && end_ms.is_none_or(|e| t.ts_ms <= e);
+            let all: Vec<&MarketTrade> = tape.iter().filter(within).copied().collect();
+            match start_ms {
+                Some(_) => all.into_iter().take(limit).collect(),
+                None => all[all.len().saturating_sub(limit)..].to_vec(),
+            }
+        }
+    };
+    let rows = chosen.iter().map(|t| {
+        json!({
+            "a": t.id, "p": units.price(t.price), "q": units.qty(t.qty), "f": t.id, "l": t.id,
+            "T": t.ts_ms, "m": t.buyer_is_maker, "M": true,
         })
-        .collect();
-    Ok(Value::Array(rows))
+    });
+    Ok(Value::Array(rows.collect()))
 }
 
 fn tickers(api: &Shared, engine: &Engine, ticker: Ticker, params: &Params) -> Reply {
     let (markets, single) = selected(engine, params)?;
-    if ticker == Ticker::Day {
-        match params.get("type") {
-            None | Some("FULL") | Some("MINI") => {}
-            Some(_) => return Err(ApiError::mandatory("type")),
-        }
-    }
     let history = api.reader.history();
-    let now = now_ms();
     let rows: Vec<Value> = markets
         .iter()
         .map(|units| {
@@ -228,42 +297,6 @@ fn tickers(api: &Shared, engine: &Engine, ticker: Ticker, params: &Params) -> Re
                     "bidPrice": units.price(bid.0), "bidQty": units.qty(bid.1),
                     "askPrice": units.price(ask.0), "askQty": units.qty(ask.1),
                 }),
-                Ticker::Day => {
-                    let t = history.ticker(units.id, now);
-                    let change = i128::from(t.last) - i128::from(t.open);
-                    // Statistics, not money: basis points of the open, shown with 3 decimals.
-                    let change_milli_pct = if t.open == 0 { 0 } else { change * 100_000 / i128::from(t.open) };
-                    let weighted = if t.volume == 0 {
-                        0
-                    } else {
-                        let scale = 10u128.pow(u32::from(units.base_decimals));
-                        (u128::from(t.quote_volume) * scale / u128::from(t.volume)).min(u128::from(u64::MAX)) as u64
-                    };
-                    let sign = if change < 0 { "-" } else { "" };
-                    let abs_change = change.unsigned_abs().min(u128::from(u64::MAX)) as u64;
-                    let pct = change_milli_pct.unsigned_abs();
-                    json!({
-                        "symbol": units.symbol,
-                        "priceChange": format!("{sign}{}", units.price(abs_change)),
-                        "priceChangePercent": format!("{sign}{}.{:03}", pct / 1000, pct % 1000),
-                        "weightedAvgPrice": units.price(weighted),
-                        "prevClosePrice": units.price(t.open),
-                        "lastPrice": units.price(t.last),
-                        "lastQty": units.qty(history.market_trades(units.id).last().map_or(0, |x| x.qty)),
-                        "bidPrice": units.price(bid.0), "bidQty": units.qty(bid.1),
-                        "askPrice": units.price(ask.0), "askQty": units.qty(ask.1),
-                        "openPrice": units.price(t.open),
-                        "highPrice": units.price(t.high),
-                        "lowPrice": units.price(t.low),
-                        "volume": units.qty(t.volume),
-                        "quoteVolume": units.price(t.quote_volume),
-                        "openTime": t.open_ms,
-                        "closeTime": now,
-                        "firstId": if t.count == 0 { -1 } else { t.first_trade as i64 },
-                        "lastId": if t.count == 0 { -1 } else { t.last_trade as i64 },
-                        "count": t.count,
-                    })
-                }
             }
         })
         .collect();

@@ -1,6 +1,7 @@
-//! WebSocket streams: market data (`<symbol>@trade`, `@depth`, `@depth@100ms`, `@bookTicker`,
-//! `@kline_<interval>`) on `/ws/<stream>` and `/stream?streams=a/b`, and the user data stream
-//! on `/ws/<listenKey>`.
+//! WebSocket streams: market data (`<symbol>@trade`, `@aggTrade`, `@depth`, `@depth@100ms`,
+//! `@depth<5|10|20>[@100ms]`, `@bookTicker`, `@kline_<interval>`, `@ticker`, `@miniTicker`,
+//! `!ticker@arr`, `!miniTicker@arr`) on `/ws`, `/ws/<stream>` and `/stream?streams=a/b`, and
+//! the user data stream on `/ws/<listenKey>`.
 //!
 //! Every node serves them from its own applied state, followers included. Each connection reads
 //! the node's event feed; depth diffs are merged per interval and keep Binance's numbering —
@@ -45,6 +46,9 @@ pub const KLINES_CATCH_UP_MAX: usize = 120;
 pub const CLOSE_LAGGED: u16 = 1008;
 /// Close code for a gap in the node's own event feed (internal error).
 pub const CLOSE_GAP: u16 = 1011;
+/// Messages (requests and pings) a client may send per second (Binance: 5); past it the
+/// connection is closed, as Binance does.
+pub const CLIENT_MESSAGES_PER_SECOND_MAX: u32 = 5;
 const TICK: Duration = Duration::from_millis(100);
 const PING_EVERY_TICKS: u32 = 200;
 
@@ -57,10 +61,49 @@ enum Stream {
     BookTicker(MarketId),
     /// The newest candle of an interval, each second it changed (a closed one once more, `x`).
     Kline(MarketId, Interval),
+    /// Each trade as its own aggregate (see `public::agg_trades_json`).
+    AggTrade(MarketId),
+    /// The top 5, 10 or 20 levels of the book, each 10 or 1 ticks in which the book changed.
+    PartialDepth(MarketId, u16, u32),
+    /// The rolling 24-hour statistics, each second they may have changed.
+    Ticker(MarketId),
+    /// Their short form.
+    MiniTicker(MarketId),
+    /// `!ticker@arr`: the statistics of every market that changed, each second.
+    AllTickers,
+    /// `!miniTicker@arr`.
+    AllMiniTickers,
+}
+
+impl Stream {
+    /// The market it is about (none for the all-market arrays).
+    fn market(self) -> Option<MarketId> {
+        match self {
+            Stream::Trade(m)
+            | Stream::Depth(m, _)
+            | Stream::BookTicker(m)
+            | Stream::Kline(m, _)
+            | Stream::AggTrade(m)
+            | Stream::PartialDepth(m, _, _)
+            | Stream::Ticker(m)
+            | Stream::MiniTicker(m) => Some(m),
+            Stream::AllTickers | Stream::AllMiniTickers => None,
+        }
+    }
+
+    /// Sent on the 1-second tick when something changed, and once on subscribing.
+    fn per_second(self) -> bool {
+        matches!(self, Stream::Ticker(_) | Stream::MiniTicker(_) | Stream::AllTickers | Stream::AllMiniTickers)
+    }
 }
 
 /// Parses a stream name such as `btcusdt@depth@100ms`.
 fn parse_stream(engine: &Engine, name: &str) -> Option<Stream> {
+    match name {
+        "!ticker@arr" => return Some(Stream::AllTickers),
+        "!miniTicker@arr" => return Some(Stream::AllMiniTickers),
+        _ => {}
+    }
     let (symbol, kind) = name.split_once('@')?;
     if symbol.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
@@ -71,7 +114,25 @@ fn parse_stream(engine: &Engine, name: &str) -> Option<Stream> {
         "depth" | "depth@1000ms" => Some(Stream::Depth(market, 10)),
         "depth@100ms" => Some(Stream::Depth(market, 1)),
         "bookTicker" => Some(Stream::BookTicker(market)),
-        kind => Some(Stream::Kline(market, Interval::parse(kind.strip_prefix("kline_")?)?)),
+        "aggTrade" => Some(Stream::AggTrade(market)),
+        "ticker" => Some(Stream::Ticker(market)),
+        "miniTicker" => Some(Stream::MiniTicker(market)),
+        kind if kind.starts_with("kline_") => Some(Stream::Kline(market, Interval::parse(&kind["kline_".len()..])?)),
+        kind => {
+            let (levels, speed) = kind.strip_prefix("depth")?.split_once('@').unwrap_or((&kind["depth".len()..], ""));
+            let levels = match levels {
+                "5" => 5,
+                "10" => 10,
+                "20" => 20,
+                _ => return None,
+            };
+            let every = match speed {
+                "" | "1000ms" => 10,
+                "100ms" => 1,
+                _ => return None,
+            };
+            Some(Stream::PartialDepth(market, levels, every))
+        }
     }
 }
 
@@ -83,10 +144,17 @@ fn stream_name(engine: &Engine, stream: Stream) -> String {
         Stream::Depth(m, _) => format!("{}@depth@100ms", symbol(m)),
         Stream::BookTicker(m) => format!("{}@bookTicker", symbol(m)),
         Stream::Kline(m, interval) => format!("{}@kline_{}", symbol(m), interval.name()),
+        Stream::AggTrade(m) => format!("{}@aggTrade", symbol(m)),
+        Stream::PartialDepth(m, levels, 10) => format!("{}@depth{levels}", symbol(m)),
+        Stream::PartialDepth(m, levels, _) => format!("{}@depth{levels}@100ms", symbol(m)),
+        Stream::Ticker(m) => format!("{}@ticker", symbol(m)),
+        Stream::MiniTicker(m) => format!("{}@miniTicker", symbol(m)),
+        Stream::AllTickers => "!ticker@arr".to_string(),
+        Stream::AllMiniTickers => "!miniTicker@arr".to_string(),
     }
 }
 
-/// `/ws/<stream or listenKey>`.
+/// `/ws/<stream or listenKey>`, or `/ws/<anything else>` for a bare connection.
 pub async fn ws_path(
     State(api): State<Shared>,
     Path(name): Path<String>,
@@ -98,10 +166,12 @@ pub async fn ws_path(
         Ok(upgrade) => upgrade,
         Err(rejection) => return not_websocket(rejection),
     };
+    if !name.contains('@') && !outlast_engine::api_key_valid(&name) {
+        // Not a stream and not shaped like a listen key: a bare connection that subscribes by
+        // message, as Binance accepts (ccxt.pro numbers its connections `/ws/0`, `/ws/1`, …).
+        return accept(api, upgrade, slot, Vec::new(), false, None);
+    }
     if !name.contains('@') {
-        if !outlast_engine::api_key_valid(&name) {
-            return ApiError::bad_listen_key().into_response();
-        }
         // A user stream starts from a state that has every write acknowledged before it was
         // asked for, like an account read: the events it sends continue from there (and a key
         // opened through another node a moment ago is known here).
@@ -195,7 +265,7 @@ fn accept(
         let _slot = slot;
         api.metrics.ws_open.fetch_add(1, Ordering::Relaxed);
         let mut connection = Connection::new(api.clone(), socket, combined, user);
-        connection.subs.extend(streams);
+        connection.subscribe(streams);
         connection.run(feed).await;
         api.metrics.ws_open.fetch_sub(1, Ordering::Relaxed);
     })
@@ -223,6 +293,14 @@ struct Connection {
     klines_changed: BTreeSet<Stream>,
     /// Per kline stream, the open time of the candle it sent last.
     klines_sent: BTreeMap<Stream, u64>,
+    /// Ticker and partial-depth streams with something to send at their next interval.
+    due: BTreeSet<Stream>,
+    /// Markets whose statistics may have changed since the all-market arrays were last sent.
+    markets_changed: BTreeSet<MarketId>,
+    /// The second (since the connection opened) the client's messages are counted in, and
+    /// how many it sent in it.
+    messages: (u64, u32),
+    opened: tokio::time::Instant,
 }
 
 /// Why a connection ends.
@@ -246,7 +324,49 @@ impl Connection {
             units: BTreeMap::new(),
             klines_changed: BTreeSet::new(),
             klines_sent: BTreeMap::new(),
+            due: BTreeSet::new(),
+            markets_changed: BTreeSet::new(),
+            messages: (0, 0),
+            opened: tokio::time::Instant::now(),
         }
+    }
+
+    /// Adds streams; each sends its first message at its next interval (a candle, a ticker,
+    /// the top of the book), so a new subscriber needs no trade to see the current state.
+    fn subscribe(&mut self, streams: Vec<Stream>) {
+        for stream in streams {
+            match stream {
+                Stream::Kline(..) => {
+                    self.klines_changed.insert(stream);
+                }
+                Stream::AllTickers | Stream::AllMiniTickers => {
+                    let markets = self.api.reader.read().markets().len() as MarketId;
+                    self.markets_changed.extend(0..markets);
+                    self.due.insert(stream);
+                }
+                Stream::PartialDepth(..) | Stream::Ticker(_) | Stream::MiniTicker(_) => {
+                    self.due.insert(stream);
+                }
+                Stream::Trade(_) | Stream::Depth(..) | Stream::BookTicker(_) | Stream::AggTrade(_) => {}
+            }
+            self.subs.insert(stream);
+        }
+    }
+
+    /// Counts a client message; past `CLIENT_MESSAGES_PER_SECOND_MAX` in a second, the end.
+    fn count_message(&mut self) -> Result<(), End> {
+        let second = self.opened.elapsed().as_secs();
+        if self.messages.0 != second {
+            self.messages = (second, 0);
+        }
+        self.messages.1 += 1;
+        if self.messages.1 > CLIENT_MESSAGES_PER_SECOND_MAX {
+            return Err(End::Close(
+                CLOSE_LAGGED,
+                format!("too many messages: at most {CLIENT_MESSAGES_PER_SECOND_MAX} a second"),
+            ));
+        }
+        Ok(())
     }
 
     async fn run(
@@ -317,9 +437,12 @@ impl Connection {
         let text = match message {
             Message::Text(text) => text,
             Message::Close(_) => return Err(End::Gone),
-            // Pings are answered by the WebSocket layer; pongs and binary need nothing.
+            // Answered by the WebSocket layer, but counted.
+            Message::Ping(_) => return self.count_message(),
+            // Pongs answer our pings; binary needs nothing.
             _ => return Ok(()),
         };
+        self.count_message()?;
         let request: Value = match serde_json::from_str(text.as_str()) {
             Ok(value) => value,
             Err(_) => {
@@ -344,13 +467,14 @@ impl Connection {
                     if self.subs.len() + streams.len() > SUBSCRIPTIONS_MAX {
                         return self.send(error("Invalid request: too many subscriptions")).await;
                     }
-                    self.subs.extend(streams);
+                    self.subscribe(streams);
                 } else {
                     for stream in streams {
                         self.subs.remove(&stream);
                         self.pending.remove(&stream);
                         self.klines_changed.remove(&stream);
                         self.klines_sent.remove(&stream);
+                        self.due.remove(&stream);
                     }
                 }
                 self.send(json!({ "result": Value::Null, "id": id })).await
@@ -387,8 +511,10 @@ impl Connection {
             });
             self.send_stream(stream, data).await?;
         }
+        self.send_partial_depths(ticks).await?;
         if ticks % 10 == 0 {
             self.send_klines().await?;
+            self.send_tickers().await?;
             if let Some(user) = &self.user {
                 let engine = self.api.reader.read();
                 let live = engine.listen_key_live(&user.listen_key, crate::api::now_ms());
@@ -423,6 +549,24 @@ impl Connection {
                 let last = Stream::Kline(trade.market, Interval::ALL[Interval::ALL.len() - 1]);
                 let changed: Vec<Stream> = self.subs.range(first..=last).copied().collect();
                 self.klines_changed.extend(changed);
+                self.statistics_changed(trade.market);
+                if self.subs.contains(&Stream::AggTrade(trade.market)) {
+                    let units = self.units(trade.market);
+                    let data = json!({
+                        "e": "aggTrade", "E": trade.ts_ms, "s": units.symbol, "a": trade.trade,
+                        "p": units.price(trade.price), "q": units.qty(trade.qty), "f": trade.trade, "l": trade.trade,
+                        "T": trade.ts_ms, "m": trade.taker_side == Side::Sell, "M": true,
+                    });
+                    self.send_stream(Stream::AggTrade(trade.market), data).await?;
+                }
+            }
+            if let EventKind::Depth(delta) = &event.kind {
+                // The top of the book is part of the full ticker.
+                self.statistics_changed(delta.market);
+                let partial =
+                    Stream::PartialDepth(delta.market, 0, 0)..=Stream::PartialDepth(delta.market, u16::MAX, u32::MAX);
+                let changed: Vec<Stream> = self.subs.range(partial).copied().collect();
+                self.due.extend(changed);
             }
             match &event.kind {
                 EventKind::Trade(trade) if self.subs.contains(&Stream::Trade(trade.market)) => {
@@ -468,6 +612,78 @@ impl Connection {
         }
         if self.user.is_some() {
             self.user_events(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks `market`'s ticker streams, and the all-market arrays, as due.
+    fn statistics_changed(&mut self, market: MarketId) {
+        for stream in [Stream::Ticker(market), Stream::MiniTicker(market), Stream::AllTickers, Stream::AllMiniTickers] {
+            if self.subs.contains(&stream) {
+                self.due.insert(stream);
+                if stream.market().is_none() {
+                    self.markets_changed.insert(market);
+                }
+            }
+        }
+    }
+
+    /// The partial-depth streams due at this tick: the top levels, with the update id they
+    /// are as of.
+    async fn send_partial_depths(&mut self, ticks: u32) -> Result<(), End> {
+        let due: Vec<Stream> = self
+            .due
+            .iter()
+            .copied()
+            .filter(|s| matches!(s, Stream::PartialDepth(_, _, every) if ticks % every == 0))
+            .collect();
+        for stream in due {
+            self.due.remove(&stream);
+            let Stream::PartialDepth(market, levels, _) = stream else { continue };
+            let units = self.units(market);
+            let view =
+                self.api.reader.read().depth(market, usize::from(levels)).expect("a subscribed market has a book");
+            let side = |levels: &[(u64, u64)]| -> Value {
+                Value::Array(levels.iter().map(|&(p, q)| json!([units.price(p), units.qty(q)])).collect())
+            };
+            let data =
+                json!({ "lastUpdateId": view.last_update_id, "bids": side(&view.bids), "asks": side(&view.asks) });
+            self.send_stream(stream, data).await?;
+        }
+        Ok(())
+    }
+
+    /// The ticker streams and all-market arrays due this second.
+    async fn send_tickers(&mut self) -> Result<(), End> {
+        let due: Vec<Stream> = self.due.iter().copied().filter(|s| s.per_second()).collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let since = now.saturating_sub(24 * 3_600_000);
+        let changed: Vec<MarketId> = std::mem::take(&mut self.markets_changed).into_iter().collect();
+        for stream in due {
+            self.due.remove(&stream);
+            let markets = match stream.market() {
+                Some(market) => vec![market],
+                None => changed.clone(),
+            };
+            let full = matches!(stream, Stream::Ticker(_) | Stream::AllTickers);
+            let messages: Vec<Value> = {
+                let engine = self.api.reader.read();
+                let history = self.api.reader.history();
+                let stats = |m| crate::tickers::Stats::of(&engine, &history, Units::by_id(&engine, m), since, now);
+                markets.iter().map(|&m| stats(m).stream(full)).collect()
+            };
+            match stream.market() {
+                Some(_) => {
+                    for message in messages {
+                        self.send_stream(stream, message).await?;
+                    }
+                }
+                None if messages.is_empty() => {}
+                None => self.send_stream(stream, Value::Array(messages)).await?,
+            }
         }
         Ok(())
     }

@@ -151,7 +151,7 @@ fn withdrawals_of(api: &Shared, caller: &Caller, f: Filter, by_id: Option<Client
                 "address": w.address,
                 "txId": w.chain_tx.clone().unwrap_or_default(),
                 "applyTime": utc_text(w.requested_ms),
-                "network": asset.symbol,
+                "network": network_of(api, &asset.symbol).0,
                 "transferType": 0,
                 "withdrawOrderId": w.request_id.as_str(),
                 "info": "",
@@ -187,7 +187,7 @@ fn deposits_of(api: &Shared, caller: &Caller, f: Filter, tx: Option<String>) -> 
                 "id": d.id.to_string(),
                 "amount": decimal::format(d.amount, asset.decimals),
                 "coin": asset.symbol,
-                "network": asset.symbol,
+                "network": network_of(api, &asset.symbol).0,
                 "status": 1,
                 "address": "",
                 "addressTag": "",
@@ -203,4 +203,62 @@ fn deposits_of(api: &Shared, caller: &Caller, f: Filter, tx: Option<String>) -> 
         .collect();
     rows.reverse();
     Ok(Value::Array(rows.into_iter().skip(f.offset).take(f.limit).collect()))
+}
+
+/// The network a coin moves on here: the followed chain that carries it, or, for a coin the
+/// operator pays and credits by hand, its own symbol.
+fn network_of(api: &Shared, symbol: &str) -> (String, Option<u64>) {
+    let chains = api.chains.get().map(Vec::as_slice).unwrap_or_default();
+    match chains.iter().find(|c| c.config.assets.iter().any(|a| a.symbol == symbol)) {
+        Some(chain) => (chain.config.name.clone(), Some(chain.config.confirmations)),
+        None => (symbol.to_string(), None),
+    }
+}
+
+/// `/sapi/v1/capital/config/getall`: every coin with the caller's balance and its network, as
+/// libraries read it on start. A coin on a followed chain deposits to a derived address; any
+/// other coin is credited by the operator, so it lists no network and does not take deposits.
+/// The withdrawal bounds are the engine's: one minor unit up to the coin's daily limit.
+pub(crate) fn coins<'a>(api: &'a Shared, caller: &'a Caller, _params: &Params) -> Decoded<'a> {
+    then(async move {
+        let engine = api.reader.read();
+        let rows: Vec<Value> = engine
+            .assets()
+            .iter()
+            .enumerate()
+            .map(|(id, asset)| {
+                let id = id as u32;
+                let units = |amount: u64| decimal::format(amount, asset.decimals);
+                let balance = engine.balance(caller.account, id).unwrap_or_default();
+                let (network, confirmations) = network_of(api, &asset.symbol);
+                let policy = engine.controls().policies.get(&id).copied().unwrap_or_default();
+                let withdraw_max = policy.account_daily_max.unwrap_or(u64::MAX);
+                let paused = engine.withdrawals_paused(id);
+                let networks: Vec<Value> = confirmations
+                    .map(|confirmations| {
+                        json!({
+                            "network": network, "coin": asset.symbol, "name": network, "isDefault": true,
+                            "depositEnable": true, "withdrawEnable": !paused,
+                            "depositDesc": "", "withdrawDesc": "", "specialTips": "", "specialWithdrawTips": "",
+                            "resetAddressStatus": false, "addressRegex": "^(0x)[0-9A-Fa-f]{40}$", "addressRule": "",
+                            "memoRegex": "", "withdrawFee": units(0), "withdrawMin": units(1),
+                            "withdrawMax": units(withdraw_max), "withdrawIntegerMultiple": units(1),
+                            "minConfirm": confirmations, "unLockConfirm": confirmations, "sameAddress": false,
+                            "estimatedArrivalTime": 1, "busy": false, "contractAddressUrl": "", "contractAddress": "",
+                        })
+                    })
+                    .into_iter()
+                    .collect();
+                json!({
+                    "coin": asset.symbol, "name": asset.symbol,
+                    "depositAllEnable": confirmations.is_some(), "withdrawAllEnable": !paused,
+                    "free": units(balance.available), "locked": units(balance.locked),
+                    "freeze": units(0), "withdrawing": units(0), "ipoing": units(0), "ipoable": units(0),
+                    "storage": units(0), "isLegalMoney": false, "trading": true,
+                    "networkList": networks,
+                })
+            })
+            .collect();
+        Ok(Value::Array(rows))
+    })
 }

@@ -74,6 +74,13 @@ const PATHS: &[&str] = &[
     "/api/v3/klines",
     "/api/v3/uiKlines",
     "/api/v3/avgPrice",
+    "/api/v3/aggTrades",
+    "/api/v3/historicalTrades",
+    "/api/v3/ticker",
+    "/api/v3/ticker/tradingDay",
+    "/sapi/v1/capital/config/getall",
+    "/sapi/v1/margin/allPairs",
+    "/fapi/v1/exchangeInfo",
     "/api/v3/ticker/price",
     "/api/v3/ticker/24hr",
     "/api/v3/ticker/bookTicker",
@@ -113,6 +120,8 @@ const NAMES: &[&str] = &[
     "interval",
     "timeZone",
     "listenKey",
+    "fromId",
+    "windowSize",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -330,3 +330,142 @@ async fn klines_and_the_average_price_as_binance_serves_them() {
     }
     assert_eq!(node.digest().await, digest, "bad input changed nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tape_and_rolling_tickers_as_binance_serves_them() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    for (price, qty) in [("30000.00", "0.5"), ("30100.00", "0.25"), ("30200.00", "0.125")] {
+        let sell = format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity={qty}&price={price}");
+        assert_eq!(node.signed(&alice, "POST", ORDER, &sell).await.status, 200);
+        let buy = format!("symbol=BTCUSDT&side=BUY&type=MARKET&quantity={qty}");
+        assert_eq!(node.signed(&bob, "POST", ORDER, &buy).await.json()["status"], "FILLED");
+    }
+    let get = async |query: &str| {
+        let reply = http(node.api, "GET", &format!("/api/v3/{query}"), &[], b"").await;
+        assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+        reply.json()
+    };
+    let tape = get("trades?symbol=BTCUSDT").await;
+    let ids: Vec<u64> = tape.as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    let historical = get(&format!("historicalTrades?symbol=BTCUSDT&fromId={}&limit=1", ids[1])).await;
+    assert_eq!(historical, serde_json::json!([tape[1]]), "historicalTrades pages from fromId");
+    let aggregates = get("aggTrades?symbol=BTCUSDT").await;
+    assert_eq!(aggregates.as_array().unwrap().len(), 3);
+    let first = &aggregates[0];
+    assert_eq!(
+        (first["a"].as_u64(), first["f"].as_u64(), first["l"].as_u64()),
+        (Some(ids[0]), Some(ids[0]), Some(ids[0]))
+    );
+    assert_eq!(
+        (first["p"].as_str(), first["q"].as_str(), first["m"].as_bool()),
+        (Some("30000.000000"), Some("0.50000000"), Some(false))
+    );
+    let time = first["T"].as_u64().unwrap();
+    let since = get(&format!("aggTrades?symbol=BTCUSDT&startTime={time}&endTime={}&limit=2", time + 3_600_000)).await;
+    assert_eq!(since.as_array().unwrap().len(), 2, "the first two from startTime");
+    assert_eq!(get(&format!("aggTrades?symbol=BTCUSDT&fromId={}", ids[2])).await, serde_json::json!([aggregates[2]]));
+
+    // Rolling windows and the trading day hold all three trades; MINI drops the change.
+    for query in [
+        "ticker?symbol=BTCUSDT&windowSize=1m",
+        "ticker?symbol=BTCUSDT&windowSize=7d",
+        "ticker/tradingDay?symbol=BTCUSDT&timeZone=-3",
+    ] {
+        let ticker = get(query).await;
+        assert_eq!(
+            (ticker["count"].as_u64(), ticker["openPrice"].as_str(), ticker["lastPrice"].as_str()),
+            (Some(3), Some("30000.000000"), Some("30200.000000")),
+            "{query}: {ticker}"
+        );
+        assert_eq!(ticker["volume"], "0.87500000", "{query}");
+        assert_eq!(ticker["priceChange"], "200.000000", "{query}");
+        assert!(ticker.get("bidPrice").is_none(), "the window's statistics only: {query}");
+    }
+    let mini = get("ticker?symbols=%5B%22BTCUSDT%22%5D&type=MINI").await;
+    assert_eq!(mini.as_array().unwrap().len(), 1);
+    assert!(mini[0].get("priceChange").is_none() && mini[0]["count"] == 3, "{mini}");
+    let day = get("ticker/24hr?symbol=BTCUSDT").await;
+    assert_eq!((day["count"].as_u64(), day["lastQty"].as_str()), (Some(3), Some("0.12500000")));
+    let day_mini = get("ticker/24hr?symbol=BTCUSDT&type=MINI").await;
+    assert!(day_mini.get("lastQty").is_none() && day_mini["count"] == 3, "{day_mini}");
+    let weight = |reply: &Reply| reply.header("x-mbx-used-weight-1m").map(str::to_string);
+    let before = http(node.api, "GET", "/api/v3/ping", &[], b"").await;
+    let two = http(node.api, "GET", "/api/v3/ticker?symbols=%5B%22BTCUSDT%22,%22BTCUSDT%22%5D", &[], b"").await;
+    let used = |reply: &Reply| weight(reply).unwrap().parse::<u64>().unwrap();
+    assert_eq!(used(&two) - used(&before), 8, "4 a symbol");
+
+    let digest = node.digest().await;
+    let bad: Vec<(&str, &str, i64)> = vec![
+        ("aggTrades without a symbol", "aggTrades", -1102),
+        ("aggTrades of an unknown symbol", "aggTrades?symbol=NOPE", -1121),
+        ("fromId with a time", "aggTrades?symbol=BTCUSDT&fromId=1&startTime=1", -1128),
+        ("more than an hour", "aggTrades?symbol=BTCUSDT&startTime=1&endTime=3600002", -1127),
+        ("start after end", "aggTrades?symbol=BTCUSDT&startTime=2&endTime=1", -1128),
+        ("a fromId that is not a number", "historicalTrades?symbol=BTCUSDT&fromId=x", -1102),
+        ("limit past 1,000 is capped, limit 0 is not", "historicalTrades?symbol=BTCUSDT&limit=0", -1102),
+        ("a window past 7 days", "ticker?symbol=BTCUSDT&windowSize=8d", -1102),
+        ("a window of weeks", "ticker?symbol=BTCUSDT&windowSize=1w", -1102),
+        ("a rolling ticker of every market", "ticker", -1102),
+        ("an unknown type", "ticker?symbol=BTCUSDT&type=SHORT", -1102),
+        ("a trading day without a symbol", "ticker/tradingDay", -1102),
+        ("a trading day in no zone", "ticker/tradingDay?symbol=BTCUSDT&timeZone=25", -1102),
+        ("both symbol and symbols", "ticker?symbol=BTCUSDT&symbols=%5B%22BTCUSDT%22%5D", -1102),
+        ("a symbols list of an unknown market", "ticker?symbols=%5B%22NOPE%22%5D", -1121),
+    ];
+    for (what, query, code) in bad {
+        let reply = http(node.api, "GET", &format!("/api/v3/{query}"), &[], b"").await;
+        assert_eq!((reply.status, reply.code()), (400, code), "{what}: {}", reply.body);
+    }
+    assert_eq!(node.digest().await, digest, "bad input changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_libraries_ask_for_on_start_is_answered() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    let coins = node.signed(&alice, "GET", "/sapi/v1/capital/config/getall", "").await;
+    assert_eq!(coins.status, 200, "{}", coins.body);
+    let coins = coins.json();
+    let btc = coins.as_array().unwrap().iter().find(|c| c["coin"] == "BTC").expect("every asset is a coin");
+    assert_eq!(btc["free"], "10.00000000", "the caller's balance: {btc}");
+    assert_eq!(btc["networkList"], serde_json::json!([]), "credited by the operator: no network here");
+    assert_eq!((btc["depositAllEnable"].as_bool(), btc["withdrawAllEnable"].as_bool()), (Some(false), Some(true)));
+    // Another account sees its own balance, never alice's.
+    let spent = node.signed(&bob, "GET", "/sapi/v1/capital/config/getall", "").await.json();
+    let usdt = |coins: &serde_json::Value| {
+        coins.as_array().unwrap().iter().find(|c| c["coin"] == "USDT").unwrap()["free"].clone()
+    };
+    assert_eq!(usdt(&spent), usdt(&coins), "both were funded alike");
+    node.signed(
+        &alice,
+        "POST",
+        "/sapi/v1/capital/withdraw/apply",
+        "coin=USDT&address=0xfeed&amount=1&withdrawOrderId=w-9",
+    )
+    .await;
+    let after = node.signed(&alice, "GET", "/sapi/v1/capital/config/getall", "").await.json();
+    assert_ne!(usdt(&after), usdt(&coins), "alice's withdrawal shows in her coins");
+    assert_eq!(
+        usdt(&node.signed(&bob, "GET", "/sapi/v1/capital/config/getall", "").await.json()),
+        usdt(&spent),
+        "and not in bob's"
+    );
+
+    for path in ["/sapi/v1/margin/allPairs", "/sapi/v1/margin/isolated/allPairs"] {
+        assert_eq!(node.signed(&alice, "GET", path, "").await.json(), serde_json::json!([]), "{path}");
+        assert_eq!(http(node.api, "GET", path, &[], b"").await.status, 401, "{path} takes a key");
+    }
+    let key = [("X-MBX-APIKEY", alice.key.as_str())];
+    for path in ["/fapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"] {
+        let info = http(node.api, "GET", path, &[], b"").await.json();
+        assert_eq!(
+            (info["symbols"].clone(), info["timezone"].as_str()),
+            (serde_json::json!([]), Some("UTC")),
+            "{path}"
+        );
+    }
+    let unsigned = http(node.api, "GET", "/sapi/v1/capital/config/getall", &key, b"").await;
+    assert_eq!((unsigned.status, unsigned.code()), (400, -1102), "getall is signed: {}", unsigned.body);
+}

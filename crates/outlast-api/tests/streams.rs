@@ -342,3 +342,106 @@ async fn kline_streams_send_the_open_candle_and_close_it_once_a_newer_one_opens(
     assert!(newer["k"]["t"].as_u64().unwrap() > opened);
     assert_eq!((newer["k"]["x"].as_bool(), newer["k"]["o"].as_str()), (Some(false), Some("101.000000")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticker_aggregate_and_partial_depth_streams_on_a_numbered_connection() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    // ccxt.pro numbers its connections: `/ws/0` is a bare raw connection, not a listen key.
+    let mut socket = connect(&node, "/ws/0").await;
+    let names = ["btcusdt@aggTrade", "btcusdt@ticker", "btcusdt@miniTicker", "btcusdt@depth5@100ms", "!miniTicker@arr"];
+    socket.send(Message::text(json!({"method": "SUBSCRIBE", "params": names, "id": 1}).to_string())).await.unwrap();
+    assert_eq!(next_json(&mut socket, Duration::from_secs(5)).await, json!({"result": null, "id": 1}));
+    // The kind of a raw message: its event type, or the shape of a partial book or an array.
+    fn kind(message: &Value) -> String {
+        match message {
+            Value::Array(rows) => format!("arr:{}", rows[0]["e"].as_str().unwrap()),
+            m if m.get("lastUpdateId").is_some() => "depth5".to_string(),
+            m => m["e"].as_str().unwrap_or("reply").to_string(),
+        }
+    }
+    async fn next_kind(socket: &mut Socket, wanted: &str, accept: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "no {wanted} in time");
+            let message = next_json(socket, Duration::from_secs(5)).await;
+            if kind(&message) == wanted && accept(&message) {
+                return message;
+            }
+        }
+    }
+    // Each sends the current state on subscribing, before any trade.
+    let mut first = BTreeMap::new();
+    while first.len() < 4 {
+        let message = next_json(&mut socket, Duration::from_secs(5)).await;
+        first.entry(kind(&message)).or_insert(message);
+    }
+    let ticker = &first["24hrTicker"];
+    assert_eq!(
+        (ticker["s"].as_str(), ticker["n"].as_u64(), ticker["F"].as_i64()),
+        (Some("BTCUSDT"), Some(0), Some(-1))
+    );
+    assert_eq!(first["24hrMiniTicker"]["s"], "BTCUSDT");
+    assert_eq!((first["depth5"]["bids"].clone(), first["depth5"]["asks"].clone()), (json!([]), json!([])));
+    assert_eq!(first["arr:24hrMiniTicker"][0]["s"], "BTCUSDT");
+
+    let sell = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.2&price=100";
+    assert_eq!(node.signed(&alice, "POST", "/api/v3/order", sell).await.status, 200);
+    let buy = node.signed(&bob, "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1").await;
+    let trade_id = buy.json()["fills"][0]["tradeId"].as_u64().unwrap();
+    let aggregate = next_kind(&mut socket, "aggTrade", |_| true).await;
+    assert_eq!(
+        (aggregate["a"].as_u64(), aggregate["f"].as_u64(), aggregate["l"].as_u64()),
+        (Some(trade_id), Some(trade_id), Some(trade_id))
+    );
+    assert_eq!(
+        (aggregate["p"].as_str(), aggregate["q"].as_str(), aggregate["m"].as_bool()),
+        (Some("100.000000"), Some("0.10000000"), Some(false))
+    );
+    let book = next_kind(&mut socket, "depth5", |m| m["asks"] == json!([["100.000000", "0.10000000"]])).await;
+    let rest = http(node.api, "GET", "/api/v3/depth?symbol=BTCUSDT&limit=5", &[], b"").await.json();
+    assert_eq!((book["bids"].clone(), book["asks"].clone()), (rest["bids"].clone(), rest["asks"].clone()));
+    let ticker = next_kind(&mut socket, "24hrTicker", |m| m["n"] == 1).await;
+    assert_eq!(
+        (ticker["c"].as_str(), ticker["a"].as_str(), ticker["v"].as_str()),
+        (Some("100.000000"), Some("100.000000"), Some("0.10000000"))
+    );
+    let mini = next_kind(&mut socket, "arr:24hrMiniTicker", |m| m[0]["v"] == "0.10000000").await;
+    assert_eq!(mini.as_array().unwrap().len(), 1, "only the market that changed");
+
+    socket
+        .send(Message::text(json!({"method": "UNSUBSCRIBE", "params": ["btcusdt@ticker"], "id": 2}).to_string()))
+        .await
+        .unwrap();
+    socket.send(Message::text(json!({"method": "LIST_SUBSCRIPTIONS", "id": 3}).to_string())).await.unwrap();
+    let list = next_kind(&mut socket, "reply", |m| m["id"] == 3).await;
+    let mut listed: Vec<&str> = list["result"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    listed.sort_unstable();
+    assert_eq!(listed, ["!miniTicker@arr", "btcusdt@aggTrade", "btcusdt@depth5@100ms", "btcusdt@miniTicker"]);
+    // On a connection of its own: five messages a second is the most a client may send.
+    let mut socket = connect(&node, "/ws/2").await;
+    for bad in ["btcusdt@depth7", "btcusdt@depth5@250ms", "!bookTicker@arr", "nope@ticker"] {
+        socket.send(Message::text(json!({"method": "SUBSCRIBE", "params": [bad], "id": 4}).to_string())).await.unwrap();
+        let reply = next_kind(&mut socket, "reply", |m| m["id"] == 4).await;
+        assert_eq!(reply["error"]["code"], 2, "{bad}: {reply}");
+    }
+
+    // More than five messages a second closes the connection, as Binance does.
+    let mut chatty = connect(&node, "/ws/1").await;
+    for id in 0..12 {
+        if chatty.send(Message::text(json!({"method": "LIST_SUBSCRIPTIONS", "id": id}).to_string())).await.is_err() {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let close = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, chatty.next()).await.expect("closed in time") {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a reason"),
+            Some(Ok(_)) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1008, "{close:?}");
+    assert!(close.reason.contains("too many messages"), "{close:?}");
+}

@@ -34,8 +34,8 @@ pub struct Candle {
     pub last_trade: u64,
 }
 
-/// Statistics over the candles of the last 24 hours (Binance's `ticker/24hr`), to minute
-/// resolution. Volumes saturate rather than wrap (they are statistics, not money).
+/// Statistics over the candles of a window (Binance's `ticker/24hr`, `ticker`,
+/// `ticker/tradingDay`), to minute resolution within the last day and to the hour before it. Volumes saturate rather than wrap (they are statistics, not money).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ticker {
     /// Price of the first trade in the window (0 without trades).
@@ -95,11 +95,10 @@ impl Candle {
     }
 }
 
-/// The 24-hour statistics at `now_ms`.
-pub(crate) fn ticker(candles: &std::collections::VecDeque<Candle>, now_ms: u64) -> Ticker {
-    let since_ms = now_ms.saturating_sub(24 * 60 * MINUTE_MS);
+/// The statistics of the `candles` (oldest first) that open at or after `since_ms`.
+pub(crate) fn ticker<'a>(candles: impl IntoIterator<Item = &'a Candle>, since_ms: u64) -> Ticker {
     let mut ticker = Ticker { open_ms: since_ms, ..Ticker::default() };
-    for candle in candles.iter().filter(|c| c.open_ms >= since_ms) {
+    for candle in candles.into_iter().filter(|c| c.open_ms >= since_ms) {
         if ticker.count == 0 {
             ticker.open = candle.open;
             ticker.low = candle.low;

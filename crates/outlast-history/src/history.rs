@@ -8,8 +8,11 @@ use outlast_engine::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::candles::{self, Ticker};
-use crate::klines::{Klines, TradeTick};
+use crate::candles::{self, Ticker, MINUTE_MS};
+use crate::klines::{Interval, Klines, TradeTick, KLINES_PER_SERIES_MAX};
+
+/// One day, in ms.
+const DAY_MS: u64 = 24 * 60 * MINUTE_MS;
 use crate::records::{AccountTrade, DepositRow, MarketTrade, OrderRecord, OrderType};
 
 /// How much history is kept. Part of the snapshot: replicas must evict alike.
@@ -309,10 +312,23 @@ impl History {
 
     /// A market's statistics over the 24 hours before `now_ms`.
     pub fn ticker(&self, market: MarketId, now_ms: u64) -> Ticker {
-        match self.markets.get(market as usize) {
-            Some(m) => candles::ticker(m.klines.minutes(), now_ms),
-            None => candles::ticker(&VecDeque::new(), now_ms),
+        self.ticker_since(market, now_ms.saturating_sub(DAY_MS), now_ms)
+    }
+
+    /// A market's statistics over the trades from `since_ms` to `now_ms`: from the minute's
+    /// candles within the last day (the window starts at a minute boundary), from the hour's
+    /// before that (the window starts at the hour before `since_ms`, wider by under an hour).
+    pub fn ticker_since(&self, market: MarketId, since_ms: u64, now_ms: u64) -> Ticker {
+        let Some(m) = self.markets.get(market as usize) else {
+            return candles::ticker(&VecDeque::new(), since_ms);
+        };
+        if now_ms.saturating_sub(since_ms) <= DAY_MS {
+            return candles::ticker(m.klines.minutes(), since_ms);
         }
+        let hour_ms = 60 * MINUTE_MS;
+        let since_ms = since_ms - since_ms % hour_ms;
+        let hours = m.klines.query(Interval::H1, 0, Some(since_ms), None, KLINES_PER_SERIES_MAX);
+        candles::ticker(&hours, since_ms)
     }
 
     /// An account's kept deposits, oldest first.

@@ -85,6 +85,28 @@ fn orders_trades_and_deposits_are_recorded_for_each_side() {
 }
 
 #[test]
+fn rolling_windows_count_the_trades_inside_them() {
+    let hour_ms = 3_600_000;
+    let mut x = Exchange::new(HistoryLimits::default());
+    x.now_ms = 1_700_000_000_000;
+    x.order(1, Side::Sell, 100, 10, TimeInForce::Gtc);
+    x.order(2, Side::Buy, 100, 1, TimeInForce::Ioc); // day 0
+    x.now_ms += 3 * 24 * hour_ms; // three days later
+    x.order(2, Side::Buy, 100, 2, TimeInForce::Ioc);
+    x.now_ms += 2 * hour_ms;
+    x.order(2, Side::Buy, 100, 3, TimeInForce::Ioc);
+    let now = x.now_ms;
+    let volume = |window_ms: u64| x.history.ticker_since(0, now - window_ms, now).volume;
+    assert_eq!(volume(60_000), 3, "the last minute holds the newest trade");
+    assert_eq!(volume(hour_ms), 3);
+    assert_eq!(volume(3 * hour_ms), 5, "three hours hold the last two");
+    assert_eq!(volume(2 * 24 * hour_ms), 5, "from the hour's candles past a day");
+    assert_eq!(volume(7 * 24 * hour_ms), 6, "a week holds all three");
+    let week = x.history.ticker_since(0, now - 7 * 24 * hour_ms, now);
+    assert_eq!((week.count, week.first_trade, week.last_trade), (3, 1, 3));
+}
+
+#[test]
 fn each_bound_evicts_the_oldest_first_and_the_snapshot_round_trips() {
     let limits = HistoryLimits {
         orders_per_account_max: 3,
