@@ -16,7 +16,9 @@ use crate::function::Function::{
     AccountReads, Cancels, DepositCredits, MarketData, OrderPlacement, WithdrawalRequests,
 };
 use crate::params::Params;
-use crate::{absent, klines, operator, public, status, tickers, trading, user_stream, wallet};
+use crate::{
+    absent, account_rules, cancel_replace, klines, operator, public, status, tickers, trading, user_stream, wallet,
+};
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -57,6 +59,31 @@ pub static ENDPOINTS: &[Endpoint] = &[
     row(GET, "/api/v3/order", Fixed(4), Linearizable, Some(AccountReads), Signed(trading::query_order)),
     row(DELETE, "/api/v3/order", Fixed(1), Logged, Some(Cancels), Signed(trading::cancel_order)),
     row(POST, "/api/v3/order/test", Fixed(1), Local, None, Signed(trading::test_order)),
+    row(
+        POST,
+        "/api/v3/order/cancelReplace",
+        Fixed(1),
+        Logged,
+        Some(OrderPlacement),
+        Signed(cancel_replace::cancel_replace),
+    ),
+    row(GET, "/api/v3/account/commission", Fixed(20), Linearizable, None, Signed(account_rules::commission)),
+    row(GET, "/api/v3/rateLimit/order", Fixed(40), Linearizable, None, Signed(account_rules::order_rate_limits)),
+    row(
+        GET,
+        "/api/v3/myPreventedMatches",
+        Fixed(2),
+        Linearizable,
+        Some(AccountReads),
+        Signed(account_rules::prevented_matches),
+    ),
+    // Order lists: refused (see `account_rules`); their queries list none.
+    row(POST, "/api/v3/orderList/oco", Fixed(1), Logged, None, Signed(account_rules::place_order_list)),
+    row(POST, "/api/v3/orderList/oto", Fixed(1), Logged, None, Signed(account_rules::place_order_list)),
+    row(POST, "/api/v3/orderList/otoco", Fixed(1), Logged, None, Signed(account_rules::place_order_list)),
+    row(POST, "/api/v3/order/oco", Fixed(1), Logged, None, Signed(account_rules::place_order_list)),
+    row(GET, "/api/v3/openOrderList", Fixed(6), Linearizable, None, Signed(account_rules::order_lists)),
+    row(GET, "/api/v3/allOrderList", Fixed(20), Linearizable, None, Signed(account_rules::order_lists)),
     row(
         GET,
         "/api/v3/openOrders",

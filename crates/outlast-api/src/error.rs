@@ -17,11 +17,13 @@ pub struct ApiError {
     pub code: i32,
     /// Human-readable message.
     pub msg: String,
+    /// What was done before the failure, for a request of several steps (`cancelReplace`).
+    pub data: Option<serde_json::Value>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: i32, msg: impl Into<String>) -> ApiError {
-        ApiError { status, code, msg: msg.into() }
+        ApiError { status, code, msg: msg.into(), data: None }
     }
 
     /// -1000: an unexpected failure inside the node.
@@ -126,6 +128,26 @@ impl ApiError {
     /// -1128: optional parameters that cannot go together.
     pub fn bad_combination(why: &str) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1128, format!("Combination of optional parameters invalid: {why}."))
+    }
+
+    /// -2021 / -2022: a cancel-replace of which one step (-2021) or both (-2022) failed;
+    /// `data` says what each step did.
+    pub fn cancel_replace(both_failed: bool, data: serde_json::Value) -> ApiError {
+        let (code, msg) = if both_failed {
+            (-2022, "Order cancel-replace failed.")
+        } else {
+            (-2021, "Order cancel-replace partially failed.")
+        };
+        ApiError { data: Some(data), ..ApiError::new(StatusCode::BAD_REQUEST, code, msg) }
+    }
+
+    /// -2010 for an order list (OCO, OTO, OTOCO): not offered (see `order_lists`).
+    pub fn no_order_lists() -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            -2010,
+            "Order lists (OCO, OTO, OTOCO) are not supported: the engine cannot yet hold linked orders atomically.",
+        )
     }
 
     /// -1127: a `startTime`..`endTime` span longer than the endpoint allows.
@@ -261,7 +283,10 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> String {
-        serde_json::json!({ "code": self.code, "msg": self.msg }).to_string()
+        match &self.data {
+            None => serde_json::json!({ "code": self.code, "msg": self.msg }).to_string(),
+            Some(data) => serde_json::json!({ "code": self.code, "msg": self.msg, "data": data }).to_string(),
+        }
     }
 }
 

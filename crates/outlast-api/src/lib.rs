@@ -10,8 +10,10 @@
 #![deny(missing_docs)]
 
 mod absent;
+mod account_rules;
 mod api;
 pub mod auth;
+mod cancel_replace;
 mod chains;
 pub mod decimal;
 mod endpoint;

@@ -162,15 +162,15 @@ pub(crate) fn test_order<'a>(api: &'a Shared, caller: &'a Caller, params: &Param
 }
 
 /// A new order, decoded.
-struct NewOrder {
-    units: Units,
+pub(crate) struct NewOrder {
+    pub(crate) units: Units,
     spec: OrderSpec,
     /// `newOrderRespType`, if sent.
     response: Option<&'static str>,
     request_id: ClientId,
 }
 
-fn decode_order(api: &Shared, caller: &Caller, params: &Params) -> Result<NewOrder, ApiError> {
+pub(crate) fn decode_order(api: &Shared, caller: &Caller, params: &Params) -> Result<NewOrder, ApiError> {
     let (units, spec, response) = parse_order(&api.reader.read(), params)?;
     let request_id = match client_id(params, "newClientOrderId")? {
         Some(id) => id,
@@ -179,7 +179,7 @@ fn decode_order(api: &Shared, caller: &Caller, params: &Params) -> Result<NewOrd
     Ok(NewOrder { units, spec, response, request_id })
 }
 
-async fn place_order(api: &Shared, caller: &Caller, new: NewOrder) -> Reply {
+pub(crate) async fn place_order(api: &Shared, caller: &Caller, new: NewOrder) -> Reply {
     let NewOrder { units, spec, response, request_id } = new;
     let request = AccountRequest {
         account: caller.account,
@@ -233,7 +233,7 @@ async fn place_order(api: &Shared, caller: &Caller, new: NewOrder) -> Reply {
     Ok(value)
 }
 
-fn order_target(params: &Params) -> Result<OrderRef, ApiError> {
+pub(crate) fn order_target(params: &Params) -> Result<OrderRef, ApiError> {
     match (params.u64("orderId")?, client_id(params, "origClientOrderId")?) {
         (Some(id), _) => Ok(OrderRef::Id(id)),
         (None, Some(client)) => Ok(OrderRef::Client(client)),
@@ -266,7 +266,13 @@ pub(crate) fn cancel_order<'a>(api: &'a Shared, caller: &'a Caller, params: &Par
     then(cancel(api, caller, units, target, request_id))
 }
 
-async fn cancel(api: &Shared, caller: &Caller, units: Units, target: OrderRef, request_id: ClientId) -> Reply {
+pub(crate) async fn cancel(
+    api: &Shared,
+    caller: &Caller,
+    units: Units,
+    target: OrderRef,
+    request_id: ClientId,
+) -> Reply {
     let request = AccountRequest {
         account: caller.account,
         request_id,

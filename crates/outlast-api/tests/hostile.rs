@@ -65,6 +65,10 @@ impl Rng {
 const PATHS: &[&str] = &[
     "/api/v3/order",
     "/api/v3/order/test",
+    "/api/v3/order/cancelReplace",
+    "/api/v3/account/commission",
+    "/api/v3/myPreventedMatches",
+    "/api/v3/orderList/oco",
     "/api/v3/openOrders",
     "/api/v3/allOrders",
     "/api/v3/myTrades",
@@ -122,6 +126,8 @@ const NAMES: &[&str] = &[
     "listenKey",
     "fromId",
     "windowSize",
+    "cancelReplaceMode",
+    "cancelOrderId",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

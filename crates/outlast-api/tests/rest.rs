@@ -469,3 +469,101 @@ async fn what_libraries_ask_for_on_start_is_answered() {
     let unsigned = http(node.api, "GET", "/sapi/v1/capital/config/getall", &key, b"").await;
     assert_eq!((unsigned.status, unsigned.code()), (400, -1102), "getall is signed: {}", unsigned.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_replace_and_the_account_rules_as_binance_answers_them() {
+    let node = TestNode::start(0).await;
+    let (alice, bob) = node.exchange().await;
+    const REPLACE: &str = "/api/v3/order/cancelReplace";
+    let rest = |price: &str, id: &str| {
+        format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.1&price={price}&newClientOrderId={id}")
+    };
+    let first = node.signed(&alice, "POST", ORDER, &rest("31000", "first")).await.json();
+    let replace = |target: &str, mode: &str, price: &str, id: &str| {
+        format!("cancelReplaceMode={mode}&{target}&{}", rest(price, id))
+    };
+    let target = format!("cancelOrderId={}", first["orderId"]);
+    let replaced = node.signed(&alice, "POST", REPLACE, &replace(&target, "STOP_ON_FAILURE", "31001", "second")).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    let replaced = replaced.json();
+    assert_eq!(
+        (replaced["cancelResult"].as_str(), replaced["newOrderResult"].as_str()),
+        (Some("SUCCESS"), Some("SUCCESS"))
+    );
+    assert_eq!(
+        (replaced["cancelResponse"]["status"].as_str(), replaced["cancelResponse"]["origClientOrderId"].as_str()),
+        (Some("CANCELED"), Some("first"))
+    );
+    assert_eq!(
+        (replaced["newOrderResponse"]["status"].as_str(), replaced["newOrderResponse"]["price"].as_str()),
+        (Some("NEW"), Some("31001.000000"))
+    );
+    let again =
+        node.signed(&alice, "POST", REPLACE, &replace(&target, "STOP_ON_FAILURE", "31001", "second")).await.json();
+    assert_eq!(again, replaced, "a retry repeats neither step");
+    let open = node.signed(&alice, "GET", "/api/v3/openOrders", "symbol=BTCUSDT").await.json();
+    assert_eq!(open.as_array().unwrap().len(), 1, "one order open, the new one: {open}");
+
+    // The cancel fails (already canceled, under another cancel id): STOP_ON_FAILURE places nothing.
+    let stale = format!("{target}&cancelNewClientOrderId=retry");
+    let stopped = node.signed(&alice, "POST", REPLACE, &replace(&stale, "STOP_ON_FAILURE", "31002", "third")).await;
+    assert_eq!((stopped.status, stopped.code()), (400, -2022), "{}", stopped.body);
+    let data = &stopped.json()["data"];
+    assert_eq!(
+        (data["cancelResult"].as_str(), data["newOrderResult"].as_str()),
+        (Some("FAILURE"), Some("NOT_ATTEMPTED"))
+    );
+    assert_eq!(data["cancelResponse"]["code"], -2011);
+    // ALLOW_FAILURE places it anyway: one step failed.
+    let allowed = node.signed(&alice, "POST", REPLACE, &replace(&stale, "ALLOW_FAILURE", "31002", "third")).await;
+    assert_eq!((allowed.status, allowed.code()), (400, -2021), "{}", allowed.body);
+    assert_eq!(allowed.json()["data"]["newOrderResponse"]["status"], "NEW");
+    // Another account's order is unknown to bob: the cancel fails as for a missing order.
+    let bobs = node
+        .signed(
+            &bob,
+            "POST",
+            REPLACE,
+            &replace(&format!("cancelOrigClientOrderId=second"), "STOP_ON_FAILURE", "1", "b1"),
+        )
+        .await;
+    assert_eq!((bobs.code(), bobs.json()["data"]["cancelResponse"]["code"].as_i64()), (-2022, Some(-2011)));
+    let open = node.signed(&alice, "GET", "/api/v3/openOrders", "symbol=BTCUSDT").await.json();
+    assert_eq!(open.as_array().unwrap().len(), 2, "bob touched nothing of alice's: {open}");
+
+    node.op("POST", "/operator/v1/markets?symbol=ETHUSDT&baseAsset=BTC&quoteAsset=USDT&tickSize=0.01&stepSize=0.0001&minNotional=1&makerFeePpm=250&takerFeePpm=1000").await;
+    let commission = node.signed(&alice, "GET", "/api/v3/account/commission", "symbol=ETHUSDT").await.json();
+    let standard = &commission["standardCommission"];
+    assert_eq!(
+        (standard["maker"].as_str(), standard["taker"].as_str()),
+        (Some("0.000250"), Some("0.001000")),
+        "{commission}"
+    );
+    assert_eq!(node.signed(&alice, "GET", "/api/v3/rateLimit/order", "").await.json(), serde_json::json!([]));
+    assert_eq!(
+        node.signed(&alice, "GET", "/api/v3/myPreventedMatches", "symbol=BTCUSDT&orderId=1").await.json(),
+        serde_json::json!([])
+    );
+    for path in ["/api/v3/openOrderList", "/api/v3/allOrderList"] {
+        assert_eq!(node.signed(&alice, "GET", path, "").await.json(), serde_json::json!([]), "{path}");
+    }
+
+    let digest = node.digest().await;
+    let oco = "symbol=BTCUSDT&side=SELL&quantity=0.1&aboveType=LIMIT_MAKER&abovePrice=40000&belowType=STOP_LOSS&belowStopPrice=20000";
+    let bad: Vec<(&str, &str, String, i64)> = vec![
+        ("no mode", REPLACE, rest("1", "x1"), -1102),
+        ("an unknown mode", REPLACE, format!("cancelReplaceMode=SOMETIMES&{target}&{}", rest("1", "x2")), -1102),
+        ("no order to cancel", REPLACE, format!("cancelReplaceMode=ALLOW_FAILURE&{}", rest("1", "x3")), -1102),
+        ("both steps fail", REPLACE, replace("cancelOrderId=999", "ALLOW_FAILURE", "1.001", "x4"), -2022),
+        ("commission of an unknown symbol", "/api/v3/account/commission", "symbol=NOPE".into(), -1121),
+        ("prevented matches by nothing", "/api/v3/myPreventedMatches", "symbol=BTCUSDT".into(), -1102),
+        ("an OCO", "/api/v3/orderList/oco", oco.into(), -2010),
+        ("an OTO", "/api/v3/orderList/oto", oco.into(), -2010),
+    ];
+    for (what, path, params, code) in bad {
+        let method = if path.contains("commission") || path.contains("Prevented") { "GET" } else { "POST" };
+        let reply = node.signed(&alice, method, path, &params).await;
+        assert_eq!((reply.status, reply.code()), (400, code), "{what}: {}", reply.body);
+    }
+    assert_eq!(node.digest().await, digest, "bad input changed nothing");
+}
