@@ -141,6 +141,25 @@ impl ApiError {
         ApiError { data: Some(data), ..ApiError::new(StatusCode::BAD_REQUEST, code, msg) }
     }
 
+    /// -1102: a WebSocket API message that is not a JSON object.
+    pub fn malformed_json() -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, -1102, "Malformed request: not a JSON object.")
+    }
+
+    /// -1020: a WebSocket API method this node does not serve.
+    pub fn unknown_method() -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, -1020, "This operation is not supported.")
+    }
+
+    /// -4056: `session.logon` takes an Ed25519 key (an HMAC secret must not prove a session).
+    pub fn logon_needs_ed25519() -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            -4056,
+            "HMAC_SHA256 API key is not supported: log on with an Ed25519 key.",
+        )
+    }
+
     /// -2010 for an order list (OCO, OTO, OTOCO): not offered (see `order_lists`).
     pub fn no_order_lists() -> ApiError {
         ApiError::new(

@@ -38,6 +38,7 @@ mod trading;
 mod user_stream;
 mod wallet;
 mod weights;
+mod ws_api;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -114,6 +115,7 @@ pub fn router(api: Shared, reports_dir: Option<PathBuf>) -> Router {
         .route("/ws", get(streams::ws_root))
         .route("/ws/{name}", get(streams::ws_path))
         .route("/stream", get(streams::combined))
+        .route("/ws-api/v3", get(ws_api::connect))
         // CCXT appends a connection index to the combined-stream URL.
         .route("/stream/{index}", get(streams::combined))
         .route("/rpc/{chain}", get(rpc_ws::handle).post(rpc::handle).options(rpc::handle))

@@ -37,24 +37,42 @@ fn charge(api: &Shared, counter: Counter, weight: u32, limit: u32) -> Result<u32
     }
 }
 
-/// Checks the API key header, the key's IP allowlist and permission for the endpoint's
-/// function, and (for signed endpoints) the signature and timestamp.
+/// Where a request's API key comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum KeySource<'a> {
+    /// REST: the `X-MBX-APIKEY` header.
+    Header(&'a axum::http::HeaderMap),
+    /// The WebSocket API: the `apiKey` parameter, signed with the others.
+    Param,
+    /// The WebSocket API after `session.logon`: the session's key, proven once at logon, so
+    /// a request carries no signature (its timestamp is still checked).
+    Session(&'a str),
+}
+
+/// Checks the API key, the key's IP allowlist and permission for the endpoint's function, and
+/// (for signed endpoints) the signature and timestamp.
 async fn authenticate(
     api: &Shared,
     endpoint: &Endpoint,
     peer: SocketAddr,
-    headers: &axum::http::HeaderMap,
+    source: KeySource<'_>,
     params: &Params,
     query: &[u8],
     body: &[u8],
 ) -> Result<Caller, ApiError> {
-    let mut keys = headers.get_all("x-mbx-apikey").iter();
-    let key = keys.next().ok_or_else(ApiError::bad_api_key_format)?;
-    // Two keys: which one signs is ambiguous, so neither does.
-    if keys.next().is_some() {
-        return Err(ApiError::duplicate_param("X-MBX-APIKEY"));
-    }
-    let key = key.to_str().map_err(|_| ApiError::bad_api_key_format())?;
+    let key = match source {
+        KeySource::Header(headers) => {
+            let mut keys = headers.get_all("x-mbx-apikey").iter();
+            let key = keys.next().ok_or_else(ApiError::bad_api_key_format)?;
+            // Two keys: which one signs is ambiguous, so neither does.
+            if keys.next().is_some() {
+                return Err(ApiError::duplicate_param("X-MBX-APIKEY"));
+            }
+            key.to_str().map_err(|_| ApiError::bad_api_key_format())?
+        }
+        KeySource::Param => params.required("apiKey")?,
+        KeySource::Session(key) => key,
+    };
     if !outlast_engine::api_key_valid(key) {
         return Err(ApiError::bad_api_key_format());
     }
@@ -71,7 +89,10 @@ async fn authenticate(
     };
     let mut caller =
         Caller { key: key.to_string(), account: entry.spec.account, timestamp_ms: now_ms(), payload: Vec::new() };
-    if matches!(endpoint.handler, Handler::Signed(_)) {
+    if let (Handler::Signed(_), KeySource::Session(_)) = (endpoint.handler, source) {
+        caller.timestamp_ms = crate::auth::check_time(params, now_ms())?;
+        caller.payload = query.to_vec();
+    } else if matches!(endpoint.handler, Handler::Signed(_)) {
         let (payload, _) = split_signature(query, body).ok_or_else(|| ApiError::mandatory("signature"))?;
         let signature = params.get("signature").unwrap_or_default();
         if !api.keyring.verify(&entry, &payload, signature) {
@@ -159,12 +180,42 @@ pub(crate) fn preflight_allowing(origin: HeaderValue, methods: &'static str, hea
 }
 
 /// What `serve` answers: the answer and the weight used, or the error and the weight used.
-type Served = Result<(Answer, Option<u32>), (ApiError, Option<u32>)>;
+pub(crate) type Served = Result<(Answer, Option<u32>), (ApiError, Option<u32>)>;
 
 async fn serve(api: &Shared, peer: SocketAddr, request: Request<Body>) -> Served {
     let endpoint =
         crate::endpoints::route(request.method(), request.uri().path()).ok_or((ApiError::not_found(), None))?;
-    let served = serve_endpoint(api, endpoint, peer, request).await;
+    let query = request.uri().query().unwrap_or("").as_bytes().to_vec();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, BODY_BYTES_MAX)
+        .await
+        .map_err(|_| (ApiError::too_large("request body", BODY_BYTES_MAX), None))?;
+    let call = Call {
+        peer,
+        source: KeySource::Header(&parts.headers),
+        plane: parts.extensions.get::<crate::http_server::OperatorPlane>(),
+        query: &query,
+        body: &body,
+    };
+    serve_call(api, endpoint, call).await
+}
+
+/// One request to an endpoint, from REST or the WebSocket API.
+pub(crate) struct Call<'a> {
+    /// Who sent it.
+    pub peer: SocketAddr,
+    /// Where its API key comes from.
+    pub source: KeySource<'a>,
+    /// The operator plane it came through, if any (REST only).
+    pub plane: Option<&'a crate::http_server::OperatorPlane>,
+    /// Its parameters, as a query string and a form body.
+    pub query: &'a [u8],
+    pub body: &'a [u8],
+}
+
+/// Serves one request to `endpoint`, and counts it for the endpoint's exchange function.
+pub(crate) async fn serve_call(api: &Shared, endpoint: &Endpoint, call: Call<'_>) -> Served {
+    let served = serve_endpoint(api, endpoint, call).await;
     if let Some(function) = endpoint.function {
         // Denied: the cluster could not serve it (503 not done or unknown, or a 500).
         let denied = served.as_ref().is_err_and(|(error, _)| error.status.is_server_error());
@@ -173,13 +224,9 @@ async fn serve(api: &Shared, peer: SocketAddr, request: Request<Body>) -> Served
     served
 }
 
-async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, peer: SocketAddr, request: Request<Body>) -> Served {
-    let query = request.uri().query().unwrap_or("").as_bytes().to_vec();
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, BODY_BYTES_MAX)
-        .await
-        .map_err(|_| (ApiError::too_large("request body", BODY_BYTES_MAX), None))?;
-    let params = Params::parse(&query, &body).map_err(|e| (e, None))?;
+async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, call: Call<'_>) -> Served {
+    let Call { peer, source, plane, query, body } = call;
+    let params = Params::parse(query, body).map_err(|e| (e, None))?;
     let weight = endpoint.weight.of(&params);
     let used = match weight {
         Some(weight) => {
@@ -200,7 +247,7 @@ async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, peer: SocketAddr, req
     // The caller outlives the handler's action, which may borrow it.
     let caller: Caller;
     let operator: Operator;
-    let on_plane = parts.extensions.get::<crate::http_server::OperatorPlane>().is_some();
+    let on_plane = plane.is_some();
     // The operator plane serves the operator's endpoints and nothing users call.
     if on_plane && !matches!(endpoint.handler, Handler::Operator(_) | Handler::Internal(_)) {
         return Err(fail(ApiError::not_found()));
@@ -218,12 +265,13 @@ async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, peer: SocketAddr, req
             decode(api, &params)
         }
         Handler::Operator(decode) => {
-            operator = match parts.extensions.get::<crate::http_server::OperatorPlane>() {
+            let KeySource::Header(headers) = source else { return Err(fail(ApiError::not_found())) };
+            operator = match plane {
                 // Proven by the client certificate in the handshake.
                 Some(plane) => Operator { name: plane.operator.clone() },
                 None if api.operator_plane.load(Ordering::Relaxed) => return Err(fail(ApiError::not_found())),
                 None => {
-                    let header = parts.headers.get("authorization").map(|v| v.as_bytes());
+                    let header = headers.get("authorization").map(|v| v.as_bytes());
                     if !api.operator.accepts(header) {
                         return Err(fail(ApiError::unauthorized()));
                     }
@@ -234,7 +282,7 @@ async fn serve_endpoint(api: &Shared, endpoint: &Endpoint, peer: SocketAddr, req
             decode(api, &operator, &params)
         }
         Handler::Key(decode) | Handler::Signed(decode) => {
-            caller = authenticate(api, endpoint, peer, &parts.headers, &params, &query, &body).await.map_err(fail)?;
+            caller = authenticate(api, endpoint, peer, source, &params, query, body).await.map_err(fail)?;
             if let Some(weight) = weight {
                 charge(api, Counter::Key(caller.key.clone()), weight, api.weight_limits.key_per_minute)
                     .map_err(fail)?;
