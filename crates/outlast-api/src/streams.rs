@@ -22,7 +22,7 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use outlast_cluster::listener::Slot;
-use outlast_engine::{AccountId, Engine, EventKind, MarketId, OrderStatus, Side};
+use outlast_engine::{AccountId, Engine, EventKind, MarketId, OrderStatus, Side, WithdrawalState};
 use outlast_history::Interval;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
@@ -516,9 +516,14 @@ impl Connection {
             self.send_klines().await?;
             self.send_tickers().await?;
             if let Some(user) = &self.user {
-                let engine = self.api.reader.read();
-                let live = engine.listen_key_live(&user.listen_key, crate::api::now_ms());
-                if live.is_none_or(|key| key.account != user.account) {
+                let now = crate::api::now_ms();
+                let live = {
+                    let engine = self.api.reader.read();
+                    engine.listen_key_live(&user.listen_key, now).is_some_and(|key| key.account == user.account)
+                };
+                if !live {
+                    let expired = json!({ "e": "listenKeyExpired", "E": now, "listenKey": user.listen_key });
+                    self.send(expired).await?;
                     return Err(End::Close(1000, "listenKey closed, expired, or its API key revoked".into()));
                 }
             }
@@ -773,6 +778,28 @@ impl Connection {
                             "V": record.map_or("NONE", |r| names::stp(r.stp)),
                         }));
                     }
+                    EventKind::Deposit { account: owner, asset, amount, .. } if *owner == account => {
+                        let asset = &engine.assets()[*asset as usize];
+                        let delta = crate::decimal::format(*amount, asset.decimals);
+                        messages.push(balance_update(&asset.symbol, &delta, engine.now_ms()));
+                    }
+                    EventKind::Withdrawal { withdrawal, account: owner, state } if *owner == account => {
+                        let Some(w) = engine.withdrawal(*withdrawal) else { continue };
+                        // The request moves the amount out of the free balance (its batch has
+                        // the balance change; an approval's has none); a failure gives it back.
+                        let requested = matches!(state, WithdrawalState::Requested | WithdrawalState::PendingApproval)
+                            && batch.events.iter().any(|e| {
+                                matches!(e.kind, EventKind::Balance { account: a, asset: b, .. } if a == account && b == w.asset)
+                            });
+                        let sign = match state {
+                            _ if requested => "-",
+                            WithdrawalState::Failed => "",
+                            _ => continue,
+                        };
+                        let asset = &engine.assets()[w.asset as usize];
+                        let delta = format!("{sign}{}", crate::decimal::format(w.amount, asset.decimals));
+                        messages.push(balance_update(&asset.symbol, &delta, engine.now_ms()));
+                    }
                     EventKind::Balance { account: owner, asset, available, locked } if *owner == account => {
                         let asset = &engine.assets()[*asset as usize];
                         balances.push(json!({
@@ -794,6 +821,11 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// A `balanceUpdate`: a deposit (+), a withdrawal's request (-) or refund (+).
+fn balance_update(asset: &str, delta: &str, ts_ms: u64) -> Value {
+    json!({ "e": "balanceUpdate", "E": ts_ms, "a": asset, "d": delta, "T": ts_ms })
 }
 
 /// A kline stream's message, as Binance sends it.

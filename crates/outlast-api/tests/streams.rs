@@ -150,6 +150,24 @@ async fn the_user_stream_reports_the_accounts_own_orders_and_balances_only() {
     );
     assert!(seen.iter().all(|m| m["e"] != "executionReport" || m["c"] == "mine"), "only Alice's orders: {seen:?}");
     assert!(seen.iter().any(|m| m["e"] == "outboundAccountPosition"));
+    // Deposits and withdrawals are balance updates: +credited, -requested.
+    node.op("POST", "/operator/v1/deposits?account=2&coin=BTC&amount=3&txId=bob-more").await;
+    node.op("POST", "/operator/v1/deposits?account=1&coin=BTC&amount=2&txId=alice-more").await;
+    let withdraw = "coin=USDT&address=0xfeed&amount=7&withdrawOrderId=w-stream";
+    assert_eq!(node.signed(&alice, "POST", "/sapi/v1/capital/withdraw/apply", withdraw).await.status, 200);
+    let mut updates: Vec<Value> = Vec::new();
+    while updates.len() < 2 {
+        let message = next_json(&mut socket, Duration::from_secs(5)).await;
+        if message["e"] == "balanceUpdate" {
+            updates.push(message);
+        }
+    }
+    assert_eq!(
+        (updates[0]["a"].as_str(), updates[0]["d"].as_str()),
+        (Some("BTC"), Some("2.00000000")),
+        "alice's deposit only"
+    );
+    assert_eq!((updates[1]["a"].as_str(), updates[1]["d"].as_str()), (Some("USDT"), Some("-7.000000")));
     // A forged listen key is refused at the handshake.
     let forged = format!("{}0", &listen[..listen.len() - 1]);
     let forged = if forged == listen { format!("{}1", &listen[..listen.len() - 1]) } else { forged };
@@ -167,16 +185,22 @@ async fn the_user_stream_reports_the_accounts_own_orders_and_balances_only() {
     let closed = node.raw(&alice, "DELETE", "/api/v3/userDataStream", &format!("listenKey={listen}")).await;
     assert_eq!(closed.status, 200, "{}", closed.body);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut expired = false;
     loop {
         match tokio::time::timeout_at(deadline, socket.next()).await.expect("the stream ends within 10 s") {
             Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
                 assert!(frame.is_some_and(|f| f.reason.contains("listenKey")), "a close with a reason");
                 break;
             }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                let message: Value = serde_json::from_str(&text).unwrap();
+                expired |= message["e"] == "listenKeyExpired" && message["listenKey"] == listen.as_str();
+            }
             Some(Ok(_)) => continue,
             other => panic!("the stream ended without a close frame: {other:?}"),
         }
     }
+    assert!(expired, "listenKeyExpired came before the close");
     assert!(tokio_tungstenite::connect_async(format!("ws://{}/ws/{listen}", node.api)).await.is_err());
     let gone = node.raw(&alice, "PUT", "/api/v3/userDataStream", &format!("listenKey={listen}")).await;
     assert_eq!(gone.code(), -1125);
