@@ -174,6 +174,14 @@ const Outlast = (() => {
 
   function signed(method, path, params = {}) { return signedWith(credentials, method, path, params); }
 
+  // A call that takes the API key but no signature (the user data stream's listen key).
+  function keyed(method, path, params = {}) {
+    if (!credentials) return Promise.reject(new Error('log in first'));
+    const q = query(params);
+    const apiKey = credentials.apiKey;
+    return call(async () => [q ? `${path}?${q}` : path, { method, headers: { 'X-MBX-APIKEY': apiKey } }]);
+  }
+
   function onSwitch(listener) { listeners.push(listener); }
 
   function wsUrl(origin, path) { return origin.url.replace(/^http/, 'ws') + path; }
@@ -193,6 +201,7 @@ const Outlast = (() => {
     onSwitch,
     publicGet,
     signed,
+    keyed,
     login,
     logout,
     loggedIn: () => credentials !== null,

@@ -1,6 +1,8 @@
 // The trading page: markets, a live order book and trade feed, a candle chart (the node's klines,
 // kept current by its kline stream, at the interval picked), and for a logged-in user balances,
-// open orders, order history, order entry and cancel.
+// open orders, order history, order entry and cancel. The account panel follows the account's
+// user data stream: its events redraw it at once, and a slow full re-read covers a reconnect.
+// Prices and quantities show as many decimals as the market's tick and step sizes.
 //
 // The book follows Binance's procedure for a local book: open the diff stream, take a REST
 // snapshot from the same origin, drop diffs the snapshot already holds, and apply the rest only
@@ -15,8 +17,10 @@
   const LEVELS_SHOWN = 12;
   const TRADES_KEPT = 40;
   const CANDLES_SHOWN = 90;
-  // How often the account panel and tickers refresh, and the current origin is checked.
-  const ACCOUNT_REFRESH_MS = 2000;
+  // How often the account panel is re-read in full (its events come from the user data stream),
+  // the listen key kept alive, the tickers refreshed, and the current origin checked.
+  const ACCOUNT_RESYNC_MS = 30000;
+  const LISTEN_KEY_KEEPALIVE_MS = 30 * 60 * 1000;
   const TICKER_REFRESH_MS = 10000;
   const WATCHDOG_MS = 1000;
 
@@ -43,10 +47,22 @@
       bids: sortedLevels(state.book.bids, true),
       asks: sortedLevels(state.book.asks, false),
     }),
+    userStream: () => ({ connected: user.connected, events: user.events }),
     placed: () => state.placed.map((p) => ({ clientOrderId: p.clientOrderId, orderId: p.result && p.result.orderId, error: p.error })),
     trades: () => state.trades.slice(),
     candles: () => ({ interval: state.interval, candles: state.candles.slice() }),
   };
+
+  // A decimal string cut or padded to the decimals of `size` (a tick or step size): text only,
+  // no floating point, so what is shown is what the node sent.
+  function decimalsOf(size) { return size ? (String(size).split('.')[1] || '').replace(/0+$/, '').length : null; }
+  function toDecimals(text, digits) {
+    if (digits === null || text === undefined || text === null) return text;
+    const [whole, fraction = ''] = String(text).split('.');
+    return digits === 0 ? whole : `${whole}.${fraction.padEnd(digits, '0').slice(0, digits)}`;
+  }
+  function price(text, m = market()) { return toDecimals(text, m ? decimalsOf(m.tick) : null); }
+  function qty(text, m = market()) { return toDecimals(text, m ? decimalsOf(m.step) : null); }
 
   function sortedLevels(map, descending) {
     const levels = Array.from(map.entries()).map(([p, q]) => [p, q]);
@@ -85,7 +101,7 @@
       const change = t.priceChangePercent ? `${Number(t.priceChangePercent).toFixed(2)} %` : '—';
       return {
         attrs: { class: m.symbol === state.symbol ? 'selected clickable' : 'clickable', 'data-symbol': m.symbol, onclick: () => selectMarket(m.symbol) },
-        cells: [m.symbol, t.count > 0 ? t.lastPrice : '—', t.count > 0 ? change : '—'],
+        cells: [m.symbol, t.count > 0 ? price(t.lastPrice, m) : '—', t.count > 0 ? change : '—'],
       };
     }), 'no markets');
   }
@@ -203,7 +219,7 @@
     const book = state.book;
     const asks = sortedLevels(book.asks, false).slice(0, LEVELS_SHOWN).reverse();
     const bids = sortedLevels(book.bids, true).slice(0, LEVELS_SHOWN);
-    const row = (side) => ([p, q]) => ({ attrs: { class: side }, cells: [p, q] });
+    const row = (side) => ([p, q]) => ({ attrs: { class: side }, cells: [price(p), qty(q)] });
     UI.rows($('asks').tBodies[0], asks.map(row('ask')), 'no asks');
     UI.rows($('bids').tBodies[0], bids.map(row('bid')), 'no bids');
     const bestAsk = asks.length ? Number(asks[asks.length - 1][0]) : null;
@@ -235,7 +251,7 @@
   function renderTrades() {
     UI.rows($('trades').tBodies[0], state.trades.map((t) => ({
       attrs: { class: t.buyerMaker ? 'ask' : 'bid' },
-      cells: [UI.time(t.time), t.price, t.qty],
+      cells: [UI.time(t.time), price(t.price), qty(t.qty)],
     })), 'no trades yet');
   }
 
@@ -330,14 +346,64 @@
     UI.rows($('balances').tBodies[0], balances.map((b) => [b.asset, b.free, b.locked]), 'no balances');
     UI.rows($('open-orders').tBodies[0], open.map((o) => ({
       attrs: { 'data-order-id': o.orderId, 'data-client-order-id': o.clientOrderId },
-      cells: [o.orderId, o.side, o.type, o.price, o.origQty, o.executedQty,
+      cells: [o.orderId, o.side, o.type, price(o.price), qty(o.origQty), qty(o.executedQty),
         UI.el('button', { class: 'cancel', text: 'Cancel', onclick: () => cancel(o) })],
     })), 'no open orders');
     const recent = history.slice().sort((a, b) => b.orderId - a.orderId);
     UI.rows($('history').tBodies[0], recent.map((o) => ({
       attrs: { 'data-order-id': o.orderId, 'data-client-order-id': o.clientOrderId, 'data-status': o.status },
-      cells: [o.orderId, o.side, o.type, o.price, o.origQty, o.executedQty, o.status],
+      cells: [o.orderId, o.side, o.type, price(o.price), qty(o.origQty), qty(o.executedQty), o.status],
     })), 'no orders yet');
+  }
+
+  // ---- the user data stream ----------------------------------------------------------------
+
+  const user = { ws: null, generation: 0, connected: false, events: 0, redraw: null, listenKey: null };
+
+  // Opens the account's user data stream on the current origin (a listen key, then `/ws/<key>`);
+  // on any close it opens again, on whichever origin is current by then.
+  async function connectUser() {
+    const generation = ++user.generation;
+    if (user.ws) { user.ws.onclose = null; user.ws.close(); user.ws = null; }
+    user.connected = false;
+    if (!Outlast.loggedIn()) return;
+    const again = (delayMs) => setTimeout(() => { if (generation === user.generation) connectUser(); }, delayMs);
+    try {
+      const { listenKey } = await Outlast.keyed('POST', '/api/v3/userDataStream');
+      if (generation !== user.generation) return;
+      user.listenKey = listenKey;
+      const ws = new WebSocket(Outlast.wsUrl(Outlast.current(), `/ws/${listenKey}`));
+      user.ws = ws;
+      // Read everything once the stream is open: no event can fall between the two.
+      ws.onopen = () => { user.connected = true; refreshAccount(); };
+      ws.onmessage = (message) => { if (generation === user.generation) onUserEvent(JSON.parse(message.data)); };
+      ws.onclose = () => { user.connected = false; again(1000); };
+    } catch (error) {
+      again(2000);
+    }
+  }
+
+  function onUserEvent(event) {
+    user.events += 1;
+    if (event.e === 'outboundAccountPosition') {
+      // The balances it names, at once; the others are unchanged.
+      const rows = Array.from($('balances').tBodies[0].rows);
+      for (const b of event.B) {
+        const row = rows.find((r) => r.cells[0] && r.cells[0].textContent === b.a);
+        if (row && row.cells.length >= 3) { row.cells[1].textContent = b.f; row.cells[2].textContent = b.l; }
+      }
+    }
+    if (event.e === 'listenKeyExpired') { connectUser(); return; }
+    // Orders and balances changed: one re-read for a burst of events.
+    clearTimeout(user.redraw);
+    user.redraw = setTimeout(refreshAccount, 50);
+  }
+
+  async function keepListenKey() {
+    if (!Outlast.loggedIn() || !user.connected) return;
+    try {
+      await Outlast.keyed('PUT', '/api/v3/userDataStream', { listenKey: user.listenKey });
+    } catch (error) { /* the stream's close reconnects it */ }
   }
 
   async function cancel(order) {
@@ -411,6 +477,7 @@
       $('whoami').textContent = apiKey;
       renderAccount(account, [], []);
       refreshAccount();
+      connectUser();
     } catch (error) {
       message.textContent = `Login refused: ${error.message}`;
       message.className = 'error';
@@ -419,6 +486,7 @@
 
   function logout(why) {
     Outlast.logout();
+    connectUser(); // closes the stream: logged out, it opens none
     $('login').hidden = false;
     $('logged-in').hidden = true;
     for (const id of ['balances', 'open-orders', 'history', 'withdrawals']) UI.rows($(id).tBodies[0], [], 'log in to see this');
@@ -444,7 +512,7 @@
     UI.notice(`Moved from ${from ? Outlast.describe(Outlast.origins.find((o) => o.url === from.url)) : 'nowhere'} to ${Outlast.describe(to)}: ${reason}`, 'warn');
     UI.showOrigin(to, 'on');
     connectMarket();
-    refreshAccount();
+    connectUser();
   });
 
   document.addEventListener('DOMContentLoaded', async () => {
@@ -468,7 +536,8 @@
     }
     UI.showOrigin(Outlast.current(), 'on');
     try { await loadMarkets(); } catch (error) { UI.notice(`Markets could not be loaded: ${error.message}`, 'error'); }
-    setInterval(refreshAccount, ACCOUNT_REFRESH_MS);
+    setInterval(refreshAccount, ACCOUNT_RESYNC_MS);
+    setInterval(keepListenKey, LISTEN_KEY_KEEPALIVE_MS);
     setInterval(refreshTickers, TICKER_REFRESH_MS);
     setInterval(watchdog, WATCHDOG_MS);
     document.body.dataset.ready = 'true';

@@ -139,6 +139,14 @@ fn the_trading_page_survives_a_provider_outage_in_a_real_browser() {
     browser.wait_for("the open order", long, |b| {
         (b.eval("return !!document.querySelector(arguments[0]);", json!([row])) == json!(true)).then_some(())
     });
+    // The account panel follows the user data stream: the order's events reached the page.
+    browser.wait_for("the user data stream's events", long, |b| {
+        let stream = b.eval("return window.outlastPage.userStream();", json!([]));
+        (stream["connected"] == json!(true) && stream["events"].as_u64() > Some(0)).then_some(())
+    });
+    // Prices show the tick size's decimals (0.01), not the node's six.
+    let shown = browser.text(&format!("{row} td:nth-child(4)"));
+    assert_eq!(shown, "50000.00", "the open order's price to the tick");
     browser.screenshot(&shots.join("02-order-open.png"));
     browser.click(&format!("{row} button.cancel"));
     let status = format!("#history tr[data-order-id='{order_id}']");
