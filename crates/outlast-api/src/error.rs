@@ -141,6 +141,15 @@ impl ApiError {
         ApiError { data: Some(data), ..ApiError::new(StatusCode::BAD_REQUEST, code, msg) }
     }
 
+    /// 429 / -1003: an address opened more WebSocket connections than its window allows.
+    pub fn too_many_connections(limit: u32, window_minutes: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            -1003,
+            format!("Too many WebSocket connections; at most {limit} per {window_minutes} minutes from one address."),
+        )
+    }
+
     /// -1102: a WebSocket API message that is not a JSON object.
     pub fn malformed_json() -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, -1102, "Malformed request: not a JSON object.")

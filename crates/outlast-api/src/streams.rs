@@ -169,7 +169,7 @@ pub async fn ws_path(
     if !name.contains('@') && !outlast_engine::api_key_valid(&name) {
         // Not a stream and not shaped like a listen key: a bare connection that subscribes by
         // message, as Binance accepts (ccxt.pro numbers its connections `/ws/0`, `/ws/1`, …).
-        return accept(api, upgrade, slot, Vec::new(), false, None);
+        return accept(api, upgrade, slot, peer, Vec::new(), false, None);
     }
     if !name.contains('@') {
         // A user stream starts from a state that has every write acknowledged before it was
@@ -195,19 +195,24 @@ pub async fn ws_path(
             key.account
         };
         let user = User { account, listen_key: name };
-        return accept(api, upgrade, slot, Vec::new(), false, Some(user));
+        return accept(api, upgrade, slot, peer, Vec::new(), false, Some(user));
     }
     let streams: Option<Vec<Stream>> = name.split('/').map(|n| parse_stream(&api.reader.read(), n)).collect();
     match streams {
-        Some(streams) => accept(api, upgrade, slot, streams, false, None),
+        Some(streams) => accept(api, upgrade, slot, peer, streams, false, None),
         None => ApiError::invalid_enum(-1100, "stream name").into_response(),
     }
 }
 
 /// `/ws` with no stream: subscribe by message.
-pub async fn ws_root(State(api): State<Shared>, slot: Option<Extension<Slot>>, upgrade: Upgrade) -> Response {
+pub async fn ws_root(
+    State(api): State<Shared>,
+    slot: Option<Extension<Slot>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    upgrade: Upgrade,
+) -> Response {
     match upgrade {
-        Ok(upgrade) => accept(api, upgrade, slot, Vec::new(), false, None),
+        Ok(upgrade) => accept(api, upgrade, slot, peer, Vec::new(), false, None),
         Err(rejection) => not_websocket(rejection),
     }
 }
@@ -225,6 +230,7 @@ pub async fn combined(
     State(api): State<Shared>,
     uri: Uri,
     slot: Option<Extension<Slot>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let params = match crate::params::Params::parse(uri.query().unwrap_or("").as_bytes(), b"") {
@@ -235,7 +241,7 @@ pub async fn combined(
     let streams: Option<Vec<Stream>> =
         names.split('/').filter(|n| !n.is_empty()).map(|n| parse_stream(&api.reader.read(), n)).collect();
     match streams {
-        Some(streams) if streams.len() <= SUBSCRIPTIONS_MAX => accept(api, upgrade, slot, streams, true, None),
+        Some(streams) if streams.len() <= SUBSCRIPTIONS_MAX => accept(api, upgrade, slot, peer, streams, true, None),
         _ => ApiError::invalid_enum(-1100, "stream name").into_response(),
     }
 }
@@ -247,16 +253,18 @@ struct User {
 
 /// Opens a stream connection. It keeps the connection's listener `slot` (see
 /// `http_server`) until it closes, so WebSockets count against their address's share.
+#[allow(clippy::too_many_arguments)]
 fn accept(
     api: Shared,
     upgrade: WebSocketUpgrade,
     slot: Option<Extension<Slot>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     streams: Vec<Stream>,
     combined: bool,
     user: Option<User>,
 ) -> Response {
-    if api.metrics.ws_open.load(Ordering::Relaxed) >= WS_CONNECTIONS_MAX {
-        return ApiError::unavailable("too many WebSocket connections").into_response();
+    if let Err(refused) = admit(&api, peer.map(|Extension(ConnectInfo(peer))| peer.ip())) {
+        return refused.into_response();
     }
     // Subscribed before the handshake is answered: every event applied after the client sees
     // the connection open reaches it.
@@ -269,6 +277,25 @@ fn accept(
         connection.run(feed).await;
         api.metrics.ws_open.fetch_sub(1, Ordering::Relaxed);
     })
+}
+
+/// Whether a new WebSocket connection (a stream or the WebSocket API) may open: the node has
+/// room, and its address has not opened `ws_connects_per_window` in this window (counted
+/// whether or not the handshake then succeeds, as Binance counts attempts).
+pub(crate) fn admit(api: &Shared, peer: Option<std::net::IpAddr>) -> Result<(), ApiError> {
+    if api.metrics.ws_open.load(Ordering::Relaxed) >= WS_CONNECTIONS_MAX {
+        return Err(ApiError::unavailable("too many WebSocket connections"));
+    }
+    let Some(ip) = peer else { return Ok(()) };
+    let limit = api.weight_limits.ws_connects_per_window;
+    let window_ms = crate::weights::WS_CONNECTS_WINDOW_MS;
+    match api.weights.charge_in(crate::weights::Counter::Connects(ip), 1, limit, now_ms(), window_ms) {
+        crate::weights::Charge::Ok(_) => Ok(()),
+        crate::weights::Charge::Over(_) => {
+            api.metrics.api_throttled.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::too_many_connections(limit, window_ms / 60_000))
+        }
+    }
 }
 
 /// Depth changes merged since the last flush of one depth stream.

@@ -11,18 +11,30 @@ use std::sync::Mutex;
 pub const IP_WEIGHT_PER_MINUTE_MAX: u32 = 6_000;
 /// Weight one API key may use per minute.
 pub const KEY_WEIGHT_PER_MINUTE_MAX: u32 = 6_000;
-/// The per-minute weight limits a node enforces (Binance's defaults unless configured).
+/// WebSocket connections one IP may open per `WS_CONNECTS_WINDOW_MS` (Binance: 300 every
+/// 5 minutes).
+pub const WS_CONNECTS_PER_WINDOW_MAX: u32 = 300;
+/// The window WebSocket connections are counted in, in ms.
+pub const WS_CONNECTS_WINDOW_MS: u64 = 5 * 60_000;
+
+/// The limits a node enforces (Binance's defaults unless configured).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WeightLimits {
     /// Weight one client IP may use per minute.
     pub ip_per_minute: u32,
     /// Weight one API key may use per minute.
     pub key_per_minute: u32,
+    /// WebSocket connections one client IP may open per `WS_CONNECTS_WINDOW_MS`.
+    pub ws_connects_per_window: u32,
 }
 
 impl Default for WeightLimits {
     fn default() -> Self {
-        WeightLimits { ip_per_minute: IP_WEIGHT_PER_MINUTE_MAX, key_per_minute: KEY_WEIGHT_PER_MINUTE_MAX }
+        WeightLimits {
+            ip_per_minute: IP_WEIGHT_PER_MINUTE_MAX,
+            key_per_minute: KEY_WEIGHT_PER_MINUTE_MAX,
+            ws_connects_per_window: WS_CONNECTS_PER_WINDOW_MAX,
+        }
     }
 }
 
@@ -36,6 +48,8 @@ pub enum Counter {
     Ip(std::net::IpAddr),
     /// An API key name.
     Key(String),
+    /// A client address's WebSocket connections (counted in `WS_CONNECTS_WINDOW_MS`).
+    Connects(std::net::IpAddr),
 }
 
 /// The weight table.
@@ -56,7 +70,14 @@ pub enum Charge {
 impl Weights {
     /// Adds `weight` to `counter` for the minute of `now_ms`, unless that exceeds `limit`.
     pub fn charge(&self, counter: Counter, weight: u32, limit: u32, now_ms: u64) -> Charge {
-        let minute = now_ms / 60_000;
+        self.charge_in(counter, weight, limit, now_ms, 60_000)
+    }
+
+    /// Adds `weight` to `counter` for the window of `window_ms` that `now_ms` is in, unless that
+    /// exceeds `limit`.
+    pub fn charge_in(&self, counter: Counter, weight: u32, limit: u32, now_ms: u64, window_ms: u64) -> Charge {
+        assert!(window_ms > 0);
+        let minute = now_ms / window_ms;
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         if used.len() >= COUNTERS_MAX && !used.contains_key(&counter) {
             used.retain(|_, (m, _)| *m == minute);
@@ -90,5 +111,10 @@ mod tests {
         assert_eq!(weights.charge(ip(), 4, 10, 2), Charge::Ok(10));
         assert_eq!(weights.charge(ip(), 1, 10, 60_000), Charge::Ok(1));
         assert_eq!(weights.charge(Counter::Key("k".into()), 10, 10, 60_000), Charge::Ok(10));
+        let connects = || Counter::Connects("127.0.0.1".parse().unwrap());
+        let window = WS_CONNECTS_WINDOW_MS;
+        assert_eq!(weights.charge_in(connects(), 2, 2, 0, window), Charge::Ok(2));
+        assert_eq!(weights.charge_in(connects(), 1, 2, window - 1, window), Charge::Over(2), "one window");
+        assert_eq!(weights.charge_in(connects(), 1, 2, window, window), Charge::Ok(1), "the next");
     }
 }

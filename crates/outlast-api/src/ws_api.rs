@@ -27,7 +27,7 @@ use crate::api::{now_ms, Shared};
 use crate::endpoint::Answer;
 use crate::error::ApiError;
 use crate::rest::{Call, KeySource};
-use crate::streams::{CLIENT_MESSAGE_BYTES_MAX, SEND_TIMEOUT, WS_CONNECTIONS_MAX};
+use crate::streams::{CLIENT_MESSAGE_BYTES_MAX, SEND_TIMEOUT};
 use crate::weights::{Charge, Counter};
 
 /// Weight one connection costs its IP (Binance: 2).
@@ -77,8 +77,8 @@ pub async fn connect(
         Ok(upgrade) => upgrade,
         Err(rejection) => return ApiError::not_websocket(&rejection.body_text()).into_response(),
     };
-    if api.metrics.ws_open.load(Ordering::Relaxed) >= WS_CONNECTIONS_MAX {
-        return ApiError::unavailable("too many WebSocket connections").into_response();
+    if let Err(refused) = crate::streams::admit(&api, Some(peer.ip())) {
+        return refused.into_response();
     }
     let limit = api.weight_limits.ip_per_minute;
     if let Charge::Over(_) = api.weights.charge(Counter::Ip(peer.ip()), CONNECTION_WEIGHT, limit, now_ms()) {

@@ -469,3 +469,28 @@ async fn ticker_aggregate_and_partial_depth_streams_on_a_numbered_connection() {
     assert_eq!(u16::from(close.code), 1008, "{close:?}");
     assert!(close.reason.contains("too many messages"), "{close:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_opens_at_most_binances_connections_per_five_minutes() {
+    let node = TestNode::start(0).await;
+    node.exchange().await;
+    let limit = outlast_api::WeightLimits::default().ws_connects_per_window;
+    assert_eq!(limit, 300, "Binance's: 300 connections every 5 minutes");
+    for n in 0..limit {
+        let path = ["/ws", "/ws/btcusdt@trade", "/stream?streams=btcusdt@trade", "/ws-api/v3"][n as usize % 4];
+        let mut socket = connect(&node, path).await;
+        socket.close(None).await.unwrap();
+    }
+    for path in ["/ws", "/ws-api/v3"] {
+        match tokio_tungstenite::connect_async(format!("ws://{}{path}", node.api)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 429, "{path}");
+                let body = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
+                assert!(body.contains("-1003"), "{path}: {body}");
+            }
+            other => panic!("{path}: the connection past the limit was not refused: {other:?}"),
+        }
+    }
+    let ping = http(node.api, "GET", "/api/v3/ping", &[], b"").await;
+    assert_eq!(ping.status, 200, "REST is not what is limited");
+}

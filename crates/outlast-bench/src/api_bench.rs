@@ -72,6 +72,9 @@ pub struct FanOut {
     pub delivered_per_sec: f64,
     /// Trades generated per second meanwhile.
     pub generated_per_sec: f64,
+    /// Publish (the leader's stamp) to receive (a subscriber's read), p50 / p99 in ms, over
+    /// every message of every subscriber.
+    pub receive_ms: (f64, f64),
 }
 
 /// One market-data endpoint read concurrently from one follower.
@@ -278,12 +281,17 @@ async fn fan_out(
             tokio::spawn(async move {
                 let mut last_trade = 0u64;
                 let mut seen = 0;
+                let mut latencies_ms = Vec::with_capacity(trades);
                 while seen < trades {
                     match tokio::time::timeout(DEADLINE, socket.next()).await {
                         Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
                             let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
                             let id = value["t"].as_u64().expect("trade id");
                             assert!(last_trade == 0 || id == last_trade + 1, "trades arrive in order without gaps");
+                            // Publish to receive: the leader stamped the trade (`T`) on this
+                            // machine's clock before replicating it.
+                            let stamped_ms = value["T"].as_u64().expect("trade time");
+                            latencies_ms.push(now_ms().saturating_sub(stamped_ms));
                             last_trade = id;
                             seen += 1;
                         }
@@ -291,7 +299,7 @@ async fn fan_out(
                         other => panic!("subscriber lost its stream: {other:?}"),
                     }
                 }
-                Instant::now()
+                (Instant::now(), latencies_ms)
             })
         })
         .collect();
@@ -309,15 +317,20 @@ async fn fan_out(
     }
     let generated = started.elapsed().as_secs_f64();
     let mut last = started;
+    let mut latencies_ms = Vec::with_capacity(subscribers * trades);
     for reader in readers {
-        last = last.max(reader.await.expect("subscriber"));
+        let (done, latencies) = reader.await.expect("subscriber");
+        last = last.max(done);
+        latencies_ms.extend(latencies);
     }
     let seconds = (last - started).as_secs_f64();
+    latencies_ms.sort_unstable();
     FanOut {
         subscribers,
         trades,
         delivered_per_sec: (subscribers * trades) as f64 / seconds,
         generated_per_sec: trades as f64 / generated,
+        receive_ms: (quantile(&latencies_ms, 0.50) as f64, quantile(&latencies_ms, 0.99) as f64),
     }
 }
 
@@ -501,15 +514,18 @@ impl Report {
         }
         out += "\n- WebSocket fan-out: subscribers on a follower's `btcusdt@trade` stream; trades generated through \
                 the leader as fast as one client can; a run ends when every subscriber has every trade (checked in \
-                order, no gaps).\n\n| subscribers | trades | messages delivered/s | trades generated/s | delivered / (subscribers × generated) |\n|---|---|---|---|---|\n";
+                order, no gaps). Publish to receive: from the leader's stamp on the trade to a subscriber's read \
+                of it, over every message (one clock: the same machine), in ms.\n\n| subscribers | trades | messages delivered/s | trades generated/s | delivered / (subscribers × generated) | receive p50 ms | receive p99 ms |\n|---|---|---|---|---|---|---|\n";
         for f in &self.fan_out {
             out += &format!(
-                "| {} | {} | {:.0} | {:.0} | {:.2} |\n",
+                "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} |\n",
                 f.subscribers,
                 f.trades,
                 f.delivered_per_sec,
                 f.generated_per_sec,
-                f.delivered_per_sec / (f.subscribers as f64 * f.generated_per_sec)
+                f.delivered_per_sec / (f.subscribers as f64 * f.generated_per_sec),
+                f.receive_ms.0,
+                f.receive_ms.1
             );
         }
         out += &format!(

@@ -31,5 +31,6 @@ pub mod wan_bench;
 pub(crate) fn unthrottled(config: &mut outlast_cluster::config::NodeConfig) {
     config.api_ip_weight_per_minute = Some(4_000_000_000);
     config.api_key_weight_per_minute = Some(4_000_000_000);
+    config.api_ws_connects_per_5m = Some(4_000_000_000);
     config.api_connections_per_source_max = Some(outlast_api::http_server::HTTP_CONNECTIONS_MAX);
 }

@@ -26,6 +26,7 @@
 //! reports_dir = "reports"            # optional: chaos reports the status page links to
 //! api_ip_weight_per_minute = 6000   # optional: request weight per client IP per minute
 //! api_key_weight_per_minute = 6000  # optional: request weight per API key per minute
+//! api_ws_connects_per_5m = 300      # optional: WebSocket connections per client IP per 5 minutes
 //! api_connections_per_source_max = 256 # optional: public connections from one address
 //!
 //! [tls]                              # optional (clear text without): mutual TLS between nodes
@@ -194,6 +195,9 @@ pub struct NodeConfig {
     /// Request weight one API key may use per minute (default 6,000).
     #[serde(default)]
     pub api_key_weight_per_minute: Option<u32>,
+    /// WebSocket connections one client IP may open per 5 minutes (default 300, as Binance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_ws_connects_per_5m: Option<u32>,
     /// Public API connections at once from one client address (default 256; see
     /// `outlast_api::http_server`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,6 +355,7 @@ impl NodeConfig {
             reports_dir: None,
             api_ip_weight_per_minute: None,
             api_key_weight_per_minute: None,
+            api_ws_connects_per_5m: None,
             api_connections_per_source_max: None,
             tls: None,
             api_tls: None,

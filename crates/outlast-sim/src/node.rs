@@ -107,6 +107,7 @@ pub fn config(id: NodeId, preferred_region: Option<String>) -> NodeConfig {
         reports_dir: None,
         api_ip_weight_per_minute: None,
         api_key_weight_per_minute: None,
+        api_ws_connects_per_5m: None,
         api_connections_per_source_max: None,
         // The simulated network has no TLS: it tests consensus and the engine, not handshakes.
         tls: None,

@@ -174,6 +174,7 @@ async fn start_api(
     let limits = outlast_api::WeightLimits {
         ip_per_minute: config.api_ip_weight_per_minute.unwrap_or(defaults.ip_per_minute),
         key_per_minute: config.api_key_weight_per_minute.unwrap_or(defaults.key_per_minute),
+        ws_connects_per_window: config.api_ws_connects_per_5m.unwrap_or(defaults.ws_connects_per_window),
     };
     let api = outlast_api::new_api(running.writer.clone(), running.reader.clone(), me, keyring, operator, limits);
     let _ = api.chains.set(chains);
