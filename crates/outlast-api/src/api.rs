@@ -64,6 +64,8 @@ pub struct Api {
     pub functions: crate::function::Counters,
     /// The chains this node follows (set once at start; none if it follows none).
     pub chains: std::sync::OnceLock<Vec<outlast_custody::ChainHandle>>,
+    /// The ticker streams' messages, shared by every connection.
+    pub tickers: crate::tickers::TickerCache,
 }
 
 /// The shared handle.

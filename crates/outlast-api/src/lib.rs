@@ -33,7 +33,7 @@ mod rpc;
 mod rpc_ws;
 mod status;
 mod streams;
-pub(crate) mod tickers;
+pub mod tickers;
 mod trading;
 mod user_stream;
 mod wallet;
@@ -78,6 +78,7 @@ pub fn new_api(
         status: Default::default(),
         functions: Default::default(),
         chains: Default::default(),
+        tickers: Default::default(),
     })
 }
 

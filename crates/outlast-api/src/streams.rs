@@ -49,6 +49,9 @@ pub const CLOSE_GAP: u16 = 1011;
 /// Messages (requests and pings) a client may send per second (Binance: 5); past it the
 /// connection is closed, as Binance does.
 pub const CLIENT_MESSAGES_PER_SECOND_MAX: u32 = 5;
+/// How long one connection lives (Binance: 24 hours); then it is closed and the client
+/// reconnects, so no connection, and no session proven once, lasts for ever.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(24 * 3_600);
 const TICK: Duration = Duration::from_millis(100);
 const PING_EVERY_TICKS: u32 = 200;
 
@@ -162,6 +165,10 @@ pub async fn ws_path(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: Upgrade,
 ) -> Response {
+    // Counted first: an attempt costs its address whatever it asks for.
+    if let Err(refused) = admit(&api, peer.as_ref().map(|Extension(ConnectInfo(peer))| peer.ip())) {
+        return refused.into_response();
+    }
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return not_websocket(rejection),
@@ -169,7 +176,7 @@ pub async fn ws_path(
     if !name.contains('@') && !outlast_engine::api_key_valid(&name) {
         // Not a stream and not shaped like a listen key: a bare connection that subscribes by
         // message, as Binance accepts (ccxt.pro numbers its connections `/ws/0`, `/ws/1`, …).
-        return accept(api, upgrade, slot, peer, Vec::new(), false, None);
+        return accept(api, upgrade, slot, Vec::new(), false, None);
     }
     if !name.contains('@') {
         // A user stream starts from a state that has every write acknowledged before it was
@@ -195,11 +202,11 @@ pub async fn ws_path(
             key.account
         };
         let user = User { account, listen_key: name };
-        return accept(api, upgrade, slot, peer, Vec::new(), false, Some(user));
+        return accept(api, upgrade, slot, Vec::new(), false, Some(user));
     }
     let streams: Option<Vec<Stream>> = name.split('/').map(|n| parse_stream(&api.reader.read(), n)).collect();
     match streams {
-        Some(streams) => accept(api, upgrade, slot, peer, streams, false, None),
+        Some(streams) => accept(api, upgrade, slot, streams, false, None),
         None => ApiError::invalid_enum(-1100, "stream name").into_response(),
     }
 }
@@ -211,8 +218,11 @@ pub async fn ws_root(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: Upgrade,
 ) -> Response {
+    if let Err(refused) = admit(&api, peer.map(|Extension(ConnectInfo(peer))| peer.ip())) {
+        return refused.into_response();
+    }
     match upgrade {
-        Ok(upgrade) => accept(api, upgrade, slot, peer, Vec::new(), false, None),
+        Ok(upgrade) => accept(api, upgrade, slot, Vec::new(), false, None),
         Err(rejection) => not_websocket(rejection),
     }
 }
@@ -233,6 +243,9 @@ pub async fn combined(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if let Err(refused) = admit(&api, peer.map(|Extension(ConnectInfo(peer))| peer.ip())) {
+        return refused.into_response();
+    }
     let params = match crate::params::Params::parse(uri.query().unwrap_or("").as_bytes(), b"") {
         Ok(params) => params,
         Err(error) => return error.into_response(),
@@ -241,7 +254,7 @@ pub async fn combined(
     let streams: Option<Vec<Stream>> =
         names.split('/').filter(|n| !n.is_empty()).map(|n| parse_stream(&api.reader.read(), n)).collect();
     match streams {
-        Some(streams) if streams.len() <= SUBSCRIPTIONS_MAX => accept(api, upgrade, slot, peer, streams, true, None),
+        Some(streams) if streams.len() <= SUBSCRIPTIONS_MAX => accept(api, upgrade, slot, streams, true, None),
         _ => ApiError::invalid_enum(-1100, "stream name").into_response(),
     }
 }
@@ -253,19 +266,14 @@ struct User {
 
 /// Opens a stream connection. It keeps the connection's listener `slot` (see
 /// `http_server`) until it closes, so WebSockets count against their address's share.
-#[allow(clippy::too_many_arguments)]
 fn accept(
     api: Shared,
     upgrade: WebSocketUpgrade,
     slot: Option<Extension<Slot>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     streams: Vec<Stream>,
     combined: bool,
     user: Option<User>,
 ) -> Response {
-    if let Err(refused) = admit(&api, peer.map(|Extension(ConnectInfo(peer))| peer.ip())) {
-        return refused.into_response();
-    }
     // Subscribed before the handshake is answered: every event applied after the client sees
     // the connection open reaches it.
     let feed = api.reader.subscribe();
@@ -280,8 +288,9 @@ fn accept(
 }
 
 /// Whether a new WebSocket connection (a stream or the WebSocket API) may open: the node has
-/// room, and its address has not opened `ws_connects_per_window` in this window (counted
-/// whether or not the handshake then succeeds, as Binance counts attempts).
+/// room, and its address has not opened `ws_connects_per_window` in this window. Called first
+/// in every handler, so an attempt is counted whether or not its handshake then succeeds, as
+/// Binance counts attempts.
 pub(crate) fn admit(api: &Shared, peer: Option<std::net::IpAddr>) -> Result<(), ApiError> {
     if api.metrics.ws_open.load(Ordering::Relaxed) >= WS_CONNECTIONS_MAX {
         return Err(ApiError::unavailable("too many WebSocket connections"));
@@ -336,6 +345,9 @@ enum End {
     Gone,
     /// We close it with this code and reason.
     Close(u16, String),
+    /// The client broke a limit (policy violation): closed with this reason, and not counted
+    /// as the node failing to serve.
+    Limit(String),
 }
 
 impl Connection {
@@ -388,10 +400,7 @@ impl Connection {
         }
         self.messages.1 += 1;
         if self.messages.1 > CLIENT_MESSAGES_PER_SECOND_MAX {
-            return Err(End::Close(
-                CLOSE_LAGGED,
-                format!("too many messages: at most {CLIENT_MESSAGES_PER_SECOND_MAX} a second"),
-            ));
+            return Err(End::Limit(format!("too many messages: at most {CLIENT_MESSAGES_PER_SECOND_MAX} a second")));
         }
         Ok(())
     }
@@ -420,6 +429,9 @@ impl Connection {
                     ticks = ticks.wrapping_add(1);
                     self.on_tick(ticks).await
                 }
+                _ = tokio::time::sleep_until(self.opened + CONNECTION_LIFETIME) => {
+                    Err(End::Close(1000, "this connection is 24 hours old: reconnect".into()))
+                }
             };
             if let Err(end) = step {
                 break end;
@@ -429,6 +441,10 @@ impl Connection {
             // The node ended the stream on the client: denied (see `function`).
             self.api.functions.note(crate::function::Function::Streams, false);
         }
+        let end = match end {
+            End::Limit(reason) => End::Close(1008, reason),
+            end => end,
+        };
         if let End::Close(code, reason) = end {
             let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
             let _ = tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Close(Some(frame)))).await;
@@ -691,8 +707,6 @@ impl Connection {
         if due.is_empty() {
             return Ok(());
         }
-        let now = now_ms();
-        let since = now.saturating_sub(24 * 3_600_000);
         let changed: Vec<MarketId> = std::mem::take(&mut self.markets_changed).into_iter().collect();
         for stream in due {
             self.due.remove(&stream);
@@ -701,12 +715,7 @@ impl Connection {
                 None => changed.clone(),
             };
             let full = matches!(stream, Stream::Ticker(_) | Stream::AllTickers);
-            let messages: Vec<Value> = {
-                let engine = self.api.reader.read();
-                let history = self.api.reader.history();
-                let stats = |m| crate::tickers::Stats::of(&engine, &history, Units::by_id(&engine, m), since, now);
-                markets.iter().map(|&m| stats(m).stream(full)).collect()
-            };
+            let messages: Vec<Value> = markets.iter().map(|&m| self.api.tickers.message(&self.api, m, full)).collect();
             match stream.market() {
                 Some(_) => {
                     for message in messages {

@@ -149,6 +149,32 @@ impl Stats {
     }
 }
 
+/// The ticker streams' messages (`@ticker`, `@miniTicker`, the all-market arrays), computed
+/// once per market and form for each applied state and second, and shared by every
+/// connection: a thousand subscribers cost one computation, not a thousand. Bounded: two
+/// entries a market, dropped whenever the state or the second moves.
+#[derive(Default)]
+pub struct TickerCache {
+    /// (the engine's last applied sequence, the second) → (market, full) → message.
+    entries: std::sync::Mutex<((u64, u64), std::collections::BTreeMap<(outlast_engine::MarketId, bool), Value>)>,
+}
+
+impl TickerCache {
+    /// `market`'s rolling 24-hour message, full or mini, as of now.
+    pub(crate) fn message(&self, api: &Shared, market: outlast_engine::MarketId, full: bool) -> Value {
+        let now = now_ms();
+        let engine = api.reader.read();
+        let key = (engine.last_seq(), now / 1_000);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.0 != key {
+            *entries = (key, std::collections::BTreeMap::new());
+        }
+        let history = api.reader.history();
+        let stats = || Stats::of(&engine, &history, Units::by_id(&engine, market), now.saturating_sub(DAY_MS), now);
+        entries.1.entry((market, full)).or_insert_with(|| stats().stream(full)).clone()
+    }
+}
+
 /// `type`: FULL (the default) or MINI.
 fn mini(params: &Params) -> Result<bool, ApiError> {
     match params.get("type") {
@@ -160,6 +186,9 @@ fn mini(params: &Params) -> Result<bool, ApiError> {
 
 /// `windowSize`: `1m`–`59m`, `1h`–`23h` or `1d`–`7d`, in ms.
 fn window_ms(text: &str) -> Option<u64> {
+    if !text.is_ascii() {
+        return None;
+    }
     let split = text.len().checked_sub(1)?;
     let (number, unit) = text.split_at(split);
     if number.is_empty() || number.len() > 2 || !number.bytes().all(|b| b.is_ascii_digit()) || number.starts_with('0') {
@@ -237,7 +266,7 @@ mod tests {
         assert_eq!(window_ms("59m"), Some(59 * MINUTE_MS));
         assert_eq!(window_ms("23h"), Some(23 * HOUR_MS));
         assert_eq!(window_ms("7d"), Some(WINDOW_MS_MAX));
-        for bad in ["", "m", "0m", "60m", "24h", "8d", "01m", "1w", "1M", "100m", "-1m", "1.5h"] {
+        for bad in ["", "m", "0m", "60m", "24h", "8d", "01m", "1w", "1M", "100m", "-1m", "1.5h", "1é", "é"] {
             assert_eq!(window_ms(bad), None, "{bad}");
         }
     }

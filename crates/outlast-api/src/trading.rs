@@ -164,10 +164,10 @@ pub(crate) fn test_order<'a>(api: &'a Shared, caller: &'a Caller, params: &Param
 /// A new order, decoded.
 pub(crate) struct NewOrder {
     pub(crate) units: Units,
-    spec: OrderSpec,
+    pub(crate) spec: OrderSpec,
     /// `newOrderRespType`, if sent.
-    response: Option<&'static str>,
-    request_id: ClientId,
+    pub(crate) response: Option<&'static str>,
+    pub(crate) request_id: ClientId,
 }
 
 pub(crate) fn decode_order(api: &Shared, caller: &Caller, params: &Params) -> Result<NewOrder, ApiError> {
@@ -193,6 +193,21 @@ pub(crate) async fn place_order(api: &Shared, caller: &Caller, new: NewOrder) ->
         Outcome::Rejected(reject) => return Err(ApiError::rejected(reject, -2010)),
         other => return Err(ApiError::rejected_other(other)),
     };
+    Ok(placed_json(api, caller, &units, &spec, response, &request_id, order, status))
+}
+
+/// A placed order's answer, as `newOrderRespType` (or the order type's default) asks.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn placed_json(
+    api: &Shared,
+    caller: &Caller,
+    units: &Units,
+    spec: &OrderSpec,
+    response: Option<&'static str>,
+    request_id: &ClientId,
+    order: u64,
+    status: outlast_engine::OrderStatus,
+) -> Value {
     let ack = json!({
         "symbol": units.symbol,
         "orderId": order,
@@ -204,14 +219,14 @@ pub(crate) async fn place_order(api: &Shared, caller: &Caller, new: NewOrder) ->
         OrderKind::Limit { .. } | OrderKind::MarketBase { .. } | OrderKind::MarketQuote { .. } => "FULL",
         OrderKind::LimitMaker { .. } => "ACK",
     });
-    let Some(record) = own_order(api, caller, &units, order).filter(|_| response != "ACK") else {
+    let Some(record) = own_order(api, caller, units, order).filter(|_| response != "ACK") else {
         let mut ack = ack;
         if response != "ACK" {
             ack["status"] = json!(names::status(status));
         }
-        return Ok(ack);
+        return ack;
     };
-    let mut value = order_json(&units, &record);
+    let mut value = order_json(units, &record);
     value["transactTime"] = json!(record.updated_ms);
     if response == "FULL" {
         let history = api.reader.history();
@@ -230,7 +245,7 @@ pub(crate) async fn place_order(api: &Shared, caller: &Caller, new: NewOrder) ->
             .collect();
         value["fills"] = Value::Array(fills);
     }
-    Ok(value)
+    value
 }
 
 pub(crate) fn order_target(params: &Params) -> Result<OrderRef, ApiError> {
@@ -284,8 +299,13 @@ pub(crate) async fn cancel(
         Outcome::Rejected(reject) => return Err(ApiError::rejected(reject, -2011)),
         other => return Err(ApiError::rejected_other(other)),
     };
-    let record = own_order(api, caller, &units, order).ok_or_else(|| ApiError::unavailable("state not caught up"))?;
-    let mut value = order_json(&units, &record);
+    canceled_json(api, caller, &units, order, &request_id)
+}
+
+/// A canceled order's answer; `request_id` is the cancel's own client id.
+pub(crate) fn canceled_json(api: &Shared, caller: &Caller, units: &Units, order: u64, request_id: &ClientId) -> Reply {
+    let record = own_order(api, caller, units, order).ok_or_else(|| ApiError::unavailable("state not caught up"))?;
+    let mut value = order_json(units, &record);
     value["origClientOrderId"] = json!(record.client_id.as_str());
     value["clientOrderId"] = json!(request_id.as_str());
     value["transactTime"] = json!(record.updated_ms);

@@ -55,7 +55,8 @@ pub enum Counter {
 /// The weight table.
 #[derive(Debug, Default)]
 pub struct Weights {
-    used: Mutex<HashMap<Counter, (u64, u32)>>,
+    /// Per counter: its window's length in ms, the window's index, the weight used in it.
+    used: Mutex<HashMap<Counter, (u64, u64, u32)>>,
 }
 
 /// The result of charging a request.
@@ -77,23 +78,24 @@ impl Weights {
     /// exceeds `limit`.
     pub fn charge_in(&self, counter: Counter, weight: u32, limit: u32, now_ms: u64, window_ms: u64) -> Charge {
         assert!(window_ms > 0);
-        let minute = now_ms / window_ms;
+        let window = now_ms / window_ms;
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         if used.len() >= COUNTERS_MAX && !used.contains_key(&counter) {
-            used.retain(|_, (m, _)| *m == minute);
+            // Each counter by its own window: a full table drops only what has expired.
+            used.retain(|_, (length_ms, index, _)| *index == now_ms / *length_ms);
             if used.len() >= COUNTERS_MAX {
                 return Charge::Over(limit);
             }
         }
-        let entry = used.entry(counter).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
+        let entry = used.entry(counter).or_insert((window_ms, window, 0));
+        if (entry.0, entry.1) != (window_ms, window) {
+            *entry = (window_ms, window, 0);
         }
-        let total = entry.1.saturating_add(weight);
+        let total = entry.2.saturating_add(weight);
         if total > limit {
-            return Charge::Over(entry.1);
+            return Charge::Over(entry.2);
         }
-        entry.1 = total;
+        entry.2 = total;
         Charge::Ok(total)
     }
 }
@@ -116,5 +118,20 @@ mod tests {
         assert_eq!(weights.charge_in(connects(), 2, 2, 0, window), Charge::Ok(2));
         assert_eq!(weights.charge_in(connects(), 1, 2, window - 1, window), Charge::Over(2), "one window");
         assert_eq!(weights.charge_in(connects(), 1, 2, window, window), Charge::Ok(1), "the next");
+    }
+
+    #[test]
+    fn a_full_table_drops_only_counters_whose_own_window_ended() {
+        let weights = Weights::default();
+        let window = WS_CONNECTS_WINDOW_MS;
+        let connects = || Counter::Connects("10.0.0.1".parse().unwrap());
+        assert_eq!(weights.charge_in(connects(), 2, 2, 0, window), Charge::Ok(2));
+        for n in 1..COUNTERS_MAX as u32 {
+            weights.charge(Counter::Key(n.to_string()), 1, 10, 0);
+        }
+        // A minute later, a new counter needs room: the keys' minute is over, the connection
+        // window is not, so the address's connections stay counted.
+        assert_eq!(weights.charge(Counter::Key("new".into()), 1, 10, 60_000), Charge::Ok(1));
+        assert_eq!(weights.charge_in(connects(), 1, 2, 60_000, window), Charge::Over(2));
     }
 }

@@ -32,6 +32,9 @@ use crate::weights::{Charge, Counter};
 
 /// Weight one connection costs its IP (Binance: 2).
 pub const CONNECTION_WEIGHT: u32 = 2;
+/// Weight of a message no endpoint charges: `session.*` (Binance: 2), or one refused before it
+/// reached an endpoint.
+pub const SESSION_WEIGHT: u32 = 2;
 /// Parameters one request may carry.
 pub const PARAMS_MAX: usize = 32;
 
@@ -73,13 +76,13 @@ pub async fn connect(
     slot: Option<Extension<Slot>>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Err(refused) = crate::streams::admit(&api, Some(peer.ip())) {
+        return refused.into_response();
+    }
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return ApiError::not_websocket(&rejection.body_text()).into_response(),
     };
-    if let Err(refused) = crate::streams::admit(&api, Some(peer.ip())) {
-        return refused.into_response();
-    }
     let limit = api.weight_limits.ip_per_minute;
     if let Charge::Over(_) = api.weights.charge(Counter::Ip(peer.ip()), CONNECTION_WEIGHT, limit, now_ms()) {
         api.metrics.api_throttled.fetch_add(1, Ordering::Relaxed);
@@ -106,7 +109,8 @@ struct Session {
 
 impl Session {
     async fn run(&mut self, mut socket: WebSocket) {
-        while let Some(Ok(message)) = socket.recv().await {
+        let closes_at = tokio::time::Instant::now() + crate::streams::CONNECTION_LIFETIME;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(closes_at, socket.recv()).await {
             let text = match message {
                 Message::Text(text) => text,
                 Message::Close(_) => break,
@@ -120,7 +124,38 @@ impl Session {
         }
     }
 
+    /// Charges a message no endpoint charges (a session method, or one refused before it
+    /// reached an endpoint): Binance's weight for `session.*`, so that no message is free.
+    fn charge_message(&self) -> Result<u32, ApiError> {
+        let limit = self.api.weight_limits.ip_per_minute;
+        match self.api.weights.charge(Counter::Ip(self.peer.ip()), SESSION_WEIGHT, limit, now_ms()) {
+            Charge::Ok(used) => Ok(used),
+            Charge::Over(_) => {
+                self.api.metrics.api_throttled.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::too_many_requests(limit))
+            }
+        }
+    }
+
     async fn answer(&mut self, text: &str) -> Value {
+        let endpoint_method = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|r| r.get("method").and_then(Value::as_str).map(str::to_string))
+            .is_some_and(|m| METHODS.iter().any(|(name, _, _)| *name == m));
+        let used = if endpoint_method { None } else { Some(self.charge_message()) };
+        let mut answer = self.answer_charged(text, used.as_ref()).await;
+        if let Some(Ok(used)) = used {
+            answer["rateLimits"][0]["count"] = Value::from(used);
+        }
+        answer
+    }
+
+    async fn answer_charged(&mut self, text: &str, charged: Option<&Result<u32, ApiError>>) -> Value {
+        if let Some(Err(over)) = charged {
+            let id = serde_json::from_str::<Value>(text).ok().and_then(|r| r.get("id").cloned()).unwrap_or(Value::Null);
+            let id = if matches!(id, Value::String(_) | Value::Number(_)) { id } else { Value::Null };
+            return reply(id, Err((over.clone(), None)));
+        }
         let Ok(request) = serde_json::from_str::<Value>(text) else {
             return reply(Value::Null, Err((ApiError::malformed_json(), None)));
         };
@@ -166,8 +201,15 @@ impl Session {
         if !outlast_engine::api_key_valid(&key) {
             return Err(fail(ApiError::bad_api_key_format()));
         }
-        self.api.catch_up().await.map_err(fail)?;
-        let entry = self.api.reader.read().api_key(&key).cloned().ok_or_else(|| fail(ApiError::rejected_api_key()))?;
+        let known = self.api.reader.read().api_key(&key).cloned();
+        let entry = match known {
+            Some(entry) => entry,
+            None => {
+                // Created through another node a moment ago, perhaps: catch up, look again.
+                self.api.catch_up().await.map_err(fail)?;
+                self.api.reader.read().api_key(&key).cloned().ok_or_else(|| fail(ApiError::rejected_api_key()))?
+            }
+        };
         if matches!(entry.spec.credential, KeyCredential::Hmac { .. }) {
             return Err(fail(ApiError::logon_needs_ed25519()));
         }
@@ -194,7 +236,11 @@ impl Session {
             return Err((ApiError::unknown_method(), None));
         };
         let endpoint = crate::endpoints::route(http_method, path).expect("every method's endpoint is listed");
-        let (query, signed) = query_of(params).map_err(|e| (e, None))?;
+        let (query, signed) = match query_of(params) {
+            Ok(query) => query,
+            // Refused before any endpoint charged it: charged here.
+            Err(error) => return Err((error, self.charge_message().ok())),
+        };
         let source = match (&self.key, signed) {
             (Some(key), false) => KeySource::Session(key),
             _ => KeySource::Param,

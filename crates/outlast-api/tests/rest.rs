@@ -514,6 +514,18 @@ async fn cancel_replace_and_the_account_rules_as_binance_answers_them() {
         (Some("FAILURE"), Some("NOT_ATTEMPTED"))
     );
     assert_eq!(data["cancelResponse"]["code"], -2011);
+    // STOP_ON_FAILURE is both or neither: a new order the engine refuses (off the tick) leaves
+    // the old one resting.
+    let resting = open[0]["orderId"].clone();
+    let atomic = format!("cancelOrderId={resting}");
+    let refused =
+        node.signed(&alice, "POST", REPLACE, &replace(&atomic, "STOP_ON_FAILURE", "31001.005", "off-tick")).await;
+    assert_eq!((refused.status, refused.code()), (400, -2022), "{}", refused.body);
+    let data = &refused.json()["data"];
+    assert_eq!((data["cancelResult"].as_str(), data["newOrderResult"].as_str()), (Some("FAILURE"), Some("FAILURE")));
+    assert_eq!(data["newOrderResponse"]["code"], -1013, "{data}");
+    let still = node.signed(&alice, "GET", "/api/v3/openOrders", "symbol=BTCUSDT").await.json();
+    assert_eq!(still.as_array().unwrap()[0]["orderId"], resting, "not canceled: {still}");
     // ALLOW_FAILURE places it anyway: one step failed.
     let allowed = node.signed(&alice, "POST", REPLACE, &replace(&stale, "ALLOW_FAILURE", "31002", "third")).await;
     assert_eq!((allowed.status, allowed.code()), (400, -2021), "{}", allowed.body);

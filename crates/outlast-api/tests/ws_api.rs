@@ -122,6 +122,11 @@ async fn orders_through_the_websocket_api_signed_per_request_or_by_a_session() {
         ask(&mut socket, json!({"id": 11, "method": "account.status", "params": {"timestamp": now_ms() - 600_000}}))
             .await;
     assert_eq!(stale["error"]["code"], -1021, "a session request's timestamp is still checked: {stale}");
+    // Session methods are charged too (Binance: weight 2), so no message is free.
+    let first = ask(&mut socket, json!({"id": 14, "method": "session.status"})).await;
+    let second = ask(&mut socket, json!({"id": 15, "method": "session.status"})).await;
+    let count = |answer: &Value| answer["rateLimits"][0]["count"].as_u64().unwrap();
+    assert_eq!(count(&second), count(&first) + 2, "{first} then {second}");
     let out = ask(&mut socket, json!({"id": 12, "method": "session.logout"})).await;
     assert_eq!(out["result"]["apiKey"], Value::Null);
     let after =
