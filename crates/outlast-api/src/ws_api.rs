@@ -138,50 +138,46 @@ impl Session {
     }
 
     async fn answer(&mut self, text: &str) -> Value {
-        let endpoint_method = serde_json::from_str::<Value>(text)
-            .ok()
-            .and_then(|r| r.get("method").and_then(Value::as_str).map(str::to_string))
-            .is_some_and(|m| METHODS.iter().any(|(name, _, _)| *name == m));
-        let used = if endpoint_method { None } else { Some(self.charge_message()) };
-        let mut answer = self.answer_charged(text, used.as_ref()).await;
-        if let Some(Ok(used)) = used {
+        let request = serde_json::from_str::<Value>(text).ok();
+        let method = request.as_ref().and_then(|r| r.get("method")).and_then(Value::as_str);
+        let endpoint = method.is_some_and(|m| METHODS.iter().any(|(name, _, _)| *name == m));
+        // An endpoint charges its own weight; every other message is charged here.
+        let charged = if endpoint { None } else { Some(self.charge_message()) };
+        let (id, result) = match &charged {
+            Some(Err(over)) => (request_id(request.as_ref()).unwrap_or(Value::Null), Err((over.clone(), None))),
+            _ => self.serve(request).await,
+        };
+        let mut answer = reply(id, result);
+        if let Some(Ok(used)) = charged {
             answer["rateLimits"][0]["count"] = Value::from(used);
         }
         answer
     }
 
-    async fn answer_charged(&mut self, text: &str, charged: Option<&Result<u32, ApiError>>) -> Value {
-        if let Some(Err(over)) = charged {
-            let id = serde_json::from_str::<Value>(text).ok().and_then(|r| r.get("id").cloned()).unwrap_or(Value::Null);
-            let id = if matches!(id, Value::String(_) | Value::Number(_)) { id } else { Value::Null };
-            return reply(id, Err((over.clone(), None)));
-        }
-        let Ok(request) = serde_json::from_str::<Value>(text) else {
-            return reply(Value::Null, Err((ApiError::malformed_json(), None)));
+    /// One request, checked for Binance's shape, and its `id` for the answer.
+    async fn serve(&mut self, request: Option<Value>) -> (Value, crate::rest::Served) {
+        let Some(mut request) = request else {
+            return (Value::Null, Err((ApiError::malformed_json(), None)));
         };
-        let id = request.get("id").cloned().unwrap_or(Value::Null);
-        if !matches!(id, Value::Null | Value::String(_) | Value::Number(_)) || id.as_str().is_some_and(|s| s.len() > 64)
-        {
-            return reply(Value::Null, Err((ApiError::mandatory("id"), None)));
-        }
-        let Some(method) = request.get("method").and_then(Value::as_str) else {
-            return reply(id, Err((ApiError::mandatory("method"), None)));
+        let Some(id) = request_id(Some(&request)) else {
+            return (Value::Null, Err((ApiError::mandatory("id"), None)));
         };
-        let params = match request.get("params") {
+        let params = match request.get_mut("params").map(Value::take) {
             None => Map::new(),
-            Some(Value::Object(params)) if params.len() <= PARAMS_MAX => params.clone(),
-            Some(_) => return reply(id, Err((ApiError::mandatory("params"), None))),
+            Some(Value::Object(params)) if params.len() <= PARAMS_MAX => params,
+            Some(_) => return (id, Err((ApiError::mandatory("params"), None))),
         };
-        let result = match method {
-            "session.logon" => self.logon(&params).await,
-            "session.status" => Ok((Answer::Json(self.status()), None)),
-            "session.logout" => {
+        let result = match request.get("method").and_then(Value::as_str) {
+            None => Err((ApiError::mandatory("method"), None)),
+            Some("session.logon") => self.logon(&params).await,
+            Some("session.status") => Ok((Answer::Json(self.status()), None)),
+            Some("session.logout") => {
                 self.key = None;
                 Ok((Answer::Json(self.status()), None))
             }
-            method => self.call(method, &params).await,
+            Some(method) => self.call(method, &params).await,
         };
-        reply(id, result)
+        (id, result)
     }
 
     fn status(&self) -> Value {
@@ -281,6 +277,16 @@ fn query_of(params: &Map<String, Value>) -> Result<(Vec<u8>, bool), ApiError> {
     let signed = pairs.iter().any(|(name, _)| *name == "signature");
     let query: Vec<String> = pairs.iter().map(|(name, value)| format!("{name}={value}")).collect();
     Ok((query.join("&").into_bytes(), signed))
+}
+
+/// A request's `id`: absent (null), a number, or a string of at most 64 characters; `None` for
+/// any other.
+fn request_id(request: Option<&Value>) -> Option<Value> {
+    match request.and_then(|r| r.get("id")).cloned().unwrap_or(Value::Null) {
+        id @ (Value::Null | Value::Number(_)) => Some(id),
+        Value::String(text) if text.len() <= 64 => Some(Value::String(text)),
+        _ => None,
+    }
 }
 
 /// Binance's response frame.
