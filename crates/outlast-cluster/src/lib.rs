@@ -64,7 +64,7 @@ pub mod upgrade;
 pub mod write;
 
 pub use log_store::LogStore;
-pub use network::{Dialer, Network, Peer, TcpDialer};
+pub use network::{Dialer, Kept, Network, Peer, TcpDialer};
 pub use server::{serve, CONNECTIONS_MAX};
 pub use state_machine::{AppliedEvents, EngineReader, Export, StateMachine, FEED_BATCHES_MAX};
 pub use types::{Batch, NodeId, NodeInfo, TypeConfig};

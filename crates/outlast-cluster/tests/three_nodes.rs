@@ -1,12 +1,21 @@
 //! Three Raft nodes in one process, talking over real TCP on 127.0.0.1, with durable logs in
-//! temporary directories. (Tests with one OS process per node come with the node binary.)
+//! temporary directories, each with the node's campaigner (`elections`) as in a node. (Tests
+//! with one OS process per node come with the node binary.)
+//!
+//! Without the campaigner, two survivors under bare openraft 0.9 can take many rounds to agree:
+//! each campaign resets the candidate's own lease, so the other's vote is refused until their
+//! timers drift more than a lease apart (CI once saw 18 terms in 10 s without a leader).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::{Config, Raft};
-use outlast_cluster::{serve, Batch, EngineReader, LogStore, Network, NodeInfo, StateMachine, TcpDialer, TypeConfig};
+use outlast_cluster::clocks::ClockWatch;
+use outlast_cluster::elections::{campaign_when_due, ElectionTiming, LeaderContact};
+use outlast_cluster::{
+    serve, Batch, EngineReader, Kept, LogStore, Network, NodeInfo, StateMachine, TcpDialer, TypeConfig,
+};
 use outlast_engine::{Command, CommandBody, Limits, Outcome};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -15,20 +24,39 @@ struct Node {
     raft: Raft<TypeConfig>,
     reader: EngineReader,
     server: JoinHandle<std::io::Result<()>>,
+    campaigner: JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
+
+const HEARTBEAT_MS: u64 = 50;
+const ELECTION_TIMEOUT_MS: [u64; 2] = [300, 600];
 
 async fn start(id: u64, listener: TcpListener) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let log = LogStore::open(&dir.path().join("log")).unwrap();
     let machine = StateMachine::open(&dir.path().join("state"), Limits::default(), id).unwrap();
     let reader = machine.reader();
-    let config =
-        Config { heartbeat_interval: 50, election_timeout_min: 300, election_timeout_max: 600, ..Config::default() };
+    let config = Config {
+        heartbeat_interval: HEARTBEAT_MS,
+        election_timeout_min: ELECTION_TIMEOUT_MS[0],
+        election_timeout_max: ELECTION_TIMEOUT_MS[1],
+        ..Config::default()
+    };
     let config = Arc::new(config.validate().unwrap());
-    let raft = Raft::new(id, config, Network::new(TcpDialer::clear()), log.clone(), machine).await.unwrap();
-    let server = tokio::spawn(serve(listener, None, raft.clone(), log, Default::default()));
-    Node { raft, reader, server, _dir: dir }
+    let kept = Kept::default();
+    let network = Network::with_kept(TcpDialer::clear(), kept.clone());
+    let raft = Raft::new(id, config, network, log.clone(), machine).await.unwrap();
+    let contact = LeaderContact::default();
+    let server = tokio::spawn(serve(listener, None, raft.clone(), log.clone(), contact.clone()));
+    let timing = ElectionTiming {
+        lease: Duration::from_millis(ELECTION_TIMEOUT_MS[1]),
+        heartbeat: Duration::from_millis(HEARTBEAT_MS),
+        region_order: Vec::new(),
+    };
+    let clocks = ClockWatch::new(500);
+    let campaigner =
+        tokio::spawn(campaign_when_due(raft.clone(), id, log, contact, timing, (TcpDialer::clear(), kept), clocks));
+    Node { raft, reader, server, campaigner, _dir: dir }
 }
 
 /// Waits (at most `limit`) until `check` holds, polling; panics with `what` otherwise.
@@ -105,6 +133,7 @@ async fn three_nodes_replicate_over_tcp_and_keep_committing_after_the_leader_sto
     let gone = nodes.remove(&old).unwrap();
     gone.raft.shutdown().await.unwrap();
     gone.server.abort();
+    gone.campaigner.abort();
     for account in 21..=30 {
         assert!(matches!(write(&nodes, CommandBody::CreateAccount { account }).await, Outcome::Applied(_)));
     }
