@@ -300,7 +300,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(batch) => {
                     let mut events = Vec::new();
                     let mut outcomes = Vec::with_capacity(batch.commands.len());
-                    for command in &batch.commands {
+                    for (i, command) in batch.commands.iter().enumerate() {
+                        // The next command's id slot is fetched while this one applies.
+                        if let Some(next) = batch.commands.get(i + 1) {
+                            engine.prefetch(next);
+                        }
                         let first_event = events.len();
                         let outcome = engine.apply(command, &mut events);
                         history.record(&engine, command, &outcome, &events[first_event..]);

@@ -262,6 +262,16 @@ impl Engine {
         outcome
     }
 
+    /// Hints the CPU to fetch what applying `command` will look at first and is likely not in
+    /// cache: its request id's index slot. A caller applying a batch calls this for the next
+    /// command before applying the current one, so the fetch overlaps that work. Changes
+    /// nothing; skipping it changes nothing but speed.
+    pub fn prefetch(&self, command: &Command) {
+        if let CommandBody::Account(request) = &command.body {
+            self.ids.prefetch(self.ids.hash(request.account, &request.request_id));
+        }
+    }
+
     /// The cluster's active data format (see `format`).
     pub fn format(&self) -> u32 {
         self.format

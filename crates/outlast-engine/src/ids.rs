@@ -1,10 +1,11 @@
 //! The request-id table: what the engine remembers of each account request, for idempotency.
 //!
 //! Records live in one chunked ring in apply order — appending is sequential, and forgetting pops from
-//! the front — and a hash index maps `(account, client id)` to a record's position. The index
-//! holds only 8-byte positions, so a lookup touches little memory; the full key is checked
-//! against the record itself. A record whose window has passed while its order still rests is
-//! moved to `kept` (rare: orders that outlive the window) until the order leaves the book.
+//! the front — and a hash index (`id_index`) maps `(account, client id)` to a record's position.
+//! The index holds 8-byte slots, so a lookup touches little memory, and its slot can be
+//! prefetched a command ahead (`prefetch`); the full key is checked against the record itself.
+//! A record whose window has passed while its order still rests is moved to `kept` (rare:
+//! orders that outlive the window) until the order leaves the book.
 //!
 //! The index is hashed with the host's seed (see `Engine::with_hash_seed`); nothing here is ever
 //! iterated in hash order into output — the ring has its own order and `kept` is sorted.
@@ -12,11 +13,11 @@
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::account::IdEntry;
 use crate::hasher::ClientIdBuildHasher;
+use crate::id_index::IdIndex;
 use crate::ring::Ring;
 use crate::types::{AccountId, ClientId};
 
@@ -24,8 +25,7 @@ use crate::types::{AccountId, ClientId};
 /// copies more than a few MiB.
 const INDEX_SHARDS: usize = 256;
 
-/// The shard of a hash: bits 48..56, independent of the bits hashbrown uses (low bits for the
-/// bucket, top seven for the tag).
+/// The shard of a hash: bits 48..56, independent of the bits an `IdIndex` uses (0..32).
 fn shard_of(hash: u64) -> usize {
     (hash >> 48) as usize % INDEX_SHARDS
 }
@@ -46,14 +46,24 @@ pub struct IdRecord {
 pub struct IdTable {
     /// Records in apply order. May hold stale records: ones whose key was later remembered again.
     ring: Ring<IdRecord>,
-    /// (hash, position) of the live record of each key, split into `INDEX_SHARDS` tables by
-    /// hash bits 48..56. The hash is stored so that growing a shard never reads the ring, and
-    /// sharding keeps each growth step small: one table of millions of entries would stall the
-    /// command that grows it for tens of milliseconds.
-    index: Vec<HashTable<(u64, u64)>>,
+    /// The position of the live record of each key, split into `INDEX_SHARDS` tables by hash
+    /// bits 48..56. Sharding keeps each growth step small: one table of millions of entries
+    /// would stall the command that grows it for tens of milliseconds.
+    index: Vec<IdIndex>,
     /// Records past their window kept because their order still rests.
     kept: BTreeMap<(AccountId, ClientId), IdEntry>,
     hasher: ClientIdBuildHasher,
+}
+
+/// The ring position whose low 32 bits are `low`: the ring holds fewer than 2^32 records, so
+/// exactly one of its positions has them.
+fn full_position(ring: &Ring<IdRecord>, low: u32) -> u64 {
+    position_from_low(ring.first_position(), low)
+}
+
+/// The position at or after `first`, and less than 2^32 past it, whose low 32 bits are `low`.
+fn position_from_low(first: u64, low: u32) -> u64 {
+    first + u64::from(low.wrapping_sub(first as u32))
 }
 
 impl IdTable {
@@ -61,7 +71,7 @@ impl IdTable {
     pub fn new(seed: u64) -> IdTable {
         IdTable {
             ring: Ring::default(),
-            index: (0..INDEX_SHARDS).map(|_| HashTable::new()).collect(),
+            index: (0..INDEX_SHARDS).map(|_| IdIndex::default()).collect(),
             kept: BTreeMap::new(),
             hasher: ClientIdBuildHasher::with_seed(seed),
         }
@@ -86,15 +96,22 @@ impl IdTable {
 
     /// `get` with the hash already computed by `hash`.
     pub fn get_hashed(&self, hash: u64, account: AccountId, id: &ClientId) -> Option<&IdEntry> {
-        let found = self.index[shard_of(hash)].find(hash, |&(h, position)| {
-            let record = self.record(position);
-            h == hash && record.account == account && record.id == *id
+        let ring = &self.ring;
+        let found = self.index[shard_of(hash)].find(hash, |low| {
+            let record = ring.get(full_position(ring, low));
+            record.account == account && record.id == *id
         });
         match found {
-            Some(&(_, position)) => Some(&self.record(position).entry),
+            Some(low) => Some(&self.record(full_position(ring, low)).entry),
             None if self.kept.is_empty() => None,
             None => self.kept.get(&(account, *id)),
         }
+    }
+
+    /// Hints the CPU to fetch the index slot of the key of `hash` (from `hash`): a command
+    /// applied next looks there first.
+    pub fn prefetch(&self, hash: u64) {
+        self.index[shard_of(hash)].prefetch(hash);
     }
 
     /// Remembers `(account, id)` (`hash` from `hash`), replacing an aged record of the same key
@@ -102,21 +119,13 @@ impl IdTable {
     pub fn push(&mut self, hash: u64, account: AccountId, id: ClientId, entry: IdEntry) -> Option<IdEntry> {
         debug_assert_eq!(hash, self.hash(account, &id));
         let position = self.ring.push_back(IdRecord { account, id, entry });
+        assert!(self.ring.len() < 1 << 32, "the index stores positions in 32 bits");
         let ring = &self.ring;
-        let matches = |&(h, p): &(u64, u64)| {
-            let record = ring.get(p);
-            h == hash && record.account == account && record.id == id
-        };
-        match self.index[shard_of(hash)].entry(hash, matches, |&(h, _)| h) {
-            hashbrown::hash_table::Entry::Occupied(mut occupied) => {
-                let replaced = std::mem::replace(&mut occupied.get_mut().1, position);
-                Some(self.ring.get(replaced).entry)
-            }
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                vacant.insert((hash, position));
-                None
-            }
-        }
+        let replaced = self.index[shard_of(hash)].upsert(hash, position as u32, |low| {
+            let record = ring.get(full_position(ring, low));
+            record.account == account && record.id == id
+        });
+        replaced.map(|low| self.ring.get(full_position(&self.ring, low)).entry)
     }
 
     /// The oldest record, if any.
@@ -130,8 +139,7 @@ impl IdTable {
         let record = *self.ring.front().expect("pop_front on a non-empty table");
         let position = self.ring.first_position();
         let hash = self.hash(record.account, &record.id);
-        if let Ok(found) = self.index[shard_of(hash)].find_entry(hash, |&(_, p)| p == position) {
-            found.remove();
+        if self.index[shard_of(hash)].remove(hash, position as u32) {
             if keep(&record.entry) {
                 self.kept.insert((record.account, record.id), record.entry);
             }
@@ -166,5 +174,21 @@ impl IdTable {
     /// Restores a kept record (snapshot restore).
     pub fn insert_kept(&mut self, account: AccountId, id: ClientId, entry: IdEntry) {
         self.kept.insert((account, id), entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::position_from_low;
+
+    #[test]
+    fn a_position_is_rebuilt_from_its_low_bits_across_the_32_bit_boundary() {
+        let first = (1u64 << 32) - 5;
+        for position in first..first + 10 {
+            assert_eq!(position_from_low(first, position as u32), position);
+        }
+        let far = first + (1 << 32) - 1;
+        assert_eq!(position_from_low(first, far as u32), far);
+        assert_eq!(position_from_low(0, 7), 7);
     }
 }

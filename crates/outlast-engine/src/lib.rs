@@ -29,6 +29,7 @@ mod engine;
 mod event;
 mod format;
 mod hasher;
+mod id_index;
 mod ids;
 mod invariants;
 mod limits;
