@@ -215,7 +215,7 @@ fn failover(cx: &Context) -> Result<(Row, Section), String> {
 fn wan(cx: &Context) -> Result<(Row, Section), String> {
     let q = cx.config.quick;
     let wan = wan_bench::Config {
-        concurrencies: if q { vec![1, 4] } else { vec![1, 16] },
+        concurrencies: if q { vec![1, 4] } else { vec![1, 16, 256] },
         commands_per_client: if q { 10 } else { 100 },
         rounds: if q { 1 } else { 3 },
         dir: cx.config.dir.join("wan"),

@@ -232,9 +232,11 @@ impl Report {
              connection per client next to it, {per} sequential `CreateAccount` commits each; {rounds} rounds.\n\
              - Floor, measured each round: a status request from the leader's address through each follower's \
              link proxy and back (median of {probes}); round trips {rtts}. A commit needs {needed} follower(s), so \
-             the floor is the round trip to the nearest quorum: median {floor:.1} ms (min {fmin:.1}, max {fmax:.1}).\n\n\
-             | clients | commit p50 ms (median, min–max over rounds) | p99 ms | p50 − floor ms | commits/s |\n\
-             |---|---|---|---|---|\n",
+             the floor is the round trip to the nearest quorum: median {floor:.1} ms (min {fmin:.1}, max {fmax:.1}).\n\
+             - Ceiling: a client waits for each reply before its next command, so by Little's law no replication \
+             can commit more than clients ÷ floor per second.\n\n\
+             | clients | commit p50 ms (median, min–max over rounds) | p99 ms | p50 − floor ms | commits/s | ceiling, clients ÷ floor |\n\
+             |---|---|---|---|---|---|\n",
             leader = self.leader.0,
             region = self.leader.1,
             per = self.config.commands_per_client,
@@ -248,7 +250,7 @@ impl Report {
         );
         for l in &self.latency {
             out += &format!(
-                "| {} | {:.1} ({:.1}–{:.1}) | {:.1} ({:.1}–{:.1}) | {:+.1} ({:+.1}–{:+.1}) | {:.0} |\n",
+                "| {} | {:.1} ({:.1}–{:.1}) | {:.1} ({:.1}–{:.1}) | {:+.1} ({:+.1}–{:+.1}) | {:.0} | {:.0} |\n",
                 l.clients,
                 l.p50_ms.median,
                 l.p50_ms.min,
@@ -260,6 +262,7 @@ impl Report {
                 l.over_floor_ms.min,
                 l.over_floor_ms.max,
                 l.commits_per_sec.median,
+                l.clients as f64 / (self.floor_ms.median / 1e3),
             );
         }
         out
