@@ -44,7 +44,6 @@ impl IdIndex {
     }
 
     /// Keys held.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

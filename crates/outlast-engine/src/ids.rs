@@ -21,6 +21,11 @@ use crate::id_index::IdIndex;
 use crate::ring::Ring;
 use crate::types::{AccountId, ClientId};
 
+/// Most records the ring may hold: the index stores positions in 32 bits (`position_from_low`).
+/// A request that would go past it is refused (`Engine::check_request`), never a panic; at the
+/// default 90-second window it would take some 45 million requests a second to get there.
+pub const RING_RECORDS_MAX: usize = u32::MAX as usize;
+
 /// Index shards. With 256, the index reaches ~50 million ids before one shard's growth step
 /// copies more than a few MiB.
 const INDEX_SHARDS: usize = 256;
@@ -119,7 +124,7 @@ impl IdTable {
     pub fn push(&mut self, hash: u64, account: AccountId, id: ClientId, entry: IdEntry) -> Option<IdEntry> {
         debug_assert_eq!(hash, self.hash(account, &id));
         let position = self.ring.push_back(IdRecord { account, id, entry });
-        assert!(self.ring.len() < 1 << 32, "the index stores positions in 32 bits");
+        assert!(self.ring.len() <= RING_RECORDS_MAX, "the index stores positions in 32 bits");
         let ring = &self.ring;
         let replaced = self.index[shard_of(hash)].upsert(hash, position as u32, |low| {
             let record = ring.get(full_position(ring, low));
@@ -161,6 +166,16 @@ impl IdTable {
         self.ring.len() + self.kept.len()
     }
 
+    /// Records in the ring (stale ones included).
+    pub fn ring_len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Keys the index holds: one per key with a record in the ring.
+    pub fn index_len(&self) -> usize {
+        self.index.iter().map(IdIndex::len).sum()
+    }
+
     /// Records in the ring, oldest first (stale ones included).
     pub fn ring(&self) -> impl Iterator<Item = &IdRecord> {
         self.ring.iter()
@@ -179,7 +194,38 @@ impl IdTable {
 
 #[cfg(test)]
 mod tests {
-    use super::position_from_low;
+    use super::{position_from_low, IdTable};
+    use crate::account::IdEntry;
+    use crate::event::Summary;
+    use crate::types::ClientId;
+
+    fn entry(applied_ms: u64) -> IdEntry {
+        IdEntry { fingerprint: 1, applied_ms, summary: Summary::AdminNoted, order: None }
+    }
+
+    /// A key remembered again points the index at its new record; popping the stale one leaves
+    /// the key found, popping the live one forgets it (or keeps it aside when asked).
+    #[test]
+    fn the_index_follows_the_newest_record_of_each_key() {
+        let mut table = IdTable::new(9);
+        let (a, b) = (ClientId::from_u64(1), ClientId::from_u64(2));
+        let push = |table: &mut IdTable, account, id: ClientId, ms| {
+            let hash = table.hash(account, &id);
+            table.push(hash, account, id, entry(ms))
+        };
+        assert_eq!(push(&mut table, 7, a, 1), None);
+        assert_eq!(push(&mut table, 7, b, 2), None);
+        assert_eq!(push(&mut table, 7, a, 3), Some(entry(1)), "the aged record of the key is replaced");
+        assert_eq!((table.ring_len(), table.index_len()), (3, 2));
+        assert_eq!(table.get(7, &a), Some(&entry(3)));
+        assert_eq!(table.get(8, &a), None, "another account's key");
+        table.pop_front(|_| panic!("a stale record is never kept"));
+        assert_eq!(table.get(7, &a), Some(&entry(3)), "popping a stale record keeps the key");
+        table.pop_front(|_| false);
+        assert_eq!((table.get(7, &b), table.index_len()), (None, 1));
+        table.pop_front(|_| true);
+        assert_eq!((table.index_len(), table.get(7, &a)), (0, Some(&entry(3))), "kept aside");
+    }
 
     #[test]
     fn a_position_is_rebuilt_from_its_low_bits_across_the_32_bit_boundary() {

@@ -67,6 +67,21 @@ impl Engine {
             previous_ms = record.entry.applied_ms;
             *queued.entry(record.account).or_default() += 1;
         }
+        // The index holds exactly the keys in the ring, each at its newest record: every record's
+        // key is found, and the records found at themselves are as many as the index's keys.
+        let mut live = 0usize;
+        for record in self.ids.ring() {
+            match self.ids.get(record.account, &record.id) {
+                Some(found) if std::ptr::eq(found, &record.entry) => live += 1,
+                Some(_) => {}
+                None => {
+                    return Err(format!("account {}: id {} in the ring but not indexed", record.account, record.id))
+                }
+            }
+        }
+        if live != self.ids.index_len() {
+            return Err(format!("id index holds {} keys, the ring {live}", self.ids.index_len()));
+        }
         for (&id, account) in &self.accounts {
             if account.queued_ids != queued.get(&id).copied().unwrap_or(0) {
                 return Err(format!("account {id}: queued id count disagrees with the ring"));

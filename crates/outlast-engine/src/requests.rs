@@ -80,6 +80,9 @@ impl Engine {
                 return Err(Reject::ClientOrderIdInUse);
             }
         }
+        if self.ids.ring_len() >= crate::ids::RING_RECORDS_MAX {
+            return Err(Reject::RequestsLimit);
+        }
         if account.queued_ids >= self.limits.requests_per_account_max
             && account.queued_ids - self.aged_queued_ids(request.account) >= self.limits.requests_per_account_max
         {

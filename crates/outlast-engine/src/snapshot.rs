@@ -322,6 +322,9 @@ impl Engine {
         }
         engine.audit = snapshot.audit.into();
         engine.audit_total = snapshot.audit_total;
+        if snapshot.id_ring.len() > crate::ids::RING_RECORDS_MAX {
+            return Err(SnapshotError::Invariant("more remembered ids than the index can address".into()));
+        }
         for record in snapshot.id_ring {
             let owner = engine
                 .accounts
