@@ -12,10 +12,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::Raft;
 use outlast_cluster::protocol::ClientReply;
 use outlast_cluster::write::{submit, Writer};
-use outlast_cluster::{EngineReader, NodeId, NodeInfo, TypeConfig};
+use outlast_cluster::Raft;
+use outlast_cluster::{EngineReader, NodeId, NodeInfo};
 use outlast_engine::{CommandBody, Outcome};
 
 use crate::auth::{Keyring, OperatorToken};
@@ -38,7 +38,7 @@ pub const CATCH_UP_DEADLINE: Duration = Duration::from_millis(900);
 /// Everything a request handler needs.
 pub struct Api {
     /// Raft, for cluster state.
-    pub raft: Raft<TypeConfig>,
+    pub raft: Raft,
     /// The node's one write path (shared with the internal protocol and forwarded commands).
     pub writer: Writer,
     /// Applied engine, history and event feed.

@@ -40,14 +40,15 @@ mod wallet;
 mod weights;
 mod ws_api;
 
+use openraft::async_runtime::WatchReceiver;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
-use openraft::Raft;
-use outlast_cluster::{EngineReader, NodeId, NodeInfo, TypeConfig};
+use outlast_cluster::Raft;
+use outlast_cluster::{EngineReader, NodeId, NodeInfo};
 use tokio::net::TcpListener;
 
 pub use api::{Api, Shared};
@@ -88,8 +89,8 @@ pub fn origin_url(info: &NodeInfo) -> Option<String> {
 }
 
 /// Every member's public origin, from the cluster's membership.
-pub fn origins(raft: &Raft<TypeConfig>) -> Vec<outlast_web::Origin> {
-    let metrics = raft.metrics().borrow().clone();
+pub fn origins(raft: &Raft) -> Vec<outlast_web::Origin> {
+    let metrics = raft.metrics().borrow_watched().clone();
     metrics
         .membership_config
         .membership()

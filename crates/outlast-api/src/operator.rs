@@ -9,6 +9,7 @@
 //! it is replicated, idempotent, and in the audit trail under the operator's name. No answer
 //! carries an existing secret: a new HMAC key's secret is shown once, in its creation's answer.
 
+use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
 use outlast_cluster::protocol::{call_with, ClientReply, ClientRequest};
@@ -437,7 +438,7 @@ fn withdrawal_rows(api: &Shared, wanted: Option<String>, limit: usize) -> Value 
 /// asset, locks, books, id tables), and per-asset totals, at the applied index.
 fn audit_view(api: &Shared) -> Value {
     let engine = api.reader.read();
-    let applied = api.raft.metrics().borrow().last_applied.map_or(0, |l| l.index);
+    let applied = api.raft.metrics().borrow_watched().last_applied.map_or(0, |l| l.index);
     let assets: Vec<Value> = engine
         .assets()
         .iter()
@@ -477,7 +478,7 @@ fn audit_view(api: &Shared) -> Value {
 /// node that cannot get that confirmation in time — no leader, no quorum behind its leader, or
 /// a leader that cannot reach a quorum — is not ready.
 async fn readiness(api: &Shared) -> Reply {
-    if api.raft.metrics().borrow().current_leader.is_none() {
+    if api.raft.metrics().borrow_watched().current_leader.is_none() {
         return Err(ApiError::unavailable("no leader known"));
     }
     if outlast_cluster::quorum::lost(&api.raft) {
@@ -486,7 +487,7 @@ async fn readiness(api: &Shared) -> Reply {
     if !api.caught_up().await {
         return Err(ApiError::unavailable("not caught up with the cluster: no quorum confirmed its commit in time"));
     }
-    let metrics = api.raft.metrics().borrow().clone();
+    let metrics = api.raft.metrics().borrow_watched().clone();
     let applied = metrics.last_applied.map_or(0, |l| l.index);
     let lag = metrics.last_log_index.unwrap_or(0).saturating_sub(applied);
     Ok(
@@ -495,7 +496,7 @@ async fn readiness(api: &Shared) -> Reply {
 }
 
 async fn cluster_view(api: &Shared) -> Value {
-    let mut metrics = api.raft.metrics().borrow().clone();
+    let mut metrics = api.raft.metrics().borrow_watched().clone();
     if outlast_cluster::quorum::lost(&api.raft) {
         // It leads without a quorum: it has stepped down towards clients (`quorum`).
         metrics.current_leader = None;
@@ -570,7 +571,7 @@ async fn cluster_view(api: &Shared) -> Value {
 
 /// The Prometheus exposition text.
 fn metrics_text(api: &Shared) -> String {
-    let m = api.raft.metrics().borrow().clone();
+    let m = api.raft.metrics().borrow_watched().clone();
     let gauges = crate::metrics::RaftGauges {
         term: m.current_term,
         applied_index: m.last_applied.map_or(0, |l| l.index),

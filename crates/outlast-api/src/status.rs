@@ -12,6 +12,7 @@
 //! Every list is bounded. Nothing here is secret (internal addresses and digests stay on the
 //! operator API) and nothing here changes the exchange.
 
+use openraft::async_runtime::WatchReceiver;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -113,7 +114,7 @@ pub async fn record(api: Shared) {
             return;
         }
         let members: Vec<_> = {
-            let metrics = api.raft.metrics().borrow().clone();
+            let metrics = api.raft.metrics().borrow_watched().clone();
             metrics.membership_config.membership().nodes().map(|(id, info)| (*id, info.client_addr.clone())).collect()
         };
         let probes: Vec<_> = members
@@ -156,7 +157,7 @@ pub(crate) fn history<'a>(api: &'a Shared, _params: &Params) -> Decoded<'a> {
 
 /// Every member with its labels, public origin, role, health and lag, as of the latest probe.
 fn cluster_view(api: &Shared) -> Value {
-    let metrics = api.raft.metrics().borrow().clone();
+    let metrics = api.raft.metrics().borrow_watched().clone();
     let membership = metrics.membership_config.membership().clone();
     let voters: Vec<NodeId> = membership.voter_ids().collect();
     let inner = api.status.lock();

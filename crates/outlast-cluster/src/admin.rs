@@ -8,10 +8,11 @@
 //! Must never: accept a voter set that one provider's loss would stop unless explicitly
 //! allowed (as at initialisation), or depend on the server that dispatches to it.
 
+use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use openraft::Raft;
+use crate::types::Raft;
 
 use crate::forward::to_leader;
 use crate::network::Dialer;
@@ -19,7 +20,7 @@ use crate::pool::Pool;
 use crate::protocol::AdminRequest;
 use crate::protocol::{ClientReply, ClientRequest};
 use crate::topology::fatal_provider_losses;
-use crate::types::{NodeId, NodeInfo, TypeConfig};
+use crate::types::{NodeId, NodeInfo};
 
 /// How long a forwarded admin request may take at the leader (adding a learner waits for it
 /// to catch up).
@@ -28,7 +29,7 @@ const ADMIN_DEADLINE: Duration = Duration::from_secs(60);
 /// Runs `request` here if this node leads, else forwards it once to the leader through `pool`
 /// (on a new connection: a membership change must not be sent twice) with `operator_token`.
 pub(crate) async fn handle<D: Dialer>(
-    raft: &Raft<TypeConfig>,
+    raft: &Raft,
     pool: &Pool<D>,
     request: AdminRequest,
     forwarded: bool,
@@ -39,7 +40,7 @@ pub(crate) async fn handle<D: Dialer>(
             raft.add_learner(id, info, true).await.map(|_| "learner added".to_string())
         }
         AdminRequest::SetVoters { voters, allow_unsafe_topology } => {
-            let membership = raft.metrics().borrow().membership_config.membership().clone();
+            let membership = raft.metrics().borrow_watched().membership_config.membership().clone();
             let nodes: BTreeMap<NodeId, NodeInfo> = membership
                 .nodes()
                 .filter(|(id, _)| voters.contains(id))

@@ -13,12 +13,12 @@
 
 use std::sync::Arc;
 
+use crate::types::Raft;
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::Raft;
 use outlast_engine::{Command, Outcome};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::types::{Batch, NodeId, TypeConfig};
+use crate::types::{Batch, TypeConfig};
 
 /// Commands per log entry at most (bounds an entry's size and apply time).
 pub const BATCH_COMMANDS_MAX: usize = 1_024;
@@ -32,7 +32,7 @@ pub const FLIGHTS_MAX: usize = 8;
 pub const QUEUED_MAX: usize = 16_384;
 
 /// A write's error as openraft reports it.
-pub type WriteError = RaftError<NodeId, ClientWriteError<NodeId, crate::types::NodeInfo>>;
+pub type WriteError = RaftError<TypeConfig, ClientWriteError<TypeConfig>>;
 
 /// What a waiting command gets back: its outcome and its entry's log index, or the error.
 pub type Written = Result<(Outcome, u64), WriteError>;
@@ -50,7 +50,7 @@ pub struct Batcher {
 
 impl Batcher {
     /// Starts a batcher writing through `raft`.
-    pub fn start(raft: Raft<TypeConfig>) -> Batcher {
+    pub fn start(raft: Raft) -> Batcher {
         let (queue, waiting) = mpsc::channel(QUEUED_MAX);
         tokio::spawn(run(raft, waiting));
         Batcher { queue }
@@ -64,7 +64,7 @@ impl Batcher {
     }
 }
 
-async fn run(raft: Raft<TypeConfig>, mut waiting: mpsc::Receiver<Waiting>) {
+async fn run(raft: Raft, mut waiting: mpsc::Receiver<Waiting>) {
     let flights = Arc::new(Semaphore::new(FLIGHTS_MAX));
     loop {
         // A free flight first: while none is free, commands keep gathering in the queue.

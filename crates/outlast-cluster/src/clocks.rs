@@ -22,17 +22,18 @@
 //! Must never: change the log or the engine, or let an unknown skew (no samples yet, a lone
 //! node) stop a node from leading.
 
+use openraft::async_runtime::WatchReceiver;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::Raft;
+use crate::types::Raft;
 // Tokio's clock for round trips: in a simulation it is the simulated one.
 use tokio::time::Instant;
 
 use crate::network::Dialer;
 use crate::protocol::{ClientReply, ClientRequest, Connection};
-use crate::types::{NodeId, TypeConfig};
+use crate::types::NodeId;
 use crate::write::Clock;
 use crate::Identity;
 
@@ -154,7 +155,7 @@ fn best(kept: &VecDeque<(i64, u64)>) -> Option<PeerClock> {
 /// current, and steps this node back from leading while its clock is past the bound (and
 /// forward again once it is not). `rtt_ms_max` is the declared longest round trip, if any.
 pub async fn watch_clocks<D: Dialer>(
-    raft: Raft<TypeConfig>,
+    raft: Raft,
     me: NodeId,
     dialer: D,
     clock: Clock,
@@ -168,8 +169,8 @@ pub async fn watch_clocks<D: Dialer>(
     let mut kept: BTreeMap<NodeId, Connection<D::Stream>> = BTreeMap::new();
     loop {
         tokio::time::sleep(SAMPLE_INTERVAL).await;
-        let membership = raft.metrics().borrow().membership_config.membership().clone();
-        match raft.metrics().borrow().current_leader {
+        let membership = raft.metrics().borrow_watched().membership_config.membership().clone();
+        match raft.metrics().borrow_watched().current_leader {
             Some(_) => leaderless_since = None,
             None => {
                 leaderless_since.get_or_insert_with(Instant::now);

@@ -26,12 +26,14 @@
 //! AppendEntries or InstallSnapshot the node accepted, and on every vote it granted (the
 //! candidate it chose gets its chance).
 
+use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::{LogId, Raft, ServerState};
+use crate::types::{LogId, Raft};
+use openraft::ServerState;
 use outlast_tls::Identity;
 // Tokio's clock, not the OS's: in a simulation it is the simulated one.
 use tokio::time::Instant;
@@ -39,7 +41,7 @@ use tokio::time::Instant;
 use crate::frame;
 use crate::network::{Dialer, Kept};
 use crate::rpc::{Reply, Request};
-use crate::types::{NodeId, TypeConfig};
+use crate::types::NodeId;
 use crate::LogStore;
 
 /// How often the watcher looks; the granularity it adds to an election.
@@ -144,7 +146,7 @@ pub struct Standing {
     /// Its region.
     pub region: String,
     /// How far its log goes.
-    pub last_log: Option<LogId<NodeId>>,
+    pub last_log: Option<LogId>,
 }
 
 /// This node's place in line among `present` (the voters that answered, this node included):
@@ -172,7 +174,7 @@ async fn ask<D: Dialer>(
     kept: &Kept<D::Stream>,
     nodes: Vec<(NodeId, String)>,
     deadline: Duration,
-) -> BTreeMap<NodeId, Option<LogId<NodeId>>> {
+) -> BTreeMap<NodeId, Option<LogId>> {
     let mut asks = tokio::task::JoinSet::new();
     for (id, addr) in nodes {
         let dialer = dialer.clone();
@@ -212,7 +214,7 @@ async fn ask<D: Dialer>(
 /// Runs forever on node `me`, whose log is `log`, asking peers through `dialer` on the
 /// connections `kept` (shared with Raft's clients).
 pub async fn campaign_when_due<D: Dialer>(
-    raft: Raft<TypeConfig>,
+    raft: Raft,
     me: NodeId,
     log: LogStore,
     contact: LeaderContact,
@@ -227,7 +229,7 @@ pub async fn campaign_when_due<D: Dialer>(
     let mut present: Option<Vec<Standing>> = None;
     loop {
         tokio::time::sleep(CHECK_INTERVAL).await;
-        let metrics = raft.metrics().borrow().clone();
+        let metrics = raft.metrics().borrow_watched().clone();
         if let Some(leader) = metrics.current_leader.filter(|l| *l != me) {
             last_leader = Some(leader);
         }
@@ -303,7 +305,7 @@ pub async fn campaign_when_due<D: Dialer>(
             silence_ms = silence.as_millis() as u64,
             "leader silent past its lease: campaigning"
         );
-        let _ = raft.trigger().elect().await;
+        let _ = raft.trigger().elect(false).await;
         campaigned_at = Some(Instant::now());
     }
 }
@@ -312,8 +314,8 @@ pub async fn campaign_when_due<D: Dialer>(
 mod tests {
     use super::*;
 
-    fn log(term: u64, index: u64) -> Option<LogId<NodeId>> {
-        Some(LogId::new(openraft::CommittedLeaderId::new(term, 0), index))
+    fn log(term: u64, index: u64) -> Option<LogId> {
+        Some(LogId::new_term_index(term, index))
     }
 
     /// Five voters over three regions, all with the same log; `absent` did not answer.

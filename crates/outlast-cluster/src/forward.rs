@@ -18,7 +18,7 @@ use outlast_tls::Identity;
 use crate::network::Dialer;
 use crate::pool::{Lease, Pool};
 use crate::protocol::{ClientReply, ClientRequest};
-use crate::types::{NodeId, NodeInfo};
+use crate::types::TypeConfig;
 
 /// How long a forwarded command or read may take at the leader.
 pub const FORWARD_DEADLINE: Duration = Duration::from_secs(10);
@@ -28,7 +28,7 @@ pub const FORWARD_DEADLINE: Duration = Duration::from_secs(10);
 /// request may reach the leader twice (a read), so it may ride a kept connection (see `pool`).
 pub(crate) async fn to_leader<D: Dialer>(
     pool: &Pool<D>,
-    forward: Option<&ForwardToLeader<NodeId, NodeInfo>>,
+    forward: Option<&ForwardToLeader<TypeConfig>>,
     forwarded: bool,
     request: ClientRequest,
     deadline: Duration,

@@ -67,6 +67,6 @@ pub use log_store::LogStore;
 pub use network::{Dialer, Kept, Network, Peer, TcpDialer};
 pub use server::{serve, CONNECTIONS_MAX};
 pub use state_machine::{AppliedEvents, EngineReader, Export, StateMachine, FEED_BATCHES_MAX};
-pub use types::{Batch, NodeId, NodeInfo, TypeConfig};
+pub use types::{Batch, NodeId, NodeInfo, Raft, TypeConfig};
 // Who a dial must reach (see `Dialer`), from `outlast-tls`.
 pub use outlast_tls::Identity;

@@ -14,14 +14,14 @@ use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader};
 use outlast_log::disk::Disk;
 use outlast_log::{meta, Wal, WalOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::types::{NodeId, TypeConfig};
+use crate::types::{Entry, EntryPayload, LogId, TypeConfig, Vote};
 
 const VOTE_META: &str = "vote";
 const COMMITTED_META: &str = "committed";
@@ -43,9 +43,9 @@ struct Inner {
     disk: Arc<dyn Disk>,
     dir: PathBuf,
     wal: Wal,
-    vote: Option<Vote<NodeId>>,
-    last_purged: Option<LogId<NodeId>>,
-    committed: Option<LogId<NodeId>>,
+    vote: Option<Vote>,
+    last_purged: Option<LogId>,
+    committed: Option<LogId>,
     committed_saved_at: Option<tokio::time::Instant>,
     /// `FORMAT_META`'s value.
     format_mark: u32,
@@ -60,7 +60,7 @@ pub(crate) fn format_mark(disk: &dyn Disk, dir: &Path) -> Result<u32, String> {
 }
 
 /// An entry's data format: its batch's; Raft's own entries are the first format.
-fn entry_format(entry: &Entry<TypeConfig>) -> u32 {
+fn entry_format(entry: &Entry) -> u32 {
     match &entry.payload {
         EntryPayload::Normal(batch) => batch.format,
         _ => outlast_engine::FORMAT_FIRST,
@@ -75,43 +75,43 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, io::Error> 
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-fn read_error(error: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
-    StorageIOError::read_logs(AnyError::new(error)).into()
+fn read_error(error: &(impl std::error::Error + 'static)) -> io::Error {
+    io::Error::other(format!("reading the log: {error}"))
 }
 
-fn write_error(error: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
-    StorageIOError::write_logs(AnyError::new(error)).into()
+fn write_error(error: &(impl std::error::Error + 'static)) -> io::Error {
+    io::Error::other(format!("writing the log: {error}"))
 }
 
 impl LogStore {
     /// Opens the log in `dir`, verifying it (see `outlast_log::Wal::open`). A corrupt log is an
     /// error: the node must not start on it.
-    pub fn open(dir: &Path) -> Result<LogStore, StorageError<NodeId>> {
+    pub fn open(dir: &Path) -> Result<LogStore, io::Error> {
         LogStore::open_on(outlast_log::disk::os(), dir)
     }
 
     /// `open` on `disk` (a simulated one in a simulation).
-    pub fn open_on(disk: Arc<dyn Disk>, dir: &Path) -> Result<LogStore, StorageError<NodeId>> {
+    pub fn open_on(disk: Arc<dyn Disk>, dir: &Path) -> Result<LogStore, io::Error> {
         let format_mark = format_mark(&*disk, dir).map_err(|e| read_error(&io::Error::other(e)))?;
         if let Some(why) = crate::format::refusal(format_mark, &format!("the log in {}", dir.display())) {
             return Err(read_error(&io::Error::other(why)));
         }
         let (wal, _recovery) = Wal::open_on(disk.clone(), dir, WalOptions::default()).map_err(|e| read_error(&e))?;
-        let load = |name| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
+        let load = |name| -> Result<Option<Vec<u8>>, io::Error> {
             meta::load_on(&*disk, dir, name).map_err(|e| read_error(&e))
         };
         let vote = load(VOTE_META)?.map(|b| decode(&b)).transpose().map_err(|e| read_error(&e))?;
         let last_purged = load(PURGED_META)?.map(|b| decode(&b)).transpose().map_err(|e| read_error(&e))?;
         // A damaged hint is no hint.
-        let committed: Option<LogId<NodeId>> = meta::load_on(&*disk, dir, COMMITTED_META)
+        let committed: Option<LogId> = meta::load_on(&*disk, dir, COMMITTED_META)
             .ok()
             .flatten()
-            .and_then(|b| decode::<Option<LogId<NodeId>>>(&b).ok())
+            .and_then(|b| decode::<Option<LogId>>(&b).ok())
             .flatten();
         // The hint never points past the log (a log cut at a torn tail may be shorter).
         let next_index = wal.next_index();
-        let committed = committed
-            .filter(|c| c.index < next_index || last_purged.is_some_and(|p: LogId<NodeId>| c.index <= p.index));
+        let committed =
+            committed.filter(|c| c.index < next_index || last_purged.is_some_and(|p: LogId| c.index <= p.index));
         let inner = Inner {
             disk,
             dir: dir.to_path_buf(),
@@ -126,14 +126,14 @@ impl LogStore {
     }
 
     /// The id of the last entry in the log (or of the last purged one, if none is left).
-    pub fn last_log_id(&self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+    pub fn last_log_id(&self) -> Result<Option<LogId>, io::Error> {
         let inner = self.lock();
         let (first, next) = (inner.wal.first_index(), inner.wal.next_index());
         if next <= first {
             return Ok(inner.last_purged);
         }
         let bytes = inner.wal.read(next - 1, next).map_err(|e| read_error(&e))?;
-        let last: Entry<TypeConfig> = decode(&bytes[0]).map_err(|e| read_error(&e))?;
+        let last: Entry = decode(&bytes[0]).map_err(|e| read_error(&e))?;
         Ok(Some(last.log_id))
     }
 
@@ -171,7 +171,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+    ) -> Result<Vec<Entry>, io::Error> {
         let inner = self.lock();
         let (first, next) = (inner.wal.first_index(), inner.wal.next_index());
         let start = match range.start_bound() {
@@ -192,12 +192,16 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let records = inner.wal.read(start, end).map_err(|e| read_error(&e))?;
         records.iter().map(|bytes| decode(bytes).map_err(|e| read_error(&e))).collect()
     }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        Ok(self.lock().vote)
+    }
 }
 
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
-    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let last_log_id = self.last_log_id()?;
         Ok(LogState { last_purged_log_id: self.lock().last_purged, last_log_id })
     }
@@ -206,15 +210,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let mut inner = self.lock();
         meta::save_on(&*inner.disk, &inner.dir, VOTE_META, &encode(vote))
-            .map_err(|e| StorageError::from(StorageIOError::write_vote(AnyError::new(&e))))?;
+            .map_err(|e| io::Error::other(format!("saving the vote: {e}")))?;
         inner.vote = Some(*vote);
         Ok(())
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<(), StorageError<NodeId>> {
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
         let mut inner = self.lock();
         inner.committed = committed;
         let due = inner.committed_saved_at.is_none_or(|at| at.elapsed() >= COMMITTED_SAVE_EVERY);
@@ -228,17 +232,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
-    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
         Ok(self.lock().committed)
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
-        Ok(self.lock().vote)
-    }
-
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<NodeId>>
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut newest = outlast_engine::FORMAT_FIRST;
@@ -254,7 +254,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // entry newer than the mark says.
         if newest > inner.format_mark {
             if let Err(error) = meta::save_on(&*inner.disk, &inner.dir, FORMAT_META, &encode(&newest)) {
-                callback.log_io_completed(Err(io::Error::other(error.to_string())));
+                callback.io_completed(Err(io::Error::other(error.to_string())));
                 return Err(write_error(&error));
             }
             inner.format_mark = newest;
@@ -262,21 +262,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Durable before reported: `Wal::append` returns after fdatasync.
         match inner.wal.append(encoded.iter().map(|(index, bytes)| (*index, bytes.as_slice()))) {
             Ok(()) => {
-                callback.log_io_completed(Ok(()));
+                callback.io_completed(Ok(()));
                 Ok(())
             }
             Err(error) => {
-                callback.log_io_completed(Err(io::Error::other(error.to_string())));
+                callback.io_completed(Err(io::Error::other(error.to_string())));
                 Err(write_error(&error))
             }
         }
     }
 
-    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
-        self.lock().wal.truncate_from(log_id.index).map_err(|e| write_error(&e))
+    async fn truncate_after(&mut self, last: Option<LogId>) -> Result<(), io::Error> {
+        let mut inner = self.lock();
+        let from = last.map_or(inner.wal.first_index(), |last| last.index + 1);
+        inner.wal.truncate_from(from).map_err(|e| write_error(&e))
     }
 
-    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let mut inner = self.lock();
         // The purge point is recorded first, so a crash in between leaves extra entries behind
         // it, never a gap in front of it.

@@ -20,12 +20,10 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
-};
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::OptionalSend;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 // Tokio's clock, not the OS's: in a simulation it is the simulated one.
@@ -35,8 +33,8 @@ use outlast_tls::{Connector, Identity, MaybeTls};
 
 use crate::frame;
 use crate::per_key::{PerKey, Unit};
-use crate::rpc::{Reply, Request};
-use crate::types::{NodeId, NodeInfo, TypeConfig};
+use crate::rpc::{Reply, Request, SnapshotChunk};
+use crate::types::{NodeId, NodeInfo, Snapshot, SnapshotData, TypeConfig, Vote};
 
 /// Opens byte streams to other nodes (and, for tools, to any node) by address.
 pub trait Dialer: Clone + Send + Sync + 'static {
@@ -220,7 +218,10 @@ pub(crate) enum CallError {
     Network(io::Error),
 }
 
-type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, NodeInfo, E>>;
+type Rpc<T> = Result<T, RPCError<TypeConfig>>;
+
+/// Bytes of a snapshot per chunk (one frame each, well under `frame::FRAME_BYTES_MAX`).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
 
 /// Longest an exchange goes on after its caller's deadline cut the call off (see `Peer::call`).
 const EXCHANGE_AFTER_CUTOFF_MAX: Duration = Duration::from_secs(5);
@@ -309,16 +310,62 @@ impl<D: Dialer> Peer<D> {
 }
 
 impl<D: Dialer> Peer<D> {
-    fn transport_error<E: std::error::Error>(error: CallError) -> RPCError<NodeId, NodeInfo, E> {
+    fn transport_error(error: CallError) -> RPCError<TypeConfig> {
         match error {
             CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
             CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),
         }
     }
 
-    fn mismatch<E: std::error::Error>() -> RPCError<NodeId, NodeInfo, E> {
+    fn mismatch() -> RPCError<TypeConfig> {
         let e = io::Error::new(io::ErrorKind::InvalidData, "reply of the wrong kind");
         RPCError::Network(NetworkError::new(&e))
+    }
+
+    /// An error the remote Raft raised: it has stopped, so it is unreachable for now.
+    fn remote(error: impl std::error::Error + 'static) -> RPCError<TypeConfig> {
+        RPCError::Unreachable(Unreachable::new(&error))
+    }
+
+    /// Sends `snapshot` chunk by chunk, each within `deadline`, until the follower answers the
+    /// last one.
+    async fn send_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        deadline: Duration,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let bytes = snapshot.snapshot.into_inner();
+        let format = crate::state_machine::state_format(&bytes).unwrap_or(outlast_engine::FORMAT_FIRST);
+        let mut offset = 0;
+        loop {
+            let end = (offset + SNAPSHOT_CHUNK_BYTES).min(bytes.len());
+            let chunk = SnapshotChunk {
+                vote,
+                meta: snapshot.meta.clone(),
+                format,
+                offset_bytes: offset as u64,
+                data: bytes[offset..end].to_vec(),
+                done: end == bytes.len(),
+            };
+            let reply = self.call(&Request::Snapshot(chunk), deadline).await.map_err(|error| match error {
+                CallError::Unreachable(e) => StreamingError::Unreachable(Unreachable::new(&e)),
+                CallError::Network(e) => StreamingError::Network(NetworkError::new(&e)),
+            })?;
+            match reply {
+                Reply::Snapshot(Ok(Some(answer))) => return Ok(answer),
+                Reply::Snapshot(Ok(None)) if end < bytes.len() => offset = end,
+                Reply::Snapshot(Ok(None)) => {
+                    let e = io::Error::new(io::ErrorKind::InvalidData, "no answer to a snapshot's last chunk");
+                    return Err(StreamingError::Network(NetworkError::new(&e)));
+                }
+                Reply::Snapshot(Err(refused)) => return Err(StreamingError::Unreachable(Unreachable::new(&refused))),
+                _ => {
+                    let e = io::Error::new(io::ErrorKind::InvalidData, "reply of the wrong kind");
+                    return Err(StreamingError::Network(NetworkError::new(&e)));
+                }
+            }
+        }
     }
 }
 
@@ -398,37 +445,41 @@ impl<D: Dialer> Exchange<D> {
 /// limiter keeps their lines few).
 pub const RECONNECT_BACKOFF_MS: u64 = 100;
 
-impl<D: Dialer> RaftNetwork<TypeConfig> for Peer<D> {
-    fn backoff(&self) -> openraft::network::Backoff {
-        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(RECONNECT_BACKOFF_MS)))
+impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
+    type SnapshotData = SnapshotData;
+
+    fn backoff(&self) -> Option<openraft::network::Backoff> {
+        Some(openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(RECONNECT_BACKOFF_MS))))
     }
 
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Rpc<AppendEntriesResponse<NodeId>> {
+    ) -> Rpc<AppendEntriesResponse<TypeConfig>> {
         match self.call(&Request::AppendEntries(rpc), option.hard_ttl()).await.map_err(Self::transport_error)? {
-            Reply::AppendEntries(reply) => reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Reply::AppendEntries(reply) => reply.map_err(Self::remote),
             _ => Err(Self::mismatch()),
         }
     }
 
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> Rpc<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
-        match self.call(&Request::InstallSnapshot(rpc), option.hard_ttl()).await.map_err(Self::transport_error)? {
-            Reply::InstallSnapshot(reply) => reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
-            _ => Err(Self::mismatch()),
-        }
-    }
-
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Rpc<VoteResponse<NodeId>> {
+    async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Rpc<VoteResponse<TypeConfig>> {
         match self.call(&Request::Vote(rpc), option.hard_ttl()).await.map_err(Self::transport_error)? {
-            Reply::Vote(reply) => reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Reply::Vote(reply) => reply.map_err(Self::remote),
             _ => Err(Self::mismatch()),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            sent = self.send_snapshot(vote, snapshot, option.hard_ttl()) => sent,
         }
     }
 }

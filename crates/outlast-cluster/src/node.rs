@@ -13,11 +13,13 @@
 //! seams, or await between starting Raft and returning (a simulation subscribes to the new
 //! node's events right after, and must miss none).
 
+use openraft::async_runtime::WatchReceiver;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::{Config, Raft, SnapshotPolicy};
+use crate::types::Raft;
+use openraft::{Config, SnapshotPolicy};
 use outlast_engine::Limits;
 use outlast_log::disk::Disk;
 use tokio::net::TcpListener;
@@ -31,7 +33,7 @@ use crate::network::Kept;
 use crate::state_machine::EngineReader;
 use crate::status::report_config_mismatch;
 use crate::topology::fatal_provider_losses;
-use crate::types::{NodeId, TypeConfig};
+use crate::types::NodeId;
 use crate::write::{system_clock, Clock, Writer};
 use crate::{serve, Dialer, LogStore, Network, StateMachine, TcpDialer};
 use outlast_tls::{Acceptor, Connector};
@@ -39,7 +41,7 @@ use outlast_tls::{Acceptor, Connector};
 /// A started node. Dropping it leaves its tasks running; call `shutdown`.
 pub struct RunningNode<D: Dialer = TcpDialer> {
     /// The Raft handle.
-    pub raft: Raft<TypeConfig>,
+    pub raft: Raft,
     /// Reads of the applied engine.
     pub reader: EngineReader,
     /// The node's write path (the API writes through it too).
@@ -83,7 +85,7 @@ pub struct Seams<D: Dialer, L: Listener> {
 /// failed write, fsync or read): after a failed fsync the kernel may have dropped the dirty
 /// pages, so the only safe way on is a new process that recovers from what the disk really
 /// holds. A node's process therefore exits when this returns, for its supervisor to restart it.
-pub async fn stopped(raft: &Raft<TypeConfig>) -> String {
+pub async fn stopped(raft: &Raft) -> String {
     let mut metrics = raft.metrics();
     loop {
         if let Err(fatal) = &metrics.borrow_and_update().running_state {

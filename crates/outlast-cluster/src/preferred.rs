@@ -6,11 +6,13 @@
 //! node whose log is behind cannot win, so this can cost an election but never safety. If that
 //! node is down, leadership stays wherever it is.
 
+use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
-use openraft::{Raft, ServerState};
+use crate::types::Raft;
+use openraft::ServerState;
 
-use crate::types::{NodeId, TypeConfig};
+use crate::types::NodeId;
 
 /// How often the chosen node looks at who leads.
 const CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -19,11 +21,11 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 const CHECKS_BEFORE_CAMPAIGN: u32 = 3;
 
 /// Runs forever on node `id`; does something only if `id` is the region's designated node.
-pub async fn keep_leader_in(raft: Raft<TypeConfig>, id: NodeId, region: String, clocks: crate::clocks::ClockWatch) {
+pub async fn keep_leader_in(raft: Raft, id: NodeId, region: String, clocks: crate::clocks::ClockWatch) {
     let mut misplaced = 0u32;
     loop {
         tokio::time::sleep(CHECK_INTERVAL).await;
-        let metrics = raft.metrics().borrow().clone();
+        let metrics = raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
         let designated =
             membership.voter_ids().filter(|voter| membership.get_node(voter).is_some_and(|n| n.region == region)).min();
@@ -41,7 +43,7 @@ pub async fn keep_leader_in(raft: Raft<TypeConfig>, id: NodeId, region: String, 
         }
         if misplaced >= CHECKS_BEFORE_CAMPAIGN {
             tracing::info!(node = id, %region, "leader outside the preferred region: calling an election");
-            let _ = raft.trigger().elect().await;
+            let _ = raft.trigger().elect(false).await;
             misplaced = 0;
         }
     }

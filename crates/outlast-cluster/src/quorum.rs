@@ -24,28 +24,31 @@
 //!
 //! Must never: change Raft's state (it only reads metrics).
 
-use openraft::{Raft, RaftMetrics, ServerState};
+use openraft::async_runtime::WatchReceiver;
+use openraft::Instant;
+use openraft::ServerState;
 
-use crate::types::{NodeId, NodeInfo, TypeConfig};
+use crate::types::{Raft, RaftMetrics};
 
 /// Whether `metrics` show a leader that no quorum has acknowledged for more than `lease_ms`.
 /// A leader that has not yet been acknowledged at all (just elected) has not lost anything.
-pub fn lost_in(metrics: &RaftMetrics<NodeId, NodeInfo>, lease_ms: u64) -> bool {
-    metrics.state == ServerState::Leader && metrics.millis_since_quorum_ack.is_some_and(|ms| ms > lease_ms)
+pub fn lost_in(metrics: &RaftMetrics, lease_ms: u64) -> bool {
+    metrics.state == ServerState::Leader
+        && metrics.last_quorum_acked.is_some_and(|at| at.elapsed().as_millis() > u128::from(lease_ms))
 }
 
 /// How long without a quorum's acknowledgement a leader of `raft` is judged to have lost it.
-fn limit_ms(raft: &Raft<TypeConfig>) -> u64 {
+fn limit_ms(raft: &Raft) -> u64 {
     2 * raft.config().election_timeout_max
 }
 
 /// Whether this node leads without a quorum behind it (see the module doc).
-pub fn lost(raft: &Raft<TypeConfig>) -> bool {
-    lost_in(&raft.metrics().borrow(), limit_ms(raft))
+pub fn lost(raft: &Raft) -> bool {
+    lost_in(&raft.metrics().borrow_watched(), limit_ms(raft))
 }
 
 /// Returns once this node is a leader that has lost its quorum (never, if that never happens).
-pub async fn until_lost(raft: &Raft<TypeConfig>) {
+pub async fn until_lost(raft: &Raft) {
     let limit = limit_ms(raft);
     if raft.wait(None).metrics(|m| lost_in(m, limit), "quorum lost").await.is_err() {
         // Raft stopped: nothing will be acknowledged any more, and nothing decided here either.
@@ -55,6 +58,8 @@ pub async fn until_lost(raft: &Raft<TypeConfig>) {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Sub;
+
     use super::*;
 
     #[test]
@@ -62,9 +67,10 @@ mod tests {
         let mut metrics = RaftMetrics::new_initial(1);
         metrics.state = ServerState::Leader;
         assert!(!lost_in(&metrics, 300), "just elected, nothing acknowledged yet");
-        metrics.millis_since_quorum_ack = Some(300);
+        let acked_ago = |ms| Some(openraft::TokioInstant::now().sub(std::time::Duration::from_millis(ms)).into());
+        metrics.last_quorum_acked = acked_ago(100);
         assert!(!lost_in(&metrics, 300));
-        metrics.millis_since_quorum_ack = Some(301);
+        metrics.last_quorum_acked = acked_ago(301);
         assert!(lost_in(&metrics, 300));
         metrics.state = ServerState::Follower;
         assert!(!lost_in(&metrics, 300), "a follower has no quorum to lose");

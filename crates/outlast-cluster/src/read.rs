@@ -7,21 +7,22 @@
 //! with a quorum, after the read arrived, and applied up to the read index. (A build with the
 //! test-only feature `planted-faults` breaks this on purpose when told to; see `planted`.)
 
+use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, RaftError};
-use openraft::LogId;
+use openraft::error::{LinearizableReadError, RaftError};
+use openraft::raft::ReadPolicy;
 
 use crate::forward::{to_leader, FORWARD_DEADLINE};
 use crate::network::Dialer;
 use crate::protocol::{Answer, ClientReply, ClientRequest, Query};
 use crate::shared_round::SharedRound;
 use crate::state_machine::EngineReader;
-use crate::types::{NodeId, NodeInfo};
+use crate::types::{NodeId, TypeConfig};
 use crate::write::Writer;
 
 /// What a leader's confirmation round answers: the read index, applied here once it is `Ok`.
-type Confirmed = Result<Option<LogId<NodeId>>, RaftError<NodeId, CheckIsLeaderError<NodeId, NodeInfo>>>;
+type Confirmed = Result<u64, RaftError<TypeConfig, LinearizableReadError<TypeConfig>>>;
 
 /// A node's shared read-index rounds: its own confirmations as leader, and its requests for the
 /// leader's read index when catching up.
@@ -52,16 +53,21 @@ pub async fn read<D: Dialer>(
     }
     // A leader whose clock is past the bound is stepping back (`clocks`): confirming a read
     // index would send the followers the very heartbeats it stopped, and keep it leading.
-    let leading = writer.raft.metrics().borrow().state == openraft::ServerState::Leader;
+    let leading = writer.raft.metrics().borrow_watched().state == openraft::ServerState::Leader;
     if leading {
         if let Some(why) = writer.clocks.unfit() {
             return ClientReply::NotSent(why);
         }
     }
     // `ensure_linearizable` returns once the read index it confirmed is applied here.
-    match writer.reads.confirm.run(|| writer.raft.ensure_linearizable()).await {
-        Ok(read_log_id) if query == Query::ReadIndex => {
-            ClientReply::Read { answer: Answer::ReadIndex(read_log_id.map_or(0, |l| l.index)), node: id }
+    match writer
+        .reads
+        .confirm
+        .run(|| async { writer.raft.ensure_linearizable(ReadPolicy::ReadIndex).await.map(|read| read.index()) })
+        .await
+    {
+        Ok(read_index) if query == Query::ReadIndex => {
+            ClientReply::Read { answer: Answer::ReadIndex(read_index), node: id }
         }
         Ok(_) => ClientReply::Read { answer: answer(&writer.reader, &query), node: id },
         Err(error) => {

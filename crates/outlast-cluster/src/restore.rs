@@ -16,12 +16,12 @@ use std::io::Cursor;
 use std::path::Path;
 
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
-use openraft::{Entry, Membership, SnapshotMeta, StoredMembership, Vote};
+use openraft::Membership;
 use outlast_engine::Limits;
 
 use crate::log_store::{decode, LogStore};
 use crate::state_machine::{Export, StateMachine};
-use crate::types::{NodeId, NodeInfo, TypeConfig};
+use crate::types::{Entry, NodeId, NodeInfo, SnapshotMeta, StoredMembership, Vote};
 
 /// A state machine that follows a backup: a base, then log records in order. `outlast backup`
 /// keeps one to know the digest of what it shipped; a restore replays the whole backup on one.
@@ -36,13 +36,9 @@ impl Replica {
         let mut machine =
             StateMachine::open(scratch, Limits::default(), 0).map_err(|e| format!("scratch state: {e}"))?;
         if let Some(id) = base.last_log_id {
-            let meta = SnapshotMeta {
-                last_log_id: Some(id),
-                last_membership: StoredMembership::default(),
-                snapshot_id: "base".into(),
-            };
+            let meta = SnapshotMeta { last_log_id: Some(id), last_membership: StoredMembership::default() };
             machine
-                .install_snapshot(&meta, Box::new(Cursor::new(base.state.clone())))
+                .install_snapshot(&meta, Cursor::new(base.state.clone()))
                 .await
                 .map_err(|e| format!("the backup's base does not restore: {e}"))?;
         }
@@ -53,14 +49,17 @@ impl Replica {
     pub async fn apply(&mut self, records: &[Vec<u8>]) -> Result<(), String> {
         let mut entries = Vec::with_capacity(records.len());
         for record in records {
-            let entry: Entry<TypeConfig> = decode(record).map_err(|e| format!("log record {}: {e}", self.next))?;
+            let entry: Entry = decode(record).map_err(|e| format!("log record {}: {e}", self.next))?;
             if entry.log_id.index != self.next {
                 return Err(format!("log record {} is missing (found {})", self.next, entry.log_id.index));
             }
             self.next += 1;
-            entries.push(entry);
+            entries.push(Ok((entry, None)));
         }
-        self.machine.apply(entries).await.map_err(|e| format!("applying the backup's log: {e}"))?;
+        self.machine
+            .apply(futures_util::stream::iter(entries))
+            .await
+            .map_err(|e| format!("applying the backup's log: {e}"))?;
         Ok(())
     }
 
@@ -96,19 +95,13 @@ pub async fn write_member(data_dir: &Path, state: &Export, members: &BTreeMap<No
         return Err(format!("{} is not empty: a restore writes only into empty data directories", data_dir.display()));
     }
     let voters: BTreeSet<NodeId> = members.keys().copied().collect();
-    let membership = Membership::new(vec![voters], members.clone());
+    let membership = Membership::new(vec![voters], members.clone()).map_err(|e| format!("the new membership: {e}"))?;
     let mut machine = StateMachine::open(&data_dir.join("state"), Limits::default(), 0)
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    let meta = SnapshotMeta {
-        last_log_id: Some(id),
-        last_membership: StoredMembership::new(Some(id), membership),
-        snapshot_id: crate::format::snapshot_id(
-            &format!("restored-{}-{}", id.index, id.leader_id),
-            crate::state_machine::state_format(&state.state).ok_or("the backup's state does not decode")?,
-        ),
-    };
+    crate::state_machine::state_format(&state.state).ok_or("the backup's state does not decode")?;
+    let meta = SnapshotMeta { last_log_id: Some(id), last_membership: StoredMembership::new(Some(id), membership) };
     machine
-        .install_snapshot(&meta, Box::new(Cursor::new(state.state.clone())))
+        .install_snapshot(&meta, Cursor::new(state.state.clone()))
         .await
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let mut log = LogStore::open(&data_dir.join("log")).map_err(|e| format!("{}: {e}", data_dir.display()))?;

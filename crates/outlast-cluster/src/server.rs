@@ -8,18 +8,18 @@
 //! certificate passes (`admitted`); nothing from anyone else reaches openraft. Besides
 //! openraft's RPCs it answers `Ping` (how far this node's log goes; see `elections`).
 
+use openraft::async_runtime::WatchReceiver;
 use std::io;
 
 use openraft::raft::AppendEntriesResponse;
-use openraft::Raft;
 use outlast_tls::{Acceptor, Admit, Identity};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::elections::LeaderContact;
 use crate::frame;
 use crate::listener::{next_frame, serve_bounded, Limits, Listener};
-use crate::rpc::{Reply, Request};
-use crate::types::{NodeId, TypeConfig};
+use crate::rpc::{Reply, Request, SnapshotChunk, SnapshotRefused};
+use crate::types::{NodeId, Raft, Snapshot, SnapshotMeta, Vote};
 use crate::LogStore;
 
 /// Concurrent peer connections served. A cluster has a handful of peers, each with one
@@ -31,12 +31,16 @@ pub const CONNECTIONS_MAX: usize = 256;
 /// for election pings (and behind a link proxy or NAT, several peers share one address).
 pub const CONNECTIONS_PER_SOURCE_MAX: usize = 64;
 
+/// Largest snapshot a follower takes, bytes. Chunks are gathered in memory until the last one
+/// arrives; a sender that never stops is refused here rather than exhausting memory.
+pub const SNAPSHOT_BYTES_MAX: u64 = 4 << 30;
+
 /// Serves Raft RPCs for `raft` (whose log is `log`) on `listener` until the listener fails,
 /// recording in `contact` every message accepted from a leader; over mutual TLS if `tls`.
 pub async fn serve<L: Listener>(
     listener: L,
     tls: Option<Acceptor>,
-    raft: Raft<TypeConfig>,
+    raft: Raft,
     log: LogStore,
     contact: LeaderContact,
 ) -> io::Result<()> {
@@ -60,10 +64,12 @@ pub async fn serve<L: Listener>(
 /// stream so a simulated network can drive the same code.
 pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    raft: Raft<TypeConfig>,
+    raft: Raft,
     log: LogStore,
     contact: LeaderContact,
 ) -> io::Result<()> {
+    // The snapshot this connection is sending, gathered chunk by chunk.
+    let mut receiving: Option<Receiving> = None;
     while let Some(request) = next_frame::<_, Request>(&mut stream).await? {
         let reply = match request {
             Request::AppendEntries(rpc) => {
@@ -89,14 +95,20 @@ pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Reply::Vote(reply)
             }
-            Request::InstallSnapshot(rpc) => {
-                let vote = rpc.vote;
-                let reply = raft.install_snapshot(rpc).await;
-                // Accepted: the follower now holds the sender's vote.
-                if matches!(&reply, Ok(answer) if answer.vote == vote) {
+            Request::Snapshot(chunk) => {
+                let vote = chunk.vote;
+                let reply = match take_chunk(&mut receiving, chunk) {
+                    Err(refused) => Err(refused),
+                    Ok(None) => Ok(None),
+                    Ok(Some((vote, snapshot))) => {
+                        raft.install_full_snapshot(vote, snapshot).await.map(Some).map_err(SnapshotRefused::Fatal)
+                    }
+                };
+                // Taken, or installed with the sender's vote: the follower heard its leader.
+                if matches!(&reply, Ok(None)) || matches!(&reply, Ok(Some(answer)) if answer.vote == vote) {
                     contact.heard();
                 }
-                Reply::InstallSnapshot(reply)
+                Reply::Snapshot(reply)
             }
             // A log that cannot be read answers as empty: last in line.
             Request::Ping => Reply::Pong(log.last_log_id().ok().flatten()),
@@ -106,12 +118,49 @@ pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// A snapshot being received: whose, what it covers, and its bytes so far.
+struct Receiving {
+    vote: Vote,
+    meta: SnapshotMeta,
+    bytes: Vec<u8>,
+}
+
+/// Adds `chunk` to the snapshot being received; the whole snapshot once its last chunk is in.
+/// A chunk at offset 0 starts a new snapshot (the sender started over); any other must continue
+/// the one being received.
+fn take_chunk(
+    receiving: &mut Option<Receiving>,
+    chunk: SnapshotChunk,
+) -> Result<Option<(Vote, Snapshot)>, SnapshotRefused> {
+    if chunk.offset_bytes == 0 {
+        *receiving = Some(Receiving { vote: chunk.vote, meta: chunk.meta.clone(), bytes: Vec::new() });
+    }
+    let Some(current) = receiving.as_mut() else {
+        return Err(SnapshotRefused::OutOfOrder { expected_bytes: 0 });
+    };
+    let expected_bytes = current.bytes.len() as u64;
+    if chunk.offset_bytes != expected_bytes || chunk.vote != current.vote || chunk.meta != current.meta {
+        *receiving = None;
+        return Err(SnapshotRefused::OutOfOrder { expected_bytes });
+    }
+    if expected_bytes.saturating_add(chunk.data.len() as u64) > SNAPSHOT_BYTES_MAX {
+        *receiving = None;
+        return Err(SnapshotRefused::TooLarge);
+    }
+    current.bytes.extend_from_slice(&chunk.data);
+    if !chunk.done {
+        return Ok(None);
+    }
+    let done = receiving.take().expect("checked above");
+    Ok(Some((done.vote, Snapshot { meta: done.meta, snapshot: std::io::Cursor::new(done.bytes) })))
+}
+
 /// Who may dial this node's Raft port: the nodes of the current membership (voters and
 /// learners), and before the first membership is known (a fresh node waiting to be added) the
 /// configured peers and `me`. A removed node's certificate stops opening connections here.
-pub fn admitted(raft: Raft<TypeConfig>, configured: Vec<NodeId>) -> Admit {
+pub fn admitted(raft: Raft, configured: Vec<NodeId>) -> Admit {
     std::sync::Arc::new(move || {
-        let metrics = raft.metrics().borrow().clone();
+        let metrics = raft.metrics().borrow_watched().clone();
         let members: Vec<NodeId> = metrics.membership_config.membership().nodes().map(|(id, _)| *id).collect();
         let ids = if members.is_empty() { configured.clone() } else { members };
         ids.into_iter().map(Identity::Node).collect()

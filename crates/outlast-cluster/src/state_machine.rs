@@ -11,11 +11,11 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    AnyError, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
-    StoredMembership,
-};
+use std::io;
+
+use futures_util::TryStreamExt;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::RaftSnapshotBuilder;
 use outlast_engine::{Engine, Event, Limits};
 use outlast_history::{History, HistoryLimits};
 use outlast_log::disk::Disk;
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::log_store::{decode, encode};
-use crate::types::{NodeId, NodeInfo, TypeConfig};
+use crate::types::{EntryPayload, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 
 const SNAPSHOT_META: &str = "snapshot";
 
@@ -50,7 +50,7 @@ struct StateBytes {
 }
 
 impl StateBytes {
-    fn restore(&self, hash_seed: u64) -> Result<(Engine, History), StorageError<NodeId>> {
+    fn restore(&self, hash_seed: u64) -> Result<(Engine, History), io::Error> {
         let engine = Engine::restore_with_seed(&self.engine, hash_seed).map_err(|e| snapshot_error(&e))?;
         let history = History::restore(&self.history).map_err(|e| snapshot_error(&e))?;
         Ok((engine, history))
@@ -68,23 +68,27 @@ pub struct StateMachine {
     /// The read model; written right after the engine, under the engine's write lock.
     history: Arc<RwLock<History>>,
     feed: broadcast::Sender<Arc<AppliedEvents>>,
-    last_applied: Option<LogId<NodeId>>,
+    last_applied: Option<LogId>,
     /// `last_applied`, for readers: written under the engine's write lock, so a reader holding
     /// the engine's read lock sees the id of exactly the state it reads.
-    applied: Arc<RwLock<Option<LogId<NodeId>>>>,
-    membership: StoredMembership<NodeId, NodeInfo>,
+    applied: Arc<RwLock<Option<LogId>>>,
+    membership: StoredMembership,
 }
 
 /// What a snapshot file holds.
 #[derive(Serialize, Deserialize)]
 struct SnapshotFile {
-    meta: SnapshotMeta<NodeId, NodeInfo>,
+    meta: SnapshotMeta,
     /// `StateBytes`, encoded: exactly what is sent to a follower that needs the snapshot.
     state: Vec<u8>,
 }
 
-fn snapshot_error(error: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
-    StorageIOError::read_snapshot(None, AnyError::new(error)).into()
+fn snapshot_error(error: &(impl std::error::Error + 'static)) -> io::Error {
+    io::Error::other(format!("reading a snapshot: {error}"))
+}
+
+fn snapshot_write_error(error: &(impl std::error::Error + 'static)) -> io::Error {
+    io::Error::other(format!("writing a snapshot: {error}"))
 }
 
 /// The data format of `StateBytes` (the engine snapshot's, which leads it), if they decode.
@@ -96,10 +100,10 @@ pub(crate) fn state_format(state: &[u8]) -> Option<u32> {
 /// The data format of the snapshot kept in `dir`, if there is one.
 pub(crate) fn snapshot_format(disk: &dyn Disk, dir: &Path) -> Result<Option<u32>, String> {
     let file = load_snapshot(disk, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(file.map(|file| crate::format::of_snapshot_id(&file.meta.snapshot_id)))
+    Ok(file.map(|file| state_format(&file.state).unwrap_or(outlast_engine::FORMAT_FIRST)))
 }
 
-fn load_snapshot(disk: &dyn Disk, dir: &Path) -> Result<Option<SnapshotFile>, StorageError<NodeId>> {
+fn load_snapshot(disk: &dyn Disk, dir: &Path) -> Result<Option<SnapshotFile>, io::Error> {
     match meta::load_on(disk, dir, SNAPSHOT_META).map_err(|e| snapshot_error(&e))? {
         Some(bytes) => Ok(Some(decode(&bytes).map_err(|e| snapshot_error(&e))?)),
         None => Ok(None),
@@ -109,17 +113,12 @@ fn load_snapshot(disk: &dyn Disk, dir: &Path) -> Result<Option<SnapshotFile>, St
 impl StateMachine {
     /// Opens the state machine in `dir`: from its last snapshot if there is one, else empty
     /// with `limits`. `hash_seed` seeds the engine's user-keyed maps (see `Engine::with_hash_seed`).
-    pub fn open(dir: &Path, limits: Limits, hash_seed: u64) -> Result<StateMachine, StorageError<NodeId>> {
+    pub fn open(dir: &Path, limits: Limits, hash_seed: u64) -> Result<StateMachine, io::Error> {
         StateMachine::open_on(outlast_log::disk::os(), dir, limits, hash_seed)
     }
 
     /// `open` on `disk` (a simulated one in a simulation).
-    pub fn open_on(
-        disk: Arc<dyn Disk>,
-        dir: &Path,
-        limits: Limits,
-        hash_seed: u64,
-    ) -> Result<StateMachine, StorageError<NodeId>> {
+    pub fn open_on(disk: Arc<dyn Disk>, dir: &Path, limits: Limits, hash_seed: u64) -> Result<StateMachine, io::Error> {
         disk.create_dir_all(dir).map_err(|e| snapshot_error(&e))?;
         let mut machine = StateMachine {
             disk: disk.clone(),
@@ -161,7 +160,7 @@ impl StateMachine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Export {
     /// The last entry applied (none: the empty state).
-    pub last_log_id: Option<LogId<NodeId>>,
+    pub last_log_id: Option<LogId>,
     /// The engine's and the history's bytes.
     pub state: Vec<u8>,
 }
@@ -191,7 +190,7 @@ impl Export {
 pub struct EngineReader {
     engine: Arc<RwLock<Engine>>,
     history: Arc<RwLock<History>>,
-    applied: Arc<RwLock<Option<LogId<NodeId>>>>,
+    applied: Arc<RwLock<Option<LogId>>>,
     feed: broadcast::Sender<Arc<AppliedEvents>>,
     /// The node's log, for backups (`committed_records`); none in a reader of a bare machine.
     log: Option<crate::log_store::LogStore>,
@@ -252,51 +251,48 @@ pub struct SnapshotBuilder {
     dir: PathBuf,
     engine: Engine,
     history: History,
-    last_applied: Option<LogId<NodeId>>,
-    membership: StoredMembership<NodeId, NodeInfo>,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        // The state's data format leads the engine's bytes (`state_format`).
         let state = encode(&StateBytes { engine: self.engine.snapshot(), history: self.history.snapshot() });
-        let base = match self.last_applied {
-            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, self.engine.digest_hex()),
-            None => format!("empty-{}", self.engine.digest_hex()),
-        };
-        let snapshot_id = crate::format::snapshot_id(&base, self.engine.format());
-        let meta =
-            SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id };
+        let meta = SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone() };
         let file = SnapshotFile { meta: meta.clone(), state };
-        meta::save_on(&*self.disk, &self.dir, SNAPSHOT_META, &encode(&file))
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(file.state)) })
+        meta::save_on(&*self.disk, &self.dir, SNAPSHOT_META, &encode(&file)).map_err(|e| snapshot_write_error(&e))?;
+        Ok(Snapshot { meta, snapshot: Cursor::new(file.state) })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = SnapshotBuilder;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, NodeInfo>), StorageError<NodeId>> {
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
         Ok((self.last_applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<outlast_engine::Outcome>>, StorageError<NodeId>>
+    async fn apply<Strm>(&mut self, entries: Strm) -> Result<(), io::Error>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + openraft::OptionalSend,
-        I::IntoIter: openraft::OptionalSend,
+        Strm:
+            futures_util::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + openraft::OptionalSend,
     {
-        let mut replies = Vec::new();
+        // Taken whole first: the engine's lock is a std lock, never held across an await.
+        let entries: Vec<EntryResponder<TypeConfig>> = entries.try_collect().await?;
+        let mut replies = Vec::with_capacity(entries.len());
         let mut applied = Vec::new();
         let (engine, history) = (self.engine.clone(), self.history.clone());
         // A panic while applying means a broken invariant, and the node is going down anyway.
         let mut engine = engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut history = history.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for entry in entries {
+        for (entry, responder) in entries {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
-                EntryPayload::Blank => replies.push(Vec::new()),
+                EntryPayload::Blank => replies.push((responder, Vec::new())),
                 EntryPayload::Normal(batch) => {
                     let mut events = Vec::new();
                     let mut outcomes = Vec::with_capacity(batch.commands.len());
@@ -313,11 +309,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     if !events.is_empty() {
                         applied.push(Arc::new(AppliedEvents { index: entry.log_id.index, events }));
                     }
-                    replies.push(outcomes);
+                    replies.push((responder, outcomes));
                 }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
-                    replies.push(Vec::new());
+                    replies.push((responder, Vec::new()));
                 }
             }
         }
@@ -327,7 +323,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // No subscribers is not an error: nobody is watching.
             let _ = self.feed.send(batch);
         }
-        Ok(replies)
+        // Answered once the state readers see includes the entry.
+        for (responder, outcomes) in replies {
+            if let Some(responder) = responder {
+                responder.send(outcomes);
+            }
+        }
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -341,22 +343,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMeta<NodeId, NodeInfo>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), StorageError<NodeId>> {
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
         let bytes = snapshot.into_inner();
         // Restore checks every invariant: a bad snapshot is refused before anything changes.
         let state: StateBytes = decode(&bytes).map_err(|e| snapshot_error(&e))?;
         let (engine, history) = state.restore(self.hash_seed)?;
         let file = SnapshotFile { meta: meta.clone(), state: bytes };
-        meta::save_on(&*self.disk, &self.dir, SNAPSHOT_META, &encode(&file))
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
+        meta::save_on(&*self.disk, &self.dir, SNAPSHOT_META, &encode(&file)).map_err(|e| snapshot_write_error(&e))?;
         let mut engine_guard = self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         *engine_guard = engine;
         *self.history.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = history;
@@ -367,8 +360,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
         Ok(load_snapshot(&*self.disk, &self.dir)?
-            .map(|file| Snapshot { meta: file.meta, snapshot: Box::new(Cursor::new(file.state)) }))
+            .map(|file| Snapshot { meta: file.meta, snapshot: Cursor::new(file.state) }))
     }
 }

@@ -3,20 +3,21 @@
 //!
 //! Must never: change anything (status is read from Raft's metrics and the applied engine).
 
+use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
-use openraft::Raft;
+use crate::types::Raft;
 
 use crate::protocol::NodeStatus;
 use crate::state_machine::EngineReader;
-use crate::types::{NodeId, NodeInfo, TypeConfig};
+use crate::types::{NodeId, NodeInfo};
 
 /// How often a node compares the membership's description of itself with its own.
 const CONFIG_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// This node's status.
-pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, NodeInfo)) -> NodeStatus {
-    let metrics = raft.metrics().borrow().clone();
+pub fn status(raft: &Raft, reader: &EngineReader, me: &(NodeId, NodeInfo)) -> NodeStatus {
+    let metrics = raft.metrics().borrow_watched().clone();
     let engine = reader.read();
     NodeStatus {
         id: me.0,
@@ -34,15 +35,15 @@ pub fn status(raft: &Raft<TypeConfig>, reader: &EngineReader, me: &(NodeId, Node
 }
 
 /// How the membership describes `me`, if that differs from `me`'s own configuration.
-pub fn config_mismatch(raft: &Raft<TypeConfig>, me: &(NodeId, NodeInfo)) -> Option<String> {
-    let metrics = raft.metrics().borrow().clone();
+pub fn config_mismatch(raft: &Raft, me: &(NodeId, NodeInfo)) -> Option<String> {
+    let metrics = raft.metrics().borrow_watched().clone();
     let known = metrics.membership_config.membership().get_node(&me.0).cloned()?;
     (known != me.1).then(|| format!("the cluster knows node {} as {known:?}, its configuration says {:?}", me.0, me.1))
 }
 
 /// Runs forever: a node whose file disagrees with what the cluster was told about it says so
 /// loudly (once per disagreement).
-pub async fn report_config_mismatch(raft: Raft<TypeConfig>, me: (NodeId, NodeInfo)) {
+pub async fn report_config_mismatch(raft: Raft, me: (NodeId, NodeInfo)) {
     let mut reported = false;
     loop {
         tokio::time::sleep(CONFIG_CHECK_INTERVAL).await;

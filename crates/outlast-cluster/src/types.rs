@@ -1,7 +1,5 @@
 //! The openraft type configuration: what the replicated log carries and what applying returns.
 
-use std::io::Cursor;
-
 use serde::{Deserialize, Serialize};
 
 /// A node's id in the cluster.
@@ -46,5 +44,37 @@ openraft::declare_raft_types!(
         R = Vec<outlast_engine::Outcome>,
         NodeId = NodeId,
         Node = NodeInfo,
-        SnapshotData = Cursor<Vec<u8>>,
+        // Standard Raft: one leader per term. openraft 0.10's default lets several candidates
+        // lead one term and puts the node id into every log id, which would also misread every
+        // log, vote and snapshot written before (by openraft 0.9 with `single-term-leader`, whose
+        // encoding this one keeps).
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, NodeId>,
+        AsyncRuntime = openraft_rt_tokio::TokioRuntime,
 );
+
+/// A log entry.
+pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
+/// What a log entry carries for Raft.
+pub type EntryPayload = openraft::type_config::alias::EntryPayloadOf<TypeConfig>;
+/// A log entry's id: its term (with the leader's) and index.
+pub type LogId = openraft::type_config::alias::LogIdOf<TypeConfig>;
+/// A node's vote.
+pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
+/// A membership with the log id it was written at.
+pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
+/// What a snapshot covers.
+pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
+/// A snapshot: its meta and the state's bytes.
+pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
+/// A snapshot's bytes (the engine's state, see `state_machine`).
+pub type SnapshotData = std::io::Cursor<Vec<u8>>;
+/// A node's Raft.
+pub type Raft = openraft::Raft<TypeConfig, crate::state_machine::StateMachine>;
+/// A node's Raft metrics.
+pub type RaftMetrics = openraft::RaftMetrics<TypeConfig>;
+
+impl std::fmt::Display for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} commands (format {})", self.commands.len(), self.format)
+    }
+}

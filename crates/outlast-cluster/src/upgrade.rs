@@ -4,6 +4,7 @@
 //! Must never: let a `FinalizeFormat` into the log while a voter that answers says its build
 //! reads an older format, or while a voter does not answer at all (its build is unknown).
 
+use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
 use outlast_tls::Identity;
@@ -17,7 +18,7 @@ const STATUS_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Whether every voter's build reads `format`; if not, which do not, and why.
 pub async fn voters_ready<D: Dialer>(writer: &Writer<D>, format: u32) -> Result<(), String> {
-    let metrics = writer.raft.metrics().borrow().clone();
+    let metrics = writer.raft.metrics().borrow_watched().clone();
     let membership = metrics.membership_config.membership().clone();
     let asks = membership.voter_ids().map(|id| {
         let addr = membership.get_node(&id).map(|info| info.client_addr.clone());

@@ -13,10 +13,11 @@
 //! reached a leader. (A build with the test-only feature `planted-faults` breaks the first rule
 //! on purpose when told to; see `planted`.)
 
+use openraft::async_runtime::WatchReceiver;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::Raft;
+use crate::types::Raft;
 use outlast_engine::CommandBody;
 use outlast_tls::Identity;
 
@@ -26,7 +27,7 @@ use crate::network::{Dialer, TcpDialer};
 use crate::pool::{Lease, Pool};
 use crate::protocol::{ClientReply, ClientRequest};
 use crate::state_machine::EngineReader;
-use crate::types::{NodeId, TypeConfig};
+use crate::types::NodeId;
 
 /// Where a node reads the time it stamps commands with: ms since the Unix epoch. The OS clock
 /// in a node; a simulation's clock (which it may make jump) in a simulation.
@@ -59,7 +60,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(5);
 #[derive(Clone)]
 pub struct Writer<D: Dialer = TcpDialer> {
     /// The Raft handle.
-    pub raft: Raft<TypeConfig>,
+    pub raft: Raft,
     /// Group commit (see `batcher`).
     pub batcher: Batcher,
     /// The stamping clock.
@@ -82,7 +83,7 @@ pub struct Writer<D: Dialer = TcpDialer> {
 
 impl<D: Dialer> Writer<D> {
     /// A writer with its own batcher (must be called inside a Tokio runtime).
-    pub fn new(raft: Raft<TypeConfig>, reader: EngineReader, clock: Clock, dialer: D) -> Writer<D> {
+    pub fn new(raft: Raft, reader: EngineReader, clock: Clock, dialer: D) -> Writer<D> {
         let (batcher, pool, reads) = (Batcher::start(raft.clone()), Pool::new(dialer.clone()), Default::default());
         Writer { batcher, raft, clock, reader, pool, dialer, reads, operator_token: None, clocks: Default::default() }
     }
@@ -156,7 +157,7 @@ pub async fn submit<D: Dialer>(
         // also to a write whose entry it appended and then lost to a newer leader, and such an
         // entry can still commit elsewhere: then the command was sent, not refused.
         let (leading, term) = {
-            let metrics = raft.metrics().borrow().clone();
+            let metrics = raft.metrics().borrow_watched().clone();
             (metrics.state == openraft::ServerState::Leader, metrics.current_term)
         };
         if leading {
@@ -178,7 +179,7 @@ pub async fn submit<D: Dialer>(
             Ok(Err(error)) => error,
             Err(why) => return ClientReply::Unavailable(why.into()),
         };
-        if leading || raft.metrics().borrow().current_term != term {
+        if leading || raft.metrics().borrow_watched().current_term != term {
             sent = true;
             if forwarded || !resendable(&body) {
                 return ClientReply::Unavailable(format!("lost leadership with the command in flight: {error}"));
@@ -274,10 +275,8 @@ fn not_done(sent: bool, why: String) -> ClientReply {
 }
 
 /// Returns true once this node knows a leader other than `leader`; false only if Raft stops.
-async fn changed_from(raft: &Raft<TypeConfig>, leader: Option<NodeId>) -> bool {
-    let newer = |m: &openraft::RaftMetrics<NodeId, crate::types::NodeInfo>| {
-        m.current_leader.is_some() && m.current_leader != leader
-    };
+async fn changed_from(raft: &Raft, leader: Option<NodeId>) -> bool {
+    let newer = |m: &crate::types::RaftMetrics| m.current_leader.is_some() && m.current_leader != leader;
     raft.wait(None).metrics(newer, "a newer leader").await.is_ok()
 }
 
@@ -289,7 +288,7 @@ async fn changed_from(raft: &Raft<TypeConfig>, leader: Option<NodeId>) -> bool {
 #[cfg(feature = "planted-faults")]
 fn planted_ack_before_commit<D: Dialer>(writer: &Writer<D>, command: &outlast_engine::Command) -> Option<ClientReply> {
     let money = matches!(command.body, CommandBody::Account(_) | CommandBody::Deposit { .. });
-    let leads = writer.raft.metrics().borrow().state == openraft::ServerState::Leader;
+    let leads = writer.raft.metrics().borrow_watched().state == openraft::ServerState::Leader;
     if !crate::planted::is(crate::planted::Bug::AckBeforeCommit) || !money || !leads {
         return None;
     }
@@ -302,11 +301,7 @@ fn planted_ack_before_commit<D: Dialer>(writer: &Writer<D>, command: &outlast_en
 }
 
 /// Waits until this node knows a leader other than `gone`; false at `deadline`.
-async fn wait_for_leader_other_than(
-    raft: &Raft<TypeConfig>,
-    gone: Option<NodeId>,
-    deadline: tokio::time::Instant,
-) -> bool {
+async fn wait_for_leader_other_than(raft: &Raft, gone: Option<NodeId>, deadline: tokio::time::Instant) -> bool {
     let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
     if timeout.is_zero() {
         return false;

@@ -10,18 +10,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::{Config, Raft};
+use openraft::Config;
 use outlast_cluster::clocks::ClockWatch;
 use outlast_cluster::elections::{campaign_when_due, ElectionTiming, LeaderContact};
-use outlast_cluster::{
-    serve, Batch, EngineReader, Kept, LogStore, Network, NodeInfo, StateMachine, TcpDialer, TypeConfig,
-};
+use outlast_cluster::Raft;
+use outlast_cluster::{serve, Batch, EngineReader, Kept, LogStore, Network, NodeInfo, StateMachine, TcpDialer};
 use outlast_engine::{Command, CommandBody, Limits, Outcome};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 struct Node {
-    raft: Raft<TypeConfig>,
+    raft: Raft,
     reader: EngineReader,
     server: JoinHandle<std::io::Result<()>>,
     campaigner: JoinHandle<()>,

@@ -6,6 +6,7 @@
 //! Must never: act while not leading or while behind (a new leader first catches up, so it sees
 //! every transaction the old one committed), or hold the engine's lock across a network call.
 
+use openraft::async_runtime::WatchReceiver;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,7 +105,7 @@ impl<D: Dialer> Custody<D> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let leading = self.writer.raft.metrics().borrow().state == openraft::ServerState::Leader;
+            let leading = self.writer.raft.metrics().borrow_watched().state == openraft::ServerState::Leader;
             self.status.lock().unwrap().leading = leading;
             if !leading {
                 self.sending.clear();

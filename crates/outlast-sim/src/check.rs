@@ -8,13 +8,15 @@
 //!
 //! Must never: change the cluster (it only observes).
 
+use openraft::async_runtime::WatchReceiver;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use openraft::{Raft, ServerState};
-use outlast_cluster::{EngineReader, NodeId, TypeConfig};
+use openraft::ServerState;
+use outlast_cluster::Raft;
+use outlast_cluster::{EngineReader, NodeId};
 use tokio::sync::broadcast::error::RecvError;
 
 /// Everything the observers saw, shared by the nodes' watchers and the checks.
@@ -27,7 +29,7 @@ pub struct Observed {
     /// Each node's engine (its latest incarnation).
     pub readers: BTreeMap<NodeId, EngineReader>,
     /// Each node's Raft handle (its latest incarnation).
-    pub rafts: BTreeMap<NodeId, Raft<TypeConfig>>,
+    pub rafts: BTreeMap<NodeId, Raft>,
     /// Broken rules, in the order seen.
     pub violations: Vec<String>,
     /// What happened, with simulated time: the run's fingerprint for the determinism check.
@@ -75,7 +77,7 @@ fn lock(observed: &Mutex<Observed>) -> std::sync::MutexGuard<'_, Observed> {
 }
 
 /// Starts watching node `id`'s Raft state and applied events.
-pub fn watch(id: NodeId, raft: &Raft<TypeConfig>, reader: &EngineReader, observed: &Arc<Mutex<Observed>>) {
+pub fn watch(id: NodeId, raft: &Raft, reader: &EngineReader, observed: &Arc<Mutex<Observed>>) {
     {
         let mut o = lock(observed);
         o.readers.insert(id, reader.clone());
@@ -87,7 +89,7 @@ pub fn watch(id: NodeId, raft: &Raft<TypeConfig>, reader: &EngineReader, observe
     tokio::spawn(async move {
         while metrics.changed().await.is_ok() {
             let (state, term) = {
-                let m = metrics.borrow();
+                let m = metrics.borrow_and_update();
                 (m.state, m.current_term)
             };
             if state != ServerState::Leader {
@@ -138,7 +140,7 @@ pub fn converged(observed: &Mutex<Observed>, nodes: &[NodeId]) -> Option<(u64, S
     let mut seen = None;
     for id in nodes {
         let raft = o.rafts.get(id)?;
-        let applied = raft.metrics().borrow().last_applied.map(|l| l.index)?;
+        let applied = raft.metrics().borrow_watched().last_applied.map(|l| l.index)?;
         let digest = o.readers.get(id)?.read().digest_hex();
         match &seen {
             None => seen = Some((applied, digest)),

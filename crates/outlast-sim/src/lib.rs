@@ -27,6 +27,7 @@ pub mod plan;
 pub mod rng;
 pub mod workers;
 
+use openraft::async_runtime::WatchReceiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -291,7 +292,7 @@ fn apply(
         Fault::IsolateLeader => {
             let leader = {
                 let o = shared(observed);
-                o.rafts.values().find_map(|raft| raft.metrics().borrow().current_leader)
+                o.rafts.values().find_map(|raft| raft.metrics().borrow_watched().current_leader)
             };
             if let Some(leader) = leader {
                 for other in NODES.iter().filter(|&&n| n != leader) {

@@ -19,12 +19,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use openraft::Raft;
 use outlast_cluster::config::{NodeConfig, PeerConfig, Role};
 use outlast_cluster::listener::Listener;
 use outlast_cluster::node::{assemble, initialize, Seams};
 use outlast_cluster::write::Clock;
-use outlast_cluster::{Dialer, Identity, NodeId, NodeInfo, TypeConfig};
+use outlast_cluster::Raft;
+use outlast_cluster::{Dialer, Identity, NodeId, NodeInfo};
 use outlast_engine::Limits;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -297,7 +297,7 @@ async fn start(
     preferred_region: Option<String>,
     observed: &Arc<Mutex<Observed>>,
     controls: &Controls,
-) -> Result<Raft<TypeConfig>, String> {
+) -> Result<Raft, String> {
     let config = config(id, preferred_region);
     let seams = Seams {
         disk: Arc::new(SimDisk::new(controls.disk.clone())),
