@@ -65,6 +65,15 @@ pub async fn read<R: AsyncRead + Unpin, T: DeserializeOwned>(stream: &mut R) -> 
         Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(error) => return Err(error),
     }
+    let len = checked_len(&header)?;
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await?;
+    postcard::from_bytes(&body).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// The message length a frame's header announces, if the frame may be read: not longer than
+/// `FRAME_BYTES_MAX`, and of a data format this process reads.
+fn checked_len(header: &[u8; HEADER_BYTES]) -> io::Result<usize> {
     let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
     let format = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
     if len > FRAME_BYTES_MAX {
@@ -73,14 +82,50 @@ pub async fn read<R: AsyncRead + Unpin, T: DeserializeOwned>(stream: &mut R) -> 
     if let Some(why) = crate::format::refusal(format, "a frame received") {
         return Err(io::Error::new(io::ErrorKind::Unsupported, why));
     }
-    let mut body = vec![0u8; len as usize];
-    stream.read_exact(&mut body).await?;
-    postcard::from_bytes(&body).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    Ok(len as usize)
+}
+
+/// Takes the first whole frame off the front of `buffer` (bytes read so far, in order), as
+/// `read` would have read it; `Ok(None)` until the frame is complete. For a reader that must
+/// not lose bytes when a read is abandoned half-way (`read` is not cancel-safe).
+pub fn take<T: DeserializeOwned>(buffer: &mut Vec<u8>) -> io::Result<Option<T>> {
+    let Some(header) = buffer.first_chunk::<HEADER_BYTES>() else { return Ok(None) };
+    let len = checked_len(header)?;
+    if buffer.len() < HEADER_BYTES + len {
+        return Ok(None);
+    }
+    let message = postcard::from_bytes(&buffer[HEADER_BYTES..HEADER_BYTES + len])
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    buffer.drain(..HEADER_BYTES + len);
+    Ok(Some(message))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_are_taken_whole_from_a_buffer_filled_piecemeal() {
+        let mut bytes = encode_at(1, &(7u64, "hello".to_string())).unwrap();
+        bytes.extend(encode_at(1, &(8u64, "again".to_string())).unwrap());
+        let mut buffer = Vec::new();
+        let mut taken = Vec::new();
+        for byte in bytes {
+            buffer.push(byte);
+            if let Some(message) = take::<(u64, String)>(&mut buffer).unwrap() {
+                taken.push(message);
+            }
+        }
+        assert_eq!(taken, vec![(7, "hello".to_string()), (8, "again".to_string())]);
+        assert!(buffer.is_empty());
+        // The same refusals as `read`, as soon as the header is in.
+        let mut newer = encode_at(outlast_engine::FORMAT_CURRENT + 1, &7u64).unwrap();
+        newer.truncate(HEADER_BYTES);
+        assert_eq!(take::<u64>(&mut newer).unwrap_err().kind(), io::ErrorKind::Unsupported);
+        let mut long = (FRAME_BYTES_MAX + 1).to_le_bytes().to_vec();
+        long.extend(1u32.to_le_bytes());
+        assert_eq!(take::<u64>(&mut long).unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
 
     #[tokio::test]
     async fn frames_round_trip_and_bad_frames_are_refused() {

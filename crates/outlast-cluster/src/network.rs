@@ -20,6 +20,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
@@ -461,6 +462,29 @@ impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
             Reply::AppendEntries(reply) => reply.map_err(Self::remote),
             _ => Err(Self::mismatch()),
         }
+    }
+
+    /// Pipelined (`stream_append`): on a connection of its own, switched into stream mode by
+    /// one exchange (on this client's connection, a kept one, or a new one, as any call).
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, Rpc<BoxStream<'s, crate::stream_append::Item>>>
+    where
+        S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        Box::pin(async move {
+            match self.call(&Request::AppendStream, option.hard_ttl()).await.map_err(Self::transport_error)? {
+                Reply::StreamReady => {}
+                _ => return Err(Self::mismatch()),
+            }
+            let connection = self.stream.take().expect("a call that answered leaves its connection");
+            let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
+            let replies: BoxStream<'s, crate::stream_append::Item> =
+                Box::pin(crate::stream_append::send(connection, input, deadline));
+            Ok(replies)
+        })
     }
 
     async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Rpc<VoteResponse<TypeConfig>> {

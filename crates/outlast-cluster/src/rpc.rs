@@ -1,7 +1,9 @@
 //! The messages nodes exchange: openraft's RPCs, one request and one reply per frame.
 
 use openraft::error::{Fatal, RaftError};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest, VoteResponse,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{LogId, SnapshotMeta, TypeConfig, Vote};
@@ -15,6 +17,9 @@ pub enum Request {
     Vote(VoteRequest<TypeConfig>),
     /// One chunk of a snapshot.
     Snapshot(SnapshotChunk),
+    /// Switch this connection to a stream of AppendEntries (`stream_append`): answered with
+    /// `StreamReady`, after which every request is an `AppendEntries`, answered `Appended`.
+    AppendStream,
     /// Are you there, and how far does your log go? Asked by a follower whose leader went
     /// silent, of the other voters, to line up the candidates (see `elections`); changes nothing.
     Ping,
@@ -33,7 +38,7 @@ impl crate::frame::Formatted for Request {
                 })
                 .fold(outlast_engine::FORMAT_FIRST, u32::max),
             Request::Snapshot(chunk) => chunk.format,
-            Request::Vote(_) | Request::Ping => outlast_engine::FORMAT_FIRST,
+            Request::Vote(_) | Request::Ping | Request::AppendStream => outlast_engine::FORMAT_FIRST,
         }
     }
 }
@@ -52,6 +57,10 @@ pub enum Reply {
     Snapshot(Result<Option<SnapshotResponse<TypeConfig>>, SnapshotRefused>),
     /// To `Ping`: the id of the last entry in the answering node's log.
     Pong(Option<LogId>),
+    /// To `AppendStream`: the connection now carries a stream.
+    StreamReady,
+    /// To an `AppendEntries` on a stream, in order; an error if the follower's Raft stopped.
+    Appended(Result<StreamAppendResult<TypeConfig>, Fatal<TypeConfig>>),
 }
 
 /// One piece of a snapshot on its way to a follower. The chunks of one snapshot go in order on

@@ -62,7 +62,7 @@ pub async fn serve<L: Listener>(
 
 /// Answers one peer connection, one request at a time, until it closes. Generic over the
 /// stream so a simulated network can drive the same code.
-pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     mut stream: S,
     raft: Raft,
     log: LogStore,
@@ -112,6 +112,10 @@ pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
             // A log that cannot be read answers as empty: last in line.
             Request::Ping => Reply::Pong(log.last_log_id().ok().flatten()),
+            Request::AppendStream => {
+                frame::write(&mut stream, &Reply::StreamReady).await?;
+                return crate::stream_append::serve(stream, raft, contact).await;
+            }
         };
         frame::write(&mut stream, &reply).await?;
     }

@@ -42,7 +42,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The version of the messages nodes and tools exchange over TLS (`outlast_cluster`'s `rpc` and
 /// `protocol`), named in every handshake. Change it with any change a node of the previous
 /// version would misread.
-pub const PROTOCOL: &[u8] = b"outlast/2";
+pub const PROTOCOL: &[u8] = b"outlast/3";
 
 /// The identities a listener admits right now (read at every handshake: membership changes).
 pub type Admit = Arc<dyn Fn() -> Vec<Identity> + Send + Sync>;
