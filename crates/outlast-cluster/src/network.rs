@@ -475,9 +475,17 @@ impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
         S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
         Box::pin(async move {
-            match self.call(&Request::AppendStream, option.hard_ttl()).await.map_err(Self::transport_error)? {
-                Reply::StreamReady => {}
-                _ => return Err(Self::mismatch()),
+            match self.call(&Request::AppendStream, option.hard_ttl()).await {
+                Ok(Reply::StreamReady) => {}
+                Ok(_) => return Err(Self::mismatch()),
+                // openraft (0.10.0-alpha.37) applies its backoff only between the requests of a
+                // stream, so a stream that cannot even start would be retried at once, in a busy
+                // loop, for as long as the peer is away: the pause is taken here.
+                Err(CallError::Unreachable(e)) => {
+                    tokio::time::sleep(Duration::from_millis(RECONNECT_BACKOFF_MS)).await;
+                    return Err(RPCError::Unreachable(Unreachable::new(&e)));
+                }
+                Err(error) => return Err(Self::transport_error(error)),
             }
             let connection = self.stream.take().expect("a call that answered leaves its connection");
             let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
