@@ -54,6 +54,7 @@ pub mod quorum;
 pub mod read;
 pub mod restore;
 pub mod rpc;
+pub mod runtime;
 mod server;
 pub mod shared_round;
 mod state_machine;

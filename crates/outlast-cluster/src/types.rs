@@ -49,7 +49,7 @@ openraft::declare_raft_types!(
         // log, vote and snapshot written before (by openraft 0.9 with `single-term-leader`, whose
         // encoding this one keeps).
         LeaderId = openraft::impls::leader_id_std::LeaderId<u64, NodeId>,
-        AsyncRuntime = openraft_rt_tokio::TokioRuntime,
+        AsyncRuntime = crate::runtime::Runtime,
 );
 
 /// A log entry.

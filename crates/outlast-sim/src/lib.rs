@@ -120,6 +120,9 @@ pub fn run_seed(seed: u64, options: Options) -> Outcome {
 
 /// Runs seed `seed`; every node's files live on its host's simulated disk.
 fn run_seed_unguarded(seed: u64, options: Options) -> Outcome {
+    // openraft's own random draws (election timeouts, its tick's phase) follow from the seed too:
+    // every simulated node runs on this thread.
+    outlast_cluster::runtime::seed_this_thread(seed);
     let plan = Plan::draw(seed, options.safety_ms);
     let observed: Arc<Mutex<Observed>> = Arc::default();
     let ledger: Arc<Mutex<Ledger>> = Arc::default();
