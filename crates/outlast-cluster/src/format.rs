@@ -71,17 +71,6 @@ pub fn not_enabled(body: &CommandBody, active: u32) -> Option<String> {
     })
 }
 
-/// The snapshot id of a snapshot in `format` (the format rides in the id so that a sender can
-/// label every chunk without decoding it).
-pub fn snapshot_id(base: &str, format: u32) -> String {
-    format!("{base}-f{format}")
-}
-
-/// The format a snapshot id names (`FORMAT_FIRST` for an id without one).
-pub fn of_snapshot_id(id: &str) -> u32 {
-    id.rsplit_once("-f").and_then(|(_, format)| format.parse().ok()).unwrap_or(FORMAT_FIRST)
-}
-
 /// Refuses a data directory holding data newer than this process reads: its log's mark (the
 /// newest entry format ever written into it) and its snapshot's format.
 pub fn check_data_dir(data_dir: &Path) -> Result<(), String> {
@@ -103,9 +92,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snapshot_ids_carry_their_format() {
-        assert_eq!(of_snapshot_id(&snapshot_id("T1-N2-7-ab12", 2)), 2);
-        assert_eq!(of_snapshot_id("restored-7"), FORMAT_FIRST);
+    fn newer_formats_are_refused_and_new_commands_wait_for_theirs() {
         assert!(refusal(FORMAT_CURRENT, "x").is_none());
         assert!(refusal(FORMAT_CURRENT + 1, "the frame").unwrap().contains("newer than this build reads"));
         let pause = CommandBody::SetWithdrawalsPaused { asset: 0, paused: true };

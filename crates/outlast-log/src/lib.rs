@@ -22,4 +22,4 @@ pub mod planted;
 pub mod record;
 mod wal;
 
-pub use wal::{Recovery, Wal, WalError, WalOptions};
+pub use wal::{Recovery, Unsynced, Wal, WalError, WalOptions};

@@ -94,7 +94,8 @@ pub struct Recovery {
 struct Segment {
     first_index: u64,
     path: PathBuf,
-    file: Box<dyn DiskFile>,
+    /// Shared with `Unsynced` handles, which make it durable without the log's lock.
+    file: Arc<dyn DiskFile>,
     /// Offset of each record, in index order.
     offsets: Vec<u64>,
     len_bytes: u64,
@@ -220,7 +221,7 @@ impl Wal {
                 }
             }
         }
-        let file = self.disk.open(&path, false).map_err(io_error(&path))?;
+        let file: Arc<dyn DiskFile> = Arc::from(self.disk.open(&path, false).map_err(io_error(&path))?);
         if cut > 0 {
             file.set_len(offset as u64).map_err(io_error(&path))?;
             file.sync_all().map_err(io_error(&path))?;
@@ -232,7 +233,12 @@ impl Wal {
 
     fn create_segment(&mut self, first_index: u64) -> Result<(), WalError> {
         let path = segment_path(&self.dir, first_index);
-        let file = self.disk.open(&path, true).map_err(io_error(&path))?;
+        // Only the newest segment is ever left unsynced (`append_unsynced` syncs the one it closes),
+        // so an `Unsynced` handle needs to sync one file.
+        if let Some(closed) = self.segments.last() {
+            sync_data(&closed.file, &closed.path)?;
+        }
+        let file = Arc::from(self.disk.open(&path, true).map_err(io_error(&path))?);
         self.disk.sync_dir(&self.dir).map_err(io_error(&self.dir))?;
         self.segments.push(Segment { first_index, path, file, offsets: Vec::new(), len_bytes: 0 });
         Ok(())
@@ -252,6 +258,21 @@ impl Wal {
     /// durable before returning. An empty log (nothing readable) may start anywhere at or
     /// after its first index, e.g. just after a snapshot.
     pub fn append<'a>(&mut self, records: impl IntoIterator<Item = (u64, &'a [u8])>) -> Result<(), WalError> {
+        self.append_unsynced(records)?;
+        self.unsynced().sync()
+    }
+
+    /// What makes every record appended so far durable, without holding the log: several
+    /// appends made meanwhile share the one `fdatasync` (group commit).
+    pub fn unsynced(&self) -> Unsynced {
+        let active = self.segments.last().expect("a log has a segment");
+        Unsynced { file: active.file.clone(), path: active.path.clone() }
+    }
+
+    /// `append`, without making the records durable: they are readable at once, and durable
+    /// once an `unsynced()` handle taken after this returns has synced. A crash before then may
+    /// lose any suffix of them (never a record in the middle: the log cuts at the first bad one).
+    pub fn append_unsynced<'a>(&mut self, records: impl IntoIterator<Item = (u64, &'a [u8])>) -> Result<(), WalError> {
         let mut buffer = Vec::new();
         let mut offsets = Vec::new();
         let mut start = None;
@@ -286,15 +307,6 @@ impl Wal {
         let active = self.segments.last_mut().expect("a log has a segment");
         let base = active.len_bytes;
         active.file.write_all_at(&buffer, base).map_err(io_error(&active.path))?;
-        #[cfg(feature = "planted-faults")]
-        let sync = !crate::planted::skips_append_sync();
-        #[cfg(not(feature = "planted-faults"))]
-        let sync = true;
-        if sync {
-            let started = std::time::Instant::now();
-            active.file.sync_data().map_err(io_error(&active.path))?;
-            crate::latency::FSYNC.observe_us(started.elapsed().as_micros() as u64);
-        }
         active.offsets.extend(offsets.into_iter().map(|o| base + o));
         active.len_bytes += buffer.len() as u64;
         self.next_index = expected;
@@ -397,4 +409,31 @@ impl Wal {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The newest segment of a log, to be made durable without the log's lock (`Wal::unsynced`).
+#[derive(Clone, Debug)]
+pub struct Unsynced {
+    file: Arc<dyn DiskFile>,
+    path: PathBuf,
+}
+
+impl Unsynced {
+    /// Makes every record appended before this handle was taken durable (`fdatasync`). Records
+    /// appended since may be made durable too; only those before are promised.
+    pub fn sync(&self) -> Result<(), WalError> {
+        sync_data(&self.file, &self.path)
+    }
+}
+
+/// `fdatasync` of one segment, timed (`latency::FSYNC`); skipped when the planted fault says so.
+fn sync_data(file: &Arc<dyn DiskFile>, path: &Path) -> Result<(), WalError> {
+    #[cfg(feature = "planted-faults")]
+    if crate::planted::skips_append_sync() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    file.sync_data().map_err(io_error(path))?;
+    crate::latency::FSYNC.observe_us(started.elapsed().as_micros() as u64);
+    Ok(())
 }
