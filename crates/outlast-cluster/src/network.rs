@@ -464,8 +464,9 @@ impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
         }
     }
 
-    /// Pipelined (`stream_append`): on a connection of its own, switched into stream mode by
-    /// one exchange (on this client's connection, a kept one, or a new one, as any call).
+    /// Pipelined (`stream_append`), a heartbeat being a stream of one: on this client's
+    /// connection or a kept one (a new one is made by a `Ping` exchange, as any call makes one),
+    /// given back to the kept ones when the stream ends cleanly.
     fn stream_append<'s, S>(
         &'s mut self,
         input: S,
@@ -475,22 +476,33 @@ impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
         S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
         Box::pin(async move {
-            match self.call(&Request::AppendStream, option.hard_ttl()).await {
-                Ok(Reply::StreamReady) => {}
-                Ok(_) => return Err(Self::mismatch()),
-                // openraft (0.10.0-alpha.37) applies its backoff only between the requests of a
-                // stream, so a stream that cannot even start would be retried at once, in a busy
-                // loop, for as long as the peer is away: the pause is taken here.
-                Err(CallError::Unreachable(e)) => {
-                    tokio::time::sleep(Duration::from_millis(RECONNECT_BACKOFF_MS)).await;
-                    return Err(RPCError::Unreachable(Unreachable::new(&e)));
+            let connection = match self.stream.take().or_else(|| self.kept.take(self.target)) {
+                Some(connection) => connection,
+                None => {
+                    // Room for a new connection's TCP and TLS handshakes across an ocean before
+                    // the exchange (three round trips): more than one heartbeat.
+                    let dial_deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
+                    match self.call(&Request::Ping, dial_deadline).await {
+                        Ok(Reply::Pong(_)) => {}
+                        Ok(_) => return Err(Self::mismatch()),
+                        // openraft (0.10.0-alpha.37) applies its backoff only between the
+                        // requests of a stream, so a stream that cannot even start would be
+                        // retried at once, in a busy loop, for as long as the peer is away: the
+                        // pause is taken here.
+                        Err(CallError::Unreachable(e)) => {
+                            tokio::time::sleep(Duration::from_millis(RECONNECT_BACKOFF_MS)).await;
+                            return Err(RPCError::Unreachable(Unreachable::new(&e)));
+                        }
+                        Err(error) => return Err(Self::transport_error(error)),
+                    }
+                    self.stream.take().expect("a call that answered leaves its connection")
                 }
-                Err(error) => return Err(Self::transport_error(error)),
-            }
-            let connection = self.stream.take().expect("a call that answered leaves its connection");
+            };
             let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
+            let sender = crate::stream_append::Sender::start(connection, input, deadline).await?;
+            let (kept, target) = (self.kept.clone(), self.target);
             let replies: BoxStream<'s, crate::stream_append::Item> =
-                Box::pin(crate::stream_append::send(connection, input, deadline));
+                Box::pin(sender.replies(move |connection| kept.put(target, connection)));
             Ok(replies)
         })
     }

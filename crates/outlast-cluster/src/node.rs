@@ -156,6 +156,9 @@ pub async fn assemble<D: Dialer, L: Listener>(
         election_timeout_max: config.election_timeout_ms[1],
         snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every_entries),
         max_in_snapshot_log_to_keep: config.log_kept_behind_snapshot,
+        // Entries go to the followers as soon as they are in the leader's log, not at the next
+        // tick: across an ocean every commit would otherwise wait for it (a heartbeat's worth).
+        broadcast_submitted_on_append: Some(true),
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);

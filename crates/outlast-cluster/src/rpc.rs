@@ -18,8 +18,12 @@ pub enum Request {
     /// One chunk of a snapshot.
     Snapshot(SnapshotChunk),
     /// Switch this connection to a stream of AppendEntries (`stream_append`): answered with
-    /// `StreamReady`, after which every request is an `AppendEntries`, answered `Appended`.
+    /// `StreamReady`; the requests that follow, without waiting, are `AppendEntries`, each
+    /// answered `Appended` in order, until an `EndStream`.
     AppendStream,
+    /// Ends a stream: answered `StreamEnded` once every request before it is answered; the
+    /// connection then carries single requests again.
+    EndStream,
     /// Are you there, and how far does your log go? Asked by a follower whose leader went
     /// silent, of the other voters, to line up the candidates (see `elections`); changes nothing.
     Ping,
@@ -38,7 +42,9 @@ impl crate::frame::Formatted for Request {
                 })
                 .fold(outlast_engine::FORMAT_FIRST, u32::max),
             Request::Snapshot(chunk) => chunk.format,
-            Request::Vote(_) | Request::Ping | Request::AppendStream => outlast_engine::FORMAT_FIRST,
+            Request::Vote(_) | Request::Ping | Request::AppendStream | Request::EndStream => {
+                outlast_engine::FORMAT_FIRST
+            }
         }
     }
 }
@@ -59,6 +65,8 @@ pub enum Reply {
     Pong(Option<LogId>),
     /// To `AppendStream`: the connection now carries a stream.
     StreamReady,
+    /// To `EndStream`: every request of the stream was answered.
+    StreamEnded,
     /// To an `AppendEntries` on a stream, in order; an error if the follower's Raft stopped.
     Appended(Result<StreamAppendResult<TypeConfig>, Fatal<TypeConfig>>),
 }

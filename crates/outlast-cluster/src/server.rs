@@ -114,8 +114,17 @@ pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 
             Request::Ping => Reply::Pong(log.last_log_id().ok().flatten()),
             Request::AppendStream => {
                 frame::write(&mut stream, &Reply::StreamReady).await?;
-                return crate::stream_append::serve(stream, raft, contact).await;
+                match crate::stream_append::serve(stream, raft.clone(), contact.clone()).await? {
+                    // Ended by the sender: the connection carries single requests again.
+                    Some(back) => {
+                        stream = back;
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
             }
+            // Only inside a stream (above).
+            Request::EndStream => return Ok(()),
         };
         frame::write(&mut stream, &reply).await?;
     }

@@ -2,21 +2,26 @@
 //! connection without waiting for each reply, the replies read back in order.
 //!
 //! A leader's replication to a follower is a stream of requests openraft generates as entries
-//! and commits come (`stream_append`). Sent one at a time, each would wait a round trip for the
-//! one before; here up to `IN_FLIGHT_MAX` are on the wire at once, so across an ocean a
-//! follower acknowledges entries one round trip after they were written, however many came
-//! meanwhile. The connection is switched into this mode by a `Request::AppendStream` exchange
-//! and carries nothing else until it closes.
+//! and commits come (`stream_append`); so is each heartbeat, a stream of one. Sent one at a
+//! time, each request would wait a round trip for the one before; here up to `IN_FLIGHT_MAX` are
+//! on the wire at once, so across an ocean a follower acknowledges entries one round trip after
+//! they were written, however many came meanwhile.
 //!
-//! The sender (`send`) writes and reads in the caller's task, without spawning: requests leave
-//! while earlier replies are awaited, and a reply is read into a buffer that survives an
+//! On the wire: `AppendStream`, then the requests as they come, then `EndStream` once openraft
+//! ends the stream; the follower answers `StreamReady`, one `Appended` per request in order, and
+//! `StreamEnded`. Nothing waits for `StreamReady`, so a stream on an open connection costs one
+//! round trip, and after `StreamEnded` the connection is the client's again (a heartbeat every
+//! interval reuses one connection). A stream cut off half-way closes its connection.
+//!
+//! The sender (`Sender`) writes and reads in the caller's task, without spawning: requests leave
+//! while earlier replies are awaited, and replies are read into a buffer that survives an
 //! abandoned read (`frame::take`). The follower (`serve`) hands the requests to
 //! `Raft::stream_append`, which answers in order.
 //!
 //! Must never: reorder replies or pair a reply with another request than its own (openraft
 //! matches them by order); keep a stream whose oldest request has waited longer than its
-//! deadline (the follower may be gone: openraft starts a new stream on a new connection); or
-//! let a follower's replies grow without bound (at most `IN_FLIGHT_MAX` requests are unanswered).
+//! deadline (the follower may be gone: openraft starts a new stream); or let a follower's replies
+//! grow without bound (at most `IN_FLIGHT_MAX` requests are unanswered).
 
 use std::collections::VecDeque;
 use std::io;
@@ -51,17 +56,19 @@ const READ_CHUNK_BYTES: usize = 16 << 10;
 /// One reply on a stream, or why the stream ended.
 pub type Item = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 
-struct Sender<S, I> {
+/// The sending side of one stream on one connection.
+pub(crate) struct Sender<S, I> {
     input: I,
     input_done: bool,
     reader: tokio::io::ReadHalf<S>,
     writer: tokio::io::WriteHalf<S>,
     /// Bytes read and not yet taken as whole replies.
     buffer: Vec<u8>,
+    /// Whether `StreamReady` has been read.
+    ready: bool,
     /// When each unanswered request was written, oldest first.
     in_flight: VecDeque<Instant>,
     deadline: Duration,
-    failed: bool,
 }
 
 fn broken(why: impl Into<String>) -> RPCError<TypeConfig> {
@@ -69,46 +76,66 @@ fn broken(why: impl Into<String>) -> RPCError<TypeConfig> {
     RPCError::Network(NetworkError::new(&e))
 }
 
-/// Sends `input`'s requests on `connection` (already switched into stream mode) and yields the
-/// follower's replies in order; the first error ends the stream. Each request must be answered
-/// within `deadline` of being written.
-pub fn send<S, I>(connection: S, input: I, deadline: Duration) -> impl Stream<Item = Item> + Send + 'static
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-    I: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
-{
-    let (reader, writer) = tokio::io::split(connection);
-    let sender = Sender {
-        input,
-        input_done: false,
-        reader,
-        writer,
-        buffer: Vec::new(),
-        in_flight: VecDeque::new(),
-        deadline,
-        failed: false,
-    };
-    futures_util::stream::unfold(sender, |mut sender| async move {
-        if sender.failed {
-            return None;
-        }
-        let item = sender.next().await?;
-        sender.failed = item.is_err();
-        Some((item, sender))
-    })
+fn network(e: &io::Error) -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::new(e))
 }
 
-impl<S: AsyncRead + AsyncWrite + Send + 'static, I: Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin>
-    Sender<S, I>
+/// What a stream gives back when it ends: the connection, clean and reusable, or nothing.
+pub(crate) type Returned<S> = Option<S>;
+
+impl<S, I> Sender<S, I>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    I: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
 {
+    /// Starts a stream of `input`'s requests on `connection` (carrying single requests so far).
+    /// Each request must be answered within `deadline` of being written.
+    pub(crate) async fn start(connection: S, input: I, deadline: Duration) -> Result<Self, RPCError<TypeConfig>> {
+        let (reader, mut writer) = tokio::io::split(connection);
+        frame::write(&mut writer, &Request::AppendStream).await.map_err(|e| network(&e))?;
+        Ok(Sender {
+            input,
+            input_done: false,
+            reader,
+            writer,
+            buffer: Vec::new(),
+            ready: false,
+            in_flight: VecDeque::new(),
+            deadline,
+        })
+    }
+
+    /// The replies, in order; after the last (or an error), the connection goes to `give_back`
+    /// if the stream ended cleanly.
+    pub(crate) fn replies(
+        self,
+        give_back: impl FnOnce(S) + Send + 'static,
+    ) -> impl Stream<Item = Item> + Send + 'static {
+        futures_util::stream::unfold(Some((self, Some(give_back))), |state| async move {
+            let (mut sender, mut give_back) = state?;
+            match sender.next().await {
+                Some(item) => {
+                    let failed = item.is_err();
+                    Some((item, (!failed).then_some((sender, give_back))))
+                }
+                None => {
+                    if let (Some(connection), Some(give_back)) = (sender.end().await, give_back.take()) {
+                        give_back(connection);
+                    }
+                    None
+                }
+            }
+        })
+    }
+
     /// The next reply (sending requests meanwhile), an error, or `None` once openraft ended
     /// its requests and every one was answered.
     async fn next(&mut self) -> Option<Item> {
         loop {
-            match frame::take::<Reply>(&mut self.buffer) {
+            match self.take_reply() {
                 Ok(None) => {}
-                Ok(Some(reply)) => return Some(self.answer(reply)),
-                Err(e) => return Some(Err(broken(format!("a reply that does not decode: {e}")))),
+                Ok(Some(item)) => return Some(item),
+                Err(error) => return Some(Err(error)),
             }
             if self.input_done && self.in_flight.is_empty() {
                 return None;
@@ -121,29 +148,20 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static, I: Stream<Item = AppendEntriesR
             tokio::select! {
                 biased;
                 read = self.reader.read(&mut chunk) => match read {
-                    Ok(0) if self.in_flight.is_empty() => {
-                        // The follower closed an idle stream (its idle timeout): a new one will do.
-                        return None;
-                    }
                     Ok(0) => return Some(Err(broken("the follower closed the stream"))),
-                    Ok(n) if self.in_flight.is_empty() => {
-                        let _ = n;
-                        return Some(Err(broken("a reply to no request")));
-                    }
                     Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
-                    Err(e) => return Some(Err(RPCError::Network(NetworkError::new(&e)))),
+                    Err(e) => return Some(Err(network(&e))),
                 },
                 () = sleep_until(oldest_due) => {
                     let why = format!("no reply within {} ms", self.deadline.as_millis());
-                    let e = io::Error::new(io::ErrorKind::TimedOut, why);
-                    return Some(Err(RPCError::Network(NetworkError::new(&e))));
+                    return Some(Err(network(&io::Error::new(io::ErrorKind::TimedOut, why))));
                 }
                 request = self.input.next(), if room => match request {
                     None => self.input_done = true,
                     Some(request) => {
                         let sent = frame::write(&mut self.writer, &Request::AppendEntries(request)).await;
                         if let Err(e) = sent {
-                            return Some(Err(RPCError::Network(NetworkError::new(&e))));
+                            return Some(Err(network(&e)));
                         }
                         self.in_flight.push_back(Instant::now());
                     }
@@ -152,16 +170,49 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static, I: Stream<Item = AppendEntriesR
         }
     }
 
-    fn answer(&mut self, reply: Reply) -> Item {
-        if self.in_flight.pop_front().is_none() {
-            return Err(broken("a reply to no request"));
+    /// The next whole reply in the buffer, if any: `StreamReady` first, then one per request.
+    fn take_reply(&mut self) -> Result<Option<Item>, RPCError<TypeConfig>> {
+        loop {
+            let reply = match frame::take::<Reply>(&mut self.buffer) {
+                Ok(None) => return Ok(None),
+                Ok(Some(reply)) => reply,
+                Err(e) => return Err(broken(format!("a reply that does not decode: {e}"))),
+            };
+            match reply {
+                Reply::StreamReady if !self.ready => self.ready = true,
+                Reply::Appended(result) if self.ready && self.in_flight.pop_front().is_some() => {
+                    return Ok(Some(match result {
+                        Ok(result) => Ok(result),
+                        // The follower's Raft stopped: unreachable for now, openraft backs off.
+                        Err(fatal) => Err(RPCError::Unreachable(openraft::error::Unreachable::new(&fatal))),
+                    }));
+                }
+                other => return Err(broken(format!("an unexpected reply on a stream: {other:?}"))),
+            }
         }
-        match reply {
-            Reply::Appended(Ok(result)) => Ok(result),
-            // The follower's Raft stopped: unreachable for now, openraft backs off.
-            Reply::Appended(Err(fatal)) => Err(RPCError::Unreachable(openraft::error::Unreachable::new(&fatal))),
-            _ => Err(broken("a reply of the wrong kind on a stream")),
-        }
+    }
+
+    /// Ends the stream on the wire: the connection, once the follower said so within the
+    /// deadline; nothing if it did not (the connection is then dropped).
+    async fn end(mut self) -> Returned<S> {
+        let deadline = self.deadline;
+        let ended = async {
+            frame::write(&mut self.writer, &Request::EndStream).await.ok()?;
+            let mut chunk = [0u8; READ_CHUNK_BYTES];
+            loop {
+                match frame::take::<Reply>(&mut self.buffer).ok()? {
+                    Some(Reply::StreamReady) if !self.ready => self.ready = true,
+                    Some(Reply::StreamEnded) if self.ready && self.buffer.is_empty() => return Some(()),
+                    Some(_) => return None,
+                    None => match self.reader.read(&mut chunk).await.ok()? {
+                        0 => return None,
+                        n => self.buffer.extend_from_slice(&chunk[..n]),
+                    },
+                }
+            }
+        };
+        tokio::time::timeout(deadline, ended).await.ok().flatten()?;
+        Some(self.reader.unsplit(self.writer))
     }
 }
 
@@ -172,19 +223,28 @@ async fn sleep_until(due: Option<Instant>) {
     }
 }
 
-/// Serves a connection switched into stream mode: every frame that follows is an AppendEntries
-/// request, handed to `raft` in order, and each reply goes back in the same order. Ends when the
-/// connection closes, stays idle past the listener's idle timeout, or carries anything else.
-pub(crate) async fn serve<S>(connection: S, raft: Raft, contact: LeaderContact) -> io::Result<()>
+/// Serves a connection switched into stream mode (after its `StreamReady`): every frame that
+/// follows is an AppendEntries request, handed to `raft` in order, each reply going back in the
+/// same order, until `EndStream`, answered `StreamEnded` once every request before it is
+/// answered. Returns the connection then, to carry single requests again; nothing if it closed,
+/// stayed idle past the listener's idle timeout, or carried anything else.
+pub(crate) async fn serve<S>(connection: S, raft: Raft, contact: LeaderContact) -> io::Result<Option<S>>
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (reader, mut writer) = tokio::io::split(connection);
-    let requests = futures_util::stream::unfold(reader, |mut reader| async move {
+    // The reader comes back through `ended` when the sender ends the stream.
+    let (ended, reader_back) = tokio::sync::oneshot::channel();
+    let requests = futures_util::stream::unfold(Some((reader, ended)), |state| async move {
+        let (mut reader, ended) = state?;
         match next_frame::<_, Request>(&mut reader).await {
-            Ok(Some(Request::AppendEntries(request))) => Some((request, reader)),
-            Ok(Some(_)) => {
-                tracing::warn!("a stream of AppendEntries carried another request: closed");
+            Ok(Some(Request::AppendEntries(request))) => Some((request, Some((reader, ended)))),
+            Ok(Some(Request::EndStream)) => {
+                let _ = ended.send(reader);
+                None
+            }
+            Ok(Some(other)) => {
+                tracing::warn!(request = ?other, "a stream of AppendEntries carried another request: closed");
                 None
             }
             Ok(None) => None,
@@ -203,8 +263,11 @@ where
         let stopped = reply.is_err();
         frame::write(&mut writer, &Reply::Appended(reply)).await?;
         if stopped {
-            break;
+            return Ok(None);
         }
     }
-    Ok(())
+    // Every reply is out; the stream ended by `EndStream` or not at all.
+    let Ok(reader) = reader_back.await else { return Ok(None) };
+    frame::write(&mut writer, &Reply::StreamEnded).await?;
+    Ok(Some(reader.unsplit(writer)))
 }
