@@ -66,6 +66,10 @@ pub(crate) struct Sender<S, I> {
     buffer: Vec<u8>,
     /// Whether `StreamReady` has been read.
     ready: bool,
+    /// When `EndStream` was written (right when `input` ended), if it was.
+    end_sent: Option<Instant>,
+    /// Whether `StreamEnded` has been read: the connection is clean.
+    ended: bool,
     /// When each unanswered request was written, oldest first.
     in_flight: VecDeque<Instant>,
     deadline: Duration,
@@ -100,6 +104,8 @@ where
             writer,
             buffer: Vec::new(),
             ready: false,
+            end_sent: None,
+            ended: false,
             in_flight: VecDeque::new(),
             deadline,
         })
@@ -119,7 +125,7 @@ where
                     Some((item, (!failed).then_some((sender, give_back))))
                 }
                 None => {
-                    if let (Some(connection), Some(give_back)) = (sender.end().await, give_back.take()) {
+                    if let (Some(connection), Some(give_back)) = (sender.into_connection(), give_back.take()) {
                         give_back(connection);
                     }
                     None
@@ -137,10 +143,11 @@ where
                 Ok(Some(item)) => return Some(item),
                 Err(error) => return Some(Err(error)),
             }
-            if self.input_done && self.in_flight.is_empty() {
+            if self.ended {
                 return None;
             }
-            let oldest_due = self.in_flight.front().map(|sent| *sent + self.deadline);
+            // The oldest request's reply is due; with none left, `StreamEnded` is.
+            let oldest_due = self.in_flight.front().or(self.end_sent.as_ref()).map(|sent| *sent + self.deadline);
             let room = !self.input_done && self.in_flight.len() < IN_FLIGHT_MAX;
             let mut chunk = [0u8; READ_CHUNK_BYTES];
             // Every branch is cancel-safe: bytes read stay in `buffer`, a request not yet taken
@@ -157,7 +164,14 @@ where
                     return Some(Err(network(&io::Error::new(io::ErrorKind::TimedOut, why))));
                 }
                 request = self.input.next(), if room => match request {
-                    None => self.input_done = true,
+                    None => {
+                        // Said at once, not after the last reply: ending costs no round trip.
+                        self.input_done = true;
+                        if let Err(e) = frame::write(&mut self.writer, &Request::EndStream).await {
+                            return Some(Err(network(&e)));
+                        }
+                        self.end_sent = Some(Instant::now());
+                    }
                     Some(request) => {
                         let sent = frame::write(&mut self.writer, &Request::AppendEntries(request)).await;
                         if let Err(e) = sent {
@@ -180,6 +194,10 @@ where
             };
             match reply {
                 Reply::StreamReady if !self.ready => self.ready = true,
+                Reply::StreamEnded if self.ready && self.end_sent.is_some() && self.in_flight.is_empty() => {
+                    self.ended = true;
+                    return Ok(None);
+                }
                 Reply::Appended(result) if self.ready && self.in_flight.pop_front().is_some() => {
                     return Ok(Some(match result {
                         Ok(result) => Ok(result),
@@ -192,27 +210,9 @@ where
         }
     }
 
-    /// Ends the stream on the wire: the connection, once the follower said so within the
-    /// deadline; nothing if it did not (the connection is then dropped).
-    async fn end(mut self) -> Returned<S> {
-        let deadline = self.deadline;
-        let ended = async {
-            frame::write(&mut self.writer, &Request::EndStream).await.ok()?;
-            let mut chunk = [0u8; READ_CHUNK_BYTES];
-            loop {
-                match frame::take::<Reply>(&mut self.buffer).ok()? {
-                    Some(Reply::StreamReady) if !self.ready => self.ready = true,
-                    Some(Reply::StreamEnded) if self.ready && self.buffer.is_empty() => return Some(()),
-                    Some(_) => return None,
-                    None => match self.reader.read(&mut chunk).await.ok()? {
-                        0 => return None,
-                        n => self.buffer.extend_from_slice(&chunk[..n]),
-                    },
-                }
-            }
-        };
-        tokio::time::timeout(deadline, ended).await.ok().flatten()?;
-        Some(self.reader.unsplit(self.writer))
+    /// The connection, if the stream ended cleanly (`StreamEnded` read, nothing after it).
+    fn into_connection(self) -> Returned<S> {
+        (self.ended && self.buffer.is_empty()).then(|| self.reader.unsplit(self.writer))
     }
 }
 
