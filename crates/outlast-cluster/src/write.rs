@@ -179,7 +179,23 @@ pub async fn submit<D: Dialer>(
             Ok(Err(error)) => error,
             Err(why) => return ClientReply::Unavailable(why.into()),
         };
-        if leading || raft.metrics().borrow_watched().current_term != term {
+        // openraft refuses a proposal before appending it while no quorum has acknowledged this
+        // leader within its lease (CheckQuorum), answering a forward to nobody. Still leading in
+        // the same term, the command was not appended: wait for the lease to come back (the next
+        // acknowledgement) or for a new leader, within the deadline, and try again.
+        let (still_leading, same_term) = {
+            let metrics = raft.metrics().borrow_watched().clone();
+            (metrics.state == openraft::ServerState::Leader, metrics.current_term == term)
+        };
+        let unacknowledged = matches!(error.forward_to_leader(), Some(forward) if forward.leader_id.is_none());
+        if leading && still_leading && same_term && unacknowledged {
+            if tokio::time::Instant::now() >= deadline {
+                return not_done(sent, format!("no quorum acknowledged this leader within {ELECTION_WAIT:?}"));
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+            continue;
+        }
+        if leading || !same_term {
             sent = true;
             if forwarded || !resendable(&body) {
                 return ClientReply::Unavailable(format!("lost leadership with the command in flight: {error}"));
