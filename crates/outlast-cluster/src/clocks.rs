@@ -131,6 +131,14 @@ impl ClockWatch {
         self.unfit().is_some() && !self.lock().last_resort
     }
 
+    /// Whether `peer`'s clock, as this node sees it, is within the bound of this one's (also
+    /// when it has not been sampled yet, or there is no bound).
+    pub fn peer_fit(&self, peer: NodeId) -> bool {
+        let state = self.lock();
+        let Some(clock) = state.samples.get(&peer).and_then(best) else { return true };
+        state.bound_ms == 0 || clock.offset_ms.unsigned_abs() <= state.bound_ms
+    }
+
     /// Why this node must not stamp commands or confirm reads, if it must not: its clock is
     /// past the bound.
     pub fn unfit(&self) -> Option<String> {

@@ -59,7 +59,7 @@ mod server;
 pub mod shared_round;
 mod state_machine;
 pub mod status;
-mod stream_append;
+pub mod stream_append;
 pub mod topology;
 mod types;
 pub mod upgrade;

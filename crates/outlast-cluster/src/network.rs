@@ -23,7 +23,10 @@ use std::time::Duration;
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
+};
 use openraft::OptionalSend;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -510,6 +513,17 @@ impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
     async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Rpc<VoteResponse<TypeConfig>> {
         match self.call(&Request::Vote(rpc), option.hard_ttl()).await.map_err(Self::transport_error)? {
             Reply::Vote(reply) => reply.map_err(Self::remote),
+            _ => Err(Self::mismatch()),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        request: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Rpc<TransferLeaderResponse<TypeConfig>> {
+        match self.call(&Request::TransferLeader(request), option.hard_ttl()).await.map_err(Self::transport_error)? {
+            Reply::TransferLeader(reply) => reply.map_err(Self::remote),
             _ => Err(Self::mismatch()),
         }
     }

@@ -2,7 +2,8 @@
 
 use openraft::error::{Fatal, RaftError};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,8 @@ pub enum Request {
     Vote(VoteRequest<TypeConfig>),
     /// One chunk of a snapshot.
     Snapshot(SnapshotChunk),
+    /// The leader hands leadership to the receiver (or tells the others it is doing so).
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
     /// Switch this connection to a stream of AppendEntries (`stream_append`): answered with
     /// `StreamReady`; the requests that follow, without waiting, are `AppendEntries`, each
     /// answered `Appended` in order, until an `EndStream`.
@@ -42,9 +45,11 @@ impl crate::frame::Formatted for Request {
                 })
                 .fold(outlast_engine::FORMAT_FIRST, u32::max),
             Request::Snapshot(chunk) => chunk.format,
-            Request::Vote(_) | Request::Ping | Request::AppendStream | Request::EndStream => {
-                outlast_engine::FORMAT_FIRST
-            }
+            Request::Vote(_)
+            | Request::Ping
+            | Request::AppendStream
+            | Request::EndStream
+            | Request::TransferLeader(_) => outlast_engine::FORMAT_FIRST,
         }
     }
 }
@@ -63,6 +68,8 @@ pub enum Reply {
     Snapshot(Result<Option<SnapshotResponse<TypeConfig>>, SnapshotRefused>),
     /// To `Ping`: the id of the last entry in the answering node's log.
     Pong(Option<LogId>),
+    /// To `TransferLeader`.
+    TransferLeader(Result<TransferLeaderResponse<TypeConfig>, Fatal<TypeConfig>>),
     /// To `AppendStream`: the connection now carries a stream.
     StreamReady,
     /// To `EndStream`: every request of the stream was answered.

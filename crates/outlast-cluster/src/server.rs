@@ -112,6 +112,7 @@ pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 
             }
             // A log that cannot be read answers as empty: last in line.
             Request::Ping => Reply::Pong(log.last_log_id().ok().flatten()),
+            Request::TransferLeader(request) => Reply::TransferLeader(raft.handle_transfer_leader(request).await),
             Request::AppendStream => {
                 frame::write(&mut stream, &Reply::StreamReady).await?;
                 match crate::stream_append::serve(stream, raft.clone(), contact.clone()).await? {

@@ -73,6 +73,10 @@ pub(crate) struct Sender<S, I> {
     /// When each unanswered request was written, oldest first.
     in_flight: VecDeque<Instant>,
     deadline: Duration,
+    /// A reply held back by the simulation's reply weather, handed over after the next one.
+    held: Option<StreamAppendResult<TypeConfig>>,
+    /// A reply to hand over (again, or late) before reading on.
+    again: Option<StreamAppendResult<TypeConfig>>,
 }
 
 fn broken(why: impl Into<String>) -> RPCError<TypeConfig> {
@@ -108,6 +112,8 @@ where
             ended: false,
             in_flight: VecDeque::new(),
             deadline,
+            held: None,
+            again: None,
         })
     }
 
@@ -138,13 +144,29 @@ where
     /// its requests and every one was answered.
     async fn next(&mut self) -> Option<Item> {
         loop {
+            if let Some(result) = self.again.take() {
+                return Some(Ok(result));
+            }
             match self.take_reply() {
                 Ok(None) => {}
-                Ok(Some(item)) => return Some(item),
-                Err(error) => return Some(Err(error)),
+                Ok(Some(Ok(result))) => match weather::draw() {
+                    Some(weather::Fault::Duplicate) => {
+                        self.again = Some(result.clone());
+                        return Some(Ok(result));
+                    }
+                    // Only while another reply is on its way, which brings it along.
+                    Some(weather::Fault::Late) if self.held.is_none() && !self.in_flight.is_empty() => {
+                        self.held = Some(result)
+                    }
+                    _ => {
+                        self.again = self.held.take();
+                        return Some(Ok(result));
+                    }
+                },
+                Ok(Some(Err(error))) | Err(error) => return Some(Err(error)),
             }
             if self.ended {
-                return None;
+                return self.held.take().map(Ok);
             }
             // The oldest request's reply is due; with none left, `StreamEnded` is.
             let oldest_due = self.in_flight.front().or(self.end_sent.as_ref()).map(|sent| *sent + self.deadline);
@@ -270,4 +292,56 @@ where
     let Ok(reader) = reader_back.await else { return Ok(None) };
     frame::write(&mut writer, &Reply::StreamEnded).await?;
     Ok(Some(reader.unsplit(writer)))
+}
+
+/// Replies handed to openraft out of step with the wire, in a simulation only: one follower's
+/// replies on one connection cannot arrive twice or out of order, but openraft must take them
+/// so (a late reply of an abandoned stream, a transport that retries), and the simulation makes
+/// them happen. Off (and drawing nothing) unless a simulation sets a chance on its thread.
+pub mod weather {
+    use std::cell::Cell;
+
+    use openraft::AsyncRuntime;
+    use rand::RngExt;
+
+    thread_local! {
+        static CHANCE_PPM: Cell<u32> = const { Cell::new(0) };
+        static MADE: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// What happens to one reply.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Fault {
+        /// Handed over twice.
+        Duplicate,
+        /// Handed over after the next reply.
+        Late,
+    }
+
+    /// From now on, on this thread, each reply is duplicated or made late with a chance of
+    /// `chance_ppm` in a million (0: never); the count of faults made starts again.
+    pub fn set_chance_ppm(chance_ppm: u32) {
+        CHANCE_PPM.with(|c| c.set(chance_ppm.min(1_000_000)));
+        MADE.with(|m| m.set(0));
+    }
+
+    /// Faults made on this thread since `set_chance_ppm`.
+    pub fn made() -> u64 {
+        MADE.with(Cell::get)
+    }
+
+    /// The fault for the next reply, if any (from the runtime's random source: seeded in a
+    /// simulation, so a seed replays).
+    pub(crate) fn draw() -> Option<Fault> {
+        let chance_ppm = CHANCE_PPM.with(Cell::get);
+        if chance_ppm == 0 {
+            return None;
+        }
+        let mut rng = crate::runtime::Runtime::thread_rng();
+        if rng.random_range(0..1_000_000) >= chance_ppm {
+            return None;
+        }
+        MADE.with(|m| m.set(m.get() + 1));
+        Some(if rng.random_range(0..2) == 0 { Fault::Duplicate } else { Fault::Late })
+    }
 }

@@ -124,6 +124,7 @@ fn run_seed_unguarded(seed: u64, options: Options) -> Outcome {
     // every simulated node runs on this thread.
     outlast_cluster::runtime::seed_this_thread(seed);
     let plan = Plan::draw(seed, options.safety_ms);
+    outlast_cluster::stream_append::weather::set_chance_ppm(plan.reply_faults_ppm);
     let observed: Arc<Mutex<Observed>> = Arc::default();
     let ledger: Arc<Mutex<Ledger>> = Arc::default();
     let heal_ms = options.safety_ms;
@@ -144,6 +145,10 @@ fn run_seed_unguarded(seed: u64, options: Options) -> Outcome {
     let mut sim = builder.build();
     if let Some(region) = &plan.preferred_region {
         shared(&observed).note_at(0, format!("preferred region {region}"));
+    }
+    if plan.reply_faults_ppm > 0 {
+        let ppm = plan.reply_faults_ppm;
+        shared(&observed).note_at(0, format!("replication replies duplicated or late: {ppm} in a million"));
     }
     let controls: Vec<Arc<Controls>> = NODES.iter().map(|&id| Arc::new(Controls::new(seed, id))).collect();
     for (&id, controls) in NODES.iter().zip(&controls) {
@@ -231,6 +236,13 @@ fn run_seed_unguarded(seed: u64, options: Options) -> Outcome {
     check_ledger(&mut o, &ledger);
     if ledger.acked_after_heal == 0 {
         o.violate("no deposit was acknowledged after the heal".into());
+    }
+    let replies_out_of_step = outlast_cluster::stream_append::weather::made();
+    if replies_out_of_step > 0 {
+        o.note_at(
+            sim.elapsed().as_millis() as u64,
+            format!("{replies_out_of_step} replication replies duplicated or late"),
+        );
     }
     let acked = ledger.acked.values().map(|bits| bits.count_ones()).sum();
     Outcome { seed, violations: o.violations.clone(), trace: o.trace.clone(), acked, terms: o.leaders.len() }

@@ -52,6 +52,9 @@ pub struct Plan {
     /// The nodes' `preferred_region`, if any: its lowest-id voter then pulls leadership there
     /// (drawn after everything else, so it changes no other part of a seed's plan).
     pub preferred_region: Option<String>,
+    /// Chance in a million that a follower's reply on a replication stream reaches openraft
+    /// twice or after the next one (`outlast_cluster::stream_append::weather`); drawn last.
+    pub reply_faults_ppm: u32,
 }
 
 /// How many discrete faults a plan holds at most.
@@ -106,7 +109,8 @@ impl Plan {
         faults.sort_by_key(|(at, _)| *at);
         let torn_block_bytes = rng.percent(50).then_some(512);
         let preferred_region = rng.percent(50).then(|| format!("region-{}", rng.below(3)));
-        Plan { flap_ppm, repair_ppm, latency_ms, faults, torn_block_bytes, preferred_region }
+        let reply_faults_ppm = if rng.percent(50) { rng.between(20_000, 200_000) as u32 } else { 0 };
+        Plan { flap_ppm, repair_ppm, latency_ms, faults, torn_block_bytes, preferred_region, reply_faults_ppm }
     }
 }
 
