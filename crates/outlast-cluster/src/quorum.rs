@@ -33,7 +33,11 @@ use crate::types::{Raft, RaftMetrics};
 /// Whether `metrics` show a leader that no quorum has acknowledged for more than `lease_ms`.
 /// A leader that has not yet been acknowledged at all (just elected) has not lost anything.
 pub fn lost_in(metrics: &RaftMetrics, lease_ms: u64) -> bool {
+    let membership = metrics.membership_config.membership();
+    // The only voter is its own quorum (openraft 0.10 does not refresh its acknowledgement time).
+    let alone = membership.voter_ids().all(|voter| voter == metrics.id);
     metrics.state == ServerState::Leader
+        && !alone
         && metrics.last_quorum_acked.is_some_and(|at| at.elapsed().as_millis() > u128::from(lease_ms))
 }
 

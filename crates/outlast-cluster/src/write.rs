@@ -156,10 +156,11 @@ pub async fn submit<D: Dialer>(
         // its term moves meanwhile (it may lead briefly). openraft answers ForwardToLeader
         // also to a write whose entry it appended and then lost to a newer leader, and such an
         // entry can still commit elsewhere: then the command was sent, not refused.
-        let (leading, term) = {
+        let (leading, term, me) = {
             let metrics = raft.metrics().borrow_watched().clone();
-            (metrics.state == openraft::ServerState::Leader, metrics.current_term)
+            (metrics.state == openraft::ServerState::Leader, metrics.current_term, metrics.id)
         };
+        let led_before = writer.reader.last_term_led_by(me);
         if leading {
             if let Some(why) = writer.clocks.unfit() {
                 return not_done(sent, why);
@@ -195,7 +196,11 @@ pub async fn submit<D: Dialer>(
             tokio::time::sleep(RETRY_PAUSE).await;
             continue;
         }
-        if leading || !same_term {
+        // Only a leader appends a client's command: one that neither led when the attempt began
+        // nor became leader during it did not append this one, whatever the terms did meanwhile
+        // (a node without a quorum campaigns again and again).
+        let led_during = writer.reader.last_term_led_by(me) != led_before;
+        if leading || led_during {
             sent = true;
             if forwarded || !resendable(&body) {
                 return ClientReply::Unavailable(format!("lost leadership with the command in flight: {error}"));
