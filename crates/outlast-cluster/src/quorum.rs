@@ -36,7 +36,8 @@ use crate::types::{Raft, RaftMetrics};
 pub fn lost_in(metrics: &RaftMetrics, lease_ms: u64) -> bool {
     let membership = metrics.membership_config.membership();
     // The only voter is its own quorum (openraft 0.10 does not refresh its acknowledgement time).
-    let alone = membership.voter_ids().all(|voter| voter == metrics.id);
+    let mut voters = membership.voter_ids();
+    let alone = voters.next() == Some(metrics.id) && voters.next().is_none();
     metrics.state == ServerState::Leader
         && !alone
         && metrics.last_quorum_acked.is_some_and(|at| at.elapsed().as_millis() > u128::from(lease_ms))
