@@ -127,7 +127,7 @@ pub struct NodeConfig {
     #[serde(default = "default_election_timeout_ms")]
     pub election_timeout_ms: [u64; 2],
     /// The longest round trip between two members, in ms, as the operator measured it: the
-    /// heartbeat must exceed it by `RTT_MARGIN_MS` (openraft 0.9 gives each AppendEntries one
+    /// heartbeat must exceed it by `RTT_MARGIN_MS` (openraft gives each heartbeat one
     /// heartbeat interval to complete). `outlast config check` asks for it when the members
     /// span regions.
     #[serde(default, skip_serializing_if = "Option::is_none")]

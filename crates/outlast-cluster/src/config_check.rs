@@ -95,13 +95,16 @@ pub fn check_cluster(files: &[(PathBuf, NodeConfig)]) -> Vec<Finding> {
     }
     let regions: BTreeSet<&str> = first.peers.iter().map(|p| p.region.as_str()).collect();
     if regions.len() > 1 && first.rtt_ms_max.is_none() {
-        found(first_path, format!(
+        found(
+            first_path,
+            format!(
             "the members span {} regions ({}) but no rtt_ms_max is declared: measure the longest round trip between \
-             two members and set rtt_ms_max to it (a heartbeat must exceed it by {RTT_MARGIN_MS} ms: openraft 0.9 gives \
-             each AppendEntries one heartbeat to complete)",
+             two members and set rtt_ms_max to it (a heartbeat must exceed it by {RTT_MARGIN_MS} ms: openraft gives \
+             each heartbeat one heartbeat interval to complete)",
             regions.len(),
             regions.into_iter().collect::<Vec<_>>().join(", ")
-        ));
+        ),
+        );
     }
     let fatal = fatal_provider_losses(&first.members());
     if !fatal.is_empty() {

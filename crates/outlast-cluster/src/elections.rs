@@ -1,8 +1,8 @@
 //! Quick elections after a leader's loss: call the election the moment one can be won.
 //!
-//! openraft 0.9 lets a follower campaign only after it has heard nothing for its leader lease
-//! (`election_timeout_max`) plus a random election timeout, looked at on a tick of one and a
-//! half heartbeats: five to seven heartbeats of silence in all. Voters refuse every vote until
+//! openraft lets a follower campaign only after it has heard nothing for its leader lease
+//! (`election_timeout_max`) plus a random election timeout, looked at on its tick (0.9: every
+//! one and a half heartbeats, five to seven heartbeats of silence in all). Voters refuse every vote until
 //! their own lease has run out, so nobody can win before the lease; everything after it is
 //! waiting for nothing. This watcher calls the election as soon as the lease has run out (plus
 //! a small margin for the voters, who heard the last heartbeat a little later), one node at a
@@ -23,7 +23,7 @@
 //! refuses, a candidate with a shorter log loses. A node that has just refused a candidate with
 //! a longer log than its own stands aside for a round, so that candidate can win. It must never
 //! campaign while it hears from a leader, so "heard" is recorded by the RPC server on every
-//! AppendEntries or InstallSnapshot the node accepted, and on every vote it granted (the
+//! AppendEntries (alone or on a stream) or snapshot chunk the node accepted, and on every vote it granted (the
 //! candidate it chose gets its chance).
 
 use openraft::async_runtime::WatchReceiver;

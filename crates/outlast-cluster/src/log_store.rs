@@ -49,10 +49,6 @@ struct Inner {
     committed_saved_at: Option<tokio::time::Instant>,
     /// `FORMAT_META`'s value.
     format_mark: u32,
-    /// The newest term in which each node's leadership was saved here (a committed vote for it),
-    /// since the log was opened: a node appends clients' commands only as leader, so a node whose
-    /// entry here did not change during a write did not append it (see `write`).
-    led: std::collections::BTreeMap<crate::types::NodeId, u64>,
 }
 
 /// The newest data format written into the log in `dir` (`FORMAT_FIRST` for a new log).
@@ -68,14 +64,6 @@ fn entry_format(entry: &Entry) -> u32 {
     match &entry.payload {
         EntryPayload::Normal(batch) => batch.format,
         _ => outlast_engine::FORMAT_FIRST,
-    }
-}
-
-/// Records `vote`'s leader in `led` if the vote is committed (a leader's).
-fn note_leader(led: &mut std::collections::BTreeMap<crate::types::NodeId, u64>, vote: &Vote) {
-    if vote.committed {
-        let term = led.entry(vote.leader_id.voted_for).or_default();
-        *term = (*term).max(vote.leader_id.term);
     }
 }
 
@@ -133,12 +121,7 @@ impl LogStore {
             committed,
             committed_saved_at: None,
             format_mark,
-            led: std::collections::BTreeMap::new(),
         };
-        let mut inner = inner;
-        if let Some(vote) = inner.vote {
-            note_leader(&mut inner.led, &vote);
-        }
         Ok(LogStore { inner: Arc::new(Mutex::new(inner)) })
     }
 
@@ -175,12 +158,6 @@ impl LogStore {
             index = end;
         }
         Ok(records)
-    }
-
-    /// The newest term in which `node` was saved here as leader since the log was opened (its
-    /// committed vote), 0 if none.
-    pub fn last_term_led_by(&self, node: crate::types::NodeId) -> u64 {
-        self.lock().led.get(&node).copied().unwrap_or(0)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -238,7 +215,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         meta::save_on(&*inner.disk, &inner.dir, VOTE_META, &encode(vote))
             .map_err(|e| io::Error::other(format!("saving the vote: {e}")))?;
         inner.vote = Some(*vote);
-        note_leader(&mut inner.led, vote);
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-//! The client side of the transport: openraft's `RaftNetwork` over frames on a byte stream.
+//! The client side of the transport: openraft's `RaftNetworkV2` over frames on a byte stream.
 //!
 //! How a stream to a peer is obtained is a `Dialer`: TCP in a node (`TcpDialer`), something
 //! else in a simulation, with the same frames and the same code above it.
@@ -7,6 +7,8 @@
 //! kept connections (`Kept`), and re-dialled after any error (openraft's replication retries
 //! with its own backoff). Every call is bounded by openraft's deadline for it; the exchange
 //! itself runs on (bounded) when the deadline cuts the call off, so its connection is kept.
+//! Replication and heartbeats are streams (`stream_append`, with a deadline per reply of its
+//! own); snapshots are sent as chunks of `SNAPSHOT_CHUNK_BYTES`, each a call.
 //! A peer that cannot be dialled is `Unreachable`; a broken exchange is a network error; an
 //! error raised by the remote Raft is passed back as a remote error.
 //!

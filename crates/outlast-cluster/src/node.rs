@@ -159,6 +159,10 @@ pub async fn assemble<D: Dialer, L: Listener>(
         // Entries go to the followers as soon as they are in the leader's log, not at the next
         // tick: across an ocean every commit would otherwise wait for it (a heartbeat's worth).
         broadcast_submitted_on_append: Some(true),
+        // A restarted leader does not take leadership back without an election: its committed
+        // index is only a hint on disk (written every 100 ms, unsynced), so a restored leader
+        // could confirm a read index below a write it had acknowledged.
+        enable_leader_restore: Some(false),
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);

@@ -1,14 +1,15 @@
 //! Whether this node, if it leads, is still backed by a quorum.
 //!
-//! openraft 0.9 keeps a leader a leader until it hears of a higher term, so a leader cut off
+//! openraft keeps a leader a leader until it hears of a higher term, so a leader cut off
 //! from every peer (isolated, or unable to send: a one-way partition) still calls itself leader
 //! for as long as the fault lasts, while the others elect a new one once their lease has run
 //! out. Such a node must stop acting as leader towards clients: it accepts no new write (it
 //! could never commit it), it is not ready, it reports no leader, and a write it holds in
 //! flight is answered as unknown at once rather than at the client's deadline. That is the
-//! client-facing half of stepping down; openraft 0.9 has no call that gives up leadership
-//! without disrupting the healed cluster (campaigning from a leader raises the term for
-//! everyone).
+//! client-facing half of stepping down; openraft has no call that gives up leadership without
+//! disrupting the healed cluster (campaigning from a leader raises the term for everyone).
+//! openraft 0.10 also refuses proposals itself after one lease without a quorum (`write` waits
+//! and retries those); this module's longer rule decides when a write in flight is given up.
 //!
 //! The rule: a leader has lost its quorum once no quorum has acknowledged anything it sent for
 //! longer than twice openraft's leader lease (`election_timeout_max`). After one lease the
@@ -35,7 +36,8 @@ use crate::types::{Raft, RaftMetrics};
 pub fn lost_in(metrics: &RaftMetrics, lease_ms: u64) -> bool {
     let membership = metrics.membership_config.membership();
     // The only voter is its own quorum (openraft 0.10 does not refresh its acknowledgement time).
-    let alone = membership.voter_ids().all(|voter| voter == metrics.id);
+    let mut voters = membership.voter_ids();
+    let alone = voters.next() == Some(metrics.id) && voters.next().is_none();
     metrics.state == ServerState::Leader
         && !alone
         && metrics.last_quorum_acked.is_some_and(|at| at.elapsed().as_millis() > u128::from(lease_ms))

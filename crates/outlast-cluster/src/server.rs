@@ -1,7 +1,8 @@
 //! The server side of the transport: answers peers' Raft RPCs on a `Listener` (TCP in a node,
 //! simulated in a simulation).
 //!
-//! Each connection is served by its own task, one request at a time, up to
+//! Each connection is served by its own task, one request at a time (or, switched into a
+//! stream, AppendEntries pipelined: `stream_append`), up to
 //! `CONNECTIONS_MAX` at once (more wait in the kernel's backlog). A malformed or oversized
 //! frame closes that connection only; the node keeps serving. With TLS (a node with `[tls]`),
 //! a connection's first bytes are a mutual-TLS handshake that only a current member's

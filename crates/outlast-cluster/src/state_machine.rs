@@ -223,13 +223,6 @@ impl EngineReader {
         log.records(from, applied.saturating_add(1).min(from.saturating_add(count_max)), bytes_max)
     }
 
-    /// The newest term in which `node` was saved as leader in this node's log since it opened
-    /// (`LogStore::last_term_led_by`); `u64::MAX` when this reader has no log: unknown, so
-    /// assume it led.
-    pub fn last_term_led_by(&self, node: crate::types::NodeId) -> u64 {
-        self.log.as_ref().map_or(u64::MAX, |log| log.last_term_led_by(node))
-    }
-
     /// The index of the last applied entry (0: none).
     pub fn applied_index(&self) -> u64 {
         self.applied.read().unwrap_or_else(|poisoned| poisoned.into_inner()).map_or(0, |id| id.index)

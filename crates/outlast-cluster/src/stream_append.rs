@@ -100,7 +100,7 @@ where
     /// Each request must be answered within `deadline` of being written.
     pub(crate) async fn start(connection: S, input: I, deadline: Duration) -> Result<Self, RPCError<TypeConfig>> {
         let (reader, mut writer) = tokio::io::split(connection);
-        frame::write(&mut writer, &Request::AppendStream).await.map_err(|e| network(&e))?;
+        bounded(Instant::now() + deadline, frame::write(&mut writer, &Request::AppendStream)).await?;
         Ok(Sender {
             input,
             input_done: false,
@@ -177,6 +177,8 @@ where
             tokio::select! {
                 biased;
                 read = self.reader.read(&mut chunk) => match read {
+                    // Idle past the follower's idle timeout: a new stream will do, quietly.
+                    Ok(0) if self.in_flight.is_empty() && self.end_sent.is_none() => return None,
                     Ok(0) => return Some(Err(broken("the follower closed the stream"))),
                     Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
                     Err(e) => return Some(Err(network(&e))),
@@ -189,21 +191,31 @@ where
                     None => {
                         // Said at once, not after the last reply: ending costs no round trip.
                         self.input_done = true;
-                        if let Err(e) = frame::write(&mut self.writer, &Request::EndStream).await {
-                            return Some(Err(network(&e)));
+                        let due = self.write_due();
+                        if let Err(error) = bounded(due, frame::write(&mut self.writer, &Request::EndStream)).await {
+                            return Some(Err(error));
                         }
                         self.end_sent = Some(Instant::now());
                     }
                     Some(request) => {
-                        let sent = frame::write(&mut self.writer, &Request::AppendEntries(request)).await;
-                        if let Err(e) = sent {
-                            return Some(Err(network(&e)));
+                        // Bounded too: a follower that stopped reading fills the socket, and a
+                        // write would wait for TCP to give up (minutes).
+                        let due = self.write_due();
+                        let sent = bounded(due, frame::write(&mut self.writer, &Request::AppendEntries(request))).await;
+                        if let Err(error) = sent {
+                            return Some(Err(error));
                         }
                         self.in_flight.push_back(Instant::now());
                     }
                 },
             }
         }
+    }
+
+    /// When a write must be done: by the oldest unanswered request's deadline, or a deadline
+    /// from now if none is unanswered.
+    fn write_due(&self) -> Instant {
+        self.in_flight.front().map_or_else(Instant::now, |sent| *sent) + self.deadline
     }
 
     /// The next whole reply in the buffer, if any: `StreamReady` first, then one per request.
@@ -235,6 +247,20 @@ where
     /// The connection, if the stream ended cleanly (`StreamEnded` read, nothing after it).
     fn into_connection(self) -> Returned<S> {
         (self.ended && self.buffer.is_empty()).then(|| self.reader.unsplit(self.writer))
+    }
+}
+
+/// `write`'s outcome, or a timeout error once `due` has passed.
+async fn bounded(
+    due: Instant,
+    write: impl std::future::Future<Output = io::Result<()>>,
+) -> Result<(), RPCError<TypeConfig>> {
+    match tokio::time::timeout_at(due, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(network(&e)),
+        Err(_) => {
+            Err(network(&io::Error::new(io::ErrorKind::TimedOut, "a write to the follower did not finish in time")))
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 //! on purpose when told to; see `planted`.)
 
 use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, ForwardReason, RaftError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,15 +153,7 @@ pub async fn submit<D: Dialer>(
         if let Some(premature) = planted_ack_before_commit(writer, &command) {
             return premature;
         }
-        // Whether this node may append the command to its log during the attempt: it leads, or
-        // its term moves meanwhile (it may lead briefly). openraft answers ForwardToLeader
-        // also to a write whose entry it appended and then lost to a newer leader, and such an
-        // entry can still commit elsewhere: then the command was sent, not refused.
-        let (leading, term, me) = {
-            let metrics = raft.metrics().borrow_watched().clone();
-            (metrics.state == openraft::ServerState::Leader, metrics.current_term, metrics.id)
-        };
-        let led_before = writer.reader.last_term_led_by(me);
+        let leading = raft.metrics().borrow_watched().state == openraft::ServerState::Leader;
         if leading {
             if let Some(why) = writer.clocks.unfit() {
                 return not_done(sent, why);
@@ -180,27 +173,26 @@ pub async fn submit<D: Dialer>(
             Ok(Err(error)) => error,
             Err(why) => return ClientReply::Unavailable(why.into()),
         };
-        // openraft refuses a proposal before appending it while no quorum has acknowledged this
-        // leader within its lease (CheckQuorum), answering a forward to nobody. Still leading in
-        // the same term, the command was not appended: wait for the lease to come back (the next
-        // acknowledgement) or for a new leader, within the deadline, and try again.
-        let (still_leading, same_term) = {
-            let metrics = raft.metrics().borrow_watched().clone();
-            (metrics.state == openraft::ServerState::Leader, metrics.current_term == term)
+        // openraft 0.10 says whether the entry was appended: `ForwardToLeader` refuses a proposal
+        // before appending it; `LogEntryDiscarded` means it was appended and then lost to another
+        // leader's log, and may still commit through a node that holds it (so may a write whose
+        // fate is unknown, a stopped Raft's).
+        let refused = match &error {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => Some(forward.reason),
+            _ => None,
         };
-        let unacknowledged = matches!(error.forward_to_leader(), Some(forward) if forward.leader_id.is_none());
-        if leading && still_leading && same_term && unacknowledged {
+        // Refused while no quorum acknowledged this leader within its lease (CheckQuorum): wait
+        // for the next acknowledgement or a new leader, within the deadline, and try again.
+        if refused == Some(ForwardReason::LeaseExpired) {
             if tokio::time::Instant::now() >= deadline {
                 return not_done(sent, format!("no quorum acknowledged this leader within {ELECTION_WAIT:?}"));
             }
-            tokio::time::sleep(RETRY_PAUSE).await;
+            let mut metrics = raft.metrics();
+            metrics.borrow_and_update();
+            let _ = tokio::time::timeout_at(deadline, metrics.changed()).await;
             continue;
         }
-        // Only a leader appends a client's command: one that neither led when the attempt began
-        // nor became leader during it did not append this one, whatever the terms did meanwhile
-        // (a node without a quorum campaigns again and again).
-        let led_during = writer.reader.last_term_led_by(me) != led_before;
-        if leading || led_during {
+        if refused.is_none() {
             sent = true;
             if forwarded || !resendable(&body) {
                 return ClientReply::Unavailable(format!("lost leadership with the command in flight: {error}"));

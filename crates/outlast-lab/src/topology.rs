@@ -231,7 +231,7 @@ impl Topology {
     }
 
     /// Raft timing for these distances (`outlast_cluster::config::raft_timing_ms` of the
-    /// longest round trip): openraft 0.9 gives an AppendEntries call one heartbeat interval to
+    /// longest round trip): openraft gives a heartbeat one heartbeat interval to
     /// complete, so the interval must exceed the longest round trip (plus a margin for fsync
     /// and scheduling). The election timeout's upper end is also the voters' leader lease, the
     /// least silence before anyone can win a vote, so it is the same on every node: two

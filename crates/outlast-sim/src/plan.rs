@@ -49,7 +49,7 @@ pub struct Plan {
     pub faults: Vec<(u64, Fault)>,
     /// With a value, writes are torn at this block size when a crash interrupts them.
     pub torn_block_bytes: Option<u64>,
-    /// The nodes' `preferred_region`, if any: its lowest-id voter then pulls leadership there
+    /// The nodes' `preferred_region`, if any: a leader elsewhere then hands leadership there
     /// (drawn after everything else, so it changes no other part of a seed's plan).
     pub preferred_region: Option<String>,
     /// Chance in a million that a follower's reply on a replication stream reaches openraft
