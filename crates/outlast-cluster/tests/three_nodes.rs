@@ -78,19 +78,21 @@ async fn leader_of(nodes: &BTreeMap<u64, Node>) -> u64 {
     metrics.current_leader.unwrap()
 }
 
-/// Proposes through the current leader; if leadership moves mid-call, asks again (at most 50
-/// times — each attempt waits for a live leader first).
+/// Proposes through the current leader, asking again (for at most 10 s) while leadership moves
+/// or a new leader has no quorum acknowledgement yet (openraft 0.10 refuses proposals until the
+/// first one arrives: `LeaseExpired`).
 async fn write(nodes: &BTreeMap<u64, Node>, body: CommandBody) -> Outcome {
     let command = Command { ts_ms: 1_000, body, operator: None };
-    for _ in 0..50 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
         let leader = leader_of(nodes).await;
         match nodes[&leader].raft.client_write(Batch { format: 1, commands: vec![command.clone()] }).await {
             Ok(response) => return response.data.into_iter().next().expect("one outcome per command"),
-            Err(error) if error.forward_to_leader().is_some() => continue,
+            Err(error) if error.forward_to_leader().is_some() => tokio::time::sleep(Duration::from_millis(5)).await,
             Err(error) => panic!("write failed: {error}"),
         }
     }
-    panic!("no leader accepted the write");
+    panic!("no leader accepted the write within 10 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
