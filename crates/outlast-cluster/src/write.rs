@@ -187,9 +187,15 @@ pub async fn submit<D: Dialer>(
             if tokio::time::Instant::now() >= deadline {
                 return not_done(sent, format!("no quorum acknowledged this leader within {ELECTION_WAIT:?}"));
             }
-            let mut metrics = raft.metrics();
-            metrics.borrow_and_update();
-            let _ = tokio::time::timeout_at(deadline, metrics.changed()).await;
+            // Not on any change of the metrics: openraft republishes them after every request it
+            // handles, this refusal included, so that would be a busy loop (one that never lets
+            // a simulation's clock move).
+            let acked = raft.metrics().borrow_watched().last_quorum_acked;
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let _ = raft
+                .wait(Some(remaining))
+                .metrics(|m| m.state != openraft::ServerState::Leader || m.last_quorum_acked != acked, "a quorum ack")
+                .await;
             continue;
         }
         if refused.is_none() {
