@@ -136,6 +136,10 @@ pub async fn start(config: &NodeConfig, limits: Limits) -> Result<RunningNode, S
     assemble(config, limits, seams).await
 }
 
+/// The longest one snapshot chunk may take to be sent and answered (see `assemble`): 4 MiB at
+/// 3.4 Mbit/s, or slow start and a large install across an ocean.
+pub const SNAPSHOT_CHUNK_TIMEOUT_MS: u64 = 10_000;
+
 /// Opens storage on `seams.disk`, starts Raft and every task of a node: the peer server, the
 /// client server (through one `Writer`), the configuration watch, the campaigner and, with a
 /// preferred region, the leadership watch.
@@ -163,6 +167,11 @@ pub async fn assemble<D: Dialer, L: Listener>(
         // index is only a hint on disk (written every 100 ms, unsynced), so a restored leader
         // could confirm a read index below a write it had acknowledged.
         enable_leader_restore: Some(false),
+        // Each snapshot chunk's deadline (openraft's default is 200 ms). A 4 MiB chunk on a new
+        // connection across an ocean needs about nine round trips of TCP slow start, and the
+        // last chunk's answer waits for the follower to install the whole state: 200 ms would
+        // fail every transfer, and each failure starts it again from the first chunk.
+        install_snapshot_timeout: SNAPSHOT_CHUNK_TIMEOUT_MS,
         ..Config::default()
     };
     let raft_config = Arc::new(raft_config.validate().map_err(|e| format!("raft config: {e}"))?);
