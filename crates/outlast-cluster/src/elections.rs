@@ -161,10 +161,68 @@ pub fn rank(me: NodeId, present: &[Standing], region_order: &[String]) -> usize 
     line.iter().position(|s| s.id == me).unwrap_or(line.len())
 }
 
-/// How often every peer is pinged while the leader is heard, so that a kept connection to each
-/// is always there (`network::Kept`, shared with Raft's clients): a ping, or a vote, when the
-/// leader is lost is then one round trip, not three (TCP and TLS handshakes first).
+/// How often every peer is pinged while the leader is heard (the first time
+/// `KEEPALIVE_FIRST_AFTER` after the start), so that
+/// kept connections to each are always there (`network::Kept`, shared with Raft's clients): a
+/// ping, or a vote, when the leader is lost is then one round trip, not three (TCP and TLS
+/// handshakes first).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// When the first keep-alive round goes out after the node starts: soon, so that a leader lost
+/// early still finds its survivors' connections warm, but not in the first moments. (Dialling
+/// every peer thrice at once while the simulated cluster was still starting made one seed's run
+/// differ between two fresh processes, a nondeterminism not yet understood.)
+const KEEPALIVE_FIRST_AFTER: Duration = Duration::from_secs(1);
+
+/// Connections kept warm to each voter: a node that wins an election needs one for its vote,
+/// one for its replication stream and one for its heartbeats at once. openraft gives a
+/// heartbeat one interval, which across an ocean cannot fit a new connection's handshakes: a
+/// new leader whose heartbeat had to dial lost it, and openraft 0.10 refuses writes until a
+/// quorum has acknowledged the new leader (measured: ~0.25 s more failover).
+const WARM_PER_PEER: usize = 3;
+
+/// Pings `id` at `addr` on `stream` if given (else, or if it has died, on a new connection)
+/// within `deadline`: how far its log goes, and the connection, which answered.
+async fn ping_on<D: Dialer>(
+    dialer: D,
+    (id, addr): (NodeId, String),
+    stream: Option<D::Stream>,
+    deadline: Duration,
+) -> Option<(Option<LogId>, D::Stream)> {
+    let ping = |mut stream: D::Stream| async move {
+        frame::write(&mut stream, &Request::Ping).await?;
+        match frame::read::<_, Reply>(&mut stream).await? {
+            Some(Reply::Pong(last_log)) => Ok((last_log, stream)),
+            _ => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "no pong")),
+        }
+    };
+    let ask = async {
+        if let Some(stream) = stream {
+            if let Ok(answer) = ping(stream).await {
+                return Ok(answer);
+            }
+        }
+        ping(dialer.dial(&addr, &Identity::Node(id)).await?).await
+    };
+    tokio::time::timeout(deadline, ask).await.ok()?.ok()
+}
+
+/// Keeps `WARM_PER_PEER` connections to each of `nodes` open and kept: each kept one is pinged,
+/// the missing ones are dialled.
+async fn keep_warm<D: Dialer>(dialer: &D, kept: &Kept<D::Stream>, nodes: Vec<(NodeId, String)>, deadline: Duration) {
+    let mut pings = tokio::task::JoinSet::new();
+    for node in nodes {
+        for _ in 0..WARM_PER_PEER {
+            let (dialer, node, stream) = (dialer.clone(), node.clone(), kept.take(node.0));
+            pings.spawn(async move { ping_on(dialer, node.clone(), stream, deadline).await.map(|(_, s)| (node.0, s)) });
+        }
+    }
+    while let Some(answer) = pings.join_next().await {
+        if let Ok(Some((id, stream))) = answer {
+            kept.put(id, stream);
+        }
+    }
+}
 
 /// How far the logs of `nodes` (id, Raft address) go, for those that answer a `Ping` within
 /// `deadline`; on the kept connection to each if there is one (else, or if it has died, on a
@@ -177,28 +235,9 @@ async fn ask<D: Dialer>(
 ) -> BTreeMap<NodeId, Option<LogId>> {
     let mut asks = tokio::task::JoinSet::new();
     for (id, addr) in nodes {
-        let dialer = dialer.clone();
-        let kept_stream = kept.take(id);
+        let (dialer, stream) = (dialer.clone(), kept.take(id));
         asks.spawn(async move {
-            let ping = |mut stream: D::Stream| async move {
-                frame::write(&mut stream, &Request::Ping).await?;
-                match frame::read::<_, Reply>(&mut stream).await? {
-                    Some(Reply::Pong(last_log)) => Ok((stream, last_log)),
-                    _ => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "no pong")),
-                }
-            };
-            let ask = async {
-                if let Some(stream) = kept_stream {
-                    if let Ok(answer) = ping(stream).await {
-                        return Ok(answer);
-                    }
-                }
-                ping(dialer.dial(&addr, &Identity::Node(id)).await?).await
-            };
-            match tokio::time::timeout(deadline, ask).await {
-                Ok(Ok((stream, last_log))) => Some((id, last_log, stream)),
-                _ => None,
-            }
+            ping_on(dialer, (id, addr), stream, deadline).await.map(|(last_log, stream)| (id, last_log, stream))
         });
     }
     let mut answers = BTreeMap::new();
@@ -224,7 +263,8 @@ pub async fn campaign_when_due<D: Dialer>(
 ) {
     let mut last_leader: Option<NodeId> = None;
     let mut campaigned_at: Option<Instant> = None;
-    let mut kept_warm_at = Instant::now();
+    let mut kept_warm_at: Option<Instant> = None;
+    let first_warm_at = Instant::now() + KEEPALIVE_FIRST_AFTER;
     // The voters that answered during this silence, this node included; `None` until asked.
     let mut present: Option<Vec<Standing>> = None;
     loop {
@@ -244,15 +284,19 @@ pub async fn campaign_when_due<D: Dialer>(
         let Some(silence) = contact.silence() else { continue };
         if silence < timing.suspect_after() {
             (campaigned_at, present) = (None, None);
-            if kept_warm_at.elapsed() >= KEEPALIVE_INTERVAL {
-                kept_warm_at = Instant::now();
+            let due = match kept_warm_at {
+                Some(at) => at.elapsed() >= KEEPALIVE_INTERVAL,
+                None => Instant::now() >= first_warm_at,
+            };
+            if due {
+                kept_warm_at = Some(Instant::now());
                 let others: Vec<(NodeId, String)> = membership
                     .voter_ids()
                     .filter(|id| *id != me)
                     .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
                     .collect();
                 let (dialer, kept, deadline) = (dialer.clone(), kept.clone(), timing.lease);
-                tokio::spawn(async move { ask(&dialer, &kept, others, deadline).await });
+                tokio::spawn(async move { keep_warm(&dialer, &kept, others, deadline).await });
             }
             continue;
         }
