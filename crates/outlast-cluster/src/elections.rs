@@ -214,7 +214,8 @@ async fn keep_warm<D: Dialer>(dialer: &D, kept: &Kept<D::Stream>, nodes: Vec<(No
     for node in nodes {
         for _ in 0..WARM_PER_PEER {
             let (dialer, node, stream) = (dialer.clone(), node.clone(), kept.take(node.0));
-            pings.spawn(async move { ping_on(dialer, node.clone(), stream, deadline).await.map(|(_, s)| (node.0, s)) });
+            let id = node.0;
+            pings.spawn(async move { ping_on(dialer, node, stream, deadline).await.map(|(_, stream)| (id, stream)) });
         }
     }
     while let Some(answer) = pings.join_next().await {
@@ -263,8 +264,7 @@ pub async fn campaign_when_due<D: Dialer>(
 ) {
     let mut last_leader: Option<NodeId> = None;
     let mut campaigned_at: Option<Instant> = None;
-    let mut kept_warm_at: Option<Instant> = None;
-    let first_warm_at = Instant::now() + KEEPALIVE_FIRST_AFTER;
+    let mut warm_due_at = Instant::now() + KEEPALIVE_FIRST_AFTER;
     // The voters that answered during this silence, this node included; `None` until asked.
     let mut present: Option<Vec<Standing>> = None;
     loop {
@@ -284,12 +284,8 @@ pub async fn campaign_when_due<D: Dialer>(
         let Some(silence) = contact.silence() else { continue };
         if silence < timing.suspect_after() {
             (campaigned_at, present) = (None, None);
-            let due = match kept_warm_at {
-                Some(at) => at.elapsed() >= KEEPALIVE_INTERVAL,
-                None => Instant::now() >= first_warm_at,
-            };
-            if due {
-                kept_warm_at = Some(Instant::now());
+            if Instant::now() >= warm_due_at {
+                warm_due_at = Instant::now() + KEEPALIVE_INTERVAL;
                 let others: Vec<(NodeId, String)> = membership
                     .voter_ids()
                     .filter(|id| *id != me)
