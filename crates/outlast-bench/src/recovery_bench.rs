@@ -202,6 +202,7 @@ pub(crate) async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Ve
         write(&cluster, leader, base + (config.snapshot_accounts + round * BEHIND) as u64, BEHIND).await;
         let target = applied(&cluster, leader).await.ok_or("leader status")?;
         let leader_before = snapshot_modified(&cluster, leader);
+        let leader_purged_before = purged_modified(&cluster, leader);
         let request = ClientRequest::Admin { request: AdminRequest::Snapshot, forwarded: false, operator_token: None };
         match cluster.call(leader, &request, DEADLINE).await {
             Ok(ClientReply::Done(_)) => {}
@@ -212,6 +213,15 @@ pub(crate) async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Ve
         while snapshot_modified(&cluster, leader) == leader_before {
             if started.elapsed() > DEADLINE {
                 return Err("the leader did not build its snapshot in time".into());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        // The leader purges its log only between replication attempts to the stopped
+        // follower (openraft postpones a purge while entries are in flight): wait for it, or
+        // the restarted follower may still be sent the entries instead of the snapshot.
+        while purged_modified(&cluster, leader) == leader_purged_before {
+            if started.elapsed() > DEADLINE {
+                return Err("the leader did not purge its log behind the snapshot in time".into());
             }
             tokio::time::sleep(POLL).await;
         }
@@ -234,6 +244,11 @@ pub(crate) async fn snapshot_rounds(binary: &Path, config: &Config) -> Result<Ve
 /// clock: file times come from the kernel's coarse clock and may read earlier than `now()`.
 fn snapshot_modified(cluster: &ProcessCluster, id: u64) -> Option<std::time::SystemTime> {
     std::fs::metadata(cluster.data_dir(id).join("state").join("snapshot")).and_then(|m| m.modified()).ok()
+}
+
+/// When node `id` last recorded a purge of its log, if ever (compared like `snapshot_modified`).
+fn purged_modified(cluster: &ProcessCluster, id: u64) -> Option<std::time::SystemTime> {
+    std::fs::metadata(cluster.data_dir(id).join("log").join("last-purged-log-id")).and_then(|m| m.modified()).ok()
 }
 
 /// Runs the benchmark with `binary` as the `outlast` executable.
