@@ -4,8 +4,8 @@
 //! else in a simulation, with the same frames and the same code above it.
 //!
 //! One connection per client, reused across its calls, taken from and returned to the node's
-//! kept connections (`Kept`), and re-dialled after any error (openraft's replication retries
-//! with its own backoff). Every call is bounded by openraft's deadline for it; the exchange
+//! kept connections (`Kept`), and re-dialled after any error (a stream after a failed one waits
+//! out `RECONNECT_BACKOFF_MS`; openraft's own backoff is off). Every call is bounded by openraft's deadline for it; the exchange
 //! itself runs on (bounded) when the deadline cuts the call off, so its connection is kept.
 //! Replication and heartbeats are streams (`stream_append`, with a deadline per reply of its
 //! own); snapshots are sent as chunks of `SNAPSHOT_CHUNK_BYTES`, each a call.
@@ -19,9 +19,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
@@ -206,6 +208,9 @@ pub struct Peer<D: Dialer = TcpDialer> {
     kept: Kept<D::Stream>,
     /// A connection whose last exchange completed (never one holding half a frame).
     stream: Option<D::Stream>,
+    /// When this client's last stream began, and whether it failed (see `stream_append`'s
+    /// pacing).
+    last_stream: Option<(Instant, Arc<AtomicBool>)>,
 }
 
 impl<D: Dialer> Drop for Peer<D> {
@@ -238,7 +243,7 @@ const DOING: [&str; 3] = ["waiting on a kept connection", "dialling", "waiting o
 impl<D: Dialer> Peer<D> {
     /// A client of node `target` at `addr` (kept connections shared through `kept`).
     pub(crate) fn new(target: NodeId, addr: String, dialer: D, kept: Kept<D::Stream>) -> Peer<D> {
-        Peer { target, addr, dialer, kept, stream: None }
+        Peer { target, addr, dialer, kept, stream: None, last_stream: None }
     }
 
     /// Sends `request` and waits for the reply, within `deadline`: on this client's connection,
@@ -316,6 +321,35 @@ impl<D: Dialer> Peer<D> {
 }
 
 impl<D: Dialer> Peer<D> {
+    /// Opens a stream of `input` on this client's connection, a kept one, or a new one made by
+    /// a `Ping` exchange (as any call makes one).
+    async fn start_stream<S>(
+        &mut self,
+        input: S,
+        option: RPCOption,
+    ) -> Rpc<crate::stream_append::Sender<D::Stream, S>>
+    where
+        S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        let connection = match self.stream.take().or_else(|| self.kept.take(self.target)) {
+            Some(connection) => connection,
+            None => {
+                // Room for a new connection's TCP and TLS handshakes across an ocean before the
+                // exchange (three round trips): more than one heartbeat.
+                let dial_deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
+                match self.call(&Request::Ping, dial_deadline).await {
+                    Ok(Reply::Pong(_)) => {}
+                    Ok(_) => return Err(Self::mismatch()),
+                    Err(CallError::Unreachable(e)) => return Err(RPCError::Unreachable(Unreachable::new(&e))),
+                    Err(error) => return Err(Self::transport_error(error)),
+                }
+                self.stream.take().expect("a call that answered leaves its connection")
+            }
+        };
+        let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
+        crate::stream_append::Sender::start(connection, input, deadline).await
+    }
+
     fn transport_error(error: CallError) -> RPCError<TypeConfig> {
         match error {
             CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
@@ -443,19 +477,25 @@ impl<D: Dialer> Exchange<D> {
     }
 }
 
-/// Pause between attempts to reach a peer that could not be reached (refused, or reset before
-/// any reply). openraft's default is 500 ms, which a restarted node waits out before its leader
-/// notices it is back (up to half a second of its catch-up; recovery benchmark) — and which,
-/// longer than a LAN election timeout, would let a peer back from a flap call an election. A
-/// refused connect costs a SYN and a RST, so ten attempts a second per peer are cheap (the log
-/// limiter keeps their lines few).
+/// Least time between the starts of two streams to a peer when the first did not end cleanly
+/// (refused, reset, cut off or answered with an error). openraft's default backoff is 500 ms,
+/// which a restarted node waits out before its leader notices it is back (half a second of its
+/// catch-up; recovery benchmark), and which, longer than a LAN election timeout, would let a
+/// peer back from a flap call an election. A refused connect costs a SYN and a RST, so ten
+/// attempts a second per peer are cheap (the log limiter keeps their lines few).
 pub const RECONNECT_BACKOFF_MS: u64 = 100;
 
 impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
     type SnapshotData = SnapshotData;
 
+    /// No pause from openraft: the pacing is `stream_append`'s. openraft (0.10.0-alpha.37)
+    /// samples its backoff before each request of a stream, from when a stream failed until one
+    /// of its replies comes back, so once a peer was back its first two requests each waited a
+    /// backoff (the second is sent before the first is answered): 200 ms added to every
+    /// restarted follower's catch-up. And it samples none before a stream's first request, so a
+    /// peer that cannot be reached at all would be retried in a busy loop without our own pause.
     fn backoff(&self) -> Option<openraft::network::Backoff> {
-        Some(openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(RECONNECT_BACKOFF_MS))))
+        Some(openraft::network::Backoff::new(std::iter::repeat(Duration::ZERO)))
     }
 
     async fn append_entries(
@@ -481,33 +521,33 @@ impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
         S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
         Box::pin(async move {
-            let connection = match self.stream.take().or_else(|| self.kept.take(self.target)) {
-                Some(connection) => connection,
-                None => {
-                    // Room for a new connection's TCP and TLS handshakes across an ocean before
-                    // the exchange (three round trips): more than one heartbeat.
-                    let dial_deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
-                    match self.call(&Request::Ping, dial_deadline).await {
-                        Ok(Reply::Pong(_)) => {}
-                        Ok(_) => return Err(Self::mismatch()),
-                        // openraft (0.10.0-alpha.37) applies its backoff only between the
-                        // requests of a stream, so a stream that cannot even start would be
-                        // retried at once, in a busy loop, for as long as the peer is away: the
-                        // pause is taken here.
-                        Err(CallError::Unreachable(e)) => {
-                            tokio::time::sleep(Duration::from_millis(RECONNECT_BACKOFF_MS)).await;
-                            return Err(RPCError::Unreachable(Unreachable::new(&e)));
-                        }
-                        Err(error) => return Err(Self::transport_error(error)),
-                    }
-                    self.stream.take().expect("a call that answered leaves its connection")
+            // A stream right after one that failed waits out the rest of `RECONNECT_BACKOFF_MS`
+            // from that one's start: a peer that refuses, resets or fails every stream at once
+            // is retried ten times a second, not in a loop; one whose stream failed by its
+            // deadline, which took longer than that, is retried at once. A stream its caller
+            // dropped did not fail: a heartbeat cut off by its one-interval deadline must not
+            // make the next one wait, or each would be cut off in turn.
+            if let Some((began, failed)) = &self.last_stream {
+                if failed.load(Ordering::Acquire) {
+                    tokio::time::sleep_until(*began + Duration::from_millis(RECONNECT_BACKOFF_MS)).await;
+                }
+            }
+            let failed = Arc::new(AtomicBool::new(false));
+            self.last_stream = Some((Instant::now(), failed.clone()));
+            let sender = match self.start_stream(input, option).await {
+                Ok(sender) => sender,
+                Err(error) => {
+                    failed.store(true, Ordering::Release);
+                    return Err(error);
                 }
             };
-            let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
-            let sender = crate::stream_append::Sender::start(connection, input, deadline).await?;
             let (kept, target) = (self.kept.clone(), self.target);
-            let replies: BoxStream<'s, crate::stream_append::Item> =
-                Box::pin(sender.replies(move |connection| kept.put(target, connection)));
+            let replies = sender.replies(move |connection| kept.put(target, connection)).inspect(move |item| {
+                if item.is_err() {
+                    failed.store(true, Ordering::Release);
+                }
+            });
+            let replies: BoxStream<'s, crate::stream_append::Item> = Box::pin(replies);
             Ok(replies)
         })
     }
