@@ -117,6 +117,11 @@ pub async fn record(api: Shared) {
             let metrics = api.raft.metrics().borrow_watched().clone();
             metrics.membership_config.membership().nodes().map(|(id, info)| (*id, info.client_addr.clone())).collect()
         };
+        // Before the node knows its cluster (a first start not yet initialised), there is
+        // nobody to probe; a sample then would show the status page a cluster with no member up.
+        if members.is_empty() {
+            continue;
+        }
         let probes: Vec<_> = members
             .into_iter()
             .map(|(id, addr)| {
