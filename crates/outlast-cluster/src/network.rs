@@ -323,11 +323,7 @@ impl<D: Dialer> Peer<D> {
 impl<D: Dialer> Peer<D> {
     /// Opens a stream of `input` on this client's connection, a kept one, or a new one made by
     /// a `Ping` exchange (as any call makes one).
-    async fn start_stream<S>(
-        &mut self,
-        input: S,
-        option: RPCOption,
-    ) -> Rpc<crate::stream_append::Sender<D::Stream, S>>
+    async fn start_stream<S>(&mut self, input: S, option: RPCOption) -> Rpc<crate::stream_append::Sender<D::Stream, S>>
     where
         S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {

@@ -281,7 +281,8 @@ fn simulate(seeds: u64, from: u64, trace: bool, jobs: Option<usize>, plant: Opti
     // The nodes' own lines (openraft's included) on stderr, to read beside a seed's trace:
     // `OUTLAST_LOG=debug outlast simulate --seeds 1 --from SEED --trace`.
     if let Some(level) = std::env::var("OUTLAST_LOG").ok().and_then(|name| name.parse::<tracing::Level>().ok()) {
-        let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false).try_init();
+        let _ =
+            tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false).try_init();
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let band = outlast_sim::workers::Band { seeds, from, trace, jobs, plant };
