@@ -5,8 +5,9 @@
 //!
 //! One connection per client, reused across its calls, taken from and returned to the node's
 //! kept connections (`Kept`), and re-dialled after any error (a stream after a failed one waits
-//! out `RECONNECT_BACKOFF_MS`; openraft's own backoff is off). Every call is bounded by openraft's deadline for it; the exchange
-//! itself runs on (bounded) when the deadline cuts the call off, so its connection is kept.
+//! out `RECONNECT_BACKOFF_MS`; openraft's own backoff is off). Every call is bounded by
+//! openraft's deadline for it; the exchange itself runs on (bounded) when the deadline cuts the
+//! call off, so its connection is kept.
 //! Replication and heartbeats are streams (`stream_append`, with a deadline per reply of its
 //! own); snapshots are sent as chunks of `SNAPSHOT_CHUNK_BYTES`, each a call.
 //! A peer that cannot be dialled is `Unreachable`; a broken exchange is a network error; an
