@@ -159,14 +159,43 @@ fn latency_ms(mut micros: Vec<u64>) -> [f64; 2] {
     [quantile(&micros, 0.5) as f64 / 1e3, quantile(&micros, 0.99) as f64 / 1e3]
 }
 
-/// Runs `clients` concurrent clients (`client(n)` is client n, returning its latencies in µs);
-/// the operations per second over all of them, and p50 / p99 latency in ms.
-pub(crate) async fn measure<Fut>(clients: usize, client: impl Fn(usize) -> Fut) -> (f64, [f64; 2])
+/// Holds a client back until every client is set up, so that the clock times the requests
+/// alone: at 256 clients, opening 256 mutual-TLS connections inside the measured span took a
+/// large and varying share of it.
+pub(crate) struct Start {
+    ready: tokio::sync::mpsc::Sender<()>,
+    go: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Start {
+    /// Says this client is ready and waits for the others.
+    pub(crate) async fn wait(self) {
+        let Start { ready, mut go } = self;
+        let _ = ready.send(()).await;
+        // Dropped here, so that `measure` sees every client ready (or gone) by the channel
+        // closing, whatever happened to any of them.
+        drop(ready);
+        let _ = go.wait_for(|go| *go).await;
+    }
+}
+
+/// Runs `clients` concurrent clients (`client(n, start)` is client n: it sets itself up, calls
+/// `start.wait()`, then returns its latencies in µs); the operations per second over all of them
+/// from the moment all were set up, and p50 / p99 latency in ms.
+pub(crate) async fn measure<Fut>(clients: usize, client: impl Fn(usize, Start) -> Fut) -> (f64, [f64; 2])
 where
     Fut: std::future::Future<Output = Vec<u64>> + Send + 'static,
 {
+    let (ready, mut readied) = tokio::sync::mpsc::channel(clients.max(1));
+    let (go, went) = tokio::sync::watch::channel(false);
+    let tasks: Vec<_> =
+        (0..clients).map(|n| tokio::spawn(client(n, Start { ready: ready.clone(), go: went.clone() }))).collect();
+    drop(ready);
+    // Closed once every client has said it is ready or has ended (a failed set-up panics, and
+    // its panic is reported below).
+    while readied.recv().await.is_some() {}
     let started = Instant::now();
-    let tasks: Vec<_> = (0..clients).map(|n| tokio::spawn(client(n))).collect();
+    let _ = go.send(true);
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await.expect("client task"));
@@ -182,7 +211,7 @@ pub(crate) async fn rest_load(
     per_client: usize,
     round: usize,
 ) -> (f64, [f64; 2]) {
-    measure(clients, |n| {
+    measure(clients, |n, start| {
         let client = Client::with_tls(
             vec![endpoint.to_string()],
             Some(keys[n].clone()),
@@ -190,6 +219,7 @@ pub(crate) async fn rest_load(
             tls.cloned(),
         );
         async move {
+            start.wait().await;
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let order = params(&[
@@ -233,10 +263,11 @@ pub(crate) async fn internal_load(
     per_client: usize,
     round: usize,
 ) -> (f64, [f64; 2]) {
-    measure(clients, |client| {
+    measure(clients, |client, start| {
         let (addr, dialer) = (cluster.client_addr(to).to_string(), cluster.dialer().clone());
         async move {
             let mut connection = Connection::open(&dialer, &addr, &Identity::Node(to)).await.expect("connect");
+            start.wait().await;
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 // The same order as the REST one: IOC buy of 1 BTC (10^8 minor) at 1 USDT (10^6 minor).
@@ -423,10 +454,11 @@ async fn market_reads(endpoint: &str, clients: usize, per_client: usize) -> Vec<
         let probe = Client::new(vec![endpoint.to_string()], None, FailoverPolicy::default());
         let answer = probe.public("GET", path, &query).await.expect("a market-data read");
         let rows = answer.as_array().map_or_else(|| answer["asks"].as_array().map_or(0, Vec::len), Vec::len);
-        let (per_sec, ms) = measure(clients, |_| {
+        let (per_sec, ms) = measure(clients, |_, start| {
             let client = Client::new(vec![endpoint.to_string()], None, FailoverPolicy::default());
             let query = query.clone();
             async move {
+                start.wait().await;
                 let mut latencies = Vec::with_capacity(per_client);
                 for _ in 0..per_client {
                     let sent = Instant::now();

@@ -80,11 +80,12 @@ pub(crate) async fn create_accounts(
     per_client: usize,
     base: u64,
 ) -> (f64, [f64; 2]) {
-    measure(clients, |client| {
+    measure(clients, |client, start| {
         let (addr, dialer) = (addr.to_string(), dialer.clone());
         async move {
             let mut connection =
                 Connection::open(&dialer, &addr, &Identity::Node(to)).await.expect("connect to the leader");
+            start.wait().await;
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let account = base + (client * per_client + n) as u64;

@@ -182,9 +182,10 @@ async fn etcd_load(http: &Http, leader: &str, clients: usize, per_client: usize,
     // are valid base64 as the gateway requires, without encoding anything.
     let value = "A".repeat(VALUE_BYTES / 3 * 4);
     let url = format!("{leader}/v3/kv/put");
-    measure(clients, |client| {
+    measure(clients, |client, start| {
         let (http, url, value) = (http.clone(), url.clone(), value.clone());
         async move {
+            start.wait().await;
             let mut latencies = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let key = format!("r{round:03}c{client:04}n{n:06}");
