@@ -4,8 +4,9 @@
 //! else in a simulation, with the same frames and the same code above it.
 //!
 //! One connection per client, reused across its calls, taken from and returned to the node's
-//! kept connections (`Kept`), and re-dialled after any error (a stream after a failed one waits
-//! out `RECONNECT_BACKOFF_MS`; openraft's own backoff is off). Every call is bounded by
+//! kept connections (`Kept`), and re-dialled after any error (a replication stream after a
+//! failed one starts `RECONNECT_BACKOFF_MS` after that one did; openraft's backoff spaces only
+//! snapshot attempts, by the same). Every call is bounded by
 //! openraft's deadline for it; the exchange itself runs on (bounded) when the deadline cuts the
 //! call off, so its connection is kept.
 //! Replication and heartbeats are streams (`stream_append`, with a deadline per reply of its
@@ -196,8 +197,30 @@ impl<D: Dialer> RaftNetworkFactory<TypeConfig> for Network<D> {
     type Network = Peer<D>;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
-        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone())
+        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone(), Purpose::Replication)
     }
+
+    async fn new_heartbeat_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
+        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone(), Purpose::Heartbeat)
+    }
+
+    async fn new_snapshot_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
+        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone(), Purpose::Snapshot)
+    }
+}
+
+/// What openraft made a client for, which decides how its retries are spaced (see
+/// `RECONNECT_BACKOFF_MS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Replication streams (and votes): a stream after a failed one is spaced by
+    /// `stream_append` itself; openraft's backoff is off.
+    Replication,
+    /// Heartbeats, already one interval apart and each cut off at one interval: not spaced,
+    /// or the one after a failure would wait out its whole deadline.
+    Heartbeat,
+    /// Snapshot transfers, which do not stream: openraft's backoff spaces their retries.
+    Snapshot,
 }
 
 /// A connection to one peer.
@@ -209,6 +232,8 @@ pub struct Peer<D: Dialer = TcpDialer> {
     kept: Kept<D::Stream>,
     /// A connection whose last exchange completed (never one holding half a frame).
     stream: Option<D::Stream>,
+    /// What openraft made this client for.
+    purpose: Purpose,
     /// When this client's last stream began, and whether it failed (see `stream_append`'s
     /// pacing).
     last_stream: Option<(Instant, Arc<AtomicBool>)>,
@@ -222,7 +247,7 @@ impl<D: Dialer> Drop for Peer<D> {
     }
 }
 
-/// Why a call failed: the peer could not be reached (openraft backs off), or the exchange broke.
+/// Why a call failed: the peer could not be reached (a retry is spaced), or the exchange broke.
 pub(crate) enum CallError {
     /// Refused, reset before any reply, or the handshake failed.
     Unreachable(io::Error),
@@ -242,9 +267,10 @@ const EXCHANGE_AFTER_CUTOFF_MAX: Duration = Duration::from_secs(5);
 const DOING: [&str; 3] = ["waiting on a kept connection", "dialling", "waiting on a new connection"];
 
 impl<D: Dialer> Peer<D> {
-    /// A client of node `target` at `addr` (kept connections shared through `kept`).
-    pub(crate) fn new(target: NodeId, addr: String, dialer: D, kept: Kept<D::Stream>) -> Peer<D> {
-        Peer { target, addr, dialer, kept, stream: None, last_stream: None }
+    /// A client of node `target` at `addr` for `purpose` (kept connections shared through
+    /// `kept`).
+    pub(crate) fn new(target: NodeId, addr: String, dialer: D, kept: Kept<D::Stream>, purpose: Purpose) -> Peer<D> {
+        Peer { target, addr, dialer, kept, stream: None, purpose, last_stream: None }
     }
 
     /// Sends `request` and waits for the reply, within `deadline`: on this client's connection,
@@ -445,7 +471,7 @@ impl<D: Dialer> Exchange<D> {
         let (target, addr) = (self.peer.0, &self.peer.1);
         let mut stream = match self.dialer.dial(addr, &Identity::Node(target)).await {
             Ok(stream) => stream,
-            // A refused handshake is unreachable too: openraft pauses before the next try.
+            // A refused handshake is unreachable too: the peer is not taking us now.
             Err(error) => return Some(Err(CallError::Unreachable(error))),
         };
         if replied.is_closed() {
@@ -455,9 +481,9 @@ impl<D: Dialer> Exchange<D> {
         self.doing.store(2, std::sync::atomic::Ordering::Relaxed);
         // A connection made just now and closed or reset before any reply most likely did not
         // reach a live peer: a link proxy (or a load balancer) accepts for a peer that is down.
-        // openraft backs off only from `Unreachable`; calling it a network error made it retry
-        // at once, thousands of times a second, each a log line. (Should the peer have crashed
-        // after reading the request, only the pause before the retry differs.)
+        // openraft's snapshot sender backs off at once only from `Unreachable` (from a network
+        // error after ten tries); votes and pings report it as it is. (Should the peer have
+        // crashed after reading the request, only the pause before the retry differs.)
         Some(Self::exchange_on(&mut stream, frame, CallError::Unreachable).await.map(|reply| (reply, stream)))
     }
 
@@ -474,25 +500,29 @@ impl<D: Dialer> Exchange<D> {
     }
 }
 
-/// Least time between the starts of two streams to a peer when the first did not end cleanly
-/// (refused, reset, cut off or answered with an error). openraft's default backoff is 500 ms,
-/// which a restarted node waits out before its leader notices it is back (half a second of its
-/// catch-up; recovery benchmark), and which, longer than a LAN election timeout, would let a
-/// peer back from a flap call an election. A refused connect costs a SYN and a RST, so ten
-/// attempts a second per peer are cheap (the log limiter keeps their lines few).
+/// Least time between the starts of two replication streams of one client when the first
+/// failed (refused, reset, failed its handshake, hit its reply deadline or broke; not a stream
+/// openraft itself dropped), and openraft's pause between two attempts to send a snapshot.
+/// openraft's default is 500 ms, which a restarted node waits out before its leader notices it
+/// is back (half a second of its catch-up; recovery benchmark), and which, longer than a LAN
+/// election timeout, would let a peer back from a flap call an election. A refused connect
+/// costs a SYN and a RST, so ten attempts a second per client are cheap (the log limiter keeps
+/// their lines few).
 pub const RECONNECT_BACKOFF_MS: u64 = 100;
 
 impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
     type SnapshotData = SnapshotData;
 
-    /// No pause from openraft: the pacing is `stream_append`'s. openraft (0.10.0-alpha.37)
-    /// samples its backoff before each request of a stream, from when a stream failed until one
-    /// of its replies comes back, so once a peer was back its first two requests each waited a
-    /// backoff (the second is sent before the first is answered): 200 ms added to every
-    /// restarted follower's catch-up. And it samples none before a stream's first request, so a
-    /// peer that cannot be reached at all would be retried in a busy loop without our own pause.
+    /// `RECONNECT_BACKOFF_MS` between a snapshot's attempts; none for streams, whose pacing is
+    /// `stream_append`'s. openraft (0.10.0-alpha.37) samples its backoff before each request of
+    /// a stream, from when a stream failed until one of its replies comes back, so once a peer
+    /// was back its first two requests each waited a backoff (the second is sent before the
+    /// first is answered): 200 ms added to every restarted follower's catch-up. And it never
+    /// paces a stream that cannot start, because `stream_append` connects before it takes the
+    /// first request.
     fn backoff(&self) -> Option<openraft::network::Backoff> {
-        Some(openraft::network::Backoff::new(std::iter::repeat(Duration::ZERO)))
+        let pause_ms = if self.purpose == Purpose::Snapshot { RECONNECT_BACKOFF_MS } else { 0 };
+        Some(openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(pause_ms))))
     }
 
     async fn append_entries(
@@ -518,14 +548,14 @@ impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
         S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
         Box::pin(async move {
-            // A stream right after one that failed waits out the rest of `RECONNECT_BACKOFF_MS`
-            // from that one's start: a peer that refuses, resets or fails every stream at once
-            // is retried ten times a second, not in a loop; one whose stream failed by its
-            // deadline, which took longer than that, is retried at once. A stream its caller
-            // dropped did not fail: a heartbeat cut off by its one-interval deadline must not
-            // make the next one wait, or each would be cut off in turn.
+            // A replication stream right after one that failed waits out the rest of
+            // `RECONNECT_BACKOFF_MS` from that one's start: a peer that refuses, resets or fails
+            // every stream at once is retried ten times a second, not in a loop; one whose
+            // stream failed by its deadline, which took longer than that, is retried at once.
+            // Heartbeats are not spaced (see `Purpose`), and a stream openraft dropped did not
+            // fail.
             if let Some((began, failed)) = &self.last_stream {
-                if failed.load(Ordering::Acquire) {
+                if self.purpose == Purpose::Replication && failed.load(Ordering::Acquire) {
                     tokio::time::sleep_until(*began + Duration::from_millis(RECONNECT_BACKOFF_MS)).await;
                 }
             }

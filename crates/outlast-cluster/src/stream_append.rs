@@ -235,7 +235,8 @@ where
                 Reply::Appended(result) if self.ready && self.in_flight.pop_front().is_some() => {
                     return Ok(Some(match result {
                         Ok(result) => Ok(result),
-                        // The follower's Raft stopped: unreachable for now, openraft backs off.
+                        // The follower's Raft stopped: unreachable for now; the next stream is
+                        // spaced (`network::RECONNECT_BACKOFF_MS`).
                         Err(fatal) => Err(RPCError::Unreachable(openraft::error::Unreachable::new(&fatal))),
                     }));
                 }
