@@ -197,15 +197,21 @@ impl<D: Dialer> RaftNetworkFactory<TypeConfig> for Network<D> {
     type Network = Peer<D>;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
-        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone(), Purpose::Replication)
+        self.client(target, node, Purpose::Replication)
     }
 
     async fn new_heartbeat_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
-        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone(), Purpose::Heartbeat)
+        self.client(target, node, Purpose::Heartbeat)
     }
 
     async fn new_snapshot_client(&mut self, target: NodeId, node: &NodeInfo) -> Peer<D> {
-        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone(), Purpose::Snapshot)
+        self.client(target, node, Purpose::Snapshot)
+    }
+}
+
+impl<D: Dialer> Network<D> {
+    fn client(&self, target: NodeId, node: &NodeInfo, purpose: Purpose) -> Peer<D> {
+        Peer::new(target, node.addr.clone(), self.dialer.clone(), self.kept.clone(), purpose)
     }
 }
 
@@ -354,13 +360,13 @@ impl<D: Dialer> Peer<D> {
     where
         S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
+        // Also room for a new connection's TCP and TLS handshakes across an ocean before the
+        // exchange (three round trips): more than one heartbeat.
+        let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
         let connection = match self.stream.take().or_else(|| self.kept.take(self.target)) {
             Some(connection) => connection,
             None => {
-                // Room for a new connection's TCP and TLS handshakes across an ocean before the
-                // exchange (three round trips): more than one heartbeat.
-                let dial_deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
-                match self.call(&Request::Ping, dial_deadline).await {
+                match self.call(&Request::Ping, deadline).await {
                     Ok(Reply::Pong(_)) => {}
                     Ok(_) => return Err(Self::mismatch()),
                     Err(CallError::Unreachable(e)) => return Err(RPCError::Unreachable(Unreachable::new(&e))),
@@ -369,7 +375,6 @@ impl<D: Dialer> Peer<D> {
                 self.stream.take().expect("a call that answered leaves its connection")
             }
         };
-        let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
         crate::stream_append::Sender::start(connection, input, deadline).await
     }
 
