@@ -515,6 +515,7 @@ where
             self.state.last_log_id().display()
         );
 
+        let my_id = self.config.id.clone();
         let Some(candidate) = self.candidate_mut() else {
             // If the voting process has finished or canceled,
             // just ignore the delayed vote_resp.
@@ -523,7 +524,10 @@ where
 
         // If resp.vote is different, it may be a delay response to previous voting.
         if resp.vote_granted && &resp.vote == candidate.vote_ref() {
-            candidate.record_reported_last_log_id(&target, resp.last_log_id.clone());
+            // Outlast patch: the node's own vote response carries no log id; only peers' count.
+            if target != my_id {
+                candidate.record_reported_last_log_id(&target, resp.last_log_id.clone());
+            }
             let quorum_granted = candidate.grant_by(&target);
             if quorum_granted {
                 tracing::info!("a quorum granted my vote");

@@ -572,18 +572,58 @@ fn test_next_send_reported_conflict_falls_back_to_binary_search() -> anyhow::Res
 }
 
 #[test]
-fn test_next_send_reported_not_in_leader_log_is_ignored() -> anyhow::Result<()> {
-    // Same index, another leader's entry: the report says nothing about the leader's log.
+fn test_next_send_reported_not_in_leader_log_bounds_the_search_only() -> anyhow::Result<()> {
+    // Another leader's entry at index 60: not a probe point, but the target holds nothing above
+    // index 60, so the binary search runs over [0, 61) instead of [0, 100).
     let other = LogId {
         leader_id: LeaderIdOf::<UTConfig>::new_committed(2, 2),
-        index: 99,
+        index: 60,
     };
     let mut pe = ProgressEntry::<UTConfig>::empty(0, StreamId::new(0), 100);
     pe.data.reported_last_log_id = Some(Some(other));
 
     let res = pe.next_send(&mut new_raft_state(6, 10, 100), 8);
+    assert_eq!(Ok(&inflight_probe(23, 31).with_id(1)), res, "calc_mid(0, 61) = 24");
+    assert_eq!(61, pe.data.searching_end);
+
+    Ok(())
+}
+
+#[test]
+fn test_next_send_reported_above_leader_log_is_ignored() -> anyhow::Result<()> {
+    // A granting voter cannot hold more than the leader; if the report says so, it is not used.
+    let mut pe = ProgressEntry::<UTConfig>::empty(0, StreamId::new(0), 100);
+    pe.data.reported_last_log_id = Some(Some(log_id(150)));
+
+    let res = pe.next_send(&mut new_raft_state(6, 10, 100), 8);
     assert_eq!(Ok(&inflight_probe(47, 55).with_id(1)), res, "the same probe as without a report");
     assert_eq!(100, pe.data.searching_end);
+    assert_eq!(None, pe.data.reported_last_log_id);
+
+    Ok(())
+}
+
+#[test]
+fn test_next_send_reported_at_purge_boundary_probes_there() -> anyhow::Result<()> {
+    // The purged log id is still known: it is a valid `prev_log_id`.
+    let mut pe = ProgressEntry::<UTConfig>::empty(0, StreamId::new(0), 100);
+    pe.data.reported_last_log_id = Some(Some(log_id(6)));
+
+    let res = pe.next_send(&mut new_raft_state(6, 10, 100), 8);
+    assert_eq!(Ok(&inflight_probe(6, 14).with_id(1)), res);
+
+    Ok(())
+}
+
+#[test]
+fn test_next_send_reported_empty_log_nothing_purged_pipelines_from_none() -> anyhow::Result<()> {
+    let mut st = RaftState::<UTConfig>::new(0);
+    st.log_ids = LogIdList::new(None, [log_id(0), log_id(100)]);
+    let mut pe = ProgressEntry::<UTConfig>::empty(0, StreamId::new(0), 100);
+    pe.data.reported_last_log_id = Some(None);
+
+    let res = pe.next_send(&mut st, 8);
+    assert_eq!(Ok(&Inflight::logs_since(None, InflightId::new(1))), res);
 
     Ok(())
 }
