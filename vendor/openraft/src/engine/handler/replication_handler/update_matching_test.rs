@@ -136,6 +136,7 @@ fn test_empty_ack_clears_inflight_without_updating_matching() -> anyhow::Result<
     let inflight = Inflight::probe(None, Some(log_id(2, 1, 4)), inflight_id);
 
     let mut rh = eng.replication_handler();
+    let sent = inflight.clone();
     let data = rh.leader.progress.update_data_with(&target, |data| data.inflight = inflight);
     let stream_id = data.unwrap().stream_id;
 
@@ -143,7 +144,49 @@ fn test_empty_ack_clears_inflight_without_updating_matching() -> anyhow::Result<
 
     let entry = rh.leader.progress.try_get(&target).unwrap();
     assert_eq!(None, entry.matching());
-    assert_eq!(Inflight::None, entry.data.inflight);
+    // Outlast patch: the acknowledged payload is cleared and the target's next one is handed out
+    // in the same step (`update_matching_and_replicate`), so the inflight is a new one.
+    assert_ne!(sent, entry.data.inflight);
+
+    Ok(())
+}
+
+/// Outlast patch: when a target's acknowledgement commits an entry, the target's next payload is
+/// published before the commit, so its idle replication task takes the payload rather than
+/// spending a round trip on a commit-only request.
+#[test]
+fn test_ack_that_commits_hands_out_next_payload_before_commit() -> anyhow::Result<()> {
+    let mut eng = eng();
+    eng.state.log_ids = crate::engine::LogIdList::new(None, [log_id(1, 1, 0), log_id(2, 1, 3), log_id(2, 1, 4)]);
+    eng.testing_new_leader();
+    eng.output.take_commands();
+
+    let mut rh = eng.replication_handler();
+    // The leader (node 2) holds up to 4.
+    rh.update_matching(2, Some(log_id(2, 1, 4)), None);
+    rh.output.clear_commands();
+
+    // Node 1 acknowledges a probe up to 4: with the leader, a quorum of {1,2,3}.
+    let inflight_id = InflightId::new(7);
+    let inflight = Inflight::probe(Some(log_id(2, 1, 3)), Some(log_id(2, 1, 4)), inflight_id);
+    let stream_id = rh.leader.progress.update_data_with(&1, |data| data.inflight = inflight).unwrap().stream_id;
+    rh.update_progress(1, stream_id, Ok(ReplicationResult(Ok(Some(log_id(2, 1, 4))))), Some(inflight_id));
+
+    let commands = rh.output.take_commands();
+    let kinds = commands
+        .iter()
+        .map(|c| match c {
+            Command::Replicate { target, .. } => format!("Replicate({target})"),
+            Command::ReplicateCommitted { committed } => format!("ReplicateCommitted({committed:?})"),
+            other => format!("{other}"),
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        vec!["Replicate(1)".to_string(), format!("ReplicateCommitted({:?})", Some(log_id(2, 1, 4)))],
+        kinds.iter().take(2).cloned().collect::<Vec<_>>(),
+        "all commands: {kinds:?}"
+    );
+    assert!(matches!(rh.leader.progress.try_get(&1).unwrap().data.inflight, Inflight::LogsSince { .. }));
 
     Ok(())
 }
