@@ -147,6 +147,7 @@ fn test_empty_ack_clears_inflight_without_updating_matching() -> anyhow::Result<
     // Outlast patch: the acknowledged payload is cleared and the target's next one is handed out
     // in the same step (`update_matching_and_replicate`), so the inflight is a new one.
     assert_ne!(sent, entry.data.inflight);
+    assert_ne!(Inflight::None, entry.data.inflight, "the next payload is handed out");
 
     Ok(())
 }
@@ -187,6 +188,40 @@ fn test_ack_that_commits_hands_out_next_payload_before_commit() -> anyhow::Resul
         "all commands: {kinds:?}"
     );
     assert!(matches!(rh.leader.progress.try_get(&1).unwrap().data.inflight, Inflight::LogsSince { .. }));
+
+    Ok(())
+}
+
+/// Outlast patch: a stale acknowledgement, and an acknowledgement on a pipelined stream (whose
+/// inflight stays), hand out nothing new.
+#[test]
+fn test_ack_stale_or_pipelined_hands_out_nothing() -> anyhow::Result<()> {
+    let mut eng = eng();
+    eng.state.log_ids = crate::engine::LogIdList::new(None, [log_id(1, 1, 0), log_id(2, 1, 3), log_id(2, 1, 4)]);
+    eng.testing_new_leader();
+    eng.output.take_commands();
+
+    let mut rh = eng.replication_handler();
+    rh.update_matching(2, Some(log_id(2, 1, 4)), None);
+    rh.output.clear_commands();
+
+    let replicates = |commands: Vec<Command<UTConfig>>| {
+        commands.into_iter().filter(|c| matches!(c, Command::Replicate { .. })).count()
+    };
+
+    // Pipelined: node 1's LogsSince stream acknowledges up to 4; the stream goes on.
+    let pipelined = Inflight::logs_since(Some(log_id(2, 1, 3)), InflightId::new(7));
+    let stream_id = rh.leader.progress.update_data_with(&1, |data| data.inflight = pipelined).unwrap().stream_id;
+    rh.update_progress(1, stream_id, Ok(ReplicationResult(Ok(Some(log_id(2, 1, 4))))), Some(InflightId::new(7)));
+    assert_eq!(0, replicates(rh.output.take_commands()));
+    assert!(matches!(rh.leader.progress.try_get(&1).unwrap().data.inflight, Inflight::LogsSince { .. }));
+
+    // Stale: node 3 acknowledges a probe that is no longer the inflight one.
+    let current = Inflight::probe(Some(log_id(2, 1, 3)), Some(log_id(2, 1, 4)), InflightId::new(9));
+    let stream_id = rh.leader.progress.update_data_with(&3, |data| data.inflight = current.clone()).unwrap().stream_id;
+    rh.update_progress(3, stream_id, Ok(ReplicationResult(Ok(Some(log_id(2, 1, 4))))), Some(InflightId::new(8)));
+    assert_eq!(0, replicates(rh.output.take_commands()));
+    assert_eq!(current, rh.leader.progress.try_get(&3).unwrap().data.inflight);
 
     Ok(())
 }
