@@ -224,38 +224,19 @@ where
             quorum_accepted.display()
         );
 
-        self.try_commit_quorum_accepted(quorum_accepted);
-    }
-
-    /// Like [`Self::update_matching`] for an acknowledged payload, but hands the target its next
-    /// payload before a commit it causes is announced (Outlast patch).
-    ///
-    /// The replication task of a target that has just acknowledged a probe is idle. If the
-    /// commit were published first, the task would wake to it and spend a whole stream session,
-    /// one round trip, syncing the commit index before taking the pipelined payload that
-    /// `initiate_replication` sends later in the same loop; entries appended meanwhile (a new
-    /// leader's first client writes) wait that round trip. With the payload published first, the
-    /// task takes it (its wait prefers payloads) and the stream carries the commit index.
-    fn update_matching_and_replicate(
-        &mut self,
-        target: C::NodeId,
-        log_id: Option<LogIdOf<C>>,
-        inflight_id: Option<InflightId>,
-    ) {
-        let Some(quorum_accepted) = self.leader.progress.update_entry_with(&target, |entry| {
-            entry.new_updater(&*self.config).update_matching(log_id, inflight_id)
-        }) else {
-            return;
-        };
-        let quorum_accepted = quorum_accepted.clone();
-
-        let leader_vote = self.leader.committed_vote.clone();
-        for item in self.leader.progress.iter_mut_without_reorder() {
-            if item.id != target || item.id == self.config.id {
-                continue;
-            }
-            if let Ok(inflight) = item.next_send(self.state, MAX_ENTRIES_PER_PROBE) {
-                Self::send_to_target(self.output, leader_vote.clone(), &target, inflight);
+        // Outlast patch: hand the target its next payload before a commit this causes is
+        // announced. A target that has just acknowledged a probe has an idle replication task;
+        // published first, the commit would wake it into a commit-only stream session of one
+        // round trip before it took the pipelined payload `initiate_replication` sends later in
+        // the loop, and entries appended meanwhile (a new leader's first client writes) would
+        // wait that round trip. The task's wait prefers payloads, and a pipelined stream carries
+        // the commit index. Only for an acknowledged payload; the leader's own entry is skipped.
+        if inflight_id.is_some() && node_id != self.config.id {
+            let leader_vote = self.leader.committed_vote.clone();
+            if let Some(item) = self.leader.progress.iter_mut_without_reorder().find(|item| item.id == node_id)
+                && let Ok(inflight) = item.next_send(self.state, MAX_ENTRIES_PER_PROBE)
+            {
+                Self::send_to_target(self.output, leader_vote, &node_id, inflight);
             }
         }
 
@@ -371,9 +352,6 @@ where
 
         match repl_res {
             Ok(p) => match p.0 {
-                Ok(matching) if inflight_id.is_some() => {
-                    self.update_matching_and_replicate(target, matching, inflight_id);
-                }
                 Ok(matching) => {
                     self.update_matching(target, matching, inflight_id);
                 }

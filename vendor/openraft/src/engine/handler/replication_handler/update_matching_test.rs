@@ -145,7 +145,7 @@ fn test_empty_ack_clears_inflight_without_updating_matching() -> anyhow::Result<
     let entry = rh.leader.progress.try_get(&target).unwrap();
     assert_eq!(None, entry.matching());
     // Outlast patch: the acknowledged payload is cleared and the target's next one is handed out
-    // in the same step (`update_matching_and_replicate`), so the inflight is a new one.
+    // in the same step (`update_matching`), so the inflight is a new one.
     assert_ne!(sent, entry.data.inflight);
     assert_ne!(Inflight::None, entry.data.inflight, "the next payload is handed out");
 
