@@ -157,7 +157,7 @@ impl Report {
             "### Failover: client-observed unavailability over provider outages\n\n\
              - Command: `{command}`\n- Date: {date}\n- Machine: {machine}\n\
              - Each trial: `outlast chaos provider-outage` on a fresh five-node cluster (aws / gcp / azure over \
-             us-east-1, eu-west-1, us-west-2, WAN latency through the link proxies, heartbeat 172 ms), four \
+             us-east-1, eu-west-1, us-west-2, WAN latency through the link proxies, heartbeat 21 ms, lease 182 ms), four \
              traders through the failover client, every node of the leader's provider SIGKILLed for 4 s, then \
              restarted; the checker ran after each: {passed} of {trials} PASS, {lost} acknowledged operations lost.\n\n\
              | ms over {trials} trials | median | p99 | min | max |\n|---|---|---|---|---|\n\

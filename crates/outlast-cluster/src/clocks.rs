@@ -234,7 +234,7 @@ pub async fn watch_clocks<D: Dialer>(
                         peer,
                         rtt_ms = seen.rtt_ms,
                         rtt_ms_max = max,
-                        "the round trip to this peer is longer than the declared rtt_ms_max: raise it, and the heartbeat with it (outlast config check)"
+                        "the round trip to this peer is longer than the declared rtt_ms_max: raise it, and the Raft timing with it (outlast config check)"
                     );
                 } else if !slow {
                     slow_reported.remove(&peer);

@@ -99,8 +99,8 @@ pub fn check_cluster(files: &[(PathBuf, NodeConfig)]) -> Vec<Finding> {
             first_path,
             format!(
             "the members span {} regions ({}) but no rtt_ms_max is declared: measure the longest round trip between \
-             two members and set rtt_ms_max to it (a heartbeat must exceed it by {RTT_MARGIN_MS} ms: openraft gives \
-             each heartbeat one heartbeat interval to complete)",
+             two members and set rtt_ms_max to it (the lower election timeout must exceed it by {RTT_MARGIN_MS} ms: \
+             openraft gives each exchange that long to complete)",
             regions.len(),
             regions.into_iter().collect::<Vec<_>>().join(", ")
         ),
@@ -170,12 +170,12 @@ pub fn check_measured(files: &[(PathBuf, NodeConfig)], measured: &[Measured]) ->
                     longest.from, longest.rtt_ms, longest.to
                 ),
             });
-        } else if config.heartbeat_ms < network_ms + RTT_MARGIN_MS {
+        } else if config.election_timeout_ms[0] < network_ms + RTT_MARGIN_MS {
             findings.push(Finding {
                 file: path.clone(),
                 problem: format!(
-                    "heartbeat_ms {} does not exceed the {} ms round trip node {} measured to node {} by {RTT_MARGIN_MS} ms: replication would not settle; {fix}",
-                    config.heartbeat_ms, longest.rtt_ms, longest.from, longest.to
+                    "election_timeout_ms[0] {} does not exceed the {} ms round trip node {} measured to node {} by {RTT_MARGIN_MS} ms: replication would not settle; {fix}",
+                    config.election_timeout_ms[0], longest.rtt_ms, longest.from, longest.to
                 ),
             });
         }
@@ -272,8 +272,8 @@ mod tests {
     }
 
     #[test]
-    fn measured_round_trips_longer_than_declared_or_than_the_heartbeat_are_refused() {
-        // The files declare a longest round trip of 132 ms, with a 172 ms heartbeat.
+    fn measured_round_trips_longer_than_declared_or_than_an_exchange_are_refused() {
+        // The files declare a longest round trip of 132 ms, with 172 ms exchanges.
         let files = cluster(&three());
         // 140 ms measured is within: its network share is 126 ms.
         let within = [Measured { from: 1, to: 2, rtt_ms: 2 }, Measured { from: 2, to: 3, rtt_ms: 140 }];
@@ -285,25 +285,28 @@ mod tests {
         let problem = &findings[0].problem;
         assert!(problem.contains("node 3 measured a 150 ms round trip to node 1"), "{problem}");
         assert!(problem.contains("longer than the declared rtt_ms_max 132"), "{problem}");
-        assert!(problem.contains("heartbeat_ms = 190"), "{problem}");
-        // Nothing declared: the heartbeat itself must clear the measured round trip.
+        assert!(problem.contains("heartbeat_ms = 23 and election_timeout_ms = [190, 201]"), "{problem}");
+        // Nothing declared: the exchange itself must clear the measured round trip.
         let mut undeclared = cluster(&three());
         for (_, config) in &mut undeclared {
             config.rtt_ms_max = None;
-            config.heartbeat_ms = 50;
+            (config.heartbeat_ms, config.election_timeout_ms) = (12, [50, 56]);
         }
         let near = [Measured { from: 1, to: 2, rtt_ms: 9 }];
         assert!(check_measured(&undeclared, &near).is_empty());
         let findings = check_measured(&undeclared, &[Measured { from: 2, to: 1, rtt_ms: 20 }]);
-        assert!(findings[0].problem.contains("heartbeat_ms 50 does not exceed the 20 ms round trip"), "{findings:?}");
+        assert!(
+            findings[0].problem.contains("election_timeout_ms[0] 50 does not exceed the 20 ms round trip"),
+            "{findings:?}"
+        );
     }
 
     #[test]
-    fn a_heartbeat_within_the_declared_round_trip_is_refused_by_the_node_itself() {
+    fn an_exchange_within_the_declared_round_trip_is_refused_by_the_node_itself() {
         let mut config = cluster(&three()).remove(0).1;
         config.heartbeat_ms = 50;
         config.election_timeout_ms = [150, 300];
         let refused = config.check().unwrap_err();
-        assert!(refused.contains("set heartbeat_ms = 172 and election_timeout_ms = [258, 344]"), "{refused}");
+        assert!(refused.contains("set heartbeat_ms = 21 and election_timeout_ms = [172, 182]"), "{refused}");
     }
 }

@@ -5,11 +5,12 @@
 //! one and a half heartbeats, five to seven heartbeats of silence in all). Voters refuse every vote until
 //! their own lease has run out, so nobody can win before the lease; everything after it is
 //! waiting for nothing. This watcher calls the election as soon as the lease has run out (plus
-//! a small margin for the voters, who heard the last heartbeat a little later), one node at a
-//! time in a fixed line, one heartbeat apart, so the survivors do not split their votes and the
-//! next in line steps in when the first is dead too.
+//! a margin for the voters, who may have heard the last heartbeat a little later), one node at a
+//! time in a fixed line, one exchange (a vote's deadline) apart, so the survivors do not split
+//! their votes and the next in line steps in when the first is dead too.
 //!
-//! The line: once the leader has been silent for more than a heartbeat, a node asks every
+//! The line: once the leader is a quarter later than usual (a heartbeat near it, a round trip
+//! far from it), a node asks every
 //! other voter whether it is there and how far its log goes (`Ping` on a connection kept open
 //! for it, so one round trip, bounded by the time until the first turn;
 //! no leader means no log grows meanwhile, so every node sees the same logs). Nodes that do
@@ -54,20 +55,41 @@ pub struct LeaderContact {
     epoch: Instant,
     /// Milliseconds after `epoch` plus one; zero means never.
     heard_ms: Arc<AtomicU64>,
+    /// Milliseconds between the last two accepted messages; zero means fewer than two.
+    gap_ms: Arc<AtomicU64>,
     /// Likewise, for the last refusal of a better candidate.
     better_candidate_ms: Arc<AtomicU64>,
 }
 
 impl Default for LeaderContact {
     fn default() -> Self {
-        LeaderContact { epoch: Instant::now(), heard_ms: Arc::default(), better_candidate_ms: Arc::default() }
+        LeaderContact {
+            epoch: Instant::now(),
+            heard_ms: Arc::default(),
+            gap_ms: Arc::default(),
+            better_candidate_ms: Arc::default(),
+        }
     }
 }
 
 impl LeaderContact {
     /// Records that a leader's message was accepted now.
     pub fn heard(&self) {
-        self.heard_ms.fetch_max(self.now_ms(), Ordering::Relaxed);
+        let now_ms = self.now_ms();
+        let before_ms = self.heard_ms.fetch_max(now_ms, Ordering::Relaxed);
+        if before_ms != 0 && now_ms > before_ms {
+            self.gap_ms.store(now_ms - before_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// The silence between the last two accepted messages, if there were two: how often this
+    /// node hears its leader, which a follower far from the leader does less often than the
+    /// heartbeat (the leader sends the next heartbeat when the last is answered).
+    pub fn last_gap(&self) -> Option<Duration> {
+        match self.gap_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     /// Records that this node just refused a vote to a candidate with a longer log.
@@ -102,31 +124,54 @@ impl LeaderContact {
 pub struct ElectionTiming {
     /// The voters' leader lease: openraft's `election_timeout_max`.
     pub lease: Duration,
-    /// The leader's heartbeat interval; it spaces the candidates (a vote round trip is
-    /// shorter than a heartbeat, see `Topology::raft_timing_ms`).
+    /// The leader's heartbeat interval.
     pub heartbeat: Duration,
+    /// The longest an exchange between two voters may take, openraft's `election_timeout_min`
+    /// (the deadline of a vote and, patched, of an AppendEntries: see
+    /// `outlast_cluster::config::raft_timing_ms`); it spaces the candidates, so that a vote
+    /// is answered before the next in line campaigns.
+    pub exchange: Duration,
     /// Regions in the order their nodes campaign: the preferred region, then the succession
     /// regions (see `NodeConfig::succession_regions`); nodes elsewhere go last.
     pub region_order: Vec<String>,
 }
 
 impl ElectionTiming {
-    /// Silence after which the node at `rank` campaigns.
+    /// The timing of a Raft configured with `heartbeat_ms` and `election_timeout_ms`.
+    pub fn new(heartbeat_ms: u64, election_timeout_ms: [u64; 2], region_order: Vec<String>) -> ElectionTiming {
+        ElectionTiming {
+            lease: Duration::from_millis(election_timeout_ms[1]),
+            heartbeat: Duration::from_millis(heartbeat_ms),
+            exchange: Duration::from_millis(election_timeout_ms[0]),
+            region_order,
+        }
+    }
+
+    /// Silence after which the node at `rank` campaigns. The margin past the lease: the last
+    /// heartbeat a voter heard may have left the leader up to one heartbeat (and a tick of
+    /// openraft's) after this node's last, so the voter's lease may run that much later; a
+    /// vote it refuses costs a whole turn of the line.
     pub fn due(&self, rank: usize) -> Duration {
-        self.lease + self.heartbeat / 4 + self.heartbeat * rank as u32
+        self.lease + self.heartbeat + self.heartbeat / 4 + self.exchange * rank as u32
     }
 
     /// Silence after which the leader is suspect and the other voters are asked how far their
-    /// logs go: a heartbeat is overdue.
-    pub fn suspect_after(&self) -> Duration {
-        self.heartbeat + self.heartbeat / 4
+    /// logs go: a quarter more than the node's usual silence (`last_gap`: a heartbeat near the
+    /// leader, a round trip far from it), at least 1.25 heartbeats and at most an exchange
+    /// (every gap is shorter: see `outlast_cluster::config::raft_timing_ms`). A fixed share of
+    /// the lease would either ask on every gap far from the leader or ask too late near it.
+    pub fn suspect_after(&self, last_gap: Option<Duration>) -> Duration {
+        let least = self.heartbeat + self.heartbeat / 4;
+        last_gap.map_or(least, |gap| (gap + gap / 4).max(least)).min(self.exchange)
     }
 
-    /// How long the answers may take: until the first node's turn. A live voter that answers
-    /// too late is taken for absent and may campaign at the same time as another (a split
-    /// vote), so the bound is as long as the line allows, not a round trip.
-    pub fn ask_deadline(&self) -> Duration {
-        self.due(0).saturating_sub(self.suspect_after())
+    /// How long the answers may take: until the first node's turn, and at least an exchange. A
+    /// live voter that answers too late is taken for absent and may campaign at the same time
+    /// as another (a split vote), so the bound is as long as the line allows and never shorter
+    /// than a round trip on a new connection may take; a node that suspects late (far from the
+    /// leader, so rarely first in line) then places itself after the first turn.
+    pub fn ask_deadline(&self, last_gap: Option<Duration>) -> Duration {
+        self.due(0).saturating_sub(self.suspect_after(last_gap)).max(self.exchange)
     }
 
     /// After a campaign that did not win, how long node `me` waits before the next: everyone
@@ -134,7 +179,7 @@ impl ElectionTiming {
     /// took the other for absent) retry at different times, by their ids' order.
     pub fn retry_after(&self, me: NodeId, voters: &[NodeId]) -> Duration {
         let place = voters.iter().filter(|&&id| id < me).count() as u32;
-        self.heartbeat * voters.len() as u32 + self.heartbeat / 2 * place
+        self.exchange * voters.len() as u32 + self.exchange / 2 * place
     }
 }
 
@@ -176,7 +221,8 @@ const KEEPALIVE_FIRST_AFTER: Duration = Duration::from_secs(1);
 
 /// Connections kept warm to each voter: a node that wins an election needs one for its vote,
 /// one for its replication stream and one for its heartbeats at once. openraft gives a
-/// heartbeat one interval, which across an ocean cannot fit a new connection's handshakes: a
+/// heartbeat one exchange (`election_timeout_min`), which across an ocean cannot fit a new
+/// connection's handshakes: a
 /// new leader whose heartbeat had to dial lost it, and openraft 0.10 refuses writes until a
 /// quorum has acknowledged the new leader (measured: ~0.25 s more failover).
 const WARM_PER_PEER: usize = 3;
@@ -282,7 +328,7 @@ pub async fn campaign_when_due<D: Dialer>(
             continue;
         }
         let Some(silence) = contact.silence() else { continue };
-        if silence < timing.suspect_after() {
+        if silence < timing.suspect_after(contact.last_gap()) {
             (campaigned_at, present) = (None, None);
             if Instant::now() >= warm_due_at {
                 warm_due_at = Instant::now() + KEEPALIVE_INTERVAL;
@@ -291,7 +337,8 @@ pub async fn campaign_when_due<D: Dialer>(
                     .filter(|id| *id != me)
                     .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
                     .collect();
-                let (dialer, kept, deadline) = (dialer.clone(), kept.clone(), timing.lease);
+                // In the background: room for a new connection's handshakes across an ocean.
+                let (dialer, kept, deadline) = (dialer.clone(), kept.clone(), timing.exchange * 4);
                 tokio::spawn(async move { keep_warm(&dialer, &kept, others, deadline).await });
             }
             continue;
@@ -302,7 +349,7 @@ pub async fn campaign_when_due<D: Dialer>(
                 .filter(|id| *id != me && Some(*id) != last_leader)
                 .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
                 .collect();
-            let mut answers = ask(&dialer, &kept, others, timing.ask_deadline()).await;
+            let mut answers = ask(&dialer, &kept, others, timing.ask_deadline(contact.last_gap())).await;
             answers.insert(me, log.last_log_id().ok().flatten());
             let standing: Vec<Standing> = answers
                 .into_iter()
@@ -412,6 +459,10 @@ mod tests {
         let contact = LeaderContact::default();
         assert_eq!(contact.silence(), None);
         contact.heard();
+        assert_eq!(contact.last_gap(), None, "one message is no gap");
+        std::thread::sleep(Duration::from_millis(5));
+        contact.heard();
+        assert!(contact.last_gap().unwrap() >= Duration::from_millis(5));
         assert!(contact.silence().unwrap() < Duration::from_secs(1));
         assert_eq!(contact.since_better_candidate(), None, "a better candidate is a separate record");
         contact.saw_better_candidate();
@@ -419,21 +470,31 @@ mod tests {
     }
 
     #[test]
-    fn later_ranks_wait_a_heartbeat_each() {
-        let timing = ElectionTiming {
-            lease: Duration::from_millis(500),
-            heartbeat: Duration::from_millis(100),
-            region_order: Vec::new(),
-        };
-        assert_eq!(timing.suspect_after(), Duration::from_millis(125));
+    fn later_ranks_wait_an_exchange_each() {
+        // The WAN lab's timing: a 21 ms heartbeat, exchanges of 172 ms, a 182 ms lease.
+        let timing = ElectionTiming::new(21, [172, 182], Vec::new());
+        assert_eq!(timing.due(0), Duration::from_micros(182_000 + 21_000 + 5_250));
+        assert_eq!(timing.due(2), timing.due(0) + Duration::from_millis(2 * 172));
+        // Near the leader, a heartbeat's silence is usual; far from it, a round trip's.
+        let near = Some(Duration::from_millis(22));
+        assert_eq!(timing.suspect_after(near), Duration::from_micros(27_500));
+        assert_eq!(timing.suspect_after(Some(Duration::from_millis(80))), Duration::from_millis(100));
         assert_eq!(
-            timing.suspect_after() + timing.ask_deadline(),
+            timing.suspect_after(Some(Duration::from_millis(2))),
+            Duration::from_micros(26_250),
+            "at least 1.25 heartbeats"
+        );
+        assert_eq!(timing.suspect_after(None), Duration::from_micros(26_250));
+        assert_eq!(timing.suspect_after(Some(Duration::from_secs(1))), timing.exchange, "at most an exchange");
+        assert!(timing.ask_deadline(near) > timing.exchange, "room for the longest round trip");
+        let far = Some(Duration::from_millis(80));
+        assert_eq!(timing.ask_deadline(far), timing.exchange, "never less than an exchange");
+        assert_eq!(
+            timing.suspect_after(near) + timing.ask_deadline(near),
             timing.due(0),
             "the answers are in before the first turn"
         );
-        assert_eq!(timing.retry_after(1, &[1, 2, 3]), Duration::from_millis(300));
-        assert_eq!(timing.retry_after(3, &[1, 2, 3]), Duration::from_millis(400), "distinct retries by id");
-        assert_eq!(timing.due(0), Duration::from_millis(525));
-        assert_eq!(timing.due(2), Duration::from_millis(725));
+        assert_eq!(timing.retry_after(1, &[1, 2, 3]), Duration::from_millis(3 * 172));
+        assert_eq!(timing.retry_after(3, &[1, 2, 3]), Duration::from_millis(4 * 172), "distinct retries by id");
     }
 }

@@ -105,8 +105,8 @@ impl Dialer for TcpDialer {
 
 /// Connections to peers' Raft ports kept between uses. openraft makes a new client for every
 /// election and every read-index round, and a new connection would pay the TCP and TLS
-/// handshakes inside the RPC's deadline (a vote gets `election_timeout_min`, an AppendEntries
-/// one heartbeat: across an ocean, less than three round trips). So a client whose last
+/// handshakes inside the RPC's deadline (`election_timeout_min` for a vote, a heartbeat or an
+/// AppendEntries: across an ocean, less than three round trips). So a client whose last
 /// exchange completed leaves its connection here when dropped, and the next client to the same
 /// peer (or the campaigner's pings, see `elections`) takes it.
 pub struct Kept<S> {
@@ -222,8 +222,8 @@ pub(crate) enum Purpose {
     /// Replication streams (and votes): a stream after a failed one is spaced by
     /// `stream_append` itself; openraft's backoff is off.
     Replication,
-    /// Heartbeats, already one interval apart and each cut off at one interval: not spaced,
-    /// or the one after a failure would wait out its whole deadline.
+    /// Heartbeats, already one interval apart: not spaced, or the one after a failure would
+    /// wait out its whole deadline; and never sent on a connection still being made.
     Heartbeat,
     /// Snapshot transfers, which do not stream: openraft's backoff spaces their retries.
     Snapshot,
@@ -361,10 +361,22 @@ impl<D: Dialer> Peer<D> {
         S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
         // Also room for a new connection's TCP and TLS handshakes across an ocean before the
-        // exchange (three round trips): more than one heartbeat.
-        let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_HEARTBEATS;
+        // exchange (three round trips): more than one exchange's deadline.
+        let deadline = option.hard_ttl() * crate::stream_append::DEADLINE_EXCHANGES;
         let connection = match self.stream.take().or_else(|| self.kept.take(self.target)) {
             Some(connection) => connection,
+            // A heartbeat does not wait for a new connection: across an ocean the handshakes
+            // and the exchange after them exceed its deadline, and a heartbeat cut off in
+            // mid-exchange takes its connection with it, so every later one dialled again and
+            // was cut off again (a leader that never reached a follower it had no kept
+            // connection to). The dial goes on in the background (a call whose caller has gone
+            // keeps its connection unused) and the next heartbeat, an interval later, finds it.
+            None if self.purpose == Purpose::Heartbeat => {
+                let _ = self.call(&Request::Ping, Duration::ZERO).await;
+                let why =
+                    format!("no connection to node {} yet: one is being made for the next heartbeat", self.target);
+                return Err(RPCError::Unreachable(Unreachable::new(&io::Error::new(io::ErrorKind::NotConnected, why))));
+            }
             None => {
                 match self.call(&Request::Ping, deadline).await {
                     Ok(Reply::Pong(_)) => {}

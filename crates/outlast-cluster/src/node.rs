@@ -16,7 +16,6 @@
 use openraft::async_runtime::WatchReceiver;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::types::Raft;
 use openraft::{Config, SnapshotPolicy};
@@ -209,11 +208,8 @@ pub async fn assemble<D: Dialer, L: Listener>(
             config.rtt_ms_max,
         )),
     ];
-    let timing = ElectionTiming {
-        lease: Duration::from_millis(config.election_timeout_ms[1]),
-        heartbeat: Duration::from_millis(config.heartbeat_ms),
-        region_order: config.preferred_region.iter().chain(&config.succession_regions).cloned().collect(),
-    };
+    let region_order = config.preferred_region.iter().chain(&config.succession_regions).cloned().collect();
+    let timing = ElectionTiming::new(config.heartbeat_ms, config.election_timeout_ms, region_order);
     let campaigner =
         campaign_when_due(raft.clone(), config.id, log, contact, timing, (dialer.clone(), kept), clocks.clone());
     tasks.push(forever(campaigner));

@@ -44,11 +44,12 @@ use crate::types::{Raft, TypeConfig};
 /// many in progress (`Raft::stream_append`'s buffer); more would only queue there.
 pub const IN_FLIGHT_MAX: usize = 64;
 
-/// How long the oldest unanswered request may wait for its reply, in heartbeat intervals (the
-/// deadline openraft gives a stream). A reply waits behind the requests before it, each appended
+/// How long the oldest unanswered request may wait for its reply, in units of the deadline
+/// openraft gives a stream (the lower election timeout, as patched: see
+/// `outlast_cluster::config::raft_timing_ms`). A reply waits behind the requests before it, each appended
 /// and made durable by the follower, so one round trip is not enough under load; heartbeats,
 /// which keep the leader's lease, go on connections of their own and are not held up.
-pub const DEADLINE_HEARTBEATS: u32 = 4;
+pub const DEADLINE_EXCHANGES: u32 = 4;
 
 /// Bytes read from the socket at a time at most (a reply is a few dozen).
 const READ_CHUNK_BYTES: usize = 16 << 10;

@@ -47,11 +47,7 @@ async fn start(id: u64, listener: TcpListener) -> Node {
     let raft = Raft::new(id, config, network, log.clone(), machine).await.unwrap();
     let contact = LeaderContact::default();
     let server = tokio::spawn(serve(listener, None, raft.clone(), log.clone(), contact.clone()));
-    let timing = ElectionTiming {
-        lease: Duration::from_millis(ELECTION_TIMEOUT_MS[1]),
-        heartbeat: Duration::from_millis(HEARTBEAT_MS),
-        region_order: Vec::new(),
-    };
+    let timing = ElectionTiming::new(HEARTBEAT_MS, ELECTION_TIMEOUT_MS, Vec::new());
     let clocks = ClockWatch::new(500);
     let campaigner =
         tokio::spawn(campaign_when_due(raft.clone(), id, log, contact, timing, (TcpDialer::clear(), kept), clocks));

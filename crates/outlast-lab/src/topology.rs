@@ -231,12 +231,11 @@ impl Topology {
     }
 
     /// Raft timing for these distances (`outlast_cluster::config::raft_timing_ms` of the
-    /// longest round trip): openraft gives a heartbeat one heartbeat interval to
-    /// complete, so the interval must exceed the longest round trip (plus a margin for fsync
-    /// and scheduling). The election timeout's upper end is also the voters' leader lease, the
-    /// least silence before anyone can win a vote, so it is the same on every node: two
-    /// heartbeats. Who campaigns first is not left to these timers but to the nodes' order
-    /// (see `outlast_cluster::elections`).
+    /// longest round trip): every exchange gets the lower election timeout to complete, so it
+    /// must exceed the longest round trip (plus a margin for fsync and scheduling); the upper
+    /// end is also the voters' leader lease, the least silence before anyone can win a vote, so
+    /// it is the same on every node. Who campaigns first is not left to these timers but to
+    /// the nodes' order (see `outlast_cluster::elections`).
     pub fn raft_timing_ms(&self) -> (u64, [u64; 2]) {
         outlast_cluster::config::raft_timing_ms(u64::from(self.max_rtt_ms()))
     }
@@ -261,7 +260,7 @@ mod tests {
         assert_eq!(t.latency_ms(1, 2), 1);
         assert_eq!(t.latency_ms(5, 4), 65);
         assert_eq!(t.max_rtt_ms(), 132);
-        assert_eq!(t.raft_timing_ms(), (172, [258, 344]));
+        assert_eq!(t.raft_timing_ms(), (21, [172, 182]));
         assert_eq!(
             t.succession_regions(),
             ["us-west-2", "eu-west-1"],

@@ -323,7 +323,7 @@ impl Cluster {
             .collect();
         let header = format!(
             "# Written by `outlast up` from {}; rewritten on every start. The longest round trip is {} ms:\n\
-             # heartbeats must outlast it (see Topology::raft_timing_ms).\n",
+             # every exchange's deadline must outlast it (see Topology::raft_timing_ms).\n",
             dir.topology().display(),
             topology.max_rtt_ms()
         );

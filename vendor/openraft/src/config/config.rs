@@ -751,6 +751,15 @@ impl Config {
         self.heartbeat_min_interval.unwrap_or(0)
     }
 
+    /// The deadline in milliseconds of one AppendEntries exchange: a heartbeat, or the start of
+    /// a replication stream (Outlast patch). Upstream uses `heartbeat_interval`, which ties the
+    /// heartbeat's cadence to the longest round trip: across an ocean the interval, and with it
+    /// the election timeouts and the leader lease, had to exceed the round trip. A reply is
+    /// still of use to the leader until a follower could time out, `election_timeout_min`.
+    pub(crate) fn append_entries_timeout(&self) -> u64 {
+        self.election_timeout_min
+    }
+
     /// Get the interval in milliseconds at which the tick loop fires.
     ///
     /// A heartbeat is only sent when a tick fires, so every heartbeat deadline is rounded up to

@@ -321,7 +321,8 @@ where
 
         let req_strm = Self::new_request_stream(stream_context);
 
-        let rpc_timeout = Duration::from_millis(self.replication_context.config.heartbeat_interval);
+        // Outlast patch: not `heartbeat_interval` (see `Config::append_entries_timeout`).
+        let rpc_timeout = Duration::from_millis(self.replication_context.config.append_entries_timeout());
         let option = RPCOption::new(rpc_timeout);
 
         let resp_strm_res = network.stream_append(req_strm, option).await;

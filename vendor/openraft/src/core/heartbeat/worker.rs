@@ -99,7 +99,8 @@ where
                 continue;
             };
 
-            let timeout = Duration::from_millis(self.config.heartbeat_interval);
+            // Outlast patch: not `heartbeat_interval` (see `Config::append_entries_timeout`).
+            let timeout = Duration::from_millis(self.config.append_entries_timeout());
             let option = RPCOption::new(timeout);
 
             let payload = AppendEntriesRequest {
@@ -285,6 +286,73 @@ mod tests {
             let output: BoxStream<'s, _> = Box::pin(output);
             Box::pin(async move { Ok(output) })
         }
+    }
+
+    /// A network that answers each heartbeat after `delay` (a round trip longer than the
+    /// heartbeat interval).
+    struct SlowNetwork {
+        delay: std::time::Duration,
+    }
+
+    impl NetStreamAppend<C> for SlowNetwork {
+        fn stream_append<'s, S>(
+            &'s mut self,
+            input: S,
+            _option: RPCOption,
+        ) -> BoxFuture<'s, Result<BoxStream<'s, Result<StreamAppendResult<C>, RPCError<C>>>, RPCError<C>>>
+        where
+            S: Stream<Item = AppendEntriesRequest<C>> + OptionalSend + Unpin + 'static,
+        {
+            let delay = self.delay;
+            let output = input.then(move |_request| async move {
+                C::sleep(delay).await;
+                Ok(Ok(None))
+            });
+            let output: BoxStream<'s, _> = Box::pin(output);
+            Box::pin(async move { Ok(output) })
+        }
+    }
+
+    /// Outlast patch: a heartbeat answered after more than `heartbeat_interval` but within
+    /// `election_timeout_min` still counts (upstream's deadline was `heartbeat_interval`).
+    #[test]
+    fn test_heartbeat_answered_after_the_interval_counts() {
+        C::run(async {
+            let (tx_notification, mut rx_notification) = C::mpsc(16);
+            let (_tx_shutdown, rx_shutdown) = C::oneshot();
+            let config = Config {
+                heartbeat_interval: 20,
+                election_timeout_min: 400,
+                election_timeout_max: 500,
+                ..Default::default()
+            };
+            let (tx_event, rx_event) = C::watch_channel(None);
+            let worker = HeartbeatWorker::<C, _> {
+                id: 1,
+                leader_vote: Vote::<UTLeaderId>::new(1, 1).to_committed(),
+                stream_id: StreamId::new(1),
+                rx: rx_event,
+                network: SlowNetwork {
+                    delay: std::time::Duration::from_millis(100),
+                },
+                target: 2,
+                node: (),
+                config: Arc::new(config),
+                tx_notification,
+            };
+            C::spawn(worker.do_run(rx_shutdown));
+
+            let heartbeat = HeartbeatEvent {
+                time: SendStamp::new(C::now(), 1),
+                matching: None,
+                cluster_committed: None,
+            };
+            tx_event.send(Some(heartbeat)).unwrap();
+
+            let notification = C::timeout(std::time::Duration::from_secs(5), rx_notification.recv()).await;
+            let notification = notification.expect("the slow heartbeat's progress is reported").unwrap();
+            assert!(matches!(notification, Notification::HeartbeatProgress { .. }));
+        });
     }
 
     #[test]
