@@ -627,3 +627,50 @@ impl<D: Dialer> RaftNetworkV2<TypeConfig> for Peer<D> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that answers every request with a `Pong`.
+    async fn ponging_peer() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    while let Ok(Some(_)) = frame::read::<_, Request>(&mut stream).await {
+                        if frame::write(&mut stream, &Reply::Pong(None)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_with_no_connection_fails_at_once_and_a_later_one_finds_it() {
+        let addr = ponging_peer().await;
+        let mut peer = Peer::new(2, addr, TcpDialer::clear(), Kept::default(), Purpose::Heartbeat);
+        let heartbeat = || futures_util::stream::empty::<AppendEntriesRequest<TypeConfig>>();
+        let option = || RPCOption::new(Duration::from_secs(5));
+        let first = peer.stream_append(heartbeat(), option()).await.err().map(|e| e.to_string());
+        assert!(
+            first.as_deref().is_some_and(|why| why.contains("one is being made for the next heartbeat")),
+            "not sent on a connection still being made: {first:?}"
+        );
+        // The dial went on in the background; a later heartbeat finds its connection.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match peer.stream_append(heartbeat(), option()).await {
+                Ok(_) => break,
+                Err(RPCError::Unreachable(_)) => {}
+                Err(other) => panic!("{other}"),
+            }
+            assert!(Instant::now() < deadline, "no later heartbeat found a connection");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
