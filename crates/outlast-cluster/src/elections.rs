@@ -476,9 +476,9 @@ mod tests {
         assert_eq!(timing.due(0), Duration::from_micros(182_000 + 21_000 + 5_250));
         assert_eq!(timing.due(2), timing.due(0) + Duration::from_millis(2 * 172));
         // Near the leader, a heartbeat's silence is usual; far from it, a round trip's.
-        let near = Some(Duration::from_millis(22));
+        let (near, far) = (Some(Duration::from_millis(22)), Some(Duration::from_millis(80)));
         assert_eq!(timing.suspect_after(near), Duration::from_micros(27_500));
-        assert_eq!(timing.suspect_after(Some(Duration::from_millis(80))), Duration::from_millis(100));
+        assert_eq!(timing.suspect_after(far), Duration::from_millis(100));
         assert_eq!(
             timing.suspect_after(Some(Duration::from_millis(2))),
             Duration::from_micros(26_250),
@@ -487,7 +487,6 @@ mod tests {
         assert_eq!(timing.suspect_after(None), Duration::from_micros(26_250));
         assert_eq!(timing.suspect_after(Some(Duration::from_secs(1))), timing.exchange, "at most an exchange");
         assert!(timing.ask_deadline(near) > timing.exchange, "room for the longest round trip");
-        let far = Some(Duration::from_millis(80));
         assert_eq!(timing.ask_deadline(far), timing.exchange, "never less than an exchange");
         assert_eq!(
             timing.suspect_after(near) + timing.ask_deadline(near),

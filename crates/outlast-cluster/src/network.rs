@@ -369,8 +369,9 @@ impl<D: Dialer> Peer<D> {
             // and the exchange after them exceed its deadline, and a heartbeat cut off in
             // mid-exchange takes its connection with it, so every later one dialled again and
             // was cut off again (a leader that never reached a follower it had no kept
-            // connection to). The dial goes on in the background (a call whose caller has gone
-            // keeps its connection unused) and the next heartbeat, an interval later, finds it.
+            // connection to). The dial goes on in the background and leaves its connection to
+            // this client, or to the kept ones if the call was cut off first (see `call`), where
+            // the next heartbeat, an interval later, finds it.
             None if self.purpose == Purpose::Heartbeat => {
                 let _ = self.call(&Request::Ping, Duration::ZERO).await;
                 let why =
